@@ -1,0 +1,16 @@
+import { stopEnvironment } from "../environment/index.ts";
+import { reportFailure } from "../errors.ts";
+import { upStateDir } from "../paths.ts";
+
+/** `npm run down`: stops what `npm run up` started from this checkout, and only that. */
+async function main(): Promise<void> {
+  const stateDir = upStateDir();
+  const result = await stopEnvironment(stateDir);
+  for (const [service, outcome] of Object.entries(result))
+    console.log(`  ${service.padEnd(15)} ${outcome}`);
+  console.log(`Data is kept in ${stateDir}; \`npm run up\` starts it again.`);
+}
+
+main().catch((error) => {
+  process.exitCode = reportFailure(error);
+});

@@ -1,0 +1,20 @@
+import { readEnvironmentInfo, serviceStatus } from "../environment/index.ts";
+import { reportFailure } from "../errors.ts";
+import { upStateDir } from "../paths.ts";
+
+/** `npm run status`: which of the local platform's services run, and where. */
+async function main(): Promise<void> {
+  const stateDir = upStateDir();
+  const status = await serviceStatus(stateDir);
+  for (const [service, record] of Object.entries(status)) {
+    console.log(
+      `  ${service.padEnd(15)} ${record ? `running (pid ${record.pid}, log ${record.logFile})` : "stopped"}`,
+    );
+  }
+  const info = await readEnvironmentInfo(stateDir);
+  if (info) console.log(`\n  export KUBECONFIG=${info.kubeconfig}`);
+}
+
+main().catch((error) => {
+  process.exitCode = reportFailure(error);
+});

@@ -1,0 +1,27 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { Pki } from "./pki.ts";
+
+export const CLUSTER_NAME = "turgon-local";
+
+/** Builds an admin kubeconfig with the certificates embedded, like envtest does. */
+export async function buildKubeConfig(server: string, pki: Pki): Promise<KubeConfig> {
+  const base64 = async (path: string) => Buffer.from(await readFile(path)).toString("base64");
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [
+      { name: CLUSTER_NAME, server, caData: await base64(pki.caCert), skipTLSVerify: false },
+    ],
+    users: [
+      { name: "admin", certData: await base64(pki.adminCert), keyData: await base64(pki.adminKey) },
+    ],
+    contexts: [{ name: CLUSTER_NAME, cluster: CLUSTER_NAME, user: "admin", namespace: "default" }],
+    currentContext: CLUSTER_NAME,
+  });
+  return kc;
+}
+
+export async function writeKubeConfig(path: string, kc: KubeConfig): Promise<void> {
+  // exportConfig() is JSON, which kubectl reads as YAML.
+  await writeFile(path, `${kc.exportConfig()}\n`, { mode: 0o600 });
+}

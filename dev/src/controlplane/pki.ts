@@ -1,0 +1,149 @@
+import { generateKeyPairSync, webcrypto } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+// @peculiar/x509 depends on tsyringe, which needs the Reflect metadata polyfill loaded first.
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { fileExists } from "../system/apt.ts";
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+// @peculiar/x509 signs with WebCrypto; Node's implementation is complete.
+x509.cryptoProvider.set(webcrypto);
+
+const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const VALIDITY_DAYS = 365;
+
+/** File paths of the control plane's throw-away PKI, as envtest lays it out. */
+export interface Pki {
+  dir: string;
+  caCert: string;
+  servingCert: string;
+  servingKey: string;
+  adminCert: string;
+  adminKey: string;
+  serviceAccountKey: string;
+  serviceAccountPub: string;
+}
+
+/** The admin client certificate's identity: a member of system:masters. */
+export const ADMIN_USER = "turgon-admin";
+
+export function pkiPaths(dir: string): Pki {
+  return {
+    dir,
+    caCert: join(dir, "ca.crt"),
+    servingCert: join(dir, "apiserver.crt"),
+    servingKey: join(dir, "apiserver.key"),
+    adminCert: join(dir, "admin.crt"),
+    adminKey: join(dir, "admin.key"),
+    serviceAccountKey: join(dir, "sa.key"),
+    serviceAccountPub: join(dir, "sa.pub"),
+  };
+}
+
+async function privateKeyPem(key: CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey("pkcs8", key);
+  return x509.PemConverter.encode(der, "PRIVATE KEY");
+}
+
+function generateKeys(): Promise<CryptoKeyPair> {
+  return webcrypto.subtle.generateKey(ALGORITHM, true, [
+    "sign",
+    "verify",
+  ]) as Promise<CryptoKeyPair>;
+}
+
+function validity() {
+  const notBefore = new Date(Date.now() - 60_000);
+  return { notBefore, notAfter: new Date(notBefore.getTime() + VALIDITY_DAYS * 86_400_000) };
+}
+
+async function issue(
+  ca: { cert: x509.X509Certificate; key: CryptoKey },
+  subject: string,
+  usage: x509.ExtendedKeyUsage,
+  extra: x509.Extension[] = [],
+) {
+  const keys = await generateKeys();
+  const cert = await x509.X509CertificateGenerator.create({
+    subject,
+    issuer: ca.cert.subject,
+    publicKey: keys.publicKey,
+    signingKey: ca.key,
+    signingAlgorithm: ALGORITHM,
+    ...validity(),
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension([usage]),
+      ...extra,
+    ],
+  });
+  return { cert: cert.toString("pem"), key: await privateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Creates the CA, the API server's serving certificate, an admin client
+ * certificate in system:masters and the service-account signing keys, unless
+ * they already exist (so kubeconfigs stay valid across restarts).
+ */
+export async function ensurePki(dir: string): Promise<Pki> {
+  const pki = pkiPaths(dir);
+  if (await fileExists(pki.serviceAccountPub)) return pki;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+
+  const caKeys = await generateKeys();
+  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
+    name: "CN=turgon-local-ca",
+    keys: caKeys,
+    signingAlgorithm: ALGORITHM,
+    ...validity(),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+    ],
+  });
+  const ca = { cert: caCert, key: caKeys.privateKey };
+  const serving = await issue(ca, "CN=kube-apiserver", x509.ExtendedKeyUsage.serverAuth, [
+    new x509.SubjectAlternativeNameExtension([
+      { type: "dns", value: "localhost" },
+      { type: "dns", value: "kubernetes" },
+      { type: "dns", value: "kubernetes.default" },
+      { type: "dns", value: "kubernetes.default.svc" },
+      { type: "ip", value: "127.0.0.1" },
+    ]),
+  ]);
+  const admin = await issue(
+    ca,
+    `CN=${ADMIN_USER}, O=system:masters`,
+    x509.ExtendedKeyUsage.clientAuth,
+  );
+  const serviceAccount = generateKeyPairSync("ec", {
+    namedCurve: "P-256",
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+  });
+
+  const secret = { mode: 0o600 };
+  await writeFile(pki.caCert, caCert.toString("pem"));
+  await writeFile(pki.servingCert, serving.cert);
+  await writeFile(pki.servingKey, serving.key, secret);
+  await writeFile(pki.adminCert, admin.cert);
+  await writeFile(pki.adminKey, admin.key, secret);
+  await writeFile(pki.serviceAccountKey, serviceAccount.privateKey, secret);
+  // Written last: its presence marks a complete PKI.
+  await writeFile(pki.serviceAccountPub, serviceAccount.publicKey);
+  return pki;
+}
+
+export async function readPem(path: string): Promise<string> {
+  return readFile(path, "utf8");
+}

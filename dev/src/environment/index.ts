@@ -1,0 +1,267 @@
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { apiServerUrl, startApiServer } from "../controlplane/apiserver.ts";
+import { etcdUrl, startEtcd } from "../controlplane/etcd.ts";
+import { buildKubeConfig, writeKubeConfig } from "../controlplane/kubeconfig.ts";
+import { ensurePki } from "../controlplane/pki.ts";
+import { DevError } from "../errors.ts";
+import {
+  type DaemonRecord,
+  isDaemonAlive,
+  readDaemonRecord,
+  stopDaemon,
+} from "../process/daemon.ts";
+import { assertPortFree } from "../process/ports.ts";
+import { withStep } from "../progress.ts";
+import { databaseUrl, postgresPackage, startPostgres } from "../services/postgres.ts";
+import { redisPackage, redisUrl, startRedis } from "../services/redis.ts";
+import { ensureDebianPackages } from "../system/apt.ts";
+import { ensureEtcdBinary } from "../toolchain/etcd.ts";
+import { ensureKubernetesBinaries } from "../toolchain/kubernetes.ts";
+
+export interface Ports {
+  apiServer: number;
+  etcdClient: number;
+  etcdPeer: number;
+  postgres: number;
+  redis: number;
+}
+
+export interface EnvironmentConfig {
+  stateDir: string;
+  /** PostgreSQL's data directory (see {@link defaultPostgresDataDir}). */
+  postgresDataDir: string;
+  ports: Ports;
+  /** Throw-away instance for tests: no fsync anywhere. */
+  ephemeral: boolean;
+}
+
+/** What a running environment offers; written to `<stateDir>/environment.json`. */
+export interface EnvironmentInfo {
+  stateDir: string;
+  kubeconfig: string;
+  apiServerUrl: string;
+  databaseUrl: string;
+  redisUrl: string;
+  kubectl: string;
+  ports: Ports;
+}
+
+/** Every service the environment runs, in start order; `down` stops them in reverse. */
+export const SERVICES = ["etcd", "kube-apiserver", "postgres", "redis"] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+const PORT_ENV: Record<keyof Ports, string> = {
+  apiServer: "TURGON_APISERVER_PORT",
+  etcdClient: "TURGON_ETCD_PORT",
+  etcdPeer: "TURGON_ETCD_PEER_PORT",
+  postgres: "TURGON_POSTGRES_PORT",
+  redis: "TURGON_REDIS_PORT",
+};
+
+export const DEFAULT_PORTS: Ports = {
+  apiServer: 16443,
+  etcdClient: 12379,
+  etcdPeer: 12380,
+  postgres: 15432,
+  redis: 16379,
+};
+
+/** Ports for `npm run up`: the defaults above, each overridable by its TURGON_*_PORT variable. */
+export function portsFromEnv(env: NodeJS.ProcessEnv = process.env): Ports {
+  const ports = { ...DEFAULT_PORTS };
+  for (const key of Object.keys(PORT_ENV) as (keyof Ports)[]) {
+    const raw = env[PORT_ENV[key]];
+    if (raw === undefined || raw === "") continue;
+    const port = Number(raw);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new DevError(
+        `${PORT_ENV[key]}=${raw} is not a TCP port`,
+        `Set ${PORT_ENV[key]} to an integer from 1 to 65535, or unset it.`,
+      );
+    }
+    ports[key] = port;
+  }
+  return ports;
+}
+
+/**
+ * PostgreSQL will not run as root, and Debian's `postgres` user may not be
+ * able to reach a checkout under /root, so as root its data lives under
+ * /var/lib/turgon, keyed by the state directory.
+ */
+export function defaultPostgresDataDir(stateDir: string): string {
+  if (process.getuid?.() !== 0) return join(stateDir, "postgres", "data");
+  const key = createHash("sha256").update(stateDir).digest("hex").slice(0, 12);
+  return join("/var/lib/turgon", key, "postgres");
+}
+
+/** Each service keeps its pid file, log and data in `<stateDir>/<service>/`. */
+function pidFile(stateDir: string, service: ServiceName): string {
+  return join(stateDir, service, `${service}.pid`);
+}
+
+async function runningRecord(
+  stateDir: string,
+  service: ServiceName,
+): Promise<DaemonRecord | undefined> {
+  const record = await readDaemonRecord(pidFile(stateDir, service));
+  return record && (await isDaemonAlive(record)) ? record : undefined;
+}
+
+/**
+ * While any of our services runs, the ports it was started with stay in
+ * force; `npm run down` first to move to new ones.
+ */
+async function keepRunningPorts(config: EnvironmentConfig): Promise<EnvironmentConfig> {
+  const previous = await readEnvironmentInfo(config.stateDir);
+  if (!previous) return config;
+  const running = Object.values(await serviceStatus(config.stateDir)).some(Boolean);
+  return running ? { ...config, ports: previous.ports } : config;
+}
+
+const SERVICE_PORTS: Record<ServiceName, (keyof Ports)[]> = {
+  etcd: ["etcdClient", "etcdPeer"],
+  "kube-apiserver": ["apiServer"],
+  postgres: ["postgres"],
+  redis: ["redis"],
+};
+
+/**
+ * Decides which services need starting and checks all their ports before
+ * anything is built or started, so a taken port fails fast and leaves
+ * nothing half-started. Our own running instances are left alone.
+ */
+async function planStart(config: EnvironmentConfig): Promise<Set<ServiceName>> {
+  const toStart = new Set<ServiceName>();
+  for (const service of SERVICES) {
+    if (await runningRecord(config.stateDir, service)) continue;
+    for (const key of SERVICE_PORTS[service]) {
+      await assertPortFree(service, "127.0.0.1", config.ports[key], PORT_ENV[key]);
+    }
+    toStart.add(service);
+  }
+  return toStart;
+}
+
+export type StartOutcome = Record<ServiceName, "started" | "already running">;
+
+export async function startEnvironment(
+  requested: EnvironmentConfig,
+): Promise<EnvironmentInfo & { outcome: StartOutcome }> {
+  const config = await keepRunningPorts(requested);
+  const { stateDir, ports } = config;
+  const toStart = await planStart(config);
+  for (const dir of SERVICES) await mkdir(join(stateDir, dir), { recursive: true });
+  await ensureDebianPackages([postgresPackage, redisPackage]);
+  const etcdBinary = await ensureEtcdBinary();
+  const kube = await ensureKubernetesBinaries();
+  const pki = await ensurePki(join(stateDir, "pki"));
+
+  const outcome = {} as StartOutcome;
+  const ensure = async (service: ServiceName, start: () => Promise<DaemonRecord>) => {
+    if (!toStart.has(service)) {
+      outcome[service] = "already running";
+      return;
+    }
+    await withStep(
+      `starting ${service} on 127.0.0.1:${ports[SERVICE_PORTS[service][0] as keyof Ports]}`,
+      start,
+    );
+    outcome[service] = "started";
+  };
+
+  await ensure("etcd", () =>
+    startEtcd({
+      binary: etcdBinary,
+      dir: join(stateDir, "etcd"),
+      clientPort: ports.etcdClient,
+      peerPort: ports.etcdPeer,
+      unsafeNoFsync: config.ephemeral,
+    }),
+  );
+  // The API server takes the longest to become ready: start the databases meanwhile.
+  const results = await Promise.allSettled([
+    ensure("kube-apiserver", () =>
+      startApiServer({
+        binary: kube.kubeApiserver,
+        dir: join(stateDir, "kube-apiserver"),
+        port: ports.apiServer,
+        etcdUrl: etcdUrl({ clientPort: ports.etcdClient }),
+        pki,
+      }),
+    ),
+    (async () => {
+      await ensure("postgres", () =>
+        startPostgres({
+          dataDir: config.postgresDataDir,
+          runDir: join(stateDir, "postgres"),
+          port: ports.postgres,
+          unsafeNoFsync: config.ephemeral,
+        }),
+      );
+      await ensure("redis", () =>
+        startRedis({
+          dir: join(stateDir, "redis"),
+          port: ports.redis,
+          ephemeral: config.ephemeral,
+        }),
+      );
+    })(),
+  ]);
+  const failure = results.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
+
+  // A stable path for the cached kubectl: `export PATH=<stateDir>/bin:$PATH`.
+  const kubectl = join(stateDir, "bin", "kubectl");
+  await mkdir(join(stateDir, "bin"), { recursive: true });
+  await rm(kubectl, { force: true });
+  await symlink(kube.kubectl, kubectl);
+  const kubeconfig = join(stateDir, "kubeconfig");
+  await writeKubeConfig(kubeconfig, await buildKubeConfig(apiServerUrl(ports.apiServer), pki));
+  const info: EnvironmentInfo = {
+    stateDir,
+    kubeconfig,
+    apiServerUrl: apiServerUrl(ports.apiServer),
+    databaseUrl: databaseUrl(ports.postgres),
+    redisUrl: redisUrl(ports.redis),
+    kubectl,
+    ports,
+  };
+  await writeFile(join(stateDir, "environment.json"), `${JSON.stringify(info, null, 2)}\n`);
+  return { ...info, outcome };
+}
+
+export async function readEnvironmentInfo(stateDir: string): Promise<EnvironmentInfo | undefined> {
+  try {
+    return JSON.parse(
+      await readFile(join(stateDir, "environment.json"), "utf8"),
+    ) as EnvironmentInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which of our services are running, by name. */
+export async function serviceStatus(
+  stateDir: string,
+): Promise<Record<ServiceName, DaemonRecord | undefined>> {
+  const entries = await Promise.all(
+    SERVICES.map(async (s) => [s, await runningRecord(stateDir, s)] as const),
+  );
+  return Object.fromEntries(entries) as Record<ServiceName, DaemonRecord | undefined>;
+}
+
+/** Stops the services this state directory started, and nothing else. */
+export async function stopEnvironment(
+  stateDir: string,
+): Promise<Record<ServiceName, "stopped" | "not-running">> {
+  const result = {} as Record<ServiceName, "stopped" | "not-running">;
+  for (const service of [...SERVICES].reverse()) {
+    // SIGINT is PostgreSQL's "fast shutdown": it does not wait for clients to leave.
+    const signal = service === "postgres" ? "SIGINT" : "SIGTERM";
+    result[service] = await stopDaemon(pidFile(stateDir, service), { signal });
+  }
+  return result;
+}

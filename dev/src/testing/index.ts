@@ -1,0 +1,29 @@
+import { readFileSync } from "node:fs";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { EnvironmentInfo } from "../environment/index.ts";
+
+/** Set by the global test setup to the running test platform's environment.json. */
+export const TEST_ENVIRONMENT_VARIABLE = "TURGON_TEST_ENVIRONMENT";
+
+/** The platform that the global setup started for this test run. */
+export function testEnvironment(): EnvironmentInfo {
+  const path = process.env[TEST_ENVIRONMENT_VARIABLE];
+  if (!path) {
+    throw new Error(
+      `${TEST_ENVIRONMENT_VARIABLE} is not set: run tests with \`npm test\` (or \`npm run test:suite\`), whose global setup starts the test platform`,
+    );
+  }
+  return JSON.parse(readFileSync(path, "utf8")) as EnvironmentInfo;
+}
+
+/** An admin KubeConfig for the test platform's API server. */
+export function testKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(testEnvironment().kubeconfig);
+  return kc;
+}
+
+/** A name unique to this test process, for namespaces and other cluster objects. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+}

@@ -1,0 +1,123 @@
+import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { GoBuildError, ToolMissingError } from "../errors.ts";
+import { commandExists, run } from "../process/run.ts";
+import type { Step } from "../progress.ts";
+
+export interface GoModuleSpec {
+  /** Module path of the throw-away wrapper module. */
+  module: string;
+  goVersion: string;
+  /** `go get` arguments: `path@version`, packages included. */
+  requires: string[];
+  /** `old=new@version` replace directives. */
+  replaces: string[];
+  /** Extra source files of the wrapper module (a main.go, say). */
+  files?: Record<string, string>;
+}
+
+export interface GoBinary {
+  /** Import path of the main package. */
+  pkg: string;
+  /** Output file name. */
+  name: string;
+  /** `-X importpath.name=value` settings, such as version stamps. */
+  linkerVariables?: Record<string, string>;
+}
+
+/** A short digest of a build recipe: cache keys change when the recipe does. */
+export function recipeDigest(spec: GoModuleSpec, binaries: GoBinary[]): string {
+  return createHash("sha256").update(JSON.stringify({ spec, binaries })).digest("hex").slice(0, 10);
+}
+
+const GO_HINT =
+  "Go 1.24 or newer must be on PATH (Debian: apt-get install golang, or the go.dev tarball in /usr/local/go).";
+
+export async function assertGoAvailable(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  if (!(await commandExists("go", env))) throw new ToolMissingError("go", GO_HINT);
+}
+
+/**
+ * Builds main packages from the Go module proxy in a wrapper module of our
+ * own, so `replace` directives (the Kubernetes staging modules, etcd's
+ * sibling modules) can be pinned to the release being built.
+ */
+export async function buildGoBinaries(
+  spec: GoModuleSpec,
+  binaries: GoBinary[],
+  workDir: string,
+  outDir: string,
+  progress: Step,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  await assertGoAvailable(env);
+  await mkdir(workDir, { recursive: true });
+  await writeFile(join(workDir, "go.mod"), `module ${spec.module}\n\ngo ${spec.goVersion}\n`);
+  for (const [name, content] of Object.entries(spec.files ?? {})) {
+    await writeFile(join(workDir, name), content);
+  }
+  const goEnv = { ...env, GOFLAGS: "-mod=mod", GOWORK: "off", CGO_ENABLED: "0" };
+  await goCommand(
+    ["mod", "edit", ...spec.replaces.map((r) => `-replace=${r}`)],
+    workDir,
+    goEnv,
+    progress,
+    "go mod edit",
+  );
+  progress.update("resolving modules");
+  await goCommand(["get", ...spec.requires], workDir, goEnv, progress, "go get");
+  for (const binary of binaries) {
+    let compiled = 0;
+    const stamps = Object.entries(binary.linkerVariables ?? {}).map(
+      ([name, value]) => `-X '${name}=${value}'`,
+    );
+    await goCommand(
+      [
+        "build",
+        "-v",
+        `-ldflags=-s -w ${stamps.join(" ")}`,
+        "-o",
+        join(outDir, binary.name),
+        binary.pkg,
+      ],
+      workDir,
+      goEnv,
+      progress,
+      `go build ${binary.pkg}`,
+      // `-v` prints each package as it is compiled: count them for progress.
+      (line) => {
+        if (!line.startsWith("go: "))
+          progress.update(`${binary.name}: ${++compiled} packages compiled`);
+      },
+    );
+  }
+}
+
+async function goCommand(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  progress: Step,
+  what: string,
+  onLine?: (line: string) => void,
+): Promise<void> {
+  const result = await run("go", args, {
+    cwd,
+    env,
+    onLine: (line) => {
+      if (line.startsWith("go: downloading ")) progress.update(line.slice(4));
+      onLine?.(line);
+    },
+  });
+  if (result.exitCode !== 0) {
+    throw new GoBuildError(
+      what,
+      `go ${args.join(" ")} (in ${cwd})`,
+      result.exitCode,
+      result.tail,
+      "Check that `go version` is 1.24 or newer and that the Go module proxy is reachable (go env GOPROXY). " +
+        "Re-run to retry; nothing partial is cached.",
+    );
+  }
+}

@@ -1,0 +1,125 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { GoBuildError } from "../errors.ts";
+import { run } from "../process/run.ts";
+import { step } from "../progress.ts";
+import { cachedArtifact } from "./cache.ts";
+import {
+  assertGoAvailable,
+  buildGoBinaries,
+  type GoBinary,
+  type GoModuleSpec,
+  recipeDigest,
+} from "./go.ts";
+
+/** The Kubernetes release whose kube-apiserver and kubectl we build. */
+export const KUBERNETES_VERSION = "v1.34.4";
+
+export interface KubernetesBinaries {
+  kubeApiserver: string;
+  kubectl: string;
+}
+
+/** k8s.io/kubernetes v1.X.Y pins its staging modules (k8s.io/api, ...) at v0.X.Y. */
+function stagingVersion(version: string): string {
+  return version.replace(/^v1\./, "v0.");
+}
+
+/**
+ * k8s.io/kubernetes replaces its staging modules with local paths, which a
+ * dependent module cannot see; read that list from its go.mod and point each
+ * entry at the published module of the same release instead.
+ */
+async function stagingReplaces(version: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const listed = await run("go", ["list", "-m", "-json", `k8s.io/kubernetes@${version}`], {
+    env: { ...env, GOFLAGS: "-mod=mod", GOWORK: "off" },
+    cwd: "/",
+  });
+  if (listed.exitCode !== 0) {
+    throw new GoBuildError(
+      "resolving k8s.io/kubernetes",
+      `go list -m -json k8s.io/kubernetes@${version}`,
+      listed.exitCode,
+      listed.tail,
+      "Check that the Go module proxy is reachable (go env GOPROXY).",
+    );
+  }
+  const goModPath = (JSON.parse(listed.stdout) as { GoMod: string }).GoMod;
+  const goMod = await readFile(goModPath, "utf8");
+  const modules = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm)].map(
+    (m) => m[1] as string,
+  );
+  return modules.map((module) => `${module}=${module}@${stagingVersion(version)}`);
+}
+
+/**
+ * The version stamps Kubernetes' own build sets (hack/lib/version.sh), so
+ * `kubectl version` and the server's /version report the real release.
+ */
+function versionStamps(version: string): Record<string, string> {
+  const [major, minor] = version.replace(/^v/, "").split(".");
+  const stamps: Record<string, string> = {};
+  for (const pkg of ["k8s.io/client-go/pkg/version", "k8s.io/component-base/version"]) {
+    stamps[`${pkg}.gitVersion`] = version;
+    stamps[`${pkg}.gitMajor`] = major ?? "";
+    stamps[`${pkg}.gitMinor`] = minor ?? "";
+    stamps[`${pkg}.gitTreeState`] = "clean";
+  }
+  return stamps;
+}
+
+const BINARIES: GoBinary[] = [
+  {
+    pkg: "k8s.io/kubernetes/cmd/kube-apiserver",
+    name: "kube-apiserver",
+    linkerVariables: versionStamps(KUBERNETES_VERSION),
+  },
+  {
+    pkg: "k8s.io/kubernetes/cmd/kubectl",
+    name: "kubectl",
+    linkerVariables: versionStamps(KUBERNETES_VERSION),
+  },
+];
+
+/** Returns kube-apiserver and kubectl, building them once per version into the user cache. */
+export async function ensureKubernetesBinaries(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<KubernetesBinaries> {
+  const spec: GoModuleSpec = {
+    module: "turgon.dev/build/kubernetes",
+    goVersion: "1.24",
+    requires: BINARIES.map((b) => `${b.pkg}@${KUBERNETES_VERSION}`),
+    // Filled in at build time from k8s.io/kubernetes' own go.mod.
+    replaces: [],
+  };
+  const key = `kubernetes-${KUBERNETES_VERSION}-linux-amd64-${recipeDigest(spec, BINARIES)}`;
+  const { dir } = await cachedArtifact(
+    key,
+    async (outDir) => {
+      await assertGoAvailable(env);
+      const progress = step(
+        `building kube-apiserver and kubectl ${KUBERNETES_VERSION} from the Go module proxy (once; cached)`,
+      );
+      try {
+        const replaces = await stagingReplaces(KUBERNETES_VERSION, env);
+        await buildGoBinaries(
+          { ...spec, replaces },
+          BINARIES,
+          join(outDir, "src"),
+          join(outDir, "bin"),
+          progress,
+          env,
+        );
+        progress.done();
+      } catch (error) {
+        progress.fail();
+        throw error;
+      }
+    },
+    env,
+  );
+  return {
+    kubeApiserver: join(dir, "bin", "kube-apiserver"),
+    kubectl: join(dir, "bin", "kubectl"),
+  };
+}
