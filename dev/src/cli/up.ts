@@ -1,5 +1,10 @@
 import { dirname } from "node:path";
-import { defaultPostgresDataDir, portsFromEnv, startEnvironment } from "../environment/index.ts";
+import {
+  defaultPostgresDataDir,
+  portsFromEnv,
+  SERVICES,
+  startEnvironment,
+} from "../environment/index.ts";
 import { reportFailure } from "../errors.ts";
 import { upStateDir } from "../paths.ts";
 import { formatDuration } from "../progress.ts";
@@ -14,9 +19,7 @@ async function main(): Promise<void> {
     ports: portsFromEnv(),
     ephemeral: false,
   });
-  const services = Object.entries(info.outcome)
-    .map(([service, outcome]) => `${service} ${outcome}`)
-    .join(", ");
+  const services = SERVICES.map((service) => `${service} ${info.outcome[service]}`).join(", ");
   console.log(`
 Turgon local platform is up (${formatDuration(Date.now() - started)}): ${services}.
 

@@ -105,7 +105,7 @@ describe("local kube-apiserver and etcd", () => {
     });
     // Like an informer: list, then watch from the list's resourceVersion, and
     // re-watch from there on 429 (a new CRD's watch cache is still warming up).
-    const listed = await objects.listNamespacedCustomObject(target);
+    const listed = await retryTooManyRequests(() => objects.listNamespacedCustomObject(target));
     const resourceVersion: string = listed.metadata.resourceVersion;
     let finished = false;
     let current: AbortController | undefined;
@@ -169,6 +169,19 @@ async function waitForEstablished(api: ApiextensionsV1Api, name: string): Promis
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`CRD ${name} was not Established within 30 s`);
+}
+
+/** Retries while the API server answers 429 (it asks clients to, with Retry-After). */
+async function retryTooManyRequests<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if ((error as { code?: number }).code !== 429 || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -53,20 +53,15 @@ export async function buildGoBinaries(
 ): Promise<void> {
   await assertGoAvailable(env);
   await mkdir(workDir, { recursive: true });
-  await writeFile(join(workDir, "go.mod"), `module ${spec.module}\n\ngo ${spec.goVersion}\n`);
+  await writeFile(join(workDir, "go.mod"), goModFile(spec));
   for (const [name, content] of Object.entries(spec.files ?? {})) {
     await writeFile(join(workDir, name), content);
   }
   const goEnv = { ...env, GOFLAGS: "-mod=mod", GOWORK: "off", CGO_ENABLED: "0" };
-  await goCommand(
-    ["mod", "edit", ...spec.replaces.map((r) => `-replace=${r}`)],
-    workDir,
-    goEnv,
-    progress,
-    "go mod edit",
-  );
-  progress.update("resolving modules");
-  await goCommand(["get", ...spec.requires], workDir, goEnv, progress, "go get");
+  if (spec.requires.length > 0) {
+    progress.update("resolving modules");
+    await goCommand(["get", ...spec.requires], workDir, goEnv, progress, "go get");
+  }
   for (const binary of binaries) {
     let compiled = 0;
     const stamps = Object.entries(binary.linkerVariables ?? {}).map(
@@ -92,6 +87,16 @@ export async function buildGoBinaries(
       },
     );
   }
+}
+
+function goModFile(spec: GoModuleSpec): string {
+  const replaces = spec.replaces.map((r) => {
+    const [from, to] = r.split("=");
+    const [path, version] = (to ?? "").split("@");
+    return `\t${from} => ${path} ${version}\n`;
+  });
+  const replaceBlock = replaces.length > 0 ? `\nreplace (\n${replaces.join("")})\n` : "";
+  return `module ${spec.module}\n\ngo ${spec.goVersion}\n${replaceBlock}`;
 }
 
 async function goCommand(

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { defaultPostgresDataDir } from "../environment/index.ts";
+import { repoRoot } from "../paths.ts";
+import { freePort } from "../process/ports.ts";
+import { run } from "../process/run.ts";
+import { testEnvironment } from "../testing/index.ts";
+
+/** Runs one of the `npm run` entry points the way npm does, with Node 24. */
+function cli(name: "up" | "down" | "status", env: NodeJS.ProcessEnv) {
+  return run(process.execPath, [join(repoRoot, "dev/src/cli", `${name}.ts`)], {
+    env,
+    cwd: repoRoot,
+  });
+}
+
+describe("npm run up / status / down", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "turgon-up-"));
+  const env = {
+    ...process.env,
+    TURGON_STATE_DIR: stateDir,
+    TURGON_APISERVER_PORT: String(await freePort()),
+    TURGON_ETCD_PORT: String(await freePort()),
+    TURGON_ETCD_PEER_PORT: String(await freePort()),
+    TURGON_POSTGRES_PORT: String(await freePort()),
+    TURGON_REDIS_PORT: String(await freePort()),
+  };
+  after(async () => {
+    await cli("down", env);
+    await rm(stateDir, { recursive: true, force: true });
+    await rm(defaultPostgresDataDir(stateDir), { recursive: true, force: true });
+  });
+
+  it("starts the platform and prints the kubeconfig and a kubectl line", async () => {
+    const first = await cli("up", env);
+    assert.equal(first.exitCode, 0, first.tail);
+    assert.match(
+      first.stdout,
+      /etcd started, kube-apiserver started, postgres started, redis started/,
+    );
+    assert.match(first.stdout, new RegExp(`export KUBECONFIG=${stateDir}/kubeconfig`));
+    assert.match(first.stdout, /kubectl get namespaces/);
+
+    const kubectl = await run(
+      join(stateDir, "bin", "kubectl"),
+      ["get", "namespace", "default", "-o", "name"],
+      {
+        env: { ...process.env, KUBECONFIG: join(stateDir, "kubeconfig") },
+      },
+    );
+    assert.equal(kubectl.stdout.trim(), "namespace/default", kubectl.tail);
+  });
+
+  it("is idempotent: a second up leaves the running services alone", async () => {
+    const second = await cli("up", env);
+    assert.equal(second.exitCode, 0, second.tail);
+    assert.match(
+      second.stdout,
+      /etcd already running, kube-apiserver already running, postgres already running, redis already running/,
+    );
+  });
+
+  it("reports running services", async () => {
+    const status = await cli("status", env);
+    assert.match(status.stdout, /kube-apiserver\s+running \(pid \d+/);
+  });
+
+  it("down stops what up started, and only that", async () => {
+    const down = await cli("down", env);
+    assert.equal(down.exitCode, 0, down.tail);
+    for (const service of ["etcd", "kube-apiserver", "postgres", "redis"]) {
+      assert.match(down.stdout, new RegExp(`${service}\\s+stopped`));
+    }
+    const status = await cli("status", env);
+    assert.doesNotMatch(status.stdout, /running/);
+    // The test run's own platform is untouched.
+    const shared = testEnvironment();
+    const ping = await run(join(shared.stateDir, "bin", "kubectl"), ["get", "--raw", "/readyz"], {
+      env: { ...process.env, KUBECONFIG: shared.kubeconfig },
+    });
+    assert.equal(ping.stdout.trim(), "ok");
+  });
+
+  it("fails with a clear message when a port is taken", async () => {
+    const port = Number(env.TURGON_REDIS_PORT);
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen({ host: "127.0.0.1", port }, resolve));
+    try {
+      const up = await cli("up", env);
+      assert.equal(up.exitCode, 1);
+      assert.match(
+        up.tail,
+        new RegExp(
+          `error: redis cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`,
+        ),
+      );
+      assert.match(up.tail, /what to do: Stop whatever listens there .*TURGON_REDIS_PORT=<port>/);
+    } finally {
+      squatter.close();
+    }
+  });
+});
