@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DevError, PortInUseError } from "../errors.ts";
 import { freePort } from "../process/ports.ts";
-import { portsFromEnv, serviceStatus, startEnvironment } from "./index.ts";
+import { freePorts, portsFromEnv, serviceStatus, startEnvironment } from "./index.ts";
 
 function listen(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -32,13 +32,7 @@ describe("startEnvironment", () => {
         startEnvironment({
           stateDir,
           postgresDataDir: join(stateDir, "postgres", "data"),
-          ports: {
-            apiServer: await freePort(),
-            etcdClient: await freePort(),
-            etcdPeer: await freePort(),
-            postgres: await freePort(),
-            redis: taken,
-          },
+          ports: { ...(await freePorts()), redis: taken },
           ephemeral: true,
         }),
         (error: unknown) => {

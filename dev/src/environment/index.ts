@@ -12,7 +12,7 @@ import {
   readDaemonRecord,
   stopDaemon,
 } from "../process/daemon.ts";
-import { assertPortFree } from "../process/ports.ts";
+import { assertPortFree, freePort } from "../process/ports.ts";
 import { withStep } from "../progress.ts";
 import { databaseUrl, postgresPackage, startPostgres } from "../services/postgres.ts";
 import { redisPackage, redisUrl, startRedis } from "../services/redis.ts";
@@ -84,6 +84,17 @@ export function portsFromEnv(env: NodeJS.ProcessEnv = process.env): Ports {
     ports[key] = port;
   }
   return ports;
+}
+
+/** A free loopback port for every service: for throw-away environments. */
+export async function freePorts(): Promise<Ports> {
+  return {
+    apiServer: await freePort(),
+    etcdClient: await freePort(),
+    etcdPeer: await freePort(),
+    postgres: await freePort(),
+    redis: await freePort(),
+  };
 }
 
 /**

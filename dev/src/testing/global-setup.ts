@@ -8,8 +8,12 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startEnvironment, stopEnvironment } from "../environment/index.ts";
-import { freePort } from "../process/ports.ts";
+import {
+  type EnvironmentInfo,
+  freePorts,
+  startEnvironment,
+  stopEnvironment,
+} from "../environment/index.ts";
 import { TEST_ENVIRONMENT_VARIABLE } from "./index.ts";
 
 let stateDir: string | undefined;
@@ -18,18 +22,19 @@ export async function globalSetup(): Promise<void> {
   stateDir = await mkdtemp(join(tmpdir(), "turgon-test-"));
   // As root, PostgreSQL runs as the postgres user, which must reach its data.
   await chmod(stateDir, 0o755);
-  const info = await startEnvironment({
-    stateDir,
-    postgresDataDir: join(stateDir, "postgres", "data"),
-    ports: {
-      apiServer: await freePort(),
-      etcdClient: await freePort(),
-      etcdPeer: await freePort(),
-      postgres: await freePort(),
-      redis: await freePort(),
-    },
-    ephemeral: true,
-  });
+  let info: EnvironmentInfo;
+  try {
+    info = await startEnvironment({
+      stateDir,
+      postgresDataDir: join(stateDir, "postgres", "data"),
+      ports: await freePorts(),
+      ephemeral: true,
+    });
+  } catch (error) {
+    // Leave no half-started services behind when start-up fails.
+    await globalTeardown();
+    throw error;
+  }
   process.env[TEST_ENVIRONMENT_VARIABLE] = join(stateDir, "environment.json");
   process.env.KUBECONFIG = info.kubeconfig;
   process.env.DATABASE_URL = info.databaseUrl;
@@ -38,6 +43,8 @@ export async function globalSetup(): Promise<void> {
 
 export async function globalTeardown(): Promise<void> {
   if (!stateDir) return;
-  await stopEnvironment(stateDir);
-  await rm(stateDir, { recursive: true, force: true });
+  const dir = stateDir;
+  stateDir = undefined;
+  await stopEnvironment(dir);
+  await rm(dir, { recursive: true, force: true });
 }

@@ -1,7 +1,5 @@
 import { join } from "node:path";
-import { step } from "../progress.ts";
-import { cachedArtifact } from "./cache.ts";
-import { buildGoBinaries, type GoBinary, type GoModuleSpec, recipeDigest } from "./go.ts";
+import { cachedGoBinaries, type GoBinary, type GoModuleSpec } from "./go.ts";
 
 /** The etcd server release backing the local kube-apiserver. */
 export const ETCD_VERSION = "v3.6.16";
@@ -37,28 +35,14 @@ const BINARIES: GoBinary[] = [{ pkg: ".", name: "etcd" }];
 
 /** Returns the etcd binary, building it once per version into the user cache. */
 export async function ensureEtcdBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const { dir } = await cachedArtifact(
-    `etcd-${ETCD_VERSION}-linux-amd64-${recipeDigest(SPEC, BINARIES)}`,
-    async (outDir) => {
-      const progress = step(
-        `building etcd ${ETCD_VERSION} from the Go module proxy (once; cached)`,
-      );
-      try {
-        await buildGoBinaries(
-          SPEC,
-          BINARIES,
-          join(outDir, "src"),
-          join(outDir, "bin"),
-          progress,
-          env,
-        );
-        progress.done();
-      } catch (error) {
-        progress.fail();
-        throw error;
-      }
+  const bin = await cachedGoBinaries(
+    {
+      name: `etcd-${ETCD_VERSION}`,
+      title: `building etcd ${ETCD_VERSION} from the Go module proxy (once; cached)`,
+      spec: SPEC,
+      binaries: BINARIES,
     },
     env,
   );
-  return join(dir, "bin", "etcd");
+  return join(bin, "etcd");
 }

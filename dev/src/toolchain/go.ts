@@ -3,7 +3,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GoBuildError, ToolMissingError } from "../errors.ts";
 import { commandExists, run } from "../process/run.ts";
-import type { Step } from "../progress.ts";
+import { type Step, withStep } from "../progress.ts";
+import { cachedArtifact } from "./cache.ts";
 
 export interface GoModuleSpec {
   /** Module path of the throw-away wrapper module. */
@@ -125,4 +126,44 @@ async function goCommand(
         "Re-run to retry; nothing partial is cached.",
     );
   }
+}
+
+export interface CachedGoBuild {
+  /** Cache key prefix, such as `etcd-v3.6.16`. */
+  name: string;
+  /** What the progress line says while building. */
+  title: string;
+  spec: GoModuleSpec;
+  binaries: GoBinary[];
+  /** Computes replace directives at build time (they stay out of the cache key). */
+  resolveReplaces?: () => Promise<string[]>;
+}
+
+/**
+ * Builds Go binaries once into the user cache and returns their directory.
+ * The key holds a digest of the recipe, so changing a flag rebuilds.
+ */
+export async function cachedGoBinaries(
+  build: CachedGoBuild,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const key = `${build.name}-linux-amd64-${recipeDigest(build.spec, build.binaries)}`;
+  const { dir } = await cachedArtifact(
+    key,
+    (outDir) =>
+      withStep(build.title, async (progress) => {
+        await assertGoAvailable(env);
+        const replaces = [...build.spec.replaces, ...((await build.resolveReplaces?.()) ?? [])];
+        await buildGoBinaries(
+          { ...build.spec, replaces },
+          build.binaries,
+          join(outDir, "src"),
+          join(outDir, "bin"),
+          progress,
+          env,
+        );
+      }),
+    env,
+  );
+  return join(dir, "bin");
 }

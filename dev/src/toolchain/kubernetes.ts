@@ -2,15 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GoBuildError } from "../errors.ts";
 import { run } from "../process/run.ts";
-import { step } from "../progress.ts";
-import { cachedArtifact } from "./cache.ts";
-import {
-  assertGoAvailable,
-  buildGoBinaries,
-  type GoBinary,
-  type GoModuleSpec,
-  recipeDigest,
-} from "./go.ts";
+import { cachedGoBinaries, type GoBinary } from "./go.ts";
 
 /** The Kubernetes release whose kube-apiserver and kubectl we build. */
 export const KUBERNETES_VERSION = "v1.34.4";
@@ -85,41 +77,21 @@ const BINARIES: GoBinary[] = [
 export async function ensureKubernetesBinaries(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<KubernetesBinaries> {
-  const spec: GoModuleSpec = {
-    module: "turgon.dev/build/kubernetes",
-    goVersion: "1.24",
-    requires: BINARIES.map((b) => `${b.pkg}@${KUBERNETES_VERSION}`),
-    // Filled in at build time from k8s.io/kubernetes' own go.mod.
-    replaces: [],
-  };
-  const key = `kubernetes-${KUBERNETES_VERSION}-linux-amd64-${recipeDigest(spec, BINARIES)}`;
-  const { dir } = await cachedArtifact(
-    key,
-    async (outDir) => {
-      await assertGoAvailable(env);
-      const progress = step(
-        `building kube-apiserver and kubectl ${KUBERNETES_VERSION} from the Go module proxy (once; cached)`,
-      );
-      try {
-        const replaces = await stagingReplaces(KUBERNETES_VERSION, env);
-        await buildGoBinaries(
-          { ...spec, replaces },
-          BINARIES,
-          join(outDir, "src"),
-          join(outDir, "bin"),
-          progress,
-          env,
-        );
-        progress.done();
-      } catch (error) {
-        progress.fail();
-        throw error;
-      }
+  const bin = await cachedGoBinaries(
+    {
+      name: `kubernetes-${KUBERNETES_VERSION}`,
+      title: `building kube-apiserver and kubectl ${KUBERNETES_VERSION} from the Go module proxy (once; cached)`,
+      spec: {
+        module: "turgon.dev/build/kubernetes",
+        goVersion: "1.24",
+        requires: BINARIES.map((b) => `${b.pkg}@${KUBERNETES_VERSION}`),
+        replaces: [],
+      },
+      binaries: BINARIES,
+      // Read from k8s.io/kubernetes' own go.mod at build time.
+      resolveReplaces: () => stagingReplaces(KUBERNETES_VERSION, env),
     },
     env,
   );
-  return {
-    kubeApiserver: join(dir, "bin", "kube-apiserver"),
-    kubectl: join(dir, "bin", "kubectl"),
-  };
+  return { kubeApiserver: join(bin, "kube-apiserver"), kubectl: join(bin, "kubectl") };
 }
