@@ -4,10 +4,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { run } from "@turgon/toolkit/run";
 import { defaultPostgresDataDir } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
 import { freePort } from "../process/ports.ts";
-import { run } from "../process/run.ts";
 import { testEnvironment } from "../testing/index.ts";
 
 /** Runs one of the `npm run` entry points the way npm does, with Node 24. */

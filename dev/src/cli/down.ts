@@ -1,5 +1,5 @@
+import { reportFailure } from "@turgon/toolkit/errors";
 import { stopEnvironment } from "../environment/index.ts";
-import { reportFailure } from "../errors.ts";
 import { upStateDir } from "../paths.ts";
 
 /** `npm run down`: stops what `npm run up` started from this checkout, and only that. */

@@ -1,5 +1,5 @@
+import { reportFailure } from "@turgon/toolkit/errors";
 import { readEnvironmentInfo, serviceStatus } from "../environment/index.ts";
-import { reportFailure } from "../errors.ts";
 import { upStateDir } from "../paths.ts";
 
 /** `npm run status`: which of the local platform's services run, and where. */

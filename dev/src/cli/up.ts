@@ -1,13 +1,13 @@
 import { dirname } from "node:path";
+import { reportFailure } from "@turgon/toolkit/errors";
+import { formatDuration } from "@turgon/toolkit/progress";
 import {
   defaultPostgresDataDir,
   portsFromEnv,
   SERVICES,
   startEnvironment,
 } from "../environment/index.ts";
-import { reportFailure } from "../errors.ts";
 import { upStateDir } from "../paths.ts";
-import { formatDuration } from "../progress.ts";
 
 /** `npm run up`: starts the local platform (idempotent) and says how to use it. */
 async function main(): Promise<void> {
@@ -26,6 +26,7 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
   kube-apiserver  ${info.apiServerUrl}   (etcd on 127.0.0.1:${info.ports.etcdClient})
   PostgreSQL      ${info.databaseUrl}
   Redis           ${info.redisUrl}
+  guest image     ${info.guestImage}   (store ${info.imageStore})
   state and logs  ${info.stateDir}
 
   kubeconfig      ${info.kubeconfig}

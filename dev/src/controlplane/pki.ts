@@ -4,7 +4,7 @@ import { join } from "node:path";
 // @peculiar/x509 depends on tsyringe, which needs the Reflect metadata polyfill loaded first.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { fileExists } from "../system/apt.ts";
+import { fileExists } from "@turgon/toolkit/apt";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;

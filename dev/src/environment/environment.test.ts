@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { DevError, PortInUseError } from "../errors.ts";
+import { DevError, PortInUseError } from "@turgon/toolkit/errors";
 import { freePort } from "../process/ports.ts";
 import { freePorts, portsFromEnv, serviceStatus, startEnvironment } from "./index.ts";
 

@@ -1,11 +1,16 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ensureImage } from "@turgon/images/build";
+import { imageStoreDir } from "@turgon/images/store";
+import { type DebianPackage, ensureDebianPackages } from "@turgon/toolkit/apt";
+import { DevError } from "@turgon/toolkit/errors";
+import { withStep } from "@turgon/toolkit/progress";
+import { commandExists } from "@turgon/toolkit/run";
 import { apiServerUrl, startApiServer } from "../controlplane/apiserver.ts";
 import { etcdUrl, startEtcd } from "../controlplane/etcd.ts";
 import { buildKubeConfig, writeKubeConfig } from "../controlplane/kubeconfig.ts";
 import { ensurePki } from "../controlplane/pki.ts";
-import { DevError } from "../errors.ts";
 import {
   type DaemonRecord,
   isDaemonAlive,
@@ -13,10 +18,8 @@ import {
   stopDaemon,
 } from "../process/daemon.ts";
 import { assertPortFree, freePort } from "../process/ports.ts";
-import { withStep } from "../progress.ts";
 import { databaseUrl, postgresPackage, startPostgres } from "../services/postgres.ts";
 import { redisPackage, redisUrl, startRedis } from "../services/redis.ts";
-import { ensureDebianPackages } from "../system/apt.ts";
 import { ensureEtcdBinary } from "../toolchain/etcd.ts";
 import { ensureKubernetesBinaries } from "../toolchain/kubernetes.ts";
 
@@ -46,7 +49,19 @@ export interface EnvironmentInfo {
   redisUrl: string;
   kubectl: string;
   ports: Ports;
+  /** The default guest image, `name:tag` in `imageStore`. */
+  guestImage: string;
+  imageStore: string;
 }
+
+/** The image every local platform builds: recipes live in images/recipes/. */
+export const DEFAULT_IMAGE_RECIPE = "debian-python";
+
+/** QEMU for Gondolin VMs; qemu-img makes the copy-on-write root disks. */
+const qemuPackages: DebianPackage[] = [
+  { name: "qemu-system-x86", isInstalled: () => commandExists("qemu-system-x86_64") },
+  { name: "qemu-utils", isInstalled: () => commandExists("qemu-img") },
+];
 
 /** Every service the environment runs, in start order; `down` stops them in reverse. */
 export const SERVICES = ["etcd", "kube-apiserver", "postgres", "redis"] as const;
@@ -165,9 +180,10 @@ export async function startEnvironment(
   const { stateDir, ports } = config;
   const toStart = await planStart(config);
   for (const dir of SERVICES) await mkdir(join(stateDir, dir), { recursive: true });
-  await ensureDebianPackages([postgresPackage, redisPackage]);
+  await ensureDebianPackages([postgresPackage, redisPackage, ...qemuPackages]);
   const etcdBinary = await ensureEtcdBinary();
   const kube = await ensureKubernetesBinaries();
+  const image = await ensureImage(DEFAULT_IMAGE_RECIPE);
   const pki = await ensurePki(join(stateDir, "pki"));
 
   const outcome = {} as StartOutcome;
@@ -239,6 +255,8 @@ export async function startEnvironment(
     redisUrl: redisUrl(ports.redis),
     kubectl,
     ports,
+    guestImage: image.ref,
+    imageStore: imageStoreDir(),
   };
   await writeFile(join(stateDir, "environment.json"), `${JSON.stringify(info, null, 2)}\n`);
   return { ...info, outcome };

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ServiceStartError } from "../errors.ts";
+import { ServiceStartError } from "@turgon/toolkit/errors";
 import { waitFor } from "./wait.ts";
 
 /** What we remember about a daemon we started, so `down` stops only ours. */

@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { PortInUseError } from "../errors.ts";
+import { PortInUseError } from "@turgon/toolkit/errors";
 
 /** Resolves true when nothing listens on host:port (we could bind it). */
 export function isPortFree(host: string, port: number): Promise<boolean> {

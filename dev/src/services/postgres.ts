@@ -1,10 +1,10 @@
 import { chown, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { type DebianPackage, fileExists } from "@turgon/toolkit/apt";
+import { CommandFailedError } from "@turgon/toolkit/errors";
+import { run } from "@turgon/toolkit/run";
 import pg from "pg";
-import { CommandFailedError } from "../errors.ts";
 import { type DaemonRecord, startDaemon, waitUntilReady } from "../process/daemon.ts";
-import { run } from "../process/run.ts";
-import { type DebianPackage, fileExists } from "../system/apt.ts";
 
 const DEBIAN_PG_ROOT = "/usr/lib/postgresql";
 export const DATABASE = "turgon";

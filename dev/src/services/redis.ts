@@ -1,9 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { DebianPackage } from "@turgon/toolkit/apt";
+import { commandExists } from "@turgon/toolkit/run";
 import { Redis } from "ioredis";
 import { type DaemonRecord, startDaemon, waitUntilReady } from "../process/daemon.ts";
-import { commandExists } from "../process/run.ts";
-import type { DebianPackage } from "../system/apt.ts";
 
 export const redisPackage: DebianPackage = {
   name: "redis-server",

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GoBuildError, ToolMissingError } from "../errors.ts";
-import { commandExists, run } from "../process/run.ts";
-import { type Step, withStep } from "../progress.ts";
-import { cachedArtifact } from "./cache.ts";
+import { cachedArtifact } from "@turgon/toolkit/cache";
+import { GoBuildError, ToolMissingError } from "@turgon/toolkit/errors";
+import { type Step, withStep } from "@turgon/toolkit/progress";
+import { commandExists, run } from "@turgon/toolkit/run";
 
 export interface GoModuleSpec {
   /** Module path of the throw-away wrapper module. */

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GoBuildError } from "../errors.ts";
-import { run } from "../process/run.ts";
+import { GoBuildError } from "@turgon/toolkit/errors";
+import { run } from "@turgon/toolkit/run";
 import { cachedGoBinaries, type GoBinary } from "./go.ts";
 
 /** The Kubernetes release whose kube-apiserver and kubectl we build. */

@@ -1,7 +1,7 @@
 import { access, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { cacheRoot } from "../paths.ts";
+import { cacheRoot } from "./root.ts";
 
 const COMPLETE_MARKER = ".complete";
 const LOCK_STALE_MS = 2 * 60 * 60 * 1000;

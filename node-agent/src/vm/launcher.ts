@@ -1,0 +1,107 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { type HttpHooks, loadGuestAssets, VM } from "@earendil-works/gondolin";
+import { imageStoreDir, resolveLocalImage } from "@turgon/images/store";
+import { type Accelerator, type AcceleratorSetting, chooseAccelerator } from "./accelerator.ts";
+
+export type RootfsMode = "readonly" | "memory" | "cow";
+
+/** What to boot: the parts of a sandbox's desired state that shape the VM itself. */
+export interface VmSpec {
+  /** `name:tag` in the image store (or an image directory). */
+  image: string;
+  cpus: number;
+  memoryMiB: number;
+  env?: Record<string, string>;
+  rootfsMode?: RootfsMode;
+  httpHooks?: HttpHooks;
+}
+
+export interface LauncherOptions {
+  accelerator: AcceleratorSetting;
+  imageStore?: string;
+  qemuPath?: string;
+  /** Where the KVM probe's verdict is cached. */
+  probeCacheFile?: string;
+  startTimeoutMs?: number;
+}
+
+export class InvalidVmSpecError extends Error {}
+
+function validate(spec: VmSpec): void {
+  if (!Number.isInteger(spec.cpus) || spec.cpus < 1 || spec.cpus > 64) {
+    throw new InvalidVmSpecError(`cpus must be an integer from 1 to 64, got ${spec.cpus}`);
+  }
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 128 || spec.memoryMiB > 1_048_576) {
+    throw new InvalidVmSpecError(
+      `memoryMiB must be an integer from 128 to 1048576, got ${spec.memoryMiB}`,
+    );
+  }
+  for (const name of Object.keys(spec.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new InvalidVmSpecError(`env: "${name}" is not a valid variable name`);
+  }
+}
+
+/** Boots Gondolin VMs from the local image store on the accelerator this host can really use. */
+export class VmLauncher {
+  private readonly options: Required<Omit<LauncherOptions, "startTimeoutMs">> & {
+    startTimeoutMs: number;
+  };
+  private accelerator?: Promise<{ accelerator: Accelerator; reason: string }>;
+
+  constructor(options: LauncherOptions) {
+    this.options = {
+      accelerator: options.accelerator,
+      imageStore: options.imageStore ?? imageStoreDir(),
+      qemuPath: options.qemuPath ?? "qemu-system-x86_64",
+      probeCacheFile:
+        options.probeCacheFile ?? join(homedir(), ".cache", "turgon", "accel-probe.json"),
+      // TCG boots take seconds, and many at once on few cores take longer.
+      startTimeoutMs: options.startTimeoutMs ?? 180_000,
+    };
+  }
+
+  /** The accelerator in use, probed once per launcher. */
+  resolveAccelerator(kernelPath: string): Promise<{ accelerator: Accelerator; reason: string }> {
+    this.accelerator ??= chooseAccelerator(this.options.accelerator, {
+      qemuPath: this.options.qemuPath,
+      kernelPath,
+      cacheFile: this.options.probeCacheFile,
+    });
+    return this.accelerator;
+  }
+
+  /** Creates and boots a VM; resolves once the guest is up. */
+  async launch(spec: VmSpec): Promise<VM> {
+    validate(spec);
+    const image = resolveLocalImage(spec.image, this.options.imageStore);
+    const { accelerator } = await this.resolveAccelerator(
+      loadGuestAssets(image.assetDir).kernelPath,
+    );
+    const vm = await VM.create({
+      sandbox: {
+        imagePath: image.assetDir,
+        qemuPath: this.options.qemuPath,
+        accel: accelerator,
+        // Turgon's Debian images use PCI virtio; Gondolin's microvm default needs virtio-mmio.
+        machineType: "q35",
+        cpu: accelerator === "kvm" ? "host" : "max",
+        console: "none",
+      },
+      cpus: spec.cpus,
+      memory: `${spec.memoryMiB}M`,
+      env: spec.env ?? {},
+      ...(spec.rootfsMode ? { rootfs: { mode: spec.rootfsMode } } : {}),
+      ...(spec.httpHooks ? { httpHooks: spec.httpHooks } : {}),
+      startTimeoutMs: this.options.startTimeoutMs,
+    });
+    try {
+      await vm.start();
+    } catch (error) {
+      await vm.close().catch(() => {});
+      throw error;
+    }
+    return vm;
+  }
+}
