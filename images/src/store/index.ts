@@ -9,11 +9,13 @@ import {
 } from "@earendil-works/gondolin";
 
 /**
- * Turgon's Gondolin image store: `$GONDOLIN_IMAGE_STORE`, else
- * `$XDG_CACHE_HOME/turgon/images` (or `~/.cache/turgon/images`).
+ * Turgon's Gondolin image store: `$GONDOLIN_IMAGE_STORE`, else `images/` in
+ * Turgon's cache (`$TURGON_CACHE_DIR`, `$XDG_CACHE_HOME/turgon` or
+ * `~/.cache/turgon`).
  */
 export function imageStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.GONDOLIN_IMAGE_STORE) return resolve(env.GONDOLIN_IMAGE_STORE);
+  if (env.TURGON_CACHE_DIR) return join(resolve(env.TURGON_CACHE_DIR), "images");
   return join(
     env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), ".cache"),
     "turgon",
