@@ -1,0 +1,125 @@
+/**
+ * The CRDs generated from the zod schemas, installed into the real
+ * kube-apiserver: the API server itself must refuse bad specs, naming the
+ * field, before any controller sees them.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { testEnvironment, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { run } from "@turgon/toolkit/run";
+import { CRD_DIR, driftedCrds } from "../generate/crds.ts";
+import { API_VERSION, CUSTOM_RESOURCES, crdName, GROUP, Sandbox, VERSION } from "./index.ts";
+
+const kc = testKubeConfig();
+
+/**
+ * Installs the committed YAML the way users do, with kubectl. (client-node's
+ * typed serializer would drop `enum`, `default` and `x-kubernetes-validations`
+ * from a plain object.)
+ */
+async function installCrds(): Promise<void> {
+  const env = testEnvironment();
+  const kubectl = (args: string[]) =>
+    run(env.kubectl, args, { env: { ...process.env, KUBECONFIG: env.kubeconfig } });
+  const applied = await kubectl(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
+  assert.equal(applied.exitCode, 0, applied.tail);
+  const names = CUSTOM_RESOURCES.map((r) => `crd/${crdName(r)}`);
+  const established = await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    ...names,
+  ]);
+  assert.equal(established.exitCode, 0, established.tail);
+}
+
+function sandbox(name: string, spec: Record<string, unknown>) {
+  return { apiVersion: API_VERSION, kind: "Sandbox", metadata: { name }, spec };
+}
+
+describe("CRD YAML", () => {
+  it("matches the zod schemas (run `npm run generate:crds` after changing them)", async () => {
+    assert.deepEqual(await driftedCrds(), []);
+  });
+});
+
+describe("Sandbox CRD on the real API server", () => {
+  const namespace = uniqueName("crd");
+  const core = kc.makeApiClient(CoreV1Api);
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const target = { group: GROUP, version: VERSION, namespace, plural: "sandboxes" };
+  /** Creates a Sandbox, retrying while a freshly installed CRD's storage warms up (429). */
+  const create = async (body: object) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await objects.createNamespacedCustomObject({ ...target, body });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 429 || attempt > 100) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  };
+
+  before(async () => {
+    await installCrds();
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+  });
+  after(() => core.deleteNamespace({ name: namespace }));
+
+  it("accepts a valid sandbox and applies the schema's defaults", async () => {
+    const created = await create(
+      sandbox("quickstart", {
+        image: "debian-python:latest",
+        resources: { memory: "1Gi" },
+        command: ["python3", "-m", "http.server", "8000"],
+        ingress: { enabled: true, access: "public", routes: [{ prefix: "/", port: 8000 }] },
+      }),
+    );
+    assert.equal(created.spec.operatingMode, "Running");
+    assert.equal(created.spec.resources.cpus, 1);
+    assert.equal(created.spec.ingress.routes[0].stripPrefix, true);
+    assert.equal(created.spec.ingress.websockets, true);
+    // What the API server stored also satisfies the zod schema the controllers use.
+    assert.ok(Sandbox.safeParse({ ...created, metadata: created.metadata }).success);
+  });
+
+  const rejected: [string, Record<string, unknown>, RegExp][] = [
+    [
+      "a route prefix without a leading /",
+      { image: "x", ingress: { routes: [{ prefix: "api", port: 9000 }] } },
+      /spec\.ingress\.routes\[0\]\.prefix/,
+    ],
+    ["negative cpus", { image: "x", resources: { cpus: -1 } }, /spec\.resources\.cpus/],
+    ["negative memory", { image: "x", resources: { memory: "-1Gi" } }, /spec\.resources\.memory/],
+    [
+      "an unknown access value",
+      { image: "x", ingress: { access: "everyone" } },
+      /spec\.ingress\.access: Unsupported value: "everyone"/,
+    ],
+    [
+      "neither image nor templateRef",
+      { resources: { cpus: 1 } },
+      /spec\.image or spec\.templateRef is required/,
+    ],
+    [
+      "a port out of range",
+      { image: "x", ingress: { routes: [{ prefix: "/", port: 70000 }] } },
+      /spec\.ingress\.routes\[0\]\.port/,
+    ],
+  ];
+  for (const [what, spec, field] of rejected) {
+    it(`refuses ${what}, naming the field`, async () => {
+      await assert.rejects(
+        create(sandbox(uniqueName("bad"), spec)),
+        (error: { code?: number; body?: string }) => {
+          assert.equal(error.code, 422, String(error.body));
+          assert.match((JSON.parse(String(error.body)) as { message: string }).message, field);
+          return true;
+        },
+      );
+      // The controllers' own validation agrees.
+      assert.equal(Sandbox.safeParse(sandbox("x", spec)).success, false);
+    });
+  }
+});

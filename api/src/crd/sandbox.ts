@@ -1,0 +1,133 @@
+import { z } from "zod";
+import {
+  API_VERSION,
+  Condition,
+  duration,
+  EnvVar,
+  LocalObjectReference,
+  ObjectMeta,
+  Resources,
+} from "./common.ts";
+import { SandboxNetwork } from "./policy.ts";
+
+export const IngressRoute = z.strictObject({
+  prefix: z
+    .string()
+    .max(1024)
+    .regex(/^\/[^\s?#]*$/, "must start with '/' and contain no spaces, '?' or '#'")
+    .meta({ description: "Path prefix; the longest matching prefix wins." }),
+  port: z.int().min(1).max(65535).meta({ description: "Guest port on loopback." }),
+  stripPrefix: z
+    .boolean()
+    .default(true)
+    .meta({ description: "Remove the prefix before forwarding (Gondolin's default)." }),
+});
+export type IngressRoute = z.infer<typeof IngressRoute>;
+
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name");
+
+export const SandboxIngress = z.strictObject({
+  enabled: z.boolean().default(false),
+  access: z.enum(["private", "authenticated", "public"]).default("private").meta({
+    description:
+      "private: the sandbox's team and admins; authenticated: any signed-in user; public: anyone.",
+  }),
+  websockets: z.boolean().default(true),
+  routes: z.array(IngressRoute).max(64).optional(),
+  hooks: z
+    .strictObject({
+      deniedPathPrefixes: z.array(z.string().regex(/^\//, "must start with '/'")).optional(),
+      setHeaders: z.record(headerName, z.string().max(8192)).optional(),
+      removeHeaders: z.array(headerName).optional(),
+    })
+    .optional(),
+});
+
+export const SandboxLifecycle = z.strictObject({
+  shutdownTime: z.iso
+    .datetime()
+    .optional()
+    .meta({ description: "When the sandbox ends (RFC 3339)." }),
+  ttl: duration
+    .optional()
+    .meta({ description: "How long after start the sandbox ends, such as 2h." }),
+  idleTimeout: duration
+    .optional()
+    .meta({ description: "End the sandbox after this long without ingress or exec traffic." }),
+});
+
+export const SandboxSpec = z
+  .strictObject({
+    image: z
+      .string()
+      .min(1)
+      .max(255)
+      .optional()
+      .meta({ description: "Guest image as name:tag in the node's image store." }),
+    templateRef: LocalObjectReference.optional().meta({
+      description: "A SandboxTemplate whose values this sandbox's own fields override.",
+    }),
+    resources: Resources.optional(),
+    env: z.array(EnvVar).max(256).optional(),
+    command: z
+      .array(z.string())
+      .min(1)
+      .optional()
+      .meta({ description: "Service started detached after boot (argv)." }),
+    ingress: SandboxIngress.optional(),
+    network: SandboxNetwork.optional(),
+    ssh: z.strictObject({ enabled: z.boolean().default(false) }).optional(),
+    rootfsMode: z.enum(["readonly", "memory", "cow"]).optional(),
+    lifecycle: SandboxLifecycle.optional(),
+    operatingMode: z.enum(["Running", "Suspended"]).default("Running"),
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    restartPolicy: z
+      .enum(["Never", "OnNodeFailure"])
+      .default("Never")
+      .meta({ description: "OnNodeFailure reschedules the sandbox when its node is lost." }),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "has(self.image) || has(self.templateRef)",
+        message: "spec.image or spec.templateRef is required",
+      },
+    ],
+  })
+  .refine((spec) => spec.image !== undefined || spec.templateRef !== undefined, {
+    message: "spec.image or spec.templateRef is required",
+    path: ["image"],
+  });
+export type SandboxSpec = z.infer<typeof SandboxSpec>;
+
+export const SandboxPhase = z.enum([
+  "Pending",
+  "Starting",
+  "Running",
+  "Suspended",
+  "Failed",
+  "Terminating",
+]);
+
+export const SandboxStatus = z.strictObject({
+  phase: SandboxPhase.optional(),
+  nodeName: z.string().optional(),
+  conditions: z.array(Condition).optional(),
+  ingress: z
+    .strictObject({ url: z.string().optional(), routes: z.array(IngressRoute).optional() })
+    .optional(),
+  ssh: z.strictObject({ command: z.string().optional() }).optional(),
+  startedAt: z.iso.datetime().optional(),
+  observedGeneration: z.int().min(0).optional(),
+  message: z.string().optional(),
+});
+export type SandboxStatus = z.infer<typeof SandboxStatus>;
+
+export const Sandbox = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal("Sandbox"),
+  metadata: ObjectMeta,
+  spec: SandboxSpec,
+  status: SandboxStatus.optional(),
+});
+export type Sandbox = z.infer<typeof Sandbox>;

@@ -1,0 +1,1 @@
+export * from "./crd/index.ts";
