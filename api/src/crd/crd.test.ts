@@ -6,33 +6,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { testEnvironment, testKubeConfig, uniqueName } from "@turgon/dev/testing";
-import { run } from "@turgon/toolkit/run";
-import { CRD_DIR, driftedCrds } from "../generate/crds.ts";
-import { API_VERSION, CUSTOM_RESOURCES, crdName, GROUP, Sandbox, VERSION } from "./index.ts";
+import { installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { driftedCrds } from "../generate/crds.ts";
+import { API_VERSION, GROUP, Sandbox, VERSION } from "./index.ts";
 
 const kc = testKubeConfig();
-
-/**
- * Installs the committed YAML the way users do, with kubectl. (client-node's
- * typed serializer would drop `enum`, `default` and `x-kubernetes-validations`
- * from a plain object.)
- */
-async function installCrds(): Promise<void> {
-  const env = testEnvironment();
-  const kubectl = (args: string[]) =>
-    run(env.kubectl, args, { env: { ...process.env, KUBECONFIG: env.kubeconfig } });
-  const applied = await kubectl(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
-  assert.equal(applied.exitCode, 0, applied.tail);
-  const names = CUSTOM_RESOURCES.map((r) => `crd/${crdName(r)}`);
-  const established = await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    ...names,
-  ]);
-  assert.equal(established.exitCode, 0, established.tail);
-}
 
 function sandbox(name: string, spec: Record<string, unknown>) {
   return { apiVersion: API_VERSION, kind: "Sandbox", metadata: { name }, spec };

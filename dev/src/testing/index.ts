@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
+import { CRD_DIR } from "@turgon/api/generate";
+import { run } from "@turgon/toolkit/run";
 import type { EnvironmentInfo } from "../environment/index.ts";
 
 /** Set by the global test setup to the running test platform's environment.json. */
@@ -26,4 +28,29 @@ export function testKubeConfig(): KubeConfig {
 /** A name unique to this test process, for namespaces and other cluster objects. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** Installs Turgon's CRDs from api/crds with kubectl, as users do, and waits until they are Established. */
+export async function installCrds(): Promise<void> {
+  const env = testEnvironment();
+  const kubectl = (args: string[]) =>
+    run(env.kubectl, args, { env: { ...process.env, KUBECONFIG: env.kubeconfig } });
+  const applied = await kubectl(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
+  if (applied.exitCode !== 0)
+    throw new Error(`kubectl apply -f ${CRD_DIR} failed:\n${applied.tail}`);
+  const established = await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    "-f",
+    CRD_DIR,
+  ]);
+  if (established.exitCode !== 0)
+    throw new Error(`CRDs did not become Established:\n${established.tail}`);
+}
+
+/** Runs the test platform's kubectl with its kubeconfig. */
+export function kubectl(args: string[]) {
+  const env = testEnvironment();
+  return run(env.kubectl, args, { env: { ...process.env, KUBECONFIG: env.kubeconfig } });
 }

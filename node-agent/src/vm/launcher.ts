@@ -49,6 +49,8 @@ export class VmLauncher {
     startTimeoutMs: number;
   };
   private accelerator?: Promise<{ accelerator: Accelerator; reason: string }>;
+  /** The accelerator in use, once the first launch has chosen it. */
+  chosenAccelerator?: Accelerator;
 
   constructor(options: LauncherOptions) {
     this.options = {

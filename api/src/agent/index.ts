@@ -1,0 +1,105 @@
+/**
+ * The node agent's HTTP API: what the operator PUTs (desired state, keyed by
+ * the Sandbox's UID) and what the agent reports back. Secret values travel
+ * only here, operator → agent, never to the guest or a log.
+ */
+import { z } from "zod";
+import { dnsLabel, envVarName } from "../crd/common.ts";
+import { EgressPolicyFields, hostPattern } from "../crd/policy.ts";
+import { IngressRoute, SandboxIngress } from "../crd/sandbox.ts";
+
+export const AGENT_API_PREFIX = "/v1";
+/** The header the router sets on ingress requests to name their sandbox (by UID). */
+export const SANDBOX_HEADER = "x-turgon-sandbox";
+
+export const sandboxUid = z
+  .string()
+  .regex(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    "must be a Kubernetes UID",
+  );
+
+/** A secret with its value resolved by the operator from a Kubernetes Secret. */
+export const ResolvedSecret = z.strictObject({
+  name: envVarName,
+  hosts: z.array(hostPattern).min(1),
+  value: z.string().min(1).max(65_536),
+});
+
+/** The effective egress policy: SandboxPolicy and inline rules merged by the operator. */
+export const EffectivePolicy = z.strictObject({
+  ...EgressPolicyFields,
+  allowedHosts: z.array(hostPattern).default([]),
+  secrets: z.array(ResolvedSecret).default([]),
+  mode: z.enum(["enforce", "report"]).default("enforce"),
+});
+export type EffectivePolicy = z.infer<typeof EffectivePolicy>;
+
+export const DesiredSandbox = z.strictObject({
+  uid: sandboxUid,
+  name: dnsLabel,
+  namespace: dnsLabel,
+  generation: z.int().min(0),
+  image: z.string().min(1).max(255),
+  resources: z.strictObject({
+    cpus: z.int().min(1).max(64),
+    memoryMiB: z.int().min(128).max(1_048_576),
+  }),
+  env: z.record(envVarName, z.string().max(32_768)).default({}),
+  command: z.array(z.string()).min(1).optional(),
+  ingress: SandboxIngress.omit({ access: true }).default({ enabled: false, websockets: true }),
+  policy: EffectivePolicy.default({ allowedHosts: [], secrets: [], mode: "enforce" }),
+  rootfsMode: z.enum(["readonly", "memory", "cow"]).optional(),
+});
+export type DesiredSandbox = z.infer<typeof DesiredSandbox>;
+export type DesiredSandboxInput = z.input<typeof DesiredSandbox>;
+
+export const AgentSandboxPhase = z.enum(["Booting", "Running", "Failed", "Stopping"]);
+export type AgentSandboxPhase = z.infer<typeof AgentSandboxPhase>;
+
+/** What the agent reports about one sandbox. Never contains secret values. */
+export const ObservedSandbox = z.strictObject({
+  uid: sandboxUid,
+  name: z.string(),
+  namespace: z.string(),
+  generation: z.int(),
+  phase: AgentSandboxPhase,
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  startedAt: z.iso.datetime().optional(),
+  routes: z.array(IngressRoute),
+  /** Secret names whose placeholders the guest got at boot; a new name needs a reboot. */
+  secretNames: z.array(z.string()),
+});
+export type ObservedSandbox = z.infer<typeof ObservedSandbox>;
+
+/** One line of the agent's event stream (newline-delimited JSON). */
+export const AgentEvent = z.strictObject({
+  type: z.enum(["sandbox", "deleted"]),
+  sandbox: ObservedSandbox,
+  time: z.iso.datetime(),
+});
+export type AgentEvent = z.infer<typeof AgentEvent>;
+
+/** Errors the API answers with: `field` names the offending input. */
+export const ApiError = z.strictObject({
+  error: z.string(),
+  message: z.string(),
+  fields: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
+});
+export type ApiError = z.infer<typeof ApiError>;
+
+/** Formats zod issues as `field: message` entries. */
+export function fieldErrors(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => {
+    const path = issue.path
+      .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+      .join("")
+      .replace(/^\./, "");
+    const message =
+      issue.code === "unrecognized_keys"
+        ? `unknown field(s) ${issue.keys.join(", ")}`
+        : issue.message;
+    return { path: path || "(body)", message };
+  });
+}

@@ -1,0 +1,99 @@
+import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { buildApiServer } from "./api/server.ts";
+import type { AgentConfig } from "./config/config.ts";
+import { createIngressServer } from "./ingress/proxy.ts";
+import { type Logger, logger } from "./logger.ts";
+import { NodeRegistration } from "./registration/registration.ts";
+import { SandboxManager } from "./sandboxes/manager.ts";
+import { VmLauncher } from "./vm/launcher.ts";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface RunningAgent {
+  apiUrl: string;
+  ingressUrl: string;
+  manager: SandboxManager;
+  stop(): Promise<void>;
+}
+
+export class TokenFileError extends Error {}
+
+async function readToken(path: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readFile(path, "utf8")).trim();
+  } catch (error) {
+    throw new TokenFileError(`--token-file ${path}: ${(error as Error).message}`);
+  }
+  if (token.length < 16)
+    throw new TokenFileError(`--token-file ${path}: the token must be at least 16 characters`);
+  return token;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** Starts the agent: API, ingress data plane, and the SandboxNode registration. */
+export async function startAgent(config: AgentConfig, log: Logger = logger): Promise<RunningAgent> {
+  const token = await readToken(config["token-file"]);
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromCluster();
+
+  const launcher = new VmLauncher({
+    accelerator: config.accelerator,
+    ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
+  });
+  const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
+  const manager = new SandboxManager({
+    launcher,
+    capacity,
+    log,
+    ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
+  });
+
+  const api = buildApiServer({ manager, token, log });
+  await api.listen({ host: config["listen-host"], port: config["api-port"] });
+  const apiPort = (api.server.address() as AddressInfo).port;
+  const ingress = createIngressServer(manager, log.child({ component: "ingress" }));
+  const ingressPort = await listen(ingress, config["listen-host"], config["ingress-port"]);
+
+  const advertise = config["advertise-host"] ?? config["listen-host"];
+  const apiUrl = `http://${advertise}:${apiPort}`;
+  const ingressUrl = `http://${advertise}:${ingressPort}`;
+  const registration = new NodeRegistration(
+    kc,
+    {
+      nodeName: config["node-name"],
+      address: apiUrl,
+      ingressAddress: ingressUrl,
+      capacity,
+      allocatable: () => manager.allocatable(),
+      accelerator: () => launcher.chosenAccelerator,
+      heartbeatSeconds: config["heartbeat-seconds"],
+      agentVersion: AGENT_VERSION,
+    },
+    log,
+  );
+  await registration.start();
+  log.info({ apiUrl, ingressUrl, node: config["node-name"] }, "node agent started");
+
+  return {
+    apiUrl,
+    ingressUrl,
+    manager,
+    async stop() {
+      registration.stop();
+      await manager.stopAll();
+      ingress.close();
+      await api.close();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+/** Every setting, its flag, its environment variable and its default. */
+const OPTIONS = {
+  "node-name": { env: "TURGON_NODE_NAME", description: "name of this node's SandboxNode" },
+  "listen-host": { env: "TURGON_AGENT_LISTEN_HOST", description: "address both servers bind to" },
+  "api-port": { env: "TURGON_AGENT_API_PORT", description: "agent API port (0 picks a free one)" },
+  "ingress-port": {
+    env: "TURGON_AGENT_INGRESS_PORT",
+    description: "ingress data-plane port (0 picks a free one)",
+  },
+  "advertise-host": {
+    env: "TURGON_AGENT_ADVERTISE_HOST",
+    description: "host the operator and router use to reach this agent",
+  },
+  "token-file": {
+    env: "TURGON_AGENT_TOKEN_FILE",
+    description: "file holding the bearer token for the agent API",
+  },
+  kubeconfig: {
+    env: "KUBECONFIG",
+    description: "kubeconfig for registering the SandboxNode (in-cluster when unset)",
+  },
+  cpus: { env: "TURGON_AGENT_CPUS", description: "vCPUs this node offers to sandboxes" },
+  "memory-mib": {
+    env: "TURGON_AGENT_MEMORY_MIB",
+    description: "memory (MiB) this node offers to sandboxes",
+  },
+  "max-vms": { env: "TURGON_AGENT_MAX_VMS", description: "most VMs this node runs at once" },
+  accelerator: { env: "TURGON_AGENT_ACCELERATOR", description: "auto, kvm or tcg" },
+  "image-store": { env: "GONDOLIN_IMAGE_STORE", description: "Gondolin image store directory" },
+  "heartbeat-seconds": {
+    env: "TURGON_AGENT_HEARTBEAT_SECONDS",
+    description: "SandboxNode heartbeat interval",
+  },
+  "ingress-header-timeout-ms": {
+    env: "TURGON_AGENT_INGRESS_HEADER_TIMEOUT_MS",
+    description: "how long a guest app may take to send response headers",
+  },
+} as const;
+type OptionName = keyof typeof OPTIONS;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positive = z.coerce.number().int().min(1);
+
+export const AgentConfig = z.strictObject({
+  "node-name": z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS-1123 label")
+    .max(63),
+  "listen-host": z.string().min(1).default("127.0.0.1"),
+  "api-port": port.default(7443),
+  "ingress-port": port.default(7080),
+  "advertise-host": z.string().min(1).optional(),
+  "token-file": z.string().min(1),
+  kubeconfig: z.string().min(1).optional(),
+  cpus: positive.max(1024).default(2),
+  "memory-mib": positive.min(256).default(4096),
+  "max-vms": positive.max(10_000).default(16),
+  accelerator: z.enum(["auto", "kvm", "tcg"]).default("auto"),
+  "image-store": z.string().min(1).optional(),
+  "heartbeat-seconds": positive.max(3600).default(10),
+  "ingress-header-timeout-ms": positive.max(600_000).default(60_000),
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+export class ConfigError extends Error {}
+
+export function usage(): string {
+  const lines = Object.entries(OPTIONS).map(
+    ([name, o]) => `  --${name.padEnd(26)} ${o.env.padEnd(40)} ${o.description}`,
+  );
+  return `turgon-node-agent [flags]\n\nflag                         environment variable                     meaning\n${lines.join("\n")}`;
+}
+
+/** Reads flags, then environment variables, then defaults; errors name the flag. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        Object.keys(OPTIONS).map((name) => [name, { type: "string" as const }]),
+      ),
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${usage()}`);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const name of Object.keys(OPTIONS) as OptionName[]) {
+    const value = values[name] ?? env[OPTIONS[name].env];
+    if (value !== undefined && value !== "") raw[name] = value;
+  }
+  raw["node-name"] ??= hostname().toLowerCase();
+  const parsed = AgentConfig.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]) as OptionName;
+      return `--${name} (${OPTIONS[name]?.env}): ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,120 @@
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { connect, type Socket } from "node:net";
+import { SANDBOX_HEADER } from "@turgon/api/agent";
+import type { Logger } from "../logger.ts";
+import type { SandboxManager } from "../sandboxes/manager.ts";
+
+/** Headers that belong to one hop and must not be forwarded (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+
+function forwardHeaders(headers: IncomingHttpHeaders, keepUpgrade: boolean): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name === SANDBOX_HEADER) continue;
+    if (!keepUpgrade && HOP_BY_HOP.includes(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+type Target =
+  | { host: string; port: number }
+  | { status: number; message: string; retryAfter?: number };
+
+function resolveTarget(manager: SandboxManager, headers: IncomingHttpHeaders): Target {
+  const uid = headers[SANDBOX_HEADER];
+  if (typeof uid !== "string" || uid === "")
+    return { status: 400, message: `missing ${SANDBOX_HEADER} header` };
+  const sandbox = manager.get(uid);
+  if (!sandbox) return { status: 404, message: `no sandbox ${uid} on this node` };
+  if (sandbox.phase === "Booting")
+    return { status: 503, message: `sandbox ${uid} is starting`, retryAfter: 2 };
+  if (sandbox.phase !== "Running" || !sandbox.ingress)
+    return { status: 503, message: `sandbox ${uid} is ${sandbox.phase}`, retryAfter: 5 };
+  return { host: sandbox.ingress.host, port: sandbox.ingress.port };
+}
+
+function refuse(
+  res: ServerResponse,
+  target: { status: number; message: string; retryAfter?: number },
+) {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (target.retryAfter) headers["retry-after"] = String(target.retryAfter);
+  res.writeHead(target.status, headers).end(`${JSON.stringify({ error: target.message })}\n`);
+}
+
+/**
+ * The ingress data plane: one port for every VM on this node. The router
+ * names the sandbox in a header; the request and response are streamed to
+ * and from that VM's Gondolin ingress gateway, and WebSocket upgrades are
+ * tunnelled byte for byte.
+ */
+export function createIngressServer(manager: SandboxManager, log: Logger): Server {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const target = resolveTarget(manager, req.headers);
+    if ("status" in target) return refuse(res, target);
+    const upstream = request(
+      {
+        host: target.host,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: forwardHeaders(req.headers, false),
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, forwardHeaders(answer.headers, false));
+        answer.pipe(res);
+      },
+    );
+    upstream.on("error", (error) => {
+      log.warn({ err: error, uid: req.headers[SANDBOX_HEADER] }, "ingress upstream failed");
+      if (!res.headersSent)
+        refuse(res, { status: 502, message: `sandbox gateway failed: ${error.message}` });
+      else res.destroy(error);
+    });
+    req.pipe(upstream);
+  });
+
+  server.on("upgrade", (req: IncomingMessage, client: Socket, head: Buffer) => {
+    const target = resolveTarget(manager, req.headers);
+    if ("status" in target) {
+      client.end(
+        `HTTP/1.1 ${target.status} ${target.status === 404 ? "Not Found" : "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+      );
+      return;
+    }
+    const upstream = connect(target.port, target.host, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (const [name, value] of Object.entries(forwardHeaders(req.headers, true))) {
+        for (const v of Array.isArray(value) ? value : [value])
+          if (v !== undefined) lines.push(`${name}: ${v}`);
+      }
+      upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    const close = () => {
+      upstream.destroy();
+      client.destroy();
+    };
+    upstream.on("error", close);
+    client.on("error", close);
+  });
+  return server;
+}

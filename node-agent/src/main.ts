@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+import { startAgent } from "./agent.ts";
+import { ConfigError, loadConfig } from "./config/config.ts";
+import { logger } from "./logger.ts";
+
+/** `turgon-node-agent [flags]`: see `--help`. */
+async function main(): Promise<void> {
+  if (process.argv.includes("--help")) {
+    const { usage } = await import("./config/config.ts");
+    console.log(usage());
+    return;
+  }
+  const config = loadConfig(process.argv.slice(2));
+  const agent = await startAgent(config);
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, "shutting down: closing VMs");
+    await agent.stop();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((error) => {
+  if (error instanceof ConfigError) console.error(`turgon-node-agent: ${error.message}`);
+  else logger.fatal({ err: error }, "node agent failed to start");
+  process.exit(1);
+});

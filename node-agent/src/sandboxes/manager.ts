@@ -1,0 +1,114 @@
+import { EventEmitter } from "node:events";
+import { isDeepStrictEqual } from "node:util";
+import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
+import type { Logger } from "../logger.ts";
+import type { VmLauncher } from "../vm/launcher.ts";
+import { bootIdentity, ManagedSandbox, type SandboxContext } from "./sandbox.ts";
+
+export interface Capacity {
+  cpus: number;
+  memoryMiB: number;
+  vms: number;
+}
+
+export class CapacityError extends Error {}
+
+export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
+
+/**
+ * The sandboxes on this node, keyed by Sandbox UID. Desired state comes in by
+ * PUT (idempotent); changes go out as events. Only VMs this process started
+ * are ever reported, so a restarted agent reports none until told again.
+ */
+export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
+  private readonly sandboxes = new Map<string, ManagedSandbox>();
+  private readonly capacity: Capacity;
+  private readonly context: SandboxContext;
+
+  constructor(options: {
+    launcher: VmLauncher;
+    capacity: Capacity;
+    log: Logger;
+    ingressHeaderTimeoutMs: number;
+  }) {
+    super();
+    this.capacity = options.capacity;
+    this.context = {
+      launcher: options.launcher,
+      log: options.log,
+      ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
+      onChange: (sandbox) => this.emitChange("sandbox", sandbox),
+    };
+  }
+
+  /** What is left for new sandboxes. */
+  allocatable(): Capacity {
+    let cpus = this.capacity.cpus;
+    let memoryMiB = this.capacity.memoryMiB;
+    for (const sandbox of this.sandboxes.values()) {
+      cpus -= sandbox.desired.resources.cpus;
+      memoryMiB -= sandbox.desired.resources.memoryMiB;
+    }
+    return { cpus, memoryMiB, vms: this.capacity.vms - this.sandboxes.size };
+  }
+
+  private emitChange(type: AgentEvent["type"], sandbox: ManagedSandbox): void {
+    this.emit("event", { type, sandbox: sandbox.observe(), time: new Date().toISOString() });
+  }
+
+  private create(desired: DesiredSandbox): ManagedSandbox {
+    const sandbox = new ManagedSandbox(desired, this.context);
+    this.sandboxes.set(desired.uid, sandbox);
+    void sandbox.boot();
+    return sandbox;
+  }
+
+  /** Applies desired state; the same state twice is a no-op. */
+  async put(desired: DesiredSandbox): Promise<{ outcome: PutOutcome; sandbox: ObservedSandbox }> {
+    const existing = this.sandboxes.get(desired.uid);
+    if (!existing) {
+      const free = this.allocatable();
+      if (
+        free.vms < 1 ||
+        free.cpus < desired.resources.cpus ||
+        free.memoryMiB < desired.resources.memoryMiB
+      ) {
+        throw new CapacityError(
+          `node is full: ${free.vms} VM slots, ${free.cpus} vCPUs and ${free.memoryMiB} MiB free; sandbox asks for ${desired.resources.cpus} vCPUs and ${desired.resources.memoryMiB} MiB`,
+        );
+      }
+      return { outcome: "created", sandbox: this.create(desired).observe() };
+    }
+    if (isDeepStrictEqual(existing.desired, desired))
+      return { outcome: "unchanged", sandbox: existing.observe() };
+    if (bootIdentity(existing.desired) === bootIdentity(desired) && existing.phase !== "Failed") {
+      existing.applyLive(desired);
+      return { outcome: "updated", sandbox: existing.observe() };
+    }
+    await existing.stop();
+    this.sandboxes.delete(desired.uid);
+    return { outcome: "rebooting", sandbox: this.create(desired).observe() };
+  }
+
+  get(uid: string): ManagedSandbox | undefined {
+    return this.sandboxes.get(uid);
+  }
+
+  list(): ObservedSandbox[] {
+    return [...this.sandboxes.values()].map((s) => s.observe());
+  }
+
+  async delete(uid: string): Promise<boolean> {
+    const sandbox = this.sandboxes.get(uid);
+    if (!sandbox) return false;
+    this.sandboxes.delete(uid);
+    await sandbox.stop();
+    this.emitChange("deleted", sandbox);
+    return true;
+  }
+
+  /** Closes every VM: on SIGTERM. */
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.sandboxes.keys()].map((uid) => this.delete(uid)));
+  }
+}

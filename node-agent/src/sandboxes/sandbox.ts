@@ -1,0 +1,201 @@
+import {
+  createHttpHooks,
+  type IngressAccess,
+  type SecretManager,
+  type VM,
+} from "@earendil-works/gondolin";
+import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
+import { EgressGuard } from "../egress/guard.ts";
+import type { Logger } from "../logger.ts";
+import type { VmLauncher } from "../vm/launcher.ts";
+
+/** Where the detached `command` writes its output inside the guest. */
+const COMMAND_LOG = "/var/log/turgon-command.log";
+
+/** The desired-state fields that only a new VM can change. */
+export function bootIdentity(desired: DesiredSandbox): string {
+  return JSON.stringify([
+    desired.image,
+    desired.resources,
+    desired.env,
+    desired.command,
+    desired.rootfsMode,
+    desired.ingress.websockets,
+    desired.ingress.hooks,
+    desired.policy.secrets.map((s) => s.name).sort(),
+  ]);
+}
+
+export interface SandboxContext {
+  launcher: VmLauncher;
+  log: Logger;
+  onChange: (sandbox: ManagedSandbox) => void;
+  ingressHeaderTimeoutMs: number;
+}
+
+/** One sandbox on this node: its desired state and the VM that realises it. */
+export class ManagedSandbox {
+  desired: DesiredSandbox;
+  phase: AgentSandboxPhase = "Booting";
+  reason?: string;
+  message?: string;
+  startedAt?: string;
+  vm?: VM;
+  ingress?: IngressAccess;
+  private guard: EgressGuard;
+  private secrets?: SecretManager;
+  private secretNames: string[] = [];
+  private supervisor?: NodeJS.Timeout;
+  private stopping = false;
+
+  private readonly launcher: VmLauncher;
+  private readonly log: Logger;
+  private readonly onChange: (sandbox: ManagedSandbox) => void;
+  private readonly ingressHeaderTimeoutMs: number;
+
+  constructor(desired: DesiredSandbox, context: SandboxContext) {
+    this.desired = desired;
+    this.guard = new EgressGuard(desired.policy);
+    this.launcher = context.launcher;
+    this.log = context.log;
+    this.onChange = context.onChange;
+    this.ingressHeaderTimeoutMs = context.ingressHeaderTimeoutMs;
+  }
+
+  observe(): ObservedSandbox {
+    return {
+      uid: this.desired.uid,
+      name: this.desired.name,
+      namespace: this.desired.namespace,
+      generation: this.desired.generation,
+      phase: this.phase,
+      ...(this.reason ? { reason: this.reason } : {}),
+      ...(this.message ? { message: this.message } : {}),
+      ...(this.startedAt ? { startedAt: this.startedAt } : {}),
+      // Read from the guest's routing table, so edits made inside the guest show.
+      routes: this.vm && this.phase === "Running" ? this.vm.getIngressRoutes() : [],
+      secretNames: this.secretNames,
+    };
+  }
+
+  private setPhase(phase: AgentSandboxPhase, reason?: string, message?: string): void {
+    this.phase = phase;
+    this.reason = reason;
+    this.message = message;
+    this.onChange(this);
+  }
+
+  /** Boots the VM, enables ingress, applies routes and starts the command. */
+  async boot(): Promise<void> {
+    const { desired } = this;
+    const secrets = Object.fromEntries(
+      desired.policy.secrets.map((s) => [s.name, { hosts: s.hosts, value: s.value }]),
+    );
+    const hooks = this.guard.hooks((verdict, request) => {
+      this.log.info(
+        {
+          uid: desired.uid,
+          decision: verdict.decision,
+          reason: verdict.reason,
+          host: request.host,
+        },
+        "egress refused by policy",
+      );
+    });
+    const { httpHooks, env, secretManager } = createHttpHooks({
+      allowedHosts: ["*"],
+      blockInternalRanges: false,
+      secrets,
+      ...hooks,
+    });
+    this.secrets = secretManager;
+    this.secretNames = Object.keys(secrets).sort();
+    const started = performance.now();
+    try {
+      this.vm = await this.launcher.launch({
+        image: desired.image,
+        cpus: desired.resources.cpus,
+        memoryMiB: desired.resources.memoryMiB,
+        env: { ...desired.env, ...env },
+        httpHooks,
+        ...(desired.rootfsMode ? { rootfsMode: desired.rootfsMode } : {}),
+      });
+      if (this.stopping) return;
+      this.ingress = await this.vm.enableIngress({
+        listenHost: "127.0.0.1",
+        listenPort: 0,
+        allowWebSockets: desired.ingress.websockets,
+        upstreamHeaderTimeoutMs: this.ingressHeaderTimeoutMs,
+      });
+      if (desired.ingress.routes) this.vm.setIngressRoutes(desired.ingress.routes);
+      if (desired.command) await this.startCommand(desired.command);
+      this.startedAt = new Date().toISOString();
+      this.watchForExit();
+      this.log.info(
+        { uid: desired.uid, bootMs: Math.round(performance.now() - started) },
+        "sandbox running",
+      );
+      this.setPhase("Running");
+    } catch (error) {
+      this.log.error({ uid: desired.uid, err: error }, "sandbox failed to boot");
+      await this.vm?.close().catch(() => {});
+      this.vm = undefined;
+      this.setPhase("Failed", "BootFailed", (error as Error).message);
+    }
+  }
+
+  /** Starts the service detached, so the guest's exec channel stays free. */
+  private async startCommand(argv: string[]): Promise<void> {
+    const vm = this.vm as VM;
+    const result = await vm.exec([
+      "/bin/sh",
+      "-c",
+      `setsid "$@" >${COMMAND_LOG} 2>&1 </dev/null &`,
+      "turgon-command",
+      ...argv,
+    ]);
+    if (result.exitCode !== 0) throw new Error(`command did not start: ${result.stderr.trim()}`);
+  }
+
+  /** A VM whose QEMU process disappears without being asked to is reported Failed. */
+  private watchForExit(): void {
+    const pid = this.vm?.getHostPid();
+    if (!pid) return;
+    this.supervisor = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        clearInterval(this.supervisor);
+        if (this.stopping) return;
+        this.log.warn({ uid: this.desired.uid, pid }, "VM exited unexpectedly");
+        this.vm = undefined;
+        this.setPhase("Failed", "VMExited", `the QEMU process (pid ${pid}) exited unexpectedly`);
+      }
+    }, 1000);
+    this.supervisor.unref();
+  }
+
+  /** Applies what can change live: routes and the egress policy (secret values and hosts included). */
+  applyLive(desired: DesiredSandbox): void {
+    this.desired = desired;
+    this.guard.update(desired.policy);
+    for (const secret of desired.policy.secrets)
+      this.secrets?.updateSecret(secret.name, { value: secret.value, hosts: secret.hosts });
+    if (this.vm && this.phase === "Running" && desired.ingress.routes)
+      this.vm.setIngressRoutes(desired.ingress.routes);
+    this.onChange(this);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.supervisor);
+    if (this.phase !== "Failed") this.setPhase("Stopping");
+    await this.ingress?.close().catch(() => {});
+    await this.vm?.close();
+    this.vm = undefined;
+  }
+
+  hostPid(): number | undefined {
+    return this.vm?.getHostPid() ?? undefined;
+  }
+}
