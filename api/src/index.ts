@@ -1,2 +1,3 @@
 export * from "./agent/index.ts";
+export * from "./audit/index.ts";
 export * from "./crd/index.ts";

@@ -5,12 +5,24 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { SANDBOX_HEADER } from "@turgon/api/agent";
-import { installCrds, kubectl, testEnvironment, uniqueName } from "@turgon/dev/testing";
+import { AUDIT_QUEUE, type EgressAuditEvent } from "@turgon/api/audit";
+import {
+  installCrds,
+  kubectl,
+  type ScratchRedis,
+  startScratchRedis,
+  testEnvironment,
+  uniqueName,
+} from "@turgon/dev/testing";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import { type RunningAgent, startAgent } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
@@ -42,8 +54,11 @@ describe("node agent", async () => {
     ingress: { enabled: true, routes: [{ prefix: "/", port: 8000 }] },
   });
 
+  let redis: ScratchRedis;
+
   before(async () => {
     await installCrds();
+    redis = await startScratchRedis();
     await writeFile(join(dir, "token"), `${token}\n`, { mode: 0o600 });
     const config = loadConfig([
       "--node-name",
@@ -64,12 +79,17 @@ describe("node agent", async () => {
       "2048",
       "--max-vms",
       "4",
+      "--spool-dir",
+      join(dir, "spool"),
+      "--redis-url",
+      redis.url,
     ]);
     agent = await startAgent(config, logger.child({ test: "agent" }, { level: "warn" }));
   });
 
   after(async () => {
     await agent?.stop();
+    await redis?.remove();
     await kubectl(["delete", "sandboxnode", nodeName, "--ignore-not-found"]);
     await rm(dir, { recursive: true, force: true });
   });
@@ -164,5 +184,153 @@ describe("node agent", async () => {
     );
     assert.equal((await fetch(`${agent.apiUrl}/v1/sandboxes`)).status, 401);
     assert.equal((await fetch(`${agent.apiUrl}/healthz`)).status, 200);
+  });
+
+  describe("egress policy and audit", () => {
+    const SECRET = "agent-test-secret-9d2c41";
+    const uid = randomUUID();
+    let upstream: Server;
+    let upstreamPort = 0;
+    const seen: { url: string; authorization?: string }[] = [];
+    const policy = (extra: Record<string, unknown>) => ({
+      blockInternalRanges: false,
+      secrets: [{ name: "API_TOKEN", hosts: ["localhost"], value: SECRET }],
+      ...extra,
+    });
+    /** curl from the guest through Gondolin's proxy; returns the HTTP status. */
+    const guestCurl = async (path: string) => {
+      const vm = agent.manager.get(uid)?.vm;
+      assert.ok(vm, "the sandbox VM runs");
+      const result = await vm.exec(
+        `curl -s -o /dev/null -m 30 -x http://192.0.2.1:80 -H "Authorization: Bearer $API_TOKEN" -w '%{http_code}' 'http://localhost:${upstreamPort}${path}'`,
+      );
+      return Number(result.stdout.trim());
+    };
+    const auditEvents = async (): Promise<EgressAuditEvent[]> => {
+      const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      const queue = new Queue(AUDIT_QUEUE, { connection });
+      try {
+        const jobs = await queue.getJobs([
+          "waiting",
+          "active",
+          "completed",
+          "delayed",
+          "prioritized",
+        ]);
+        return jobs
+          .map((job) => job.data as EgressAuditEvent)
+          .filter((event) => event.sandbox.uid === uid);
+      } finally {
+        await queue.close();
+        connection.disconnect();
+      }
+    };
+    const waitForEvents = async (match: (e: EgressAuditEvent) => boolean, count: number) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const events = (await auditEvents()).filter(match);
+        if (events.length >= count || Date.now() > deadline) return events;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+
+    before(async () => {
+      upstream = createServer((req, res) => {
+        seen.push({ url: req.url ?? "", authorization: req.headers.authorization });
+        res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      });
+      await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+      upstreamPort = (upstream.address() as AddressInfo).port;
+      const desired = {
+        ...quickStart(uid),
+        name: "egress",
+        command: undefined,
+        policy: policy({ allowedHosts: [] }),
+      };
+      const created = await call("PUT", `/v1/sandboxes/${uid}`, desired);
+      assert.equal(created.status, 201, await created.clone().text());
+      const deadline = Date.now() + 120_000;
+      while (agent.manager.get(uid)?.phase !== "Running" && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.equal(agent.manager.get(uid)?.phase, "Running");
+    });
+
+    after(async () => {
+      await call("DELETE", `/v1/sandboxes/${uid}`);
+      upstream?.close();
+    });
+
+    it("takes a host from denied to allowed live, without a reboot", async () => {
+      const pid = agent.manager.get(uid)?.hostPid();
+      assert.equal(await guestCurl("/before"), 403);
+      const updated = await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: ["localhost"] }),
+      );
+      assert.equal(((await updated.json()) as { outcome: string }).outcome, "updated");
+      assert.equal(await guestCurl("/after?token=query-secret"), 200);
+      assert.equal(agent.manager.get(uid)?.hostPid(), pid, "same QEMU process: no reboot");
+      assert.deepEqual(
+        seen.map((r) => r.url),
+        ["/after?token=query-secret"],
+      );
+      assert.equal(seen[0]?.authorization, `Bearer ${SECRET}`, "the upstream got the real secret");
+      const [denied] = await waitForEvents((e) => e.path === "/before", 1);
+      assert.deepEqual([denied?.decision, denied?.status], ["denied", 403]);
+      assert.match(denied?.reason ?? "", /not on the allowlist/);
+      const [allowed] = await waitForEvents((e) => e.path === "/after", 1);
+      assert.deepEqual(
+        [allowed?.decision, allowed?.status, allowed?.method, allowed?.host],
+        ["allowed", 200, "GET", "localhost"],
+      );
+      assert.deepEqual(allowed?.secretsInjected, ["API_TOKEN"]);
+    });
+
+    it("in report mode lets a would-be-denied request through and audits it as such", async () => {
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [], mode: "report" }),
+      );
+      assert.equal(await guestCurl("/reported"), 200);
+      const [event] = await waitForEvents((e) => e.path === "/reported", 1);
+      assert.equal(event?.decision, "would-deny");
+      assert.equal(event?.status, 200);
+      await call("PUT", `/v1/sandboxes/${uid}/policy`, policy({ allowedHosts: ["localhost"] }));
+    });
+
+    it("keeps secrets out of the guest, the spool and the audit events", async () => {
+      const vm = agent.manager.get(uid)?.vm;
+      const env = await vm?.exec("env; tr '\\0' '\\n' < /proc/1/environ");
+      assert.ok(env?.stdout.includes("API_TOKEN="), "the guest has the placeholder");
+      assert.ok(!env?.stdout.includes(SECRET), "but never the value");
+      await agent.spool.sync();
+      for (const file of await readdir(join(dir, "spool"))) {
+        assert.ok(
+          !(await readFile(join(dir, "spool", file), "utf8")).includes(SECRET),
+          `spool ${file}`,
+        );
+      }
+      const events = await auditEvents();
+      assert.ok(events.length > 0);
+      assert.ok(!JSON.stringify(events).includes(SECRET));
+      assert.ok(!JSON.stringify(events).includes("query-secret"), "no query strings");
+    });
+
+    it("delivers exactly N distinct events after Redis comes back", async () => {
+      const N = 6;
+      await redis.stop();
+      for (let i = 0; i < N; i++) assert.equal(await guestCurl(`/burst-${i}`), 200);
+      await redis.start();
+      const events = await waitForEvents((e) => e.path.startsWith("/burst-"), N);
+      assert.equal(events.length, N);
+      assert.equal(new Set(events.map((e) => e.id)).size, N);
+      assert.deepEqual(
+        events.map((e) => e.path).sort(),
+        Array.from({ length: N }, (_, i) => `/burst-${i}`).sort(),
+      );
+    });
   });
 });

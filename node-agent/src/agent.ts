@@ -3,6 +3,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { buildApiServer } from "./api/server.ts";
+import { AuditShipper } from "./audit/shipper.ts";
+import { AuditSpool } from "./audit/spool.ts";
 import type { AgentConfig } from "./config/config.ts";
 import { createIngressServer } from "./ingress/proxy.ts";
 import { type Logger, logger } from "./logger.ts";
@@ -16,6 +18,7 @@ export interface RunningAgent {
   apiUrl: string;
   ingressUrl: string;
   manager: SandboxManager;
+  spool: AuditSpool;
   stop(): Promise<void>;
 }
 
@@ -52,11 +55,27 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
   });
   const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
+  const spool = new AuditSpool({
+    dir: config["spool-dir"],
+    maxTotalBytes: config["spool-max-mib"] << 20,
+  });
+  await spool.open();
+  spool.on("dropped", (count) =>
+    log.error({ count }, "audit spool over its bound: dropped the oldest events"),
+  );
+  const shipper = new AuditShipper(spool, config["redis-url"], log);
+  shipper.start();
   const manager = new SandboxManager({
     launcher,
     capacity,
     log,
     ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
+    nodeName: config["node-name"],
+    audit: (event) => {
+      spool
+        .append(event)
+        .catch((error) => log.error({ err: error, id: event.id }, "cannot spool an audit event"));
+    },
   });
 
   const api = buildApiServer({ manager, token, log });
@@ -89,11 +108,16 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     apiUrl,
     ingressUrl,
     manager,
+    spool,
     async stop() {
       registration.stop();
       await manager.stopAll();
       ingress.close();
       await api.close();
+      // Flush: spooled events are on disk; ship what Redis will take now.
+      await spool.sync();
+      await shipper.stop();
+      await spool.close();
     },
   };
 }

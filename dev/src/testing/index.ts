@@ -1,8 +1,14 @@
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { CRD_DIR } from "@turgon/api/generate";
 import { run } from "@turgon/toolkit/run";
 import type { EnvironmentInfo } from "../environment/index.ts";
+import { stopDaemon } from "../process/daemon.ts";
+import { freePort } from "../process/ports.ts";
+import { redisUrl, startRedis } from "../services/redis.ts";
 
 /** Set by the global test setup to the running test platform's environment.json. */
 export const TEST_ENVIRONMENT_VARIABLE = "TURGON_TEST_ENVIRONMENT";
@@ -53,4 +59,33 @@ export async function installCrds(): Promise<void> {
 export function kubectl(args: string[]) {
   const env = testEnvironment();
   return run(env.kubectl, args, { env: { ...process.env, KUBECONFIG: env.kubeconfig } });
+}
+
+/** A Redis of a test's own, which the test may stop and start (for delivery tests). */
+export interface ScratchRedis {
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  remove(): Promise<void>;
+}
+
+export async function startScratchRedis(): Promise<ScratchRedis> {
+  const dir = await mkdtemp(join(tmpdir(), "turgon-redis-"));
+  const port = await freePort();
+  const start = async () => {
+    await startRedis({ dir, port, ephemeral: false });
+  };
+  const stop = async () => {
+    await stopDaemon(join(dir, "redis.pid"));
+  };
+  await start();
+  return {
+    url: redisUrl(port),
+    start,
+    stop,
+    async remove() {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -39,6 +39,18 @@ const OPTIONS = {
     env: "TURGON_AGENT_INGRESS_HEADER_TIMEOUT_MS",
     description: "how long a guest app may take to send response headers",
   },
+  "spool-dir": {
+    env: "TURGON_AGENT_SPOOL_DIR",
+    description: "durable on-disk queue of egress audit events",
+  },
+  "spool-max-mib": {
+    env: "TURGON_AGENT_SPOOL_MAX_MIB",
+    description: "the spool's size bound (oldest events dropped past it)",
+  },
+  "redis-url": {
+    env: "TURGON_REDIS_URL",
+    description: "Redis that receives audit events (bullmq)",
+  },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -63,6 +75,11 @@ export const AgentConfig = z.strictObject({
   "image-store": z.string().min(1).optional(),
   "heartbeat-seconds": positive.max(3600).default(10),
   "ingress-header-timeout-ms": positive.max(600_000).default(60_000),
+  "spool-dir": z.string().min(1).default("/var/lib/turgon/audit-spool"),
+  "spool-max-mib": positive.max(1_048_576).default(256),
+  "redis-url": z
+    .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
+    .default("redis://127.0.0.1:6379"),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 

@@ -1,5 +1,4 @@
 import { BlockList, isIPv4 } from "node:net";
-import type { HttpHooks, HttpIpAllowInfo } from "@earendil-works/gondolin";
 import type { EffectivePolicy } from "@turgon/api/agent";
 
 export type Decision = "allowed" | "denied" | "would-deny";
@@ -99,25 +98,5 @@ export class EgressGuard {
       return this.verdict(`address ${ip} is internal`);
     }
     return this.verdict(undefined);
-  }
-
-  /** Gondolin hooks that consult the current policy on every request. */
-  hooks(
-    onVerdict?: (verdict: Verdict, request: { method: string; host: string; ip?: string }) => void,
-  ): HttpHooks {
-    return {
-      isRequestAllowed: (request: Request) => {
-        const host = new URL(request.url).hostname;
-        const verdict = this.checkRequest(request.method, host);
-        if (verdict.decision !== "allowed") onVerdict?.(verdict, { method: request.method, host });
-        return verdict.decision !== "denied";
-      },
-      isIpAllowed: (info: HttpIpAllowInfo) => {
-        const verdict = this.checkAddress(info.ip);
-        if (verdict.decision !== "allowed")
-          onVerdict?.(verdict, { method: "", host: info.hostname, ip: info.ip });
-        return verdict.decision !== "denied";
-      },
-    };
   }
 }

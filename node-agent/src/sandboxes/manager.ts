@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
+import type { EgressAuditEvent } from "@turgon/api/audit";
 import type { Logger } from "../logger.ts";
 import type { VmLauncher } from "../vm/launcher.ts";
 import { bootIdentity, ManagedSandbox, type SandboxContext } from "./sandbox.ts";
@@ -30,6 +31,8 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     capacity: Capacity;
     log: Logger;
     ingressHeaderTimeoutMs: number;
+    nodeName: string;
+    audit: (event: EgressAuditEvent) => void;
   }) {
     super();
     this.capacity = options.capacity;
@@ -37,6 +40,8 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       launcher: options.launcher,
       log: options.log,
       ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
+      nodeName: options.nodeName,
+      audit: options.audit,
       onChange: (sandbox) => this.emitChange("sandbox", sandbox),
     };
   }

@@ -5,6 +5,8 @@ import {
   type VM,
 } from "@earendil-works/gondolin";
 import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
+import type { EgressAuditEvent } from "@turgon/api/audit";
+import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
 import type { Logger } from "../logger.ts";
 import type { VmLauncher } from "../vm/launcher.ts";
@@ -31,6 +33,8 @@ export interface SandboxContext {
   log: Logger;
   onChange: (sandbox: ManagedSandbox) => void;
   ingressHeaderTimeoutMs: number;
+  nodeName: string;
+  audit: (event: EgressAuditEvent) => void;
 }
 
 /** One sandbox on this node: its desired state and the VM that realises it. */
@@ -52,6 +56,9 @@ export class ManagedSandbox {
   private readonly log: Logger;
   private readonly onChange: (sandbox: ManagedSandbox) => void;
   private readonly ingressHeaderTimeoutMs: number;
+  private readonly nodeName: string;
+  private readonly audit: (event: EgressAuditEvent) => void;
+  private auditor?: EgressAuditor;
 
   constructor(desired: DesiredSandbox, context: SandboxContext) {
     this.desired = desired;
@@ -60,6 +67,8 @@ export class ManagedSandbox {
     this.log = context.log;
     this.onChange = context.onChange;
     this.ingressHeaderTimeoutMs = context.ingressHeaderTimeoutMs;
+    this.nodeName = context.nodeName;
+    this.audit = context.audit;
   }
 
   observe(): ObservedSandbox {
@@ -91,23 +100,23 @@ export class ManagedSandbox {
     const secrets = Object.fromEntries(
       desired.policy.secrets.map((s) => [s.name, { hosts: s.hosts, value: s.value }]),
     );
-    const hooks = this.guard.hooks((verdict, request) => {
-      this.log.info(
-        {
-          uid: desired.uid,
-          decision: verdict.decision,
-          reason: verdict.reason,
-          host: request.host,
-        },
-        "egress refused by policy",
-      );
+    let placeholders = new Map<string, { name: string; hosts: string[] }>();
+    this.auditor = new EgressAuditor(this.guard, {
+      node: this.nodeName,
+      sandbox: { uid: desired.uid, name: desired.name, namespace: desired.namespace },
+      placeholders: () => placeholders,
+      emit: this.audit,
     });
     const { httpHooks, env, secretManager } = createHttpHooks({
+      // Turgon's guard decides, live; Gondolin's own allowlist and range block stay open.
       allowedHosts: ["*"],
       blockInternalRanges: false,
       secrets,
-      ...hooks,
+      ...this.auditor.hooks(),
     });
+    placeholders = new Map(
+      desired.policy.secrets.map((s) => [env[s.name] as string, { name: s.name, hosts: s.hosts }]),
+    );
     this.secrets = secretManager;
     this.secretNames = Object.keys(secrets).sort();
     const started = performance.now();
@@ -193,6 +202,7 @@ export class ManagedSandbox {
     await this.ingress?.close().catch(() => {});
     await this.vm?.close();
     this.vm = undefined;
+    this.auditor?.close();
   }
 
   hostPid(): number | undefined {

@@ -1,0 +1,36 @@
+/**
+ * The egress audit event: one per HTTP(S) request a guest makes, whatever
+ * the decision. It carries no query string and no secret values: secrets
+ * appear only by name.
+ */
+import { z } from "zod";
+
+/** The bullmq queue that carries audit events from agents to the dashboard's worker. */
+export const AUDIT_QUEUE = "egress-audit";
+
+export const EgressDecision = z.enum(["allowed", "denied", "would-deny"]);
+export type EgressDecision = z.infer<typeof EgressDecision>;
+
+export const EgressAuditEvent = z.strictObject({
+  id: z.uuid().meta({
+    description: "Unique per request; delivery is at least once, so consumers dedupe on it.",
+  }),
+  time: z.iso.datetime(),
+  node: z.string(),
+  sandbox: z.strictObject({ uid: z.string(), name: z.string(), namespace: z.string() }),
+  method: z.string(),
+  host: z.string(),
+  port: z.int().min(0).max(65535),
+  path: z.string().refine((p) => !p.includes("?"), "must not contain a query string"),
+  status: z
+    .int()
+    .nullable()
+    .meta({ description: "Upstream status, the refusal status, or null when no answer came." }),
+  decision: EgressDecision,
+  reason: z.string(),
+  secretsInjected: z.array(z.string()),
+  bytesSent: z.int().min(0).nullable(),
+  bytesReceived: z.int().min(0).nullable(),
+  durationMs: z.int().min(0),
+});
+export type EgressAuditEvent = z.infer<typeof EgressAuditEvent>;
