@@ -23,6 +23,7 @@ import {
 } from "@turgon/dev/testing";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import WebSocket from "ws";
 import { type RunningAgent, startAgent } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
@@ -317,6 +318,79 @@ describe("node agent", async () => {
       assert.ok(events.length > 0);
       assert.ok(!JSON.stringify(events).includes(SECRET));
       assert.ok(!JSON.stringify(events).includes("query-secret"), "no query strings");
+    });
+
+    /** Runs an interactive exec over the WebSocket; `script` drives it once started. */
+    const wsExec = (start: Record<string, unknown>, script: (socket: WebSocket) => void) =>
+      new Promise<{ out: string; err: string; exitCode?: number }>((resolve, reject) => {
+        const socket = new WebSocket(
+          `${agent.apiUrl.replace("http", "ws")}/v1/sandboxes/${uid}/exec`,
+          {
+            headers: { authorization: `Bearer ${token}` },
+          },
+        );
+        const result: { out: string; err: string; exitCode?: number } = { out: "", err: "" };
+        socket.on("open", () => socket.send(JSON.stringify({ type: "start", ...start })));
+        socket.on("message", (data: Buffer, isBinary: boolean) => {
+          if (isBinary) {
+            if (data[0] === 1) result.out += data.subarray(1).toString();
+            if (data[0] === 2) result.err += data.subarray(1).toString();
+            return;
+          }
+          const message = JSON.parse(data.toString()) as {
+            type: string;
+            exitCode?: number;
+            message?: string;
+          };
+          if (message.type === "started") script(socket);
+          if (message.type === "exit") result.exitCode = message.exitCode;
+          if (message.type === "error") reject(new Error(message.message));
+        });
+        socket.on("close", () => resolve(result));
+        socket.on("error", reject);
+      });
+    const stdin = (socket: WebSocket, text: string) =>
+      socket.send(Buffer.concat([Buffer.of(0), Buffer.from(text)]));
+
+    it("execs a shell with a pty over a WebSocket: tty, resize and the exit code", async () => {
+      const result = await wsExec(
+        { command: ["/bin/sh"], tty: true, cols: 80, rows: 24 },
+        (socket) => {
+          socket.send(JSON.stringify({ type: "resize", cols: 123, rows: 45 }));
+          stdin(socket, "tty; stty size; exit 3\n");
+        },
+      );
+      assert.equal(result.exitCode, 3);
+      assert.match(result.out, /\/dev\/pts\/\d+/);
+      assert.match(result.out, /45 123/);
+    });
+
+    it("keeps stdout and stderr apart without a pty, and passes stdin through", async () => {
+      const result = await wsExec({ command: ["/bin/sh", "-c", "cat; echo err >&2"] }, (socket) => {
+        stdin(socket, "from stdin\n");
+        socket.send(JSON.stringify({ type: "eof" }));
+      });
+      assert.deepEqual(result, { out: "from stdin\n", err: "err\n", exitCode: 0 });
+    });
+
+    it("runs one-shot commands and refuses bad ones, naming the field", async () => {
+      const once = await call("POST", `/v1/sandboxes/${uid}/exec`, { command: "echo hi; exit 7" });
+      assert.deepEqual(await once.json(), { exitCode: 7, stdout: "hi\n", stderr: "" });
+      const bad = await call("POST", `/v1/sandboxes/${uid}/exec`, { command: [], timeoutMs: 5 });
+      assert.equal(bad.status, 400);
+      assert.match(
+        ((await bad.json()) as { message: string }).message,
+        /command.*timeoutMs|timeoutMs.*command/s,
+      );
+      const anonymous = new WebSocket(
+        `${agent.apiUrl.replace("http", "ws")}/v1/sandboxes/${uid}/exec`,
+      );
+      const status = await new Promise<number>((resolve) =>
+        anonymous.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0)),
+      );
+      anonymous.on("error", () => {});
+      anonymous.terminate();
+      assert.equal(status, 401);
     });
 
     it("delivers exactly N distinct events after Redis comes back", async () => {

@@ -78,7 +78,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     },
   });
 
-  const api = buildApiServer({ manager, token, log });
+  const api = await buildApiServer({ manager, token, log });
   await api.listen({ host: config["listen-host"], port: config["api-port"] });
   const apiPort = (api.server.address() as AddressInfo).port;
   const ingress = createIngressServer(manager, log.child({ component: "ingress" }));
@@ -112,6 +112,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     async stop() {
       registration.stop();
       await manager.stopAll();
+      ingress.closeAllConnections();
       ingress.close();
       await api.close();
       // Flush: spooled events are on disk; ship what Redis will take now.

@@ -103,3 +103,5 @@ export function fieldErrors(error: z.ZodError): { path: string; message: string 
     return { path: path || "(body)", message };
   });
 }
+
+export * from "./exec.ts";

@@ -14,6 +14,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import type { z } from "zod";
+import { registerExecRoutes } from "../exec/routes.ts";
 import type { Logger } from "../logger.ts";
 import { CapacityError, type SandboxManager } from "../sandboxes/manager.ts";
 
@@ -39,10 +40,16 @@ function invalid(reply: FastifyReply, error: string, zodError: z.ZodError) {
 }
 
 /** The agent API: desired state in, observed state and events out; bearer-token auth. */
-export function buildApiServer({ manager, token, log }: ApiServerOptions): FastifyInstance {
+export async function buildApiServer({
+  manager,
+  token,
+  log,
+}: ApiServerOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child({ component: "agent-api" }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
+    // Shutdown must not wait on idle or stray clients (event streams, sockets).
+    forceCloseConnections: true,
     // One line per request is noise at agent scale; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
   });
@@ -55,6 +62,8 @@ export function buildApiServer({ manager, token, log }: ApiServerOptions): Fasti
     const header = request.headers.authorization ?? "";
     const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
     if (!presented || !tokensMatch(presented, token)) {
+      // A refused WebSocket upgrade leaves no HTTP connection to finish: end its socket.
+      if (request.headers.upgrade) reply.raw.once("finish", () => request.raw.socket.destroy());
       return reply
         .code(401)
         .header("www-authenticate", "Bearer")
@@ -149,6 +158,8 @@ export function buildApiServer({ manager, token, log }: ApiServerOptions): Fasti
       return { deleted: uid };
     },
   );
+
+  await registerExecRoutes(app, manager, log.child({ component: "exec" }));
 
   /** Newline-delimited JSON: the current state of every sandbox, then each change as it happens. */
   app.get(`${AGENT_API_PREFIX}/events`, (request, reply) => {

@@ -1,0 +1,148 @@
+import type { VM } from "@earendil-works/gondolin";
+import websocket from "@fastify/websocket";
+import {
+  AGENT_API_PREFIX,
+  ExecChannel,
+  ExecClientControl,
+  ExecOnceRequest,
+  type ExecServerControl,
+  ExecStart,
+  fieldErrors,
+} from "@turgon/api/agent";
+import type { FastifyInstance } from "fastify";
+import type { WebSocket } from "ws";
+import type { Logger } from "../logger.ts";
+import type { SandboxManager } from "../sandboxes/manager.ts";
+
+const send = (socket: WebSocket, message: ExecServerControl) =>
+  socket.send(JSON.stringify(message));
+
+function runningVm(manager: SandboxManager, uid: string): VM | string {
+  const sandbox = manager.get(uid);
+  if (!sandbox) return `no sandbox ${uid} on this node`;
+  if (sandbox.phase !== "Running" || !sandbox.vm) return `sandbox ${uid} is ${sandbox.phase}`;
+  return sandbox.vm;
+}
+
+/** Bridges one WebSocket to one `vm.exec`: stdin, stdout/stderr, resize, exit status. */
+function bridge(socket: WebSocket, vm: VM, start: ExecStart, log: Logger): void {
+  const process = vm.exec(start.command, {
+    pty: start.tty,
+    stdin: true,
+    stdout: "pipe",
+    stderr: "pipe",
+    ...(start.env ? { env: start.env } : {}),
+    ...(start.cwd ? { cwd: start.cwd } : {}),
+  });
+  if (start.tty) process.resize(start.rows, start.cols);
+  const forward = (channel: number) => (chunk: Buffer) => {
+    if (socket.readyState === socket.OPEN) socket.send(Buffer.concat([Buffer.of(channel), chunk]));
+  };
+  process.stdout?.on("data", forward(ExecChannel.stdout));
+  process.stderr?.on("data", forward(ExecChannel.stderr));
+  send(socket, { type: "started" });
+
+  socket.on("message", (data: Buffer, isBinary: boolean) => {
+    if (isBinary) {
+      if (data[0] === ExecChannel.stdin) process.write(data.subarray(1));
+      return;
+    }
+    const control = ExecClientControl.safeParse(JSON.parse(data.toString("utf8")));
+    if (!control.success)
+      return send(socket, {
+        type: "error",
+        message: fieldErrors(control.error)
+          .map((f) => `${f.path}: ${f.message}`)
+          .join("; "),
+      });
+    if (control.data.type === "resize") process.resize(control.data.rows, control.data.cols);
+    else process.end();
+  });
+  // A client that goes away ends the session's stdin; the command may still finish.
+  socket.on("close", () => process.end());
+
+  Promise.resolve(process).then(
+    (result) => {
+      send(socket, {
+        type: "exit",
+        exitCode: result.exitCode,
+        ...(result.signal ? { signal: result.signal } : {}),
+      });
+      socket.close(1000, "exited");
+    },
+    (error: Error) => {
+      log.warn({ err: error.message }, "exec failed");
+      send(socket, { type: "error", message: error.message });
+      socket.close(1011, "exec failed");
+    },
+  );
+}
+
+/** Exec routes on the agent API: interactive over a WebSocket, and one-shot. */
+export async function registerExecRoutes(
+  app: FastifyInstance,
+  manager: SandboxManager,
+  log: Logger,
+): Promise<void> {
+  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
+
+  app.get<{ Params: { uid: string } }>(
+    `${AGENT_API_PREFIX}/sandboxes/:uid/exec`,
+    { websocket: true },
+    (socket, request) => {
+      const vm = runningVm(manager, request.params.uid);
+      if (typeof vm === "string") {
+        send(socket, { type: "error", message: vm });
+        socket.close(1008, "sandbox not running");
+        return;
+      }
+      socket.once("message", (data: Buffer, isBinary: boolean) => {
+        let start: ReturnType<typeof ExecStart.safeParse>;
+        try {
+          start = ExecStart.safeParse(isBinary ? undefined : JSON.parse(data.toString("utf8")));
+        } catch {
+          start = ExecStart.safeParse(undefined);
+        }
+        if (!start.success) {
+          send(socket, {
+            type: "error",
+            message: `first message must be {"type":"start",...}: ${fieldErrors(start.error)
+              .map((f) => `${f.path}: ${f.message}`)
+              .join("; ")}`,
+          });
+          socket.close(1008, "bad start");
+          return;
+        }
+        bridge(socket, vm, start.data, log);
+      });
+    },
+  );
+
+  app.post<{ Params: { uid: string } }>(
+    `${AGENT_API_PREFIX}/sandboxes/:uid/exec`,
+    async (request, reply) => {
+      const vm = runningVm(manager, request.params.uid);
+      if (typeof vm === "string")
+        return reply
+          .code(manager.get(request.params.uid) ? 409 : 404)
+          .send({ error: "NotRunning", message: vm });
+      const parsed = ExecOnceRequest.safeParse(request.body);
+      if (!parsed.success) {
+        const fields = fieldErrors(parsed.error);
+        return reply.code(400).send({
+          error: "InvalidExec",
+          message: fields.map((f) => `${f.path}: ${f.message}`).join("; "),
+          fields,
+        });
+      }
+      const { command, stdin, env, cwd, timeoutMs } = parsed.data;
+      const result = await vm.exec(command, {
+        ...(stdin !== undefined ? { stdin } : {}),
+        ...(env ? { env } : {}),
+        ...(cwd ? { cwd } : {}),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    },
+  );
+}
