@@ -262,6 +262,60 @@ describe("node agent", async () => {
       upstream?.close();
     });
 
+    it("applies declarative ingress hooks (denied paths, header set/remove) live", async () => {
+      const sandbox = agent.manager.get(uid);
+      const pid = sandbox?.hostPid();
+      await sandbox?.vm?.fs.writeFile(
+        "/opt/echo_server.py",
+        await readFile(new URL("./vm/fixtures/echo_server.py", import.meta.url), "utf8"),
+      );
+      await sandbox?.vm?.exec(
+        "setsid python3 /opt/echo_server.py 9000 >/dev/null 2>&1 </dev/null &",
+      );
+      const desired = {
+        ...quickStart(uid),
+        name: "egress",
+        command: undefined,
+        policy: policy({ allowedHosts: [] }),
+        ingress: {
+          enabled: true,
+          routes: [{ prefix: "/", port: 9000 }],
+          hooks: {
+            deniedPathPrefixes: ["/admin"],
+            setHeaders: { "x-added": "by-turgon" },
+            removeHeaders: ["x-remove-me"],
+          },
+        },
+      };
+      const updated = await call("PUT", `/v1/sandboxes/${uid}`, desired);
+      assert.equal(((await updated.json()) as { outcome: string }).outcome, "updated");
+      const get = (path: string) =>
+        fetch(`${agent.ingressUrl}${path}`, {
+          headers: { [SANDBOX_HEADER]: uid, "x-remove-me": "1", "x-kept": "2" },
+        });
+      const deadline = Date.now() + 30_000;
+      let echo = await get("/echo");
+      while (echo.status !== 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        echo = await get("/echo");
+      }
+      const seenByGuest = (await echo.json()) as { path: string; headers: Record<string, string> };
+      const headers = Object.fromEntries(
+        Object.entries(seenByGuest.headers).map(([k, v]) => [k.toLowerCase(), v]),
+      );
+      assert.equal(headers["x-added"], "by-turgon");
+      assert.equal(headers["x-kept"], "2");
+      assert.equal(headers["x-remove-me"], undefined);
+      assert.equal(headers[SANDBOX_HEADER], undefined, "the routing header stays on the host");
+      assert.equal((await get("/admin/users")).status, 403);
+      assert.equal(
+        (await get("/administrator")).status,
+        200,
+        "a prefix matches whole path segments",
+      );
+      assert.equal(agent.manager.get(uid)?.hostPid(), pid, "no reboot");
+    });
+
     it("takes a host from denied to allowed live, without a reboot", async () => {
       const pid = agent.manager.get(uid)?.hostPid();
       assert.equal(await guestCurl("/before"), 403);

@@ -8,6 +8,7 @@ import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon
 import type { EgressAuditEvent } from "@turgon/api/audit";
 import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
+import { ingressHooks } from "../ingress/hooks.ts";
 import type { Logger } from "../logger.ts";
 import type { VmLauncher } from "../vm/launcher.ts";
 
@@ -23,7 +24,6 @@ export function bootIdentity(desired: DesiredSandbox): string {
     desired.command,
     desired.rootfsMode,
     desired.ingress.websockets,
-    desired.ingress.hooks,
     desired.policy.secrets.map((s) => s.name).sort(),
   ]);
 }
@@ -135,6 +135,7 @@ export class ManagedSandbox {
         listenPort: 0,
         allowWebSockets: desired.ingress.websockets,
         upstreamHeaderTimeoutMs: this.ingressHeaderTimeoutMs,
+        hooks: ingressHooks(() => this.desired),
       });
       if (desired.ingress.routes) this.vm.setIngressRoutes(desired.ingress.routes);
       if (desired.command) await this.startCommand(desired.command);
