@@ -447,6 +447,15 @@ describe("node agent", async () => {
       assert.equal(status, 401);
     });
 
+    it("exposes Prometheus metrics: VMs by phase, boot time, egress by decision, ingress latency", async () => {
+      const text = await (await fetch(`${agent.apiUrl}/metrics`)).text();
+      assert.match(text, /^turgon_agent_vms\{phase="Running"\} 1$/m);
+      assert.match(text, /^turgon_agent_vm_boot_seconds_count [1-9]\d*$/m);
+      assert.match(text, /^turgon_agent_egress_requests_total\{decision="denied"\} [1-9]\d*$/m);
+      assert.match(text, /^turgon_agent_egress_requests_total\{decision="would-deny"\} [1-9]\d*$/m);
+      assert.match(text, /^turgon_agent_ingress_request_seconds_count\{code="200"\} [1-9]\d*$/m);
+    });
+
     it("delivers exactly N distinct events after Redis comes back", async () => {
       const N = 6;
       await redis.stop();

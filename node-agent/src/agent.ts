@@ -8,6 +8,7 @@ import { AuditSpool } from "./audit/spool.ts";
 import type { AgentConfig } from "./config/config.ts";
 import { createIngressServer } from "./ingress/proxy.ts";
 import { type Logger, logger } from "./logger.ts";
+import { AgentMetrics } from "./metrics/metrics.ts";
 import { NodeRegistration } from "./registration/registration.ts";
 import { SandboxManager } from "./sandboxes/manager.ts";
 import { VmLauncher } from "./vm/launcher.ts";
@@ -65,23 +66,27 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   );
   const shipper = new AuditShipper(spool, config["redis-url"], log);
   shipper.start();
-  const manager = new SandboxManager({
+  let manager: SandboxManager | undefined;
+  const metrics = new AgentMetrics(() => manager);
+  manager = new SandboxManager({
     launcher,
     capacity,
     log,
     ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
     nodeName: config["node-name"],
+    onBooted: (seconds) => metrics.bootSeconds.observe(seconds),
     audit: (event) => {
+      metrics.egressRequests.inc({ decision: event.decision });
       spool
         .append(event)
         .catch((error) => log.error({ err: error, id: event.id }, "cannot spool an audit event"));
     },
   });
 
-  const api = await buildApiServer({ manager, token, log });
+  const api = await buildApiServer({ manager, token, log, metrics });
   await api.listen({ host: config["listen-host"], port: config["api-port"] });
   const apiPort = (api.server.address() as AddressInfo).port;
-  const ingress = createIngressServer(manager, log.child({ component: "ingress" }));
+  const ingress = createIngressServer(manager, log.child({ component: "ingress" }), metrics);
   const ingressPort = await listen(ingress, config["listen-host"], config["ingress-port"]);
 
   const advertise = config["advertise-host"] ?? config["listen-host"];

@@ -16,12 +16,14 @@ import Fastify, {
 import type { z } from "zod";
 import { registerExecRoutes } from "../exec/routes.ts";
 import type { Logger } from "../logger.ts";
+import type { AgentMetrics } from "../metrics/metrics.ts";
 import { CapacityError, type SandboxManager } from "../sandboxes/manager.ts";
 
 export interface ApiServerOptions {
   manager: SandboxManager;
   token: string;
   log: Logger;
+  metrics: AgentMetrics;
 }
 
 const STATUS_BY_OUTCOME = { created: 201, unchanged: 200, updated: 200, rebooting: 202 } as const;
@@ -44,6 +46,7 @@ export async function buildApiServer({
   manager,
   token,
   log,
+  metrics,
 }: ApiServerOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child({ component: "agent-api" }) as FastifyBaseLogger,
@@ -56,6 +59,11 @@ export async function buildApiServer({
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async () => ({ status: "ok" }));
+  app.get("/metrics", async (_request, reply) =>
+    reply
+      .header("content-type", metrics.registry.contentType)
+      .send(await metrics.registry.metrics()),
+  );
 
   app.addHook("onRequest", async (request, reply) => {
     if (!request.url.startsWith(`${AGENT_API_PREFIX}/`)) return;

@@ -9,6 +9,7 @@ import {
 import { connect, type Socket } from "node:net";
 import { SANDBOX_HEADER } from "@turgon/api/agent";
 import type { Logger } from "../logger.ts";
+import type { AgentMetrics } from "../metrics/metrics.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
 
 /** Headers that belong to one hop and must not be forwarded (RFC 9110 §7.6.1). */
@@ -64,8 +65,14 @@ function refuse(
  * and from that VM's Gondolin ingress gateway, and WebSocket upgrades are
  * tunnelled byte for byte.
  */
-export function createIngressServer(manager: SandboxManager, log: Logger): Server {
+export function createIngressServer(
+  manager: SandboxManager,
+  log: Logger,
+  metrics?: AgentMetrics,
+): Server {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const timer = metrics?.ingressSeconds.startTimer();
+    if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
     const target = resolveTarget(manager, req.headers);
     if ("status" in target) return refuse(res, target);
     const upstream = request(

@@ -33,6 +33,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     ingressHeaderTimeoutMs: number;
     nodeName: string;
     audit: (event: EgressAuditEvent) => void;
+    onBooted?: (seconds: number) => void;
   }) {
     super();
     this.capacity = options.capacity;
@@ -42,6 +43,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
       nodeName: options.nodeName,
       audit: options.audit,
+      onBooted: options.onBooted ?? (() => {}),
       onChange: (sandbox) => this.emitChange("sandbox", sandbox),
     };
   }

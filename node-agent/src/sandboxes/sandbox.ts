@@ -35,6 +35,7 @@ export interface SandboxContext {
   ingressHeaderTimeoutMs: number;
   nodeName: string;
   audit: (event: EgressAuditEvent) => void;
+  onBooted: (seconds: number) => void;
 }
 
 /** One sandbox on this node: its desired state and the VM that realises it. */
@@ -58,6 +59,7 @@ export class ManagedSandbox {
   private readonly ingressHeaderTimeoutMs: number;
   private readonly nodeName: string;
   private readonly audit: (event: EgressAuditEvent) => void;
+  private readonly onBooted: (seconds: number) => void;
   private auditor?: EgressAuditor;
 
   constructor(desired: DesiredSandbox, context: SandboxContext) {
@@ -69,6 +71,7 @@ export class ManagedSandbox {
     this.ingressHeaderTimeoutMs = context.ingressHeaderTimeoutMs;
     this.nodeName = context.nodeName;
     this.audit = context.audit;
+    this.onBooted = context.onBooted;
   }
 
   observe(): ObservedSandbox {
@@ -141,6 +144,7 @@ export class ManagedSandbox {
       if (desired.command) await this.startCommand(desired.command);
       this.startedAt = new Date().toISOString();
       this.watchForExit();
+      this.onBooted((performance.now() - started) / 1000);
       this.log.info(
         { uid: desired.uid, bootMs: Math.round(performance.now() - started) },
         "sandbox running",

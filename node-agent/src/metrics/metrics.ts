@@ -1,0 +1,40 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { SandboxManager } from "../sandboxes/manager.ts";
+
+/** The agent's Prometheus metrics, in a registry of its own. */
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly bootSeconds = new Histogram({
+    name: "turgon_agent_vm_boot_seconds",
+    help: "Time from a sandbox's creation to its VM serving (boot, ingress, routes, command).",
+    buckets: [1, 2, 4, 8, 15, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly egressRequests = new Counter({
+    name: "turgon_agent_egress_requests_total",
+    help: "Egress HTTP(S) requests from guests, by policy decision.",
+    labelNames: ["decision"] as const,
+    registers: [this.registry],
+  });
+  readonly ingressSeconds = new Histogram({
+    name: "turgon_agent_ingress_request_seconds",
+    help: "Ingress requests through the agent, from arrival to the end of the response.",
+    labelNames: ["code"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  constructor(manager: () => SandboxManager | undefined) {
+    new Gauge({
+      name: "turgon_agent_vms",
+      help: "Sandboxes on this node, by phase.",
+      labelNames: ["phase"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const phase of ["Booting", "Running", "Failed", "Stopping"]) this.set({ phase }, 0);
+        for (const sandbox of manager()?.list() ?? []) this.inc({ phase: sandbox.phase });
+      },
+    });
+  }
+}
