@@ -84,6 +84,8 @@ describe("node agent", async () => {
       join(dir, "spool"),
       "--redis-url",
       redis.url,
+      "--state-dir",
+      join(dir, "state"),
     ]);
     agent = await startAgent(config, logger.child({ test: "agent" }, { level: "warn" }));
   });

@@ -11,6 +11,7 @@ import { type Logger, logger } from "./logger.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
 import { NodeRegistration } from "./registration/registration.ts";
 import { SandboxManager } from "./sandboxes/manager.ts";
+import { VmRecords } from "./state/vm-records.ts";
 import { VmLauncher } from "./vm/launcher.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -53,6 +54,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
 
   const launcher = new VmLauncher({
     accelerator: config.accelerator,
+    tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
     ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
   });
   const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
@@ -66,6 +68,10 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   );
   const shipper = new AuditShipper(spool, config["redis-url"], log);
   shipper.start();
+  const records = new VmRecords(config["state-dir"]);
+  const reaped = await records.reapOrphans(log);
+  if (reaped.length > 0)
+    log.warn({ reaped }, "sandboxes of a previous agent are gone; the operator will recreate them");
   let manager: SandboxManager | undefined;
   const metrics = new AgentMetrics(() => manager);
   manager = new SandboxManager({
@@ -75,6 +81,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
     nodeName: config["node-name"],
     onBooted: (seconds) => metrics.bootSeconds.observe(seconds),
+    records,
     audit: (event) => {
       metrics.egressRequests.inc({ decision: event.decision });
       spool

@@ -51,6 +51,14 @@ const OPTIONS = {
     env: "TURGON_REDIS_URL",
     description: "Redis that receives audit events (bullmq)",
   },
+  "state-dir": {
+    env: "TURGON_AGENT_STATE_DIR",
+    description: "where the agent keeps records of its running VMs",
+  },
+  "tcg-tb-size-mib": {
+    env: "TURGON_AGENT_TCG_TB_SIZE_MIB",
+    description: "TCG translation cache per VM in MiB (QEMU default is far larger)",
+  },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -76,6 +84,8 @@ export const AgentConfig = z.strictObject({
   "heartbeat-seconds": positive.max(3600).default(10),
   "ingress-header-timeout-ms": positive.max(600_000).default(60_000),
   "spool-dir": z.string().min(1).default("/var/lib/turgon/audit-spool"),
+  "tcg-tb-size-mib": positive.max(4096).default(64),
+  "state-dir": z.string().min(1).default("/var/lib/turgon/agent"),
   "spool-max-mib": positive.max(1_048_576).default(256),
   "redis-url": z
     .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })

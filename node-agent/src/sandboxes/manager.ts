@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
 import type { Logger } from "../logger.ts";
+import type { VmRecords } from "../state/vm-records.ts";
 import type { VmLauncher } from "../vm/launcher.ts";
 import { bootIdentity, ManagedSandbox, type SandboxContext } from "./sandbox.ts";
 
@@ -34,6 +35,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     nodeName: string;
     audit: (event: EgressAuditEvent) => void;
     onBooted?: (seconds: number) => void;
+    records: VmRecords;
   }) {
     super();
     this.capacity = options.capacity;
@@ -44,6 +46,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       nodeName: options.nodeName,
       audit: options.audit,
       onBooted: options.onBooted ?? (() => {}),
+      records: options.records,
       onChange: (sandbox) => this.emitChange("sandbox", sandbox),
     };
   }

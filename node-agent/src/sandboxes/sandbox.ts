@@ -10,6 +10,7 @@ import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
 import type { Logger } from "../logger.ts";
+import type { VmRecords } from "../state/vm-records.ts";
 import type { VmLauncher } from "../vm/launcher.ts";
 
 /** Where the detached `command` writes its output inside the guest. */
@@ -36,6 +37,7 @@ export interface SandboxContext {
   nodeName: string;
   audit: (event: EgressAuditEvent) => void;
   onBooted: (seconds: number) => void;
+  records: VmRecords;
 }
 
 /** One sandbox on this node: its desired state and the VM that realises it. */
@@ -60,6 +62,7 @@ export class ManagedSandbox {
   private readonly nodeName: string;
   private readonly audit: (event: EgressAuditEvent) => void;
   private readonly onBooted: (seconds: number) => void;
+  private readonly records: VmRecords;
   private auditor?: EgressAuditor;
 
   constructor(desired: DesiredSandbox, context: SandboxContext) {
@@ -72,6 +75,7 @@ export class ManagedSandbox {
     this.nodeName = context.nodeName;
     this.audit = context.audit;
     this.onBooted = context.onBooted;
+    this.records = context.records;
   }
 
   observe(): ObservedSandbox {
@@ -132,6 +136,8 @@ export class ManagedSandbox {
         httpHooks,
         ...(desired.rootfsMode ? { rootfsMode: desired.rootfsMode } : {}),
       });
+      const pid = this.vm.getHostPid();
+      if (pid) await this.records.save(desired.uid, pid);
       if (this.stopping) return;
       this.ingress = await this.vm.enableIngress({
         listenHost: "127.0.0.1",
@@ -208,6 +214,7 @@ export class ManagedSandbox {
     await this.vm?.close();
     this.vm = undefined;
     this.auditor?.close();
+    await this.records.remove(this.desired.uid);
   }
 
   hostPid(): number | undefined {

@@ -24,6 +24,8 @@ export interface LauncherOptions {
   /** Where the KVM probe's verdict is cached. */
   probeCacheFile?: string;
   startTimeoutMs?: number;
+  /** TCG translation-block cache per VM, in MiB (QEMU's own default is much larger). */
+  tcgTranslationCacheMiB?: number;
 }
 
 export class InvalidVmSpecError extends Error {}
@@ -61,6 +63,7 @@ export class VmLauncher {
         options.probeCacheFile ?? join(homedir(), ".cache", "turgon", "accel-probe.json"),
       // TCG boots take seconds, and many at once on few cores take longer.
       startTimeoutMs: options.startTimeoutMs ?? 180_000,
+      tcgTranslationCacheMiB: options.tcgTranslationCacheMiB ?? 64,
     };
   }
 
@@ -85,7 +88,12 @@ export class VmLauncher {
       sandbox: {
         imagePath: image.assetDir,
         qemuPath: this.options.qemuPath,
-        accel: accelerator,
+        // QEMU's default TCG translation cache is far larger than an idle guest
+        // needs; a smaller one is what lets many TCG VMs share a host.
+        accel:
+          accelerator === "tcg"
+            ? `tcg,tb-size=${this.options.tcgTranslationCacheMiB}`
+            : accelerator,
         // Turgon's Debian images use PCI virtio; Gondolin's microvm default needs virtio-mmio.
         machineType: "q35",
         cpu: accelerator === "kvm" ? "host" : "max",

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, loadConfig } from "./config.ts";
+
+describe("agent configuration", () => {
+  const base = ["--node-name", "kvm-1", "--token-file", "/etc/turgon/token"];
+
+  it("reads flags, then environment variables, then defaults", () => {
+    const config = loadConfig([...base, "--api-port", "9000"], {
+      TURGON_AGENT_MAX_VMS: "7",
+      TURGON_AGENT_API_PORT: "1",
+    });
+    assert.equal(config["api-port"], 9000, "a flag beats the environment");
+    assert.equal(config["max-vms"], 7);
+    assert.equal(config.accelerator, "auto");
+    assert.equal(config["tcg-tb-size-mib"], 64);
+  });
+
+  it("names the flag and its variable for a bad value", () => {
+    assert.throws(
+      () => loadConfig([...base, "--api-port", "70000", "--accelerator", "fast"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /--api-port \(TURGON_AGENT_API_PORT\)/.test(error.message) &&
+        /--accelerator \(TURGON_AGENT_ACCELERATOR\)/.test(error.message),
+    );
+    assert.throws(
+      () => loadConfig([...base, "--node-name", "Not_A_Label"], {}),
+      /--node-name .*DNS-1123/,
+    );
+    assert.throws(
+      () => loadConfig([...base, "--redis-url", "http://x"], {}),
+      /--redis-url .*redis:\/\//,
+    );
+  });
+
+  it("refuses unknown flags and requires a token file", () => {
+    assert.throws(() => loadConfig([...base, "--colour", "blue"], {}), /Unknown option '--colour'/);
+    assert.throws(
+      () => loadConfig(["--node-name", "kvm-1"], {}),
+      /--token-file \(TURGON_AGENT_TOKEN_FILE\)/,
+    );
+  });
+});
