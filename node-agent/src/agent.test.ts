@@ -158,6 +158,31 @@ describe("node agent", async () => {
     assert.equal(gone.status, 404);
   });
 
+  it("reports a VM whose QEMU process dies as Failed, with the reason", async () => {
+    const uid = randomUUID();
+    await call("PUT", `/v1/sandboxes/${uid}`, {
+      ...quickStart(uid),
+      name: "doomed",
+      command: undefined,
+    });
+    const deadline = Date.now() + 120_000;
+    while (agent.manager.get(uid)?.phase !== "Running" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const pid = agent.manager.get(uid)?.hostPid();
+    assert.ok(pid);
+    process.kill(pid, "SIGKILL");
+    let observed = { phase: "", reason: "", message: "" };
+    while (observed.phase !== "Failed" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      observed = (await (await call("GET", `/v1/sandboxes/${uid}`)).json()) as typeof observed;
+    }
+    assert.equal(observed.phase, "Failed");
+    assert.equal(observed.reason, "VMExited");
+    assert.match(observed.message, new RegExp(`pid ${pid}`));
+    await call("DELETE", `/v1/sandboxes/${uid}`);
+  });
+
   it("refuses bad input with a 4xx naming the field, and applies none of it", async () => {
     const uid = randomUUID();
     const cases: [unknown, RegExp][] = [

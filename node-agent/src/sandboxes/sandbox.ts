@@ -188,7 +188,11 @@ export class ManagedSandbox {
         clearInterval(this.supervisor);
         if (this.stopping) return;
         this.log.warn({ uid: this.desired.uid, pid }, "VM exited unexpectedly");
+        // Release what Gondolin still holds for it (gateway, sockets, overlay disk).
+        const dead = this.vm;
         this.vm = undefined;
+        void this.ingress?.close().catch(() => {});
+        void dead?.close().catch(() => {});
         this.setPhase("Failed", "VMExited", `the QEMU process (pid ${pid}) exited unexpectedly`);
       }
     }, 1000);

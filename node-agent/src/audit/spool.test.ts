@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { EgressAuditEvent } from "@turgon/api/audit";
+import { AuditSpool } from "./spool.ts";
+
+const event = (path: string): EgressAuditEvent => ({
+  id: randomUUID(),
+  time: new Date().toISOString(),
+  node: "n1",
+  sandbox: { uid: "u", name: "s", namespace: "ns" },
+  method: "GET",
+  host: "example.test",
+  port: 443,
+  path,
+  status: 200,
+  decision: "allowed",
+  reason: "allowed by policy",
+  secretsInjected: [],
+  bytesSent: 0,
+  bytesReceived: 2,
+  durationMs: 1,
+});
+
+describe("AuditSpool", async () => {
+  const root = await mkdtemp(join(tmpdir(), "turgon-spool-"));
+  after(() => rm(root, { recursive: true, force: true }));
+
+  it("rotates segments and reads across them from a persisted checkpoint", async () => {
+    const spool = new AuditSpool({ dir: join(root, "a"), maxSegmentBytes: 1024 });
+    await spool.open();
+    for (let i = 0; i < 20; i++) await spool.append(event(`/e${i}`));
+    assert.ok((await spool.segments()).length > 3, "several segments");
+    const first = await spool.read(await spool.loadCheckpoint(), 7);
+    assert.deepEqual(
+      first.events.map((l) => JSON.parse(l).path),
+      Array.from({ length: 7 }, (_, i) => `/e${i}`),
+    );
+    await spool.saveCheckpoint(first.next);
+    await spool.close();
+
+    // A new spool on the same directory (an agent restart) resumes after the checkpoint.
+    const reopened = new AuditSpool({ dir: join(root, "a"), maxSegmentBytes: 1024 });
+    await reopened.open();
+    const rest = await reopened.read(await reopened.loadCheckpoint(), 100);
+    assert.deepEqual(
+      rest.events.map((l) => JSON.parse(l).path),
+      Array.from({ length: 13 }, (_, i) => `/e${i + 7}`),
+    );
+    await reopened.release(rest.next);
+    assert.deepEqual(
+      await reopened.segments(),
+      [rest.next.segment],
+      "delivered segments are deleted",
+    );
+    await reopened.close();
+  });
+
+  it("stays within its bound by dropping the oldest segments, and says how many events it dropped", async () => {
+    const spool = new AuditSpool({
+      dir: join(root, "b"),
+      maxSegmentBytes: 1024,
+      maxTotalBytes: 4096,
+    });
+    let dropped = 0;
+    spool.on("dropped", (count) => {
+      dropped += count;
+    });
+    await spool.open();
+    for (let i = 0; i < 60; i++) await spool.append(event(`/e${i}`));
+    const files = (await readdir(join(root, "b"))).filter((f) => f.endsWith(".ndjson"));
+    assert.ok(files.length <= 5, `${files.length} segments kept`);
+    assert.ok(dropped > 0);
+    const { events } = await spool.read(await spool.loadCheckpoint(), 1000);
+    assert.equal(events.length + dropped, 60, "every event is either kept or counted as dropped");
+    assert.equal(JSON.parse(events.at(-1) ?? "{}").path, "/e59", "the newest events are kept");
+    await spool.close();
+  });
+});
