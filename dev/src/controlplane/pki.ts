@@ -19,6 +19,7 @@ const VALIDITY_DAYS = 365;
 export interface Pki {
   dir: string;
   caCert: string;
+  caKey: string;
   servingCert: string;
   servingKey: string;
   adminCert: string;
@@ -34,6 +35,7 @@ export function pkiPaths(dir: string): Pki {
   return {
     dir,
     caCert: join(dir, "ca.crt"),
+    caKey: join(dir, "ca.key"),
     servingCert: join(dir, "apiserver.crt"),
     servingKey: join(dir, "apiserver.key"),
     adminCert: join(dir, "admin.crt"),
@@ -134,6 +136,7 @@ export async function ensurePki(dir: string): Promise<Pki> {
 
   const secret = { mode: 0o600 };
   await writeFile(pki.caCert, caCert.toString("pem"));
+  await writeFile(pki.caKey, await privateKeyPem(caKeys.privateKey), secret);
   await writeFile(pki.servingCert, serving.cert);
   await writeFile(pki.servingKey, serving.key, secret);
   await writeFile(pki.adminCert, admin.cert);
@@ -146,4 +149,22 @@ export async function ensurePki(dir: string): Promise<Pki> {
 
 export async function readPem(path: string): Promise<string> {
   return readFile(path, "utf8");
+}
+
+/**
+ * Issues a client certificate from the platform's CA: the API server sees
+ * the CN as the user name and each O as a group. For tests that act as a
+ * component with its own, limited identity.
+ */
+export async function issueClientCertificate(
+  pki: Pki,
+  user: string,
+  groups: string[],
+): Promise<{ cert: string; key: string }> {
+  const caCert = new x509.X509Certificate(await readFile(pki.caCert, "utf8"));
+  const caKeyDer = x509.PemConverter.decode(await readFile(pki.caKey, "utf8"))[0];
+  if (!caKeyDer) throw new Error(`no CA key in ${pki.caKey}`);
+  const caKey = await webcrypto.subtle.importKey("pkcs8", caKeyDer, ALGORITHM, false, ["sign"]);
+  const subject = [`CN=${user}`, ...groups.map((g) => `O=${g}`)].join(", ");
+  return issue({ cert: caCert, key: caKey }, subject, x509.ExtendedKeyUsage.clientAuth);
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { CRD_DIR } from "@turgon/api/generate";
 import { run } from "@turgon/toolkit/run";
+import { issueClientCertificate, pkiPaths } from "../controlplane/pki.ts";
 import type { EnvironmentInfo } from "../environment/index.ts";
 import { stopDaemon } from "../process/daemon.ts";
 import { freePort } from "../process/ports.ts";
@@ -88,4 +89,26 @@ export async function startScratchRedis(): Promise<ScratchRedis> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A KubeConfig for the test API server that authenticates as `user` in
+ * `groups` (a client certificate from the platform's CA), for testing what
+ * a component's own RBAC allows.
+ */
+export async function kubeConfigAs(user: string, groups: string[]): Promise<KubeConfig> {
+  const env = testEnvironment();
+  const pki = pkiPaths(join(env.stateDir, "pki"));
+  const { cert, key } = await issueClientCertificate(pki, user, groups);
+  const kc = new KubeConfig();
+  const b64 = (text: string) => Buffer.from(text).toString("base64");
+  kc.loadFromOptions({
+    clusters: [
+      { name: "test", server: env.apiServerUrl, caData: b64(readFileSync(pki.caCert, "utf8")) },
+    ],
+    users: [{ name: user, certData: b64(cert), keyData: b64(key) }],
+    contexts: [{ name: "test", cluster: "test", user }],
+    currentContext: "test",
+  });
+  return kc;
 }
