@@ -24,18 +24,33 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export class TokenFileError extends Error {}
+/** A file named by a flag cannot be used; the message names the flag. */
+export class ConfigFileError extends Error {}
 
 async function readToken(path: string): Promise<string> {
   let token: string;
   try {
     token = (await readFile(path, "utf8")).trim();
   } catch (error) {
-    throw new TokenFileError(`--token-file ${path}: ${(error as Error).message}`);
+    throw new ConfigFileError(`--token-file ${path}: ${(error as Error).message}`);
   }
   if (token.length < 16)
-    throw new TokenFileError(`--token-file ${path}: the token must be at least 16 characters`);
+    throw new ConfigFileError(`--token-file ${path}: the token must be at least 16 characters`);
   return token;
+}
+
+async function readTls(config: AgentConfig): Promise<{ cert: string; key: string } | undefined> {
+  const certFile = config["tls-cert-file"];
+  const keyFile = config["tls-key-file"];
+  if (!certFile || !keyFile) return undefined;
+  const read = async (flag: string, path: string) => {
+    try {
+      return await readFile(path, "utf8");
+    } catch (error) {
+      throw new ConfigFileError(`--${flag} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: await read("tls-cert-file", certFile), key: await read("tls-key-file", keyFile) };
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
@@ -90,14 +105,15 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     },
   });
 
-  const api = await buildApiServer({ manager, token, log, metrics });
+  const tls = await readTls(config);
+  const api = await buildApiServer({ manager, token, log, metrics, ...(tls ? { tls } : {}) });
   await api.listen({ host: config["listen-host"], port: config["api-port"] });
   const apiPort = (api.server.address() as AddressInfo).port;
   const ingress = createIngressServer(manager, log.child({ component: "ingress" }), metrics);
   const ingressPort = await listen(ingress, config["listen-host"], config["ingress-port"]);
 
   const advertise = config["advertise-host"] ?? config["listen-host"];
-  const apiUrl = `http://${advertise}:${apiPort}`;
+  const apiUrl = `${tls ? "https" : "http"}://${advertise}:${apiPort}`;
   const ingressUrl = `http://${advertise}:${ingressPort}`;
   const registration = new NodeRegistration(
     kc,

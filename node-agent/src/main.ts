@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { startAgent } from "./agent.ts";
+import { ConfigFileError, startAgent } from "./agent.ts";
 import { ConfigError, loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
 
@@ -22,7 +22,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  if (error instanceof ConfigError) console.error(`turgon-node-agent: ${error.message}`);
+  if (error instanceof ConfigError || error instanceof ConfigFileError)
+    console.error(`turgon-node-agent: ${error.message}`);
   else logger.fatal({ err: error }, "node agent failed to start");
   process.exit(1);
 });

@@ -151,6 +151,26 @@ export async function readPem(path: string): Promise<string> {
   return readFile(path, "utf8");
 }
 
+async function loadCa(pki: Pki): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
+  const cert = new x509.X509Certificate(await readFile(pki.caCert, "utf8"));
+  const der = x509.PemConverter.decode(await readFile(pki.caKey, "utf8"))[0];
+  if (!der) throw new Error(`no CA key in ${pki.caKey}`);
+  return { cert, key: await webcrypto.subtle.importKey("pkcs8", der, ALGORITHM, false, ["sign"]) };
+}
+
+/** Issues a serving certificate for 127.0.0.1 and localhost from the platform's CA. */
+export async function issueServingCertificate(
+  pki: Pki,
+  commonName: string,
+): Promise<{ cert: string; key: string }> {
+  return issue(await loadCa(pki), `CN=${commonName}`, x509.ExtendedKeyUsage.serverAuth, [
+    new x509.SubjectAlternativeNameExtension([
+      { type: "dns", value: "localhost" },
+      { type: "ip", value: "127.0.0.1" },
+    ]),
+  ]);
+}
+
 /**
  * Issues a client certificate from the platform's CA: the API server sees
  * the CN as the user name and each O as a group. For tests that act as a
@@ -161,10 +181,6 @@ export async function issueClientCertificate(
   user: string,
   groups: string[],
 ): Promise<{ cert: string; key: string }> {
-  const caCert = new x509.X509Certificate(await readFile(pki.caCert, "utf8"));
-  const caKeyDer = x509.PemConverter.decode(await readFile(pki.caKey, "utf8"))[0];
-  if (!caKeyDer) throw new Error(`no CA key in ${pki.caKey}`);
-  const caKey = await webcrypto.subtle.importKey("pkcs8", caKeyDer, ALGORITHM, false, ["sign"]);
   const subject = [`CN=${user}`, ...groups.map((g) => `O=${g}`)].join(", ");
-  return issue({ cert: caCert, key: caKey }, subject, x509.ExtendedKeyUsage.clientAuth);
+  return issue(await loadCa(pki), subject, x509.ExtendedKeyUsage.clientAuth);
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { CRD_DIR } from "@turgon/api/generate";
 import { run } from "@turgon/toolkit/run";
-import { issueClientCertificate, pkiPaths } from "../controlplane/pki.ts";
+import { issueClientCertificate, issueServingCertificate, pkiPaths } from "../controlplane/pki.ts";
 import type { EnvironmentInfo } from "../environment/index.ts";
 import { stopDaemon } from "../process/daemon.ts";
 import { freePort } from "../process/ports.ts";
@@ -111,4 +111,12 @@ export async function kubeConfigAs(user: string, groups: string[]): Promise<Kube
     currentContext: "test",
   });
   return kc;
+}
+
+/** A serving certificate for 127.0.0.1/localhost from the test platform's CA, with the CA to trust it. */
+export async function testServingCertificate(
+  name: string,
+): Promise<{ cert: string; key: string; ca: string }> {
+  const pki = pkiPaths(join(testEnvironment().stateDir, "pki"));
+  return { ...(await issueServingCertificate(pki, name)), ca: readFileSync(pki.caCert, "utf8") };
 }

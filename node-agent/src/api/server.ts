@@ -24,6 +24,8 @@ export interface ApiServerOptions {
   token: string;
   log: Logger;
   metrics: AgentMetrics;
+  /** Serve over TLS with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
 }
 
 const STATUS_BY_OUTCOME = { created: 201, unchanged: 200, updated: 200, rebooting: 202 } as const;
@@ -47,15 +49,17 @@ export async function buildApiServer({
   token,
   log,
   metrics,
+  tls,
 }: ApiServerOptions): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
+    ...(tls ? { https: tls } : {}),
     loggerInstance: log.child({ component: "agent-api" }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
     // Shutdown must not wait on idle or stray clients (event streams, sockets).
     forceCloseConnections: true,
     // One line per request is noise at agent scale; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-  });
+  }) as unknown as FastifyInstance;
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async () => ({ status: "ok" }));

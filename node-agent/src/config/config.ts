@@ -55,6 +55,14 @@ const OPTIONS = {
     env: "TURGON_AGENT_STATE_DIR",
     description: "where the agent keeps records of its running VMs",
   },
+  "tls-cert-file": {
+    env: "TURGON_AGENT_TLS_CERT_FILE",
+    description: "serve the agent API over TLS with this certificate (PEM)",
+  },
+  "tls-key-file": {
+    env: "TURGON_AGENT_TLS_KEY_FILE",
+    description: "the TLS certificate's private key (PEM)",
+  },
   "tcg-tb-size-mib": {
     env: "TURGON_AGENT_TCG_TB_SIZE_MIB",
     description: "TCG translation cache per VM in MiB (QEMU default is far larger)",
@@ -86,6 +94,8 @@ export const AgentConfig = z.strictObject({
   "spool-dir": z.string().min(1).default("/var/lib/turgon/audit-spool"),
   "tcg-tb-size-mib": positive.max(4096).default(64),
   "state-dir": z.string().min(1).default("/var/lib/turgon/agent"),
+  "tls-cert-file": z.string().min(1).optional(),
+  "tls-key-file": z.string().min(1).optional(),
   "spool-max-mib": positive.max(1_048_576).default(256),
   "redis-url": z
     .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
@@ -123,7 +133,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (value !== undefined && value !== "") raw[name] = value;
   }
   raw["node-name"] ??= hostname().toLowerCase();
-  const parsed = AgentConfig.safeParse(raw);
+  const parsed = AgentConfig.refine(
+    (c) => (c["tls-cert-file"] === undefined) === (c["tls-key-file"] === undefined),
+    {
+      message: "--tls-cert-file and --tls-key-file go together",
+      path: ["tls-key-file"],
+    },
+  ).safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]) as OptionName;
