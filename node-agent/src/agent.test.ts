@@ -27,6 +27,7 @@ import WebSocket from "ws";
 import { type RunningAgent, startAgent } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
+import { testAgentFlags } from "./testing.ts";
 
 describe("node agent", async () => {
   const dir = await mkdtemp(join(tmpdir(), "turgon-agent-"));
@@ -61,32 +62,14 @@ describe("node agent", async () => {
     await installCrds();
     redis = await startScratchRedis();
     await writeFile(join(dir, "token"), `${token}\n`, { mode: 0o600 });
-    const config = loadConfig([
-      "--node-name",
-      nodeName,
-      "--api-port",
-      "0",
-      "--ingress-port",
-      "0",
-      "--token-file",
-      join(dir, "token"),
-      "--kubeconfig",
-      testEnvironment().kubeconfig,
-      "--heartbeat-seconds",
-      "1",
-      "--cpus",
-      "2",
-      "--memory-mib",
-      "2048",
-      "--max-vms",
-      "4",
-      "--spool-dir",
-      join(dir, "spool"),
-      "--redis-url",
-      redis.url,
-      "--state-dir",
-      join(dir, "state"),
-    ]);
+    const config = loadConfig(
+      testAgentFlags(dir, nodeName, redis.url, {
+        "heartbeat-seconds": "1",
+        cpus: "2",
+        "memory-mib": "2048",
+        "max-vms": "4",
+      }),
+    );
     agent = await startAgent(config, logger.child({ test: "agent" }, { level: "warn" }));
   });
 

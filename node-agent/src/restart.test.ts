@@ -20,6 +20,8 @@ import {
   uniqueName,
 } from "@turgon/dev/testing";
 
+import { testAgentFlags } from "./testing.ts";
+
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
 async function qemuChildren(parent: number): Promise<number[]> {
@@ -58,25 +60,7 @@ describe("node agent process", async () => {
   const startProcess = async (): Promise<ChildProcess> => {
     const child = spawn(
       process.execPath,
-      [
-        MAIN,
-        "--node-name",
-        nodeName,
-        "--api-port",
-        String(apiPort),
-        "--ingress-port",
-        "0",
-        "--token-file",
-        join(dir, "token"),
-        "--kubeconfig",
-        testEnvironment().kubeconfig,
-        "--state-dir",
-        join(dir, "state"),
-        "--spool-dir",
-        join(dir, "spool"),
-        "--redis-url",
-        redis.url,
-      ],
+      [MAIN, ...testAgentFlags(dir, nodeName, redis.url, { "api-port": String(apiPort) })],
       { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, TURGON_LOG_LEVEL: "warn" } },
     );
     const deadline = Date.now() + 30_000;

@@ -1,8 +1,8 @@
 import { chmod, copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { runChecked } from "@turgon/toolkit/run";
 import { downloadAndExtract } from "../debian/packages.ts";
 import { installModules, type Kernel, moduleClosure } from "./kernel.ts";
-import { mustRun } from "./shell.ts";
 
 export interface InitramfsInput {
   kernel: Kernel;
@@ -31,7 +31,7 @@ export async function buildInitramfs(input: InitramfsInput): Promise<void> {
   await copyFile(input.initScript, join(root, "init"));
   await chmod(join(root, "init"), 0o755);
   // The kernel opens /dev/console for init before devtmpfs is mounted.
-  await mustRun("creating /dev/console", "mknod", [
+  await runChecked("creating /dev/console", "mknod", [
     "-m",
     "600",
     join(root, "dev", "console"),
@@ -41,7 +41,7 @@ export async function buildInitramfs(input: InitramfsInput): Promise<void> {
   ]);
 
   // newc cpio in lz4 legacy format: what Linux's initramfs decompressor reads.
-  await mustRun("packing the initramfs", "sh", [
+  await runChecked("packing the initramfs", "sh", [
     "-c",
     'cd "$1" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet | lz4 -l -9 -q > "$2"',
     "sh",

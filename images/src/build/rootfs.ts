@@ -3,9 +3,9 @@ import { chmod, copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises
 import { join } from "node:path";
 import { cachedArtifact } from "@turgon/toolkit/cache";
 import { withStep } from "@turgon/toolkit/progress";
+import { runChecked } from "@turgon/toolkit/run";
 import { debianMirror } from "../debian/packages.ts";
 import type { ImageRecipe } from "../recipe/schema.ts";
-import { mustRun } from "./shell.ts";
 
 /**
  * The debootstrapped Debian base as a tarball, cached by suite, variant,
@@ -23,7 +23,7 @@ export async function ensureDebianBase(recipe: ImageRecipe): Promise<string> {
       await withStep(
         `debootstrap --variant=${base.variant} ${base.suite} with ${base.packages.join(", ")} (once; cached)`,
         async (progress) => {
-          await mustRun(
+          await runChecked(
             "debootstrap",
             "debootstrap",
             [
@@ -54,7 +54,7 @@ export async function ensureDebianBase(recipe: ImageRecipe): Promise<string> {
         await rm(join(target, path), { recursive: true, force: true });
         await mkdir(join(target, path), { recursive: true });
       }
-      await mustRun("archiving the Debian base", "tar", [
+      await runChecked("archiving the Debian base", "tar", [
         "-C",
         target,
         "--numeric-owner",
@@ -82,7 +82,7 @@ export interface RootfsInput {
 export async function buildRootfs(input: RootfsInput): Promise<void> {
   const root = join(input.workDir, "rootfs");
   await mkdir(root, { recursive: true });
-  await mustRun("unpacking the Debian base", "tar", [
+  await runChecked("unpacking the Debian base", "tar", [
     "-C",
     root,
     "--numeric-owner",
@@ -103,11 +103,11 @@ export async function buildRootfs(input: RootfsInput): Promise<void> {
   await writeFile(join(root, "etc", "hostname"), "sandbox\n");
 
   const usedMiB = Number.parseInt(
-    (await mustRun("measuring the rootfs", "du", ["-sm", root])).split("\t")[0] ?? "0",
+    (await runChecked("measuring the rootfs", "du", ["-sm", root])).split("\t")[0] ?? "0",
     10,
   );
   const sizeMiB = Math.ceil(usedMiB * 1.1) + input.recipe.rootfs.freeSpaceMiB;
-  await mustRun("writing rootfs.ext4", "mke2fs", [
+  await runChecked("writing rootfs.ext4", "mke2fs", [
     "-q",
     "-t",
     "ext4",

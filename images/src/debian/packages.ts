@@ -1,35 +1,19 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CommandFailedError, DevError } from "@turgon/toolkit/errors";
-import { run } from "@turgon/toolkit/run";
+import { DevError } from "@turgon/toolkit/errors";
+import { runChecked } from "@turgon/toolkit/run";
 
-async function mustRun(
-  what: string,
-  command: string,
-  args: string[],
-  cwd?: string,
-): Promise<string> {
-  const result = await run(command, args, { cwd });
-  if (result.exitCode !== 0) {
-    throw new CommandFailedError(
-      what,
-      `${command} ${args.join(" ")}`,
-      result.exitCode,
-      result.tail,
-      "Check the Debian package sources (apt-get update) and free disk space, then run the build again.",
-    );
-  }
-  return result.stdout;
-}
+const APT_HINT =
+  "Check the Debian package sources (apt-get update) and free disk space, then run the build again.";
 
 /** Follows a metapackage such as linux-image-cloud-amd64 to the versioned package it depends on. */
 export async function resolveKernelPackage(metapackage: string): Promise<string> {
-  const output = await mustRun("resolving the kernel package", "apt-cache", [
-    "depends",
-    "--no-recommends",
-    "--no-suggests",
-    metapackage,
-  ]);
+  const output = await runChecked(
+    "resolving the kernel package",
+    "apt-cache",
+    ["depends", "--no-recommends", "--no-suggests", metapackage],
+    { hint: APT_HINT },
+  );
   const match = output.match(/Depends: (linux-image-[0-9][^\s]*)/);
   if (!match?.[1])
     throw new DevError(
@@ -46,14 +30,19 @@ export async function downloadAndExtract(
   dest: string,
 ): Promise<void> {
   await mkdir(workDir, { recursive: true });
-  await mustRun(`downloading ${pkg}`, "apt-get", ["download", "-q", pkg], workDir);
+  await runChecked(`downloading ${pkg}`, "apt-get", ["download", "-q", pkg], {
+    cwd: workDir,
+    hint: APT_HINT,
+  });
   const deb = (await readdir(workDir)).find(
     (file) => file.startsWith(`${pkg}_`) && file.endsWith(".deb"),
   );
   if (!deb)
     throw new DevError(`apt-get download ${pkg} produced no .deb`, "Run apt-get update and retry.");
   await mkdir(dest, { recursive: true });
-  await mustRun(`unpacking ${pkg}`, "dpkg-deb", ["-x", join(workDir, deb), dest]);
+  await runChecked(`unpacking ${pkg}`, "dpkg-deb", ["-x", join(workDir, deb), dest], {
+    hint: APT_HINT,
+  });
 }
 
 /**

@@ -15,6 +15,7 @@ import {
 import { type RunningAgent, startAgent } from "../agent.ts";
 import { ConfigError, loadConfig } from "../config/config.ts";
 import { logger } from "../logger.ts";
+import { testAgentFlags } from "../testing.ts";
 
 function get(url: string, ca: string, token?: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -45,28 +46,12 @@ describe("agent API over TLS", async () => {
     await writeFile(join(dir, "token"), token);
     await writeFile(join(dir, "tls.crt"), serving.cert);
     await writeFile(join(dir, "tls.key"), serving.key, { mode: 0o600 });
-    const config = loadConfig([
-      ...[
-        "--node-name",
-        nodeName,
-        "--api-port",
-        "0",
-        "--ingress-port",
-        "0",
-        "--token-file",
-        join(dir, "token"),
-      ],
-      ...[
-        "--kubeconfig",
-        testEnvironment().kubeconfig,
-        "--state-dir",
-        join(dir, "state"),
-        "--spool-dir",
-        join(dir, "spool"),
-      ],
-      ...["--tls-cert-file", join(dir, "tls.crt"), "--tls-key-file", join(dir, "tls.key")],
-      ...["--redis-url", testEnvironment().redisUrl],
-    ]);
+    const config = loadConfig(
+      testAgentFlags(dir, nodeName, testEnvironment().redisUrl, {
+        "tls-cert-file": join(dir, "tls.crt"),
+        "tls-key-file": join(dir, "tls.key"),
+      }),
+    );
     agent = await startAgent(config, logger.child({}, { level: "warn" }));
   });
   after(async () => {

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { CommandFailedError } from "../errors.ts";
 
 export interface RunOptions {
   cwd?: string;
@@ -58,4 +59,27 @@ export async function commandExists(
   } catch {
     return false;
   }
+}
+
+/**
+ * Runs a command and returns its stdout, or throws a CommandFailedError
+ * naming `what` with the output's tail and a hint for the developer.
+ */
+export async function runChecked(
+  what: string,
+  command: string,
+  args: string[],
+  options: RunOptions & { hint?: string } = {},
+): Promise<string> {
+  const result = await run(command, args, options);
+  if (result.exitCode !== 0) {
+    throw new CommandFailedError(
+      what,
+      `${command} ${args.join(" ")}`,
+      result.exitCode,
+      result.tail,
+      options.hint ?? "See the command's output above.",
+    );
+  }
+  return result.stdout;
 }

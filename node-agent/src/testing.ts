@@ -1,0 +1,27 @@
+import { join } from "node:path";
+import { testEnvironment } from "@turgon/dev/testing";
+
+/**
+ * Flags for an agent under test: its files under `dir` (token in
+ * `dir/token`), the test platform's API server, free ports unless given.
+ * Later flags in `extra` override earlier ones.
+ */
+export function testAgentFlags(
+  dir: string,
+  nodeName: string,
+  redisUrl: string,
+  extra: Record<string, string> = {},
+): string[] {
+  const flags: Record<string, string> = {
+    "node-name": nodeName,
+    "api-port": "0",
+    "ingress-port": "0",
+    "token-file": join(dir, "token"),
+    kubeconfig: testEnvironment().kubeconfig,
+    "state-dir": join(dir, "state"),
+    "spool-dir": join(dir, "spool"),
+    "redis-url": redisUrl,
+    ...extra,
+  };
+  return Object.entries(flags).flatMap(([name, value]) => [`--${name}`, value]);
+}
