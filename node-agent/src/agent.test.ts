@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { SANDBOX_HEADER } from "@turgon/api/agent";
+import { type AgentEvent, SANDBOX_HEADER } from "@turgon/api/agent";
 import { AUDIT_QUEUE, type EgressAuditEvent } from "@turgon/api/audit";
 import {
   installCrds,
@@ -44,6 +44,37 @@ describe("node agent", async () => {
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
+
+  /** Reads the agent's ndjson event stream until stopped. */
+  const watchEvents = () => {
+    const controller = new AbortController();
+    const received: AgentEvent[] = [];
+    const done = (async () => {
+      try {
+        const response = await fetch(`${agent.apiUrl}/v1/events`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: controller.signal,
+        });
+        let buffer = "";
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += Buffer.from(chunk).toString("utf8");
+          const lines = buffer.split("\n");
+          buffer = lines.pop() ?? "";
+          for (const line of lines.filter(Boolean)) received.push(JSON.parse(line) as AgentEvent);
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    return {
+      async stop() {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        controller.abort();
+        await done;
+        return received;
+      },
+    };
+  };
 
   const quickStart = (uid: string) => ({
     uid,
@@ -106,6 +137,7 @@ describe("node agent", async () => {
 
   it("runs the ingress quick start: PUT, serve through the ingress port, PUT again is a no-op, DELETE stops QEMU", async () => {
     const uid = randomUUID();
+    const events = watchEvents();
     const created = await call("PUT", `/v1/sandboxes/${uid}`, quickStart(uid));
     assert.equal(created.status, 201, await created.clone().text());
     assert.equal(((await created.json()) as { outcome: string }).outcome, "created");
@@ -139,6 +171,15 @@ describe("node agent", async () => {
     assert.equal((await call("GET", `/v1/sandboxes/${uid}`)).status, 404);
     const gone = await fetch(`${agent.ingressUrl}/`, { headers: { [SANDBOX_HEADER]: uid } });
     assert.equal(gone.status, 404);
+
+    // The event stream told the story in order, for the operator.
+    const story = (await events.stop())
+      .filter((e) => e.sandbox.uid === uid)
+      .map((e) => `${e.type}:${e.sandbox.phase}`);
+    assert.deepEqual(
+      [...new Set(story)],
+      ["sandbox:Booting", "sandbox:Running", "sandbox:Stopping", "deleted:Stopping"],
+    );
   });
 
   it("reports a VM whose QEMU process dies as Failed, with the reason", async () => {

@@ -69,6 +69,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   private create(desired: DesiredSandbox): ManagedSandbox {
     const sandbox = new ManagedSandbox(desired, this.context);
     this.sandboxes.set(desired.uid, sandbox);
+    this.emitChange("sandbox", sandbox);
     void sandbox.boot();
     return sandbox;
   }
