@@ -367,6 +367,40 @@ describe("node agent", async () => {
       assert.equal(agent.manager.get(uid)?.hostPid(), pid, "no reboot");
     });
 
+    it("tunnels WebSocket upgrades through the agent's ingress port", async () => {
+      const vm = agent.manager.get(uid)?.vm;
+      await vm?.fs.writeFile(
+        "/opt/ws_echo_server.py",
+        await readFile(new URL("./vm/fixtures/ws_echo_server.py", import.meta.url), "utf8"),
+      );
+      await vm?.exec("setsid python3 /opt/ws_echo_server.py 9100 >/dev/null 2>&1 </dev/null &");
+      vm?.setIngressRoutes([
+        { prefix: "/", port: 9000, stripPrefix: true },
+        { prefix: "/ws", port: 9100, stripPrefix: true },
+      ]);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          const echoed = await new Promise<string>((resolve, reject) => {
+            const socket = new WebSocket(`${agent.ingressUrl.replace("http", "ws")}/ws`, {
+              headers: { [SANDBOX_HEADER]: uid },
+            });
+            socket.once("open", () => socket.send("through the agent"));
+            socket.once("message", (data) => {
+              resolve(data.toString());
+              socket.close();
+            });
+            socket.once("error", reject);
+          });
+          assert.equal(echoed, "through the agent");
+          return;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      }
+    });
+
     it("takes a host from denied to allowed live, without a reboot", async () => {
       const pid = agent.manager.get(uid)?.hostPid();
       assert.equal(await guestCurl("/before"), 403);
