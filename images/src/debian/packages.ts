@@ -1,26 +1,35 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DevError } from "@turgon/toolkit/errors";
-import { runChecked } from "@turgon/toolkit/run";
+import { run, runChecked } from "@turgon/toolkit/run";
 
 const APT_HINT =
   "Check the Debian package sources (apt-get update) and free disk space, then run the build again.";
 
 /** Follows a metapackage such as linux-image-cloud-amd64 to the versioned package it depends on. */
 export async function resolveKernelPackage(metapackage: string): Promise<string> {
-  const output = await runChecked(
-    "resolving the kernel package",
-    "apt-cache",
-    ["depends", "--no-recommends", "--no-suggests", metapackage],
-    { hint: APT_HINT },
-  );
-  const match = output.match(/Depends: (linux-image-[0-9][^\s]*)/);
-  if (!match?.[1])
-    throw new DevError(
-      `${metapackage} names no versioned linux-image package`,
-      "Run apt-get update and retry.",
-    );
-  return match[1];
+  const lookup = async () => {
+    const result = await run("apt-cache", [
+      "depends",
+      "--no-recommends",
+      "--no-suggests",
+      metapackage,
+    ]);
+    return result.stdout.match(/Depends: (linux-image-[0-9][^\s]*)/)?.[1];
+  };
+  // A fresh machine may have no package lists yet: fetch them once and look again.
+  const found = (await lookup()) ?? (await refreshPackageLists().then(lookup));
+  if (!found) throw new DevError(`${metapackage} names no versioned linux-image package`, APT_HINT);
+  return found;
+}
+
+let listsRefreshed = false;
+
+/** `apt-get update`, at most once per process. */
+export async function refreshPackageLists(): Promise<void> {
+  if (listsRefreshed) return;
+  await runChecked("apt-get update", "apt-get", ["update", "-q"], { hint: APT_HINT });
+  listsRefreshed = true;
 }
 
 /** Downloads a .deb with apt-get (using the machine's package sources) and unpacks it into `dest`. */
@@ -30,10 +39,14 @@ export async function downloadAndExtract(
   dest: string,
 ): Promise<void> {
   await mkdir(workDir, { recursive: true });
-  await runChecked(`downloading ${pkg}`, "apt-get", ["download", "-q", pkg], {
-    cwd: workDir,
-    hint: APT_HINT,
-  });
+  const download = () => run("apt-get", ["download", "-q", pkg], { cwd: workDir });
+  if ((await download()).exitCode !== 0) {
+    await refreshPackageLists();
+    await runChecked(`downloading ${pkg}`, "apt-get", ["download", "-q", pkg], {
+      cwd: workDir,
+      hint: APT_HINT,
+    });
+  }
   const deb = (await readdir(workDir)).find(
     (file) => file.startsWith(`${pkg}_`) && file.endsWith(".deb"),
   );
