@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { CoreV1Api, CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node";
+import { API_VERSION, GROUP, VERSION } from "@turgon/api/crd";
+import { installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { watchResource } from "./informer.ts";
+import { WorkQueue } from "./workqueue.ts";
+
+describe("informer → work queue on the real API server", () => {
+  const kc = testKubeConfig();
+  const namespace = uniqueName("informer");
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const target = { group: GROUP, version: VERSION, namespace, plural: "sandboxes" };
+  const queue = new WorkQueue<string>();
+  let informer: ReturnType<typeof watchResource<KubernetesObject>>;
+
+  /** The next key for this test's namespace (other tests share the cluster). */
+  const nextKey = async (): Promise<string> => {
+    for (;;) {
+      const key = (await Promise.race([
+        queue.get(),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error("no key within 20 s")), 20_000),
+        ),
+      ])) as string;
+      queue.done(key);
+      if (key.startsWith(`${namespace}/`)) return key;
+    }
+  };
+  const create = async (name: string) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await objects.createNamespacedCustomObject({
+          ...target,
+          body: {
+            apiVersion: API_VERSION,
+            kind: "Sandbox",
+            metadata: { name },
+            spec: { image: "debian-python:latest" },
+          },
+        });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 429 || attempt > 100) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  };
+
+  before(async () => {
+    await installCrds();
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+    await create("existing");
+    informer = watchResource(kc, { group: GROUP, version: VERSION, plural: "sandboxes" }, queue);
+    await informer.start();
+  });
+  after(async () => {
+    await informer?.stop();
+    queue.shutDown();
+    await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+  });
+
+  it("lists what exists, then sees creates, updates and deletes as keys, with a cache for reads", async () => {
+    assert.equal(await nextKey(), `${namespace}/existing`);
+    await create("fresh");
+    assert.equal(await nextKey(), `${namespace}/fresh`);
+    assert.equal(informer.get("fresh", namespace)?.metadata?.name, "fresh");
+    await objects.patchNamespacedCustomObject({
+      ...target,
+      name: "fresh",
+      body: [{ op: "add", path: "/metadata/labels", value: { touched: "yes" } }],
+    });
+    assert.equal(await nextKey(), `${namespace}/fresh`);
+    await objects.deleteNamespacedCustomObject({ ...target, name: "existing" });
+    assert.equal(await nextKey(), `${namespace}/existing`);
+    assert.equal(informer.get("existing", namespace), undefined);
+  });
+});

@@ -1,0 +1,55 @@
+import {
+  CustomObjectsApi,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  makeInformer,
+  type ObjectCache,
+} from "@kubernetes/client-node";
+import type { WorkQueue } from "./workqueue.ts";
+
+export interface ResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+}
+
+/** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
+export function objectKey(object: KubernetesObject): string {
+  const { namespace, name } = object.metadata ?? {};
+  return namespace ? `${namespace}/${name}` : `${name}`;
+}
+
+/**
+ * A shared informer for a custom resource across all namespaces, feeding
+ * keys into a work queue. client-node's ListWatch lists, watches from the
+ * list's resourceVersion, relists on 410 Gone and reconnects with backoff;
+ * the cache it keeps answers reads without API calls.
+ */
+export function watchResource<T extends KubernetesObject>(
+  kc: KubeConfig,
+  resource: ResourceRef,
+  queue: WorkQueue<string>,
+  keyOf: (object: T) => string[] = (object) => [objectKey(object)],
+): Informer<T> & ObjectCache<T> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const list = async () =>
+    (await api.listCustomObjectForAllNamespaces({
+      group: resource.group,
+      version: resource.version,
+      resourcePlural: resource.plural,
+    })) as KubernetesListObject<T>;
+  const informer = makeInformer<T>(
+    kc,
+    `/apis/${resource.group}/${resource.version}/${resource.plural}`,
+    list,
+  );
+  const enqueue = (object: T) => {
+    for (const key of keyOf(object)) queue.add(key);
+  };
+  informer.on("add", enqueue);
+  informer.on("update", enqueue);
+  informer.on("delete", enqueue);
+  return informer;
+}
