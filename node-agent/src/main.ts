@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 import { ConfigFileError, startAgent } from "./agent.ts";
-import { ConfigError, loadConfig } from "./config/config.ts";
+import { ConfigError, loadConfig, usage } from "./config/config.ts";
 import { logger } from "./logger.ts";
 
 /** `turgon-node-agent [flags]`: see `--help`. */
 async function main(): Promise<void> {
   if (process.argv.includes("--help")) {
-    const { usage } = await import("./config/config.ts");
     console.log(usage());
     return;
   }

@@ -89,6 +89,13 @@ export const ApiError = z.strictObject({
 });
 export type ApiError = z.infer<typeof ApiError>;
 
+/** Field errors as one line: `field: message; field: message`. */
+export function describeFieldErrors(error: z.ZodError): string {
+  return fieldErrors(error)
+    .map((f) => `${f.path}: ${f.message}`)
+    .join("; ");
+}
+
 /** Formats zod issues as `field: message` entries. */
 export function fieldErrors(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((issue) => {

@@ -147,10 +147,6 @@ export async function ensurePki(dir: string): Promise<Pki> {
   return pki;
 }
 
-export async function readPem(path: string): Promise<string> {
-  return readFile(path, "utf8");
-}
-
 async function loadCa(pki: Pki): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
   const cert = new x509.X509Certificate(await readFile(pki.caCert, "utf8"));
   const der = x509.PemConverter.decode(await readFile(pki.caKey, "utf8"))[0];

@@ -39,9 +39,6 @@ export function uniqueName(prefix: string): string {
 
 /** Installs Turgon's CRDs from api/crds with kubectl, as users do, and waits until they are Established. */
 export async function installCrds(): Promise<void> {
-  const env = testEnvironment();
-  const kubectl = (args: string[]) =>
-    run(env.kubectl, args, { env: { ...process.env, KUBECONFIG: env.kubeconfig } });
   const applied = await kubectl(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
   if (applied.exitCode !== 0)
     throw new Error(`kubectl apply -f ${CRD_DIR} failed:\n${applied.tail}`);

@@ -3,6 +3,7 @@ import {
   AGENT_API_PREFIX,
   type AgentEvent,
   DesiredSandbox,
+  describeFieldErrors,
   EffectivePolicy,
   fieldErrors,
   sandboxUid,
@@ -37,10 +38,9 @@ function tokensMatch(presented: string, expected: string): boolean {
 }
 
 function invalid(reply: FastifyReply, error: string, zodError: z.ZodError) {
-  const fields = fieldErrors(zodError);
   return reply
     .code(400)
-    .send({ error, message: fields.map((f) => `${f.path}: ${f.message}`).join("; "), fields });
+    .send({ error, message: describeFieldErrors(zodError), fields: fieldErrors(zodError) });
 }
 
 /** The agent API: desired state in, observed state and events out; bearer-token auth. */

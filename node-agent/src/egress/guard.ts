@@ -70,10 +70,6 @@ export class EgressGuard {
     this.deniedCidrs = EgressGuard.cidrList(policy);
   }
 
-  get current(): EffectivePolicy {
-    return this.policy;
-  }
-
   private verdict(denyReason: string | undefined): Verdict {
     if (!denyReason) return { decision: "allowed", reason: "allowed by policy" };
     return this.policy.mode === "report"

@@ -2,6 +2,7 @@ import type { VM } from "@earendil-works/gondolin";
 import websocket from "@fastify/websocket";
 import {
   AGENT_API_PREFIX,
+  describeFieldErrors,
   ExecChannel,
   ExecClientControl,
   ExecOnceRequest,
@@ -51,9 +52,7 @@ function bridge(socket: WebSocket, vm: VM, start: ExecStart, log: Logger): void 
     if (!control.success)
       return send(socket, {
         type: "error",
-        message: fieldErrors(control.error)
-          .map((f) => `${f.path}: ${f.message}`)
-          .join("; "),
+        message: describeFieldErrors(control.error),
       });
     if (control.data.type === "resize") process.resize(control.data.rows, control.data.cols);
     else process.end();
@@ -106,9 +105,7 @@ export async function registerExecRoutes(
         if (!start.success) {
           send(socket, {
             type: "error",
-            message: `first message must be {"type":"start",...}: ${fieldErrors(start.error)
-              .map((f) => `${f.path}: ${f.message}`)
-              .join("; ")}`,
+            message: `first message must be {"type":"start",...}: ${describeFieldErrors(start.error)}`,
           });
           socket.close(1008, "bad start");
           return;
@@ -128,11 +125,10 @@ export async function registerExecRoutes(
           .send({ error: "NotRunning", message: vm });
       const parsed = ExecOnceRequest.safeParse(request.body);
       if (!parsed.success) {
-        const fields = fieldErrors(parsed.error);
         return reply.code(400).send({
           error: "InvalidExec",
-          message: fields.map((f) => `${f.path}: ${f.message}`).join("; "),
-          fields,
+          message: describeFieldErrors(parsed.error),
+          fields: fieldErrors(parsed.error),
         });
       }
       const { command, stdin, env, cwd, timeoutMs } = parsed.data;
