@@ -50,11 +50,20 @@ export const DesiredSandbox = z.strictObject({
   ingress: SandboxIngress.omit({ access: true }).default({ enabled: false, websockets: true }),
   policy: EffectivePolicy.default({ allowedHosts: [], secrets: [], mode: "enforce" }),
   rootfsMode: z.enum(["readonly", "memory", "cow"]).optional(),
+  /** Suspended: checkpoint the VM's disk and stop it; Running again resumes from the checkpoint. */
+  operatingMode: z.enum(["Running", "Suspended"]).default("Running"),
 });
 export type DesiredSandbox = z.infer<typeof DesiredSandbox>;
 export type DesiredSandboxInput = z.input<typeof DesiredSandbox>;
 
-export const AgentSandboxPhase = z.enum(["Booting", "Running", "Failed", "Stopping"]);
+export const AgentSandboxPhase = z.enum([
+  "Booting",
+  "Running",
+  "Suspending",
+  "Suspended",
+  "Failed",
+  "Stopping",
+]);
 export type AgentSandboxPhase = z.infer<typeof AgentSandboxPhase>;
 
 /** What the agent reports about one sandbox. Never contains secret values. */
@@ -67,6 +76,8 @@ export const ObservedSandbox = z.strictObject({
   reason: z.string().optional(),
   message: z.string().optional(),
   startedAt: z.iso.datetime().optional(),
+  /** The last ingress request or exec session activity; the operator's idleTimeout reads it. */
+  lastActivityAt: z.iso.datetime().optional(),
   routes: z.array(IngressRoute),
   /** Secret names whose placeholders the guest got at boot; a new name needs a reboot. */
   secretNames: z.array(z.string()),
