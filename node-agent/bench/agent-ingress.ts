@@ -53,6 +53,7 @@ async function boot(
 ) {
   const uid = randomUUID();
   await manager.put({
+    operatingMode: "Running",
     uid,
     name: `bench-${uid.slice(0, 8)}`,
     namespace: "bench",
