@@ -79,6 +79,17 @@ export class WorkQueue<K = string> {
     return delay;
   }
 
+  /** Adds the key after a delay: a reconcile's "look again at" time, not a failure. */
+  addAfter(key: K, delayMs: number): void {
+    if (this.shuttingDown) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
   /** Forgets a key's failures: the next failure starts from the base delay. */
   forget(key: K): void {
     this.failures.delete(key);

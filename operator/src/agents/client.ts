@@ -1,0 +1,159 @@
+import {
+  AGENT_API_PREFIX,
+  AgentEvent,
+  type DesiredSandbox,
+  ObservedSandbox,
+} from "@turgon/api/agent";
+import { Agent, type Dispatcher, request } from "undici";
+import { z } from "zod";
+
+/** The agent could not be reached at all: connection refused, reset, timed out. */
+export class AgentUnreachableError extends Error {
+  readonly address: string;
+  constructor(address: string, cause: unknown) {
+    super(`node agent at ${address} is unreachable: ${(cause as Error).message}`, { cause });
+    this.address = address;
+  }
+}
+
+/** The agent answered with an error; `code` is its machine-readable error name. */
+export class AgentRequestError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const PutResponse = z.object({
+  outcome: z.enum(["created", "unchanged", "updated", "rebooting"]),
+  sandbox: ObservedSandbox,
+});
+export type PutResponse = z.infer<typeof PutResponse>;
+
+const ErrorBody = z.object({ error: z.string(), message: z.string() });
+
+export interface AgentClientOptions {
+  token: string;
+  /** CA bundle for agents that serve their API over TLS. */
+  ca?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * The operator's side of the agent API: idempotent PUT of desired state,
+ * GET, DELETE, list and the event stream. One keep-alive pool per agent.
+ */
+export class AgentClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly token: string;
+  private readonly timeoutMs: number;
+
+  constructor({ token, ca, timeoutMs = 30_000 }: AgentClientOptions) {
+    this.token = token;
+    this.timeoutMs = timeoutMs;
+    this.dispatcher = new Agent({
+      connections: 16,
+      keepAliveTimeout: 30_000,
+      ...(ca ? { connect: { ca } } : {}),
+    });
+  }
+
+  private async call(
+    address: string,
+    method: "GET" | "PUT" | "DELETE",
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: unknown }> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(new URL(`${AGENT_API_PREFIX}${path}`, address), {
+        method,
+        dispatcher: this.dispatcher,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body ? { "content-type": "application/json" } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (error) {
+      throw new AgentUnreachableError(address, error);
+    }
+    const json = await response.body.json().catch(() => undefined);
+    if (response.statusCode >= 400 && response.statusCode !== 404) {
+      const parsed = ErrorBody.safeParse(json);
+      throw new AgentRequestError(
+        response.statusCode,
+        parsed.success ? parsed.data.error : "Unknown",
+        parsed.success ? parsed.data.message : `agent answered HTTP ${response.statusCode}`,
+      );
+    }
+    return { status: response.statusCode, json };
+  }
+
+  /** Applies desired state; the same state twice changes nothing. */
+  async put(address: string, desired: DesiredSandbox): Promise<PutResponse> {
+    const { status, json } = await this.call(address, "PUT", `/sandboxes/${desired.uid}`, desired);
+    if (status === 404) throw new AgentRequestError(404, "NotFound", "agent has no sandbox API");
+    return PutResponse.parse(json);
+  }
+
+  async get(address: string, uid: string): Promise<ObservedSandbox | undefined> {
+    const { status, json } = await this.call(address, "GET", `/sandboxes/${uid}`);
+    return status === 404 ? undefined : ObservedSandbox.parse(json);
+  }
+
+  async list(address: string): Promise<ObservedSandbox[]> {
+    const { json } = await this.call(address, "GET", "/sandboxes");
+    return z.object({ items: z.array(ObservedSandbox) }).parse(json).items;
+  }
+
+  /** Destroys the sandbox's VM; false when the agent had none. */
+  async delete(address: string, uid: string): Promise<boolean> {
+    const { status } = await this.call(address, "DELETE", `/sandboxes/${uid}`);
+    return status !== 404;
+  }
+
+  /** The agent's event stream: current state first, then each change, until aborted. */
+  async *events(address: string, signal: AbortSignal): AsyncGenerator<AgentEvent> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(new URL(`${AGENT_API_PREFIX}/events`, address), {
+        dispatcher: this.dispatcher,
+        headers: { authorization: `Bearer ${this.token}` },
+        signal,
+        bodyTimeout: 0,
+      });
+    } catch (error) {
+      if (signal.aborted) return;
+      throw new AgentUnreachableError(address, error);
+    }
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw new AgentRequestError(response.statusCode, "EventStream", "event stream refused");
+    }
+    let buffered = "";
+    try {
+      for await (const chunk of response.body) {
+        buffered += chunk.toString();
+        let newline = buffered.indexOf("\n");
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.trim()) yield AgentEvent.parse(JSON.parse(line));
+          newline = buffered.indexOf("\n");
+        }
+      }
+    } catch (error) {
+      if (!signal.aborted) throw new AgentUnreachableError(address, error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

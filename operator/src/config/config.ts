@@ -1,0 +1,150 @@
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+/** Every setting, its flag, its environment variable and its meaning. */
+const OPTIONS = {
+  kubeconfig: { env: "KUBECONFIG", description: "kubeconfig (in-cluster when unset)" },
+  "agent-token-file": {
+    env: "TURGON_AGENT_TOKEN_FILE",
+    description: "file holding the bearer token of the node agents' API",
+  },
+  "agent-ca-file": {
+    env: "TURGON_AGENT_CA_FILE",
+    description: "CA bundle (PEM) that signs agents serving the API over TLS",
+  },
+  "ingress-domain": {
+    env: "TURGON_INGRESS_DOMAIN",
+    description: "domain of routed URLs: <name>--<namespace>.<domain>",
+  },
+  "ingress-scheme": { env: "TURGON_INGRESS_SCHEME", description: "http or https" },
+  "ingress-port": {
+    env: "TURGON_INGRESS_PORT",
+    description: "router port in URLs (0: the scheme's default)",
+  },
+  "metrics-host": { env: "TURGON_OPERATOR_METRICS_HOST", description: "metrics bind address" },
+  "metrics-port": {
+    env: "TURGON_OPERATOR_METRICS_PORT",
+    description: "Prometheus /metrics and /healthz port (0 picks a free one)",
+  },
+  "leader-elect": {
+    env: "TURGON_OPERATOR_LEADER_ELECT",
+    description: "true: only the replica holding the Lease acts",
+  },
+  "lease-namespace": {
+    env: "TURGON_OPERATOR_LEASE_NAMESPACE",
+    description: "namespace of the leader-election Lease",
+  },
+  "lease-name": { env: "TURGON_OPERATOR_LEASE_NAME", description: "name of the Lease" },
+  identity: {
+    env: "TURGON_OPERATOR_IDENTITY",
+    description: "this replica's identity in the Lease (pod name)",
+  },
+  workers: { env: "TURGON_OPERATOR_WORKERS", description: "sandboxes reconciled at once" },
+  "node-monitor-grace-seconds": {
+    env: "TURGON_NODE_MONITOR_GRACE_SECONDS",
+    description: "heartbeat silence after which a SandboxNode is NotReady",
+  },
+  "node-lost-seconds": {
+    env: "TURGON_NODE_LOST_SECONDS",
+    description: "how long a node stays NotReady before its sandboxes fail (NodeLost)",
+  },
+  "sandbox-selector": {
+    env: "TURGON_OPERATOR_SANDBOX_SELECTOR",
+    description: "manage only Sandboxes matching this label selector",
+  },
+  "node-selector": {
+    env: "TURGON_OPERATOR_NODE_SELECTOR",
+    description: "use only SandboxNodes matching this label selector",
+  },
+  "resync-seconds": {
+    env: "TURGON_OPERATOR_RESYNC_SECONDS",
+    description: "every sandbox is reconciled again at least this often",
+  },
+} as const;
+type OptionName = keyof typeof OPTIONS;
+
+const positive = z.coerce.number().int().min(1);
+/** Equality-based label selectors, as kubectl -l takes them: a=b,c!=d,e. */
+const labelSelector = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?(\s*,\s*[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?)*$/,
+    "must be a label selector such as team=ml,tier!=canary",
+  );
+
+export const OperatorConfig = z.strictObject({
+  kubeconfig: z.string().min(1).optional(),
+  "agent-token-file": z.string().min(1),
+  "agent-ca-file": z.string().min(1).optional(),
+  "ingress-domain": z
+    .string()
+    .regex(
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+      "must be a DNS domain such as sandboxes.example.com",
+    )
+    .default("localhost"),
+  "ingress-scheme": z.enum(["http", "https"]).default("https"),
+  "ingress-port": z.coerce.number().int().min(0).max(65535).default(0),
+  "metrics-host": z.string().min(1).default("127.0.0.1"),
+  "metrics-port": z.coerce.number().int().min(0).max(65535).default(8080),
+  "leader-elect": z.enum(["true", "false"]).default("true"),
+  "lease-namespace": z.string().min(1).default("turgon-system"),
+  "lease-name": z.string().min(1).default("turgon-operator"),
+  identity: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  workers: positive.max(64).default(4),
+  "node-monitor-grace-seconds": positive.max(3600).default(40),
+  "node-lost-seconds": z.coerce.number().int().min(0).max(86_400).default(60),
+  "sandbox-selector": labelSelector.optional(),
+  "node-selector": labelSelector.optional(),
+  "resync-seconds": positive.max(86_400).default(300),
+});
+export type OperatorConfig = z.infer<typeof OperatorConfig>;
+
+export class ConfigError extends Error {}
+
+export function usage(): string {
+  const lines = Object.entries(OPTIONS).map(
+    ([name, o]) => `  --${name.padEnd(28)} ${o.env.padEnd(34)} ${o.description}`,
+  );
+  return `turgon-operator [flags]\n\nflag                           environment variable               meaning\n${lines.join("\n")}`;
+}
+
+/** Reads flags, then environment variables, then defaults; errors name the flag. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        Object.keys(OPTIONS).map((name) => [name, { type: "string" as const }]),
+      ),
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${usage()}`);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const name of Object.keys(OPTIONS) as OptionName[]) {
+    const value = values[name] ?? env[OPTIONS[name].env];
+    if (value !== undefined && value !== "") raw[name] = value;
+  }
+  const parsed = OperatorConfig.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]) as OptionName;
+      return `--${name} (${OPTIONS[name]?.env}): ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  return parsed.data;
+}
+
+/** The routed URL of a sandbox: `<scheme>://<name>--<namespace>.<domain>[:port]/`. */
+export function ingressUrl(config: OperatorConfig, name: string, namespace: string): string {
+  const port = config["ingress-port"];
+  const defaultPort = config["ingress-scheme"] === "https" ? 443 : 80;
+  const suffix = port && port !== defaultPort ? `:${port}` : "";
+  return `${config["ingress-scheme"]}://${name}--${namespace}.${config["ingress-domain"]}${suffix}/`;
+}

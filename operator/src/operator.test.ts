@@ -1,0 +1,347 @@
+/**
+ * The operator end to end: two operator replicas and two node agents as
+ * real processes, the real API server, real VMs under TCG. The Must-show
+ * paths of the operator: kubectl apply → Ready with a URL, a policy edit
+ * reaching the running VM live, a killed leader, kubectl delete, a killed agent.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { CoordinationV1Api } from "@kubernetes/client-node";
+import { type ObservedSandbox, SANDBOX_HEADER } from "@turgon/api/agent";
+import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import {
+  installCrds,
+  kubeConfigAs,
+  kubectl,
+  type ScratchRedis,
+  startScratchRedis,
+  testKubeConfig,
+  uniqueName,
+} from "@turgon/dev/testing";
+import { testAgentFlags } from "../../node-agent/src/testing.ts";
+import { eventually, type RunningProcess, startProcess } from "./testing.ts";
+
+const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
+const RBAC = fileURLToPath(new URL("../deploy/rbac.yaml", import.meta.url));
+const OPERATOR_USER = "system:serviceaccount:turgon-system:turgon-operator";
+
+describe("operator with real agents and VMs", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "turgon-operator-"));
+  const token = randomBytes(24).toString("hex");
+  const run = uniqueName("run");
+  const selector = `turgon.dev/test-run=${run}`;
+  const namespace = uniqueName("ops");
+  const nodeNames = [uniqueName("node-a"), uniqueName("node-b")];
+  const agents = new Map<string, RunningProcess>();
+  const operators = new Map<string, RunningProcess>();
+  let redis: ScratchRedis;
+  let upstream: Server;
+  let upstreamHits = 0;
+
+  const json = async <T>(args: string[]): Promise<T> => {
+    const result = await kubectl([...args, "-o", "json"]);
+    assert.equal(result.exitCode, 0, result.tail);
+    return JSON.parse(result.stdout) as T;
+  };
+  const getSandbox = (name: string) => json<Sandbox>(["get", "sandbox", name, "-n", namespace]);
+  const condition = (sandbox: Sandbox, type: string) =>
+    sandbox.status?.conditions?.find((c) => c.type === type);
+  const agentUrl = (node: string, field: "apiUrl" | "ingressUrl") =>
+    (agents.get(node) as RunningProcess).ready[field] as string;
+  const agentCall = async (node: string, method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${agentUrl(node, "apiUrl")}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body ? { "content-type": "application/json" } : {}),
+      },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const vmsOn = async (node: string) =>
+    ((await agentCall(node, "GET", "/v1/sandboxes")).body.items as ObservedSandbox[]).map(
+      (s) => s.uid,
+    );
+
+  const startAgent = async (node: string) => {
+    const agentDir = join(dir, node);
+    await mkdir(agentDir, { recursive: true });
+    await writeFile(join(agentDir, "token"), token);
+    const flags = testAgentFlags(agentDir, node, redis.url, {
+      "heartbeat-seconds": "1",
+      cpus: "2",
+      "memory-mib": "2048",
+      "max-vms": "2",
+    });
+    agents.set(node, await startProcess("node-agent", flags, "node agent started"));
+    const labelled = await kubectl(["label", "sandboxnode", node, selector, "--overwrite"]);
+    assert.equal(labelled.exitCode, 0, labelled.tail);
+  };
+  const startOperator = async (identity: string) => {
+    const flags = {
+      kubeconfig: join(dir, "operator.kubeconfig"),
+      "agent-token-file": join(dir, "token"),
+      identity,
+      "lease-namespace": "turgon-system",
+      "lease-name": run,
+      "metrics-port": "0",
+      "node-monitor-grace-seconds": "4",
+      "node-lost-seconds": "6",
+      "sandbox-selector": selector,
+      "node-selector": selector,
+      "ingress-domain": "localhost",
+      "ingress-scheme": "http",
+      "ingress-port": "18080",
+    };
+    const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
+    operators.set(identity, await startProcess("operator", args, "operator started"));
+  };
+  const leaseHolder = async () =>
+    (
+      await testKubeConfig()
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ name: run, namespace: "turgon-system" })
+    ).spec?.holderIdentity;
+
+  before(async () => {
+    await installCrds();
+    const applied = await kubectl(["apply", "-f", RBAC]);
+    assert.equal(applied.exitCode, 0, applied.tail);
+    // The operator runs as its ServiceAccount, so the RBAC manifest is what it gets.
+    const kc = await kubeConfigAs(OPERATOR_USER, [
+      "system:serviceaccounts",
+      "system:serviceaccounts:turgon-system",
+    ]);
+    await writeFile(join(dir, "operator.kubeconfig"), kc.exportConfig());
+    await writeFile(join(dir, "token"), token);
+    assert.equal((await kubectl(["create", "namespace", namespace])).exitCode, 0);
+    redis = await startScratchRedis();
+    upstream = createServer((_req, res) => {
+      upstreamHits += 1;
+      res.writeHead(200).end("ok\n");
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    await Promise.all(nodeNames.map(startAgent));
+    await startOperator("replica-a");
+    await startOperator("replica-b");
+  });
+
+  after(async () => {
+    await Promise.allSettled([...operators.values()].map((p) => p.stop()));
+    // Agents close their VMs on SIGTERM.
+    await Promise.allSettled([...agents.values()].map((p) => p.stop()));
+    await redis?.remove();
+    upstream?.close();
+  });
+
+  it("kubectl apply -f examples/ reaches Ready with a URL; kubectl get shows Phase, Node and URL", async () => {
+    const applied = await kubectl(["apply", "-n", namespace, "-f", EXAMPLES]);
+    assert.equal(applied.exitCode, 0, applied.tail);
+    await kubectl(["label", "-n", namespace, "sandbox", "hello", selector]);
+    const hello = await eventually(
+      "sandbox hello Ready",
+      () => getSandbox("hello"),
+      (s) => condition(s, "Ready")?.status === "True",
+      180_000,
+    );
+    const status = hello.status ?? {};
+    assert.equal(status.phase, "Running");
+    assert.ok(nodeNames.includes(status.nodeName as string), `placed on ${status.nodeName}`);
+    assert.equal(status.ingress?.url, `http://hello--${namespace}.localhost:18080/`);
+    // From the template: routes; the operator mirrors what the guest serves.
+    assert.deepEqual(status.ingress?.routes, [{ prefix: "/", port: 8080, stripPrefix: true }]);
+    assert.equal(status.observedGeneration, hello.metadata.generation);
+    assert.ok(status.startedAt);
+    for (const type of ["Scheduled", "Ready", "IngressReady", "PolicyApplied"])
+      assert.equal(condition(hello, type)?.status, "True", type);
+    assert.equal(condition(hello, "Suspended")?.status, "False");
+    assert.ok(hello.metadata.finalizers?.includes("turgon.dev/vm-cleanup"));
+
+    const table = await kubectl(["get", "sandboxes", "-n", namespace]);
+    const [header, row] = table.stdout.trim().split("\n");
+    assert.match(header as string, /^NAME\s+PHASE\s+NODE\s+URL\s+AGE/);
+    assert.match(
+      row as string,
+      new RegExp(`^hello\\s+Running\\s+${status.nodeName}\\s+http://hello--`),
+    );
+
+    // The guest app answers through the agent that hosts it (once the command has bound its port).
+    const page = await eventually(
+      "the guest app answers",
+      async () => {
+        const response = await fetch(agentUrl(status.nodeName as string, "ingressUrl"), {
+          headers: { [SANDBOX_HEADER]: hello.metadata.uid as string },
+        });
+        return { status: response.status, text: await response.text() };
+      },
+      (r) => r.status === 200,
+      30_000,
+    );
+    assert.match(page.text, /hello from a Turgon sandbox/);
+
+    const events = await json<{ items: { reason: string }[] }>([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      "--field-selector",
+      "involvedObject.name=hello",
+    ]);
+    const reasons = events.items.map((e) => e.reason);
+    assert.ok(reasons.includes("Scheduled") && reasons.includes("Ready"), reasons.join(","));
+  });
+
+  it("a SandboxPolicy edit reaches the running VM live, without a reboot", async () => {
+    const hello = await getSandbox("hello");
+    const node = hello.status?.nodeName as string;
+    const port = (upstream.address() as AddressInfo).port;
+    const guestCurl = async () => {
+      const { status, body } = await agentCall(
+        node,
+        "POST",
+        `/v1/sandboxes/${hello.metadata.uid}/exec`,
+        {
+          command: [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-m",
+            "20",
+            "-x",
+            "http://192.0.2.1:80",
+            "-w",
+            "%{http_code}",
+            `http://localhost:${port}/`,
+          ],
+        },
+      );
+      assert.equal(status, 200, JSON.stringify(body));
+      return Number(String(body.stdout).trim());
+    };
+    assert.equal(await guestCurl(), 403, "the example policy allows only the package index");
+    assert.equal(upstreamHits, 0);
+
+    const patched = await kubectl([
+      "patch",
+      "sandboxpolicy",
+      "python-packages",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({
+        spec: { allowedHosts: ["pypi.org", "localhost"], blockInternalRanges: false },
+      }),
+    ]);
+    assert.equal(patched.exitCode, 0, patched.tail);
+    await eventually(
+      "the guest reaches the newly allowed host",
+      guestCurl,
+      (code) => code === 200,
+      30_000,
+    );
+    assert.ok(upstreamHits >= 1);
+    const after = await getSandbox("hello");
+    assert.equal(after.status?.startedAt, hello.status?.startedAt, "the VM was not restarted");
+  });
+
+  it("a leader killed mid-reconcile: the other replica finishes, with no duplicate VM", async () => {
+    const manifest = {
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "Sandbox",
+      metadata: { name: "handover", namespace, labels: { "turgon.dev/test-run": run } },
+      spec: { image: "debian-python:latest" },
+    };
+    await writeFile(join(dir, "handover.json"), JSON.stringify(manifest));
+    assert.equal((await kubectl(["apply", "-f", join(dir, "handover.json")])).exitCode, 0);
+    // Placed (the placement is persisted) while the VM still boots: mid-reconcile.
+    const placed = await eventually(
+      "handover placed",
+      () => getSandbox("handover"),
+      (s) => s.status?.nodeName !== undefined,
+    );
+    assert.equal(placed.status?.phase, "Starting");
+    const hello = await getSandbox("hello");
+    assert.notEqual(placed.status?.nodeName, hello.status?.nodeName, "equal room spreads");
+
+    const leader = (await leaseHolder()) as string;
+    assert.ok(operators.has(leader), `lease held by ${leader}`);
+    await (operators.get(leader) as RunningProcess).kill();
+    operators.delete(leader);
+    const survivor = [...operators.keys()][0] as string;
+
+    const ready = await eventually(
+      "handover Ready under the new leader",
+      () => getSandbox("handover"),
+      (s) => condition(s, "Ready")?.status === "True",
+      120_000,
+    );
+    assert.equal(await leaseHolder(), survivor);
+    assert.equal(ready.status?.nodeName, placed.status?.nodeName, "the placement was kept");
+    const uid = ready.metadata.uid as string;
+    const copies = (await Promise.all(nodeNames.map(vmsOn))).flat().filter((u) => u === uid);
+    assert.equal(copies.length, 1, "exactly one VM for the sandbox across all nodes");
+  });
+
+  it("kubectl delete destroys the VM before the object goes", async () => {
+    const sandbox = await getSandbox("handover");
+    const node = sandbox.status?.nodeName as string;
+    assert.ok((await vmsOn(node)).includes(sandbox.metadata.uid as string));
+    const deleted = await kubectl([
+      "delete",
+      "sandbox",
+      "handover",
+      "-n",
+      namespace,
+      "--timeout=60s",
+    ]);
+    assert.equal(deleted.exitCode, 0, deleted.tail);
+    assert.ok(!(await vmsOn(node)).includes(sandbox.metadata.uid as string));
+  });
+
+  it("a killed agent: its node goes NotReady and its sandboxes fail with NodeLost", async () => {
+    const hello = await getSandbox("hello");
+    const node = hello.status?.nodeName as string;
+    await (agents.get(node) as RunningProcess).kill();
+
+    const notReady = await eventually(
+      "SandboxNode NotReady",
+      () => json<SandboxNode>(["get", "sandboxnode", node]),
+      (n) => n.status?.conditions?.find((c) => c.type === "Ready")?.status === "Unknown",
+      30_000,
+    );
+    const ready = notReady.status?.conditions?.find((c) => c.type === "Ready");
+    assert.equal(ready?.reason, "NodeStatusUnknown");
+    assert.match(ready?.message ?? "", /stopped posting heartbeats/);
+
+    const failed = await eventually(
+      "sandbox hello Failed",
+      () => getSandbox("hello"),
+      (s) => s.status?.phase === "Failed",
+      30_000,
+    );
+    assert.equal(condition(failed, "Ready")?.reason, "NodeLost");
+    assert.match(failed.status?.message ?? "", new RegExp(`SandboxNode ${node} was lost`));
+
+    // The agent comes back on the same state directory and reaps the orphaned QEMU;
+    // the node is Ready again and the sandbox, restartPolicy Never, stays Failed.
+    await startAgent(node);
+    await eventually(
+      "SandboxNode Ready again",
+      () => json<SandboxNode>(["get", "sandboxnode", node]),
+      (n) => n.status?.conditions?.find((c) => c.type === "Ready")?.status === "True",
+      30_000,
+    );
+    assert.equal((await getSandbox("hello")).status?.phase, "Failed");
+  });
+});

@@ -1,0 +1,278 @@
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import type { ObservedSandbox } from "@turgon/api/agent";
+import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { AgentClient } from "./agents/client.ts";
+import { AgentEventStreams } from "./agents/streams.ts";
+import { ingressUrl, type OperatorConfig } from "./config/config.ts";
+import { type Caches, createCaches, startCaches, stopCaches } from "./controller/caches.ts";
+import { runWorkers } from "./controller/controller.ts";
+import { objectKey } from "./controller/informer.ts";
+import { LeaderElector } from "./controller/leader.ts";
+import { WorkQueue } from "./controller/workqueue.ts";
+import { EventRecorder } from "./events/recorder.ts";
+import { type Logger, logger } from "./logger.ts";
+import { OperatorMetrics } from "./metrics/metrics.ts";
+import { findCondition } from "./reconcile/conditions.ts";
+import { collectOrphanVms } from "./reconcile/garbage.ts";
+import { NodeHealthMonitor } from "./reconcile/node-health.ts";
+import { referencesOf } from "./reconcile/references.ts";
+import { SandboxReconciler } from "./reconcile/sandbox.ts";
+
+export interface RunningOperator {
+  metricsUrl: string;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+/** A file named by a flag cannot be used; the message names the flag. */
+export class ConfigFileError extends Error {}
+
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new ConfigFileError(`--${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+const GC_INTERVAL_MS = 60_000;
+
+/**
+ * Starts the operator: informer caches on every replica, and on the leader
+ * only the sandbox workers, the node health monitor, the agent event
+ * streams and the orphan-VM collector.
+ */
+export async function startOperator(
+  config: OperatorConfig,
+  options: { log?: Logger; onLostLeadership?: () => void } = {},
+): Promise<RunningOperator> {
+  const log = options.log ?? logger;
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromCluster();
+  const token = (await readFlagFile("agent-token-file", config["agent-token-file"])).trim();
+  if (token.length < 16)
+    throw new ConfigFileError(`--agent-token-file: the token must be at least 16 characters`);
+  const ca = config["agent-ca-file"]
+    ? await readFlagFile("agent-ca-file", config["agent-ca-file"])
+    : undefined;
+
+  const caches = createCaches(kc, {
+    ...(config["sandbox-selector"] ? { sandboxes: config["sandbox-selector"] } : {}),
+    ...(config["node-selector"] ? { nodes: config["node-selector"] } : {}),
+  });
+  const queue = new WorkQueue<string>({ baseMs: 500, maxMs: 60_000 });
+  const metrics = new OperatorMetrics(() => queue.length);
+  const agents = new AgentClient({ token, ...(ca ? { ca } : {}) });
+  const events = new EventRecorder(kc, log);
+  const reconciler = new SandboxReconciler({
+    kc,
+    caches,
+    agents,
+    events,
+    metrics,
+    log,
+    ingressUrl: (name, namespace) => ingressUrl(config, name, namespace),
+    nodeLostMs: config["node-lost-seconds"] * 1000,
+    resyncMs: config["resync-seconds"] * 1000,
+  });
+  const streams = new AgentEventStreams({
+    agents,
+    log,
+    onSandbox: (observed) => onAgentEvent(caches, queue, reconciler, observed),
+  });
+  const monitor = new NodeHealthMonitor({
+    kc,
+    caches,
+    events,
+    log,
+    graceMs: config["node-monitor-grace-seconds"] * 1000,
+    onNotReady: (node) => enqueueOnNode(caches, queue, reconciler, node),
+  });
+  let leading = false;
+  let stopping = false;
+  wireTriggers(caches, queue, reconciler, () => leading && streams.sync(readyNodes(caches)));
+
+  const server = await serveMetrics(config, metrics, () => leading);
+  await startCaches(caches, log);
+  log.info({ identity: config.identity }, "informer caches synced");
+
+  let workers: Promise<void> | undefined;
+  let gcTimer: NodeJS.Timeout | undefined;
+  const startLeading = () => {
+    leading = true;
+    metrics.leader.set(1);
+    log.info({ identity: config.identity }, "leading: reconciling sandboxes");
+    workers = runWorkers({
+      name: "sandbox",
+      queue,
+      workers: config.workers,
+      reconcile: reconciler.reconcile,
+      metrics,
+      log,
+    });
+    for (const sandbox of caches.sandboxes.list()) queue.add(objectKey(sandbox));
+    monitor.start();
+    streams.sync(readyNodes(caches));
+    const collect = () =>
+      void collectOrphanVms({ caches, agents, log, nodeOf: (s) => reconciler.nodeOf(s) }).catch(
+        (error) => log.warn({ err: error }, "orphan VM collection failed"),
+      );
+    gcTimer = setInterval(collect, GC_INTERVAL_MS);
+    gcTimer.unref();
+    setTimeout(collect, 5_000).unref();
+  };
+  const stopLeading = () => {
+    if (!leading) return;
+    leading = false;
+    metrics.leader.set(0);
+    log.warn({ identity: config.identity }, "lost leadership: stopping");
+    queue.shutDown();
+    monitor.stop();
+    streams.stop();
+    clearInterval(gcTimer);
+    if (!stopping) options.onLostLeadership?.();
+  };
+
+  const elector =
+    config["leader-elect"] === "true"
+      ? new LeaderElector(kc, {
+          namespace: config["lease-namespace"],
+          name: config["lease-name"],
+          identity: config.identity,
+          onStartedLeading: startLeading,
+          onStoppedLeading: stopLeading,
+        })
+      : undefined;
+  if (elector) elector.start();
+  else startLeading();
+
+  const address = server.address() as AddressInfo;
+  return {
+    metricsUrl: `http://${config["metrics-host"]}:${address.port}/metrics`,
+    isLeader: () => leading,
+    async stop() {
+      stopping = true;
+      if (elector) await elector.stop();
+      stopLeading();
+      await workers;
+      await stopCaches(caches);
+      await agents.close();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function readyNodes(caches: Caches): SandboxNode[] {
+  return (caches.nodes.list() as SandboxNode[]).filter(
+    (n) => findCondition(n.status?.conditions, "Ready")?.status === "True",
+  );
+}
+
+function enqueueOnNode(
+  caches: Caches,
+  queue: WorkQueue<string>,
+  reconciler: SandboxReconciler,
+  node: string,
+) {
+  for (const sandbox of caches.sandboxes.list() as Sandbox[]) {
+    if (reconciler.nodeOf(sandbox) === node) queue.add(objectKey(sandbox as KubernetesObject));
+  }
+}
+
+function onAgentEvent(
+  caches: Caches,
+  queue: WorkQueue<string>,
+  reconciler: SandboxReconciler,
+  observed: ObservedSandbox,
+) {
+  reconciler.observe(observed);
+  const sandbox = caches.sandboxes.get(observed.name, observed.namespace) as Sandbox | undefined;
+  if (sandbox?.metadata.uid === observed.uid) queue.add(`${observed.namespace}/${observed.name}`);
+}
+
+/** Which changes reconcile which sandboxes. */
+function wireTriggers(
+  caches: Caches,
+  queue: WorkQueue<string>,
+  reconciler: SandboxReconciler,
+  onNodesChanged: () => void,
+) {
+  const enqueue = (object: KubernetesObject) => queue.add(objectKey(object));
+  caches.sandboxes.on("add", enqueue);
+  caches.sandboxes.on("update", enqueue);
+  caches.sandboxes.on("delete", enqueue);
+
+  const dependents = (
+    namespace: string | undefined,
+    matches: (refs: ReturnType<typeof referencesOf>) => boolean,
+  ) => {
+    for (const sandbox of caches.sandboxes.list(namespace) as Sandbox[]) {
+      const refs = referencesOf(sandbox, {
+        template: (name) => caches.templates.get(name, namespace),
+        policy: (name) => caches.policies.get(name, namespace),
+      });
+      if (matches(refs)) queue.add(objectKey(sandbox as KubernetesObject));
+    }
+  };
+  for (const verb of ["add", "update", "delete"] as const) {
+    caches.policies.on(verb, (p) =>
+      dependents(p.metadata?.namespace, (r) => r.policy === p.metadata?.name),
+    );
+    caches.templates.on(verb, (t) =>
+      dependents(t.metadata?.namespace, (r) => r.template === t.metadata?.name),
+    );
+    caches.secrets.on(verb, (s) =>
+      dependents(s.metadata?.namespace, (r) => r.secrets.has(s.metadata?.name as string)),
+    );
+  }
+
+  // Heartbeats update nodes every few seconds: react to readiness changes, not to every beat.
+  const lastReady = new Map<string, string | undefined>();
+  const onNode = (node: SandboxNode & KubernetesObject, deleted = false) => {
+    const name = node.metadata.name as string;
+    const ready = deleted ? "Deleted" : findCondition(node.status?.conditions, "Ready")?.status;
+    const changed = lastReady.get(name) !== ready;
+    if (deleted) lastReady.delete(name);
+    else lastReady.set(name, ready);
+    if (changed) {
+      enqueueOnNode(caches, queue, reconciler, name);
+      onNodesChanged();
+    }
+    // New room may fit sandboxes still waiting for a node.
+    for (const sandbox of caches.sandboxes.list() as Sandbox[]) {
+      if (!reconciler.nodeOf(sandbox) && sandbox.status?.phase !== "Failed")
+        queue.add(objectKey(sandbox as KubernetesObject));
+    }
+  };
+  caches.nodes.on("add", (n) => onNode(n));
+  caches.nodes.on("update", (n) => onNode(n));
+  caches.nodes.on("delete", (n) => onNode(n, true));
+}
+
+async function serveMetrics(
+  config: OperatorConfig,
+  metrics: OperatorMetrics,
+  leading: () => boolean,
+): Promise<Server> {
+  const server = createServer((request, response) => {
+    const send = (code: number, type: string, body: string) =>
+      response.writeHead(code, { "content-type": type }).end(body);
+    if (request.url === "/metrics") {
+      metrics.registry.metrics().then(
+        (body) => send(200, metrics.registry.contentType, body),
+        (error: Error) => send(500, "text/plain", error.message),
+      );
+    } else if (request.url === "/healthz")
+      send(200, "application/json", JSON.stringify({ status: "ok", leader: leading() }));
+    else send(404, "text/plain", "not found\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config["metrics-port"], config["metrics-host"], () => resolve());
+  });
+  return server;
+}

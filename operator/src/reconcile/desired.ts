@@ -1,0 +1,39 @@
+import type { DesiredSandbox, EffectivePolicy } from "@turgon/api/agent";
+import type { Sandbox } from "@turgon/api/crd";
+import { mebibytes } from "../scheduling/scheduler.ts";
+import type { EffectiveSpec } from "./template.ts";
+
+/** What a sandbox asks of a node. */
+export function requestOf(spec: Pick<EffectiveSpec, "resources">): {
+  cpus: number;
+  memoryMiB: number;
+} {
+  return {
+    cpus: spec.resources?.cpus ?? 1,
+    memoryMiB: mebibytes(spec.resources?.memory ?? "512Mi"),
+  };
+}
+
+/** The desired state the agent is told, keyed by the Sandbox's UID. */
+export function desiredSandbox(
+  sandbox: Sandbox,
+  spec: EffectiveSpec,
+  policy: EffectivePolicy,
+): DesiredSandbox {
+  const { metadata } = sandbox;
+  const { access: _access, ...ingress } = spec.ingress ?? { enabled: false, websockets: true };
+  return {
+    uid: metadata.uid as string,
+    name: metadata.name as string,
+    namespace: metadata.namespace as string,
+    generation: metadata.generation ?? 0,
+    image: spec.image,
+    resources: requestOf(spec),
+    env: Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value])),
+    ...(spec.command ? { command: spec.command } : {}),
+    ingress,
+    policy,
+    ...(spec.rootfsMode ? { rootfsMode: spec.rootfsMode } : {}),
+    operatingMode: spec.operatingMode ?? "Running",
+  };
+}
