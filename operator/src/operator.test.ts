@@ -199,6 +199,48 @@ describe("operator with real agents and VMs", async () => {
     assert.ok(reasons.includes("Scheduled") && reasons.includes("Ready"), reasons.join(","));
   });
 
+  it("a sandbox no node fits stays Pending and says why; its ttl ends it on time", async () => {
+    const manifest = {
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "Sandbox",
+      metadata: { name: "unplaceable", namespace, labels: { "turgon.dev/test-run": run } },
+      spec: {
+        image: "debian-python:latest",
+        nodeSelector: { gpu: "h100" },
+        lifecycle: { ttl: "6s" },
+      },
+    };
+    await writeFile(join(dir, "unplaceable.json"), JSON.stringify(manifest));
+    assert.equal((await kubectl(["apply", "-f", join(dir, "unplaceable.json")])).exitCode, 0);
+    const pending = await eventually(
+      "unplaceable Pending with a reason",
+      () => getSandbox("unplaceable"),
+      (s) => condition(s, "Scheduled")?.status === "False",
+    );
+    assert.equal(pending.status?.phase, "Pending");
+    assert.equal(condition(pending, "Scheduled")?.reason, "NodeSelectorMismatch");
+    assert.match(condition(pending, "Scheduled")?.message ?? "", /nodeSelector/);
+    await eventually(
+      "unplaceable deleted at its ttl",
+      () => kubectl(["get", "sandbox", "unplaceable", "-n", namespace]),
+      (r) => r.exitCode !== 0 && /NotFound/.test(r.tail),
+      30_000,
+    );
+    const events = await json<{ items: { reason: string }[] }>([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      "--field-selector",
+      "involvedObject.name=unplaceable",
+    ]);
+    const reasons = events.items.map((e) => e.reason);
+    assert.ok(
+      reasons.includes("FailedScheduling") && reasons.includes("TTLExpired"),
+      reasons.join(","),
+    );
+  });
+
   it("a SandboxPolicy edit reaches the running VM live, without a reboot", async () => {
     const hello = await getSandbox("hello");
     const node = hello.status?.nodeName as string;

@@ -28,7 +28,14 @@ describe("npm run up / status / down", async () => {
     TURGON_ETCD_PEER_PORT: String(await freePort()),
     TURGON_POSTGRES_PORT: String(await freePort()),
     TURGON_REDIS_PORT: String(await freePort()),
+    TURGON_AGENT_API_PORT: String(await freePort()),
+    TURGON_AGENT_INGRESS_PORT: String(await freePort()),
+    TURGON_OPERATOR_METRICS_PORT: String(await freePort()),
   };
+  const kubectlUp = (args: string[]) =>
+    run(join(stateDir, "bin", "kubectl"), args, {
+      env: { ...process.env, KUBECONFIG: join(stateDir, "kubeconfig") },
+    });
   after(async () => {
     await cli("down", env);
     await rm(stateDir, { recursive: true, force: true });
@@ -40,19 +47,30 @@ describe("npm run up / status / down", async () => {
     assert.equal(first.exitCode, 0, first.tail);
     assert.match(
       first.stdout,
-      /etcd started, kube-apiserver started, postgres started, redis started/,
+      /etcd started, kube-apiserver started, postgres started, redis started, node-agent started, operator started/,
     );
     assert.match(first.stdout, new RegExp(`export KUBECONFIG=${stateDir}/kubeconfig`));
-    assert.match(first.stdout, /kubectl get namespaces/);
+    assert.match(first.stdout, /kubectl apply -f examples\//);
 
-    const kubectl = await run(
-      join(stateDir, "bin", "kubectl"),
-      ["get", "namespace", "default", "-o", "name"],
-      {
-        env: { ...process.env, KUBECONFIG: join(stateDir, "kubeconfig") },
-      },
-    );
+    const kubectl = await kubectlUp(["get", "namespace", "default", "-o", "name"]);
     assert.equal(kubectl.stdout.trim(), "namespace/default", kubectl.tail);
+  });
+
+  it("runs the operator and a node agent: kubectl apply -f examples/ reaches Ready", async () => {
+    const applied = await kubectlUp(["apply", "-f", join(repoRoot, "examples")]);
+    assert.equal(applied.exitCode, 0, applied.tail);
+    const waited = await kubectlUp([
+      "wait",
+      "sandbox/hello",
+      "--for=jsonpath={.status.phase}=Running",
+      "--timeout=180s",
+    ]);
+    assert.equal(waited.exitCode, 0, waited.tail);
+    const table = await kubectlUp(["get", "sandboxes"]);
+    assert.match(
+      table.stdout,
+      /hello\s+Running\s+local\s+http:\/\/hello--default\.localhost:18080\//,
+    );
   });
 
   it("is idempotent: a second up leaves the running services alone", async () => {
@@ -60,7 +78,7 @@ describe("npm run up / status / down", async () => {
     assert.equal(second.exitCode, 0, second.tail);
     assert.match(
       second.stdout,
-      /etcd already running, kube-apiserver already running, postgres already running, redis already running/,
+      /etcd already running, kube-apiserver already running, postgres already running, redis already running, node-agent already running, operator already running/,
     );
   });
 
@@ -72,7 +90,14 @@ describe("npm run up / status / down", async () => {
   it("down stops what up started, and only that", async () => {
     const down = await cli("down", env);
     assert.equal(down.exitCode, 0, down.tail);
-    for (const service of ["etcd", "kube-apiserver", "postgres", "redis"]) {
+    for (const service of [
+      "operator",
+      "node-agent",
+      "etcd",
+      "kube-apiserver",
+      "postgres",
+      "redis",
+    ]) {
       assert.match(down.stdout, new RegExp(`${service}\\s+stopped`));
     }
     const status = await cli("status", env);

@@ -1,11 +1,12 @@
 import { reportFailure } from "@turgon/toolkit/errors";
 import { readEnvironmentInfo, serviceStatus } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
+import { platformStatus } from "../platform/index.ts";
 
 /** `npm run status`: which of the local platform's services run, and where. */
 async function main(): Promise<void> {
   const stateDir = upStateDir();
-  const status = await serviceStatus(stateDir);
+  const status = { ...(await serviceStatus(stateDir)), ...(await platformStatus(stateDir)) };
   for (const [service, record] of Object.entries(status)) {
     console.log(
       `  ${service.padEnd(15)} ${record ? `running (pid ${record.pid}, log ${record.logFile})` : "stopped"}`,

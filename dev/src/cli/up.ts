@@ -8,18 +8,32 @@ import {
   startEnvironment,
 } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
+import {
+  COMPONENTS,
+  LOCAL_NODE,
+  planPlatform,
+  platformPortsFromEnv,
+  ROUTER_PORT,
+  startPlatform,
+} from "../platform/index.ts";
 
 /** `npm run up`: starts the local platform (idempotent) and says how to use it. */
 async function main(): Promise<void> {
   const started = Date.now();
   const stateDir = upStateDir();
+  const platformPorts = platformPortsFromEnv();
+  await planPlatform(stateDir, platformPorts);
   const info = await startEnvironment({
     stateDir,
     postgresDataDir: defaultPostgresDataDir(stateDir),
     ports: portsFromEnv(),
     ephemeral: false,
   });
-  const services = SERVICES.map((service) => `${service} ${info.outcome[service]}`).join(", ");
+  const platform = await startPlatform(info, platformPorts);
+  const services = [
+    ...SERVICES.map((service) => `${service} ${info.outcome[service]}`),
+    ...COMPONENTS.map((component) => `${component} ${platform[component]}`),
+  ].join(", ");
   console.log(`
 Turgon local platform is up (${formatDuration(Date.now() - started)}): ${services}.
 
@@ -27,6 +41,9 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
   PostgreSQL      ${info.databaseUrl}
   Redis           ${info.redisUrl}
   guest image     ${info.guestImage}   (store ${info.imageStore})
+  node agent      http://127.0.0.1:${platformPorts.agentApi}   (SandboxNode "${LOCAL_NODE}", ingress :${platformPorts.agentIngress})
+  operator        http://127.0.0.1:${platformPorts.operatorMetrics}/metrics
+  routed URLs     http://<name>--<namespace>.localhost:${ROUTER_PORT}/
   state and logs  ${info.stateDir}
 
   kubeconfig      ${info.kubeconfig}
@@ -35,7 +52,8 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
 Try:
   export KUBECONFIG=${info.kubeconfig}
   export PATH=${dirname(info.kubectl)}:$PATH
-  kubectl get namespaces
+  kubectl apply -f examples/
+  kubectl get sandboxes -w
 
 Stop it with: npm run down`);
 }
