@@ -19,7 +19,9 @@ import { Agent, request } from "undici";
 import { createIngressServer } from "../src/ingress/proxy.ts";
 import { logger } from "../src/logger.ts";
 import { SandboxManager } from "../src/sandboxes/manager.ts";
+import { Checkpoints } from "../src/state/checkpoints.ts";
 import { VmRecords } from "../src/state/vm-records.ts";
+import { writeGuestFile } from "../src/testing.ts";
 import { VmLauncher } from "../src/vm/launcher.ts";
 
 const { values } = parseArgs({
@@ -36,14 +38,16 @@ const MAX_REQUESTS = 200_000;
 
 const log = logger.child({ bench: true }, { level: "warn" });
 const image = await ensureImage("debian-python");
+const stateDir = await mkdtemp(join(tmpdir(), "turgon-bench-state-"));
 const manager = new SandboxManager({
-  launcher: new VmLauncher({ accelerator: "auto" }),
+  runtime: new VmLauncher({ accelerator: "auto" }),
   capacity: { cpus: 64, memoryMiB: 64 * 1024, vms: 64 },
   log,
   ingressHeaderTimeoutMs: 60_000,
   nodeName: "bench",
   audit: () => {},
-  records: new VmRecords(await mkdtemp(join(tmpdir(), "turgon-bench-state-"))),
+  records: new VmRecords(stateDir),
+  checkpoints: new Checkpoints(stateDir),
 });
 
 async function boot(
@@ -132,7 +136,7 @@ const echo = await readFile(new URL("../src/vm/fixtures/echo_server.py", import.
 const uid = await boot(512);
 const vm = manager.get(uid)?.vm;
 if (!vm) throw new Error("no VM");
-await vm.fs.writeFile("/opt/echo_server.py", echo);
+await writeGuestFile(vm, "/opt/echo_server.py", echo);
 await vm.exec("setsid python3 /opt/echo_server.py 8000 >/dev/null 2>&1 </dev/null &");
 vm.setIngressRoutes([{ prefix: "/", port: 8000, stripPrefix: true }]);
 const proxy = createIngressServer(manager, log);

@@ -27,7 +27,7 @@ import WebSocket from "ws";
 import { type RunningAgent, startAgent } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
-import { testAgentFlags } from "./testing.ts";
+import { testAgentFlags, writeGuestFile } from "./testing.ts";
 
 describe("node agent", async () => {
   const dir = await mkdtemp(join(tmpdir(), "turgon-agent-"));
@@ -316,13 +316,13 @@ describe("node agent", async () => {
     it("applies declarative ingress hooks (denied paths, header set/remove) live", async () => {
       const sandbox = agent.manager.get(uid);
       const pid = sandbox?.hostPid();
-      await sandbox?.vm?.fs.writeFile(
+      assert.ok(sandbox?.vm);
+      await writeGuestFile(
+        sandbox.vm,
         "/opt/echo_server.py",
         await readFile(new URL("./vm/fixtures/echo_server.py", import.meta.url), "utf8"),
       );
-      await sandbox?.vm?.exec(
-        "setsid python3 /opt/echo_server.py 9000 >/dev/null 2>&1 </dev/null &",
-      );
+      await sandbox.vm.exec("setsid python3 /opt/echo_server.py 9000 >/dev/null 2>&1 </dev/null &");
       const desired = {
         ...quickStart(uid),
         name: "egress",
@@ -369,12 +369,14 @@ describe("node agent", async () => {
 
     it("tunnels WebSocket upgrades through the agent's ingress port", async () => {
       const vm = agent.manager.get(uid)?.vm;
-      await vm?.fs.writeFile(
+      assert.ok(vm);
+      await writeGuestFile(
+        vm,
         "/opt/ws_echo_server.py",
         await readFile(new URL("./vm/fixtures/ws_echo_server.py", import.meta.url), "utf8"),
       );
-      await vm?.exec("setsid python3 /opt/ws_echo_server.py 9100 >/dev/null 2>&1 </dev/null &");
-      vm?.setIngressRoutes([
+      await vm.exec("setsid python3 /opt/ws_echo_server.py 9100 >/dev/null 2>&1 </dev/null &");
+      vm.setIngressRoutes([
         { prefix: "/", port: 9000, stripPrefix: true },
         { prefix: "/ws", port: 9100, stripPrefix: true },
       ]);

@@ -11,6 +11,7 @@ import { type Logger, logger } from "./logger.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
 import { NodeRegistration } from "./registration/registration.ts";
 import { SandboxManager } from "./sandboxes/manager.ts";
+import { Checkpoints } from "./state/checkpoints.ts";
 import { VmRecords } from "./state/vm-records.ts";
 import { VmLauncher } from "./vm/launcher.ts";
 
@@ -67,7 +68,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromCluster();
 
-  const launcher = new VmLauncher({
+  const runtime = new VmLauncher({
     accelerator: config.accelerator,
     tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
     ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
@@ -90,13 +91,14 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   let manager: SandboxManager | undefined;
   const metrics = new AgentMetrics(() => manager);
   manager = new SandboxManager({
-    launcher,
+    runtime,
     capacity,
     log,
     ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
     nodeName: config["node-name"],
-    onBooted: (seconds) => metrics.bootSeconds.observe(seconds),
+    onTiming: (kind, seconds) => metrics.observeTiming(kind, seconds),
     records,
+    checkpoints: new Checkpoints(config["state-dir"]),
     audit: (event) => {
       metrics.egressRequests.inc({ decision: event.decision });
       spool
@@ -123,7 +125,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
       ingressAddress: ingressUrl,
       capacity,
       allocatable: () => manager.allocatable(),
-      accelerator: () => launcher.chosenAccelerator,
+      accelerator: () => runtime.chosenAccelerator,
       heartbeatSeconds: config["heartbeat-seconds"],
       agentVersion: AGENT_VERSION,
     },

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { testEnvironment } from "@turgon/dev/testing";
+import type { SandboxVm } from "./vm/launcher.ts";
 
 /**
  * Flags for an agent under test: its files under `dir` (token in
@@ -24,4 +25,12 @@ export function testAgentFlags(
     ...extra,
   };
   return Object.entries(flags).flatMap(([name, value]) => [`--${name}`, value]);
+}
+
+/** Writes a file in a sandbox's guest through exec (what every runtime's VM offers). */
+export async function writeGuestFile(vm: SandboxVm, path: string, content: string): Promise<void> {
+  const result = await vm.exec(["/bin/sh", "-c", 'cat > "$1"', "write-guest-file", path], {
+    stdin: content,
+  });
+  if (result.exitCode !== 0) throw new Error(`writing ${path} in the guest: ${result.stderr}`);
 }

@@ -1,4 +1,3 @@
-import type { VM } from "@earendil-works/gondolin";
 import websocket from "@fastify/websocket";
 import {
   AGENT_API_PREFIX,
@@ -14,19 +13,33 @@ import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import type { Logger } from "../logger.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
+import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
+import type { SandboxVm } from "../vm/launcher.ts";
 
 const send = (socket: WebSocket, message: ExecServerControl) =>
   socket.send(JSON.stringify(message));
 
-function runningVm(manager: SandboxManager, uid: string): VM | string {
+function runningVm(
+  manager: SandboxManager,
+  uid: string,
+): { vm: SandboxVm; sandbox: ManagedSandbox } | string {
   const sandbox = manager.get(uid);
   if (!sandbox) return `no sandbox ${uid} on this node`;
   if (sandbox.phase !== "Running" || !sandbox.vm) return `sandbox ${uid} is ${sandbox.phase}`;
-  return sandbox.vm;
+  return { vm: sandbox.vm, sandbox };
 }
 
-/** Bridges one WebSocket to one `vm.exec`: stdin, stdout/stderr, resize, exit status. */
-function bridge(socket: WebSocket, vm: VM, start: ExecStart, log: Logger): void {
+/**
+ * Bridges one WebSocket to one `vm.exec`: stdin, stdout/stderr, resize, exit
+ * status. Starting the session and typing into it count as activity (idleTimeout).
+ */
+function bridge(
+  socket: WebSocket,
+  { vm, sandbox }: { vm: SandboxVm; sandbox: ManagedSandbox },
+  start: ExecStart,
+  log: Logger,
+): void {
+  sandbox.touch();
   const process = vm.exec(start.command, {
     pty: start.tty,
     stdin: true,
@@ -44,6 +57,7 @@ function bridge(socket: WebSocket, vm: VM, start: ExecStart, log: Logger): void 
   send(socket, { type: "started" });
 
   socket.on("message", (data: Buffer, isBinary: boolean) => {
+    sandbox.touch();
     if (isBinary) {
       if (data[0] === ExecChannel.stdin) process.write(data.subarray(1));
       return;
@@ -89,9 +103,9 @@ export async function registerExecRoutes(
     `${AGENT_API_PREFIX}/sandboxes/:uid/exec`,
     { websocket: true },
     (socket, request) => {
-      const vm = runningVm(manager, request.params.uid);
-      if (typeof vm === "string") {
-        send(socket, { type: "error", message: vm });
+      const running = runningVm(manager, request.params.uid);
+      if (typeof running === "string") {
+        send(socket, { type: "error", message: running });
         socket.close(1008, "sandbox not running");
         return;
       }
@@ -110,7 +124,7 @@ export async function registerExecRoutes(
           socket.close(1008, "bad start");
           return;
         }
-        bridge(socket, vm, start.data, log);
+        bridge(socket, running, start.data, log);
       });
     },
   );
@@ -118,11 +132,11 @@ export async function registerExecRoutes(
   app.post<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid/exec`,
     async (request, reply) => {
-      const vm = runningVm(manager, request.params.uid);
-      if (typeof vm === "string")
+      const running = runningVm(manager, request.params.uid);
+      if (typeof running === "string")
         return reply
           .code(manager.get(request.params.uid) ? 409 : 404)
-          .send({ error: "NotRunning", message: vm });
+          .send({ error: "NotRunning", message: running });
       const parsed = ExecOnceRequest.safeParse(request.body);
       if (!parsed.success) {
         return reply.code(400).send({
@@ -132,7 +146,8 @@ export async function registerExecRoutes(
         });
       }
       const { command, stdin, env, cwd, timeoutMs } = parsed.data;
-      const result = await vm.exec(command, {
+      running.sandbox.touch();
+      const result = await running.vm.exec(command, {
         ...(stdin !== undefined ? { stdin } : {}),
         ...(env ? { env } : {}),
         ...(cwd ? { cwd } : {}),

@@ -11,6 +11,7 @@ import { SANDBOX_HEADER } from "@turgon/api/agent";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
+import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
 
 /** Headers that belong to one hop and must not be forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = [
@@ -34,7 +35,7 @@ function forwardHeaders(headers: IncomingHttpHeaders, keepUpgrade: boolean): Inc
 }
 
 type Target =
-  | { host: string; port: number }
+  | { host: string; port: number; sandbox: ManagedSandbox }
   | { status: number; message: string; retryAfter?: number };
 
 function resolveTarget(manager: SandboxManager, headers: IncomingHttpHeaders): Target {
@@ -47,7 +48,7 @@ function resolveTarget(manager: SandboxManager, headers: IncomingHttpHeaders): T
     return { status: 503, message: `sandbox ${uid} is starting`, retryAfter: 2 };
   if (sandbox.phase !== "Running" || !sandbox.ingress)
     return { status: 503, message: `sandbox ${uid} is ${sandbox.phase}`, retryAfter: 5 };
-  return { host: sandbox.ingress.host, port: sandbox.ingress.port };
+  return { host: sandbox.ingress.host, port: sandbox.ingress.port, sandbox };
 }
 
 function refuse(
@@ -75,6 +76,8 @@ export function createIngressServer(
     if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
     const target = resolveTarget(manager, req.headers);
     if ("status" in target) return refuse(res, target);
+    // Activity for idleTimeout (throttled inside: this is every request).
+    target.sandbox.touch();
     const upstream = request(
       {
         host: target.host,
@@ -105,6 +108,7 @@ export function createIngressServer(
       );
       return;
     }
+    target.sandbox.touch();
     const upstream = connect(target.port, target.host, () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
       for (const [name, value] of Object.entries(forwardHeaders(req.headers, true))) {
@@ -115,6 +119,10 @@ export function createIngressServer(
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
       client.pipe(upstream);
+      // A long-lived WebSocket is activity for as long as messages flow either way.
+      const touch = () => target.sandbox.touch();
+      upstream.on("data", touch);
+      client.on("data", touch);
     });
     const close = () => {
       upstream.destroy();

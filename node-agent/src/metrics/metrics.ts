@@ -1,5 +1,7 @@
+import { AgentSandboxPhase } from "@turgon/api/agent";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { SandboxManager } from "../sandboxes/manager.ts";
+import type { Timing } from "../sandboxes/sandbox.ts";
 
 /** The agent's Prometheus metrics, in a registry of its own. */
 export class AgentMetrics {
@@ -8,6 +10,18 @@ export class AgentMetrics {
     name: "turgon_agent_vm_boot_seconds",
     help: "Time from a sandbox's creation to its VM serving (boot, ingress, routes, command).",
     buckets: [1, 2, 4, 8, 15, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly resumeSeconds = new Histogram({
+    name: "turgon_agent_vm_resume_seconds",
+    help: "Time from a resume request to the VM serving again from its disk checkpoint.",
+    buckets: [1, 2, 4, 8, 15, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly suspendSeconds = new Histogram({
+    name: "turgon_agent_vm_suspend_seconds",
+    help: "Time to checkpoint a VM's disk and stop it.",
+    buckets: [0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30],
     registers: [this.registry],
   });
   readonly egressRequests = new Counter({
@@ -24,6 +38,16 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  /** Records a boot, resume or suspend duration. */
+  observeTiming(kind: Timing, seconds: number): void {
+    const histogram = {
+      boot: this.bootSeconds,
+      resume: this.resumeSeconds,
+      suspend: this.suspendSeconds,
+    };
+    histogram[kind].observe(seconds);
+  }
+
   constructor(manager: () => SandboxManager | undefined) {
     new Gauge({
       name: "turgon_agent_vms",
@@ -32,7 +56,7 @@ export class AgentMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const phase of ["Booting", "Running", "Failed", "Stopping"]) this.set({ phase }, 0);
+        for (const phase of AgentSandboxPhase.options) this.set({ phase }, 0);
         for (const sandbox of manager()?.list() ?? []) this.inc({ phase: sandbox.phase });
       },
     });

@@ -3,9 +3,10 @@ import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
 import type { Logger } from "../logger.ts";
+import type { Checkpoints } from "../state/checkpoints.ts";
 import type { VmRecords } from "../state/vm-records.ts";
-import type { VmLauncher } from "../vm/launcher.ts";
-import { bootIdentity, ManagedSandbox, type SandboxContext } from "./sandbox.ts";
+import type { SandboxRuntime } from "../vm/launcher.ts";
+import { bootIdentity, ManagedSandbox, type SandboxContext, type Timing } from "./sandbox.ts";
 
 export interface Capacity {
   cpus: number;
@@ -20,7 +21,12 @@ export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
 /**
  * The sandboxes on this node, keyed by Sandbox UID. Desired state comes in by
  * PUT (idempotent); changes go out as events. Only VMs this process started
- * are ever reported, so a restarted agent reports none until told again.
+ * are ever reported, so a restarted agent reports none until told again
+ * (a suspended sandbox's disk checkpoint is kept across agent restarts and
+ * picked up when the operator PUTs that sandbox again).
+ *
+ * Suspended sandboxes keep their slot and their share of capacity: resuming
+ * must never find the node full.
  */
 export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   private readonly sandboxes = new Map<string, ManagedSandbox>();
@@ -28,25 +34,28 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   private readonly context: SandboxContext;
 
   constructor(options: {
-    launcher: VmLauncher;
+    runtime: SandboxRuntime;
     capacity: Capacity;
     log: Logger;
     ingressHeaderTimeoutMs: number;
     nodeName: string;
     audit: (event: EgressAuditEvent) => void;
-    onBooted?: (seconds: number) => void;
+    /** Durations of boots, resumes and suspends, for metrics. */
+    onTiming?: (kind: Timing, seconds: number) => void;
     records: VmRecords;
+    checkpoints: Checkpoints;
   }) {
     super();
     this.capacity = options.capacity;
     this.context = {
-      launcher: options.launcher,
+      runtime: options.runtime,
       log: options.log,
       ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
       nodeName: options.nodeName,
       audit: options.audit,
-      onBooted: options.onBooted ?? (() => {}),
+      onTiming: options.onTiming ?? (() => {}),
       records: options.records,
+      checkpoints: options.checkpoints,
       onChange: (sandbox) => this.emitChange("sandbox", sandbox),
     };
   }
@@ -70,7 +79,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     const sandbox = new ManagedSandbox(desired, this.context);
     this.sandboxes.set(desired.uid, sandbox);
     this.emitChange("sandbox", sandbox);
-    void sandbox.boot();
+    void sandbox.start();
     return sandbox;
   }
 
@@ -92,6 +101,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     }
     if (isDeepStrictEqual(existing.desired, desired))
       return { outcome: "unchanged", sandbox: existing.observe() };
+    // operatingMode is outside the boot identity: suspend and resume are live changes.
     if (bootIdentity(existing.desired) === bootIdentity(desired) && existing.phase !== "Failed") {
       existing.applyLive(desired);
       return { outcome: "updated", sandbox: existing.observe() };
@@ -109,17 +119,20 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     return [...this.sandboxes.values()].map((s) => s.observe());
   }
 
-  async delete(uid: string): Promise<boolean> {
+  /** Stops the sandbox and removes everything of it, its disk checkpoint included. */
+  async delete(uid: string, options: { keepSuspended?: boolean } = {}): Promise<boolean> {
     const sandbox = this.sandboxes.get(uid);
     if (!sandbox) return false;
     this.sandboxes.delete(uid);
-    await sandbox.stop();
+    await sandbox.stop(options);
     this.emitChange("deleted", sandbox);
     return true;
   }
 
-  /** Closes every VM: on SIGTERM. */
+  /** Closes every VM on SIGTERM; suspended sandboxes' checkpoints stay for the next agent. */
   async stopAll(): Promise<void> {
-    await Promise.allSettled([...this.sandboxes.keys()].map((uid) => this.delete(uid)));
+    await Promise.allSettled(
+      [...this.sandboxes.keys()].map((uid) => this.delete(uid, { keepSuspended: true })),
+    );
   }
 }

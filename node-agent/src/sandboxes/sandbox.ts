@@ -1,8 +1,10 @@
+import { isDeepStrictEqual } from "node:util";
 import {
   createHttpHooks,
+  type HttpHooks,
   type IngressAccess,
+  type IngressRoute,
   type SecretManager,
-  type VM,
 } from "@earendil-works/gondolin";
 import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
@@ -10,13 +12,20 @@ import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
 import type { Logger } from "../logger.ts";
+import type { CheckpointRecord, Checkpoints } from "../state/checkpoints.ts";
 import type { VmRecords } from "../state/vm-records.ts";
-import type { VmLauncher } from "../vm/launcher.ts";
+import type { SandboxRuntime, SandboxVm, VmSpec } from "../vm/launcher.ts";
 
 /** Where the detached `command` writes its output inside the guest. */
 const COMMAND_LOG = "/var/log/turgon-command.log";
 
-/** The desired-state fields that only a new VM can change. */
+/** lastActivityAt moves at most this often, however many requests touch it. */
+const ACTIVITY_RESOLUTION_MS = 1000;
+
+/**
+ * The desired-state fields that only a new VM can change. `operatingMode` is
+ * not one of them: suspending and resuming keep the VM's disk.
+ */
 export function bootIdentity(desired: DesiredSandbox): string {
   return JSON.stringify([
     desired.image,
@@ -29,53 +38,90 @@ export function bootIdentity(desired: DesiredSandbox): string {
   ]);
 }
 
+export type Timing = "boot" | "resume" | "suspend";
+
 export interface SandboxContext {
-  launcher: VmLauncher;
+  runtime: SandboxRuntime;
   log: Logger;
   onChange: (sandbox: ManagedSandbox) => void;
   ingressHeaderTimeoutMs: number;
   nodeName: string;
   audit: (event: EgressAuditEvent) => void;
-  onBooted: (seconds: number) => void;
+  onTiming: (kind: Timing, seconds: number) => void;
   records: VmRecords;
+  checkpoints: Checkpoints;
 }
 
-/** One sandbox on this node: its desired state and the VM that realises it. */
+/** The egress hooks of a sandbox: made once, kept across suspend and resume. */
+interface Egress {
+  httpHooks: HttpHooks;
+  /** Secret placeholders the guest sees; stable across resumes, so files holding them stay valid. */
+  env: Record<string, string>;
+  secretManager: SecretManager;
+  auditor: EgressAuditor;
+}
+
+/**
+ * One sandbox on this node: its desired state and the VM that realises it.
+ *
+ * Transitions (boot, suspend, resume) run one at a time in the order they were
+ * asked for. So a sandbox told to suspend while it is still booting finishes
+ * booting first (phase stays Booting), then suspends: a half-booted VM has no
+ * consistent disk to checkpoint, and cancelling QEMU's start is not something
+ * Gondolin offers. Suspend is disk-only (Gondolin's `vm.checkpoint`): processes
+ * and memory are gone after resume, which restarts `command`.
+ */
 export class ManagedSandbox {
   desired: DesiredSandbox;
-  phase: AgentSandboxPhase = "Booting";
+  phase: AgentSandboxPhase;
   reason?: string;
   message?: string;
   startedAt?: string;
-  vm?: VM;
+  vm?: SandboxVm;
   ingress?: IngressAccess;
+  private lastActivity?: number;
   private guard: EgressGuard;
-  private secrets?: SecretManager;
+  private egress?: Egress;
   private secretNames: string[] = [];
   private supervisor?: NodeJS.Timeout;
   private stopping = false;
+  private work: Promise<void> = Promise.resolve();
+  /** The checkpoint this sandbox's disk lives in while it is suspended (or was adopted). */
+  private checkpoint?: CheckpointRecord;
+  private staleCheckpoint = false;
 
-  private readonly launcher: VmLauncher;
+  private readonly runtime: SandboxRuntime;
   private readonly log: Logger;
   private readonly onChange: (sandbox: ManagedSandbox) => void;
   private readonly ingressHeaderTimeoutMs: number;
   private readonly nodeName: string;
   private readonly audit: (event: EgressAuditEvent) => void;
-  private readonly onBooted: (seconds: number) => void;
+  private readonly onTiming: (kind: Timing, seconds: number) => void;
   private readonly records: VmRecords;
-  private auditor?: EgressAuditor;
+  private readonly checkpoints: Checkpoints;
 
   constructor(desired: DesiredSandbox, context: SandboxContext) {
     this.desired = desired;
     this.guard = new EgressGuard(desired.policy);
-    this.launcher = context.launcher;
+    this.runtime = context.runtime;
     this.log = context.log;
     this.onChange = context.onChange;
     this.ingressHeaderTimeoutMs = context.ingressHeaderTimeoutMs;
     this.nodeName = context.nodeName;
     this.audit = context.audit;
-    this.onBooted = context.onBooted;
+    this.onTiming = context.onTiming;
     this.records = context.records;
+    this.checkpoints = context.checkpoints;
+    // A checkpoint already on disk for this UID belongs to a sandbox suspended
+    // under a previous agent process: pick it up if it holds the same VM (it
+    // is discarded in start() otherwise; another image could not resume it).
+    const saved = this.checkpoints.loadSync(desired.uid);
+    if (saved && saved.bootIdentity === bootIdentity(desired)) this.checkpoint = saved;
+    else this.staleCheckpoint = saved !== undefined;
+    if (desired.operatingMode === "Suspended") {
+      this.phase = "Suspended";
+      [this.reason, this.message] = this.suspendedReason();
+    } else this.phase = "Booting";
   }
 
   observe(): ObservedSandbox {
@@ -88,27 +134,79 @@ export class ManagedSandbox {
       ...(this.reason ? { reason: this.reason } : {}),
       ...(this.message ? { message: this.message } : {}),
       ...(this.startedAt ? { startedAt: this.startedAt } : {}),
+      ...(this.lastActivity ? { lastActivityAt: new Date(this.lastActivity).toISOString() } : {}),
       // Read from the guest's routing table, so edits made inside the guest show.
       routes: this.vm && this.phase === "Running" ? this.vm.getIngressRoutes() : [],
       secretNames: this.secretNames,
     };
   }
 
+  /**
+   * Notes ingress or exec activity. Called on every request, so it only
+   * stores a time (at most once a second) and emits no event: the new value
+   * goes out with the next event or GET.
+   */
+  touch(now = Date.now()): void {
+    if (this.lastActivity === undefined || now - this.lastActivity >= ACTIVITY_RESOLUTION_MS)
+      this.lastActivity = now;
+  }
+
   private setPhase(phase: AgentSandboxPhase, reason?: string, message?: string): void {
+    // Once stopping, a transition still finishing must not report the sandbox alive.
+    if (this.stopping && phase !== "Stopping") return;
     this.phase = phase;
     this.reason = reason;
     this.message = message;
     this.onChange(this);
   }
 
-  /** Boots the VM, enables ingress, applies routes and starts the command. */
-  async boot(): Promise<void> {
+  /** Runs `step` after every transition asked for before it; skipped once the sandbox stops. */
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const next = this.work.then(() => (this.stopping ? undefined : step()));
+    this.work = next.catch((error) =>
+      this.log.error({ uid: this.desired.uid, err: error }, "sandbox transition failed"),
+    );
+    return this.work;
+  }
+
+  /** Brings a new sandbox up: boots it (resuming an adopted checkpoint), or leaves it suspended. */
+  start(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.checkpoint)
+        this.log.info(
+          { uid: this.desired.uid },
+          "found the disk checkpoint of a suspended sandbox",
+        );
+      if (this.staleCheckpoint) {
+        this.log.info(
+          { uid: this.desired.uid },
+          "discarding a disk checkpoint made for a different image, resources or env",
+        );
+        await this.checkpoints.remove(this.desired.uid);
+      }
+      if (this.desired.operatingMode === "Running") await this.boot();
+      else if (this.phase !== "Suspended") this.markSuspended();
+    });
+  }
+
+  private suspendedReason(noDisk?: string): [reason: string, message: string] {
+    return this.checkpoint
+      ? ["Checkpointed", "the VM is stopped and its disk saved; resuming boots from that disk"]
+      : ["NotCheckpointed", noDisk ?? "no VM has run yet; resuming boots a fresh one"];
+  }
+
+  private markSuspended(noDisk?: string): void {
+    this.setPhase("Suspended", ...this.suspendedReason(noDisk));
+  }
+
+  private egressHooks(): Egress {
+    if (this.egress) return this.egress;
     const { desired } = this;
     const secrets = Object.fromEntries(
       desired.policy.secrets.map((s) => [s.name, { hosts: s.hosts, value: s.value }]),
     );
     let placeholders = new Map<string, { name: string; hosts: string[] }>();
-    this.auditor = new EgressAuditor(this.guard, {
+    const auditor = new EgressAuditor(this.guard, {
       node: this.nodeName,
       sandbox: { uid: desired.uid, name: desired.name, namespace: desired.namespace },
       placeholders: () => placeholders,
@@ -119,54 +217,99 @@ export class ManagedSandbox {
       allowedHosts: ["*"],
       blockInternalRanges: false,
       secrets,
-      ...this.auditor.hooks(),
+      ...auditor.hooks(),
     });
     placeholders = new Map(
       desired.policy.secrets.map((s) => [env[s.name] as string, { name: s.name, hosts: s.hosts }]),
     );
-    this.secrets = secretManager;
     this.secretNames = Object.keys(secrets).sort();
+    this.egress = { httpHooks, env, secretManager, auditor };
+    return this.egress;
+  }
+
+  private vmSpec(egress: Egress): VmSpec {
+    const { desired } = this;
+    return {
+      image: desired.image,
+      cpus: desired.resources.cpus,
+      memoryMiB: desired.resources.memoryMiB,
+      env: { ...desired.env, ...egress.env },
+      httpHooks: egress.httpHooks,
+      ...(desired.rootfsMode ? { rootfsMode: desired.rootfsMode } : {}),
+    };
+  }
+
+  /**
+   * The routes a resumed guest gets back: its own table at suspend, unless
+   * the spec's routes changed while it was suspended.
+   */
+  private routesToApply(): IngressRoute[] | undefined {
+    const specRoutes = this.desired.ingress.routes;
+    const saved = this.checkpoint;
+    if (saved && isDeepStrictEqual(saved.specRoutes, specRoutes)) return saved.guestRoutes;
+    return specRoutes;
+  }
+
+  /**
+   * Boots the VM (from the checkpoint when the sandbox was suspended),
+   * enables ingress, applies routes and starts the command.
+   */
+  private async boot(): Promise<void> {
+    const { desired } = this;
+    const resumeFrom = this.checkpoint ? this.checkpoints.diskPath(desired.uid) : undefined;
+    if (resumeFrom) this.setPhase("Booting", "Resuming", "booting from the saved disk");
+    else if (this.phase !== "Booting") this.setPhase("Booting");
+    const egress = this.egressHooks();
     const started = performance.now();
+    let vm: SandboxVm | undefined;
     try {
-      this.vm = await this.launcher.launch({
-        image: desired.image,
-        cpus: desired.resources.cpus,
-        memoryMiB: desired.resources.memoryMiB,
-        env: { ...desired.env, ...env },
-        httpHooks,
-        ...(desired.rootfsMode ? { rootfsMode: desired.rootfsMode } : {}),
-      });
-      const pid = this.vm.getHostPid();
+      vm = resumeFrom
+        ? await this.runtime.resume(resumeFrom, this.vmSpec(egress))
+        : await this.runtime.launch(this.vmSpec(egress));
+      this.vm = vm;
+      const pid = vm.getHostPid();
       if (pid) await this.records.save(desired.uid, pid);
       if (this.stopping) return;
-      this.ingress = await this.vm.enableIngress({
+      this.ingress = await vm.enableIngress({
         listenHost: "127.0.0.1",
         listenPort: 0,
         allowWebSockets: desired.ingress.websockets,
         upstreamHeaderTimeoutMs: this.ingressHeaderTimeoutMs,
         hooks: ingressHooks(() => this.desired),
       });
-      if (desired.ingress.routes) this.vm.setIngressRoutes(desired.ingress.routes);
-      if (desired.command) await this.startCommand(desired.command);
-      this.startedAt = new Date().toISOString();
-      this.watchForExit();
-      this.onBooted((performance.now() - started) / 1000);
+      const routes = this.routesToApply();
+      if (routes) vm.setIngressRoutes(routes);
+      if (desired.command) await this.startCommand(vm, desired.command);
+      // startedAt is the sandbox's first start (the operator counts ttl from it);
+      // a resume instead counts as activity, so idle time starts again.
+      this.startedAt ??= new Date().toISOString();
+      if (resumeFrom) this.lastActivity = Date.now();
+      // The checkpoint is now the backing file of the running VM's overlay: kept, not current.
+      this.checkpoint = undefined;
+      this.watchForExit(vm);
+      const seconds = (performance.now() - started) / 1000;
+      this.onTiming(resumeFrom ? "resume" : "boot", seconds);
       this.log.info(
-        { uid: desired.uid, bootMs: Math.round(performance.now() - started) },
+        { uid: desired.uid, ms: Math.round(seconds * 1000), resumed: Boolean(resumeFrom) },
         "sandbox running",
       );
       this.setPhase("Running");
     } catch (error) {
-      this.log.error({ uid: desired.uid, err: error }, "sandbox failed to boot");
-      await this.vm?.close().catch(() => {});
+      this.log.error(
+        { uid: desired.uid, err: error },
+        resumeFrom ? "sandbox failed to resume" : "sandbox failed to boot",
+      );
+      await this.ingress?.close().catch(() => {});
+      this.ingress = undefined;
+      await vm?.close().catch(() => {});
       this.vm = undefined;
-      this.setPhase("Failed", "BootFailed", (error as Error).message);
+      await this.records.remove(desired.uid);
+      this.setPhase("Failed", resumeFrom ? "ResumeFailed" : "BootFailed", (error as Error).message);
     }
   }
 
   /** Starts the service detached, so the guest's exec channel stays free. */
-  private async startCommand(argv: string[]): Promise<void> {
-    const vm = this.vm as VM;
+  private async startCommand(vm: SandboxVm, argv: string[]): Promise<void> {
     const result = await vm.exec([
       "/bin/sh",
       "-c",
@@ -178,47 +321,128 @@ export class ManagedSandbox {
   }
 
   /** A VM whose QEMU process disappears without being asked to is reported Failed. */
-  private watchForExit(): void {
-    const pid = this.vm?.getHostPid();
+  private watchForExit(vm: SandboxVm): void {
+    const pid = vm.getHostPid();
     if (!pid) return;
     this.supervisor = setInterval(() => {
       try {
         process.kill(pid, 0);
       } catch {
         clearInterval(this.supervisor);
-        if (this.stopping) return;
+        if (this.stopping || this.vm !== vm) return;
         this.log.warn({ uid: this.desired.uid, pid }, "VM exited unexpectedly");
         // Release what Gondolin still holds for it (gateway, sockets, overlay disk).
-        const dead = this.vm;
         this.vm = undefined;
         void this.ingress?.close().catch(() => {});
-        void dead?.close().catch(() => {});
+        this.ingress = undefined;
+        void vm.close().catch(() => {});
+        void this.records.remove(this.desired.uid);
         this.setPhase("Failed", "VMExited", `the QEMU process (pid ${pid}) exited unexpectedly`);
       }
     }, 1000);
     this.supervisor.unref();
   }
 
-  /** Applies what can change live: routes and the egress policy (secret values and hosts included). */
+  /**
+   * Checkpoints the VM's disk to `<state-dir>/checkpoints/<uid>.qcow2` and
+   * stops it. The sandbox keeps its place (and capacity) on the node.
+   */
+  private async suspend(): Promise<void> {
+    const vm = this.vm;
+    if (!vm) return;
+    const { uid } = this.desired;
+    this.setPhase("Suspending");
+    const started = performance.now();
+    clearInterval(this.supervisor);
+    const guestRoutes = vm.getIngressRoutes();
+    await this.ingress?.close().catch(() => {});
+    this.ingress = undefined;
+    const spec = this.vmSpec(this.egressHooks());
+    try {
+      if (!this.runtime.canCheckpoint(spec)) {
+        await vm.close();
+        this.vm = undefined;
+        await this.records.remove(uid);
+        this.markSuspended(
+          `rootfsMode ${this.desired.rootfsMode ?? "of the image"} keeps no disk state: resuming boots a fresh disk`,
+        );
+        return;
+      }
+      await this.checkpoints.prepare();
+      // Gondolin syncs the guest's filesystems, stops QEMU and moves the VM's
+      // qcow2 overlay to this path (rebased onto the image if it was itself a resume).
+      await vm.checkpoint(this.checkpoints.diskPath(uid));
+      this.vm = undefined;
+      await this.records.remove(uid);
+      this.checkpoint = {
+        uid,
+        bootIdentity: bootIdentity(this.desired),
+        guestRoutes,
+        ...(this.desired.ingress.routes ? { specRoutes: this.desired.ingress.routes } : {}),
+        createdAt: new Date().toISOString(),
+      };
+      await this.checkpoints.save(this.checkpoint);
+      const seconds = (performance.now() - started) / 1000;
+      this.onTiming("suspend", seconds);
+      this.log.info({ uid, ms: Math.round(seconds * 1000) }, "sandbox suspended");
+      this.markSuspended();
+    } catch (error) {
+      this.log.error({ uid, err: error }, "sandbox failed to suspend");
+      await vm.close().catch(() => {});
+      this.vm = undefined;
+      await this.records.remove(uid);
+      this.checkpoint = undefined;
+      await this.checkpoints.remove(uid).catch(() => {});
+      this.setPhase("Failed", "SuspendFailed", (error as Error).message);
+    }
+  }
+
+  /** Suspends or resumes until the VM matches the desired operatingMode. */
+  private async reconcileMode(): Promise<void> {
+    const want = this.desired.operatingMode;
+    if (want === "Suspended" && this.phase === "Running") await this.suspend();
+    else if (want === "Running" && this.phase === "Suspended") await this.boot();
+  }
+
+  /**
+   * Applies what changes without a new VM: routes, the egress policy (secret
+   * values and hosts included) and operatingMode (suspend or resume, queued
+   * behind any transition in progress).
+   */
   applyLive(desired: DesiredSandbox): void {
+    const modeChanged = desired.operatingMode !== this.desired.operatingMode;
     this.desired = desired;
     this.guard.update(desired.policy);
     for (const secret of desired.policy.secrets)
-      this.secrets?.updateSecret(secret.name, { value: secret.value, hosts: secret.hosts });
+      this.egress?.secretManager.updateSecret(secret.name, {
+        value: secret.value,
+        hosts: secret.hosts,
+      });
     if (this.vm && this.phase === "Running" && desired.ingress.routes)
       this.vm.setIngressRoutes(desired.ingress.routes);
     this.onChange(this);
+    if (modeChanged) void this.enqueue(() => this.reconcileMode());
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the sandbox for good, after any transition in progress. Its
+   * checkpoint goes too, except on agent shutdown (`keepSuspended`) for a
+   * sandbox that is suspended: its disk then waits for the next agent.
+   */
+  async stop(options: { keepSuspended?: boolean } = {}): Promise<void> {
+    if (this.phase !== "Failed") this.setPhase("Stopping");
     this.stopping = true;
     clearInterval(this.supervisor);
-    if (this.phase !== "Failed") this.setPhase("Stopping");
+    await this.work;
+    clearInterval(this.supervisor);
     await this.ingress?.close().catch(() => {});
+    this.ingress = undefined;
     await this.vm?.close();
     this.vm = undefined;
-    this.auditor?.close();
+    this.egress?.auditor.close();
     await this.records.remove(this.desired.uid);
+    if (!(options.keepSuspended && this.checkpoint))
+      await this.checkpoints.remove(this.desired.uid);
   }
 
   hostPid(): number | undefined {

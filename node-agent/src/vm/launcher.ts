@@ -1,6 +1,13 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { type HttpHooks, loadGuestAssets, VM } from "@earendil-works/gondolin";
+import {
+  type HttpHooks,
+  loadAssetManifest,
+  loadGuestAssets,
+  VM,
+  type VMOptions,
+  VmCheckpoint,
+} from "@earendil-works/gondolin";
 import { imageStoreDir, resolveLocalImage } from "@turgon/images/store";
 import { type Accelerator, type AcceleratorSetting, chooseAccelerator } from "./accelerator.ts";
 
@@ -30,6 +37,34 @@ export interface LauncherOptions {
 
 export class InvalidVmSpecError extends Error {}
 
+/**
+ * What a sandbox uses of a VM: Gondolin's `VM`, or the simulated runtime's
+ * stand-in. Typed as a subset so the compiler holds both to the same contract.
+ */
+export type SandboxVm = Pick<
+  VM,
+  | "exec"
+  | "enableIngress"
+  | "getIngressRoutes"
+  | "setIngressRoutes"
+  | "close"
+  | "getHostPid"
+  | "checkpoint"
+>;
+
+/** Boots sandbox VMs: QEMU through Gondolin, or the simulated runtime for benchmarks. */
+export interface SandboxRuntime {
+  readonly name: "qemu" | "simulated";
+  /** The accelerator in use, once known (never, for the simulated runtime). */
+  readonly chosenAccelerator?: Accelerator;
+  /** Creates and boots a VM; resolves once the guest is up. */
+  launch(spec: VmSpec): Promise<SandboxVm>;
+  /** Boots a VM whose root disk continues from a checkpoint that `vm.checkpoint` wrote. */
+  resume(checkpointPath: string, spec: VmSpec): Promise<SandboxVm>;
+  /** Whether the VM's root disk is a writable qcow2 overlay, which `vm.checkpoint` can save. */
+  canCheckpoint(spec: VmSpec): boolean;
+}
+
 function validate(spec: VmSpec): void {
   if (!Number.isInteger(spec.cpus) || spec.cpus < 1 || spec.cpus > 64) {
     throw new InvalidVmSpecError(`cpus must be an integer from 1 to 64, got ${spec.cpus}`);
@@ -46,7 +81,8 @@ function validate(spec: VmSpec): void {
 }
 
 /** Boots Gondolin VMs from the local image store on the accelerator this host can really use. */
-export class VmLauncher {
+export class VmLauncher implements SandboxRuntime {
+  readonly name = "qemu";
   private readonly options: Required<Omit<LauncherOptions, "startTimeoutMs">> & {
     startTimeoutMs: number;
   };
@@ -79,12 +115,37 @@ export class VmLauncher {
 
   /** Creates and boots a VM; resolves once the guest is up. */
   async launch(spec: VmSpec): Promise<VM> {
+    return this.started(await VM.create(await this.vmOptions(spec)));
+  }
+
+  /**
+   * Boots a VM from a disk-only checkpoint (`vm.checkpoint`): Gondolin puts a
+   * fresh qcow2 overlay over the checkpoint file, which must stay in place
+   * while the VM runs. The image must be the build the checkpoint was made from.
+   */
+  async resume(checkpointPath: string, spec: VmSpec): Promise<VM> {
+    const options = await this.vmOptions(spec);
+    return this.started(await VmCheckpoint.load(checkpointPath).resume<VM>(options));
+  }
+
+  /** `cow` (Gondolin's default) is a qcow2 overlay; `memory` and `readonly` keep no disk state. */
+  canCheckpoint(spec: VmSpec): boolean {
+    const mode =
+      spec.rootfsMode ??
+      loadAssetManifest(resolveLocalImage(spec.image, this.options.imageStore).assetDir)
+        ?.runtimeDefaults?.rootfsMode ??
+      "cow";
+    return mode === "cow";
+  }
+
+  private async vmOptions(spec: VmSpec): Promise<VMOptions> {
     validate(spec);
     const image = resolveLocalImage(spec.image, this.options.imageStore);
     const { accelerator } = await this.resolveAccelerator(
       loadGuestAssets(image.assetDir).kernelPath,
     );
-    const vm = await VM.create({
+    this.chosenAccelerator = accelerator;
+    return {
       sandbox: {
         imagePath: image.assetDir,
         qemuPath: this.options.qemuPath,
@@ -105,7 +166,10 @@ export class VmLauncher {
       ...(spec.rootfsMode ? { rootfs: { mode: spec.rootfsMode } } : {}),
       ...(spec.httpHooks ? { httpHooks: spec.httpHooks } : {}),
       startTimeoutMs: this.options.startTimeoutMs,
-    });
+    };
+  }
+
+  private async started(vm: VM): Promise<VM> {
     try {
       await vm.start();
     } catch (error) {
