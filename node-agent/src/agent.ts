@@ -13,7 +13,8 @@ import { NodeRegistration } from "./registration/registration.ts";
 import { SandboxManager } from "./sandboxes/manager.ts";
 import { Checkpoints } from "./state/checkpoints.ts";
 import { VmRecords } from "./state/vm-records.ts";
-import { VmLauncher } from "./vm/launcher.ts";
+import { type SandboxRuntime, VmLauncher } from "./vm/launcher.ts";
+import { SimulatedRuntime } from "./vm/simulated.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -68,11 +69,20 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromCluster();
 
-  const runtime = new VmLauncher({
-    accelerator: config.accelerator,
-    tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
-    ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
-  });
+  let runtime: SandboxRuntime;
+  if (config.runtime === "simulated") {
+    runtime = new SimulatedRuntime({ bootMs: config["simulated-boot-ms"] });
+    log.warn(
+      { bootMs: config["simulated-boot-ms"] },
+      "runtime is SIMULATED: no VM boots; for control-plane scale benchmarks only",
+    );
+  } else {
+    runtime = new VmLauncher({
+      accelerator: config.accelerator,
+      tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
+      ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
+    });
+  }
   const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
   const spool = new AuditSpool({
     dir: config["spool-dir"],
@@ -126,6 +136,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
       capacity,
       allocatable: () => manager.allocatable(),
       accelerator: () => runtime.chosenAccelerator,
+      runtime: runtime.name,
       heartbeatSeconds: config["heartbeat-seconds"],
       agentVersion: AGENT_VERSION,
     },

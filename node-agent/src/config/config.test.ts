@@ -14,6 +14,21 @@ describe("agent configuration", () => {
     assert.equal(config["max-vms"], 7);
     assert.equal(config.accelerator, "auto");
     assert.equal(config["tcg-tb-size-mib"], 64);
+    assert.equal(config.runtime, "qemu");
+    assert.equal(config["simulated-boot-ms"], 200);
+  });
+
+  it("takes the simulated runtime only by name, with a bounded boot delay", () => {
+    const config = loadConfig([...base, "--runtime", "simulated", "--simulated-boot-ms", "0"], {});
+    assert.equal(config.runtime, "simulated");
+    assert.equal(config["simulated-boot-ms"], 0);
+    assert.throws(
+      () => loadConfig([...base, "--runtime", "firecracker", "--simulated-boot-ms=-1"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /--runtime \(TURGON_AGENT_RUNTIME\)/.test(error.message) &&
+        /--simulated-boot-ms \(TURGON_AGENT_SIMULATED_BOOT_MS\)/.test(error.message),
+    );
   });
 
   it("names the flag and its variable for a bad value", () => {

@@ -53,7 +53,7 @@ const OPTIONS = {
   },
   "state-dir": {
     env: "TURGON_AGENT_STATE_DIR",
-    description: "where the agent keeps records of its running VMs",
+    description: "records of running VMs and suspended sandboxes' disk checkpoints",
   },
   "tls-cert-file": {
     env: "TURGON_AGENT_TLS_CERT_FILE",
@@ -62,6 +62,15 @@ const OPTIONS = {
   "tls-key-file": {
     env: "TURGON_AGENT_TLS_KEY_FILE",
     description: "the TLS certificate's private key (PEM)",
+  },
+  runtime: {
+    env: "TURGON_AGENT_RUNTIME",
+    description:
+      "qemu, or simulated: boots no VMs (control-plane scale benchmarks only; the SandboxNode says so)",
+  },
+  "simulated-boot-ms": {
+    env: "TURGON_AGENT_SIMULATED_BOOT_MS",
+    description: "how long a simulated VM takes to boot or resume (--runtime simulated)",
   },
   "tcg-tb-size-mib": {
     env: "TURGON_AGENT_TCG_TB_SIZE_MIB",
@@ -93,6 +102,8 @@ export const AgentConfig = z.strictObject({
   "ingress-header-timeout-ms": positive.max(600_000).default(60_000),
   "spool-dir": z.string().min(1).default("/var/lib/turgon/audit-spool"),
   "tcg-tb-size-mib": positive.max(4096).default(64),
+  runtime: z.enum(["qemu", "simulated"]).default("qemu"),
+  "simulated-boot-ms": z.coerce.number().int().min(0).max(600_000).default(200),
   "state-dir": z.string().min(1).default("/var/lib/turgon/agent"),
   "tls-cert-file": z.string().min(1).optional(),
   "tls-key-file": z.string().min(1).optional(),

@@ -62,6 +62,7 @@ describe("node agent RBAC", () => {
         capacity: { cpus: 2, memoryMiB: 2048, vms: 4 },
         allocatable: () => ({ cpus: 2, memoryMiB: 2048, vms: 4 }),
         accelerator: () => "tcg",
+        runtime: "qemu",
         heartbeatSeconds: 60,
         agentVersion: "test",
       },

@@ -16,9 +16,13 @@ export interface RegistrationOptions {
   capacity: Capacity;
   allocatable: () => Capacity;
   accelerator: () => "kvm" | "tcg" | undefined;
+  /** Labelled on the SandboxNode, so a simulated node is never mistaken for a real one. */
+  runtime: "qemu" | "simulated";
   heartbeatSeconds: number;
   agentVersion: string;
 }
+
+export const RUNTIME_LABEL = "turgon.dev/runtime";
 
 const target = { group: GROUP, version: VERSION, plural: "sandboxnodes" };
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -61,16 +65,22 @@ export class NodeRegistration {
   private async upsertSpec(): Promise<void> {
     const { nodeName, address, ingressAddress } = this.options;
     const spec = { address, ingressAddress, unschedulable: false };
+    const labels = { [RUNTIME_LABEL]: this.options.runtime };
     try {
       await this.api.createClusterCustomObject({
         ...target,
-        body: { apiVersion: API_VERSION, kind: "SandboxNode", metadata: { name: nodeName }, spec },
+        body: {
+          apiVersion: API_VERSION,
+          kind: "SandboxNode",
+          metadata: { name: nodeName, labels },
+          spec,
+        },
       });
       this.log.info({ nodeName }, "registered SandboxNode");
     } catch (error) {
       if ((error as { code?: number }).code !== 409) throw error;
       await this.api.patchClusterCustomObject(
-        { ...target, name: nodeName, body: { spec } },
+        { ...target, name: nodeName, body: { metadata: { labels }, spec } },
         mergePatch,
       );
       this.log.info({ nodeName }, "updated SandboxNode");

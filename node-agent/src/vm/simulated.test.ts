@@ -1,0 +1,144 @@
+/**
+ * An agent on the simulated runtime (control-plane scale benchmarks): it
+ * takes sandboxes through the same API and lifecycle without booting QEMU,
+ * and its SandboxNode says it is simulated.
+ */
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type AgentEvent, type ObservedSandbox, SANDBOX_HEADER } from "@turgon/api/agent";
+import { installCrds, kubectl, uniqueName } from "@turgon/dev/testing";
+import { type RunningAgent, startAgent } from "../agent.ts";
+import { loadConfig } from "../config/config.ts";
+import { logger } from "../logger.ts";
+import { testAgentFlags } from "../testing.ts";
+import { SIMULATED_RESPONSE } from "./simulated.ts";
+
+describe("node agent on the simulated runtime", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "turgon-agent-sim-"));
+  const token = randomBytes(24).toString("hex");
+  const nodeName = uniqueName("sim");
+  let agent: RunningAgent;
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${agent.apiUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const desired = (uid: string, operatingMode: "Running" | "Suspended" = "Running") => ({
+    uid,
+    name: "sim",
+    namespace: "team-a",
+    generation: 1,
+    image: "not-in-any-store:simulated",
+    resources: { cpus: 1, memoryMiB: 512 },
+    command: ["python3", "-m", "http.server", "8000"],
+    ingress: { enabled: true, routes: [{ prefix: "/", port: 8000 }] },
+    operatingMode,
+  });
+  const waitFor = async (uid: string, phase: string): Promise<ObservedSandbox> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const { body } = await call("GET", `/v1/sandboxes/${uid}`);
+      if (body.phase === phase) return body as unknown as ObservedSandbox;
+      if (Date.now() > deadline) throw new Error(`${uid} stayed ${String(body.phase)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  before(async () => {
+    await installCrds();
+    await writeFile(join(dir, "token"), `${token}\n`, { mode: 0o600 });
+    const config = loadConfig(
+      testAgentFlags(dir, nodeName, "redis://127.0.0.1:1", {
+        runtime: "simulated",
+        "simulated-boot-ms": "300",
+      }),
+    );
+    agent = await startAgent(config, logger.child({ test: "simulated" }, { level: "error" }));
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await kubectl(["delete", "sandboxnode", nodeName, "--ignore-not-found"]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("accepts a PUT, reaches Running and labels its SandboxNode simulated", async () => {
+    const uid = randomUUID();
+    const created = await call("PUT", `/v1/sandboxes/${uid}`, desired(uid));
+    assert.equal(created.status, 201);
+    const running = await waitFor(uid, "Running");
+    assert.deepEqual(running.routes, [{ prefix: "/", port: 8000, stripPrefix: true }]);
+    assert.equal(running.lastActivityAt, undefined, "no activity yet");
+
+    const label = await kubectl([
+      "get",
+      "sandboxnode",
+      nodeName,
+      "-o",
+      "jsonpath={.metadata.labels.turgon\\.dev/runtime}",
+    ]);
+    assert.equal(label.stdout, "simulated");
+
+    const page = await fetch(`${agent.ingressUrl}/`, { headers: { [SANDBOX_HEADER]: uid } });
+    assert.equal(page.status, 200);
+    assert.equal(await page.text(), SIMULATED_RESPONSE);
+    const { body } = await call("GET", `/v1/sandboxes/${uid}`);
+    assert.ok(body.lastActivityAt, "an ingress request is activity");
+    assert.equal((await call("DELETE", `/v1/sandboxes/${uid}`)).status, 200);
+  });
+
+  it("suspends a sandbox still booting once it has booted, resumes it, and deletes its checkpoint", async () => {
+    const uid = randomUUID();
+    const events: AgentEvent[] = [];
+    const record = (event: AgentEvent) => {
+      if (event.sandbox.uid === uid) events.push(event);
+    };
+    agent.manager.on("event", record);
+    try {
+      await call("PUT", `/v1/sandboxes/${uid}`, desired(uid));
+      const suspend = await call("PUT", `/v1/sandboxes/${uid}`, desired(uid, "Suspended"));
+      assert.equal(suspend.body.outcome, "updated", "operatingMode is no reboot");
+      const suspended = await waitFor(uid, "Suspended");
+      assert.equal(suspended.reason, "Checkpointed");
+      const checkpoint = join(dir, "state", "checkpoints", `${uid}.qcow2`);
+      await access(checkpoint);
+      const refused = await fetch(`${agent.ingressUrl}/`, { headers: { [SANDBOX_HEADER]: uid } });
+      assert.equal(refused.status, 503);
+      assert.equal(agent.manager.allocatable().vms, 15, "a suspended sandbox keeps its slot");
+
+      await call("PUT", `/v1/sandboxes/${uid}`, desired(uid));
+      const resumed = await waitFor(uid, "Running");
+      assert.ok(resumed.lastActivityAt, "a resume counts as activity");
+      assert.deepEqual(resumed.routes, [{ prefix: "/", port: 8000, stripPrefix: true }]);
+      assert.deepEqual(
+        events.map((e) => e.sandbox.phase).filter((phase, i, all) => phase !== all[i - 1]),
+        ["Booting", "Running", "Suspending", "Suspended", "Booting", "Running"],
+      );
+      await call("DELETE", `/v1/sandboxes/${uid}`);
+      await assert.rejects(access(checkpoint), { code: "ENOENT" });
+    } finally {
+      agent.manager.off("event", record);
+    }
+  });
+
+  it("creates a sandbox suspended without booting it", async () => {
+    const uid = randomUUID();
+    const created = await call("PUT", `/v1/sandboxes/${uid}`, desired(uid, "Suspended"));
+    assert.equal(created.status, 201);
+    const suspended = await waitFor(uid, "Suspended");
+    assert.equal(suspended.reason, "NotCheckpointed");
+    assert.equal(suspended.startedAt, undefined);
+    await call("DELETE", `/v1/sandboxes/${uid}`);
+  });
+});
