@@ -1,0 +1,293 @@
+/**
+ * Operator benchmark (issue: operator). Prints:
+ *   1. apply-to-Ready p50/p90 with real VMs (QEMU, TCG here) for sandboxes
+ *      created one after another, and for 10 created at once;
+ *   2. reconcile throughput for 1,000 Sandboxes over 20 node agents that run
+ *      the SIMULATED runtime (no QEMU: a fake VM that is "booted" after
+ *      --simulated-boot-ms), against the API server's own create rate for
+ *      the same objects as the baseline ratio.
+ * Everything runs on a throw-away platform (real kube-apiserver and etcd) on
+ * loopback, with real operator and agent processes; loops are bounded.
+ *
+ * Usage: node operator/bench/operator.ts [--sequential 5] [--burst 10]
+ *   [--sandboxes 1000] [--agents 20] [--skip-vms] [--skip-scale]
+ * (`npm run bench:operator`).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { CustomObjectsApi } from "@kubernetes/client-node";
+import type { Sandbox } from "@turgon/api/crd";
+import {
+  installCrds,
+  kubectl,
+  startScratchRedis,
+  testEnvironment,
+  testKubeConfig,
+} from "@turgon/dev/testing";
+import { globalSetup, globalTeardown } from "@turgon/dev/testing/platform";
+import { eventually, type RunningProcess, startProcess } from "../src/testing.ts";
+
+const { values } = parseArgs({
+  options: {
+    sequential: { type: "string", default: "5" },
+    burst: { type: "string", default: "10" },
+    sandboxes: { type: "string", default: "1000" },
+    agents: { type: "string", default: "20" },
+    "skip-vms": { type: "boolean", default: false },
+    "skip-scale": { type: "boolean", default: false },
+  },
+});
+const sequential = Number(values.sequential);
+const burst = Number(values.burst);
+const scaleCount = Number(values.sandboxes);
+const agentCount = Number(values.agents);
+
+const GROUP = { group: "turgon.dev", version: "v1alpha1", plural: "sandboxes" };
+
+function percentile(sorted: number[], p: number): number {
+  return (
+    sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN
+  );
+}
+function summary(label: string, seconds: number[]): string {
+  const sorted = [...seconds].sort((a, b) => a - b);
+  return `${label}: n=${sorted.length} p50 ${percentile(sorted, 50).toFixed(2)} s, p90 ${percentile(sorted, 90).toFixed(2)} s, max ${(sorted.at(-1) ?? 0).toFixed(2)} s`;
+}
+
+await globalSetup();
+const processes: RunningProcess[] = [];
+const dir = await mkdtemp(join(tmpdir(), "turgon-bench-operator-"));
+try {
+  await installCrds();
+  const api = testKubeConfig().makeApiClient(CustomObjectsApi);
+  const token = randomBytes(24).toString("hex");
+  await writeFile(join(dir, "token"), token);
+  const redis = await startScratchRedis();
+  const env = testEnvironment();
+
+  const startAgent = async (name: string, extra: Record<string, string>) => {
+    const agentDir = join(dir, name);
+    await mkdir(agentDir, { recursive: true });
+    const flags = {
+      "node-name": name,
+      "api-port": "0",
+      "ingress-port": "0",
+      "token-file": join(dir, "token"),
+      kubeconfig: env.kubeconfig,
+      "state-dir": join(agentDir, "state"),
+      "spool-dir": join(agentDir, "spool"),
+      "redis-url": redis.url,
+      ...extra,
+    };
+    const agent = await startProcess(
+      "node-agent",
+      Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]),
+      "node agent started",
+    );
+    processes.push(agent);
+    return agent;
+  };
+  const startOperator = async (selector: string, workers: number) => {
+    const flags = {
+      kubeconfig: env.kubeconfig,
+      "agent-token-file": join(dir, "token"),
+      "metrics-port": "0",
+      "leader-elect": "false",
+      "sandbox-selector": selector,
+      "node-selector": selector,
+      workers: String(workers),
+    };
+    const operator = await startProcess(
+      "operator",
+      Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]),
+      "operator started",
+      { TURGON_LOG_LEVEL: "info" },
+    );
+    processes.push(operator);
+    return operator;
+  };
+  const label = async (node: string, selector: string) => {
+    const result = await kubectl(["label", "sandboxnode", node, selector, "--overwrite"]);
+    if (result.exitCode !== 0) throw new Error(result.tail);
+  };
+  const create = (namespace: string, name: string, run: string) =>
+    api.createNamespacedCustomObject({
+      ...GROUP,
+      namespace,
+      body: {
+        apiVersion: "turgon.dev/v1alpha1",
+        kind: "Sandbox",
+        metadata: { name, labels: { "turgon.dev/bench": run } },
+        spec: { image: "debian-python:latest" },
+      },
+    });
+  const list = async (namespace: string) =>
+    (
+      (await api.listNamespacedCustomObject({
+        ...GROUP,
+        namespace,
+      })) as { items: Sandbox[] }
+    ).items;
+  const isReady = (s: Sandbox) =>
+    s.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+  /** Creates the named sandboxes (all at once) and returns each one's apply-to-Ready seconds. */
+  const applyToReady = async (
+    namespace: string,
+    names: string[],
+    run: string,
+    timeoutMs: number,
+  ) => {
+    const startedAt = new Map<string, number>();
+    const readyAt = new Map<string, number>();
+    await Promise.all(
+      names.map(async (name) => {
+        startedAt.set(name, performance.now());
+        await create(namespace, name, run);
+      }),
+    );
+    const deadline = Date.now() + timeoutMs;
+    while (readyAt.size < names.length) {
+      if (Date.now() > deadline)
+        throw new Error(`only ${readyAt.size}/${names.length} Ready in ${timeoutMs} ms`);
+      const now = performance.now();
+      for (const s of await list(namespace))
+        if (isReady(s) && !readyAt.has(s.metadata.name as string))
+          readyAt.set(s.metadata.name as string, now);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return names.map((n) => ((readyAt.get(n) as number) - (startedAt.get(n) as number)) / 1000);
+  };
+  const deleteAll = async (namespace: string) => {
+    const result = await kubectl([
+      "delete",
+      "sandboxes",
+      "--all",
+      "-n",
+      namespace,
+      "--timeout=600s",
+    ]);
+    if (result.exitCode !== 0) throw new Error(result.tail);
+  };
+
+  if (!values["skip-vms"]) {
+    const run = "vms";
+    const selector = `turgon.dev/bench=${run}`;
+    await kubectl(["create", "namespace", "bench-vms"]);
+    const agent = await startAgent("bench-qemu", {
+      cpus: "16",
+      "memory-mib": "8192",
+      "max-vms": String(burst + 2),
+    });
+    await label("bench-qemu", selector);
+    await startOperator(selector, 4);
+    console.log(
+      `real VMs on one agent (accelerator as probed; TCG on these machines), ${agent.ready.apiUrl}`,
+    );
+    const one: number[] = [];
+    for (let i = 0; i < sequential; i++) {
+      one.push(...(await applyToReady("bench-vms", [`seq-${i}`], run, 180_000)));
+      await deleteAll("bench-vms");
+    }
+    console.log(summary("  apply-to-Ready, one after another", one));
+    const names = Array.from({ length: burst }, (_, i) => `burst-${i}`);
+    const together = await applyToReady("bench-vms", names, run, 600_000);
+    console.log(summary(`  apply-to-Ready, ${burst} at once`, together));
+    const deleteFrom = performance.now();
+    await deleteAll("bench-vms");
+    console.log(
+      `  kubectl delete of ${burst} (VMs destroyed, finalizers removed): ${((performance.now() - deleteFrom) / 1000).toFixed(2)} s`,
+    );
+    for (const p of processes.splice(0)) await p.stop();
+  }
+
+  if (!values["skip-scale"]) {
+    const run = "scale";
+    const selector = `turgon.dev/bench=${run}`;
+    await kubectl(["create", "namespace", "bench-scale"]);
+    await kubectl(["create", "namespace", "bench-baseline"]);
+    const perAgent = Math.ceil(scaleCount / agentCount) + 5;
+    console.log(
+      `\nSIMULATED runtime: ${agentCount} agents (no QEMU; fake VMs), ${scaleCount} Sandboxes`,
+    );
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: agentCount }, async (_, i) => {
+        const name = `bench-sim-${String(i).padStart(2, "0")}`;
+        await startAgent(name, {
+          runtime: "simulated",
+          cpus: String(perAgent),
+          "memory-mib": String(perAgent * 512),
+          "max-vms": String(perAgent),
+          "heartbeat-seconds": "10",
+        });
+        await label(name, selector);
+      }),
+    );
+    console.log(
+      `  ${agentCount} simulated agents up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+
+    // Baseline: the API server's create rate for the same objects, no operator watching them.
+    const batch = async (namespace: string, prefix: string, runLabel: string) => {
+      const names = Array.from({ length: scaleCount }, (_, i) => `${prefix}-${i}`);
+      const from = performance.now();
+      for (let i = 0; i < names.length; i += 20)
+        await Promise.all(names.slice(i, i + 20).map((n) => create(namespace, n, runLabel)));
+      return (performance.now() - from) / 1000;
+    };
+    const baselineSeconds = await batch("bench-baseline", "base", "baseline");
+    const baselineRate = scaleCount / baselineSeconds;
+    console.log(
+      `  baseline: API server creates ${scaleCount} Sandboxes in ${baselineSeconds.toFixed(1)} s (${baselineRate.toFixed(0)}/s)`,
+    );
+
+    const operator = await startOperator(selector, 16);
+    const from = performance.now();
+    const createSeconds = await batch("bench-scale", "sbx", run);
+    const readyCounts: string[] = [];
+    await eventually(
+      `${scaleCount} sandboxes Ready`,
+      async () => {
+        const ready = (await list("bench-scale")).filter(isReady).length;
+        readyCounts.push(`${((performance.now() - from) / 1000).toFixed(0)}s:${ready}`);
+        return ready;
+      },
+      (ready) => ready === scaleCount,
+      600_000,
+    );
+    const allReady = (performance.now() - from) / 1000;
+    const rate = scaleCount / allReady;
+    const nodes = new Map<string, number>();
+    for (const s of await list("bench-scale"))
+      nodes.set(s.status?.nodeName as string, (nodes.get(s.status?.nodeName as string) ?? 0) + 1);
+    const spread = [...nodes.values()].sort((a, b) => a - b);
+    console.log(
+      `  created in ${createSeconds.toFixed(1)} s; all ${scaleCount} Ready ${allReady.toFixed(1)} s after the first create`,
+    );
+    console.log(
+      `  reconcile throughput: ${rate.toFixed(1)} sandboxes/s to Ready (ratio to the API server's bare create rate: ${(rate / baselineRate).toFixed(2)})`,
+    );
+    console.log(
+      `  spread over ${nodes.size} nodes: min ${spread[0]}, max ${spread.at(-1)} per node`,
+    );
+    const metrics = await (await fetch(String(operator.ready.metrics))).text();
+    const line = (name: string) =>
+      metrics.split("\n").find((l) => l.startsWith(name)) ?? `${name} ?`;
+    console.log(
+      `  operator: ${line('turgon_operator_reconcile_duration_seconds_count{controller="sandbox",result="success"}')}`,
+    );
+    console.log(`  operator: ${line("turgon_operator_reconcile_errors_total")}`);
+    const deleteFrom = performance.now();
+    await deleteAll("bench-scale");
+    console.log(
+      `  kubectl delete of ${scaleCount} through the finalizer: ${((performance.now() - deleteFrom) / 1000).toFixed(1)} s`,
+    );
+  }
+  await redis.remove();
+} finally {
+  await Promise.allSettled(processes.map((p) => p.stop()));
+  await globalTeardown();
+}
