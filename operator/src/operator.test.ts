@@ -297,6 +297,53 @@ describe("operator with real agents and VMs", async () => {
     assert.equal(after.status?.startedAt, hello.status?.startedAt, "the VM was not restarted");
   });
 
+  it("operatingMode: Suspended checkpoints the VM; Running resumes it with its disk", async () => {
+    const hello = await getSandbox("hello");
+    const node = hello.status?.nodeName as string;
+    const uid = hello.metadata.uid as string;
+    const exec = async (command: string[]) => {
+      const { status, body } = await agentCall(node, "POST", `/v1/sandboxes/${uid}/exec`, {
+        command,
+      });
+      assert.equal(status, 200, JSON.stringify(body));
+      return body as { exitCode: number; stdout: string };
+    };
+    assert.equal((await exec(["/bin/sh", "-c", "echo kept > /srv/marker"])).exitCode, 0);
+    const mode = (operatingMode: string) =>
+      kubectl([
+        "patch",
+        "sandbox",
+        "hello",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        JSON.stringify({ spec: { operatingMode } }),
+      ]);
+    assert.equal((await mode("Suspended")).exitCode, 0);
+    const suspended = await eventually(
+      "hello Suspended",
+      () => getSandbox("hello"),
+      (s) => s.status?.phase === "Suspended",
+      60_000,
+    );
+    assert.equal(condition(suspended, "Suspended")?.status, "True");
+    assert.equal(condition(suspended, "Ready")?.status, "False");
+    assert.deepEqual(await vmsOn(node), [uid], "the sandbox keeps its place on the node");
+
+    assert.equal((await mode("Running")).exitCode, 0);
+    const resumed = await eventually(
+      "hello Running again",
+      () => getSandbox("hello"),
+      (s) => condition(s, "Ready")?.status === "True" && s.status?.phase === "Running",
+      120_000,
+    );
+    assert.equal(condition(resumed, "Suspended")?.status, "False");
+    assert.equal(resumed.status?.nodeName, node);
+    assert.equal((await exec(["cat", "/srv/marker"])).stdout.trim(), "kept");
+  });
+
   it("a leader killed mid-reconcile: the other replica finishes, with no duplicate VM", async () => {
     const manifest = {
       apiVersion: "turgon.dev/v1alpha1",

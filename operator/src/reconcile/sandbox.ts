@@ -104,6 +104,24 @@ export class SandboxReconciler {
     }
   }
 
+  /**
+   * The latest activity the agent reported. Activity does not stream (it
+   * would flood), so before ending a sandbox for idleness ask its agent afresh.
+   */
+  private async lastActivity(sandbox: Sandbox, spec: EffectiveSpec): Promise<string | undefined> {
+    const uid = sandbox.metadata.uid as string;
+    const known = this.activity.get(uid);
+    if (!lifecycleDeadline(sandbox, spec, known).expired) return known;
+    const nodeName = this.nodeOf(sandbox);
+    const node = nodeName
+      ? (this.options.caches.nodes.get(nodeName) as SandboxNode | undefined)
+      : undefined;
+    if (!node || !isNodeReady(node)) return known;
+    const observed = await this.options.agents.get(node.spec.address, uid).catch(() => undefined);
+    if (observed) this.observe(observed);
+    return this.activity.get(uid);
+  }
+
   /** The node a sandbox is placed on, counting placements the cache may not show yet. */
   nodeOf(sandbox: Sandbox): string | undefined {
     return sandbox.status?.nodeName ?? this.assumed.get(sandbox.metadata.uid as string);
@@ -166,7 +184,7 @@ export class SandboxReconciler {
       return this.pending(sandbox, status, "TemplateNotFound", error.message, setCond);
     }
 
-    const expiry = lifecycleDeadline(sandbox, spec, this.activity.get(uid));
+    const expiry = lifecycleDeadline(sandbox, spec, await this.lastActivity(sandbox, spec));
     if (expiry.expired) {
       await this.options.events.record(
         this.ref(sandbox),
