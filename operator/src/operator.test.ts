@@ -25,7 +25,7 @@ import {
   testKubeConfig,
   uniqueName,
 } from "@turgon/dev/testing";
-import { testAgentFlags } from "../../node-agent/src/testing.ts";
+import { testAgentFlags } from "@turgon/node-agent/testing";
 import { eventually, type RunningProcess, startProcess } from "./testing.ts";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));

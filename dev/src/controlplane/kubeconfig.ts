@@ -25,3 +25,22 @@ export async function writeKubeConfig(path: string, kc: KubeConfig): Promise<voi
   // exportConfig() is JSON, which kubectl reads as YAML.
   await writeFile(path, `${kc.exportConfig()}\n`, { mode: 0o600 });
 }
+
+/** A kubeconfig for `user` with a client certificate issued by the platform's CA. */
+export function buildClientKubeConfig(options: {
+  server: string;
+  caPem: string;
+  user: string;
+  cert: string;
+  key: string;
+}): KubeConfig {
+  const b64 = (text: string) => Buffer.from(text).toString("base64");
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: CLUSTER_NAME, server: options.server, caData: b64(options.caPem) }],
+    users: [{ name: options.user, certData: b64(options.cert), keyData: b64(options.key) }],
+    contexts: [{ name: CLUSTER_NAME, cluster: CLUSTER_NAME, user: options.user }],
+    currentContext: CLUSTER_NAME,
+  });
+  return kc;
+}

@@ -6,11 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { DevError } from "@turgon/toolkit/errors";
 import { withStep } from "@turgon/toolkit/progress";
 import { run } from "@turgon/toolkit/run";
-import { CLUSTER_NAME } from "../controlplane/kubeconfig.ts";
+import { buildClientKubeConfig } from "../controlplane/kubeconfig.ts";
 import { issueClientCertificate, pkiPaths } from "../controlplane/pki.ts";
 import type { EnvironmentInfo } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
@@ -104,20 +103,8 @@ async function componentKubeconfig(
 ) {
   const pki = pkiPaths(join(info.stateDir, "pki"));
   const { cert, key } = await issueClientCertificate(pki, user, groups);
-  const kc = new KubeConfig();
-  const b64 = (text: string) => Buffer.from(text).toString("base64");
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: CLUSTER_NAME,
-        server: info.apiServerUrl,
-        caData: b64(await readFile(pki.caCert, "utf8")),
-      },
-    ],
-    users: [{ name: user, certData: b64(cert), keyData: b64(key) }],
-    contexts: [{ name: CLUSTER_NAME, cluster: CLUSTER_NAME, user }],
-    currentContext: CLUSTER_NAME,
-  });
+  const caPem = await readFile(pki.caCert, "utf8");
+  const kc = buildClientKubeConfig({ server: info.apiServerUrl, caPem, user, cert, key });
   await writeFile(path, `${kc.exportConfig()}\n`, { mode: 0o600 });
 }
 

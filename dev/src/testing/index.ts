@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { CRD_DIR } from "@turgon/api/generate";
 import { run } from "@turgon/toolkit/run";
+import { buildClientKubeConfig } from "../controlplane/kubeconfig.ts";
 import { issueClientCertificate, issueServingCertificate, pkiPaths } from "../controlplane/pki.ts";
 import type { EnvironmentInfo } from "../environment/index.ts";
 import { stopDaemon } from "../process/daemon.ts";
@@ -97,17 +98,8 @@ export async function kubeConfigAs(user: string, groups: string[]): Promise<Kube
   const env = testEnvironment();
   const pki = pkiPaths(join(env.stateDir, "pki"));
   const { cert, key } = await issueClientCertificate(pki, user, groups);
-  const kc = new KubeConfig();
-  const b64 = (text: string) => Buffer.from(text).toString("base64");
-  kc.loadFromOptions({
-    clusters: [
-      { name: "test", server: env.apiServerUrl, caData: b64(readFileSync(pki.caCert, "utf8")) },
-    ],
-    users: [{ name: user, certData: b64(cert), keyData: b64(key) }],
-    contexts: [{ name: "test", cluster: "test", user }],
-    currentContext: "test",
-  });
-  return kc;
+  const caPem = readFileSync(pki.caCert, "utf8");
+  return buildClientKubeConfig({ server: env.apiServerUrl, caPem, user, cert, key });
 }
 
 /** A serving certificate for 127.0.0.1/localhost from the test platform's CA, with the CA to trust it. */

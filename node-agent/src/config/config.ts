@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
+import { ConfigError, flagUsage, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
 /** Every setting, its flag, its environment variable and its default. */
@@ -77,7 +77,6 @@ const OPTIONS = {
     description: "TCG translation cache per VM in MiB (QEMU default is far larger)",
   },
 } as const;
-type OptionName = keyof typeof OPTIONS;
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().min(1);
@@ -114,49 +113,25 @@ export const AgentConfig = z.strictObject({
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 export function usage(): string {
-  const lines = Object.entries(OPTIONS).map(
-    ([name, o]) => `  --${name.padEnd(26)} ${o.env.padEnd(40)} ${o.description}`,
-  );
-  return `turgon-node-agent [flags]\n\nflag                         environment variable                     meaning\n${lines.join("\n")}`;
+  return flagUsage("turgon-node-agent", OPTIONS);
 }
 
 /** Reads flags, then environment variables, then defaults; errors name the flag. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: Object.fromEntries(
-        Object.keys(OPTIONS).map((name) => [name, { type: "string" as const }]),
-      ),
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new ConfigError(`${(error as Error).message}\n\n${usage()}`);
-  }
-  const raw: Record<string, unknown> = {};
-  for (const name of Object.keys(OPTIONS) as OptionName[]) {
-    const value = values[name] ?? env[OPTIONS[name].env];
-    if (value !== undefined && value !== "") raw[name] = value;
-  }
-  raw["node-name"] ??= hostname().toLowerCase();
-  const parsed = AgentConfig.refine(
-    (c) => (c["tls-cert-file"] === undefined) === (c["tls-key-file"] === undefined),
-    {
-      message: "--tls-cert-file and --tls-key-file go together",
-      path: ["tls-key-file"],
+  return loadFlags({
+    command: "turgon-node-agent",
+    flags: OPTIONS,
+    schema: AgentConfig.refine(
+      (c) => (c["tls-cert-file"] === undefined) === (c["tls-key-file"] === undefined),
+      { message: "--tls-cert-file and --tls-key-file go together", path: ["tls-key-file"] },
+    ),
+    argv,
+    env,
+    fill: (raw) => {
+      raw["node-name"] ??= hostname().toLowerCase();
     },
-  ).safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0]) as OptionName;
-      return `--${name} (${OPTIONS[name]?.env}): ${issue.message}`;
-    });
-    throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
-  }
-  return parsed.data;
+  });
 }

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
+import { ConfigError, flagUsage, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
 /** Every setting, its flag, its environment variable and its meaning. */
@@ -62,7 +62,6 @@ const OPTIONS = {
     description: "every sandbox is reconciled again at least this often",
   },
 } as const;
-type OptionName = keyof typeof OPTIONS;
 
 const positive = z.coerce.number().int().min(1);
 /** Equality-based label selectors, as kubectl -l takes them: a=b,c!=d,e. */
@@ -101,44 +100,21 @@ export const OperatorConfig = z.strictObject({
 });
 export type OperatorConfig = z.infer<typeof OperatorConfig>;
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 export function usage(): string {
-  const lines = Object.entries(OPTIONS).map(
-    ([name, o]) => `  --${name.padEnd(28)} ${o.env.padEnd(34)} ${o.description}`,
-  );
-  return `turgon-operator [flags]\n\nflag                           environment variable               meaning\n${lines.join("\n")}`;
+  return flagUsage("turgon-operator", OPTIONS);
 }
 
 /** Reads flags, then environment variables, then defaults; errors name the flag. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: Object.fromEntries(
-        Object.keys(OPTIONS).map((name) => [name, { type: "string" as const }]),
-      ),
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new ConfigError(`${(error as Error).message}\n\n${usage()}`);
-  }
-  const raw: Record<string, unknown> = {};
-  for (const name of Object.keys(OPTIONS) as OptionName[]) {
-    const value = values[name] ?? env[OPTIONS[name].env];
-    if (value !== undefined && value !== "") raw[name] = value;
-  }
-  const parsed = OperatorConfig.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0]) as OptionName;
-      return `--${name} (${OPTIONS[name]?.env}): ${issue.message}`;
-    });
-    throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
-  }
-  return parsed.data;
+  return loadFlags({
+    command: "turgon-operator",
+    flags: OPTIONS,
+    schema: OperatorConfig,
+    argv,
+    env,
+  });
 }
 
 /** The routed URL of a sandbox: `<scheme>://<name>--<namespace>.<domain>[:port]/`. */

@@ -298,7 +298,8 @@ export class SandboxReconciler {
     policy: EffectivePolicy,
     setCond: (update: ConditionUpdate) => void,
   ): Promise<Result> {
-    const wasReady = findCondition(status.conditions, "Ready")?.status === "True";
+    const previousReady = findCondition(status.conditions, "Ready");
+    const wasReady = previousReady?.status === "True";
     const hadStarted = status.startedAt !== undefined;
     status.phase = AGENT_PHASE[observed.phase];
     if (observed.startedAt) status.startedAt = observed.startedAt.replace(/\.\d{3}Z$/, "Z");
@@ -385,10 +386,7 @@ export class SandboxReconciler {
         `the VM is running on ${status.nodeName}`,
       );
     }
-    if (
-      observed.phase === "Failed" &&
-      findCondition(sandbox.status?.conditions, "Ready")?.reason !== observed.reason
-    ) {
+    if (observed.phase === "Failed" && previousReady?.reason !== observed.reason) {
       await this.options.events.record(
         this.ref(sandbox),
         "Warning",
