@@ -160,16 +160,15 @@ try {
     }
     return names.map((n) => ((readyAt.get(n) as number) - (startedAt.get(n) as number)) / 1000);
   };
+  /** Deletes every sandbox in the namespace at once and waits until the finalizers let them go. */
   const deleteAll = async (namespace: string) => {
-    const result = await kubectl([
-      "delete",
-      "sandboxes",
-      "--all",
-      "-n",
-      namespace,
-      "--timeout=600s",
-    ]);
-    if (result.exitCode !== 0) throw new Error(result.tail);
+    await api.deleteCollectionNamespacedCustomObject({ ...GROUP, namespace });
+    await eventually(
+      `${namespace} emptied`,
+      () => list(namespace),
+      (items) => items.length === 0,
+      900_000,
+    );
   };
 
   if (!values["skip-vms"]) {
