@@ -44,6 +44,7 @@ describe("operator with real agents and VMs", async () => {
   let redis: ScratchRedis;
   let upstream: Server;
   let upstreamHits = 0;
+  const upstreamAuthorizations: string[] = [];
 
   const json = async <T>(args: string[]): Promise<T> => {
     const result = await kubectl([...args, "-o", "json"]);
@@ -124,8 +125,9 @@ describe("operator with real agents and VMs", async () => {
     await writeFile(join(dir, "token"), token);
     assert.equal((await kubectl(["create", "namespace", namespace])).exitCode, 0);
     redis = await startScratchRedis();
-    upstream = createServer((_req, res) => {
+    upstream = createServer((req, res) => {
       upstreamHits += 1;
+      if (req.headers.authorization) upstreamAuthorizations.push(req.headers.authorization);
       res.writeHead(200).end("ok\n");
     });
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
@@ -297,6 +299,102 @@ describe("operator with real agents and VMs", async () => {
     assert.equal(after.status?.startedAt, hello.status?.startedAt, "the VM was not restarted");
   });
 
+  it("a Secret rotation reaches the running VM live; the guest only ever holds a placeholder", async () => {
+    const secretValue = (value: string) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "api-token", namespace },
+        stringData: { token: value },
+      });
+    await writeFile(join(dir, "secret.json"), secretValue("first-secret-value-1"));
+    assert.equal((await kubectl(["apply", "-f", join(dir, "secret.json")])).exitCode, 0);
+    const before = await getSandbox("hello");
+    // A new secret name changes what the guest boots with: the VM restarts, and says so.
+    const patched = await kubectl([
+      "patch",
+      "sandboxpolicy",
+      "python-packages",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({
+        spec: {
+          secrets: [
+            {
+              name: "API_TOKEN",
+              hosts: ["localhost"],
+              secretKeyRef: { name: "api-token", key: "token" },
+            },
+          ],
+        },
+      }),
+    ]);
+    assert.equal(patched.exitCode, 0, patched.tail);
+    const rebooted = await eventually(
+      "hello rebooted with the secret",
+      () => getSandbox("hello"),
+      (s) =>
+        s.status?.startedAt !== before.status?.startedAt &&
+        condition(s, "Ready")?.status === "True",
+      120_000,
+    );
+    const node = rebooted.status?.nodeName as string;
+    const port = (upstream.address() as AddressInfo).port;
+    const guest = async (script: string) => {
+      const { status, body } = await agentCall(
+        node,
+        "POST",
+        `/v1/sandboxes/${rebooted.metadata.uid}/exec`,
+        {
+          command: ["/bin/sh", "-c", script],
+        },
+      );
+      assert.equal(status, 200, JSON.stringify(body));
+      return String(body.stdout).trim();
+    };
+    const placeholder = await guest("echo $API_TOKEN");
+    assert.ok(
+      placeholder.length > 0 && !placeholder.includes("first-secret-value"),
+      "the guest sees a placeholder",
+    );
+    const curl = `curl -s -o /dev/null -m 20 -x http://192.0.2.1:80 -H "Authorization: Bearer $API_TOKEN" -w '%{http_code}' http://localhost:${port}/`;
+    assert.equal(await guest(curl), "200");
+    assert.equal(upstreamAuthorizations.at(-1), "Bearer first-secret-value-1");
+
+    await writeFile(join(dir, "secret.json"), secretValue("second-secret-value-2"));
+    assert.equal((await kubectl(["apply", "-f", join(dir, "secret.json")])).exitCode, 0);
+    await eventually(
+      "the rotated value is injected",
+      async () => {
+        await guest(curl);
+        return upstreamAuthorizations.at(-1);
+      },
+      (auth) => auth === "Bearer second-secret-value-2",
+      30_000,
+    );
+    assert.equal(
+      (await getSandbox("hello")).status?.startedAt,
+      rebooted.status?.startedAt,
+      "no reboot for a new value",
+    );
+    const events = await json<{ items: { reason: string }[] }>([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      "--field-selector",
+      "involvedObject.name=hello",
+    ]);
+    assert.ok(events.items.some((e) => e.reason === "Rebooting"));
+    for (const [name, process] of [...operators, ...agents]) {
+      const leaked = process.lines.filter((line) => /(first|second)-secret-value/.test(line));
+      assert.deepEqual(leaked, [], `${name} logged a secret value`);
+    }
+  });
+
   it("operatingMode: Suspended checkpoints the VM; Running resumes it with its disk", async () => {
     const hello = await getSandbox("hello");
     const node = hello.status?.nodeName as string;
@@ -398,9 +496,74 @@ describe("operator with real agents and VMs", async () => {
     assert.ok(!(await vmsOn(node)).includes(sandbox.metadata.uid as string));
   });
 
+  it("idleTimeout ends a sandbox once exec and ingress activity stop", async () => {
+    const manifest = {
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "Sandbox",
+      metadata: { name: "idler", namespace, labels: { "turgon.dev/test-run": run } },
+      spec: { image: "debian-python:latest", lifecycle: { idleTimeout: "6s" } },
+    };
+    await writeFile(join(dir, "idler.json"), JSON.stringify(manifest));
+    assert.equal((await kubectl(["apply", "-f", join(dir, "idler.json")])).exitCode, 0);
+    const ready = await eventually(
+      "idler Ready",
+      () => getSandbox("idler"),
+      (s) => condition(s, "Ready")?.status === "True",
+      120_000,
+    );
+    const node = ready.status?.nodeName as string;
+    // Activity for longer than the timeout keeps it alive.
+    const activeUntil = Date.now() + 10_000;
+    while (Date.now() < activeUntil) {
+      const { status } = await agentCall(node, "POST", `/v1/sandboxes/${ready.metadata.uid}/exec`, {
+        command: ["true"],
+      });
+      assert.equal(status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    assert.equal((await kubectl(["get", "sandbox", "idler", "-n", namespace])).exitCode, 0);
+    await eventually(
+      "idler deleted once idle",
+      () => kubectl(["get", "sandbox", "idler", "-n", namespace]),
+      (r) => r.exitCode !== 0 && /NotFound/.test(r.tail),
+      40_000,
+    );
+    assert.ok(!(await vmsOn(node)).includes(ready.metadata.uid as string), "its VM is gone");
+  });
+
   it("a killed agent: its node goes NotReady and its sandboxes fail with NodeLost", async () => {
     const hello = await getSandbox("hello");
     const node = hello.status?.nodeName as string;
+    const other = nodeNames.find((n) => n !== node) as string;
+    // A sandbox that opts into rescheduling, on the same node: keep the other one out of reach meanwhile.
+    const cordon = (unschedulable: boolean) =>
+      kubectl([
+        "patch",
+        "sandboxnode",
+        other,
+        "--type",
+        "merge",
+        "-p",
+        JSON.stringify({ spec: { unschedulable } }),
+      ]);
+    assert.equal((await cordon(true)).exitCode, 0);
+    const manifest = {
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "Sandbox",
+      metadata: { name: "phoenix", namespace, labels: { "turgon.dev/test-run": run } },
+      spec: { image: "debian-python:latest", restartPolicy: "OnNodeFailure" },
+    };
+    await writeFile(join(dir, "phoenix.json"), JSON.stringify(manifest));
+    assert.equal((await kubectl(["apply", "-f", join(dir, "phoenix.json")])).exitCode, 0);
+    const phoenix = await eventually(
+      "phoenix Ready",
+      () => getSandbox("phoenix"),
+      (s) => condition(s, "Ready")?.status === "True",
+      120_000,
+    );
+    assert.equal(phoenix.status?.nodeName, node);
+    assert.equal((await cordon(false)).exitCode, 0);
+
     await (agents.get(node) as RunningProcess).kill();
 
     const notReady = await eventually(
@@ -421,6 +584,15 @@ describe("operator with real agents and VMs", async () => {
     );
     assert.equal(condition(failed, "Ready")?.reason, "NodeLost");
     assert.match(failed.status?.message ?? "", new RegExp(`SandboxNode ${node} was lost`));
+
+    // restartPolicy OnNodeFailure: placed again on the node that is left, and Ready there.
+    const moved = await eventually(
+      "phoenix rescheduled",
+      () => getSandbox("phoenix"),
+      (s) => s.status?.nodeName === other && condition(s, "Ready")?.status === "True",
+      120_000,
+    );
+    assert.ok((await vmsOn(other)).includes(moved.metadata.uid as string));
 
     // The agent comes back on the same state directory and reaps the orphaned QEMU;
     // the node is Ready again and the sandbox, restartPolicy Never, stays Failed.

@@ -41,13 +41,13 @@ export async function startProcess(
   };
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", remember);
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(
-          new Error(`${workspace} not ready in ${timeoutMs} ms:\n${lines.slice(-20).join("\n")}`),
-        ),
-      timeoutMs,
-    );
+    // A process that never gets ready is killed, not left behind.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(`${workspace} not ready in ${timeoutMs} ms:\n${lines.slice(-20).join("\n")}`),
+      );
+    }, timeoutMs);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${workspace} exited with ${code}:\n${lines.slice(-20).join("\n")}`));
