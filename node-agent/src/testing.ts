@@ -34,3 +34,6 @@ export async function writeGuestFile(vm: SandboxVm, path: string, content: strin
   });
   if (result.exitCode !== 0) throw new Error(`writing ${path} in the guest: ${result.stderr}`);
 }
+
+/** Guest-side test servers (HTTP echo, WebSocket echo) for routing tests. */
+export const GUEST_FIXTURES = new URL("./vm/fixtures/", import.meta.url).pathname;

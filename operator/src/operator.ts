@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { ObservedSandbox } from "@turgon/api/agent";
@@ -15,6 +14,7 @@ import { WorkQueue } from "./controller/workqueue.ts";
 import { EventRecorder } from "./events/recorder.ts";
 import { type Logger, logger } from "./logger.ts";
 import { OperatorMetrics } from "./metrics/metrics.ts";
+import { serveMetrics } from "./metrics/server.ts";
 import { findCondition } from "./reconcile/conditions.ts";
 import { collectOrphanVms } from "./reconcile/garbage.ts";
 import { NodeHealthMonitor } from "./reconcile/node-health.ts";
@@ -83,6 +83,7 @@ export async function startOperator(
     agents,
     log,
     onSandbox: (observed) => onAgentEvent(caches, queue, reconciler, observed),
+    onConnected: (node) => enqueueOnNode(caches, queue, reconciler, node),
   });
   const monitor = new NodeHealthMonitor({
     kc,
@@ -96,7 +97,14 @@ export async function startOperator(
   let stopping = false;
   wireTriggers(caches, queue, reconciler, () => leading && streams.sync(readyNodes(caches)));
 
-  const server = await serveMetrics(config, metrics, () => leading);
+  const server = await serveMetrics(
+    config["metrics-host"],
+    config["metrics-port"],
+    metrics.registry,
+    () => ({
+      leader: leading,
+    }),
+  );
   await startCaches(caches, log);
   log.info({ identity: config.identity }, "informer caches synced");
 
@@ -231,13 +239,15 @@ function wireTriggers(
   }
 
   // Heartbeats update nodes every few seconds: react to readiness changes, not to every beat.
-  const lastReady = new Map<string, string | undefined>();
+  // A restarted agent may come back at a new address: that too is a change worth acting on.
+  const lastSeen = new Map<string, string>();
   const onNode = (node: SandboxNode & KubernetesObject, deleted = false) => {
     const name = node.metadata.name as string;
     const ready = deleted ? "Deleted" : findCondition(node.status?.conditions, "Ready")?.status;
-    const changed = lastReady.get(name) !== ready;
-    if (deleted) lastReady.delete(name);
-    else lastReady.set(name, ready);
+    const seen = `${ready} ${node.spec?.address} ${node.spec?.ingressAddress}`;
+    const changed = lastSeen.get(name) !== seen;
+    if (deleted) lastSeen.delete(name);
+    else lastSeen.set(name, seen);
     if (changed) {
       enqueueOnNode(caches, queue, reconciler, name);
       onNodesChanged();
@@ -251,28 +261,4 @@ function wireTriggers(
   caches.nodes.on("add", (n) => onNode(n));
   caches.nodes.on("update", (n) => onNode(n));
   caches.nodes.on("delete", (n) => onNode(n, true));
-}
-
-async function serveMetrics(
-  config: OperatorConfig,
-  metrics: OperatorMetrics,
-  leading: () => boolean,
-): Promise<Server> {
-  const server = createServer((request, response) => {
-    const send = (code: number, type: string, body: string) =>
-      response.writeHead(code, { "content-type": type }).end(body);
-    if (request.url === "/metrics") {
-      metrics.registry.metrics().then(
-        (body) => send(200, metrics.registry.contentType, body),
-        (error: Error) => send(500, "text/plain", error.message),
-      );
-    } else if (request.url === "/healthz")
-      send(200, "application/json", JSON.stringify({ status: "ok", leader: leading() }));
-    else send(404, "text/plain", "not found\n");
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config["metrics-port"], config["metrics-host"], () => resolve());
-  });
-  return server;
 }

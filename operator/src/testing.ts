@@ -20,15 +20,21 @@ export interface RunningProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `<workspace>/src/main.ts` with flags and waits for the log line `readyMessage`. */
+/** Starts a component's `main.ts` with flags and waits for the log line `readyMessage`. */
+const ENTRIES = {
+  operator: "operator/src/main.ts",
+  router: "operator/src/router/main.ts",
+  "node-agent": "node-agent/src/main.ts",
+} as const;
+
 export async function startProcess(
-  workspace: "operator" | "node-agent",
+  workspace: keyof typeof ENTRIES,
   args: string[],
   readyMessage: string,
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 120_000,
 ): Promise<RunningProcess> {
-  const child = spawn(process.execPath, [`${ROOT}${workspace}/src/main.ts`, ...args], {
+  const child = spawn(process.execPath, [`${ROOT}${ENTRIES[workspace]}`, ...args], {
     cwd: ROOT,
     env: { ...process.env, TURGON_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -114,7 +114,16 @@ export const SandboxStatus = z.strictObject({
   nodeName: z.string().optional(),
   conditions: z.array(Condition).optional(),
   ingress: z
-    .strictObject({ url: z.string().optional(), routes: z.array(IngressRoute).optional() })
+    .strictObject({
+      url: z.string().optional(),
+      routes: z.array(IngressRoute).optional(),
+      access: z
+        .enum(["private", "authenticated", "public"])
+        .optional()
+        .meta({
+          description: "The access in force, template defaults applied; the router enforces it.",
+        }),
+    })
     .optional(),
   ssh: z.strictObject({ command: z.string().optional() }).optional(),
   startedAt: z.iso.datetime().optional(),

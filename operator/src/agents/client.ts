@@ -119,7 +119,11 @@ export class AgentClient {
   }
 
   /** The agent's event stream: current state first, then each change, until aborted. */
-  async *events(address: string, signal: AbortSignal): AsyncGenerator<AgentEvent> {
+  async *events(
+    address: string,
+    signal: AbortSignal,
+    onOpen: () => void = () => {},
+  ): AsyncGenerator<AgentEvent> {
     let response: Dispatcher.ResponseData;
     try {
       response = await request(new URL(`${AGENT_API_PREFIX}/events`, address), {
@@ -136,6 +140,7 @@ export class AgentClient {
       await response.body.dump();
       throw new AgentRequestError(response.statusCode, "EventStream", "event stream refused");
     }
+    onOpen();
     let buffered = "";
     try {
       for await (const chunk of response.body) {

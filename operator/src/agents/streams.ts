@@ -13,16 +13,20 @@ export class AgentEventStreams {
   private readonly agents: AgentClient;
   private readonly log: Logger;
   private readonly onSandbox: (sandbox: ObservedSandbox) => void;
+  private readonly onConnected: (node: string) => void;
   private readonly streams = new Map<string, { address: string; abort: AbortController }>();
 
   constructor(options: {
     agents: AgentClient;
     log: Logger;
     onSandbox: (sandbox: ObservedSandbox) => void;
+    /** Each (re)connection: a restarted agent knows no sandboxes until told again. */
+    onConnected: (node: string) => void;
   }) {
     this.agents = options.agents;
     this.log = options.log.child({ component: "agent-streams" });
     this.onSandbox = options.onSandbox;
+    this.onConnected = options.onConnected;
   }
 
   /** Follows exactly these nodes' agents: new ones start, gone or moved ones stop. */
@@ -46,8 +50,11 @@ export class AgentEventStreams {
     let backoffMs = 500;
     while (!signal.aborted) {
       try {
-        for await (const event of this.agents.events(address, signal)) {
+        const opened = () => {
           backoffMs = 500;
+          this.onConnected(node);
+        };
+        for await (const event of this.agents.events(address, signal, opened)) {
           this.onSandbox(event.sandbox);
         }
       } catch (error) {

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { sandboxHostLabel } from "@turgon/api/routing";
 import { ConfigError, flagUsage, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
@@ -117,10 +118,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   });
 }
 
-/** The routed URL of a sandbox: `<scheme>://<name>--<namespace>.<domain>[:port]/`. */
+/** The routed URL of a sandbox: `<scheme>://<host label>.<domain>[:port]/`. */
 export function ingressUrl(config: OperatorConfig, name: string, namespace: string): string {
   const port = config["ingress-port"];
   const defaultPort = config["ingress-scheme"] === "https" ? 443 : 80;
   const suffix = port && port !== defaultPort ? `:${port}` : "";
-  return `${config["ingress-scheme"]}://${name}--${namespace}.${config["ingress-domain"]}${suffix}/`;
+  const host = `${sandboxHostLabel(name, namespace)}.${config["ingress-domain"]}`;
+  return `${config["ingress-scheme"]}://${host}${suffix}/`;
 }

@@ -17,13 +17,13 @@ import type { Logger } from "../logger.ts";
 import { type CachedInformer, customResourceInformer } from "./informer.ts";
 
 /** The informer caches the operator reads from: every replica keeps them warm. */
-export interface Caches {
+export type Caches = {
   sandboxes: CachedInformer<Sandbox & KubernetesObject>;
   nodes: CachedInformer<SandboxNode & KubernetesObject>;
   policies: CachedInformer<SandboxPolicy & KubernetesObject>;
   templates: CachedInformer<SandboxTemplate & KubernetesObject>;
   secrets: CachedInformer<V1Secret>;
-}
+};
 
 const resource = (plural: string) => ({ group: GROUP, version: VERSION, plural });
 
@@ -46,7 +46,10 @@ export function createCaches(kc: KubeConfig, selectors: CacheSelectors = {}): Ca
 }
 
 /** Starts every informer and resolves once each has listed (its cache is synced). */
-export async function startCaches(caches: Caches, log: Logger): Promise<void> {
+// biome-ignore lint/suspicious/noExplicitAny: any informer cache, whatever it holds
+export type InformerSet = Record<string, CachedInformer<any>>;
+
+export async function startCaches(caches: InformerSet, log: Logger): Promise<void> {
   const informers = Object.entries(caches) as [string, CachedInformer<KubernetesObject>][];
   for (const [name, informer] of informers) {
     informer.on("error", (error) => {
@@ -74,7 +77,7 @@ async function waitForSync(name: string, informer: CachedInformer<KubernetesObje
   }
 }
 
-export async function stopCaches(caches: Caches): Promise<void> {
+export async function stopCaches(caches: InformerSet): Promise<void> {
   for (const informer of Object.values(caches)) stopped.add(informer);
   await Promise.allSettled(Object.values(caches).map((informer) => informer.stop()));
 }

@@ -347,6 +347,7 @@ export class SandboxReconciler {
           sandbox.metadata.namespace as string,
         ),
         routes: observed.routes,
+        access: spec.ingress.access ?? "private",
       };
       setCond(
         running

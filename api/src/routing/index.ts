@@ -1,0 +1,55 @@
+/**
+ * The contract of routed ingress: how a sandbox's host name is formed, and
+ * the token the dashboard mints and the router verifies for private and
+ * authenticated sandboxes.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+
+/** The cookie that carries an ingress token, set on the sandbox's own host only. */
+export const INGRESS_COOKIE = "turgon_ingress";
+/** The query parameter the sign-in flow returns a token in; the router turns it into the cookie. */
+export const INGRESS_TOKEN_PARAM = "turgon_token";
+/** The label naming a sandbox's team; without it, the team is the namespace. */
+export const TEAM_LABEL = "turgon.dev/team";
+
+const MAX_LABEL = 63;
+const HASH_LENGTH = 10;
+
+/**
+ * The DNS label of a sandbox's routed host: `<name>--<namespace>`, or, when
+ * that does not fit in 63 characters, a stable short form: its first
+ * characters and a hash of the whole, so two sandboxes never share one.
+ */
+export function sandboxHostLabel(name: string, namespace: string): string {
+  const full = `${name}--${namespace}`;
+  if (full.length <= MAX_LABEL) return full;
+  const hash = createHash("sha256")
+    .update(`${namespace}/${name}`)
+    .digest("hex")
+    .slice(0, HASH_LENGTH);
+  const prefix = full.slice(0, MAX_LABEL - HASH_LENGTH - 1).replace(/-+$/, "");
+  return `${prefix}-${hash}`;
+}
+
+/** The label a request's Host names under the ingress domain, or undefined when it is not ours. */
+export function hostLabel(hostHeader: string | undefined, domain: string): string | undefined {
+  if (!hostHeader) return undefined;
+  const host = hostHeader.toLowerCase().replace(/:\d+$/, "");
+  const suffix = `.${domain.toLowerCase()}`;
+  if (!host.endsWith(suffix)) return undefined;
+  const label = host.slice(0, -suffix.length);
+  return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(label) ? label : undefined;
+}
+
+/** Claims of an ingress token (JWT, HS256): who, which teams, for which sandbox host. */
+export const IngressTokenClaims = z.object({
+  /** The user's id in the dashboard. */
+  sub: z.string().min(1),
+  /** The sandbox host label the token is good for. */
+  aud: z.string().min(1),
+  teams: z.array(z.string()).default([]),
+  admin: z.boolean().default(false),
+  exp: z.number().int(),
+});
+export type IngressTokenClaims = z.infer<typeof IngressTokenClaims>;

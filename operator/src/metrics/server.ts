@@ -1,0 +1,28 @@
+import { createServer, type Server } from "node:http";
+import type { Registry } from "prom-client";
+
+/** Serves `/metrics` (Prometheus) and `/healthz` (JSON) on their own port. */
+export async function serveMetrics(
+  host: string,
+  port: number,
+  registry: Registry,
+  health: () => Record<string, unknown>,
+): Promise<Server> {
+  const server = createServer((request, response) => {
+    const send = (code: number, type: string, body: string) =>
+      response.writeHead(code, { "content-type": type }).end(body);
+    if (request.url === "/metrics") {
+      registry.metrics().then(
+        (body) => send(200, registry.contentType, body),
+        (error: Error) => send(500, "text/plain", error.message),
+      );
+    } else if (request.url === "/healthz")
+      send(200, "application/json", JSON.stringify({ status: "ok", ...health() }));
+    else send(404, "text/plain", "not found\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

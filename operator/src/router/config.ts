@@ -1,0 +1,95 @@
+import { ConfigError, flagUsage, loadFlags } from "@turgon/toolkit/flags";
+import { z } from "zod";
+
+const OPTIONS = {
+  kubeconfig: { env: "KUBECONFIG", description: "kubeconfig (in-cluster when unset)" },
+  "listen-host": { env: "TURGON_ROUTER_LISTEN_HOST", description: "address the router binds to" },
+  port: { env: "TURGON_ROUTER_PORT", description: "ingress port (0 picks a free one)" },
+  "metrics-port": {
+    env: "TURGON_ROUTER_METRICS_PORT",
+    description: "Prometheus /metrics and /healthz port (0 picks a free one)",
+  },
+  "ingress-domain": {
+    env: "TURGON_INGRESS_DOMAIN",
+    description: "domain of routed URLs: <name>--<namespace>.<domain>",
+  },
+  "tls-cert-file": {
+    env: "TURGON_ROUTER_TLS_CERT_FILE",
+    description: "serve HTTPS with this certificate (PEM)",
+  },
+  "tls-key-file": {
+    env: "TURGON_ROUTER_TLS_KEY_FILE",
+    description: "the certificate's private key (PEM)",
+  },
+  "token-secret": {
+    env: "TURGON_ROUTER_TOKEN_SECRET",
+    description: "namespace/name of the Secret with the ingress token keys (current, previous)",
+  },
+  "sign-in-url": {
+    env: "TURGON_SIGN_IN_URL",
+    description: "the dashboard's sign-in page; ?return=<url> is appended",
+  },
+  "agent-connect-timeout-ms": {
+    env: "TURGON_ROUTER_AGENT_CONNECT_TIMEOUT_MS",
+    description: "how long to wait for an agent's ingress port before answering 502",
+  },
+  "sandbox-selector": {
+    env: "TURGON_ROUTER_SANDBOX_SELECTOR",
+    description: "route only Sandboxes matching this label selector",
+  },
+  "node-selector": {
+    env: "TURGON_ROUTER_NODE_SELECTOR",
+    description: "use only SandboxNodes matching this label selector",
+  },
+} as const;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const labelSelector = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?(\s*,\s*[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?)*$/,
+    "must be a label selector such as team=ml,tier!=canary",
+  );
+
+export const RouterConfig = z
+  .strictObject({
+    kubeconfig: z.string().min(1).optional(),
+    "listen-host": z.string().min(1).default("127.0.0.1"),
+    port: port.default(18080),
+    "metrics-port": port.default(18082),
+    "ingress-domain": z
+      .string()
+      .regex(
+        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+        "must be a DNS domain such as sandboxes.example.com",
+      )
+      .default("localhost"),
+    "tls-cert-file": z.string().min(1).optional(),
+    "tls-key-file": z.string().min(1).optional(),
+    "token-secret": z
+      .string()
+      .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name")
+      .default("turgon-system/turgon-ingress-keys"),
+    "sign-in-url": z.url().default("http://localhost:3000/signin"),
+    "agent-connect-timeout-ms": z.coerce.number().int().min(100).max(60_000).default(3000),
+    "sandbox-selector": labelSelector.optional(),
+    "node-selector": labelSelector.optional(),
+  })
+  .refine((c) => (c["tls-cert-file"] === undefined) === (c["tls-key-file"] === undefined), {
+    message: "--tls-cert-file and --tls-key-file go together",
+    path: ["tls-key-file"],
+  });
+export type RouterConfig = z.infer<typeof RouterConfig>;
+
+export { ConfigError };
+
+export function usage(): string {
+  return flagUsage("turgon-router", OPTIONS);
+}
+
+export function loadRouterConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): RouterConfig {
+  return loadFlags({ command: "turgon-router", flags: OPTIONS, schema: RouterConfig, argv, env });
+}

@@ -1,0 +1,120 @@
+import type { KubernetesObject } from "@kubernetes/client-node";
+import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { sandboxHostLabel, TEAM_LABEL } from "@turgon/api/routing";
+import type { CachedInformer } from "../controller/informer.ts";
+
+type Access = "private" | "authenticated" | "public";
+
+/** Where a routed host leads: a sandbox ready to serve, or why not. */
+export type Route =
+  | {
+      kind: "serve";
+      sandbox: Sandbox;
+      uid: string;
+      access: Access;
+      team: string;
+      /** Base URL of the agent's ingress data plane. */
+      agent: string;
+    }
+  | {
+      kind: "refuse";
+      status: 404 | 502 | 503;
+      reason: string;
+      message: string;
+      retryAfter?: number;
+    };
+
+/**
+ * Host label → sandbox → node, from informer caches: no API call per
+ * request. The label is `sandboxHostLabel`, the same function the operator
+ * writes URLs with.
+ */
+export class SandboxDirectory {
+  private readonly byLabel = new Map<string, { name: string; namespace: string }>();
+  private readonly sandboxes: CachedInformer<Sandbox & KubernetesObject>;
+  private readonly nodes: CachedInformer<SandboxNode & KubernetesObject>;
+
+  constructor(
+    sandboxes: CachedInformer<Sandbox & KubernetesObject>,
+    nodes: CachedInformer<SandboxNode & KubernetesObject>,
+  ) {
+    this.sandboxes = sandboxes;
+    this.nodes = nodes;
+    const index = (s: Sandbox) => {
+      const { name, namespace } = s.metadata as { name: string; namespace: string };
+      this.byLabel.set(sandboxHostLabel(name, namespace), { name, namespace });
+    };
+    sandboxes.on("add", index);
+    sandboxes.on("update", index);
+    sandboxes.on("delete", (s) => {
+      const { name, namespace } = s.metadata as { name: string; namespace: string };
+      this.byLabel.delete(sandboxHostLabel(name, namespace));
+    });
+  }
+
+  route(label: string): Route {
+    const ref = this.byLabel.get(label);
+    const sandbox = ref
+      ? (this.sandboxes.get(ref.name, ref.namespace) as Sandbox | undefined)
+      : undefined;
+    if (!sandbox)
+      return {
+        kind: "refuse",
+        status: 404,
+        reason: "UnknownSandbox",
+        message: `no sandbox is routed at ${label}`,
+      };
+    const status = sandbox.status ?? {};
+    const name = `${sandbox.metadata.namespace}/${sandbox.metadata.name}`;
+    if (!status.ingress?.url)
+      return {
+        kind: "refuse",
+        status: 404,
+        reason: "IngressDisabled",
+        message: `sandbox ${name} does not enable ingress`,
+      };
+    const ready = status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    if (status.phase === "Suspended")
+      return {
+        kind: "refuse",
+        status: 503,
+        reason: "Suspended",
+        message: `sandbox ${name} is suspended`,
+        retryAfter: 30,
+      };
+    if (status.phase === "Failed")
+      return {
+        kind: "refuse",
+        status: 502,
+        reason: "SandboxFailed",
+        message: `sandbox ${name} failed: ${status.message ?? "see kubectl describe"}`,
+      };
+    if (status.phase !== "Running" || !ready)
+      return {
+        kind: "refuse",
+        status: 503,
+        reason: "Starting",
+        message: `sandbox ${name} is ${status.phase?.toLowerCase() ?? "pending"}`,
+        retryAfter: 2,
+      };
+    const node = status.nodeName
+      ? (this.nodes.get(status.nodeName) as SandboxNode | undefined)
+      : undefined;
+    const agent = node?.spec.ingressAddress;
+    if (!agent)
+      return {
+        kind: "refuse",
+        status: 502,
+        reason: "NodeUnknown",
+        message: `sandbox ${name}'s node ${status.nodeName ?? "(none)"} has no ingress address`,
+      };
+    return {
+      kind: "serve",
+      sandbox,
+      uid: sandbox.metadata.uid as string,
+      access: status.ingress.access ?? sandbox.spec.ingress?.access ?? "private",
+      team: sandbox.metadata.labels?.[TEAM_LABEL] ?? (sandbox.metadata.namespace as string),
+      agent,
+    };
+  }
+}

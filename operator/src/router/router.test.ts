@@ -1,0 +1,376 @@
+/**
+ * The router through the whole stack: a node agent, the operator and the
+ * router as real processes, a real VM under TCG. Routed URLs, Gondolin's
+ * routing rules end to end, WebSockets, access tokens, and a node agent
+ * that goes away and comes back.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { Sandbox } from "@turgon/api/crd";
+import { INGRESS_COOKIE, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
+import {
+  installCrds,
+  kubeConfigAs,
+  kubectl,
+  type ScratchRedis,
+  startScratchRedis,
+  uniqueName,
+} from "@turgon/dev/testing";
+import { GUEST_FIXTURES, testAgentFlags } from "@turgon/node-agent/testing";
+import { run } from "@turgon/toolkit/run";
+import WebSocket from "ws";
+import { eventually, type RunningProcess, startProcess } from "../testing.ts";
+import { mintIngressToken } from "./tokens.ts";
+
+const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
+const AGENT_RBAC = fileURLToPath(new URL("../../../node-agent/deploy/rbac.yaml", import.meta.url));
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+describe("router through the whole stack", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "turgon-router-"));
+  const token = randomBytes(24).toString("hex");
+  const keyText = randomBytes(32).toString("hex");
+  const key = new TextEncoder().encode(keyText);
+  const run_ = uniqueName("run");
+  const selector = `turgon.dev/test-run=${run_}`;
+  const namespace = uniqueName("rt");
+  const node = uniqueName("node");
+  const host = (port: number) => `web--${namespace}.localhost:${port}`;
+  let redis: ScratchRedis;
+  let agent: RunningProcess;
+  let operator: RunningProcess;
+  let router: RunningProcess;
+  let routerPort = 0;
+  let uid = "";
+
+  const get = (path: string, headers: Record<string, string> = {}, hostHeader = host(routerPort)) =>
+    new Promise<Answer>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port: routerPort, path, headers: { host: hostHeader, ...headers } },
+        (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk) => (body += chunk));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
+      req.on("error", reject);
+      req.setTimeout(30_000, () => req.destroy(new Error("request timed out")));
+      req.end();
+    });
+  const getSandbox = async () => {
+    const result = await kubectl(["get", "sandbox", "web", "-n", namespace, "-o", "json"]);
+    assert.equal(result.exitCode, 0, result.tail);
+    return JSON.parse(result.stdout) as Sandbox;
+  };
+  const guestExec = async (command: string[], stdin?: string) => {
+    const response = await fetch(`${agent.ready.apiUrl}/v1/sandboxes/${uid}/exec`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ command, ...(stdin ? { stdin } : {}) }),
+    });
+    const body = (await response.json()) as { exitCode: number; stderr: string };
+    assert.equal(body.exitCode, 0, body.stderr);
+  };
+  const identity = async (user: string, file: string) => {
+    const kc = await kubeConfigAs(`system:serviceaccount:turgon-system:${user}`, [
+      "system:serviceaccounts",
+      "system:serviceaccounts:turgon-system",
+    ]);
+    await writeFile(join(dir, file), kc.exportConfig());
+    return join(dir, file);
+  };
+  const startAgent = async () => {
+    await mkdir(join(dir, "agent"), { recursive: true });
+    await writeFile(join(dir, "agent", "token"), token);
+    agent = await startProcess(
+      "node-agent",
+      testAgentFlags(join(dir, "agent"), node, redis.url, { "heartbeat-seconds": "1" }),
+      "node agent started",
+    );
+    assert.equal(
+      (await kubectl(["label", "sandboxnode", node, selector, "--overwrite"])).exitCode,
+      0,
+    );
+  };
+  const flags = (values: Record<string, string>) =>
+    Object.entries(values).flatMap(([k, v]) => [`--${k}`, v]);
+
+  before(async () => {
+    await installCrds();
+    for (const file of [join(DEPLOY, "rbac.yaml"), join(DEPLOY, "router-rbac.yaml"), AGENT_RBAC])
+      assert.equal((await kubectl(["apply", "-f", file])).exitCode, 0);
+    const keys = await kubectl([
+      "create",
+      "secret",
+      "generic",
+      "turgon-ingress-keys",
+      "-n",
+      "turgon-system",
+      `--from-literal=current=${keyText}`,
+      "--dry-run=client",
+      "-o",
+      "json",
+    ]);
+    await writeFile(join(dir, "keys.json"), keys.stdout);
+    assert.equal((await kubectl(["apply", "-f", join(dir, "keys.json")])).exitCode, 0);
+    assert.equal((await kubectl(["create", "namespace", namespace])).exitCode, 0);
+    await writeFile(join(dir, "token"), token);
+    redis = await startScratchRedis();
+    await startAgent();
+    operator = await startProcess(
+      "operator",
+      flags({
+        kubeconfig: await identity("turgon-operator", "operator.kubeconfig"),
+        "agent-token-file": join(dir, "token"),
+        "leader-elect": "false",
+        "metrics-port": "0",
+        "sandbox-selector": selector,
+        "node-selector": selector,
+        "ingress-scheme": "http",
+        "ingress-port": "18080",
+      }),
+      "operator started",
+    );
+    router = await startProcess(
+      "router",
+      flags({
+        kubeconfig: await identity("turgon-router", "router.kubeconfig"),
+        port: "0",
+        "metrics-port": "0",
+        "sandbox-selector": selector,
+        "node-selector": selector,
+        "sign-in-url": "http://dashboard.localhost:3000/signin",
+      }),
+      "router started",
+    );
+    routerPort = Number(new URL(String(router.ready.url)).port);
+
+    const site = {
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "Sandbox",
+      metadata: { name: "web", namespace, labels: { "turgon.dev/test-run": run_ } },
+      spec: {
+        image: "debian-python:latest",
+        command: [
+          "/bin/sh",
+          "-c",
+          "mkdir -p /srv/site && echo hi > /srv/site/hello.txt && exec python3 -m http.server 8000 --bind 127.0.0.1 --directory /srv/site",
+        ],
+        ingress: {
+          enabled: true,
+          access: "public",
+          routes: [
+            { prefix: "/", port: 8000 },
+            { prefix: "/api", port: 9000 },
+            { prefix: "/api/v2", port: 9001 },
+            { prefix: "/raw", port: 9000, stripPrefix: false },
+            { prefix: "/ws", port: 8765 },
+          ],
+        },
+      },
+    };
+    await writeFile(join(dir, "web.json"), JSON.stringify(site));
+    assert.equal((await kubectl(["apply", "-f", join(dir, "web.json")])).exitCode, 0);
+    const ready = await eventually(
+      "web Ready",
+      getSandbox,
+      (s) => s.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+      180_000,
+    );
+    uid = ready.metadata.uid as string;
+    for (const fixture of ["echo_server.py", "ws_echo_server.py"])
+      await guestExec(
+        ["/bin/sh", "-c", `cat > /srv/${fixture}`],
+        await readFile(join(GUEST_FIXTURES, fixture), "utf8"),
+      );
+    await guestExec([
+      "/bin/sh",
+      "-c",
+      "for p in 9000 9001; do setsid python3 /srv/echo_server.py $p >/dev/null 2>&1 </dev/null & done; setsid python3 /srv/ws_echo_server.py 8765 >/dev/null 2>&1 </dev/null &",
+    ]);
+  });
+
+  after(async () => {
+    for (const p of [router, operator, agent]) await p?.stop();
+    await redis?.remove();
+  });
+
+  it("curl http://<name>--<ns>.localhost:<port>/ returns the guest's listing", async () => {
+    const url = `http://${host(routerPort)}/`;
+    const listing = await eventually(
+      "the listing",
+      () => run("curl", ["-s", "-m", "20", url]),
+      (r) => r.stdout.includes("hello.txt"),
+      30_000,
+    );
+    assert.match(listing.stdout, /Directory listing/);
+    assert.equal(
+      (await getSandbox()).status?.ingress?.url,
+      `http://web--${namespace}.localhost:18080/`,
+    );
+  });
+
+  it("follows Gondolin's routing rules: longest prefix, strip prefix, strip_prefix=false", async () => {
+    const echo = async (path: string) => {
+      const answer = await eventually(
+        `GET ${path}`,
+        () => get(path),
+        (a) => a.status === 200,
+        30_000,
+      );
+      return JSON.parse(answer.body) as {
+        port: number;
+        path: string;
+        headers: Record<string, string>;
+      };
+    };
+    assert.deepEqual(await echo("/api/items?x=1").then((e) => [e.port, e.path]), [
+      9000,
+      "/items?x=1",
+    ]);
+    assert.deepEqual(await echo("/api/v2/items").then((e) => [e.port, e.path]), [9001, "/items"]);
+    assert.deepEqual(await echo("/raw/items").then((e) => [e.port, e.path]), [9000, "/raw/items"]);
+    const headers = (await echo("/api/h")).headers;
+    const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    assert.equal(lower["x-forwarded-host"], host(routerPort));
+    assert.equal(lower["x-forwarded-proto"], "http");
+    assert.match(lower["x-forwarded-for"] ?? "", /127\.0\.0\.1/);
+    assert.equal(
+      lower["x-turgon-sandbox"],
+      undefined,
+      "the agent's routing header does not reach the guest",
+    );
+  });
+
+  it("tunnels a WebSocket to an echo server in the guest", async () => {
+    const socket = new WebSocket(`ws://127.0.0.1:${routerPort}/ws`, {
+      headers: { host: host(routerPort) },
+    });
+    const reply = await new Promise<string>((resolve, reject) => {
+      socket.once("open", () => socket.send("ping through the router"));
+      socket.once("message", (data) => resolve(String(data)));
+      socket.once("error", reject);
+    });
+    socket.close();
+    assert.equal(reply, "ping through the router");
+  });
+
+  it("answers 404 for an unknown sandbox, as JSON or a page by Accept", async () => {
+    const json = await get("/", {}, `nope--${namespace}.localhost:${routerPort}`);
+    assert.equal(json.status, 404);
+    assert.equal(JSON.parse(json.body).error, "UnknownSandbox");
+    const page = await get(
+      "/",
+      { accept: "text/html" },
+      `nope--${namespace}.localhost:${routerPort}`,
+    );
+    assert.equal(page.status, 404);
+    assert.match(page.body, /<h1>404 Not found<\/h1>.*no sandbox is routed at nope--/s);
+  });
+
+  it("private: refuses no token, another team's and an expired one; serves the right one; the guest never sees it", async () => {
+    const patched = await kubectl([
+      "patch",
+      "sandbox",
+      "web",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec: { ingress: { access: "private" } } }),
+    ]);
+    assert.equal(patched.exitCode, 0, patched.tail);
+    await eventually(
+      "access private in force",
+      getSandbox,
+      (s) => s.status?.ingress?.access === "private",
+      30_000,
+    );
+    const label = `web--${namespace}`;
+    const mint = (claims: { teams?: string[]; admin?: boolean; aud?: string }, ttl = 600) =>
+      mintIngressToken(key, { sub: "ada", aud: claims.aud ?? label, ...claims }, ttl);
+    const withCookie = async (value: string) =>
+      get("/api/who", { cookie: `theme=dark; ${INGRESS_COOKIE}=${value}` });
+
+    await eventually(
+      "no token redirects to sign-in",
+      () => get("/api/who"),
+      (a) => a.status === 302,
+      30_000,
+    );
+    const none = await get("/api/who");
+    const signIn = new URL(String(none.headers.location));
+    assert.equal(signIn.origin + signIn.pathname, "http://dashboard.localhost:3000/signin");
+    assert.equal(signIn.searchParams.get("return"), `http://${host(routerPort)}/api/who`);
+    assert.equal((await withCookie(await mint({ teams: ["another-team"] }))).status, 403);
+    assert.equal(
+      (await withCookie(await mint({ teams: [namespace] }, -60))).status,
+      302,
+      "expired",
+    );
+    assert.equal(
+      (await withCookie(await mint({ teams: [namespace], aud: `other--${namespace}` }))).status,
+      302,
+      "another sandbox's token",
+    );
+    assert.equal((await withCookie("not-a-jwt")).status, 302);
+
+    const good = await withCookie(await mint({ teams: [namespace] }));
+    assert.equal(good.status, 200);
+    const seen = JSON.parse(good.body) as { headers: Record<string, string> };
+    const cookie = Object.entries(seen.headers).find(([k]) => k.toLowerCase() === "cookie")?.[1];
+    assert.equal(cookie, "theme=dark", "the guest sees its own cookies, never the token");
+    assert.equal(
+      (await withCookie(await mint({ admin: true }))).status,
+      200,
+      "admins reach every sandbox",
+    );
+
+    // The sign-in flow returns with the token in the URL: it becomes a host-only cookie, and leaves the URL.
+    const handoff = await get(
+      `/api/who?a=1&${INGRESS_TOKEN_PARAM}=${await mint({ teams: [namespace] })}`,
+    );
+    assert.equal(handoff.status, 302);
+    assert.equal(handoff.headers.location, `http://${host(routerPort)}/api/who?a=1`);
+    assert.match(
+      String(handoff.headers["set-cookie"]),
+      new RegExp(`^${INGRESS_COOKIE}=[^;]+; Path=/; HttpOnly; SameSite=Lax; Max-Age=\\d+`),
+    );
+  });
+
+  it("answers quickly while the agent is down, and serves again once it is back, without a router restart", async () => {
+    const admin = await mintIngressToken(key, {
+      sub: "ops",
+      aud: `web--${namespace}`,
+      admin: true,
+    });
+    const headers = { cookie: `${INGRESS_COOKIE}=${admin}` };
+    await agent.kill();
+    const started = performance.now();
+    const down = await get("/api/down", headers);
+    assert.ok([502, 503].includes(down.status), `status ${down.status}`);
+    assert.ok(performance.now() - started < 5000, "no hang");
+    await startAgent();
+    // The restarted agent reaped the old VM; the operator boots it again on the same node.
+    const back = await eventually(
+      "served again",
+      () => get("/", headers),
+      (a) => a.status === 200,
+      120_000,
+    );
+    assert.match(back.body, /hello\.txt/);
+  });
+});

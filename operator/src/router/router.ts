@@ -1,0 +1,109 @@
+import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { GROUP, VERSION } from "@turgon/api/crd";
+import { startCaches, stopCaches } from "../controller/caches.ts";
+import { customResourceInformer } from "../controller/informer.ts";
+import { type Logger, logger } from "../logger.ts";
+import { serveMetrics } from "../metrics/server.ts";
+import type { RouterConfig } from "./config.ts";
+import { SandboxDirectory } from "./directory.ts";
+import { RouterMetrics } from "./metrics.ts";
+import { createRouterServer } from "./proxy.ts";
+import { TokenKeys } from "./tokens.ts";
+
+export interface RunningRouter {
+  url: string;
+  metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+/** A file named by a flag cannot be used; the message names the flag. */
+export class RouterFileError extends Error {}
+
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new RouterFileError(`--${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** Starts the router: informer caches of Sandboxes and SandboxNodes, token keys, the data path. */
+export async function startRouter(
+  config: RouterConfig,
+  parent: Logger = logger,
+): Promise<RunningRouter> {
+  const log = parent.child({ component: "router" });
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromCluster();
+  const tls =
+    config["tls-cert-file"] && config["tls-key-file"]
+      ? {
+          cert: await readFlagFile("tls-cert-file", config["tls-cert-file"]),
+          key: await readFlagFile("tls-key-file", config["tls-key-file"]),
+        }
+      : undefined;
+
+  const caches = {
+    sandboxes: customResourceInformer(
+      kc,
+      { group: GROUP, version: VERSION, plural: "sandboxes" },
+      config["sandbox-selector"],
+    ),
+    nodes: customResourceInformer(
+      kc,
+      { group: GROUP, version: VERSION, plural: "sandboxnodes" },
+      config["node-selector"],
+    ),
+  };
+  const directory = new SandboxDirectory(caches.sandboxes as never, caches.nodes as never);
+  const keys = new TokenKeys(kc, config["token-secret"], log);
+  await keys.start().catch((error) => {
+    throw new RouterFileError(
+      `--token-secret ${config["token-secret"]}: ${(error as Error).message}`,
+    );
+  });
+  await startCaches(caches, log);
+
+  const metrics = new RouterMetrics();
+  const server = createRouterServer({
+    directory,
+    keys,
+    metrics,
+    log,
+    domain: config["ingress-domain"],
+    signInUrl: config["sign-in-url"],
+    connectTimeoutMs: config["agent-connect-timeout-ms"],
+    ...(tls ? { tls } : {}),
+  });
+  const port = await listen(server, config["listen-host"], config.port);
+  const metricsServer = await serveMetrics(
+    config["listen-host"],
+    config["metrics-port"],
+    metrics.registry,
+    () => ({}),
+  );
+  const url = `${tls ? "https" : "http"}://${config["listen-host"]}:${port}`;
+  log.info({ url, domain: config["ingress-domain"] }, "router serving");
+  return {
+    url,
+    metricsUrl: `http://${config["listen-host"]}:${(metricsServer.address() as AddressInfo).port}/metrics`,
+    async stop() {
+      keys.stop();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await new Promise((resolve) => metricsServer.close(resolve));
+      await stopCaches(caches);
+    },
+  };
+}

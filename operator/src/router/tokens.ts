@@ -1,0 +1,104 @@
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { IngressTokenClaims } from "@turgon/api/routing";
+import { errors, jwtVerify, SignJWT } from "jose";
+import type { Logger } from "../logger.ts";
+
+/** Why a token was not accepted: missing, expired, or bad (signature, audience, claims). */
+export type TokenProblem = "missing" | "expired" | "invalid";
+
+export class TokenError extends Error {
+  readonly problem: TokenProblem;
+  constructor(problem: TokenProblem, message: string) {
+    super(message);
+    this.problem = problem;
+  }
+}
+
+const ALGORITHM = "HS256";
+
+/** Mints an ingress token: what the dashboard does after sign-in (and tests). */
+export async function mintIngressToken(
+  key: Uint8Array,
+  claims: { sub: string; aud: string; teams?: string[]; admin?: boolean },
+  ttlSeconds = 3600,
+): Promise<string> {
+  return new SignJWT({ teams: claims.teams ?? [], admin: claims.admin ?? false })
+    .setProtectedHeader({ alg: ALGORITHM })
+    .setSubject(claims.sub)
+    .setAudience(claims.aud)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .sign(key);
+}
+
+/**
+ * The keys ingress tokens are signed with, read from a Secret (`current`,
+ * and `previous` during a rotation) and re-read every 30 s, so a rotation
+ * needs no router restart.
+ */
+export class TokenKeys {
+  private keys: Uint8Array[] = [];
+  private readonly api: CoreV1Api;
+  private readonly namespace: string;
+  private readonly name: string;
+  private readonly log: Logger;
+  private timer?: NodeJS.Timeout;
+
+  constructor(kc: KubeConfig, secret: string, log: Logger) {
+    this.api = kc.makeApiClient(CoreV1Api);
+    [this.namespace, this.name] = secret.split("/") as [string, string];
+    this.log = log.child({ component: "token-keys" });
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(
+      () =>
+        void this.refresh().catch((error) =>
+          this.log.warn({ err: error }, "could not re-read the token keys"),
+        ),
+      30_000,
+    );
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async refresh(): Promise<void> {
+    const secret = await this.api.readNamespacedSecret({
+      name: this.name,
+      namespace: this.namespace,
+    });
+    const keys = ["current", "previous"]
+      .map((k) => secret.data?.[k])
+      .filter((v): v is string => v !== undefined)
+      .map((v) => new Uint8Array(Buffer.from(v, "base64")));
+    if (keys.length === 0)
+      throw new Error(`Secret ${this.namespace}/${this.name} has no "current" key`);
+    this.keys = keys;
+  }
+
+  /** Verifies a token for one sandbox host; throws TokenError saying why not. */
+  async verify(token: string | undefined, audience: string): Promise<IngressTokenClaims> {
+    if (!token) throw new TokenError("missing", "no ingress token");
+    let lastError: unknown;
+    for (const key of this.keys) {
+      try {
+        const { payload } = await jwtVerify(token, key, { algorithms: [ALGORITHM], audience });
+        const claims = IngressTokenClaims.safeParse(payload);
+        if (!claims.success) throw new TokenError("invalid", "the token's claims are malformed");
+        return claims.data;
+      } catch (error) {
+        if (error instanceof errors.JWTExpired)
+          throw new TokenError("expired", "the ingress token has expired");
+        lastError = error;
+      }
+    }
+    throw new TokenError(
+      "invalid",
+      `the ingress token is not valid for this sandbox (${(lastError as Error)?.message ?? "no keys"})`,
+    );
+  }
+}
