@@ -117,12 +117,9 @@ export const SandboxStatus = z.strictObject({
     .strictObject({
       url: z.string().optional(),
       routes: z.array(IngressRoute).optional(),
-      access: z
-        .enum(["private", "authenticated", "public"])
-        .optional()
-        .meta({
-          description: "The access in force, template defaults applied; the router enforces it.",
-        }),
+      access: z.enum(["private", "authenticated", "public"]).optional().meta({
+        description: "The access in force, template defaults applied; the router enforces it.",
+      }),
     })
     .optional(),
   ssh: z.strictObject({ command: z.string().optional() }).optional(),

@@ -4,10 +4,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { mintIngressToken } from "@turgon/api/routing";
 import { run } from "@turgon/toolkit/run";
 import { defaultPostgresDataDir } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
 import { freePort } from "../process/ports.ts";
+import { waitFor } from "../process/wait.ts";
 import { testEnvironment } from "../testing/index.ts";
 
 /** Runs one of the `npm run` entry points the way npm does, with Node 24. */
@@ -31,6 +33,8 @@ describe("npm run up / status / down", async () => {
     TURGON_AGENT_API_PORT: String(await freePort()),
     TURGON_AGENT_INGRESS_PORT: String(await freePort()),
     TURGON_OPERATOR_METRICS_PORT: String(await freePort()),
+    TURGON_ROUTER_PORT: String(await freePort()),
+    TURGON_ROUTER_METRICS_PORT: String(await freePort()),
   };
   const kubectlUp = (args: string[]) =>
     run(join(stateDir, "bin", "kubectl"), args, {
@@ -47,7 +51,7 @@ describe("npm run up / status / down", async () => {
     assert.equal(first.exitCode, 0, first.tail);
     assert.match(
       first.stdout,
-      /etcd started, kube-apiserver started, postgres started, redis started, node-agent started, operator started/,
+      /etcd started, kube-apiserver started, postgres started, redis started, node-agent started, operator started, router started/,
     );
     assert.match(first.stdout, new RegExp(`export KUBECONFIG=${stateDir}/kubeconfig`));
     assert.match(first.stdout, /kubectl apply -f examples\//);
@@ -56,7 +60,7 @@ describe("npm run up / status / down", async () => {
     assert.equal(kubectl.stdout.trim(), "namespace/default", kubectl.tail);
   });
 
-  it("runs the operator and a node agent: kubectl apply -f examples/ reaches Ready", async () => {
+  it("runs the node agent, operator and router: kubectl apply -f examples/ is served at its URL", async () => {
     const applied = await kubectlUp(["apply", "-f", join(repoRoot, "examples")]);
     assert.equal(applied.exitCode, 0, applied.tail);
     const waited = await kubectlUp([
@@ -66,10 +70,45 @@ describe("npm run up / status / down", async () => {
       "--timeout=180s",
     ]);
     assert.equal(waited.exitCode, 0, waited.tail);
+    const url = `http://hello--default.localhost:${env.TURGON_ROUTER_PORT}/`;
     const table = await kubectlUp(["get", "sandboxes"]);
-    assert.match(
-      table.stdout,
-      /hello\s+Running\s+local\s+http:\/\/hello--default\.localhost:18080\//,
+    assert.match(table.stdout, new RegExp(`hello\\s+Running\\s+local\\s+${url}`));
+
+    // Through the router: the example is private, so a sign-in redirect first, then with a token the page.
+    const anonymous = await run("curl", [
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code} %{redirect_url}",
+      url,
+    ]);
+    assert.match(anonymous.stdout, /^302 http:\/\/localhost:3000\/signin\?return=/);
+    const secret = await kubectlUp([
+      "get",
+      "secret",
+      "turgon-ingress-keys",
+      "-n",
+      "turgon-system",
+      "-o",
+      "jsonpath={.data.current}",
+    ]);
+    const key = new Uint8Array(Buffer.from(secret.stdout, "base64"));
+    const token = await mintIngressToken(key, { sub: "admin", aud: "hello--default", admin: true });
+    await waitFor(
+      "the example's page through the router",
+      async () => {
+        const page = await run("curl", [
+          "-s",
+          "-m",
+          "20",
+          "--cookie",
+          `turgon_ingress=${token}`,
+          url,
+        ]);
+        return page.stdout.includes("hello from a Turgon sandbox") ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
     );
   });
 
@@ -78,7 +117,7 @@ describe("npm run up / status / down", async () => {
     assert.equal(second.exitCode, 0, second.tail);
     assert.match(
       second.stdout,
-      /etcd already running, kube-apiserver already running, postgres already running, redis already running, node-agent already running, operator already running/,
+      /etcd already running, kube-apiserver already running, postgres already running, redis already running, node-agent already running, operator already running, router already running/,
     );
   });
 
@@ -91,6 +130,7 @@ describe("npm run up / status / down", async () => {
     const down = await cli("down", env);
     assert.equal(down.exitCode, 0, down.tail);
     for (const service of [
+      "router",
       "operator",
       "node-agent",
       "etcd",

@@ -10,10 +10,10 @@ import {
 import { upStateDir } from "../paths.ts";
 import {
   COMPONENTS,
+  INGRESS_DOMAIN,
   LOCAL_NODE,
   planPlatform,
   platformPortsFromEnv,
-  ROUTER_PORT,
   startPlatform,
 } from "../platform/index.ts";
 
@@ -43,7 +43,7 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
   guest image     ${info.guestImage}   (store ${info.imageStore})
   node agent      http://127.0.0.1:${platformPorts.agentApi}   (SandboxNode "${LOCAL_NODE}", ingress :${platformPorts.agentIngress})
   operator        http://127.0.0.1:${platformPorts.operatorMetrics}/metrics
-  routed URLs     http://<name>--<namespace>.localhost:${ROUTER_PORT}/
+  router          http://<name>--<namespace>.${INGRESS_DOMAIN}:${platformPorts.router}/   (ingress domain ${INGRESS_DOMAIN}; metrics :${platformPorts.routerMetrics})
   state and logs  ${info.stateDir}
 
   kubeconfig      ${info.kubeconfig}
@@ -54,6 +54,7 @@ Try:
   export PATH=${dirname(info.kubectl)}:$PATH
   kubectl apply -f examples/
   kubectl get sandboxes -w
+  curl -i http://hello--default.${INGRESS_DOMAIN}:${platformPorts.router}/   (private: sends you to sign in)
 
 Stop it with: npm run down`);
 }

@@ -23,32 +23,39 @@ import {
 } from "../process/daemon.ts";
 import { assertPortFree } from "../process/ports.ts";
 
-export const COMPONENTS = ["node-agent", "operator"] as const;
+export const COMPONENTS = ["node-agent", "operator", "router"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
-/** The local node's name, and where the router will serve routed URLs (issue: router). */
+/** The local node's name; routed URLs live under *.localhost, which resolves to loopback. */
 export const LOCAL_NODE = "local";
-export const ROUTER_PORT = 18080;
+export const INGRESS_DOMAIN = "localhost";
 
 export interface PlatformPorts {
   agentApi: number;
   agentIngress: number;
   operatorMetrics: number;
+  router: number;
+  routerMetrics: number;
 }
 
 const PORT_ENV: Record<keyof PlatformPorts, string> = {
   agentApi: "TURGON_AGENT_API_PORT",
   agentIngress: "TURGON_AGENT_INGRESS_PORT",
   operatorMetrics: "TURGON_OPERATOR_METRICS_PORT",
+  router: "TURGON_ROUTER_PORT",
+  routerMetrics: "TURGON_ROUTER_METRICS_PORT",
 };
 const DEFAULT_PORTS: PlatformPorts = {
   agentApi: 17443,
   agentIngress: 17080,
   operatorMetrics: 18081,
+  router: 18080,
+  routerMetrics: 18082,
 };
 const COMPONENT_PORTS: Record<ComponentName, (keyof PlatformPorts)[]> = {
   "node-agent": ["agentApi", "agentIngress"],
   operator: ["operatorMetrics"],
+  router: ["router", "routerMetrics"],
 };
 
 export function platformPortsFromEnv(env: NodeJS.ProcessEnv = process.env): PlatformPorts {
@@ -120,7 +127,63 @@ async function agentToken(stateDir: string): Promise<string> {
 
 export type PlatformOutcome = Record<ComponentName, "started" | "already running">;
 
-/** Installs the CRDs and RBAC, then starts the node agent and the operator unless running. */
+interface ComponentPlan {
+  name: ComponentName;
+  entry: string;
+  /** The identity it runs as: a client certificate's user and groups. */
+  user: string;
+  groups: string[];
+  flags: (dir: string, kubeconfig: string) => Record<string, string | number>;
+  health: string;
+  what: string;
+}
+
+/** Starts one component as a daemon with its own kubeconfig, unless it already runs. */
+async function ensureComponent(
+  info: EnvironmentInfo,
+  plan: ComponentPlan,
+): Promise<"started" | "already running"> {
+  if (await running(info.stateDir, plan.name)) return "already running";
+  const dir = join(info.stateDir, plan.name);
+  const kubeconfig = join(dir, "kubeconfig");
+  await componentKubeconfig(info, kubeconfig, plan.user, plan.groups);
+  await withStep(`starting ${plan.name} ${plan.what}`, async () => {
+    const record = await startDaemon({
+      name: plan.name,
+      executable: process.execPath,
+      args: [join(repoRoot, plan.entry), ...flags(plan.flags(dir, kubeconfig))],
+      logFile: join(dir, `${plan.name}.log`),
+      pidFile: pidFile(info.stateDir, plan.name),
+      cwd: repoRoot,
+    });
+    await waitUntilReady(record, `${plan.name}'s /healthz`, () => healthy(plan.health), 60_000);
+  });
+  return "started";
+}
+
+/** The key ingress tokens are signed with: made once, kept in a Secret the router reads. */
+async function ensureTokenKeys(info: EnvironmentInfo): Promise<void> {
+  const env = { ...process.env, KUBECONFIG: info.kubeconfig };
+  const existing = await run(
+    info.kubectl,
+    ["get", "secret", "turgon-ingress-keys", "-n", "turgon-system"],
+    { env },
+  );
+  if (existing.exitCode === 0) return;
+  await kubectl(info, [
+    "create",
+    "secret",
+    "generic",
+    "turgon-ingress-keys",
+    "-n",
+    "turgon-system",
+    `--from-literal=current=${randomBytes(32).toString("hex")}`,
+  ]);
+}
+
+const SERVICE_ACCOUNT_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:turgon-system"];
+
+/** Installs the CRDs and RBAC, then starts the node agent, the operator and the router unless running. */
 export async function startPlatform(
   info: EnvironmentInfo,
   ports: PlatformPorts,
@@ -128,115 +191,69 @@ export async function startPlatform(
   const { stateDir } = info;
   for (const component of COMPONENTS) await mkdir(join(stateDir, component), { recursive: true });
   await withStep("installing CRDs and RBAC", async () => {
-    await kubectl(info, [
-      "apply",
-      "--server-side",
-      "--force-conflicts",
-      "-f",
-      join(repoRoot, "api/crds"),
-    ]);
-    await kubectl(info, [
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      "-f",
-      join(repoRoot, "api/crds"),
-    ]);
-    await kubectl(info, [
-      "apply",
-      "-f",
-      join(repoRoot, "node-agent/deploy/rbac.yaml"),
-      "-f",
-      join(repoRoot, "operator/deploy/rbac.yaml"),
-    ]);
+    const crds = join(repoRoot, "api/crds");
+    await kubectl(info, ["apply", "--server-side", "--force-conflicts", "-f", crds]);
+    await kubectl(info, ["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
+    const manifests = [
+      "node-agent/deploy/rbac.yaml",
+      "operator/deploy/rbac.yaml",
+      "operator/deploy/router-rbac.yaml",
+    ];
+    await kubectl(info, ["apply", ...manifests.flatMap((m) => ["-f", join(repoRoot, m)])]);
   });
+  await ensureTokenKeys(info);
   const token = await agentToken(stateDir);
-  const outcome = {} as PlatformOutcome;
-
-  if (await running(stateDir, "node-agent")) outcome["node-agent"] = "already running";
-  else {
-    const dir = join(stateDir, "node-agent");
-    const kubeconfig = join(dir, "kubeconfig");
-    await componentKubeconfig(info, kubeconfig, `turgon-node-agent:${LOCAL_NODE}`, [
-      "turgon:node-agents",
-    ]);
-    await withStep(
-      `starting node-agent on 127.0.0.1:${ports.agentApi} (ingress :${ports.agentIngress})`,
-      async () => {
-        const record = await startDaemon({
-          name: "node-agent",
-          executable: process.execPath,
-          args: [
-            join(repoRoot, "node-agent/src/main.ts"),
-            ...flags({
-              "node-name": LOCAL_NODE,
-              "api-port": ports.agentApi,
-              "ingress-port": ports.agentIngress,
-              "token-file": token,
-              kubeconfig,
-              "state-dir": join(dir, "state"),
-              "spool-dir": join(dir, "spool"),
-              "redis-url": info.redisUrl,
-              "image-store": info.imageStore,
-            }),
-          ],
-          logFile: join(dir, "node-agent.log"),
-          pidFile: pidFile(stateDir, "node-agent"),
-          cwd: repoRoot,
-        });
-        await waitUntilReady(
-          record,
-          "the node agent's /healthz",
-          () => healthy(`http://127.0.0.1:${ports.agentApi}/healthz`),
-          60_000,
-        );
-      },
-    );
-    outcome["node-agent"] = "started";
-  }
-
-  if (await running(stateDir, "operator")) outcome.operator = "already running";
-  else {
-    const dir = join(stateDir, "operator");
-    const kubeconfig = join(dir, "kubeconfig");
-    await componentKubeconfig(
-      info,
-      kubeconfig,
-      "system:serviceaccount:turgon-system:turgon-operator",
-      ["system:serviceaccounts", "system:serviceaccounts:turgon-system"],
-    );
-    await withStep(
-      `starting operator (metrics on 127.0.0.1:${ports.operatorMetrics})`,
-      async () => {
-        const record = await startDaemon({
-          name: "operator",
-          executable: process.execPath,
-          args: [
-            join(repoRoot, "operator/src/main.ts"),
-            ...flags({
-              kubeconfig,
-              "agent-token-file": token,
-              "metrics-port": ports.operatorMetrics,
-              "ingress-domain": "localhost",
-              "ingress-scheme": "http",
-              "ingress-port": ROUTER_PORT,
-            }),
-          ],
-          logFile: join(dir, "operator.log"),
-          pidFile: pidFile(stateDir, "operator"),
-          cwd: repoRoot,
-        });
-        await waitUntilReady(
-          record,
-          "the operator's /healthz",
-          () => healthy(`http://127.0.0.1:${ports.operatorMetrics}/healthz`),
-          60_000,
-        );
-      },
-    );
-    outcome.operator = "started";
-  }
-  return outcome;
+  return {
+    "node-agent": await ensureComponent(info, {
+      name: "node-agent",
+      entry: "node-agent/src/main.ts",
+      user: `turgon-node-agent:${LOCAL_NODE}`,
+      groups: ["turgon:node-agents"],
+      flags: (dir, kubeconfig) => ({
+        "node-name": LOCAL_NODE,
+        "api-port": ports.agentApi,
+        "ingress-port": ports.agentIngress,
+        "token-file": token,
+        kubeconfig,
+        "state-dir": join(dir, "state"),
+        "spool-dir": join(dir, "spool"),
+        "redis-url": info.redisUrl,
+        "image-store": info.imageStore,
+      }),
+      health: `http://127.0.0.1:${ports.agentApi}/healthz`,
+      what: `on 127.0.0.1:${ports.agentApi} (ingress :${ports.agentIngress})`,
+    }),
+    operator: await ensureComponent(info, {
+      name: "operator",
+      entry: "operator/src/main.ts",
+      user: "system:serviceaccount:turgon-system:turgon-operator",
+      groups: SERVICE_ACCOUNT_GROUPS,
+      flags: (_dir, kubeconfig) => ({
+        kubeconfig,
+        "agent-token-file": token,
+        "metrics-port": ports.operatorMetrics,
+        "ingress-domain": INGRESS_DOMAIN,
+        "ingress-scheme": "http",
+        "ingress-port": ports.router,
+      }),
+      health: `http://127.0.0.1:${ports.operatorMetrics}/healthz`,
+      what: `(metrics on 127.0.0.1:${ports.operatorMetrics})`,
+    }),
+    router: await ensureComponent(info, {
+      name: "router",
+      entry: "operator/src/router/main.ts",
+      user: "system:serviceaccount:turgon-system:turgon-router",
+      groups: SERVICE_ACCOUNT_GROUPS,
+      flags: (_dir, kubeconfig) => ({
+        kubeconfig,
+        port: ports.router,
+        "metrics-port": ports.routerMetrics,
+        "ingress-domain": INGRESS_DOMAIN,
+      }),
+      health: `http://127.0.0.1:${ports.routerMetrics}/healthz`,
+      what: `on http://*.${INGRESS_DOMAIN}:${ports.router} (metrics :${ports.routerMetrics})`,
+    }),
+  };
 }
 
 function flags(values: Record<string, string | number>): string[] {
@@ -248,11 +265,12 @@ async function healthy(url: string): Promise<boolean> {
   return response.ok;
 }
 
-/** Stops the operator first (so it does not react), then the agent (which closes its VMs). */
+/** Stops the router and operator first (so nothing reacts), then the agent (which closes its VMs). */
 export async function stopPlatform(
   stateDir: string,
 ): Promise<Record<ComponentName, "stopped" | "not-running">> {
   return {
+    router: await stopDaemon(pidFile(stateDir, "router")),
     operator: await stopDaemon(pidFile(stateDir, "operator")),
     "node-agent": await stopDaemon(pidFile(stateDir, "node-agent"), { graceMs: 60_000 }),
   };
@@ -261,8 +279,8 @@ export async function stopPlatform(
 export async function platformStatus(
   stateDir: string,
 ): Promise<Record<ComponentName, DaemonRecord | undefined>> {
-  return {
-    "node-agent": await running(stateDir, "node-agent"),
-    operator: await running(stateDir, "operator"),
-  };
+  const entries = await Promise.all(
+    COMPONENTS.map(async (c) => [c, await running(stateDir, c)] as const),
+  );
+  return Object.fromEntries(entries) as Record<ComponentName, DaemonRecord | undefined>;
 }

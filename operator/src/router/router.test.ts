@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Sandbox } from "@turgon/api/crd";
-import { INGRESS_COOKIE, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
+import { INGRESS_COOKIE, INGRESS_TOKEN_PARAM, mintIngressToken } from "@turgon/api/routing";
 import {
   installCrds,
   kubeConfigAs,
@@ -26,7 +26,6 @@ import { GUEST_FIXTURES, testAgentFlags } from "@turgon/node-agent/testing";
 import { run } from "@turgon/toolkit/run";
 import WebSocket from "ws";
 import { eventually, type RunningProcess, startProcess } from "../testing.ts";
-import { mintIngressToken } from "./tokens.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 const AGENT_RBAC = fileURLToPath(new URL("../../../node-agent/deploy/rbac.yaml", import.meta.url));

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { IngressTokenClaims } from "@turgon/api/routing";
-import { errors, jwtVerify, SignJWT } from "jose";
+import { INGRESS_TOKEN_ALGORITHM, IngressTokenClaims } from "@turgon/api/routing";
+import { errors, jwtVerify } from "jose";
 import type { Logger } from "../logger.ts";
 
 /** Why a token was not accepted: missing, expired, or bad (signature, audience, claims). */
@@ -12,23 +12,6 @@ export class TokenError extends Error {
     super(message);
     this.problem = problem;
   }
-}
-
-const ALGORITHM = "HS256";
-
-/** Mints an ingress token: what the dashboard does after sign-in (and tests). */
-export async function mintIngressToken(
-  key: Uint8Array,
-  claims: { sub: string; aud: string; teams?: string[]; admin?: boolean },
-  ttlSeconds = 3600,
-): Promise<string> {
-  return new SignJWT({ teams: claims.teams ?? [], admin: claims.admin ?? false })
-    .setProtectedHeader({ alg: ALGORITHM })
-    .setSubject(claims.sub)
-    .setAudience(claims.aud)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-    .sign(key);
 }
 
 /**
@@ -86,7 +69,10 @@ export class TokenKeys {
     let lastError: unknown;
     for (const key of this.keys) {
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: [ALGORITHM], audience });
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: [INGRESS_TOKEN_ALGORITHM],
+          audience,
+        });
         const claims = IngressTokenClaims.safeParse(payload);
         if (!claims.success) throw new TokenError("invalid", "the token's claims are malformed");
         return claims.data;
