@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureImage } from "@turgon/images/build";
-import { Agent, request } from "undici";
+import { type LoadResult, loadTest } from "@turgon/toolkit/bench";
 import { createIngressServer } from "../src/ingress/proxy.ts";
 import { logger } from "../src/logger.ts";
 import { SandboxManager } from "../src/sandboxes/manager.ts";
@@ -82,48 +82,9 @@ async function boot(
   return uid;
 }
 
-interface LoadResult {
-  requests: number;
-  errors: number;
-  perSecond: number;
-  p50: number;
-  p99: number;
-}
-
 /** Closed-loop load: `concurrency` workers, each sending the next request when the last one ends. */
-async function load(url: string, headers: Record<string, string>): Promise<LoadResult> {
-  const dispatcher = new Agent({ connections: concurrency, keepAliveTimeout: 10_000 });
-  const latencies: number[] = [];
-  let errors = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const worker = async () => {
-    while (performance.now() < deadline && latencies.length + errors < MAX_REQUESTS) {
-      const t0 = performance.now();
-      try {
-        const response = await request(url, { headers, dispatcher });
-        await response.body.arrayBuffer();
-        if (response.statusCode === 200) latencies.push(performance.now() - t0);
-        else errors++;
-      } catch {
-        errors++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  await dispatcher.close();
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ??
-    Number.NaN;
-  return {
-    requests: latencies.length,
-    errors,
-    perSecond: latencies.length / elapsed,
-    p50: at(50),
-    p99: at(99),
-  };
+function load(url: string, headers: Record<string, string>): Promise<LoadResult> {
+  return loadTest({ url, headers, seconds, concurrency, maxRequests: MAX_REQUESTS });
 }
 
 async function pssMiB(pid: number): Promise<number> {

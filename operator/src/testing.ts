@@ -1,10 +1,23 @@
 /**
- * Real processes for operator tests and benchmarks: node agents and operator
- * replicas started from their own `main.ts`, so kill -9 means what it says.
+ * Real processes for operator and router tests and benchmarks: node agents,
+ * operator replicas and routers started from their own `main.ts`, so kill -9
+ * means what it says; `startStack` runs the whole data path.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import {
+  installCrds,
+  kubeConfigAs,
+  kubectl,
+  startScratchRedis,
+  uniqueName,
+} from "@turgon/dev/testing";
+import { testAgentFlags } from "@turgon/node-agent/testing";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -100,4 +113,147 @@ export async function eventually<T>(
   throw new Error(
     `${what}: not within ${timeoutMs} ms; last value ${JSON.stringify(last)}${lastError ? `; last error ${(lastError as Error).message}` : ""}`,
   );
+}
+
+export interface Stack {
+  dir: string;
+  /** The agent API's bearer token. */
+  token: string;
+  /** The ingress token signing key (HS256). */
+  key: Uint8Array;
+  selector: string;
+  labels: Record<string, string>;
+  agent: RunningProcess;
+  operator: RunningProcess;
+  router: RunningProcess;
+  routerPort: number;
+  /** Starts the node agent again on its state directory (after a kill). */
+  restartAgent(): Promise<void>;
+  /** One-shot exec in a sandbox's guest through the agent API. */
+  guestExec(
+    uid: string,
+    command: string[],
+    stdin?: string,
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole data path as real processes on the test platform: one node
+ * agent, the operator and the router, each with its deploy/ RBAC identity,
+ * scoped by a label selector to this run's objects.
+ */
+export async function startStack(
+  options: { agentFlags?: Record<string, string> } = {},
+): Promise<Stack> {
+  const must = async (args: string[]) => {
+    const result = await kubectl(args);
+    if (result.exitCode !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.tail}`);
+    return result;
+  };
+  const dir = await mkdtemp(join(tmpdir(), "turgon-stack-"));
+  const token = randomBytes(24).toString("hex");
+  const keyText = randomBytes(32).toString("hex");
+  const run = uniqueName("run");
+  const node = uniqueName("node");
+  const selector = `turgon.dev/test-run=${run}`;
+  await installCrds();
+  for (const file of [
+    "operator/deploy/rbac.yaml",
+    "operator/deploy/router-rbac.yaml",
+    "node-agent/deploy/rbac.yaml",
+  ])
+    await must(["apply", "-f", `${ROOT}${file}`]);
+  const keys = await must([
+    "create",
+    "secret",
+    "generic",
+    "turgon-ingress-keys",
+    "-n",
+    "turgon-system",
+    `--from-literal=current=${keyText}`,
+    "--dry-run=client",
+    "-o",
+    "json",
+  ]);
+  await writeFile(join(dir, "keys.json"), keys.stdout);
+  await must(["apply", "-f", join(dir, "keys.json")]);
+  await writeFile(join(dir, "token"), token);
+  const redis = await startScratchRedis();
+  const identity = async (user: string) => {
+    const kc = await kubeConfigAs(`system:serviceaccount:turgon-system:${user}`, [
+      "system:serviceaccounts",
+      "system:serviceaccounts:turgon-system",
+    ]);
+    await writeFile(join(dir, `${user}.kubeconfig`), kc.exportConfig());
+    return join(dir, `${user}.kubeconfig`);
+  };
+  const flags = (values: Record<string, string>) =>
+    Object.entries(values).flatMap(([k, v]) => [`--${k}`, v]);
+  const startAgent = async () => {
+    await mkdir(join(dir, "agent"), { recursive: true });
+    await writeFile(join(dir, "agent", "token"), token);
+    const agent = await startProcess(
+      "node-agent",
+      testAgentFlags(join(dir, "agent"), node, redis.url, {
+        "heartbeat-seconds": "1",
+        ...options.agentFlags,
+      }),
+      "node agent started",
+    );
+    await must(["label", "sandboxnode", node, selector, "--overwrite"]);
+    return agent;
+  };
+  const stack: Stack = {
+    dir,
+    token,
+    key: new TextEncoder().encode(keyText),
+    selector,
+    labels: { "turgon.dev/test-run": run },
+    agent: await startAgent(),
+    operator: await startProcess(
+      "operator",
+      flags({
+        kubeconfig: await identity("turgon-operator"),
+        "agent-token-file": join(dir, "token"),
+        "leader-elect": "false",
+        "metrics-port": "0",
+        "sandbox-selector": selector,
+        "node-selector": selector,
+        "ingress-scheme": "http",
+        "ingress-port": "18080",
+      }),
+      "operator started",
+    ),
+    router: await startProcess(
+      "router",
+      flags({
+        kubeconfig: await identity("turgon-router"),
+        port: "0",
+        "metrics-port": "0",
+        "sandbox-selector": selector,
+        "node-selector": selector,
+        "sign-in-url": "http://dashboard.localhost:3000/signin",
+      }),
+      "router started",
+    ),
+    routerPort: 0,
+    async restartAgent() {
+      stack.agent = await startAgent();
+    },
+    async guestExec(uid, command, stdin) {
+      const response = await fetch(`${stack.agent.ready.apiUrl}/v1/sandboxes/${uid}/exec`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ command, ...(stdin ? { stdin } : {}) }),
+      });
+      return (await response.json()) as { exitCode: number; stdout: string; stderr: string };
+    },
+    async stop() {
+      for (const p of [stack.router, stack.operator, stack.agent]) await p.stop();
+      await redis.remove();
+    },
+  };
+  stack.routerPort = Number(new URL(String(stack.router.ready.url)).port);
+  return stack;
 }

@@ -5,30 +5,17 @@
  * that goes away and comes back.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { Sandbox } from "@turgon/api/crd";
 import { INGRESS_COOKIE, INGRESS_TOKEN_PARAM, mintIngressToken } from "@turgon/api/routing";
-import {
-  installCrds,
-  kubeConfigAs,
-  kubectl,
-  type ScratchRedis,
-  startScratchRedis,
-  uniqueName,
-} from "@turgon/dev/testing";
-import { GUEST_FIXTURES, testAgentFlags } from "@turgon/node-agent/testing";
+import { kubectl, uniqueName } from "@turgon/dev/testing";
+import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
 import { run } from "@turgon/toolkit/run";
 import WebSocket from "ws";
-import { eventually, type RunningProcess, startProcess } from "../testing.ts";
-
-const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
-const AGENT_RBAC = fileURLToPath(new URL("../../../node-agent/deploy/rbac.yaml", import.meta.url));
+import { eventually, type Stack, startStack } from "../testing.ts";
 
 interface Answer {
   status: number;
@@ -37,19 +24,9 @@ interface Answer {
 }
 
 describe("router through the whole stack", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "turgon-router-"));
-  const token = randomBytes(24).toString("hex");
-  const keyText = randomBytes(32).toString("hex");
-  const key = new TextEncoder().encode(keyText);
-  const run_ = uniqueName("run");
-  const selector = `turgon.dev/test-run=${run_}`;
+  let stack: Stack;
   const namespace = uniqueName("rt");
-  const node = uniqueName("node");
   const host = (port: number) => `web--${namespace}.localhost:${port}`;
-  let redis: ScratchRedis;
-  let agent: RunningProcess;
-  let operator: RunningProcess;
-  let router: RunningProcess;
   let routerPort = 0;
   let uid = "";
 
@@ -74,92 +51,18 @@ describe("router through the whole stack", async () => {
     return JSON.parse(result.stdout) as Sandbox;
   };
   const guestExec = async (command: string[], stdin?: string) => {
-    const response = await fetch(`${agent.ready.apiUrl}/v1/sandboxes/${uid}/exec`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ command, ...(stdin ? { stdin } : {}) }),
-    });
-    const body = (await response.json()) as { exitCode: number; stderr: string };
-    assert.equal(body.exitCode, 0, body.stderr);
+    const result = await stack.guestExec(uid, command, stdin);
+    assert.equal(result.exitCode, 0, result.stderr);
   };
-  const identity = async (user: string, file: string) => {
-    const kc = await kubeConfigAs(`system:serviceaccount:turgon-system:${user}`, [
-      "system:serviceaccounts",
-      "system:serviceaccounts:turgon-system",
-    ]);
-    await writeFile(join(dir, file), kc.exportConfig());
-    return join(dir, file);
-  };
-  const startAgent = async () => {
-    await mkdir(join(dir, "agent"), { recursive: true });
-    await writeFile(join(dir, "agent", "token"), token);
-    agent = await startProcess(
-      "node-agent",
-      testAgentFlags(join(dir, "agent"), node, redis.url, { "heartbeat-seconds": "1" }),
-      "node agent started",
-    );
-    assert.equal(
-      (await kubectl(["label", "sandboxnode", node, selector, "--overwrite"])).exitCode,
-      0,
-    );
-  };
-  const flags = (values: Record<string, string>) =>
-    Object.entries(values).flatMap(([k, v]) => [`--${k}`, v]);
 
   before(async () => {
-    await installCrds();
-    for (const file of [join(DEPLOY, "rbac.yaml"), join(DEPLOY, "router-rbac.yaml"), AGENT_RBAC])
-      assert.equal((await kubectl(["apply", "-f", file])).exitCode, 0);
-    const keys = await kubectl([
-      "create",
-      "secret",
-      "generic",
-      "turgon-ingress-keys",
-      "-n",
-      "turgon-system",
-      `--from-literal=current=${keyText}`,
-      "--dry-run=client",
-      "-o",
-      "json",
-    ]);
-    await writeFile(join(dir, "keys.json"), keys.stdout);
-    assert.equal((await kubectl(["apply", "-f", join(dir, "keys.json")])).exitCode, 0);
+    stack = await startStack();
+    routerPort = stack.routerPort;
     assert.equal((await kubectl(["create", "namespace", namespace])).exitCode, 0);
-    await writeFile(join(dir, "token"), token);
-    redis = await startScratchRedis();
-    await startAgent();
-    operator = await startProcess(
-      "operator",
-      flags({
-        kubeconfig: await identity("turgon-operator", "operator.kubeconfig"),
-        "agent-token-file": join(dir, "token"),
-        "leader-elect": "false",
-        "metrics-port": "0",
-        "sandbox-selector": selector,
-        "node-selector": selector,
-        "ingress-scheme": "http",
-        "ingress-port": "18080",
-      }),
-      "operator started",
-    );
-    router = await startProcess(
-      "router",
-      flags({
-        kubeconfig: await identity("turgon-router", "router.kubeconfig"),
-        port: "0",
-        "metrics-port": "0",
-        "sandbox-selector": selector,
-        "node-selector": selector,
-        "sign-in-url": "http://dashboard.localhost:3000/signin",
-      }),
-      "router started",
-    );
-    routerPort = Number(new URL(String(router.ready.url)).port);
-
     const site = {
       apiVersion: "turgon.dev/v1alpha1",
       kind: "Sandbox",
-      metadata: { name: "web", namespace, labels: { "turgon.dev/test-run": run_ } },
+      metadata: { name: "web", namespace, labels: stack.labels },
       spec: {
         image: "debian-python:latest",
         command: [
@@ -180,8 +83,8 @@ describe("router through the whole stack", async () => {
         },
       },
     };
-    await writeFile(join(dir, "web.json"), JSON.stringify(site));
-    assert.equal((await kubectl(["apply", "-f", join(dir, "web.json")])).exitCode, 0);
+    await writeFile(join(stack.dir, "web.json"), JSON.stringify(site));
+    assert.equal((await kubectl(["apply", "-f", join(stack.dir, "web.json")])).exitCode, 0);
     const ready = await eventually(
       "web Ready",
       getSandbox,
@@ -202,8 +105,7 @@ describe("router through the whole stack", async () => {
   });
 
   after(async () => {
-    for (const p of [router, operator, agent]) await p?.stop();
-    await redis?.remove();
+    await stack?.stop();
   });
 
   it("curl http://<name>--<ns>.localhost:<port>/ returns the guest's listing", async () => {
@@ -300,7 +202,7 @@ describe("router through the whole stack", async () => {
     );
     const label = `web--${namespace}`;
     const mint = (claims: { teams?: string[]; admin?: boolean; aud?: string }, ttl = 600) =>
-      mintIngressToken(key, { sub: "ada", aud: claims.aud ?? label, ...claims }, ttl);
+      mintIngressToken(stack.key, { sub: "ada", aud: claims.aud ?? label, ...claims }, ttl);
     const withCookie = async (value: string) =>
       get("/api/who", { cookie: `theme=dark; ${INGRESS_COOKIE}=${value}` });
 
@@ -351,18 +253,18 @@ describe("router through the whole stack", async () => {
   });
 
   it("answers quickly while the agent is down, and serves again once it is back, without a router restart", async () => {
-    const admin = await mintIngressToken(key, {
+    const admin = await mintIngressToken(stack.key, {
       sub: "ops",
       aud: `web--${namespace}`,
       admin: true,
     });
     const headers = { cookie: `${INGRESS_COOKIE}=${admin}` };
-    await agent.kill();
+    await stack.agent.kill();
     const started = performance.now();
     const down = await get("/api/down", headers);
     assert.ok([502, 503].includes(down.status), `status ${down.status}`);
     assert.ok(performance.now() - started < 5000, "no hang");
-    await startAgent();
+    await stack.restartAgent();
     // The restarted agent reaped the old VM; the operator boots it again on the same node.
     const back = await eventually(
       "served again",
