@@ -127,6 +127,8 @@ export interface Stack {
   operator: RunningProcess;
   router: RunningProcess;
   routerPort: number;
+  /** The Redis that agents (egress audit) and the router (exec sessions) write to. */
+  redisUrl: string;
   /** Starts the node agent again on its state directory (after a kill). */
   restartAgent(): Promise<void>;
   /** One-shot exec in a sandbox's guest through the agent API. */
@@ -234,10 +236,13 @@ export async function startStack(
         "sandbox-selector": selector,
         "node-selector": selector,
         "sign-in-url": "http://dashboard.localhost:3000/signin",
+        "agent-token-file": join(dir, "token"),
+        "redis-url": redis.url,
       }),
       "router started",
     ),
     routerPort: 0,
+    redisUrl: redis.url,
     async restartAgent() {
       stack.agent = await startAgent();
     },

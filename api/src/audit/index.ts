@@ -34,3 +34,21 @@ export const EgressAuditEvent = z.strictObject({
   durationMs: z.int().min(0),
 });
 export type EgressAuditEvent = z.infer<typeof EgressAuditEvent>;
+
+/** The bullmq queue that carries exec session records from the router to the dashboard's worker. */
+export const EXEC_AUDIT_QUEUE = "exec-audit";
+
+/** One exec session at the edge: who ran what where, when, and how it ended. */
+export const ExecAuditEvent = z.strictObject({
+  id: z.uuid(),
+  user: z.string(),
+  sandbox: z.strictObject({ uid: z.string(), name: z.string(), namespace: z.string() }),
+  node: z.string(),
+  command: z.array(z.string()).nullable().meta({ description: "null: an interactive shell." }),
+  tty: z.boolean(),
+  startedAt: z.iso.datetime(),
+  endedAt: z.iso.datetime(),
+  exitCode: z.int().nullable().meta({ description: "null when the session ended without one." }),
+  reason: z.string().meta({ description: "exited, client-closed, agent-closed or error: …" }),
+});
+export type ExecAuditEvent = z.infer<typeof ExecAuditEvent>;

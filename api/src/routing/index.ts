@@ -72,3 +72,41 @@ export async function mintIngressToken(
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
     .sign(key);
 }
+
+/** The audience of exec tokens, so an ingress token can never open a shell. */
+export const EXEC_TOKEN_AUDIENCE = "turgon-exec";
+/** The router's exec WebSocket path (on its own host, not under a sandbox's). */
+export const EXEC_PATH = "/v1/exec";
+
+/** Claims of a short-lived exec token: who may run what in which sandbox, until when. */
+export const ExecTokenClaims = z.object({
+  sub: z.string().min(1),
+  aud: z.literal(EXEC_TOKEN_AUDIENCE),
+  namespace: z.string().min(1),
+  sandbox: z.string().min(1),
+  /** Absent: an interactive login shell. */
+  command: z.array(z.string()).min(1).optional(),
+  tty: z.boolean().default(true),
+  exp: z.number().int(),
+});
+export type ExecTokenClaims = z.infer<typeof ExecTokenClaims>;
+
+/** Mints an exec token (the dashboard's tRPC does, for a terminal; tests do). */
+export async function mintExecToken(
+  key: Uint8Array,
+  claims: { sub: string; namespace: string; sandbox: string; command?: string[]; tty?: boolean },
+  ttlSeconds = 60,
+): Promise<string> {
+  return new SignJWT({
+    namespace: claims.namespace,
+    sandbox: claims.sandbox,
+    tty: claims.tty ?? true,
+    ...(claims.command ? { command: claims.command } : {}),
+  })
+    .setProtectedHeader({ alg: INGRESS_TOKEN_ALGORITHM })
+    .setSubject(claims.sub)
+    .setAudience(EXEC_TOKEN_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .sign(key);
+}

@@ -249,6 +249,8 @@ export async function startPlatform(
         port: ports.router,
         "metrics-port": ports.routerMetrics,
         "ingress-domain": INGRESS_DOMAIN,
+        "agent-token-file": token,
+        "redis-url": info.redisUrl,
       }),
       health: `http://127.0.0.1:${ports.routerMetrics}/healthz`,
       what: `on http://*.${INGRESS_DOMAIN}:${ports.router} (metrics :${ports.routerMetrics})`,

@@ -33,6 +33,14 @@ const OPTIONS = {
     env: "TURGON_ROUTER_AGENT_CONNECT_TIMEOUT_MS",
     description: "how long to wait for an agent's ingress port before answering 502",
   },
+  "agent-token-file": {
+    env: "TURGON_AGENT_TOKEN_FILE",
+    description: "file with the node agents' API token (for exec at the edge)",
+  },
+  "redis-url": {
+    env: "TURGON_REDIS_URL",
+    description: "Redis that receives exec session records (bullmq)",
+  },
   "sandbox-selector": {
     env: "TURGON_ROUTER_SANDBOX_SELECTOR",
     description: "route only Sandboxes matching this label selector",
@@ -72,6 +80,10 @@ export const RouterConfig = z
       .default("turgon-system/turgon-ingress-keys"),
     "sign-in-url": z.url().default("http://localhost:3000/signin"),
     "agent-connect-timeout-ms": z.coerce.number().int().min(100).max(60_000).default(3000),
+    "agent-token-file": z.string().min(1).optional(),
+    "redis-url": z
+      .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
+      .default("redis://127.0.0.1:6379"),
     "sandbox-selector": labelSelector.optional(),
     "node-selector": labelSelector.optional(),
   })

@@ -52,6 +52,15 @@ export class SandboxDirectory {
     });
   }
 
+  /** A sandbox and its node by name, for exec (which needs no ingress). */
+  find(namespace: string, name: string): { sandbox: Sandbox; node?: SandboxNode } | undefined {
+    const sandbox = this.sandboxes.get(name, namespace) as Sandbox | undefined;
+    if (!sandbox) return undefined;
+    const nodeName = sandbox.status?.nodeName;
+    const node = nodeName ? (this.nodes.get(nodeName) as SandboxNode | undefined) : undefined;
+    return { sandbox, ...(node ? { node } : {}) };
+  }
+
   route(label: string): Route {
     const ref = this.byLabel.get(label);
     const sandbox = ref

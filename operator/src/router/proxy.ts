@@ -10,9 +10,10 @@ import {
 import { createServer as createTlsServer } from "node:https";
 import { connect, type Socket } from "node:net";
 import { SANDBOX_HEADER } from "@turgon/api/agent";
-import { hostLabel, INGRESS_COOKIE, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
+import { EXEC_PATH, hostLabel, INGRESS_COOKIE, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
 import type { Logger } from "../logger.ts";
 import type { Route, SandboxDirectory } from "./directory.ts";
+import type { ExecEdge } from "./exec.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import { type Refusal, refuse } from "./pages.ts";
 import { TokenError, type TokenKeys } from "./tokens.ts";
@@ -37,6 +38,8 @@ export interface ProxyOptions {
   signInUrl: string;
   connectTimeoutMs: number;
   tls?: { cert: string; key: string };
+  /** Exec at the edge, on the router's own host; absent when no agent token is configured. */
+  exec?: ExecEdge;
 }
 
 type Serve = Extract<Route, { kind: "serve" }>;
@@ -217,6 +220,17 @@ export function createRouterServer(options: ProxyOptions): Server {
   });
   server.on("upgrade", (req: IncomingMessage, client: Socket, head: Buffer) => {
     metrics.requests.inc({ code: "1xx", kind: "websocket" });
+    if (!hostLabel(req.headers.host, options.domain) && req.url?.startsWith(EXEC_PATH)) {
+      if (!options.exec) {
+        client.end("HTTP/1.1 503 ExecDisabled\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        return;
+      }
+      void options.exec.upgrade(req, client, head).catch((error) => {
+        log.warn({ err: error }, "exec upgrade failed");
+        client.destroy();
+      });
+      return;
+    }
     void tunnel(req, client, head).catch((error) => {
       log.warn({ err: error }, "WebSocket tunnel failed");
       client.destroy();

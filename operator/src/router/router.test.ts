@@ -9,11 +9,19 @@ import { readFile, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox } from "@turgon/api/crd";
-import { INGRESS_COOKIE, INGRESS_TOKEN_PARAM, mintIngressToken } from "@turgon/api/routing";
+import {
+  INGRESS_COOKIE,
+  INGRESS_TOKEN_PARAM,
+  mintExecToken,
+  mintIngressToken,
+} from "@turgon/api/routing";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
 import { run } from "@turgon/toolkit/run";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import WebSocket from "ws";
 import { eventually, type Stack, startStack } from "../testing.ts";
 
@@ -250,6 +258,78 @@ describe("router through the whole stack", async () => {
       String(handoff.headers["set-cookie"]),
       new RegExp(`^${INGRESS_COOKIE}=[^;]+; Path=/; HttpOnly; SameSite=Lax; Max-Age=\\d+`),
     );
+  });
+
+  it("exec at the edge: a tty session runs `tty` and `exit 3`, reports 3, and is recorded", async () => {
+    const execUrl = (token: string) =>
+      `ws://127.0.0.1:${routerPort}/v1/exec?token=${token}&cols=100&rows=30`;
+    const refused = (token: string) =>
+      new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(execUrl(token));
+        socket.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once("open", () => reject(new Error("the session opened")));
+        socket.once("error", () => {});
+      });
+    const execToken = (ttl = 60) =>
+      mintExecToken(stack.key, { sub: "grace", namespace, sandbox: "web" }, ttl);
+    assert.equal(await refused("nothing"), 401);
+    assert.equal(await refused(await execToken(-30)), 401, "expired");
+    const ingressToken = await mintIngressToken(stack.key, {
+      sub: "grace",
+      aud: `web--${namespace}`,
+      admin: true,
+    });
+    assert.equal(await refused(ingressToken), 401, "an ingress token cannot open a shell");
+
+    const socket = new WebSocket(execUrl(await execToken()));
+    let output = "";
+    const exit = await new Promise<number>((resolve, reject) => {
+      socket.on("message", (data: Buffer, binary: boolean) => {
+        if (binary) {
+          output += data.subarray(1).toString("utf8");
+          return;
+        }
+        const control = JSON.parse(data.toString("utf8")) as {
+          type: string;
+          exitCode?: number;
+          message?: string;
+        };
+        if (control.type === "started") {
+          socket.send(Buffer.concat([Buffer.of(0), Buffer.from("tty\n")]));
+          socket.send(Buffer.concat([Buffer.of(0), Buffer.from("exit 3\n")]));
+        }
+        if (control.type === "exit") resolve(control.exitCode as number);
+        if (control.type === "error") reject(new Error(control.message));
+      });
+      socket.once("error", reject);
+    });
+    assert.equal(exit, 3);
+    assert.match(output, /\/dev\/pts\/\d+/);
+
+    const connection = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
+    const queue = new Queue(EXEC_AUDIT_QUEUE, { connection });
+    try {
+      const event = await eventually(
+        "the session's audit record",
+        async () =>
+          (await queue.getJobs(["waiting", "completed", "active", "delayed"])).map(
+            (j) => j.data as ExecAuditEvent,
+          ),
+        (events) => events.some((e) => e.exitCode === 3),
+        15_000,
+      ).then((events) => events.find((e) => e.exitCode === 3) as ExecAuditEvent);
+      assert.equal(event.user, "grace");
+      assert.deepEqual(
+        [event.sandbox.namespace, event.sandbox.name, event.sandbox.uid],
+        [namespace, "web", uid],
+      );
+      assert.equal(event.reason, "exited");
+      assert.equal(event.command, null, "an interactive shell");
+      assert.ok(Date.parse(event.endedAt) >= Date.parse(event.startedAt));
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
   });
 
   it("answers quickly while the agent is down, and serves again once it is back, without a router restart", async () => {

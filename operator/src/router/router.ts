@@ -2,13 +2,17 @@ import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
+import { EXEC_AUDIT_QUEUE } from "@turgon/api/audit";
 import { GROUP, VERSION } from "@turgon/api/crd";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import { startCaches, stopCaches } from "../controller/caches.ts";
 import { customResourceInformer } from "../controller/informer.ts";
 import { type Logger, logger } from "../logger.ts";
 import { serveMetrics } from "../metrics/server.ts";
 import type { RouterConfig } from "./config.ts";
 import { SandboxDirectory } from "./directory.ts";
+import { ExecEdge } from "./exec.ts";
 import { RouterMetrics } from "./metrics.ts";
 import { createRouterServer } from "./proxy.ts";
 import { TokenKeys } from "./tokens.ts";
@@ -76,6 +80,23 @@ export async function startRouter(
   await startCaches(caches, log);
 
   const metrics = new RouterMetrics();
+  const agentToken = config["agent-token-file"]
+    ? (await readFlagFile("agent-token-file", config["agent-token-file"])).trim()
+    : undefined;
+  const redis = new Redis(config["redis-url"], { maxRetriesPerRequest: 2, lazyConnect: true });
+  const audit = new Queue(EXEC_AUDIT_QUEUE, { connection: redis });
+  const exec = agentToken
+    ? new ExecEdge({
+        directory,
+        keys,
+        metrics,
+        log,
+        agentToken,
+        record: async (event) => {
+          await audit.add("exec", event, { jobId: event.id, removeOnComplete: 10_000 });
+        },
+      })
+    : undefined;
   const server = createRouterServer({
     directory,
     keys,
@@ -85,6 +106,7 @@ export async function startRouter(
     signInUrl: config["sign-in-url"],
     connectTimeoutMs: config["agent-connect-timeout-ms"],
     ...(tls ? { tls } : {}),
+    ...(exec ? { exec } : {}),
   });
   const port = await listen(server, config["listen-host"], config.port);
   const metricsServer = await serveMetrics(
@@ -100,10 +122,13 @@ export async function startRouter(
     metricsUrl: `http://${config["listen-host"]}:${(metricsServer.address() as AddressInfo).port}/metrics`,
     async stop() {
       keys.stop();
+      exec?.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await new Promise((resolve) => metricsServer.close(resolve));
       await stopCaches(caches);
+      await audit.close();
+      redis.disconnect();
     },
   };
 }

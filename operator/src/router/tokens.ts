@@ -1,6 +1,12 @@
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { INGRESS_TOKEN_ALGORITHM, IngressTokenClaims } from "@turgon/api/routing";
+import {
+  EXEC_TOKEN_AUDIENCE,
+  ExecTokenClaims,
+  INGRESS_TOKEN_ALGORITHM,
+  IngressTokenClaims,
+} from "@turgon/api/routing";
 import { errors, jwtVerify } from "jose";
+import type { z } from "zod";
 import type { Logger } from "../logger.ts";
 
 /** Why a token was not accepted: missing, expired, or bad (signature, audience, claims). */
@@ -63,9 +69,22 @@ export class TokenKeys {
     this.keys = keys;
   }
 
-  /** Verifies a token for one sandbox host; throws TokenError saying why not. */
-  async verify(token: string | undefined, audience: string): Promise<IngressTokenClaims> {
-    if (!token) throw new TokenError("missing", "no ingress token");
+  /** Verifies an ingress token for one sandbox host; throws TokenError saying why not. */
+  verify(token: string | undefined, audience: string): Promise<IngressTokenClaims> {
+    return this.verifyAs(token, audience, IngressTokenClaims);
+  }
+
+  /** Verifies an exec token; throws TokenError saying why not. */
+  verifyExec(token: string | undefined): Promise<ExecTokenClaims> {
+    return this.verifyAs(token, EXEC_TOKEN_AUDIENCE, ExecTokenClaims);
+  }
+
+  private async verifyAs<T>(
+    token: string | undefined,
+    audience: string,
+    schema: z.ZodType<T>,
+  ): Promise<T> {
+    if (!token) throw new TokenError("missing", "no token");
     let lastError: unknown;
     for (const key of this.keys) {
       try {
@@ -73,18 +92,19 @@ export class TokenKeys {
           algorithms: [INGRESS_TOKEN_ALGORITHM],
           audience,
         });
-        const claims = IngressTokenClaims.safeParse(payload);
+        const claims = schema.safeParse(payload);
         if (!claims.success) throw new TokenError("invalid", "the token's claims are malformed");
         return claims.data;
       } catch (error) {
+        if (error instanceof TokenError) throw error;
         if (error instanceof errors.JWTExpired)
-          throw new TokenError("expired", "the ingress token has expired");
+          throw new TokenError("expired", "the token has expired");
         lastError = error;
       }
     }
     throw new TokenError(
       "invalid",
-      `the ingress token is not valid for this sandbox (${(lastError as Error)?.message ?? "no keys"})`,
+      `the token is not valid here (${(lastError as Error)?.message ?? "no keys"})`,
     );
   }
 }
