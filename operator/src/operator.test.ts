@@ -51,6 +51,16 @@ describe("operator with real agents and VMs", async () => {
     assert.equal(result.exitCode, 0, result.tail);
     return JSON.parse(result.stdout) as T;
   };
+  /** kubectl patch --type merge, in this test's namespace. */
+  const mergePatch = (kind: string, name: string, body: unknown) =>
+    kubectl(["patch", kind, name, "-n", namespace, "--type", "merge", "-p", JSON.stringify(body)]);
+  /** kubectl apply of one object, as users do. */
+  const applyObject = async (object: { metadata: { name: string } }) => {
+    const file = join(dir, `${object.metadata.name}.json`);
+    await writeFile(file, JSON.stringify(object));
+    const result = await kubectl(["apply", "-f", file]);
+    assert.equal(result.exitCode, 0, result.tail);
+  };
   const getSandbox = (name: string) => json<Sandbox>(["get", "sandbox", name, "-n", namespace]);
   const condition = (sandbox: Sandbox, type: string) =>
     sandbox.status?.conditions?.find((c) => c.type === type);
@@ -212,8 +222,7 @@ describe("operator with real agents and VMs", async () => {
         lifecycle: { ttl: "6s" },
       },
     };
-    await writeFile(join(dir, "unplaceable.json"), JSON.stringify(manifest));
-    assert.equal((await kubectl(["apply", "-f", join(dir, "unplaceable.json")])).exitCode, 0);
+    await applyObject(manifest);
     const pending = await eventually(
       "unplaceable Pending with a reason",
       () => getSandbox("unplaceable"),
@@ -274,19 +283,9 @@ describe("operator with real agents and VMs", async () => {
     assert.equal(await guestCurl(), 403, "the example policy allows only the package index");
     assert.equal(upstreamHits, 0);
 
-    const patched = await kubectl([
-      "patch",
-      "sandboxpolicy",
-      "python-packages",
-      "-n",
-      namespace,
-      "--type",
-      "merge",
-      "-p",
-      JSON.stringify({
-        spec: { allowedHosts: ["pypi.org", "localhost"], blockInternalRanges: false },
-      }),
-    ]);
+    const patched = await mergePatch("sandboxpolicy", "python-packages", {
+      spec: { allowedHosts: ["pypi.org", "localhost"], blockInternalRanges: false },
+    });
     assert.equal(patched.exitCode, 0, patched.tail);
     await eventually(
       "the guest reaches the newly allowed host",
@@ -311,27 +310,17 @@ describe("operator with real agents and VMs", async () => {
     assert.equal((await kubectl(["apply", "-f", join(dir, "secret.json")])).exitCode, 0);
     const before = await getSandbox("hello");
     // A new secret name changes what the guest boots with: the VM restarts, and says so.
-    const patched = await kubectl([
-      "patch",
-      "sandboxpolicy",
-      "python-packages",
-      "-n",
-      namespace,
-      "--type",
-      "merge",
-      "-p",
-      JSON.stringify({
-        spec: {
-          secrets: [
-            {
-              name: "API_TOKEN",
-              hosts: ["localhost"],
-              secretKeyRef: { name: "api-token", key: "token" },
-            },
-          ],
-        },
-      }),
-    ]);
+    const patched = await mergePatch("sandboxpolicy", "python-packages", {
+      spec: {
+        secrets: [
+          {
+            name: "API_TOKEN",
+            hosts: ["localhost"],
+            secretKeyRef: { name: "api-token", key: "token" },
+          },
+        ],
+      },
+    });
     assert.equal(patched.exitCode, 0, patched.tail);
     const rebooted = await eventually(
       "hello rebooted with the secret",
@@ -408,17 +397,7 @@ describe("operator with real agents and VMs", async () => {
     };
     assert.equal((await exec(["/bin/sh", "-c", "echo kept > /srv/marker"])).exitCode, 0);
     const mode = (operatingMode: string) =>
-      kubectl([
-        "patch",
-        "sandbox",
-        "hello",
-        "-n",
-        namespace,
-        "--type",
-        "merge",
-        "-p",
-        JSON.stringify({ spec: { operatingMode } }),
-      ]);
+      mergePatch("sandbox", "hello", { spec: { operatingMode } });
     assert.equal((await mode("Suspended")).exitCode, 0);
     const suspended = await eventually(
       "hello Suspended",
@@ -449,8 +428,7 @@ describe("operator with real agents and VMs", async () => {
       metadata: { name: "handover", namespace, labels: { "turgon.dev/test-run": run } },
       spec: { image: "debian-python:latest" },
     };
-    await writeFile(join(dir, "handover.json"), JSON.stringify(manifest));
-    assert.equal((await kubectl(["apply", "-f", join(dir, "handover.json")])).exitCode, 0);
+    await applyObject(manifest);
     // Placed (the placement is persisted) while the VM still boots: mid-reconcile.
     const placed = await eventually(
       "handover placed",
@@ -503,8 +481,7 @@ describe("operator with real agents and VMs", async () => {
       metadata: { name: "idler", namespace, labels: { "turgon.dev/test-run": run } },
       spec: { image: "debian-python:latest", lifecycle: { idleTimeout: "6s" } },
     };
-    await writeFile(join(dir, "idler.json"), JSON.stringify(manifest));
-    assert.equal((await kubectl(["apply", "-f", join(dir, "idler.json")])).exitCode, 0);
+    await applyObject(manifest);
     const ready = await eventually(
       "idler Ready",
       () => getSandbox("idler"),
@@ -553,8 +530,7 @@ describe("operator with real agents and VMs", async () => {
       metadata: { name: "phoenix", namespace, labels: { "turgon.dev/test-run": run } },
       spec: { image: "debian-python:latest", restartPolicy: "OnNodeFailure" },
     };
-    await writeFile(join(dir, "phoenix.json"), JSON.stringify(manifest));
-    assert.equal((await kubectl(["apply", "-f", join(dir, "phoenix.json")])).exitCode, 0);
+    await applyObject(manifest);
     const phoenix = await eventually(
       "phoenix Ready",
       () => getSandbox("phoenix"),

@@ -1,8 +1,8 @@
-import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { ObservedSandbox } from "@turgon/api/agent";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { AgentClient } from "./agents/client.ts";
 import { AgentEventStreams } from "./agents/streams.ts";
 import { ingressUrl, type OperatorConfig } from "./config/config.ts";
@@ -27,16 +27,7 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
-/** A file named by a flag cannot be used; the message names the flag. */
-export class ConfigFileError extends Error {}
-
-async function readFlagFile(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    throw new ConfigFileError(`--${flag} ${path}: ${(error as Error).message}`);
-  }
-}
+export { FlagFileError as ConfigFileError };
 
 const GC_INTERVAL_MS = 60_000;
 
@@ -55,7 +46,7 @@ export async function startOperator(
   else kc.loadFromCluster();
   const token = (await readFlagFile("agent-token-file", config["agent-token-file"])).trim();
   if (token.length < 16)
-    throw new ConfigFileError(`--agent-token-file: the token must be at least 16 characters`);
+    throw new FlagFileError("--agent-token-file: the token must be at least 16 characters");
   const ca = config["agent-ca-file"]
     ? await readFlagFile("agent-ca-file", config["agent-ca-file"])
     : undefined;

@@ -1,5 +1,6 @@
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type { z } from "zod";
+import { z } from "zod";
 
 /** One setting of a daemon: its environment variable and what it means. */
 export interface FlagSpec {
@@ -64,3 +65,22 @@ export function loadFlags<S extends z.ZodType>(options: {
   }
   return parsed.data;
 }
+
+/** A file named by a flag cannot be read; the message names the flag. */
+export class FlagFileError extends Error {}
+
+export async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new FlagFileError(`--${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Equality-based label selectors, as kubectl -l takes them: a=b,c!=d,e. */
+export const labelSelector = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?(\s*,\s*[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?)*$/,
+    "must be a label selector such as team=ml,tier!=canary",
+  );

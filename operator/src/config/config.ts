@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { sandboxHostLabel } from "@turgon/api/routing";
-import { ConfigError, flagUsage, loadFlags } from "@turgon/toolkit/flags";
+import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
 /** Every setting, its flag, its environment variable and its meaning. */
@@ -65,13 +65,6 @@ const OPTIONS = {
 } as const;
 
 const positive = z.coerce.number().int().min(1);
-/** Equality-based label selectors, as kubectl -l takes them: a=b,c!=d,e. */
-const labelSelector = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?(\s*,\s*[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?)*$/,
-    "must be a label selector such as team=ml,tier!=canary",
-  );
 
 export const OperatorConfig = z.strictObject({
   kubeconfig: z.string().min(1).optional(),

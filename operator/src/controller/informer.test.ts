@@ -3,7 +3,9 @@ import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, VERSION } from "@turgon/api/crd";
 import { installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
-import { watchResource } from "./informer.ts";
+import { logger } from "../logger.ts";
+import { startCaches, stopCaches } from "./caches.ts";
+import { customResourceInformer, watchResource } from "./informer.ts";
 import { WorkQueue } from "./workqueue.ts";
 
 describe("informer → work queue on the real API server", () => {
@@ -73,5 +75,39 @@ describe("informer → work queue on the real API server", () => {
     await objects.deleteNamespacedCustomObject({ ...target, name: "existing" });
     assert.equal(await nextKey(), `${namespace}/existing`);
     assert.equal(informer.get("existing", namespace), undefined);
+  });
+
+  it("with a label selector, lists and watches only matching objects", async () => {
+    const selected = customResourceInformer<KubernetesObject>(
+      kc,
+      { group: GROUP, version: VERSION, plural: "sandboxes" },
+      `shard=${namespace}`,
+    );
+    await startCaches({ selected }, logger.child({}, { level: "silent" }));
+    try {
+      const labelled = async (name: string, shard: string) => {
+        await create(name);
+        await objects.patchNamespacedCustomObject({
+          ...target,
+          name,
+          body: [{ op: "add", path: "/metadata/labels", value: { shard } }],
+        });
+      };
+      // The other one first: one watch delivers in resourceVersion order, so were it
+      // not filtered it would be in the cache by the time the matching one is.
+      await labelled("theirs", "elsewhere");
+      await labelled("mine", namespace);
+      const deadline = Date.now() + 10_000;
+      while (!selected.get("mine", namespace) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(selected.get("mine", namespace), "the matching object arrives");
+      assert.equal(selected.get("theirs", namespace), undefined, "the other does not");
+      assert.deepEqual(
+        selected.list().map((o) => o.metadata?.name),
+        ["mine"],
+      );
+    } finally {
+      await stopCaches({ selected });
+    }
   });
 });

@@ -46,6 +46,7 @@ export function customResourceInformer<T extends KubernetesObject>(
     kc,
     `/apis/${resource.group}/${resource.version}/${resource.plural}`,
     list,
+    labelSelector,
   );
 }
 

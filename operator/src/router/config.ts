@@ -1,4 +1,4 @@
-import { ConfigError, flagUsage, loadFlags } from "@turgon/toolkit/flags";
+import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
 const OPTIONS = {
@@ -52,12 +52,6 @@ const OPTIONS = {
 } as const;
 
 const port = z.coerce.number().int().min(0).max(65535);
-const labelSelector = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?(\s*,\s*[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*)?)*$/,
-    "must be a label selector such as team=ml,tier!=canary",
-  );
 
 export const RouterConfig = z
   .strictObject({

@@ -19,6 +19,7 @@ import {
 } from "@turgon/api/routing";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
+import { loadTest } from "@turgon/toolkit/bench";
 import { run } from "@turgon/toolkit/run";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
@@ -330,6 +331,23 @@ describe("router through the whole stack", async () => {
       await queue.close();
       connection.disconnect();
     }
+  });
+
+  it("serves 30 s of concurrent requests with zero errors", async () => {
+    const admin = await mintIngressToken(stack.key, {
+      sub: "load",
+      aud: `web--${namespace}`,
+      admin: true,
+    });
+    const result = await loadTest({
+      url: `http://127.0.0.1:${routerPort}/hello.txt`,
+      headers: { host: host(routerPort), cookie: `${INGRESS_COOKIE}=${admin}` },
+      seconds: 30,
+      concurrency: 8,
+      maxRequests: 50_000,
+    });
+    assert.equal(result.errors, 0);
+    assert.ok(result.requests > 100, `${result.requests} requests`);
   });
 
   it("answers quickly while the agent is down, and serves again once it is back, without a router restart", async () => {

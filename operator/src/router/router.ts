@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { EXEC_AUDIT_QUEUE } from "@turgon/api/audit";
 import { GROUP, VERSION } from "@turgon/api/crd";
+import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { startCaches, stopCaches } from "../controller/caches.ts";
@@ -23,16 +23,7 @@ export interface RunningRouter {
   stop(): Promise<void>;
 }
 
-/** A file named by a flag cannot be used; the message names the flag. */
-export class RouterFileError extends Error {}
-
-async function readFlagFile(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    throw new RouterFileError(`--${flag} ${path}: ${(error as Error).message}`);
-  }
-}
+export { FlagFileError as RouterFileError };
 
 function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -73,7 +64,7 @@ export async function startRouter(
   const directory = new SandboxDirectory(caches.sandboxes as never, caches.nodes as never);
   const keys = new TokenKeys(kc, config["token-secret"], log);
   await keys.start().catch((error) => {
-    throw new RouterFileError(
+    throw new FlagFileError(
       `--token-secret ${config["token-secret"]}: ${(error as Error).message}`,
     );
   });
