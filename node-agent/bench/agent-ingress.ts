@@ -58,6 +58,7 @@ async function boot(
   const uid = randomUUID();
   await manager.put({
     operatingMode: "Running",
+    ssh: { enabled: false },
     uid,
     name: `bench-${uid.slice(0, 8)}`,
     namespace: "bench",

@@ -50,6 +50,8 @@ export const DesiredSandbox = z.strictObject({
   ingress: SandboxIngress.omit({ access: true }).default({ enabled: false, websockets: true }),
   policy: EffectivePolicy.default({ allowedHosts: [], secrets: [], mode: "enforce" }),
   rootfsMode: z.enum(["readonly", "memory", "cow"]).optional(),
+  /** SSH into the guest (Gondolin's enableSsh), reached through the agent's SSH tunnel; toggles live. */
+  ssh: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
   /** Suspended: checkpoint the VM's disk and stop it; Running again resumes from the checkpoint. */
   operatingMode: z.enum(["Running", "Suspended"]).default("Running"),
 });
@@ -83,6 +85,20 @@ export const ObservedSandbox = z.strictObject({
   secretNames: z.array(z.string()),
 });
 export type ObservedSandbox = z.infer<typeof ObservedSandbox>;
+
+/**
+ * SSH to a guest through its agent: `GET /v1/sandboxes/:uid/ssh/credentials`
+ * answers these (404 while SSH is off, 409 while the VM is not running);
+ * the WebSocket `GET /v1/sandboxes/:uid/ssh/tunnel` then carries the raw
+ * SSH connection (binary frames) to the guest's SSH server. Only the
+ * router's SSH gateway uses them; users never see these credentials.
+ */
+export const SshCredentials = z.strictObject({
+  user: z.string().min(1),
+  /** The private key (OpenSSH or PEM) the guest's SSH server accepts for `user`. */
+  privateKey: z.string().min(1),
+});
+export type SshCredentials = z.infer<typeof SshCredentials>;
 
 /** One line of the agent's event stream (newline-delimited JSON). */
 export const AgentEvent = z.strictObject({

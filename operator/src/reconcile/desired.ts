@@ -35,5 +35,6 @@ export function desiredSandbox(
     policy,
     ...(spec.rootfsMode ? { rootfsMode: spec.rootfsMode } : {}),
     operatingMode: spec.operatingMode ?? "Running",
+    ssh: { enabled: spec.ssh?.enabled ?? false },
   };
 }
