@@ -5,7 +5,7 @@ import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { AgentClient } from "./agents/client.ts";
 import { AgentEventStreams } from "./agents/streams.ts";
-import { ingressUrl, type OperatorConfig } from "./config/config.ts";
+import { ingressUrl, type OperatorConfig, sshCommand } from "./config/config.ts";
 import { type Caches, createCaches, startCaches, stopCaches } from "./controller/caches.ts";
 import { runWorkers } from "./controller/controller.ts";
 import { objectKey } from "./controller/informer.ts";
@@ -67,6 +67,7 @@ export async function startOperator(
     metrics,
     log,
     ingressUrl: (name, namespace) => ingressUrl(config, name, namespace),
+    sshCommand: (name, namespace) => sshCommand(config, name, namespace),
     nodeLostMs: config["node-lost-seconds"] * 1000,
     resyncMs: config["resync-seconds"] * 1000,
   });

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -18,6 +18,8 @@ import {
   uniqueName,
 } from "@turgon/dev/testing";
 import { testAgentFlags } from "@turgon/node-agent/testing";
+import { run as runCommand } from "@turgon/toolkit/run";
+import { utils } from "ssh2";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -129,6 +131,8 @@ export interface Stack {
   routerPort: number;
   /** The Redis that agents (egress audit) and the router (exec sessions) write to. */
   redisUrl: string;
+  /** The SSH gateway's port and the private key files of its two users: an admin and an outsider. */
+  ssh: { port: number; adminKey: string; outsiderKey: string };
   /** Starts the node agent again on its state directory (after a kill). */
   restartAgent(): Promise<void>;
   /** One-shot exec in a sandbox's guest through the agent API. */
@@ -190,6 +194,34 @@ export async function startStack(
     await writeFile(join(dir, `${user}.kubeconfig`), kc.exportConfig());
     return join(dir, `${user}.kubeconfig`);
   };
+  // SSH: a host key for the gateway; an admin, and an outsider in no team, with OpenSSH key files.
+  const hostKey = utils.generateKeyPairSync("ed25519");
+  await writeFile(join(dir, "ssh_host_key"), hostKey.private, { mode: 0o600 });
+  const userKey = async (name: string) => {
+    const path = join(dir, `${name}_key`);
+    const made = await runCommand("ssh-keygen", [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      name,
+      "-f",
+      path,
+    ]);
+    if (made.exitCode !== 0) throw new Error(`ssh-keygen: ${made.tail}`);
+    return { path, publicKey: (await readFile(`${path}.pub`, "utf8")).trim() };
+  };
+  const admin = await userKey("admin");
+  const outsider = await userKey("outsider");
+  await writeFile(
+    join(dir, "ssh_users.json"),
+    JSON.stringify([
+      { user: "ops", admin: true, keys: [admin.publicKey] },
+      { user: "outsider", teams: ["nobody"], keys: [outsider.publicKey] },
+    ]),
+  );
   const flags = (values: Record<string, string>) =>
     Object.entries(values).flatMap(([k, v]) => [`--${k}`, v]);
   const startAgent = async () => {
@@ -238,11 +270,15 @@ export async function startStack(
         "sign-in-url": "http://dashboard.localhost:3000/signin",
         "agent-token-file": join(dir, "token"),
         "redis-url": redis.url,
+        "ssh-port": "0",
+        "ssh-host-key-file": join(dir, "ssh_host_key"),
+        "ssh-users-file": join(dir, "ssh_users.json"),
       }),
       "router started",
     ),
     routerPort: 0,
     redisUrl: redis.url,
+    ssh: { port: 0, adminKey: admin.path, outsiderKey: outsider.path },
     async restartAgent() {
       stack.agent = await startAgent();
     },
@@ -260,5 +296,6 @@ export async function startStack(
     },
   };
   stack.routerPort = Number(new URL(String(stack.router.ready.url)).port);
+  stack.ssh.port = Number(stack.router.ready.sshPort);
   return stack;
 }

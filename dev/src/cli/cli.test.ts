@@ -35,6 +35,7 @@ describe("npm run up / status / down", async () => {
     TURGON_OPERATOR_METRICS_PORT: String(await freePort()),
     TURGON_ROUTER_PORT: String(await freePort()),
     TURGON_ROUTER_METRICS_PORT: String(await freePort()),
+    TURGON_ROUTER_SSH_PORT: String(await freePort()),
   };
   const kubectlUp = (args: string[]) =>
     run(join(stateDir, "bin", "kubectl"), args, {

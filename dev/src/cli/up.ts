@@ -55,6 +55,7 @@ Try:
   kubectl apply -f examples/
   kubectl get sandboxes -w
   curl -i http://hello--default.${INGRESS_DOMAIN}:${platformPorts.router}/   (private: sends you to sign in)
+  ssh -p ${platformPorts.routerSsh} <name>.<namespace>@localhost   (spec.ssh.enabled; keys in ${info.stateDir}/router/ssh-users.json)
 
 Stop it with: npm run down`);
 }

@@ -63,6 +63,12 @@ const qemuPackages: DebianPackage[] = [
   { name: "qemu-utils", isInstalled: () => commandExists("qemu-img") },
 ];
 
+/** Clients the tests drive the platform with, as users would: curl, ssh, scp. */
+const clientPackages: DebianPackage[] = [
+  { name: "curl", isInstalled: () => commandExists("curl") },
+  { name: "openssh-client", isInstalled: () => commandExists("ssh") },
+];
+
 /** Every service the environment runs, in start order; `down` stops them in reverse. */
 export const SERVICES = ["etcd", "kube-apiserver", "postgres", "redis"] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -180,7 +186,7 @@ export async function startEnvironment(
   const { stateDir, ports } = config;
   const toStart = await planStart(config);
   for (const dir of SERVICES) await mkdir(join(stateDir, dir), { recursive: true });
-  await ensureDebianPackages([postgresPackage, redisPackage, ...qemuPackages]);
+  await ensureDebianPackages([postgresPackage, redisPackage, ...qemuPackages, ...clientPackages]);
   const etcdBinary = await ensureEtcdBinary();
   const kube = await ensureKubernetesBinaries();
   const image = await ensureImage(DEFAULT_IMAGE_RECIPE);

@@ -4,7 +4,8 @@
  * certificates from the local CA, bound by the RBAC manifests they ship).
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, writeFile } from "node:fs/promises";
+import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { DevError } from "@turgon/toolkit/errors";
 import { withStep } from "@turgon/toolkit/progress";
@@ -36,6 +37,7 @@ export interface PlatformPorts {
   operatorMetrics: number;
   router: number;
   routerMetrics: number;
+  routerSsh: number;
 }
 
 const PORT_ENV: Record<keyof PlatformPorts, string> = {
@@ -44,6 +46,7 @@ const PORT_ENV: Record<keyof PlatformPorts, string> = {
   operatorMetrics: "TURGON_OPERATOR_METRICS_PORT",
   router: "TURGON_ROUTER_PORT",
   routerMetrics: "TURGON_ROUTER_METRICS_PORT",
+  routerSsh: "TURGON_ROUTER_SSH_PORT",
 };
 const DEFAULT_PORTS: PlatformPorts = {
   agentApi: 17443,
@@ -51,11 +54,12 @@ const DEFAULT_PORTS: PlatformPorts = {
   operatorMetrics: 18081,
   router: 18080,
   routerMetrics: 18082,
+  routerSsh: 2222,
 };
 const COMPONENT_PORTS: Record<ComponentName, (keyof PlatformPorts)[]> = {
   "node-agent": ["agentApi", "agentIngress"],
   operator: ["operatorMetrics"],
-  router: ["router", "routerMetrics"],
+  router: ["router", "routerMetrics", "routerSsh"],
 };
 
 export function platformPortsFromEnv(env: NodeJS.ProcessEnv = process.env): PlatformPorts {
@@ -181,6 +185,48 @@ async function ensureTokenKeys(info: EnvironmentInfo): Promise<void> {
   ]);
 }
 
+/**
+ * The SSH gateway's host key, made once, and its users: locally, your own
+ * public keys from ~/.ssh, as an admin (the dashboard will register keys).
+ */
+async function ensureSshFiles(stateDir: string): Promise<{ hostKey: string; users: string }> {
+  const dir = join(stateDir, "router");
+  const hostKey = join(dir, "ssh_host_ed25519_key");
+  const users = join(dir, "ssh-users.json");
+  if (!(await exists(hostKey))) {
+    const made = await run("ssh-keygen", [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      "turgon-router",
+      "-f",
+      hostKey,
+    ]);
+    if (made.exitCode !== 0)
+      throw new DevError("ssh-keygen could not make the router's host key", made.tail);
+  }
+  if (!(await exists(users))) {
+    const keys: string[] = [];
+    for (const name of ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"]) {
+      const text = await readFile(join(homedir(), ".ssh", name), "utf8").catch(() => "");
+      if (text.trim()) keys.push(text.trim());
+    }
+    const entries = keys.length ? [{ user: userInfo().username, admin: true, keys }] : [];
+    await writeFile(users, `${JSON.stringify(entries, null, 2)}\n`);
+  }
+  return { hostKey, users };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
 const SERVICE_ACCOUNT_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:turgon-system"];
 
 /** Installs the CRDs and RBAC, then starts the node agent, the operator and the router unless running. */
@@ -202,6 +248,7 @@ export async function startPlatform(
     await kubectl(info, ["apply", ...manifests.flatMap((m) => ["-f", join(repoRoot, m)])]);
   });
   await ensureTokenKeys(info);
+  const sshFiles = await ensureSshFiles(stateDir);
   const token = await agentToken(stateDir);
   return {
     "node-agent": await ensureComponent(info, {
@@ -235,6 +282,7 @@ export async function startPlatform(
         "ingress-domain": INGRESS_DOMAIN,
         "ingress-scheme": "http",
         "ingress-port": ports.router,
+        "ssh-port": ports.routerSsh,
       }),
       health: `http://127.0.0.1:${ports.operatorMetrics}/healthz`,
       what: `(metrics on 127.0.0.1:${ports.operatorMetrics})`,
@@ -251,6 +299,9 @@ export async function startPlatform(
         "ingress-domain": INGRESS_DOMAIN,
         "agent-token-file": token,
         "redis-url": info.redisUrl,
+        "ssh-port": ports.routerSsh,
+        "ssh-host-key-file": sshFiles.hostKey,
+        "ssh-users-file": sshFiles.users,
       }),
       health: `http://127.0.0.1:${ports.routerMetrics}/healthz`,
       what: `on http://*.${INGRESS_DOMAIN}:${ports.router} (metrics :${ports.routerMetrics})`,

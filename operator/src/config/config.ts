@@ -23,6 +23,11 @@ const OPTIONS = {
     env: "TURGON_INGRESS_PORT",
     description: "router port in URLs (0: the scheme's default)",
   },
+  "ssh-host": {
+    env: "TURGON_SSH_HOST",
+    description: "host of the router's SSH gateway, for status.ssh.command",
+  },
+  "ssh-port": { env: "TURGON_SSH_PORT", description: "port of the router's SSH gateway" },
   "metrics-host": { env: "TURGON_OPERATOR_METRICS_HOST", description: "metrics bind address" },
   "metrics-port": {
     env: "TURGON_OPERATOR_METRICS_PORT",
@@ -79,6 +84,8 @@ export const OperatorConfig = z.strictObject({
     .default("localhost"),
   "ingress-scheme": z.enum(["http", "https"]).default("https"),
   "ingress-port": z.coerce.number().int().min(0).max(65535).default(0),
+  "ssh-host": z.string().min(1).default("localhost"),
+  "ssh-port": z.coerce.number().int().min(1).max(65535).default(2222),
   "metrics-host": z.string().min(1).default("127.0.0.1"),
   "metrics-port": z.coerce.number().int().min(0).max(65535).default(8080),
   "leader-elect": z.enum(["true", "false"]).default("true"),
@@ -118,4 +125,10 @@ export function ingressUrl(config: OperatorConfig, name: string, namespace: stri
   const suffix = port && port !== defaultPort ? `:${port}` : "";
   const host = `${sandboxHostLabel(name, namespace)}.${config["ingress-domain"]}`;
   return `${config["ingress-scheme"]}://${host}${suffix}/`;
+}
+
+/** How a user reaches a sandbox over the router's SSH gateway. */
+export function sshCommand(config: OperatorConfig, name: string, namespace: string): string {
+  const port = config["ssh-port"] === 22 ? "" : `-p ${config["ssh-port"]} `;
+  return `ssh ${port}${name}.${namespace}@${config["ssh-host"]}`;
 }

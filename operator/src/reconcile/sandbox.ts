@@ -46,6 +46,7 @@ export interface SandboxReconcilerOptions {
   metrics: OperatorMetrics;
   log: Logger;
   ingressUrl: (name: string, namespace: string) => string;
+  sshCommand: (name: string, namespace: string) => string;
   /** How long a node may stay NotReady before its sandboxes fail with NodeLost. */
   nodeLostMs: number;
   /** Every sandbox is looked at again at least this often. */
@@ -373,6 +374,14 @@ export class SandboxReconciler {
         message: "spec.ingress.enabled is false",
       });
     }
+    if (spec.ssh?.enabled)
+      status.ssh = {
+        command: this.options.sshCommand(
+          sandbox.metadata.name as string,
+          sandbox.metadata.namespace as string,
+        ),
+      };
+    else delete status.ssh;
     sandbox = await this.writeStatus(sandbox, status);
     if (running && !wasReady) {
       if (!hadStarted && sandbox.metadata.creationTimestamp) {

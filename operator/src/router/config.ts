@@ -41,6 +41,19 @@ const OPTIONS = {
     env: "TURGON_REDIS_URL",
     description: "Redis that receives exec session records (bullmq)",
   },
+  "ssh-port": {
+    env: "TURGON_ROUTER_SSH_PORT",
+    description: "SSH gateway port (0 picks a free one)",
+  },
+  "ssh-host-key-file": {
+    env: "TURGON_ROUTER_SSH_HOST_KEY_FILE",
+    description:
+      "the SSH gateway's host private key; the gateway runs when this and --ssh-users-file are set",
+  },
+  "ssh-users-file": {
+    env: "TURGON_ROUTER_SSH_USERS_FILE",
+    description: "JSON list of {user, admin, teams, keys} allowed in over SSH",
+  },
   "sandbox-selector": {
     env: "TURGON_ROUTER_SANDBOX_SELECTOR",
     description: "route only Sandboxes matching this label selector",
@@ -78,12 +91,23 @@ export const RouterConfig = z
     "redis-url": z
       .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
       .default("redis://127.0.0.1:6379"),
+    "ssh-port": port.default(2222),
+    "ssh-host-key-file": z.string().min(1).optional(),
+    "ssh-users-file": z.string().min(1).optional(),
     "sandbox-selector": labelSelector.optional(),
     "node-selector": labelSelector.optional(),
   })
   .refine((c) => (c["tls-cert-file"] === undefined) === (c["tls-key-file"] === undefined), {
     message: "--tls-cert-file and --tls-key-file go together",
     path: ["tls-key-file"],
+  })
+  .refine((c) => (c["ssh-host-key-file"] === undefined) === (c["ssh-users-file"] === undefined), {
+    message: "--ssh-host-key-file and --ssh-users-file go together",
+    path: ["ssh-users-file"],
+  })
+  .refine((c) => c["ssh-host-key-file"] === undefined || c["agent-token-file"] !== undefined, {
+    message: "the SSH gateway needs --agent-token-file to reach the agents",
+    path: ["agent-token-file"],
   });
 export type RouterConfig = z.infer<typeof RouterConfig>;
 

@@ -10,7 +10,14 @@ async function main(): Promise<void> {
     return;
   }
   const router = await startRouter(loadRouterConfig(process.argv.slice(2)));
-  logger.info({ url: router.url, metrics: router.metricsUrl }, "router started");
+  logger.info(
+    {
+      url: router.url,
+      metrics: router.metricsUrl,
+      ...(router.sshPort ? { sshPort: router.sshPort } : {}),
+    },
+    "router started",
+  );
   const shutdown = async (signal: string) => {
     logger.info({ signal }, "shutting down");
     await router.stop();

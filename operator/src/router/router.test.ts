@@ -333,6 +333,87 @@ describe("router through the whole stack", async () => {
     }
   });
 
+  it("SSH: `uname -a`, exit codes and scp through the gateway; outside and unknown keys are refused", async () => {
+    const patched = await kubectl([
+      "patch",
+      "sandbox",
+      "web",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec: { ssh: { enabled: true } } }),
+    ]);
+    assert.equal(patched.exitCode, 0, patched.tail);
+    const options = [
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "LogLevel=ERROR",
+    ];
+    const ssh = (key: string, command: string) =>
+      run("ssh", [
+        "-p",
+        String(stack.ssh.port),
+        "-i",
+        key,
+        ...options,
+        `web.${namespace}@127.0.0.1`,
+        command,
+      ]);
+    const uname = await eventually(
+      "ssh uname -a",
+      () => ssh(stack.ssh.adminKey, "uname -a"),
+      (r) => r.exitCode === 0,
+      60_000,
+    );
+    assert.match(uname.stdout, /^Linux /);
+    assert.equal((await ssh(stack.ssh.adminKey, "exit 7")).exitCode, 7);
+
+    const local = join(stack.dir, "to-copy.txt");
+    await writeFile(local, "copied through the gateway\n");
+    const target = `web.${namespace}@127.0.0.1`;
+    // Modern scp speaks SFTP (the sftp subsystem); -O is the legacy protocol (an exec).
+    for (const [mode, path] of [
+      ["sftp", "/srv/copied-sftp.txt"],
+      ["legacy", "/srv/copied-legacy.txt"],
+    ] as const) {
+      const scp = await run("scp", [
+        "-P",
+        String(stack.ssh.port),
+        "-i",
+        stack.ssh.adminKey,
+        ...options,
+        ...(mode === "legacy" ? ["-O"] : []),
+        local,
+        `${target}:${path}`,
+      ]);
+      assert.equal(scp.exitCode, 0, `${mode}: ${scp.tail}`);
+      assert.equal(
+        (await ssh(stack.ssh.adminKey, `cat ${path}`)).stdout,
+        "copied through the gateway\n",
+        mode,
+      );
+    }
+
+    const outside = await ssh(stack.ssh.outsiderKey, "true");
+    assert.equal(outside.exitCode, 255);
+    assert.match(outside.tail, /Permission denied/);
+    const stranger = join(stack.dir, "stranger_key");
+    assert.equal(
+      (await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger])).exitCode,
+      0,
+    );
+    assert.equal((await ssh(stranger, "true")).exitCode, 255);
+  });
+
   it("serves 30 s of concurrent requests with zero errors", async () => {
     const admin = await mintIngressToken(stack.key, {
       sub: "load",

@@ -1,11 +1,13 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
+import { describeFieldErrors } from "@turgon/api/agent";
 import { EXEC_AUDIT_QUEUE } from "@turgon/api/audit";
 import { GROUP, VERSION } from "@turgon/api/crd";
 import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { z } from "zod";
 import { startCaches, stopCaches } from "../controller/caches.ts";
 import { customResourceInformer } from "../controller/informer.ts";
 import { type Logger, logger } from "../logger.ts";
@@ -15,10 +17,13 @@ import { SandboxDirectory } from "./directory.ts";
 import { ExecEdge } from "./exec.ts";
 import { RouterMetrics } from "./metrics.ts";
 import { createRouterServer } from "./proxy.ts";
+import { SshGateway, type SshGatewayOptions, SshUsersFile } from "./ssh.ts";
 import { TokenKeys } from "./tokens.ts";
 
 export interface RunningRouter {
   url: string;
+  /** The SSH gateway's port, when it runs. */
+  sshPort?: number;
   metricsUrl: string;
   stop(): Promise<void>;
 }
@@ -100,6 +105,15 @@ export async function startRouter(
     ...(exec ? { exec } : {}),
   });
   const port = await listen(server, config["listen-host"], config.port);
+  const ssh = agentToken
+    ? await startSshGateway(config, {
+        directory,
+        agentToken,
+        log,
+        record: (event) =>
+          audit.add("ssh", event, { jobId: event.id, removeOnComplete: 10_000 }).then(() => {}),
+      })
+    : undefined;
   const metricsServer = await serveMetrics(
     config["listen-host"],
     config["metrics-port"],
@@ -111,9 +125,11 @@ export async function startRouter(
   return {
     url,
     metricsUrl: `http://${config["listen-host"]}:${(metricsServer.address() as AddressInfo).port}/metrics`,
+    ...(ssh ? { sshPort: ssh.port } : {}),
     async stop() {
       keys.stop();
       exec?.close();
+      await ssh?.gateway.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await new Promise((resolve) => metricsServer.close(resolve));
@@ -122,4 +138,27 @@ export async function startRouter(
       redis.disconnect();
     },
   };
+}
+
+/** The SSH gateway, when its host key and users are configured. */
+async function startSshGateway(
+  config: RouterConfig,
+  base: Omit<SshGatewayOptions, "hostKey" | "users">,
+): Promise<{ gateway: SshGateway; port: number } | undefined> {
+  const keyFile = config["ssh-host-key-file"];
+  const usersFile = config["ssh-users-file"];
+  if (!keyFile || !usersFile) return undefined;
+  const hostKey = await readFlagFile("ssh-host-key-file", keyFile);
+  let users: SshUsersFile;
+  try {
+    users = SshUsersFile.parse(JSON.parse(await readFlagFile("ssh-users-file", usersFile)));
+  } catch (error) {
+    if (error instanceof FlagFileError) throw error;
+    const detail =
+      error instanceof z.ZodError ? describeFieldErrors(error) : (error as Error).message;
+    throw new FlagFileError(`--ssh-users-file ${usersFile}: ${detail}`);
+  }
+  const gateway = new SshGateway({ ...base, hostKey, users });
+  const port = await gateway.listen(config["listen-host"], config["ssh-port"]);
+  return { gateway, port };
 }

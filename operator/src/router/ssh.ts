@@ -1,0 +1,307 @@
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { AGENT_API_PREFIX, SshCredentials } from "@turgon/api/agent";
+import type { ExecAuditEvent } from "@turgon/api/audit";
+import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { TEAM_LABEL } from "@turgon/api/routing";
+import {
+  type AuthContext,
+  Client,
+  type ClientChannel,
+  type Connection,
+  type ParsedKey,
+  type PseudoTtyInfo,
+  Server,
+  type ServerChannel,
+  type Session,
+  utils,
+} from "ssh2";
+import { createWebSocketStream, WebSocket } from "ws";
+import { z } from "zod";
+import type { Logger } from "../logger.ts";
+import type { SandboxDirectory } from "./directory.ts";
+
+/** The users allowed in over SSH and their public keys (until the dashboard registers keys). */
+export const SshUsersFile = z.array(
+  z.strictObject({
+    user: z.string().min(1),
+    admin: z.boolean().default(false),
+    teams: z.array(z.string()).default([]),
+    keys: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+/,
+            "must be an OpenSSH public key line",
+          ),
+      )
+      .min(1),
+  }),
+);
+export type SshUsersFile = z.infer<typeof SshUsersFile>;
+
+interface RegisteredKey {
+  user: SshUsersFile[number];
+  key: ParsedKey;
+}
+
+export interface SshGatewayOptions {
+  directory: SandboxDirectory;
+  agentToken: string;
+  hostKey: string;
+  users: SshUsersFile;
+  log: Logger;
+  record: (event: ExecAuditEvent) => Promise<void>;
+}
+
+/** `ssh <name>.<namespace>@host`: namespaces have no dots, names may. */
+export function parseSshUser(username: string): { name: string; namespace: string } | undefined {
+  const dot = username.lastIndexOf(".");
+  if (dot <= 0 || dot === username.length - 1) return undefined;
+  return { name: username.slice(0, dot), namespace: username.slice(dot + 1) };
+}
+
+/**
+ * The SSH gateway: users connect as `<name>.<namespace>` with a registered
+ * key; the gateway checks they may use that sandbox (its team, or admin),
+ * then opens an SSH client to the guest through the owning agent's tunnel
+ * (Gondolin's enableSsh) and relays every session: shell, exec (so legacy
+ * scp), and the sftp subsystem (so sftp and modern scp), with pty, window
+ * changes and exit codes. Each session is recorded like an exec session.
+ */
+export class SshGateway {
+  private readonly options: SshGatewayOptions;
+  private readonly keys: RegisteredKey[];
+  private readonly server: Server;
+
+  constructor(options: SshGatewayOptions) {
+    this.options = options;
+    this.keys = options.users.flatMap((user) =>
+      user.keys.map((line) => {
+        const parsed = utils.parseKey(line);
+        if (parsed instanceof Error) throw new Error(`SSH key of ${user.user}: ${parsed.message}`);
+        return { user, key: (Array.isArray(parsed) ? parsed[0] : parsed) as RegisteredKey["key"] };
+      }),
+    );
+    this.server = new Server({ hostKeys: [options.hostKey] }, (connection) =>
+      this.accept(connection),
+    );
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private authenticate(
+    ctx: AuthContext,
+  ): { user: SshUsersFile[number]; sandbox: Sandbox; node: SandboxNode } | undefined {
+    if (ctx.method !== "publickey") return undefined;
+    const match = this.keys.find(
+      ({ key }) => key.type === ctx.key.algo && key.getPublicSSH().equals(ctx.key.data),
+    );
+    if (!match) return undefined;
+    if (
+      ctx.signature &&
+      ctx.blob &&
+      match.key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true
+    )
+      return undefined;
+    const target = parseSshUser(ctx.username);
+    const found = target && this.options.directory.find(target.namespace, target.name);
+    if (!found?.node || found.sandbox.status?.phase !== "Running") return undefined;
+    const team =
+      found.sandbox.metadata.labels?.[TEAM_LABEL] ?? found.sandbox.metadata.namespace ?? "";
+    if (!match.user.admin && !match.user.teams.includes(team)) return undefined;
+    return { user: match.user, sandbox: found.sandbox, node: found.node };
+  }
+
+  private accept(connection: Connection): void {
+    const { log } = this.options;
+    let target: ReturnType<SshGateway["authenticate"]>;
+    connection.on("authentication", (ctx) => {
+      target = this.authenticate(ctx);
+      // A key check without a signature is a query: say yes only for a key we would accept.
+      if (target) ctx.accept();
+      else ctx.reject(["publickey"]);
+    });
+    connection.on("error", (error) => log.debug({ err: error }, "SSH client connection error"));
+    connection.on("ready", () => {
+      const session = target as NonNullable<typeof target>;
+      const upstream = this.connectUpstream(session.sandbox, session.node).catch((error: Error) => {
+        log.warn({ err: error, sandbox: session.sandbox.metadata.name }, "SSH to the guest failed");
+        connection.end();
+        throw error;
+      });
+      upstream.catch(() => {});
+      connection.on(
+        "close",
+        () =>
+          void upstream.then(
+            (client) => client.end(),
+            () => {},
+          ),
+      );
+      connection.on("session", (acceptSession) => this.relay(acceptSession(), upstream, session));
+    });
+  }
+
+  /** An SSH client to the guest, through the agent's tunnel, with the credentials the agent holds. */
+  private async connectUpstream(sandbox: Sandbox, node: SandboxNode): Promise<Client> {
+    const uid = sandbox.metadata.uid as string;
+    const base = `${node.spec.address}${AGENT_API_PREFIX}/sandboxes/${uid}/ssh`;
+    const headers = { authorization: `Bearer ${this.options.agentToken}` };
+    const response = await fetch(`${base}/credentials`, { headers });
+    if (!response.ok)
+      throw new Error(
+        `agent refused SSH credentials: HTTP ${response.status} ${await response.text()}`,
+      );
+    const credentials = SshCredentials.parse(await response.json());
+    const socket = new WebSocket(`${base.replace(/^http/, "ws")}/tunnel`, { headers });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("open", () => resolve());
+      socket.once("error", reject);
+    });
+    const client = new Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once("ready", () => resolve());
+      client.once("error", reject);
+      client.connect({
+        sock: createWebSocketStream(socket) as never,
+        username: credentials.user,
+        privateKey: credentials.privateKey,
+        readyTimeout: 30_000,
+      });
+    });
+    client.on("close", () => socket.close());
+    return client;
+  }
+
+  private relay(
+    session: Session,
+    upstream: Promise<Client>,
+    target: NonNullable<ReturnType<SshGateway["authenticate"]>>,
+  ): void {
+    let pty: PseudoTtyInfo | undefined;
+    let upstreamChannel: ClientChannel | undefined;
+    session.on("pty", (accept, _reject, info) => {
+      pty = info;
+      accept?.();
+    });
+    session.on("window-change", (accept, _reject, info) => {
+      upstreamChannel?.setWindow(info.rows, info.cols, info.height, info.width);
+      accept?.();
+    });
+    session.on("env", (accept) => accept?.());
+    const open = (
+      kind: string,
+      command: string | null,
+      start: (
+        client: Client,
+        done: (err: Error | undefined, channel: ClientChannel) => void,
+      ) => void,
+      down: ServerChannel,
+    ) => {
+      const startedAt = new Date().toISOString();
+      upstream.then(
+        (client) =>
+          start(client, (err, channel) => {
+            if (err) {
+              down.stderr.write(`turgon: ${err.message}\n`);
+              down.exit(255);
+              down.end();
+              return;
+            }
+            upstreamChannel = channel;
+            this.bridge(down, channel, (exitCode) =>
+              this.recordSession(target, kind, command, pty !== undefined, startedAt, exitCode),
+            );
+          }),
+        () => {
+          down.exit(255);
+          down.end();
+        },
+      );
+    };
+    const ptyOptions = () =>
+      pty
+        ? { term: pty.term, rows: pty.rows, cols: pty.cols, width: pty.width, height: pty.height }
+        : false;
+    session.on("shell", (accept) => {
+      const down = accept();
+      open("shell", null, (client, done) => client.shell(ptyOptions() as never, done), down);
+    });
+    session.on("exec", (accept, _reject, info) => {
+      const down = accept();
+      open(
+        "exec",
+        info.command,
+        (client, done) => client.exec(info.command, { pty: ptyOptions() as never }, done),
+        down,
+      );
+    });
+    session.on("subsystem", (accept, reject, info) => {
+      if (info.name !== "sftp") return reject();
+      const down = accept();
+      open("sftp", "sftp", (client, done) => client.subsys("sftp", done), down);
+    });
+  }
+
+  private bridge(
+    down: ServerChannel,
+    up: ClientChannel,
+    onEnd: (exitCode: number | null) => void,
+  ): void {
+    let exitCode: number | null = null;
+    down.pipe(up);
+    up.pipe(down);
+    up.stderr.pipe(down.stderr);
+    up.on("exit", (code: number | null, signal?: string) => {
+      exitCode = code;
+      if (code !== null && code !== undefined) down.exit(code);
+      else if (signal) down.exit(signal, false, "");
+    });
+    up.on("close", () => {
+      down.end();
+      onEnd(exitCode);
+    });
+    down.on("close", () => up.end());
+  }
+
+  private recordSession(
+    target: NonNullable<ReturnType<SshGateway["authenticate"]>>,
+    kind: string,
+    command: string | null,
+    tty: boolean,
+    startedAt: string,
+    exitCode: number | null,
+  ): void {
+    const event: ExecAuditEvent = {
+      id: randomUUID(),
+      user: target.user.user,
+      sandbox: {
+        uid: target.sandbox.metadata.uid as string,
+        name: target.sandbox.metadata.name as string,
+        namespace: target.sandbox.metadata.namespace as string,
+      },
+      node: target.node.metadata.name as string,
+      command: command === null ? null : [command],
+      tty,
+      startedAt,
+      endedAt: new Date().toISOString(),
+      exitCode,
+      reason: `ssh-${kind}`,
+    };
+    this.options.log.info({ ssh: { ...event } }, "SSH session ended");
+    this.options
+      .record(event)
+      .catch((error) => this.options.log.error({ err: error }, "could not record the SSH session"));
+  }
+}
