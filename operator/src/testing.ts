@@ -19,7 +19,7 @@ import {
 } from "@turgon/dev/testing";
 import { testAgentFlags } from "@turgon/node-agent/testing";
 import { run as runCommand } from "@turgon/toolkit/run";
-import { utils } from "ssh2";
+import ssh2 from "ssh2";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -195,7 +195,7 @@ export async function startStack(
     return join(dir, `${user}.kubeconfig`);
   };
   // SSH: a host key for the gateway; an admin, and an outsider in no team, with OpenSSH key files.
-  const hostKey = utils.generateKeyPairSync("ed25519");
+  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
   await writeFile(join(dir, "ssh_host_key"), hostKey.private, { mode: 0o600 });
   const userKey = async (name: string) => {
     const path = join(dir, `${name}_key`);

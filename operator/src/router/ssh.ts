@@ -4,18 +4,21 @@ import { AGENT_API_PREFIX, SshCredentials } from "@turgon/api/agent";
 import type { ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import { TEAM_LABEL } from "@turgon/api/routing";
-import {
+import ssh2, {
   type AuthContext,
-  Client,
+  type Client,
   type ClientChannel,
   type Connection,
   type ParsedKey,
   type PseudoTtyInfo,
-  Server,
+  type Server,
   type ServerChannel,
   type Session,
-  utils,
 } from "ssh2";
+
+// ssh2 is CommonJS: Node exposes only its default export to ESM.
+const { Client: SshClient, Server: SshServer, utils } = ssh2;
+
 import { createWebSocketStream, WebSocket } from "ws";
 import { z } from "zod";
 import type { Logger } from "../logger.ts";
@@ -84,7 +87,7 @@ export class SshGateway {
         return { user, key: (Array.isArray(parsed) ? parsed[0] : parsed) as RegisteredKey["key"] };
       }),
     );
-    this.server = new Server({ hostKeys: [options.hostKey] }, (connection) =>
+    this.server = new SshServer({ hostKeys: [options.hostKey] }, (connection) =>
       this.accept(connection),
     );
   }
@@ -169,7 +172,7 @@ export class SshGateway {
       socket.once("open", () => resolve());
       socket.once("error", reject);
     });
-    const client = new Client();
+    const client = new SshClient();
     await new Promise<void>((resolve, reject) => {
       client.once("ready", () => resolve());
       client.once("error", reject);
@@ -261,8 +264,9 @@ export class SshGateway {
   ): void {
     let exitCode: number | null = null;
     down.pipe(up);
-    up.pipe(down);
-    up.stderr.pipe(down.stderr);
+    // The guest sends EOF before exit-status: keep our side open until the channel closes.
+    up.pipe(down, { end: false });
+    up.stderr.pipe(down.stderr, { end: false });
     up.on("exit", (code: number | null, signal?: string) => {
       exitCode = code;
       if (code !== null && code !== undefined) down.exit(code);
