@@ -6,7 +6,7 @@ export const logger = pino({
   level: process.env.TURGON_LOG_LEVEL ?? "info",
   // Secret values never reach a log, even by accident in an error object.
   redact: {
-    paths: ["*.value", "*.secrets[*].value", "policy.secrets", "*.authorization"],
+    paths: ["*.value", "*.secrets[*].value", "policy.secrets", "*.authorization", "*.privateKey"],
     censor: "[redacted]",
   },
 });

@@ -12,6 +12,7 @@ import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
 import type { Logger } from "../logger.ts";
+import { SandboxSsh } from "../ssh/access.ts";
 import type { CheckpointRecord, Checkpoints } from "../state/checkpoints.ts";
 import type { VmRecords } from "../state/vm-records.ts";
 import type { SandboxRuntime, SandboxVm, VmSpec } from "../vm/launcher.ts";
@@ -24,7 +25,8 @@ const ACTIVITY_RESOLUTION_MS = 1000;
 
 /**
  * The desired-state fields that only a new VM can change. `operatingMode` is
- * not one of them: suspending and resuming keep the VM's disk.
+ * not one of them: suspending and resuming keep the VM's disk. Nor is `ssh`:
+ * SSH is enabled in (and closed for) the running VM.
  */
 export function bootIdentity(desired: DesiredSandbox): string {
   return JSON.stringify([
@@ -79,6 +81,8 @@ export class ManagedSandbox {
   startedAt?: string;
   vm?: SandboxVm;
   ingress?: IngressAccess;
+  /** SSH into the guest while `desired.ssh.enabled` and the VM runs. */
+  readonly ssh: SandboxSsh;
   private lastActivity?: number;
   private guard: EgressGuard;
   private egress?: Egress;
@@ -112,6 +116,7 @@ export class ManagedSandbox {
     this.onTiming = context.onTiming;
     this.records = context.records;
     this.checkpoints = context.checkpoints;
+    this.ssh = new SandboxSsh(context.log.child({ uid: desired.uid, component: "ssh" }));
     // A checkpoint already on disk for this UID belongs to a sandbox suspended
     // under a previous agent process: pick it up if it holds the same VM (it
     // is discarded in start() otherwise; another image could not resume it).
@@ -280,6 +285,9 @@ export class ManagedSandbox {
       const routes = this.routesToApply();
       if (routes) vm.setIngressRoutes(routes);
       if (desired.command) await this.startCommand(vm, desired.command);
+      // Before Running, so a running sandbox with SSH on has it ready; a
+      // failure is reported by the SSH endpoints, not by failing the VM.
+      if (this.desired.ssh.enabled) await this.ssh.open(vm);
       // startedAt is the sandbox's first start (the operator counts ttl from it);
       // a resume instead counts as activity, so idle time starts again.
       this.startedAt ??= new Date().toISOString();
@@ -299,6 +307,7 @@ export class ManagedSandbox {
         { uid: desired.uid, err: error },
         resumeFrom ? "sandbox failed to resume" : "sandbox failed to boot",
       );
+      await this.ssh.close();
       await this.ingress?.close().catch(() => {});
       this.ingress = undefined;
       await vm?.close().catch(() => {});
@@ -333,6 +342,7 @@ export class ManagedSandbox {
         this.log.warn({ uid: this.desired.uid, pid }, "VM exited unexpectedly");
         // Release what Gondolin still holds for it (gateway, sockets, overlay disk).
         this.vm = undefined;
+        void this.ssh.close();
         void this.ingress?.close().catch(() => {});
         this.ingress = undefined;
         void vm.close().catch(() => {});
@@ -355,6 +365,7 @@ export class ManagedSandbox {
     const started = performance.now();
     clearInterval(this.supervisor);
     const guestRoutes = vm.getIngressRoutes();
+    await this.ssh.close();
     await this.ingress?.close().catch(() => {});
     this.ingress = undefined;
     const spec = this.vmSpec(this.egressHooks());
@@ -404,13 +415,20 @@ export class ManagedSandbox {
     else if (want === "Running" && this.phase === "Suspended") await this.boot();
   }
 
+  /** Enables or closes SSH in the running VM to match `desired.ssh.enabled`. */
+  private async reconcileSsh(): Promise<void> {
+    if (!this.desired.ssh.enabled) await this.ssh.close();
+    else if (this.vm && this.phase === "Running") await this.ssh.open(this.vm);
+  }
+
   /**
    * Applies what changes without a new VM: routes, the egress policy (secret
-   * values and hosts included) and operatingMode (suspend or resume, queued
-   * behind any transition in progress).
+   * values and hosts included), SSH on or off, and operatingMode (suspend or
+   * resume). SSH and mode changes queue behind any transition in progress.
    */
   applyLive(desired: DesiredSandbox): void {
     const modeChanged = desired.operatingMode !== this.desired.operatingMode;
+    const sshChanged = desired.ssh.enabled !== this.desired.ssh.enabled;
     this.desired = desired;
     this.guard.update(desired.policy);
     for (const secret of desired.policy.secrets)
@@ -421,6 +439,7 @@ export class ManagedSandbox {
     if (this.vm && this.phase === "Running" && desired.ingress.routes)
       this.vm.setIngressRoutes(desired.ingress.routes);
     this.onChange(this);
+    if (sshChanged) void this.enqueue(() => this.reconcileSsh());
     if (modeChanged) void this.enqueue(() => this.reconcileMode());
   }
 
@@ -435,6 +454,7 @@ export class ManagedSandbox {
     clearInterval(this.supervisor);
     await this.work;
     clearInterval(this.supervisor);
+    await this.ssh.close();
     await this.ingress?.close().catch(() => {});
     this.ingress = undefined;
     await this.vm?.close();

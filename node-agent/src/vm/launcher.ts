@@ -50,6 +50,7 @@ export type SandboxVm = Pick<
   | "close"
   | "getHostPid"
   | "checkpoint"
+  | "enableSsh"
 >;
 
 /** Boots sandbox VMs: QEMU through Gondolin, or the simulated runtime for benchmarks. */

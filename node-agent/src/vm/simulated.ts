@@ -3,7 +3,9 @@
  * for control-plane scale benchmarks: many agents, thousands of sandboxes,
  * on a machine that could not run that many VMs. Its "VMs" answer exec with
  * exit 0, keep a routing table, and serve every ingress request from one
- * shared loopback server; its checkpoints are small marker files. The agent
+ * shared loopback server; its checkpoints are small marker files. It has no
+ * SSH: enabling it fails with `SshUnsupportedError`, which the agent reports
+ * (the credentials endpoint answers 409 with its message). The agent
  * labels its SandboxNode `turgon.dev/runtime: simulated` and logs a warning
  * at start, so nobody mistakes it for a real node.
  */
@@ -16,11 +18,17 @@ import {
   type ExecResult,
   type IngressAccess,
   type IngressRoute,
+  type SshAccess,
   VmCheckpoint,
 } from "@earendil-works/gondolin";
 import type { SandboxRuntime, SandboxVm, VmSpec } from "./launcher.ts";
 
 export const SIMULATED_RESPONSE = "simulated sandbox: no VM runs here\n";
+
+/** The simulated runtime runs no guest, so there is no SSH server to reach. */
+export class SshUnsupportedError extends Error {
+  override readonly name = "SshUnsupportedError";
+}
 
 /** One loopback HTTP server shared by every simulated VM's ingress, open while any uses it. */
 class SharedIngress {
@@ -88,6 +96,12 @@ class SimulatedVm implements SandboxVm {
   async enableIngress(): Promise<IngressAccess> {
     this.ingress ??= await this.shared.open();
     return this.ingress;
+  }
+
+  async enableSsh(): Promise<SshAccess> {
+    throw new SshUnsupportedError(
+      "SSH is not available on the simulated runtime: no guest runs, so there is no SSH server",
+    );
   }
 
   getIngressRoutes(): IngressRoute[] {

@@ -1,0 +1,98 @@
+import { readFile } from "node:fs/promises";
+import type { SshAccess } from "@earendil-works/gondolin";
+import type { SshCredentials } from "@turgon/api/agent";
+import type { Logger } from "../logger.ts";
+import type { SandboxVm } from "../vm/launcher.ts";
+
+/** Where a sandbox's SSH stands, as the credentials and tunnel endpoints see it. */
+export type SshState =
+  | { state: "off" }
+  | { state: "starting" }
+  | { state: "failed"; message: string }
+  | { state: "ready"; access: SshAccess };
+
+/**
+ * One sandbox's SSH: Gondolin's `vm.enableSsh` and the tunnels opened to it.
+ *
+ * Gondolin starts `sshd` in the guest, bound to the guest's loopback, with a
+ * fresh ed25519 key pair made on the host (`ssh-keygen`): the public half goes
+ * into the user's `authorized_keys` in the guest, the private half stays in a
+ * temporary file on the host. The host reaches the guest's port 22 over the
+ * virtio TCP forwarder (`sandboxssh`), exposed as a loopback listener here.
+ * Closing removes that listener and the key file; the agent also ends every
+ * tunnel still open, so turning SSH off cuts live sessions too.
+ */
+export class SandboxSsh {
+  private access?: SshAccess;
+  private failure?: string;
+  private enabling = false;
+  /** Bumped by close(), so an enableSsh that finishes after it is closed again. */
+  private generation = 0;
+  private readonly tunnels = new Set<() => void>();
+  private readonly log: Logger;
+
+  constructor(log: Logger) {
+    this.log = log;
+  }
+
+  /** Enables SSH in `vm` (once; a failure is kept and reported, not thrown). */
+  async open(vm: SandboxVm): Promise<void> {
+    if (this.access || this.enabling) return;
+    const generation = this.generation;
+    this.enabling = true;
+    this.failure = undefined;
+    const started = performance.now();
+    try {
+      const access = await vm.enableSsh({ listenHost: "127.0.0.1", listenPort: 0 });
+      if (generation !== this.generation) {
+        await access.close().catch(() => {});
+        return;
+      }
+      this.access = access;
+      this.log.info(
+        { user: access.user, port: access.port, ms: Math.round(performance.now() - started) },
+        "SSH enabled in the guest",
+      );
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.failure = (error as Error).message;
+      this.log.warn({ err: this.failure }, "SSH could not be enabled in the guest");
+    } finally {
+      if (generation === this.generation) this.enabling = false;
+    }
+  }
+
+  /** Ends every open tunnel, then closes the forwarder and removes the key file. */
+  async close(): Promise<void> {
+    this.generation++;
+    this.enabling = false;
+    for (const end of [...this.tunnels]) end();
+    this.tunnels.clear();
+    this.failure = undefined;
+    const access = this.access;
+    this.access = undefined;
+    if (!access) return;
+    await access.close().catch((error: Error) => {
+      this.log.warn({ err: error.message }, "closing SSH access failed");
+    });
+    this.log.info("SSH closed");
+  }
+
+  state(): SshState {
+    if (this.access) return { state: "ready", access: this.access };
+    if (this.enabling) return { state: "starting" };
+    if (this.failure !== undefined) return { state: "failed", message: this.failure };
+    return { state: "off" };
+  }
+
+  /** The user and private key the guest's sshd accepts; read from Gondolin's key file. */
+  async credentials(access: SshAccess): Promise<SshCredentials> {
+    return { user: access.user, privateKey: await readFile(access.identityFile, "utf8") };
+  }
+
+  /** Registers a tunnel's `end`, called when SSH closes; returns its deregistration. */
+  track(end: () => void): () => void {
+    this.tunnels.add(end);
+    return () => this.tunnels.delete(end);
+  }
+}
