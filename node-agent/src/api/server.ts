@@ -1,4 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
+import websocket from "@fastify/websocket";
 import {
   AGENT_API_PREFIX,
   type AgentEvent,
@@ -19,6 +20,7 @@ import { registerExecRoutes } from "../exec/routes.ts";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import { CapacityError, type SandboxManager } from "../sandboxes/manager.ts";
+import { registerSshRoutes } from "../ssh/routes.ts";
 
 export interface ApiServerOptions {
   manager: SandboxManager;
@@ -171,7 +173,10 @@ export async function buildApiServer({
     },
   );
 
-  await registerExecRoutes(app, manager, log.child({ component: "exec" }));
+  // WebSockets for exec sessions and SSH tunnels; a frame carries at most 1 MiB.
+  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
+  registerExecRoutes(app, manager, log.child({ component: "exec" }));
+  registerSshRoutes(app, manager, log.child({ component: "ssh" }));
 
   /** Newline-delimited JSON: the current state of every sandbox, then each change as it happens. */
   app.get(`${AGENT_API_PREFIX}/events`, (request, reply) => {

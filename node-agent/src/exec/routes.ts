@@ -1,4 +1,3 @@
-import websocket from "@fastify/websocket";
 import {
   AGENT_API_PREFIX,
   describeFieldErrors,
@@ -91,14 +90,15 @@ function bridge(
   );
 }
 
-/** Exec routes on the agent API: interactive over a WebSocket, and one-shot. */
-export async function registerExecRoutes(
+/**
+ * Exec routes on the agent API: interactive over a WebSocket, and one-shot.
+ * Expects @fastify/websocket registered.
+ */
+export function registerExecRoutes(
   app: FastifyInstance,
   manager: SandboxManager,
   log: Logger,
-): Promise<void> {
-  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
-
+): void {
   app.get<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid/exec`,
     { websocket: true },
