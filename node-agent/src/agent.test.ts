@@ -1,7 +1,8 @@
 /**
  * The node agent against the real API server and real VMs: registration and
  * heartbeat, the sandbox lifecycle through the agent API and ingress port,
- * and bad input refused without side effects.
+ * egress policy and audit, exec and SSH on one shared VM, and bad input
+ * refused without side effects.
  */
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -11,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type AgentEvent, SANDBOX_HEADER } from "@turgon/api/agent";
+import { type AgentEvent, SANDBOX_HEADER, SshCredentials } from "@turgon/api/agent";
 import { AUDIT_QUEUE, type EgressAuditEvent } from "@turgon/api/audit";
 import {
   installCrds,
@@ -23,10 +24,12 @@ import {
 } from "@turgon/dev/testing";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import WebSocket from "ws";
+import { Client } from "ssh2";
+import WebSocket, { createWebSocketStream } from "ws";
 import { type RunningAgent, startAgent } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
+import { sshExec } from "./ssh/testing.ts";
 import { testAgentFlags, writeGuestFile } from "./testing.ts";
 
 describe("node agent", async () => {
@@ -532,6 +535,138 @@ describe("node agent", async () => {
       anonymous.on("error", () => {});
       anonymous.terminate();
       assert.equal(status, 401);
+    });
+
+    /** Opens the SSH tunnel WebSocket; resolves with it open, or with the HTTP status that refused it. */
+    const openTunnel = (bearer?: string) =>
+      new Promise<WebSocket | number>((resolve, reject) => {
+        const socket = new WebSocket(
+          `${agent.apiUrl.replace("http", "ws")}/v1/sandboxes/${uid}/ssh/tunnel`,
+          bearer ? { headers: { authorization: `Bearer ${bearer}` } } : {},
+        );
+        socket.once("open", () => resolve(socket));
+        socket.once("unexpected-response", (_req, res) => {
+          socket.on("error", () => {});
+          socket.terminate();
+          resolve(res.statusCode ?? 0);
+        });
+        socket.once("error", reject);
+      });
+
+    it("turns SSH on live: credentials, a tunnel an SSH client runs commands through, and off again live", async (t) => {
+      const sandbox = agent.manager.get(uid);
+      assert.ok(sandbox);
+      const pid = sandbox.hostPid();
+      const startedAt = sandbox.observe().startedAt;
+      const credentials = () => call("GET", `/v1/sandboxes/${uid}/ssh/credentials`);
+      const errorOf = async (response: Response) =>
+        ((await response.json()) as { error: string }).error;
+
+      let response = await credentials();
+      assert.equal(response.status, 404);
+      assert.equal(await errorOf(response), "SshDisabled");
+      assert.equal(await openTunnel(token), 404, "no tunnel while SSH is off");
+      response = await call("GET", `/v1/sandboxes/${randomUUID()}/ssh/credentials`);
+      assert.equal(response.status, 404);
+      assert.equal(await errorOf(response), "NotFound");
+
+      /** Polls the credentials while SSH is starting (409 SshStarting). */
+      const credentialsOnceStarted = async () => {
+        const deadline = Date.now() + 60_000;
+        let response = await credentials();
+        while (response.status === 409 && Date.now() < deadline) {
+          assert.equal(await errorOf(response), "SshStarting");
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          response = await credentials();
+        }
+        return response;
+      };
+      const put = (enabled: boolean) =>
+        call("PUT", `/v1/sandboxes/${uid}`, { ...sandbox.desired, ssh: { enabled } });
+      const enabledAt = performance.now();
+      response = await put(true);
+      assert.equal(((await response.json()) as { outcome: string }).outcome, "updated");
+      response = await credentialsOnceStarted();
+      assert.equal(response.status, 200, await response.clone().text());
+      t.diagnostic(`SSH enabled live in ${Math.round(performance.now() - enabledAt)} ms`);
+      const { user, privateKey } = SshCredentials.parse(await response.json());
+      assert.equal(user, "root");
+      assert.match(privateKey, /BEGIN OPENSSH PRIVATE KEY/);
+
+      assert.equal(
+        (await fetch(`${agent.apiUrl}/v1/sandboxes/${uid}/ssh/credentials`)).status,
+        401,
+      );
+      assert.equal(await openTunnel(), 401, "no tunnel without the token");
+      assert.equal(await openTunnel("wrong-token-wrong-token"), 401);
+
+      const socket = await openTunnel(token);
+      assert.ok(socket instanceof WebSocket);
+      const tunnelClosed = new Promise<number>((resolve) => socket.once("close", resolve));
+      const client = new Client();
+      // ssh2 emits "close" only when its socket is destroyed, which a WebSocket stream is not on a close.
+      const clientEnded = new Promise<void>((resolve) => client.once("end", () => resolve()));
+      t.after(() => {
+        client.destroy();
+        socket.terminate();
+      });
+      const connectedAt = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        client.once("ready", () => resolve());
+        client.once("error", reject);
+        client.connect({
+          sock: createWebSocketStream(socket) as never,
+          username: user,
+          privateKey,
+          readyTimeout: 60_000,
+        });
+      });
+      t.diagnostic(
+        `SSH handshake through the tunnel in ${Math.round(performance.now() - connectedAt)} ms`,
+      );
+      const before = sandbox.observe().lastActivityAt;
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const uname = await new Promise<{ out: string; code: number }>((resolve, reject) => {
+        client.exec("uname -a", (error, channel) => {
+          if (error) return reject(error);
+          let out = "";
+          channel.on("data", (chunk: Buffer) => {
+            out += chunk.toString();
+          });
+          channel.on("close", (code: number) => resolve({ out, code }));
+        });
+      });
+      assert.equal(uname.code, 0);
+      assert.match(uname.out, /^Linux /);
+      assert.ok(
+        (sandbox.observe().lastActivityAt ?? "") > (before ?? ""),
+        "tunnel traffic counts as activity",
+      );
+
+      // Off again, live: the open session ends, credentials and tunnel are refused.
+      response = await put(false);
+      assert.equal(((await response.json()) as { outcome: string }).outcome, "updated");
+      response = await credentials();
+      assert.equal(response.status, 404);
+      assert.equal(await errorOf(response), "SshDisabled");
+      assert.equal(await tunnelClosed, 1001, "the agent closed the open tunnel");
+      await clientEnded;
+      client.destroy();
+      assert.equal(await openTunnel(token), 404);
+      assert.equal(sandbox.hostPid(), pid, "same QEMU process: no reboot");
+      assert.equal(sandbox.observe().startedAt, startedAt);
+      assert.equal(sandbox.phase, "Running");
+      assert.equal(sandbox.ssh.state().state, "off");
+
+      // On again in the same VM: Gondolin installs a new key for the sshd already running.
+      assert.equal(((await (await put(true)).json()) as { outcome: string }).outcome, "updated");
+      response = await credentialsOnceStarted();
+      const again = SshCredentials.parse(await response.json());
+      assert.notEqual(again.privateKey, privateKey, "a fresh key pair");
+      assert.deepEqual(await sshExec({ apiUrl: agent.apiUrl, token, uid, command: "echo again" }), {
+        stdout: "again\n",
+        code: 0,
+      });
     });
 
     it("exposes Prometheus metrics: VMs by phase, boot time, egress by decision, ingress latency", async () => {

@@ -3,7 +3,8 @@
  * checkpointed (Gondolin's `vm.checkpoint`) and QEMU stops; resuming boots
  * from that disk, so files written before suspend are still there, and the
  * command and routes come back. A restarted agent picks the checkpoint of a
- * suspended sandbox up again. One cold boot and two resumes in all.
+ * suspended sandbox up again; SSH, turned on while suspended, is up when the
+ * resumed VM is Running and closed by suspend. One cold boot and two resumes.
  *
  * Only the guest's disk is kept: /root, /tmp, /var/log and /var/cache are
  * tmpfs in Turgon's images, so the test writes under /srv.
@@ -26,6 +27,7 @@ import {
 import { type RunningAgent, startAgent } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { logger } from "../logger.ts";
+import { sshExec } from "../ssh/testing.ts";
 import { testAgentFlags } from "../testing.ts";
 
 describe("suspend and resume through a disk checkpoint", async () => {
@@ -59,7 +61,7 @@ describe("suspend and resume through a disk checkpoint", async () => {
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
-  const put = (operatingMode: "Running" | "Suspended") =>
+  const put = (operatingMode: "Running" | "Suspended", ssh = false) =>
     call("PUT", `/v1/sandboxes/${uid}`, {
       uid,
       name: "sleepy",
@@ -78,8 +80,11 @@ describe("suspend and resume through a disk checkpoint", async () => {
         "/srv",
       ],
       ingress: { enabled: true, routes: [{ prefix: "/", port: 8000 }] },
+      ssh: { enabled: ssh },
       operatingMode,
     });
+  /** SSH through the agent's credentials and tunnel, as the router does. */
+  const overSsh = (command: string) => sshExec({ apiUrl: agent.apiUrl, token, uid, command });
   /** Polls GET until the phase is reached; returns it and how long it took. */
   const waitFor = async (phase: string, since = performance.now()) => {
     const deadline = Date.now() + 180_000;
@@ -173,12 +178,15 @@ describe("suspend and resume through a disk checkpoint", async () => {
     assert.match(metrics, /^turgon_agent_vm_suspend_seconds_count 1$/m);
   });
 
-  it("resumes from the checkpoint: files written before suspend, command and routes are back", async (t) => {
+  it("resumes from the checkpoint: files written before suspend, command and routes are back, SSH on", async (t) => {
     const started = performance.now();
     const resumedAt = Date.now();
-    assert.equal((await put("Running")).body.outcome, "updated");
+    // SSH turned on while suspended: the resumed VM has it before it is Running.
+    assert.equal((await put("Running", true)).body.outcome, "updated");
     const { observed, ms } = await waitFor("Running", started);
-    t.diagnostic(`resume (PUT to Running): ${Math.round(ms)} ms`);
+    t.diagnostic(`resume with SSH enabled (PUT to Running): ${Math.round(ms)} ms`);
+    const ssh = await overSsh("cat /srv/kept.txt");
+    assert.deepEqual(ssh, { stdout: "written-before-suspend\n", code: 0 });
     assert.ok(
       Date.parse(String(observed.lastActivityAt)) >= resumedAt - 1000,
       "resume is activity",
@@ -196,20 +204,26 @@ describe("suspend and resume through a disk checkpoint", async () => {
 
   it("keeps a suspended sandbox's disk across an agent restart", async (t) => {
     await guest("echo written-after-resume > /srv/second.txt");
-    await put("Suspended");
+    const ssh = agent.manager.get(uid)?.ssh.state();
+    assert.equal(ssh?.state, "ready");
+    const keyFile = ssh.state === "ready" ? ssh.access.identityFile : "";
+    await put("Suspended", true);
     const { ms } = await waitFor("Suspended");
     t.diagnostic(`second suspend (from a resumed VM): ${Math.round(ms)} ms`);
+    await assert.rejects(access(keyFile), { code: "ENOENT" }, "suspend removed the SSH key");
+    const credentials = await call("GET", `/v1/sandboxes/${uid}/ssh/credentials`);
+    assert.deepEqual([credentials.status, credentials.body.error], [409, "NotRunning"]);
     await agent.stop();
     await access(checkpoint);
 
     await start();
-    const adopted = await put("Suspended");
+    const adopted = await put("Suspended", true);
     assert.equal(adopted.status, 201);
     assert.equal((await waitFor("Suspended")).observed.reason, "Checkpointed");
-    await put("Running");
+    await put("Running", true);
     await waitFor("Running");
     assert.equal(
-      await guest("cat /srv/kept.txt /srv/second.txt"),
+      (await overSsh("cat /srv/kept.txt /srv/second.txt")).stdout,
       "written-before-suspend\nwritten-after-resume\n",
     );
   });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type AgentEvent, type ObservedSandbox, SANDBOX_HEADER } from "@turgon/api/agent";
 import { installCrds, kubectl, uniqueName } from "@turgon/dev/testing";
+import WebSocket from "ws";
 import { type RunningAgent, startAgent } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { logger } from "../logger.ts";
@@ -139,6 +140,35 @@ describe("node agent on the simulated runtime", async () => {
     const suspended = await waitFor(uid, "Suspended");
     assert.equal(suspended.reason, "NotCheckpointed");
     assert.equal(suspended.startedAt, undefined);
+    await call("DELETE", `/v1/sandboxes/${uid}`);
+  });
+
+  it("has no SSH: credentials and tunnel answer 409 saying why, and SSH off is a 404", async () => {
+    const uid = randomUUID();
+    await call("PUT", `/v1/sandboxes/${uid}`, { ...desired(uid), ssh: { enabled: true } });
+    await waitFor(uid, "Running");
+    const credentials = await call("GET", `/v1/sandboxes/${uid}/ssh/credentials`);
+    assert.equal(credentials.status, 409);
+    assert.equal(credentials.body.error, "SshUnavailable");
+    assert.match(String(credentials.body.message), /simulated runtime/);
+    const tunnel = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(
+        `${agent.apiUrl.replace("http", "ws")}/v1/sandboxes/${uid}/ssh/tunnel`,
+        { headers: { authorization: `Bearer ${token}` } },
+      );
+      socket.once("unexpected-response", (_req, res) => {
+        socket.on("error", () => {});
+        socket.terminate();
+        resolve(res.statusCode ?? 0);
+      });
+      socket.once("open", () => reject(new Error("the tunnel opened")));
+      socket.once("error", reject);
+    });
+    assert.equal(tunnel, 409);
+    const updated = await call("PUT", `/v1/sandboxes/${uid}`, desired(uid));
+    assert.equal(updated.body.outcome, "updated", "SSH toggles without a reboot");
+    const off = await call("GET", `/v1/sandboxes/${uid}/ssh/credentials`);
+    assert.deepEqual([off.status, off.body.error], [404, "SshDisabled"]);
     await call("DELETE", `/v1/sandboxes/${uid}`);
   });
 });
