@@ -190,7 +190,7 @@ describe("router through the whole stack", async () => {
     assert.match(page.body, /<h1>404 Not found<\/h1>.*no sandbox is routed at nope--/s);
   });
 
-  it("private: refuses no token, another team's and an expired one; serves the right one; the guest never sees it", async () => {
+  it("private: refuses no token, another team's and an expired one; serves the right one; the guest never sees it; authenticated: any user", async () => {
     const patched = await kubectl([
       "patch",
       "sandbox",
@@ -258,6 +258,46 @@ describe("router through the whole stack", async () => {
     assert.match(
       String(handoff.headers["set-cookie"]),
       new RegExp(`^${INGRESS_COOKIE}=[^;]+; Path=/; HttpOnly; SameSite=Lax; Max-Age=\\d+`),
+    );
+
+    // authenticated: any signed-in user, whatever the team; still no one anonymous.
+    const toAuthenticated = await kubectl([
+      "patch",
+      "sandbox",
+      "web",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec: { ingress: { access: "authenticated" } } }),
+    ]);
+    assert.equal(toAuthenticated.exitCode, 0, toAuthenticated.tail);
+    await eventually(
+      "access authenticated in force",
+      getSandbox,
+      (sb) => sb.status?.ingress?.access === "authenticated",
+      30_000,
+    );
+    assert.equal((await withCookie(await mint({ teams: ["another-team"] }))).status, 200);
+    assert.equal((await get("/api/who")).status, 302);
+    // Back to private for the tests that follow.
+    await kubectl([
+      "patch",
+      "sandbox",
+      "web",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec: { ingress: { access: "private" } } }),
+    ]);
+    await eventually(
+      "access private again",
+      getSandbox,
+      (sb) => sb.status?.ingress?.access === "private",
+      30_000,
     );
   });
 
