@@ -452,6 +452,29 @@ describe("router through the whole stack", async () => {
       0,
     );
     assert.equal((await ssh(stranger, "true")).exitCode, 255);
+
+    // Turning SSH off live ends a session in progress instead of leaving it hanging.
+    const started = performance.now();
+    const long = ssh(stack.ssh.adminKey, "sleep 120");
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const off = await kubectl([
+      "patch",
+      "sandbox",
+      "web",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec: { ssh: { enabled: false } } }),
+    ]);
+    assert.equal(off.exitCode, 0, off.tail);
+    const ended = await long;
+    assert.notEqual(ended.exitCode, 0);
+    assert.ok(
+      performance.now() - started < 60_000,
+      "the session ended with SSH, not at its own end",
+    );
   });
 
   it("serves 30 s of concurrent requests with zero errors", async () => {

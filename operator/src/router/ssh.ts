@@ -152,6 +152,15 @@ export class SshGateway {
             () => {},
           ),
       );
+      // The guest side going away (SSH turned off, VM stopped) ends the user's connection.
+      void upstream.then(
+        (client) => {
+          const hangUp = () => connection.end();
+          client.once("end", hangUp);
+          client.once("close", hangUp);
+        },
+        () => {},
+      );
       connection.on("session", (acceptSession) => this.relay(acceptSession(), upstream, session));
     });
   }
@@ -183,7 +192,9 @@ export class SshGateway {
         readyTimeout: 30_000,
       });
     });
-    client.on("close", () => socket.close());
+    // Over a WebSocket stream, ssh2 may report only `end` when the agent closes the tunnel.
+    client.once("end", () => socket.close());
+    client.once("close", () => socket.close());
     return client;
   }
 
