@@ -47,7 +47,9 @@ export const DesiredSandbox = z.strictObject({
   }),
   env: z.record(envVarName, z.string().max(32_768)).default({}),
   command: z.array(z.string()).min(1).optional(),
-  ingress: SandboxIngress.omit({ access: true }).default({ enabled: false, websockets: true }),
+  ingress: SandboxIngress.omit({ access: true })
+    .extend({ enabled: z.boolean().default(false), websockets: z.boolean().default(true) })
+    .default({ enabled: false, websockets: true }),
   policy: EffectivePolicy.default({ allowedHosts: [], secrets: [], mode: "enforce" }),
   rootfsMode: z.enum(["readonly", "memory", "cow"]).optional(),
   /** SSH into the guest (Gondolin's enableSsh), reached through the agent's SSH tunnel; toggles live. */

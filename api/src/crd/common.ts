@@ -40,10 +40,10 @@ export const EnvVar = z.strictObject({
   value: z.string().max(32_768),
 });
 
-/** Resources of one VM. */
+/** Resources of one VM. Unset fields stay unset (a template may fill them); defaults: 1 vCPU, 512Mi. */
 export const Resources = z.strictObject({
-  cpus: z.int().min(1).max(64).default(1).meta({ description: "Virtual CPUs." }),
-  memory: memoryQuantity.default("512Mi"),
+  cpus: z.int().min(1).max(64).optional().meta({ description: "Virtual CPUs (default 1)." }),
+  memory: memoryQuantity.optional(),
 });
 
 /** metav1.Condition. */

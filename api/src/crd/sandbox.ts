@@ -26,13 +26,25 @@ export type IngressRoute = z.infer<typeof IngressRoute>;
 
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "must be an HTTP header name");
 
+/**
+ * Ingress as a Sandbox or SandboxTemplate states it. No API-server defaults
+ * inside: an unset field must stay unset so a template's value can fill it;
+ * the operator applies the defaults (enabled false, access private,
+ * websockets true) after merging.
+ */
 export const SandboxIngress = z.strictObject({
-  enabled: z.boolean().default(false),
-  access: z.enum(["private", "authenticated", "public"]).default("private").meta({
+  enabled: z
+    .boolean()
+    .optional()
+    .meta({ description: "Serve the guest at a routed URL (default false)." }),
+  access: z.enum(["private", "authenticated", "public"]).optional().meta({
     description:
-      "private: the sandbox's team and admins; authenticated: any signed-in user; public: anyone.",
+      "private (default): the sandbox's team and admins; authenticated: any signed-in user; public: anyone.",
   }),
-  websockets: z.boolean().default(true),
+  websockets: z
+    .boolean()
+    .optional()
+    .meta({ description: "Allow WebSocket upgrades (default true)." }),
   routes: z.array(IngressRoute).max(64).optional(),
   hooks: z
     .strictObject({

@@ -21,7 +21,12 @@ export function desiredSandbox(
   policy: EffectivePolicy,
 ): DesiredSandbox {
   const { metadata } = sandbox;
-  const { access: _access, ...ingress } = spec.ingress ?? { enabled: false, websockets: true };
+  const { access: _access, ...stated } = spec.ingress ?? {};
+  const ingress = {
+    ...stated,
+    enabled: stated.enabled ?? false,
+    websockets: stated.websockets ?? true,
+  };
   return {
     uid: metadata.uid as string,
     name: metadata.name as string,

@@ -60,6 +60,17 @@ describe("applyTemplate", () => {
     assert.deepEqual(spec.lifecycle, { ttl: "8h", idleTimeout: "15m" });
   });
 
+  it("keeps the template's ingress when the sandbox sets only its access", () => {
+    const spec = applyTemplate(
+      { ...base, ingress: { access: "public" }, resources: { cpus: 4 } },
+      template,
+    );
+    assert.equal(spec.ingress?.enabled, true);
+    assert.equal(spec.ingress?.access, "public");
+    assert.equal(spec.ingress?.routes?.[0]?.port, 8000);
+    assert.deepEqual(spec.resources, { cpus: 4, memory: "1Gi" });
+  });
+
   it("names spec.templateRef.name when the template is missing", () => {
     assert.throws(
       () => applyTemplate(base, undefined),
