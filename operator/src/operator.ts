@@ -15,7 +15,7 @@ import { EventRecorder } from "./events/recorder.ts";
 import { type Logger, logger } from "./logger.ts";
 import { OperatorMetrics } from "./metrics/metrics.ts";
 import { serveMetrics } from "./metrics/server.ts";
-import { findCondition } from "./reconcile/conditions.ts";
+import { findCondition, isReady } from "./reconcile/conditions.ts";
 import { collectOrphanVms } from "./reconcile/garbage.ts";
 import { NodeHealthMonitor } from "./reconcile/node-health.ts";
 import { referencesOf } from "./reconcile/references.ts";
@@ -167,9 +167,7 @@ export async function startOperator(
 }
 
 function readyNodes(caches: Caches): SandboxNode[] {
-  return (caches.nodes.list() as SandboxNode[]).filter(
-    (n) => findCondition(n.status?.conditions, "Ready")?.status === "True",
-  );
+  return (caches.nodes.list() as SandboxNode[]).filter(isReady);
 }
 
 function enqueueOnNode(
@@ -236,14 +234,20 @@ function wireTriggers(
   const onNode = (node: SandboxNode & KubernetesObject, deleted = false) => {
     const name = node.metadata.name as string;
     const ready = deleted ? "Deleted" : findCondition(node.status?.conditions, "Ready")?.status;
-    const seen = `${ready} ${node.spec?.address} ${node.spec?.ingressAddress}`;
-    const changed = lastSeen.get(name) !== seen;
+    // Room is capacity minus placed sandboxes, so only readiness, address, capacity and
+    // schedulability matter; a heartbeat that changes none of them reconciles nothing.
+    const seen = JSON.stringify([
+      ready,
+      node.spec?.address,
+      node.spec?.ingressAddress,
+      node.spec?.unschedulable,
+      node.status?.capacity,
+    ]);
+    if (lastSeen.get(name) === seen) return;
     if (deleted) lastSeen.delete(name);
     else lastSeen.set(name, seen);
-    if (changed) {
-      enqueueOnNode(caches, queue, reconciler, name);
-      onNodesChanged();
-    }
+    enqueueOnNode(caches, queue, reconciler, name);
+    onNodesChanged();
     // New room may fit sandboxes still waiting for a node.
     for (const sandbox of caches.sandboxes.list() as Sandbox[]) {
       if (!reconciler.nodeOf(sandbox) && sandbox.status?.phase !== "Failed")

@@ -17,6 +17,14 @@ export const TEAM_LABEL = "turgon.dev/team";
 const MAX_LABEL = 63;
 const HASH_LENGTH = 10;
 
+/** The domain routed URLs live under, as the operator writes them and the router serves them. */
+export const ingressDomain = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    "must be a DNS domain such as sandboxes.example.com",
+  );
+
 /**
  * The DNS label of a sandbox's routed host: `<name>--<namespace>`, or, when
  * that does not fit in 63 characters, a stable short form: its first

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { ensureImage } from "@turgon/images/build";
 import { imageStoreDir } from "@turgon/images/store";
 import { type DebianPackage, ensureDebianPackages } from "@turgon/toolkit/apt";
-import { DevError } from "@turgon/toolkit/errors";
 import { withStep } from "@turgon/toolkit/progress";
 import { commandExists } from "@turgon/toolkit/run";
 import { apiServerUrl, startApiServer } from "../controlplane/apiserver.ts";
@@ -17,7 +16,7 @@ import {
   readDaemonRecord,
   stopDaemon,
 } from "../process/daemon.ts";
-import { assertPortFree, freePort } from "../process/ports.ts";
+import { assertPortFree, freePort, portsFromEnvironment } from "../process/ports.ts";
 import { databaseUrl, postgresPackage, startPostgres } from "../services/postgres.ts";
 import { redisPackage, redisUrl, startRedis } from "../services/redis.ts";
 import { ensureEtcdBinary } from "../toolchain/etcd.ts";
@@ -91,20 +90,7 @@ export const DEFAULT_PORTS: Ports = {
 
 /** Ports for `npm run up`: the defaults above, each overridable by its TURGON_*_PORT variable. */
 export function portsFromEnv(env: NodeJS.ProcessEnv = process.env): Ports {
-  const ports = { ...DEFAULT_PORTS };
-  for (const key of Object.keys(PORT_ENV) as (keyof Ports)[]) {
-    const raw = env[PORT_ENV[key]];
-    if (raw === undefined || raw === "") continue;
-    const port = Number(raw);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new DevError(
-        `${PORT_ENV[key]}=${raw} is not a TCP port`,
-        `Set ${PORT_ENV[key]} to an integer from 1 to 65535, or unset it.`,
-      );
-    }
-    ports[key] = port;
-  }
-  return ports;
+  return portsFromEnvironment(DEFAULT_PORTS, PORT_ENV, env);
 }
 
 /** A free loopback port for every service: for throw-away environments. */

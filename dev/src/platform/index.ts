@@ -22,7 +22,7 @@ import {
   stopDaemon,
   waitUntilReady,
 } from "../process/daemon.ts";
-import { assertPortFree } from "../process/ports.ts";
+import { assertPortFree, portsFromEnvironment } from "../process/ports.ts";
 
 export const COMPONENTS = ["node-agent", "operator", "router"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -63,19 +63,7 @@ const COMPONENT_PORTS: Record<ComponentName, (keyof PlatformPorts)[]> = {
 };
 
 export function platformPortsFromEnv(env: NodeJS.ProcessEnv = process.env): PlatformPorts {
-  const ports = { ...DEFAULT_PORTS };
-  for (const key of Object.keys(PORT_ENV) as (keyof PlatformPorts)[]) {
-    const raw = env[PORT_ENV[key]];
-    if (raw === undefined || raw === "") continue;
-    const port = Number(raw);
-    if (!Number.isInteger(port) || port < 1 || port > 65535)
-      throw new DevError(
-        `${PORT_ENV[key]}=${raw} is not a TCP port`,
-        `Set ${PORT_ENV[key]} to an integer from 1 to 65535, or unset it.`,
-      );
-    ports[key] = port;
-  }
-  return ports;
+  return portsFromEnvironment(DEFAULT_PORTS, PORT_ENV, env);
 }
 
 const pidFile = (stateDir: string, component: ComponentName) =>

@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { PortInUseError } from "@turgon/toolkit/errors";
+import { DevError, PortInUseError } from "@turgon/toolkit/errors";
 
 /** Resolves true when nothing listens on host:port (we could bind it). */
 export function isPortFree(host: string, port: number): Promise<boolean> {
@@ -27,4 +27,29 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
       });
     });
   });
+}
+
+/**
+ * Ports from their environment variables over the defaults; a value that is
+ * not a TCP port fails naming its variable.
+ */
+export function portsFromEnvironment<K extends string>(
+  defaults: Record<K, number>,
+  variables: Record<K, string>,
+  env: NodeJS.ProcessEnv,
+): Record<K, number> {
+  const ports = { ...defaults };
+  for (const key of Object.keys(variables) as K[]) {
+    const raw = env[variables[key]];
+    if (raw === undefined || raw === "") continue;
+    const port = Number(raw);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new DevError(
+        `${variables[key]}=${raw} is not a TCP port`,
+        `Set ${variables[key]} to an integer from 1 to 65535, or unset it.`,
+      );
+    }
+    ports[key] = port;
+  }
+  return ports;
 }

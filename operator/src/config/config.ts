@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { sandboxHostLabel } from "@turgon/api/routing";
+import { ingressDomain, sandboxHostLabel } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
@@ -75,13 +75,7 @@ export const OperatorConfig = z.strictObject({
   kubeconfig: z.string().min(1).optional(),
   "agent-token-file": z.string().min(1),
   "agent-ca-file": z.string().min(1).optional(),
-  "ingress-domain": z
-    .string()
-    .regex(
-      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-      "must be a DNS domain such as sandboxes.example.com",
-    )
-    .default("localhost"),
+  "ingress-domain": ingressDomain.default("localhost"),
   "ingress-scheme": z.enum(["http", "https"]).default("https"),
   "ingress-port": z.coerce.number().int().min(0).max(65535).default(0),
   "ssh-host": z.string().min(1).default("localhost"),

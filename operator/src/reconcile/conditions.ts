@@ -37,3 +37,8 @@ export function findCondition(
 ): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
+
+/** True when an object (a SandboxNode, a Sandbox) reports Ready=True. */
+export function isReady(object: { status?: { conditions?: Condition[] } } | undefined): boolean {
+  return findCondition(object?.status?.conditions, "Ready")?.status === "True";
+}

@@ -2,7 +2,7 @@ import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import type { AgentClient } from "../agents/client.ts";
 import type { Caches } from "../controller/caches.ts";
 import type { Logger } from "../logger.ts";
-import { findCondition } from "./conditions.ts";
+import { isReady } from "./conditions.ts";
 
 /**
  * Removes VMs that no Sandbox wants on that node: left by a Sandbox deleted
@@ -26,7 +26,7 @@ export async function collectOrphanVms(options: {
     );
   let removed = 0;
   for (const node of caches.nodes.list() as SandboxNode[]) {
-    if (findCondition(node.status?.conditions, "Ready")?.status !== "True") continue;
+    if (!isReady(node)) continue;
     const name = node.metadata.name as string;
     let vms: Awaited<ReturnType<AgentClient["list"]>>;
     try {

@@ -21,7 +21,7 @@ import type { EventRecorder } from "../events/recorder.ts";
 import type { Logger } from "../logger.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { schedule } from "../scheduling/scheduler.ts";
-import { type ConditionUpdate, findCondition, setCondition } from "./conditions.ts";
+import { type ConditionUpdate, findCondition, isReady, setCondition } from "./conditions.ts";
 import { desiredSandbox, requestOf } from "./desired.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
 import { PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
@@ -64,10 +64,6 @@ const AGENT_PHASE: Record<ObservedSandbox["phase"], NonNullable<SandboxStatus["p
   Failed: "Failed",
   Stopping: "Terminating",
 };
-
-function isNodeReady(node: SandboxNode | undefined): boolean {
-  return findCondition(node?.status?.conditions, "Ready")?.status === "True";
-}
 
 /**
  * Level-triggered reconcile of one Sandbox: place it on a node, persist the
@@ -117,7 +113,7 @@ export class SandboxReconciler {
     const node = nodeName
       ? (this.options.caches.nodes.get(nodeName) as SandboxNode | undefined)
       : undefined;
-    if (!node || !isNodeReady(node)) return known;
+    if (!node || !isReady(node)) return known;
     const observed = await this.options.agents.get(node.spec.address, uid).catch(() => undefined);
     if (observed) this.observe(observed);
     return this.activity.get(uid);
@@ -270,7 +266,7 @@ export class SandboxReconciler {
     }
 
     const node = this.options.caches.nodes.get(nodeName) as SandboxNode | undefined;
-    if (!isNodeReady(node)) return this.nodeNotReady(sandbox, status, nodeName, node, setCond);
+    if (!isReady(node)) return this.nodeNotReady(sandbox, status, nodeName, node, setCond);
 
     let response: Awaited<ReturnType<AgentClient["put"]>>;
     try {
@@ -520,7 +516,7 @@ export class SandboxReconciler {
         await this.options.agents.delete(node.spec.address, uid);
       } catch (error) {
         // A lost node took the VM with it; otherwise keep trying.
-        if (!(error instanceof AgentUnreachableError) || isNodeReady(node)) throw error;
+        if (!(error instanceof AgentUnreachableError) || isReady(node)) throw error;
       }
     }
     await this.patchMetadata(sandbox, {

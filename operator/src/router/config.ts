@@ -1,3 +1,4 @@
+import { ingressDomain } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
@@ -72,13 +73,7 @@ export const RouterConfig = z
     "listen-host": z.string().min(1).default("127.0.0.1"),
     port: port.default(18080),
     "metrics-port": port.default(18082),
-    "ingress-domain": z
-      .string()
-      .regex(
-        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-        "must be a DNS domain such as sandboxes.example.com",
-      )
-      .default("localhost"),
+    "ingress-domain": ingressDomain.default("localhost"),
     "tls-cert-file": z.string().min(1).optional(),
     "tls-key-file": z.string().min(1).optional(),
     "token-secret": z

@@ -2,6 +2,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import { sandboxHostLabel, TEAM_LABEL } from "@turgon/api/routing";
 import type { CachedInformer } from "../controller/informer.ts";
+import { isReady } from "../reconcile/conditions.ts";
 
 type Access = "private" | "authenticated" | "public";
 
@@ -82,7 +83,7 @@ export class SandboxDirectory {
         reason: "IngressDisabled",
         message: `sandbox ${name} does not enable ingress`,
       };
-    const ready = status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    const ready = isReady(sandbox);
     if (status.phase === "Suspended")
       return {
         kind: "refuse",

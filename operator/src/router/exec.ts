@@ -7,6 +7,7 @@ import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import type { ExecTokenClaims } from "@turgon/api/routing";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "../logger.ts";
+import { isReady } from "../reconcile/conditions.ts";
 import type { SandboxDirectory } from "./directory.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import { TokenError, type TokenKeys } from "./tokens.ts";
@@ -55,10 +56,7 @@ export class ExecEdge {
       return reject(client, 401, "InvalidExecToken", error.message);
     }
     const found = directory.find(claims.namespace, claims.sandbox);
-    const ready = found?.sandbox.status?.conditions?.some(
-      (c) => c.type === "Ready" && c.status === "True",
-    );
-    if (!found || !ready || !found.node) {
+    if (!found || !isReady(found.sandbox) || !found.node) {
       metrics.errors.inc({ reason: "exec-not-running" });
       return reject(
         client,

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { describeFieldErrors } from "@turgon/api/agent";
-import { EXEC_AUDIT_QUEUE } from "@turgon/api/audit";
+import { EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
 import { GROUP, VERSION } from "@turgon/api/crd";
 import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { Queue } from "bullmq";
@@ -81,6 +81,13 @@ export async function startRouter(
     : undefined;
   const redis = new Redis(config["redis-url"], { maxRetriesPerRequest: 2, lazyConnect: true });
   const audit = new Queue(EXEC_AUDIT_QUEUE, { connection: redis });
+  /** Exec and SSH sessions alike: keyed by event id, so a retried add is not a second record. */
+  const recordSession = async (event: ExecAuditEvent) => {
+    await audit.add(event.reason.startsWith("ssh-") ? "ssh" : "exec", event, {
+      jobId: event.id,
+      removeOnComplete: 10_000,
+    });
+  };
   const exec = agentToken
     ? new ExecEdge({
         directory,
@@ -88,9 +95,7 @@ export async function startRouter(
         metrics,
         log,
         agentToken,
-        record: async (event) => {
-          await audit.add("exec", event, { jobId: event.id, removeOnComplete: 10_000 });
-        },
+        record: recordSession,
       })
     : undefined;
   const server = createRouterServer({
@@ -110,8 +115,7 @@ export async function startRouter(
         directory,
         agentToken,
         log,
-        record: (event) =>
-          audit.add("ssh", event, { jobId: event.id, removeOnComplete: 10_000 }).then(() => {}),
+        record: recordSession,
       })
     : undefined;
   const metricsServer = await serveMetrics(

@@ -1,4 +1,5 @@
 import type { SandboxNode } from "@turgon/api/crd";
+import { isReady } from "../reconcile/conditions.ts";
 
 export interface Request {
   cpus: number;
@@ -16,10 +17,6 @@ export function mebibytes(quantity: string): number {
     match[2] as "Ki" | "Mi" | "Gi" | "Ti"
   ];
   return Number(match[1]) * factor;
-}
-
-function isReady(node: SandboxNode): boolean {
-  return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
 function matchesSelector(node: SandboxNode, selector: Record<string, string> | undefined): boolean {
