@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
 import { ensureImage } from "@turgon/images/build";
 import { type LoadResult, loadTest } from "@turgon/toolkit/bench";
 import { createIngressServer } from "../src/ingress/proxy.ts";
@@ -101,7 +102,9 @@ if (!vm) throw new Error("no VM");
 await writeGuestFile(vm, "/opt/echo_server.py", echo);
 await vm.exec("setsid python3 /opt/echo_server.py 8000 >/dev/null 2>&1 </dev/null &");
 vm.setIngressRoutes([{ prefix: "/", port: 8000, stripPrefix: true }]);
-const proxy = createIngressServer(manager, log);
+// An --insecure agent's ingress: a per-sandbox ticket keyed by the token, as the router sends it.
+const token = randomUUID();
+const proxy = createIngressServer({ manager, auth: { mode: "token", token }, log });
 await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/bench`;
 const gateway = manager.get(uid)?.ingress;
@@ -112,7 +115,10 @@ for (let i = 0; i < 60 && (await fetch(directUrl).catch(() => undefined))?.statu
 }
 await load(directUrl, {}); // warm-up, discarded
 const direct = await load(directUrl, {});
-const viaAgent = await load(proxyUrl, { "x-turgon-sandbox": uid });
+const viaAgent = await load(proxyUrl, {
+  [SANDBOX_HEADER]: uid,
+  [INGRESS_TICKET_HEADER]: signIngressTicket(token, uid),
+});
 proxy.close();
 await manager.delete(uid);
 

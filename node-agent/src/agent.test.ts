@@ -12,7 +12,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type AgentEvent, SANDBOX_HEADER, SshCredentials } from "@turgon/api/agent";
+import {
+  type AgentEvent,
+  INGRESS_TICKET_HEADER,
+  SANDBOX_HEADER,
+  SshCredentials,
+} from "@turgon/api/agent";
 import { AUDIT_QUEUE, type EgressAuditEvent } from "@turgon/api/audit";
 import {
   installCrds,
@@ -23,6 +28,7 @@ import {
   uniqueName,
 } from "@turgon/dev/testing";
 import { Queue } from "bullmq";
+import fc from "fast-check";
 import { Redis } from "ioredis";
 import { Client } from "ssh2";
 import WebSocket, { createWebSocketStream } from "ws";
@@ -30,7 +36,7 @@ import { type RunningAgent, startAgent } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
 import { sshExec } from "./ssh/testing.ts";
-import { testAgentFlags, writeGuestFile } from "./testing.ts";
+import { execFrame, insecureIngressHeaders, testAgentFlags, writeGuestFile } from "./testing.ts";
 
 describe("node agent", async () => {
   const dir = await mkdtemp(join(tmpdir(), "turgon-agent-"));
@@ -148,7 +154,7 @@ describe("node agent", async () => {
     const deadline = Date.now() + 120_000;
     let page: Response | undefined;
     while (Date.now() < deadline) {
-      page = await fetch(`${agent.ingressUrl}/`, { headers: { [SANDBOX_HEADER]: uid } });
+      page = await fetch(`${agent.ingressUrl}/`, { headers: insecureIngressHeaders(token, uid) });
       if (page.status === 200) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
@@ -172,7 +178,9 @@ describe("node agent", async () => {
     assert.equal(deleted.status, 200);
     await assert.rejects(access(`/proc/${pid}`), { code: "ENOENT" }, "the QEMU process is gone");
     assert.equal((await call("GET", `/v1/sandboxes/${uid}`)).status, 404);
-    const gone = await fetch(`${agent.ingressUrl}/`, { headers: { [SANDBOX_HEADER]: uid } });
+    const gone = await fetch(`${agent.ingressUrl}/`, {
+      headers: insecureIngressHeaders(token, uid),
+    });
     assert.equal(gone.status, 404);
 
     // The event stream told the story in order, for the operator.
@@ -345,7 +353,7 @@ describe("node agent", async () => {
       assert.equal(((await updated.json()) as { outcome: string }).outcome, "updated");
       const get = (path: string) =>
         fetch(`${agent.ingressUrl}${path}`, {
-          headers: { [SANDBOX_HEADER]: uid, "x-remove-me": "1", "x-kept": "2" },
+          headers: { ...insecureIngressHeaders(token, uid), "x-remove-me": "1", "x-kept": "2" },
         });
       const deadline = Date.now() + 30_000;
       let echo = await get("/echo");
@@ -361,6 +369,7 @@ describe("node agent", async () => {
       assert.equal(headers["x-kept"], "2");
       assert.equal(headers["x-remove-me"], undefined);
       assert.equal(headers[SANDBOX_HEADER], undefined, "the routing header stays on the host");
+      assert.equal(headers[INGRESS_TICKET_HEADER], undefined, "and so does the ticket");
       assert.equal((await get("/admin/users")).status, 403);
       assert.equal(
         (await get("/administrator")).status,
@@ -388,7 +397,7 @@ describe("node agent", async () => {
         try {
           const echoed = await new Promise<string>((resolve, reject) => {
             const socket = new WebSocket(`${agent.ingressUrl.replace("http", "ws")}/ws`, {
-              headers: { [SANDBOX_HEADER]: uid },
+              headers: insecureIngressHeaders(token, uid),
             });
             socket.once("open", () => socket.send("through the agent"));
             socket.once("message", (data) => {
@@ -465,7 +474,12 @@ describe("node agent", async () => {
     });
 
     /** Runs an interactive exec over the WebSocket; `script` drives it once started. */
-    const wsExec = (start: Record<string, unknown>, script: (socket: WebSocket) => void) =>
+    /** With `errors`, error frames are collected there instead of failing the session. */
+    const wsExec = (
+      start: Record<string, unknown>,
+      script: (socket: WebSocket) => void,
+      errors?: string[],
+    ) =>
       new Promise<{ out: string; err: string; exitCode?: number }>((resolve, reject) => {
         const socket = new WebSocket(
           `${agent.apiUrl.replace("http", "ws")}/v1/sandboxes/${uid}/exec`,
@@ -488,7 +502,8 @@ describe("node agent", async () => {
           };
           if (message.type === "started") script(socket);
           if (message.type === "exit") result.exitCode = message.exitCode;
-          if (message.type === "error") reject(new Error(message.message));
+          if (message.type === "error")
+            errors ? errors.push(message.message ?? "") : reject(new Error(message.message));
         });
         socket.on("close", () => resolve(result));
         socket.on("error", reject);
@@ -515,6 +530,47 @@ describe("node agent", async () => {
         socket.send(JSON.stringify({ type: "eof" }));
       });
       assert.deepEqual(result, { out: "from stdin\n", err: "err\n", exitCode: 0 });
+    });
+
+    it("survives malformed exec frames: random, truncated, text and binary", async (t) => {
+      const seed = Number(process.env.TURGON_FUZZ_SEED ?? Date.now() % 2 ** 31);
+      t.diagnostic(`fuzz seed ${seed} (TURGON_FUZZ_SEED=${seed} reproduces it)`);
+      const frames = fc.sample(execFrame, { seed, numRuns: 300 });
+      const errors: string[] = [];
+      // One session takes every well-formed-UTF-8 frame: it answers errors and goes on.
+      const session = await wsExec(
+        { command: ["/bin/sh", "-c", "cat >/dev/null; echo done"] },
+        (socket) => {
+          for (const frame of frames) socket.send(frame.data, { binary: frame.binary });
+          socket.send(JSON.stringify({ type: "eof" }));
+        },
+        errors,
+      );
+      assert.equal(session.exitCode, 0, "the session ended normally");
+      assert.equal(session.out, "done\n");
+      assert.ok(errors.length > 0, "bad control frames were answered with error frames");
+      // A bad first frame, or text that is not UTF-8, ends that session and nothing else.
+      const starts = fc.sample(execFrame, { seed: seed + 1, numRuns: 20 });
+      for (const first of [...starts, { data: Buffer.from([0xff, 0xfe, 0x7b]), binary: false }]) {
+        const socket = new WebSocket(
+          `${agent.apiUrl.replace("http", "ws")}/v1/sandboxes/${uid}/exec`,
+          {
+            headers: { authorization: `Bearer ${token}` },
+          },
+        );
+        await new Promise<void>((resolve, reject) => {
+          socket.once("open", () => socket.send(first.data, { binary: first.binary }));
+          socket.once("close", () => resolve());
+          socket.once("error", reject);
+          setTimeout(
+            () => reject(new Error("a bad first frame did not end its session")),
+            30_000,
+          ).unref();
+        });
+      }
+      assert.equal((await fetch(`${agent.apiUrl}/healthz`)).status, 200, "the agent is still up");
+      const after = await wsExec({ command: ["/bin/echo", "still serving"] }, () => {});
+      assert.deepEqual(after, { out: "still serving\n", err: "", exitCode: 0 });
     });
 
     it("runs one-shot commands and refuses bad ones, naming the field", async () => {

@@ -2,7 +2,9 @@ import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { buildApiServer } from "./api/server.ts";
+import type { CallerAuthentication } from "./api/auth.ts";
+import { type AgentRoute, buildApiServer } from "./api/server.ts";
+import type { AgentTls } from "./api/tls.ts";
 import { AuditShipper } from "./audit/shipper.ts";
 import { AuditSpool } from "./audit/spool.ts";
 import type { AgentConfig } from "./config/config.ts";
@@ -21,6 +23,8 @@ export const AGENT_VERSION = "0.1.0";
 export interface RunningAgent {
   apiUrl: string;
   ingressUrl: string;
+  /** Every route of the agent API and who may call it. */
+  routes: AgentRoute[];
   manager: SandboxManager;
   spool: AuditSpool;
   stop(): Promise<void>;
@@ -41,10 +45,11 @@ async function readToken(path: string): Promise<string> {
   return token;
 }
 
-async function readTls(config: AgentConfig): Promise<{ cert: string; key: string } | undefined> {
+async function readTls(config: AgentConfig): Promise<AgentTls | undefined> {
   const certFile = config["tls-cert-file"];
   const keyFile = config["tls-key-file"];
-  if (!certFile || !keyFile) return undefined;
+  const caFile = config["client-ca-file"];
+  if (!certFile || !keyFile || !caFile) return undefined;
   const read = async (flag: string, path: string) => {
     try {
       return await readFile(path, "utf8");
@@ -52,7 +57,17 @@ async function readTls(config: AgentConfig): Promise<{ cert: string; key: string
       throw new ConfigFileError(`--${flag} ${path}: ${(error as Error).message}`);
     }
   };
-  return { cert: await read("tls-cert-file", certFile), key: await read("tls-key-file", keyFile) };
+  return {
+    cert: await read("tls-cert-file", certFile),
+    key: await read("tls-key-file", keyFile),
+    clientCa: await read("client-ca-file", caFile),
+  };
+}
+
+/** How callers prove who they are: client certificates, or on an --insecure agent the token. */
+async function callerAuthentication(config: AgentConfig): Promise<CallerAuthentication> {
+  if (!config.insecure) return { mode: "certificate" };
+  return { mode: "token", token: await readToken(config["token-file"] as string) };
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
@@ -64,7 +79,8 @@ function listen(server: Server, host: string, port: number): Promise<number> {
 
 /** Starts the agent: API, ingress data plane, and the SandboxNode registration. */
 export async function startAgent(config: AgentConfig, log: Logger = logger): Promise<RunningAgent> {
-  const token = await readToken(config["token-file"]);
+  const auth = await callerAuthentication(config);
+  const tls = await readTls(config);
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromCluster();
@@ -117,16 +133,27 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     },
   });
 
-  const tls = await readTls(config);
-  const api = await buildApiServer({ manager, token, log, metrics, ...(tls ? { tls } : {}) });
+  const { app: api, routes } = await buildApiServer({
+    manager,
+    auth,
+    log,
+    metrics,
+    ...(tls ? { tls } : {}),
+  });
   await api.listen({ host: config["listen-host"], port: config["api-port"] });
   const apiPort = (api.server.address() as AddressInfo).port;
-  const ingress = createIngressServer(manager, log.child({ component: "ingress" }), metrics);
+  const ingress = createIngressServer({
+    manager,
+    auth,
+    log: log.child({ component: "ingress" }),
+    metrics,
+    ...(tls ? { tls } : {}),
+  });
   const ingressPort = await listen(ingress, config["listen-host"], config["ingress-port"]);
 
   const advertise = config["advertise-host"] ?? config["listen-host"];
   const apiUrl = `${tls ? "https" : "http"}://${advertise}:${apiPort}`;
-  const ingressUrl = `http://${advertise}:${ingressPort}`;
+  const ingressUrl = `${tls ? "https" : "http"}://${advertise}:${ingressPort}`;
   const registration = new NodeRegistration(
     kc,
     {
@@ -143,11 +170,14 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     log,
   );
   await registration.start();
+  if (config.insecure)
+    log.warn("serving plain HTTP with a bearer token (--insecure): for development only");
   log.info({ apiUrl, ingressUrl, node: config["node-name"] }, "node agent started");
 
   return {
     apiUrl,
     ingressUrl,
+    routes,
     manager,
     spool,
     async stop() {

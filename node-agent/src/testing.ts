@@ -1,23 +1,35 @@
 import { join } from "node:path";
-import { testEnvironment } from "@turgon/dev/testing";
+import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
+import { type AgentPkiFiles, testEnvironment } from "@turgon/dev/testing";
+import fc from "fast-check";
 import type { SandboxVm } from "./vm/launcher.ts";
 
 /**
- * Flags for an agent under test: its files under `dir` (token in
- * `dir/token`), the test platform's API server, free ports unless given.
- * Later flags in `extra` override earlier ones.
+ * Flags for an agent under test: its files under `dir`, the test platform's
+ * API server, free ports unless given. With `pki` it serves TLS and knows
+ * its callers by client certificate, as in production; without, it is an
+ * `--insecure` agent with the bearer token in `dir/token`. Later flags in
+ * `extra` override earlier ones.
  */
 export function testAgentFlags(
   dir: string,
   nodeName: string,
   redisUrl: string,
   extra: Record<string, string> = {},
+  pki?: AgentPkiFiles,
 ): string[] {
+  const security: Record<string, string> = pki
+    ? {
+        "tls-cert-file": pki.agent.cert,
+        "tls-key-file": pki.agent.key,
+        "client-ca-file": pki.ca,
+      }
+    : { insecure: "true", "token-file": join(dir, "token") };
   const flags: Record<string, string> = {
     "node-name": nodeName,
     "api-port": "0",
     "ingress-port": "0",
-    "token-file": join(dir, "token"),
+    ...security,
     kubeconfig: testEnvironment().kubeconfig,
     "state-dir": join(dir, "state"),
     "spool-dir": join(dir, "spool"),
@@ -37,3 +49,36 @@ export async function writeGuestFile(vm: SandboxVm, path: string, content: strin
 
 /** Guest-side test servers (HTTP echo, WebSocket echo) for routing tests. */
 export const GUEST_FIXTURES = new URL("./vm/fixtures/", import.meta.url).pathname;
+
+/** What the router sends an `--insecure` agent's ingress port to reach sandbox `uid`. */
+export function insecureIngressHeaders(token: string, uid: string): Record<string, string> {
+  return { [SANDBOX_HEADER]: uid, [INGRESS_TICKET_HEADER]: signIngressTicket(token, uid) };
+}
+
+const CONTROL_SAMPLES = [
+  '{"type":"start","command":["/bin/sh"],"tty":true}',
+  '{"type":"resize","cols":80,"rows":24}',
+  '{"type":"eof"}',
+];
+
+/**
+ * A WebSocket frame a hostile client might send on an exec session: control
+ * messages cut short or of the wrong shape, random text, and binary frames
+ * on any channel (channel 0 is stdin). Text is valid UTF-8; a test adds
+ * invalid UTF-8 on its own, since that ends the connection at once.
+ */
+export const execFrame: fc.Arbitrary<{ data: Buffer; binary: boolean }> = fc.oneof(
+  fc
+    .tuple(fc.constantFrom(...CONTROL_SAMPLES), fc.nat())
+    .map(([text, cut]) => ({ data: Buffer.from(text.slice(0, cut % text.length)), binary: false })),
+  fc.json().map((text) => ({ data: Buffer.from(text), binary: false })),
+  fc.string({ maxLength: 200 }).map((text) => ({ data: Buffer.from(text), binary: false })),
+  fc
+    .record({
+      type: fc.constantFrom("resize", "eof", "start", "__proto__", ""),
+      cols: fc.anything(),
+      rows: fc.anything(),
+    })
+    .map((value) => ({ data: Buffer.from(JSON.stringify(value) ?? "null"), binary: false })),
+  fc.uint8Array({ maxLength: 64 }).map((bytes) => ({ data: Buffer.from(bytes), binary: true })),
+);

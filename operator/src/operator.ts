@@ -2,8 +2,9 @@ import type { AddressInfo } from "node:net";
 import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { ObservedSandbox } from "@turgon/api/agent";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
-import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
+import { FlagFileError } from "@turgon/toolkit/flags";
 import { AgentClient } from "./agents/client.ts";
+import { loadAgentCredentials } from "./agents/credentials.ts";
 import { AgentEventStreams } from "./agents/streams.ts";
 import { ingressUrl, type OperatorConfig, sshCommand } from "./config/config.ts";
 import { type Caches, createCaches, startCaches, stopCaches } from "./controller/caches.ts";
@@ -44,12 +45,7 @@ export async function startOperator(
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromCluster();
-  const token = (await readFlagFile("agent-token-file", config["agent-token-file"])).trim();
-  if (token.length < 16)
-    throw new FlagFileError("--agent-token-file: the token must be at least 16 characters");
-  const ca = config["agent-ca-file"]
-    ? await readFlagFile("agent-ca-file", config["agent-ca-file"])
-    : undefined;
+  const credentials = await loadAgentCredentials(config);
 
   const caches = createCaches(kc, {
     ...(config["sandbox-selector"] ? { sandboxes: config["sandbox-selector"] } : {}),
@@ -57,7 +53,7 @@ export async function startOperator(
   });
   const queue = new WorkQueue<string>({ baseMs: 500, maxMs: 60_000 });
   const metrics = new OperatorMetrics(() => queue.length);
-  const agents = new AgentClient({ token, ...(ca ? { ca } : {}) });
+  const agents = new AgentClient({ credentials });
   const events = new EventRecorder(kc, log);
   const reconciler = new SandboxReconciler({
     kc,

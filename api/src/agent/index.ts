@@ -140,4 +140,5 @@ export function fieldErrors(error: z.ZodError): { path: string; message: string 
   });
 }
 
+export * from "./access.ts";
 export * from "./exec.ts";

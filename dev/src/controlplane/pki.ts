@@ -62,7 +62,7 @@ function validity() {
   return { notBefore, notAfter: new Date(notBefore.getTime() + VALIDITY_DAYS * 86_400_000) };
 }
 
-async function issue(
+export async function issue(
   ca: { cert: x509.X509Certificate; key: CryptoKey },
   subject: string,
   usage: x509.ExtendedKeyUsage,
@@ -99,20 +99,7 @@ export async function ensurePki(dir: string): Promise<Pki> {
   if (await fileExists(pki.serviceAccountPub)) return pki;
   await mkdir(dir, { recursive: true, mode: 0o700 });
 
-  const caKeys = await generateKeys();
-  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: "CN=turgon-local-ca",
-    keys: caKeys,
-    signingAlgorithm: ALGORITHM,
-    ...validity(),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-        true,
-      ),
-    ],
-  });
+  const { cert: caCert, keys: caKeys } = await selfSignedCa("turgon-local-ca");
   const ca = { cert: caCert, key: caKeys.privateKey };
   const serving = await issue(ca, "CN=kube-apiserver", x509.ExtendedKeyUsage.serverAuth, [
     new x509.SubjectAlternativeNameExtension([
@@ -147,12 +134,59 @@ export async function ensurePki(dir: string): Promise<Pki> {
   return pki;
 }
 
-async function loadCa(pki: Pki): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
-  const cert = new x509.X509Certificate(await readFile(pki.caCert, "utf8"));
-  const der = x509.PemConverter.decode(await readFile(pki.caKey, "utf8"))[0];
-  if (!der) throw new Error(`no CA key in ${pki.caKey}`);
-  return { cert, key: await webcrypto.subtle.importKey("pkcs8", der, ALGORITHM, false, ["sign"]) };
+/** A CA's certificate and signing key, for issuing. */
+export type CertificateAuthority = { cert: x509.X509Certificate; key: CryptoKey };
+
+function loadCa(pki: Pki): Promise<CertificateAuthority> {
+  return loadCaFiles(pki.caCert, pki.caKey);
 }
+
+export async function loadCaFiles(
+  certPath: string,
+  keyPath: string,
+): Promise<CertificateAuthority> {
+  const cert = new x509.X509Certificate(await readFile(certPath, "utf8"));
+  return { cert, key: await importCaKey(await readFile(keyPath, "utf8"), keyPath) };
+}
+
+/** A CA's private key (PKCS#8 PEM) as a signing key. */
+export async function importCaKey(pem: string, source = "the CA key"): Promise<CryptoKey> {
+  const der = x509.PemConverter.decode(pem)[0];
+  if (!der) throw new Error(`no private key in ${source}`);
+  return webcrypto.subtle.importKey("pkcs8", der, ALGORITHM, false, ["sign"]);
+}
+
+/** A new self-signed CA named `commonName`, as PEM. */
+export async function createCa(commonName: string): Promise<{ cert: string; key: string }> {
+  const { cert, keys } = await selfSignedCa(commonName);
+  return { cert: cert.toString("pem"), key: await privateKeyPem(keys.privateKey) };
+}
+
+async function selfSignedCa(commonName: string) {
+  const keys = await generateKeys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    name: `CN=${commonName}`,
+    keys,
+    signingAlgorithm: ALGORITHM,
+    ...validity(),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+    ],
+  });
+  return { cert, keys };
+}
+
+/** Loopback names a local serving certificate answers to. */
+export const LOOPBACK_NAMES = new x509.SubjectAlternativeNameExtension([
+  { type: "dns", value: "localhost" },
+  { type: "ip", value: "127.0.0.1" },
+]);
+
+export { x509 };
 
 /** Issues a serving certificate for 127.0.0.1 and localhost from the platform's CA. */
 export async function issueServingCertificate(
@@ -160,10 +194,7 @@ export async function issueServingCertificate(
   commonName: string,
 ): Promise<{ cert: string; key: string }> {
   return issue(await loadCa(pki), `CN=${commonName}`, x509.ExtendedKeyUsage.serverAuth, [
-    new x509.SubjectAlternativeNameExtension([
-      { type: "dns", value: "localhost" },
-      { type: "ip", value: "127.0.0.1" },
-    ]),
+    LOOPBACK_NAMES,
   ]);
 }
 

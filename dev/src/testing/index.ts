@@ -3,10 +3,19 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
+import { AGENT_CLIENTS } from "@turgon/api/agent";
 import { CRD_DIR } from "@turgon/api/generate";
 import { run } from "@turgon/toolkit/run";
 import { buildClientKubeConfig } from "../controlplane/kubeconfig.ts";
-import { issueClientCertificate, issueServingCertificate, pkiPaths } from "../controlplane/pki.ts";
+import {
+  createCa,
+  importCaKey,
+  issue,
+  issueClientCertificate,
+  issueServingCertificate,
+  pkiPaths,
+  x509,
+} from "../controlplane/pki.ts";
 import type { EnvironmentInfo } from "../environment/index.ts";
 import { stopDaemon } from "../process/daemon.ts";
 import { freePort } from "../process/ports.ts";
@@ -108,4 +117,16 @@ export async function testServingCertificate(
 ): Promise<{ cert: string; key: string; ca: string }> {
   const pki = pkiPaths(join(testEnvironment().stateDir, "pki"));
   return { ...(await issueServingCertificate(pki, name)), ca: readFileSync(pki.caCert, "utf8") };
+}
+
+export { type AgentPkiFiles, ensureAgentPki } from "../controlplane/agent-pki.ts";
+
+/**
+ * A client certificate named as the operator's, from a CA that no agent
+ * trusts: what an impostor would present.
+ */
+export async function impostorClientCertificate(): Promise<{ cert: string; key: string }> {
+  const other = await createCa("not-the-agent-ca");
+  const ca = { cert: new x509.X509Certificate(other.cert), key: await importCaKey(other.key) };
+  return issue(ca, `CN=${AGENT_CLIENTS.operator}`, x509.ExtendedKeyUsage.clientAuth);
 }

@@ -1,7 +1,7 @@
-import { timingSafeEqual } from "node:crypto";
 import websocket from "@fastify/websocket";
 import {
   AGENT_API_PREFIX,
+  type AgentCaller,
   type AgentEvent,
   DesiredSandbox,
   describeFieldErrors,
@@ -13,6 +13,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from "fastify";
 import type { z } from "zod";
@@ -21,23 +22,31 @@ import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import { CapacityError, type SandboxManager } from "../sandboxes/manager.ts";
 import { registerSshRoutes } from "../ssh/routes.ts";
+import { type CallerAuthentication, identifyCaller, OPERATOR } from "./auth.ts";
+import { type AgentTls, tlsServerOptions } from "./tls.ts";
 
 export interface ApiServerOptions {
   manager: SandboxManager;
-  token: string;
+  auth: CallerAuthentication;
   log: Logger;
   metrics: AgentMetrics;
-  /** Serve over TLS with this certificate and key (PEM). */
-  tls?: { cert: string; key: string };
+  /** Serve over TLS with this certificate and key, asking callers for certificates signed by `ca`. */
+  tls?: AgentTls;
+}
+
+/** One route of the API and who may call it: what the access tests walk. */
+export interface AgentRoute {
+  method: string;
+  url: string;
+  callers: readonly AgentCaller[] | "anyone";
+}
+
+export interface ApiServer {
+  app: FastifyInstance;
+  routes: AgentRoute[];
 }
 
 const STATUS_BY_OUTCOME = { created: 201, unchanged: 200, updated: 200, rebooting: 202 } as const;
-
-function tokensMatch(presented: string, expected: string): boolean {
-  const a = Buffer.from(presented);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 function invalid(reply: FastifyReply, error: string, zodError: z.ZodError) {
   return reply
@@ -45,16 +54,30 @@ function invalid(reply: FastifyReply, error: string, zodError: z.ZodError) {
     .send({ error, message: describeFieldErrors(zodError), fields: fieldErrors(zodError) });
 }
 
-/** The agent API: desired state in, observed state and events out; bearer-token auth. */
+/** Refuses a request; a refused WebSocket upgrade has no HTTP exchange to finish, so its socket ends. */
+function deny(request: FastifyRequest, reply: FastifyReply, status: 401 | 403, message: string) {
+  if (request.headers.upgrade) reply.raw.once("finish", () => request.raw.socket.destroy());
+  if (status === 401) void reply.header("www-authenticate", "Bearer");
+  return reply.code(status).send({ error: STATUS_NAMES[status], message });
+}
+const STATUS_NAMES = { 401: "Unauthorized", 403: "Forbidden" } as const;
+
+/**
+ * The agent API: desired state in, observed state and events out.
+ * Every route says who may call it (`config.callers`); the check runs on the
+ * route that actually matched, so encoded, absolute-form or dot-segment
+ * spellings of a path meet the same check, and a route that says nothing
+ * is closed to everyone.
+ */
 export async function buildApiServer({
   manager,
-  token,
+  auth,
   log,
   metrics,
   tls,
-}: ApiServerOptions): Promise<FastifyInstance> {
+}: ApiServerOptions): Promise<ApiServer> {
   const app = Fastify({
-    ...(tls ? { https: tls } : {}),
+    ...(tls ? { https: tlsServerOptions(tls) } : {}),
     loggerInstance: log.child({ component: "agent-api" }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
     // Shutdown must not wait on idle or stray clients (event streams, sockets).
@@ -63,27 +86,39 @@ export async function buildApiServer({
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
 
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async () => ({ status: "ok" }));
-  app.get("/metrics", async (_request, reply) =>
+  const routes: AgentRoute[] = [];
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat())
+      routes.push({ method, url: route.url, callers: route.config?.callers ?? [] });
+  });
+
+  app.addHook("onRequest", async (request, reply) => {
+    const allowed = request.routeOptions.config?.callers;
+    if (allowed === "anyone") return;
+    const caller = identifyCaller(request.raw, auth);
+    if (!caller)
+      return deny(
+        request,
+        reply,
+        401,
+        auth.mode === "certificate"
+          ? "a control-plane client certificate is required"
+          : "missing or invalid bearer token",
+      );
+    // No route matched: a known caller gets the 404; nobody else learns which paths exist.
+    if (request.routeOptions.url === undefined) return;
+    if (!allowed?.includes(caller))
+      return deny(request, reply, 403, `the ${caller} may not call ${request.routeOptions.url}`);
+  });
+
+  const open = { config: { callers: "anyone" as const } };
+  app.get("/healthz", open, async () => ({ status: "ok" }));
+  app.get("/readyz", open, async () => ({ status: "ok" }));
+  app.get("/metrics", open, async (_request, reply) =>
     reply
       .header("content-type", metrics.registry.contentType)
       .send(await metrics.registry.metrics()),
   );
-
-  app.addHook("onRequest", async (request, reply) => {
-    if (!request.url.startsWith(`${AGENT_API_PREFIX}/`)) return;
-    const header = request.headers.authorization ?? "";
-    const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
-    if (!presented || !tokensMatch(presented, token)) {
-      // A refused WebSocket upgrade leaves no HTTP connection to finish: end its socket.
-      if (request.headers.upgrade) reply.raw.once("finish", () => request.raw.socket.destroy());
-      return reply
-        .code(401)
-        .header("www-authenticate", "Bearer")
-        .send({ error: "Unauthorized", message: "missing or invalid bearer token" });
-    }
-  });
 
   app.setErrorHandler((error, _request, reply) => {
     const status = (error as { statusCode?: number }).statusCode ?? 500;
@@ -103,8 +138,10 @@ export async function buildApiServer({
     return uid.data;
   };
 
+  const operator = { config: { callers: OPERATOR } };
   app.put<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid`,
+    operator,
     async (request, reply) => {
       const uid = parseUid(reply, request.params.uid);
       if (!uid) return reply;
@@ -129,6 +166,7 @@ export async function buildApiServer({
 
   app.put<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid/policy`,
+    operator,
     async (request, reply) => {
       const uid = parseUid(reply, request.params.uid);
       if (!uid) return reply;
@@ -144,10 +182,11 @@ export async function buildApiServer({
     },
   );
 
-  app.get(`${AGENT_API_PREFIX}/sandboxes`, async () => ({ items: manager.list() }));
+  app.get(`${AGENT_API_PREFIX}/sandboxes`, operator, async () => ({ items: manager.list() }));
 
   app.get<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid`,
+    operator,
     async (request, reply) => {
       const uid = parseUid(reply, request.params.uid);
       if (!uid) return reply;
@@ -162,6 +201,7 @@ export async function buildApiServer({
 
   app.delete<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid`,
+    operator,
     async (request, reply) => {
       const uid = parseUid(reply, request.params.uid);
       if (!uid) return reply;
@@ -174,12 +214,27 @@ export async function buildApiServer({
   );
 
   // WebSockets for exec sessions and SSH tunnels; a frame carries at most 1 MiB.
-  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
+  await app.register(websocket, {
+    options: { maxPayload: 1 << 20 },
+    // A client that breaks the WebSocket protocol (bad UTF-8, oversized or
+    // malformed frames) loses its connection; that is its problem, not an
+    // agent error, and must not flood the log with stacks.
+    errorHandler: (error, socket, request) => {
+      const code = (error as { code?: string }).code ?? "";
+      if (code.startsWith("WS_ERR_"))
+        request.log.info(
+          { code, url: request.url },
+          "WebSocket closed: the client broke the protocol",
+        );
+      else request.log.error({ err: error, url: request.url }, "WebSocket handler failed");
+      socket.terminate();
+    },
+  });
   registerExecRoutes(app, manager, log.child({ component: "exec" }));
   registerSshRoutes(app, manager, log.child({ component: "ssh" }));
 
   /** Newline-delimited JSON: the current state of every sandbox, then each change as it happens. */
-  app.get(`${AGENT_API_PREFIX}/events`, (request, reply) => {
+  app.get(`${AGENT_API_PREFIX}/events`, operator, (request, reply) => {
     reply.hijack();
     reply.raw.writeHead(200, {
       "content-type": "application/x-ndjson",
@@ -192,5 +247,5 @@ export async function buildApiServer({
     request.raw.on("close", () => manager.off("event", write));
   });
 
-  return app;
+  return { app, routes };
 }

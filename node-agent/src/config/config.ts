@@ -17,7 +17,12 @@ const OPTIONS = {
   },
   "token-file": {
     env: "TURGON_AGENT_TOKEN_FILE",
-    description: "file holding the bearer token for the agent API",
+    description: "with --insecure only: file holding the control plane's bearer token",
+  },
+  insecure: {
+    env: "TURGON_AGENT_INSECURE",
+    description:
+      "true: serve plain HTTP and take a bearer token instead of client certificates (development only)",
   },
   kubeconfig: {
     env: "KUBECONFIG",
@@ -57,11 +62,15 @@ const OPTIONS = {
   },
   "tls-cert-file": {
     env: "TURGON_AGENT_TLS_CERT_FILE",
-    description: "serve the agent API over TLS with this certificate (PEM)",
+    description: "the agent's serving certificate (PEM) for its API and ingress ports",
   },
   "tls-key-file": {
     env: "TURGON_AGENT_TLS_KEY_FILE",
-    description: "the TLS certificate's private key (PEM)",
+    description: "the serving certificate's private key (PEM)",
+  },
+  "client-ca-file": {
+    env: "TURGON_AGENT_CLIENT_CA_FILE",
+    description: "CA (PEM) that signs the operator's and router's client certificates",
   },
   runtime: {
     env: "TURGON_AGENT_RUNTIME",
@@ -90,7 +99,11 @@ export const AgentConfig = z.strictObject({
   "api-port": port.default(7443),
   "ingress-port": port.default(7080),
   "advertise-host": z.string().min(1).optional(),
-  "token-file": z.string().min(1),
+  "token-file": z.string().min(1).optional(),
+  insecure: z
+    .enum(["true", "false"], { error: "must be true or false" })
+    .default("false")
+    .transform((value) => value === "true"),
   kubeconfig: z.string().min(1).optional(),
   cpus: positive.max(1024).default(2),
   "memory-mib": positive.min(256).default(4096),
@@ -106,6 +119,7 @@ export const AgentConfig = z.strictObject({
   "state-dir": z.string().min(1).default("/var/lib/turgon/agent"),
   "tls-cert-file": z.string().min(1).optional(),
   "tls-key-file": z.string().min(1).optional(),
+  "client-ca-file": z.string().min(1).optional(),
   "spool-max-mib": positive.max(1_048_576).default(256),
   "redis-url": z
     .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
@@ -119,15 +133,53 @@ export function usage(): string {
   return flagUsage("turgon-node-agent", OPTIONS);
 }
 
+const TLS_FLAGS = ["tls-cert-file", "tls-key-file", "client-ca-file"] as const;
+
+/**
+ * The API and ingress ports serve TLS and know their callers by client
+ * certificate, unless `--insecure` says otherwise; the two modes take
+ * different flags, and a flag of the other mode is an error, not ignored.
+ */
+function checkTransport(config: AgentConfig, ctx: z.RefinementCtx): void {
+  if (config.insecure) {
+    if (!config["token-file"])
+      ctx.addIssue({
+        code: "custom",
+        path: ["token-file"],
+        message: "an --insecure agent needs the control plane's bearer token",
+      });
+    for (const flag of TLS_FLAGS)
+      if (config[flag])
+        ctx.addIssue({
+          code: "custom",
+          path: [flag],
+          message: "does not go with --insecure true, which serves plain HTTP",
+        });
+    return;
+  }
+  for (const flag of TLS_FLAGS)
+    if (!config[flag])
+      ctx.addIssue({
+        code: "custom",
+        path: [flag],
+        message:
+          "the agent serves only TLS with client certificates: set --tls-cert-file, --tls-key-file and --client-ca-file (or --insecure true for development)",
+      });
+  if (config["token-file"])
+    ctx.addIssue({
+      code: "custom",
+      path: ["token-file"],
+      message:
+        "only an --insecure agent takes a bearer token; with TLS the control plane presents client certificates",
+    });
+}
+
 /** Reads flags, then environment variables, then defaults; errors name the flag. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
   return loadFlags({
     command: "turgon-node-agent",
     flags: OPTIONS,
-    schema: AgentConfig.refine(
-      (c) => (c["tls-cert-file"] === undefined) === (c["tls-key-file"] === undefined),
-      { message: "--tls-cert-file and --tls-key-file go together", path: ["tls-key-file"] },
-    ),
+    schema: AgentConfig.superRefine(checkTransport),
     argv,
     env,
     fill: (raw) => {

@@ -10,6 +10,7 @@ import {
 } from "@turgon/api/agent";
 import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
+import { CONTROL_PLANE } from "../api/auth.ts";
 import type { Logger } from "../logger.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
 import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
@@ -17,6 +18,15 @@ import type { SandboxVm } from "../vm/launcher.ts";
 
 const send = (socket: WebSocket, message: ExecServerControl) =>
   socket.send(JSON.stringify(message));
+
+/** A client's text frame as JSON, or undefined when it is not JSON: client input never throws. */
+function parseJson(data: Buffer): unknown {
+  try {
+    return JSON.parse(data.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
 
 function runningVm(
   manager: SandboxManager,
@@ -61,7 +71,7 @@ function bridge(
       if (data[0] === ExecChannel.stdin) process.write(data.subarray(1));
       return;
     }
-    const control = ExecClientControl.safeParse(JSON.parse(data.toString("utf8")));
+    const control = ExecClientControl.safeParse(parseJson(data));
     if (!control.success)
       return send(socket, {
         type: "error",
@@ -101,7 +111,7 @@ export function registerExecRoutes(
 ): void {
   app.get<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid/exec`,
-    { websocket: true },
+    { websocket: true, config: { callers: CONTROL_PLANE } },
     (socket, request) => {
       const running = runningVm(manager, request.params.uid);
       if (typeof running === "string") {
@@ -110,12 +120,7 @@ export function registerExecRoutes(
         return;
       }
       socket.once("message", (data: Buffer, isBinary: boolean) => {
-        let start: ReturnType<typeof ExecStart.safeParse>;
-        try {
-          start = ExecStart.safeParse(isBinary ? undefined : JSON.parse(data.toString("utf8")));
-        } catch {
-          start = ExecStart.safeParse(undefined);
-        }
+        const start = ExecStart.safeParse(isBinary ? undefined : parseJson(data));
         if (!start.success) {
           send(socket, {
             type: "error",
@@ -131,6 +136,7 @@ export function registerExecRoutes(
 
   app.post<{ Params: { uid: string } }>(
     `${AGENT_API_PREFIX}/sandboxes/:uid/exec`,
+    { config: { callers: CONTROL_PLANE } },
     async (request, reply) => {
       const running = runningVm(manager, request.params.uid);
       if (typeof running === "string")

@@ -6,8 +6,11 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { connect, type Socket } from "node:net";
-import { SANDBOX_HEADER } from "@turgon/api/agent";
+import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
+import { type CallerAuthentication, ingressAllowed } from "../api/auth.ts";
+import { type AgentTls, tlsServerOptions } from "../api/tls.ts";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
@@ -27,7 +30,7 @@ const HOP_BY_HOP = [
 function forwardHeaders(headers: IncomingHttpHeaders, keepUpgrade: boolean): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (name === SANDBOX_HEADER) continue;
+    if (name === SANDBOX_HEADER || name === INGRESS_TICKET_HEADER) continue;
     if (!keepUpgrade && HOP_BY_HOP.includes(name)) continue;
     out[name] = value;
   }
@@ -38,10 +41,17 @@ type Target =
   | { host: string; port: number; sandbox: ManagedSandbox }
   | { status: number; message: string; retryAfter?: number };
 
-function resolveTarget(manager: SandboxManager, headers: IncomingHttpHeaders): Target {
-  const uid = headers[SANDBOX_HEADER];
+function resolveTarget(
+  manager: SandboxManager,
+  req: IncomingMessage,
+  auth: CallerAuthentication,
+): Target {
+  const uid = req.headers[SANDBOX_HEADER];
   if (typeof uid !== "string" || uid === "")
     return { status: 400, message: `missing ${SANDBOX_HEADER} header` };
+  // Before the lookup: whoever may not pick this sandbox learns nothing about it.
+  if (!ingressAllowed(req, uid, auth))
+    return { status: 401, message: `not allowed to reach sandbox ${uid} through this port` };
   const sandbox = manager.get(uid);
   if (!sandbox) return { status: 404, message: `no sandbox ${uid} on this node` };
   if (sandbox.phase === "Booting")
@@ -50,6 +60,12 @@ function resolveTarget(manager: SandboxManager, headers: IncomingHttpHeaders): T
     return { status: 503, message: `sandbox ${uid} is ${sandbox.phase}`, retryAfter: 5 };
   return { host: sandbox.ingress.host, port: sandbox.ingress.port, sandbox };
 }
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  404: "Not Found",
+};
 
 function refuse(
   res: ServerResponse,
@@ -60,21 +76,33 @@ function refuse(
   res.writeHead(target.status, headers).end(`${JSON.stringify({ error: target.message })}\n`);
 }
 
+export interface IngressServerOptions {
+  manager: SandboxManager;
+  auth: CallerAuthentication;
+  log: Logger;
+  metrics?: AgentMetrics;
+  tls?: AgentTls;
+}
+
 /**
  * The ingress data plane: one port for every VM on this node. The router
- * names the sandbox in a header; the request and response are streamed to
- * and from that VM's Gondolin ingress gateway, and WebSocket upgrades are
- * tunnelled byte for byte.
+ * names the sandbox in a header, and only the router may (its client
+ * certificate, or on an --insecure agent a ticket for that sandbox); the
+ * request and response are streamed to and from that VM's Gondolin ingress
+ * gateway, and WebSocket upgrades are tunnelled byte for byte.
  */
-export function createIngressServer(
-  manager: SandboxManager,
-  log: Logger,
-  metrics?: AgentMetrics,
-): Server {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+export function createIngressServer({
+  manager,
+  auth,
+  log,
+  metrics,
+  tls,
+}: IngressServerOptions): Server {
+  const server: Server = tls ? createTlsServer(tlsServerOptions(tls)) : createServer();
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const timer = metrics?.ingressSeconds.startTimer();
     if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
-    const target = resolveTarget(manager, req.headers);
+    const target = resolveTarget(manager, req, auth);
     if ("status" in target) return refuse(res, target);
     // Activity for idleTimeout (throttled inside: this is every request).
     target.sandbox.touch();
@@ -101,10 +129,10 @@ export function createIngressServer(
   });
 
   server.on("upgrade", (req: IncomingMessage, client: Socket, head: Buffer) => {
-    const target = resolveTarget(manager, req.headers);
+    const target = resolveTarget(manager, req, auth);
     if ("status" in target) {
       client.end(
-        `HTTP/1.1 ${target.status} ${target.status === 404 ? "Not Found" : "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+        `HTTP/1.1 ${target.status} ${STATUS_TEXT[target.status] ?? "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
       );
       return;
     }

@@ -15,7 +15,7 @@ import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type AgentEvent, type ObservedSandbox, SANDBOX_HEADER } from "@turgon/api/agent";
+import type { AgentEvent, ObservedSandbox } from "@turgon/api/agent";
 import {
   installCrds,
   kubectl,
@@ -28,7 +28,7 @@ import { type RunningAgent, startAgent } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { logger } from "../logger.ts";
 import { sshExec } from "../ssh/testing.ts";
-import { testAgentFlags } from "../testing.ts";
+import { insecureIngressHeaders, testAgentFlags } from "../testing.ts";
 
 describe("suspend and resume through a disk checkpoint", async () => {
   const dir = await mkdtemp(join(tmpdir(), "turgon-agent-suspend-"));
@@ -98,7 +98,7 @@ describe("suspend and resume through a disk checkpoint", async () => {
     }
   };
   const ingress = (path: string) =>
-    fetch(`${agent.ingressUrl}${path}`, { headers: { [SANDBOX_HEADER]: uid } });
+    fetch(`${agent.ingressUrl}${path}`, { headers: insecureIngressHeaders(token, uid) });
   /** The detached http.server takes a moment after Running to listen. */
   const ingressText = async (path: string) => {
     const deadline = Date.now() + 30_000;

@@ -3,6 +3,7 @@ import type { SshAccess } from "@earendil-works/gondolin";
 import { AGENT_API_PREFIX, type ApiError } from "@turgon/api/agent";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createWebSocketStream, type WebSocket } from "ws";
+import { CONTROL_PLANE } from "../api/auth.ts";
 import type { Logger } from "../logger.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
 import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
@@ -97,25 +98,30 @@ function bridge(socket: WebSocket, sandbox: ManagedSandbox, access: SshAccess, l
 export function registerSshRoutes(app: FastifyInstance, manager: SandboxManager, log: Logger) {
   const base = `${AGENT_API_PREFIX}/sandboxes/:uid/ssh`;
 
-  app.get<{ Params: { uid: string } }>(`${base}/credentials`, async (request, reply) => {
-    const target = sshTarget(manager, request.params.uid);
-    if ("status" in target) return refuse(request, reply, target);
-    try {
-      return await target.sandbox.ssh.credentials(target.access);
-    } catch (error) {
-      // The key file goes when SSH closes: SSH was turned off while we read it.
-      log.warn({ uid: request.params.uid, err: (error as Error).message }, "reading SSH key");
-      return reply.code(409).send({
-        error: "SshStarting",
-        message: `SSH for sandbox ${request.params.uid} changed while reading its key; retry`,
-      } satisfies ApiError);
-    }
-  });
+  app.get<{ Params: { uid: string } }>(
+    `${base}/credentials`,
+    { config: { callers: CONTROL_PLANE } },
+    async (request, reply) => {
+      const target = sshTarget(manager, request.params.uid);
+      if ("status" in target) return refuse(request, reply, target);
+      try {
+        return await target.sandbox.ssh.credentials(target.access);
+      } catch (error) {
+        // The key file goes when SSH closes: SSH was turned off while we read it.
+        log.warn({ uid: request.params.uid, err: (error as Error).message }, "reading SSH key");
+        return reply.code(409).send({
+          error: "SshStarting",
+          message: `SSH for sandbox ${request.params.uid} changed while reading its key; retry`,
+        } satisfies ApiError);
+      }
+    },
+  );
 
   app.get<{ Params: { uid: string } }>(
     `${base}/tunnel`,
     {
       websocket: true,
+      config: { callers: CONTROL_PLANE },
       preHandler: async (request, reply) => {
         const target = sshTarget(manager, request.params.uid);
         if ("status" in target) return refuse(request, reply, target);

@@ -9,13 +9,13 @@ import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type AgentEvent, type ObservedSandbox, SANDBOX_HEADER } from "@turgon/api/agent";
+import type { AgentEvent, ObservedSandbox } from "@turgon/api/agent";
 import { installCrds, kubectl, uniqueName } from "@turgon/dev/testing";
 import WebSocket from "ws";
 import { type RunningAgent, startAgent } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { logger } from "../logger.ts";
-import { testAgentFlags } from "../testing.ts";
+import { insecureIngressHeaders, testAgentFlags } from "../testing.ts";
 import { SIMULATED_RESPONSE } from "./simulated.ts";
 
 describe("node agent on the simulated runtime", async () => {
@@ -91,7 +91,9 @@ describe("node agent on the simulated runtime", async () => {
     ]);
     assert.equal(label.stdout, "simulated");
 
-    const page = await fetch(`${agent.ingressUrl}/`, { headers: { [SANDBOX_HEADER]: uid } });
+    const page = await fetch(`${agent.ingressUrl}/`, {
+      headers: insecureIngressHeaders(token, uid),
+    });
     assert.equal(page.status, 200);
     assert.equal(await page.text(), SIMULATED_RESPONSE);
     const { body } = await call("GET", `/v1/sandboxes/${uid}`);
@@ -114,7 +116,9 @@ describe("node agent on the simulated runtime", async () => {
       assert.equal(suspended.reason, "Checkpointed");
       const checkpoint = join(dir, "state", "checkpoints", `${uid}.qcow2`);
       await access(checkpoint);
-      const refused = await fetch(`${agent.ingressUrl}/`, { headers: { [SANDBOX_HEADER]: uid } });
+      const refused = await fetch(`${agent.ingressUrl}/`, {
+        headers: insecureIngressHeaders(token, uid),
+      });
       assert.equal(refused.status, 503);
       assert.equal(agent.manager.allocatable().vms, 15, "a suspended sandbox keeps its slot");
 

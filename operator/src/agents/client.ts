@@ -6,6 +6,7 @@ import {
 } from "@turgon/api/agent";
 import { Agent, type Dispatcher, request } from "undici";
 import { z } from "zod";
+import { type AgentCredentials, agentApiHeaders, agentTlsOptions } from "./credentials.ts";
 
 /** The agent could not be reached at all: connection refused, reset, timed out. */
 export class AgentUnreachableError extends Error {
@@ -36,9 +37,7 @@ export type PutResponse = z.infer<typeof PutResponse>;
 const ErrorBody = z.object({ error: z.string(), message: z.string() });
 
 export interface AgentClientOptions {
-  token: string;
-  /** CA bundle for agents that serve their API over TLS. */
-  ca?: string;
+  credentials: AgentCredentials;
   timeoutMs?: number;
 }
 
@@ -48,16 +47,16 @@ export interface AgentClientOptions {
  */
 export class AgentClient {
   private readonly dispatcher: Dispatcher;
-  private readonly token: string;
+  private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
 
-  constructor({ token, ca, timeoutMs = 30_000 }: AgentClientOptions) {
-    this.token = token;
+  constructor({ credentials, timeoutMs = 30_000 }: AgentClientOptions) {
+    this.headers = agentApiHeaders(credentials);
     this.timeoutMs = timeoutMs;
     this.dispatcher = new Agent({
       connections: 16,
       keepAliveTimeout: 30_000,
-      ...(ca ? { connect: { ca } } : {}),
+      connect: agentTlsOptions(credentials),
     });
   }
 
@@ -73,7 +72,7 @@ export class AgentClient {
         method,
         dispatcher: this.dispatcher,
         headers: {
-          authorization: `Bearer ${this.token}`,
+          ...this.headers,
           ...(body ? { "content-type": "application/json" } : {}),
         },
         ...(body ? { body: JSON.stringify(body) } : {}),
@@ -128,7 +127,7 @@ export class AgentClient {
     try {
       response = await request(new URL(`${AGENT_API_PREFIX}/events`, address), {
         dispatcher: this.dispatcher,
-        headers: { authorization: `Bearer ${this.token}` },
+        headers: this.headers,
         signal,
         bodyTimeout: 0,
       });

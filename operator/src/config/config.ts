@@ -2,18 +2,12 @@ import { hostname } from "node:os";
 import { ingressDomain, sandboxHostLabel } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
+import { AGENT_ACCESS_FLAGS, agentAccessSchema, checkAgentAccess } from "../agents/credentials.ts";
 
 /** Every setting, its flag, its environment variable and its meaning. */
 const OPTIONS = {
   kubeconfig: { env: "KUBECONFIG", description: "kubeconfig (in-cluster when unset)" },
-  "agent-token-file": {
-    env: "TURGON_AGENT_TOKEN_FILE",
-    description: "file holding the bearer token of the node agents' API",
-  },
-  "agent-ca-file": {
-    env: "TURGON_AGENT_CA_FILE",
-    description: "CA bundle (PEM) that signs agents serving the API over TLS",
-  },
+  ...AGENT_ACCESS_FLAGS,
   "ingress-domain": {
     env: "TURGON_INGRESS_DOMAIN",
     description: "domain of routed URLs: <name>--<namespace>.<domain>",
@@ -73,8 +67,7 @@ const positive = z.coerce.number().int().min(1);
 
 export const OperatorConfig = z.strictObject({
   kubeconfig: z.string().min(1).optional(),
-  "agent-token-file": z.string().min(1),
-  "agent-ca-file": z.string().min(1).optional(),
+  ...agentAccessSchema,
   "ingress-domain": ingressDomain.default("localhost"),
   "ingress-scheme": z.enum(["http", "https"]).default("https"),
   "ingress-port": z.coerce.number().int().min(0).max(65535).default(0),
@@ -106,7 +99,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   return loadFlags({
     command: "turgon-operator",
     flags: OPTIONS,
-    schema: OperatorConfig,
+    schema: OperatorConfig.superRefine(checkAgentAccess),
     argv,
     env,
   });
