@@ -7,8 +7,6 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -20,9 +18,11 @@ import {
 } from "@turgon/api/agent";
 import { AUDIT_QUEUE, type EgressAuditEvent } from "@turgon/api/audit";
 import {
+  type ExternalHost,
   installCrds,
   kubectl,
   type ScratchRedis,
+  startExternalHost,
   startScratchRedis,
   testEnvironment,
   uniqueName,
@@ -37,6 +37,7 @@ import { loadConfig } from "./config/config.ts";
 import { logger } from "./logger.ts";
 import { sshExec } from "./ssh/testing.ts";
 import { execFrame, insecureIngressHeaders, testAgentFlags, writeGuestFile } from "./testing.ts";
+import type { SandboxVm } from "./vm/launcher.ts";
 
 describe("node agent", async () => {
   const dir = await mkdtemp(join(tmpdir(), "turgon-agent-"));
@@ -97,10 +98,16 @@ describe("node agent", async () => {
   });
 
   let redis: ScratchRedis;
+  /**
+   * "The internet" for egress: an external host in a network namespace of
+   * the test's own, serving HTTP and answering DNS (the agent's trusted resolver).
+   */
+  let upstream: ExternalHost;
 
   before(async () => {
     await installCrds();
     redis = await startScratchRedis();
+    upstream = await startExternalHost();
     await writeFile(join(dir, "token"), `${token}\n`, { mode: 0o600 });
     const config = loadConfig(
       testAgentFlags(dir, nodeName, redis.url, {
@@ -108,6 +115,7 @@ describe("node agent", async () => {
         cpus: "2",
         "memory-mib": "2048",
         "max-vms": "4",
+        "dns-trusted-servers": upstream.address,
       }),
     );
     agent = await startAgent(config, logger.child({ test: "agent" }, { level: "warn" }));
@@ -116,6 +124,7 @@ describe("node agent", async () => {
   after(async () => {
     await agent?.stop();
     await redis?.remove();
+    await upstream?.stop();
     await kubectl(["delete", "sandboxnode", nodeName, "--ignore-not-found"]);
     await rm(dir, { recursive: true, force: true });
   });
@@ -252,23 +261,23 @@ describe("node agent", async () => {
   describe("egress policy and audit", () => {
     const SECRET = "agent-test-secret-9d2c41";
     const uid = randomUUID();
-    let upstream: Server;
-    let upstreamPort = 0;
-    const seen: { url: string; authorization?: string }[] = [];
+    const seen = () =>
+      upstream.received.map((r) => ({ url: r.url, authorization: r.headers.authorization }));
     const policy = (extra: Record<string, unknown>) => ({
-      blockInternalRanges: false,
-      secrets: [{ name: "API_TOKEN", hosts: ["localhost"], value: SECRET }],
+      secrets: [{ name: "API_TOKEN", hosts: [upstream.address], value: SECRET }],
       ...extra,
     });
     /** curl from the guest through Gondolin's proxy; returns the HTTP status. */
-    const guestCurl = async (path: string) => {
+    const guestCurlUrl = async (url: string, withSecret = true) => {
       const vm = agent.manager.get(uid)?.vm;
       assert.ok(vm, "the sandbox VM runs");
+      const auth = withSecret ? `-H "Authorization: Bearer $API_TOKEN"` : "";
       const result = await vm.exec(
-        `curl -s -o /dev/null -m 30 -x http://192.0.2.1:80 -H "Authorization: Bearer $API_TOKEN" -w '%{http_code}' 'http://localhost:${upstreamPort}${path}'`,
+        `curl -s -o /dev/null -m 30 -x http://192.0.2.1:80 ${auth} -w '%{http_code}' '${url}'`,
       );
       return Number(result.stdout.trim());
     };
+    const guestCurl = (path: string) => guestCurlUrl(`${upstream.url}${path}`);
     const auditEvents = async (): Promise<EgressAuditEvent[]> => {
       const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
       const queue = new Queue(AUDIT_QUEUE, { connection });
@@ -298,12 +307,6 @@ describe("node agent", async () => {
     };
 
     before(async () => {
-      upstream = createServer((req, res) => {
-        seen.push({ url: req.url ?? "", authorization: req.headers.authorization });
-        res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
-      });
-      await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-      upstreamPort = (upstream.address() as AddressInfo).port;
       const desired = {
         ...quickStart(uid),
         name: "egress",
@@ -321,7 +324,6 @@ describe("node agent", async () => {
 
     after(async () => {
       await call("DELETE", `/v1/sandboxes/${uid}`);
-      upstream?.close();
     });
 
     it("applies declarative ingress hooks (denied paths, header set/remove) live", async () => {
@@ -421,23 +423,27 @@ describe("node agent", async () => {
       const updated = await call(
         "PUT",
         `/v1/sandboxes/${uid}/policy`,
-        policy({ allowedHosts: ["localhost"] }),
+        policy({ allowedHosts: [upstream.address] }),
       );
       assert.equal(((await updated.json()) as { outcome: string }).outcome, "updated");
       assert.equal(await guestCurl("/after?token=query-secret"), 200);
       assert.equal(agent.manager.get(uid)?.hostPid(), pid, "same QEMU process: no reboot");
       assert.deepEqual(
-        seen.map((r) => r.url),
+        seen().map((r) => r.url),
         ["/after?token=query-secret"],
       );
-      assert.equal(seen[0]?.authorization, `Bearer ${SECRET}`, "the upstream got the real secret");
+      assert.equal(
+        seen()[0]?.authorization,
+        `Bearer ${SECRET}`,
+        "the upstream got the real secret",
+      );
       const [denied] = await waitForEvents((e) => e.path === "/before", 1);
       assert.deepEqual([denied?.decision, denied?.status], ["denied", 403]);
       assert.match(denied?.reason ?? "", /not on the allowlist/);
       const [allowed] = await waitForEvents((e) => e.path === "/after", 1);
       assert.deepEqual(
         [allowed?.decision, allowed?.status, allowed?.method, allowed?.host],
-        ["allowed", 200, "GET", "localhost"],
+        ["allowed", 200, "GET", upstream.address],
       );
       assert.deepEqual(allowed?.secretsInjected, ["API_TOKEN"]);
     });
@@ -452,7 +458,135 @@ describe("node agent", async () => {
       const [event] = await waitForEvents((e) => e.path === "/reported", 1);
       assert.equal(event?.decision, "would-deny");
       assert.equal(event?.status, 200);
-      await call("PUT", `/v1/sandboxes/${uid}/policy`, policy({ allowedHosts: ["localhost"] }));
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address] }),
+      );
+    });
+
+    it("refuses the floor in every mode: loopback, mapped loopback, metadata, the node's own address, names that resolve to loopback", async () => {
+      const agentPort = new URL(agent.apiUrl).port;
+      const [a, b, c, d] = upstream.address.split(".").map(Number) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      const nodeOwn = `${a}.${b}.${c}.${d - 1}`;
+      const targets = [
+        `http://127.0.0.1:${agentPort}`,
+        `http://[::ffff:127.0.0.1]:${agentPort}`,
+        `http://[::1]:${agentPort}`,
+        "http://169.254.169.254",
+        `http://localhost:${agentPort}`,
+        `http://${nodeOwn}:${agentPort}`,
+        `http://2130706433:${agentPort}`,
+      ];
+      const modes: [string, Record<string, unknown>][] = [
+        ["enforce-all-hosts", { allowedHosts: ["*"] }],
+        ["report", { allowedHosts: [], mode: "report" }],
+        [
+          "report-internal-open",
+          { allowedHosts: ["*"], mode: "report", blockInternalRanges: false },
+        ],
+      ];
+      for (const [name, rules] of modes) {
+        await call("PUT", `/v1/sandboxes/${uid}/policy`, policy(rules));
+        for (const [index, target] of targets.entries()) {
+          const status = await guestCurlUrl(`${target}/floor-${name}-${index}`, false);
+          assert.equal(status, 403, `${name}: ${target} answers 403`);
+        }
+        // The upstream outside is still reachable in the same mode: the floor is not a blanket refusal.
+        assert.equal(await guestCurlUrl(`${upstream.url}/floor-${name}-outside`), 200, name);
+      }
+      // A secret's placeholder sent where the secret may not go is refused, and audited so.
+      assert.equal(await guestCurlUrl("http://127.0.0.1:9/floor-secret"), 403);
+      const events = await waitForEvents(
+        (e) => e.path.startsWith("/floor-"),
+        modes.length * (targets.length + 1),
+      );
+      for (const [name] of modes) {
+        for (const index of targets.keys()) {
+          const event = events.find((e) => e.path === `/floor-${name}-${index}`);
+          assert.equal(
+            event?.decision,
+            "denied",
+            `${name} ${targets[index]}: ${JSON.stringify(event)}`,
+          );
+          assert.match(event?.reason ?? "", /refused in every mode/, `${name} ${targets[index]}`);
+        }
+      }
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address] }),
+      );
+    });
+
+    it("enforces network.websockets: false on a guest's WebSocket upgrade, live", async () => {
+      const wsUpgrade = `curl -s -o /dev/null -m 20 -x http://192.0.2.1:80 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -w '%{http_code}' '${upstream.url}/ws-PATH'`;
+      const vm = agent.manager.get(uid)?.vm;
+      assert.ok(vm);
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address], websockets: false }),
+      );
+      // Gondolin ends a refused upgrade without a response: curl sees an empty reply.
+      const refused = await vm.exec(wsUpgrade.replace("PATH", "denied"));
+      assert.ok(["403", "000"].includes(refused.stdout.trim()), refused.stdout);
+      assert.ok(!upstream.received.some((r) => r.url === "/ws-denied"), "never reached the host");
+      const [event] = await waitForEvents((e) => e.path === "/ws-denied", 1);
+      assert.deepEqual(
+        [event?.decision, event?.reason],
+        ["denied", "WebSockets are denied (network.websockets is false)"],
+      );
+      // Allowed again live: the upgrade reaches the external host (a plain HTTP server, which answers 200).
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address] }),
+      );
+      const allowed = await vm.exec(wsUpgrade.replace("PATH", "allowed"));
+      assert.notEqual(allowed.stdout.trim(), "403", "no longer refused by policy");
+      assert.ok(
+        upstream.received.some((r) => r.url === "/ws-allowed"),
+        "the upgrade reached the host",
+      );
+    });
+
+    it("gives the guest the DNS that network.dns.mode asks for: synthetic by default, the node's trusted resolver on request", async () => {
+      const lookup = async (vm: SandboxVm) =>
+        (await vm.exec(["getent", "ahostsv4", "probe.turgon.test"])).stdout.split(/\s/)[0];
+      const vm = agent.manager.get(uid)?.vm;
+      assert.ok(vm);
+      const synthetic = await lookup(vm);
+      assert.ok(synthetic && synthetic !== upstream.address, `synthetic answer ${synthetic}`);
+
+      const trustedUid = randomUUID();
+      const trusted = {
+        ...quickStart(trustedUid),
+        name: "dns-trusted",
+        command: undefined,
+        policy: { allowedHosts: [], dns: { mode: "trusted" } },
+      };
+      assert.equal((await call("PUT", `/v1/sandboxes/${trustedUid}`, trusted)).status, 201);
+      try {
+        const deadline = Date.now() + 120_000;
+        while (agent.manager.get(trustedUid)?.phase !== "Running" && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        const trustedVm = agent.manager.get(trustedUid)?.vm;
+        assert.ok(trustedVm, "the trusted-DNS sandbox runs");
+        assert.equal(await lookup(trustedVm), upstream.address, "answered by the trusted resolver");
+        // The guest's resolver is set when its network starts: changing the mode reboots, and says so.
+        const changed = await call("PUT", `/v1/sandboxes/${trustedUid}/policy`, {
+          allowedHosts: [],
+        });
+        assert.equal(((await changed.json()) as { outcome: string }).outcome, "rebooting");
+      } finally {
+        await call("DELETE", `/v1/sandboxes/${trustedUid}`);
+      }
     });
 
     it("keeps secrets out of the guest, the spool and the audit events", async () => {

@@ -8,6 +8,7 @@ import type { AgentTls } from "./api/tls.ts";
 import { AuditShipper } from "./audit/shipper.ts";
 import { AuditSpool } from "./audit/spool.ts";
 import type { AgentConfig } from "./config/config.ts";
+import { AddressRules } from "./egress/addresses.ts";
 import { createIngressServer } from "./ingress/proxy.ts";
 import { type Logger, logger } from "./logger.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
@@ -125,6 +126,12 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     onTiming: (kind, seconds) => metrics.observeTiming(kind, seconds),
     records,
     checkpoints: new Checkpoints(config["state-dir"]),
+    egress: {
+      addresses: new AddressRules({ platformCidrs: config["platform-cidrs"] }),
+      ...(config["dns-trusted-servers"]
+        ? { dnsTrustedServers: config["dns-trusted-servers"] }
+        : {}),
+    },
     audit: (event) => {
       metrics.egressRequests.inc({ decision: event.decision });
       spool

@@ -303,7 +303,7 @@ describe("operator with real agents and VMs", async () => {
       JSON.stringify({
         apiVersion: "v1",
         kind: "Secret",
-        metadata: { name: "api-token", namespace },
+        metadata: { name: "api-token", namespace, labels: { "turgon.dev/injectable": "true" } },
         stringData: { token: value },
       });
     await writeFile(join(dir, "secret.json"), secretValue("first-secret-value-1"));

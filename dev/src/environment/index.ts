@@ -62,10 +62,15 @@ const qemuPackages: DebianPackage[] = [
   { name: "qemu-utils", isInstalled: () => commandExists("qemu-img") },
 ];
 
-/** Clients the tests drive the platform with, as users would: curl, ssh, scp. */
+/**
+ * Clients the tests drive the platform with, as users would: curl, ssh,
+ * scp; and `ip`, with which tests make the network namespaces that stand
+ * in for external hosts.
+ */
 const clientPackages: DebianPackage[] = [
   { name: "curl", isInstalled: () => commandExists("curl") },
   { name: "openssh-client", isInstalled: () => commandExists("ssh") },
+  { name: "iproute2", isInstalled: () => commandExists("ip") },
 ];
 
 /** Every service the environment runs, in start order; `down` stops them in reverse. */

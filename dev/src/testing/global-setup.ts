@@ -14,11 +14,13 @@ import {
   startEnvironment,
   stopEnvironment,
 } from "../environment/index.ts";
+import { removeStaleExternalHosts } from "./external-host.ts";
 import { TEST_ENVIRONMENT_VARIABLE } from "./index.ts";
 
 let stateDir: string | undefined;
 
 export async function globalSetup(): Promise<void> {
+  await removeStaleExternalHosts();
   stateDir = await mkdtemp(join(tmpdir(), "turgon-test-"));
   // As root, PostgreSQL runs as the postgres user, which must reach its data.
   await chmod(stateDir, 0o755);

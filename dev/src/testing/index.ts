@@ -130,3 +130,5 @@ export async function impostorClientCertificate(): Promise<{ cert: string; key: 
   const ca = { cert: new x509.X509Certificate(other.cert), key: await importCaKey(other.key) };
   return issue(ca, `CN=${AGENT_CLIENTS.operator}`, x509.ExtendedKeyUsage.clientAuth);
 }
+
+export { type ExternalHost, type ReceivedRequest, startExternalHost } from "./external-host.ts";

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ConfigError, loadConfig } from "./config.ts";
 
 describe("agent configuration", () => {
-  const base = ["--node-name", "kvm-1", "--token-file", "/etc/turgon/token"];
+  const base = ["--node-name", "kvm-1", "--insecure", "true", "--token-file", "/etc/turgon/token"];
 
   it("reads flags, then environment variables, then defaults", () => {
     const config = loadConfig([...base, "--api-port", "9000"], {
@@ -49,11 +49,40 @@ describe("agent configuration", () => {
     );
   });
 
-  it("refuses unknown flags and requires a token file", () => {
+  it("refuses unknown flags; an --insecure agent requires a token file", () => {
     assert.throws(() => loadConfig([...base, "--colour", "blue"], {}), /Unknown option '--colour'/);
     assert.throws(
-      () => loadConfig(["--node-name", "kvm-1"], {}),
+      () => loadConfig(["--node-name", "kvm-1", "--insecure", "true"], {}),
       /--token-file \(TURGON_AGENT_TOKEN_FILE\)/,
+    );
+  });
+
+  it("reads the platform's CIDRs and trusted resolvers as lists, naming a bad entry's flag", () => {
+    const config = loadConfig(
+      [
+        ...base,
+        "--platform-cidrs",
+        "10.96.0.0/12, fd00:10::/64",
+        "--dns-trusted-servers",
+        "10.0.0.10",
+      ],
+      {},
+    );
+    assert.deepEqual(config["platform-cidrs"], ["10.96.0.0/12", "fd00:10::/64"]);
+    assert.deepEqual(config["dns-trusted-servers"], ["10.0.0.10"]);
+    assert.deepEqual(loadConfig(base, {})["platform-cidrs"], []);
+    assert.throws(
+      () =>
+        loadConfig(
+          [...base, "--platform-cidrs", "10.0.0.0/99", "--dns-trusted-servers", "::1"],
+          {},
+        ),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /--platform-cidrs \(TURGON_AGENT_PLATFORM_CIDRS\): must be CIDRs/.test(error.message) &&
+        /--dns-trusted-servers \(TURGON_AGENT_DNS_TRUSTED_SERVERS\): must be IPv4 addresses/.test(
+          error.message,
+        ),
     );
   });
 });

@@ -81,6 +81,16 @@ const OPTIONS = {
     env: "TURGON_AGENT_SIMULATED_BOOT_MS",
     description: "how long a simulated VM takes to boot or resume (--runtime simulated)",
   },
+  "platform-cidrs": {
+    env: "TURGON_AGENT_PLATFORM_CIDRS",
+    description:
+      "comma-separated CIDRs of the platform's own services (cluster service and pod ranges): refused to guests like loopback",
+  },
+  "dns-trusted-servers": {
+    env: "TURGON_AGENT_DNS_TRUSTED_SERVERS",
+    description:
+      "comma-separated IPv4 resolvers for sandboxes with dns.mode trusted (default: the host's)",
+  },
   "tcg-tb-size-mib": {
     env: "TURGON_AGENT_TCG_TB_SIZE_MIB",
     description: "TCG translation cache per VM in MiB (QEMU default is far larger)",
@@ -88,6 +98,18 @@ const OPTIONS = {
 } as const;
 
 const port = z.coerce.number().int().min(0).max(65535);
+
+/** A comma-separated flag value as a list, each entry checked by `item`. */
+const list = <T extends z.ZodType<string, string>>(item: T) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item));
 const positive = z.coerce.number().int().min(1);
 
 export const AgentConfig = z.strictObject({
@@ -114,6 +136,10 @@ export const AgentConfig = z.strictObject({
   "ingress-header-timeout-ms": positive.max(600_000).default(60_000),
   "spool-dir": z.string().min(1).default("/var/lib/turgon/audit-spool"),
   "tcg-tb-size-mib": positive.max(4096).default(64),
+  "platform-cidrs": list(
+    z.union([z.cidrv4(), z.cidrv6()], { error: "must be CIDRs such as 10.96.0.0/12" }),
+  ).default([]),
+  "dns-trusted-servers": list(z.ipv4({ error: "must be IPv4 addresses" })).optional(),
   runtime: z.enum(["qemu", "simulated"]).default("qemu"),
   "simulated-boot-ms": z.coerce.number().int().min(0).max(600_000).default(200),
   "state-dir": z.string().min(1).default("/var/lib/turgon/agent"),

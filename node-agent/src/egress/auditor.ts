@@ -71,10 +71,16 @@ export class EgressAuditor {
     bytesReceived: number | null,
     fallback: Verdict,
   ): void {
+    // The strictest check speaks for the request: a refusal by address
+    // outranks a report-mode would-deny by host, which outranks allowed.
+    const verdicts = [record.verdict, record.ipVerdict].filter(
+      (v): v is Verdict => v !== undefined,
+    );
     const verdict =
-      record.verdict?.decision !== "allowed" && record.verdict
-        ? record.verdict
-        : (record.ipVerdict ?? record.verdict ?? fallback);
+      verdicts.find((v) => v.decision === "denied") ??
+      verdicts.find((v) => v.decision === "would-deny") ??
+      verdicts[0] ??
+      fallback;
     const port = Number(record.url.port || (record.url.protocol === "https:" ? 443 : 80));
     this.context.emit({
       id: record.id,
@@ -114,17 +120,24 @@ export class EgressAuditor {
     }
   }
 
-  private secretsIn(request: Request, host: string): string[] {
-    const names = new Set<string>();
-    const headers = [...request.headers.values()].join("\n");
+  /**
+   * The secrets whose placeholders a request carries in its headers (Basic
+   * auth decoded too, as Gondolin decodes it): those scoped to its host are
+   * injected; any other makes Gondolin refuse the request outright.
+   */
+  private secretsIn(request: Request, host: string): { injected: string[]; misdirected: string[] } {
+    const injected = new Set<string>();
+    const misdirected = new Set<string>();
+    const texts = [...request.headers.values()];
+    const basic = /^Basic\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "");
+    if (basic?.[1]) texts.push(Buffer.from(basic[1], "base64").toString("utf8"));
+    const headers = texts.join("\n");
     for (const [placeholder, secret] of this.context.placeholders()) {
-      if (
-        headers.includes(placeholder) &&
-        secret.hosts.some((pattern) => hostMatches(pattern, host))
-      )
-        names.add(secret.name);
+      if (!headers.includes(placeholder)) continue;
+      if (secret.hosts.some((pattern) => hostMatches(pattern, host))) injected.add(secret.name);
+      else misdirected.add(secret.name);
     }
-    return [...names].sort();
+    return { injected: [...injected].sort(), misdirected: [...misdirected].sort() };
   }
 
   hooks(): Required<
@@ -134,6 +147,7 @@ export class EgressAuditor {
       onRequest: (request: Request) => {
         const url = new URL(request.url);
         const length = request.headers.get("content-length");
+        const secrets = this.secretsIn(request, url.hostname);
         const record: InFlight = {
           id: randomUUID(),
           startedAt: Date.now(),
@@ -141,8 +155,17 @@ export class EgressAuditor {
           method: request.method.toUpperCase(),
           url,
           bytesSent: length === null ? (request.body ? null : 0) : Number(length),
-          secretsInjected: this.secretsIn(request, url.hostname),
+          secretsInjected: secrets.injected,
         };
+        if (secrets.misdirected.length > 0) {
+          // Gondolin refuses to put a secret into a request for a host it is not scoped to.
+          const verdict: Verdict = {
+            decision: "denied",
+            reason: `secret ${secrets.misdirected.join(", ")} may not be sent to ${url.hostname}`,
+          };
+          this.finish(record, 403, null, verdict);
+          return undefined;
+        }
         const key = this.key(request.method, request.url);
         this.inFlight.set(key, [...(this.inFlight.get(key) ?? []), record]);
         return undefined;
@@ -150,7 +173,11 @@ export class EgressAuditor {
       isRequestAllowed: (request: Request) => {
         const key = this.key(request.method, request.url);
         const record = this.inFlight.get(key)?.find((r) => !r.verdict);
-        const verdict = this.guard.checkRequest(request.method, new URL(request.url).hostname);
+        const verdict = this.guard.checkRequest(
+          request.method,
+          new URL(request.url).hostname,
+          request.headers,
+        );
         if (record) {
           record.verdict = verdict;
           if (verdict.decision === "denied") {

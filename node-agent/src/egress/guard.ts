@@ -1,5 +1,6 @@
-import { BlockList, isIPv4 } from "node:net";
+import { BlockList, isIP, isIPv4 } from "node:net";
 import type { EffectivePolicy } from "@turgon/api/agent";
+import { type AddressRules, unmapIpv4 } from "./addresses.ts";
 
 export type Decision = "allowed" | "denied" | "would-deny";
 
@@ -8,30 +9,8 @@ export interface Verdict {
   reason: string;
 }
 
-/** Private, loopback, link-local and other addresses a guest must not reach by default. */
-function internalRanges(): BlockList {
-  const list = new BlockList();
-  for (const [net, prefix] of [
-    ["0.0.0.0", 8],
-    ["10.0.0.0", 8],
-    ["100.64.0.0", 10],
-    ["127.0.0.0", 8],
-    ["169.254.0.0", 16],
-    ["172.16.0.0", 12],
-    ["192.168.0.0", 16],
-    ["255.255.255.255", 32],
-  ] as const)
-    list.addSubnet(net, prefix, "ipv4");
-  for (const [net, prefix] of [
-    ["::", 128],
-    ["::1", 128],
-    ["fc00::", 7],
-    ["fe80::", 10],
-  ] as const)
-    list.addSubnet(net, prefix, "ipv6");
-  return list;
-}
-const INTERNAL = internalRanges();
+const ALLOWED: Verdict = { decision: "allowed", reason: "allowed by policy" };
+const denied = (reason: string): Verdict => ({ decision: "denied", reason });
 
 export function hostMatches(pattern: string, host: string): boolean {
   const name = host.toLowerCase();
@@ -41,18 +20,34 @@ export function hostMatches(pattern: string, host: string): boolean {
   return name === p;
 }
 
+/** Whether a request head asks for a WebSocket (the headers Gondolin keeps on an upgrade). */
+export function isWebSocketRequest(headers: Headers): boolean {
+  return (
+    (headers.get("upgrade") ?? "").toLowerCase() === "websocket" ||
+    headers.has("sec-websocket-key") ||
+    headers.has("sec-websocket-version")
+  );
+}
+
 /**
  * Turgon's egress policy for one VM, evaluated on every request. Gondolin is
  * told to allow every host (`allowedHosts: ["*"]`) and asks this guard
  * instead, so a policy edit takes effect on the next request without a
- * reboot. `report` mode lets a would-be-denied request through.
+ * reboot.
+ *
+ * The floor (loopback, link-local and metadata, the node's own and the
+ * platform's addresses, special-purpose ranges) is refused in every mode.
+ * `report` mode relaxes only the allowlist: a host not on it goes through
+ * and is audited as would-deny; every other rule still refuses.
  */
 export class EgressGuard {
   private policy: EffectivePolicy;
   private deniedCidrs: BlockList;
+  private readonly addresses: AddressRules;
 
-  constructor(policy: EffectivePolicy) {
+  constructor(policy: EffectivePolicy, addresses: AddressRules) {
     this.policy = policy;
+    this.addresses = addresses;
     this.deniedCidrs = EgressGuard.cidrList(policy);
   }
 
@@ -70,29 +65,33 @@ export class EgressGuard {
     this.deniedCidrs = EgressGuard.cidrList(policy);
   }
 
-  private verdict(denyReason: string | undefined): Verdict {
-    if (!denyReason) return { decision: "allowed", reason: "allowed by policy" };
-    return this.policy.mode === "report"
-      ? { decision: "would-deny", reason: denyReason }
-      : { decision: "denied", reason: denyReason };
-  }
-
-  checkRequest(method: string, host: string): Verdict {
+  checkRequest(method: string, host: string, headers?: Headers): Verdict {
     if (this.policy.deniedMethods?.includes(method.toUpperCase() as never))
-      return this.verdict(`method ${method} is denied`);
-    if (!this.policy.allowedHosts.some((pattern) => hostMatches(pattern, host))) {
-      return this.verdict(`host ${host} is not on the allowlist`);
+      return denied(`method ${method} is denied`);
+    if (this.policy.websockets === false && headers && isWebSocketRequest(headers))
+      return denied("WebSockets are denied (network.websockets is false)");
+    // An address written as the host is judged now, before any lookup.
+    const literal = host.replace(/^\[|\]$/g, "");
+    if (isIP(literal)) {
+      const byAddress = this.checkAddress(literal);
+      if (byAddress.decision === "denied") return byAddress;
     }
-    return this.verdict(undefined);
+    if (!this.policy.allowedHosts.some((pattern) => hostMatches(pattern, host))) {
+      const reason = `host ${host} is not on the allowlist`;
+      return this.policy.mode === "report" ? { decision: "would-deny", reason } : denied(reason);
+    }
+    return ALLOWED;
   }
 
-  checkAddress(ip: string): Verdict {
-    const family = isIPv4(ip) ? "ipv4" : "ipv6";
-    if (this.deniedCidrs.check(ip, family))
-      return this.verdict(`address ${ip} is in a denied CIDR`);
-    if (this.policy.blockInternalRanges !== false && INTERNAL.check(ip, family)) {
-      return this.verdict(`address ${ip} is internal`);
-    }
-    return this.verdict(undefined);
+  checkAddress(address: string): Verdict {
+    const ip = unmapIpv4(address);
+    const kind = this.addresses.classify(ip);
+    if (kind.kind === "floor")
+      return denied(`address ${address} is ${kind.why}: refused in every mode`);
+    if (this.deniedCidrs.check(ip, isIPv4(ip) ? "ipv4" : "ipv6"))
+      return denied(`address ${address} is in a denied CIDR`);
+    if (kind.kind === "internal" && this.policy.blockInternalRanges !== false)
+      return denied(`address ${address} is ${kind.why}: internal ranges are blocked`);
+    return ALLOWED;
   }
 }

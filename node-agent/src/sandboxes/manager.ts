@@ -2,11 +2,18 @@ import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
+import { AddressRules } from "../egress/addresses.ts";
 import type { Logger } from "../logger.ts";
 import type { Checkpoints } from "../state/checkpoints.ts";
 import type { VmRecords } from "../state/vm-records.ts";
 import type { SandboxRuntime } from "../vm/launcher.ts";
-import { bootIdentity, ManagedSandbox, type SandboxContext, type Timing } from "./sandbox.ts";
+import {
+  bootIdentity,
+  type EgressSettings,
+  ManagedSandbox,
+  type SandboxContext,
+  type Timing,
+} from "./sandbox.ts";
 
 export interface Capacity {
   cpus: number;
@@ -44,6 +51,8 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     onTiming?: (kind: Timing, seconds: number) => void;
     records: VmRecords;
     checkpoints: Checkpoints;
+    /** The node's egress floor and DNS resolvers; the floor alone by default. */
+    egress?: Partial<EgressSettings>;
   }) {
     super();
     this.capacity = options.capacity;
@@ -56,6 +65,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       onTiming: options.onTiming ?? (() => {}),
       records: options.records,
       checkpoints: options.checkpoints,
+      egress: { addresses: new AddressRules(), ...options.egress },
       onChange: (sandbox) => this.emitChange("sandbox", sandbox),
     };
   }

@@ -8,6 +8,7 @@ import {
 } from "@earendil-works/gondolin";
 import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
+import type { AddressRules } from "../egress/addresses.ts";
 import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
@@ -37,10 +38,19 @@ export function bootIdentity(desired: DesiredSandbox): string {
     desired.rootfsMode,
     desired.ingress.websockets,
     desired.policy.secrets.map((s) => s.name).sort(),
+    // The guest's resolver is fixed when its network starts.
+    desired.policy.dns?.mode ?? "synthetic",
   ]);
 }
 
 export type Timing = "boot" | "resume" | "suspend";
+
+/** The node-wide parts of egress: the address floor, and resolvers for `dns.mode: trusted`. */
+export interface EgressSettings {
+  addresses: AddressRules;
+  /** IPv4 resolvers a guest's DNS goes to in trusted mode (the host's own when unset). */
+  dnsTrustedServers?: string[];
+}
 
 export interface SandboxContext {
   runtime: SandboxRuntime;
@@ -52,6 +62,7 @@ export interface SandboxContext {
   onTiming: (kind: Timing, seconds: number) => void;
   records: VmRecords;
   checkpoints: Checkpoints;
+  egress: EgressSettings;
 }
 
 /** The egress hooks of a sandbox: made once, kept across suspend and resume. */
@@ -103,10 +114,12 @@ export class ManagedSandbox {
   private readonly onTiming: (kind: Timing, seconds: number) => void;
   private readonly records: VmRecords;
   private readonly checkpoints: Checkpoints;
+  private readonly egressSettings: EgressSettings;
 
   constructor(desired: DesiredSandbox, context: SandboxContext) {
     this.desired = desired;
-    this.guard = new EgressGuard(desired.policy);
+    this.egressSettings = context.egress;
+    this.guard = new EgressGuard(desired.policy, context.egress.addresses);
     this.runtime = context.runtime;
     this.log = context.log;
     this.onChange = context.onChange;
@@ -234,12 +247,18 @@ export class ManagedSandbox {
 
   private vmSpec(egress: Egress): VmSpec {
     const { desired } = this;
+    const dnsMode = desired.policy.dns?.mode ?? "synthetic";
+    const trusted = this.egressSettings.dnsTrustedServers;
     return {
       image: desired.image,
       cpus: desired.resources.cpus,
       memoryMiB: desired.resources.memoryMiB,
       env: { ...desired.env, ...egress.env },
       httpHooks: egress.httpHooks,
+      dns: {
+        mode: dnsMode,
+        ...(dnsMode === "trusted" && trusted ? { trustedServers: trusted } : {}),
+      },
       ...(desired.rootfsMode ? { rootfsMode: desired.rootfsMode } : {}),
     };
   }

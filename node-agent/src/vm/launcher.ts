@@ -1,6 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import {
+  type DnsOptions,
   type HttpHooks,
   loadAssetManifest,
   loadGuestAssets,
@@ -22,6 +23,8 @@ export interface VmSpec {
   env?: Record<string, string>;
   rootfsMode?: RootfsMode;
   httpHooks?: HttpHooks;
+  /** The guest's DNS: synthetic answers (default) or forwarded to trusted resolvers. */
+  dns?: DnsOptions;
 }
 
 export interface LauncherOptions {
@@ -166,6 +169,7 @@ export class VmLauncher implements SandboxRuntime {
       env: spec.env ?? {},
       ...(spec.rootfsMode ? { rootfs: { mode: spec.rootfsMode } } : {}),
       ...(spec.httpHooks ? { httpHooks: spec.httpHooks } : {}),
+      ...(spec.dns ? { dns: spec.dns } : {}),
       startTimeoutMs: this.options.startTimeoutMs,
     };
   }

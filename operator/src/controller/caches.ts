@@ -7,6 +7,7 @@ import {
 } from "@kubernetes/client-node";
 import {
   GROUP,
+  INJECTABLE_LABEL,
   type Sandbox,
   type SandboxNode,
   type SandboxPolicy,
@@ -34,15 +35,39 @@ export interface CacheSelectors {
 }
 
 export function createCaches(kc: KubeConfig, selectors: CacheSelectors = {}): Caches {
-  const core = kc.makeApiClient(CoreV1Api);
   return {
     sandboxes: customResourceInformer(kc, resource("sandboxes"), selectors.sandboxes),
     nodes: customResourceInformer(kc, resource("sandboxnodes"), selectors.nodes),
     policies: customResourceInformer(kc, resource("sandboxpolicies")),
     templates: customResourceInformer(kc, resource("sandboxtemplates")),
-    // Secret values are needed only for secretKeyRef; only the operator reads them.
-    secrets: makeInformer<V1Secret>(kc, "/api/v1/secrets", () => core.listSecretForAllNamespaces()),
+    secrets: injectableSecrets(kc),
   };
+}
+
+const INJECTABLE = `${INJECTABLE_LABEL}=true`;
+
+/**
+ * Secret values are needed only for secretKeyRef, and only Secrets labelled
+ * injectable may be referenced: the cache holds just those, and of their
+ * metadata only what the operator reads. Managed fields and annotations
+ * go (kubectl's last-applied annotation repeats the data in the clear).
+ */
+function injectableSecrets(kc: KubeConfig): CachedInformer<V1Secret> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const informer = makeInformer<V1Secret>(
+    kc,
+    "/api/v1/secrets",
+    () => core.listSecretForAllNamespaces({ labelSelector: INJECTABLE }),
+    INJECTABLE,
+  );
+  // Registered first, so the cached object is trimmed before anyone reads it.
+  const trim = (secret: V1Secret) => {
+    const { name, namespace, uid, resourceVersion, labels } = secret.metadata ?? {};
+    secret.metadata = { name, namespace, uid, resourceVersion, labels };
+  };
+  informer.on("add", trim);
+  informer.on("update", trim);
+  return informer;
 }
 
 /** Starts every informer and resolves once each has listed (its cache is synced). */

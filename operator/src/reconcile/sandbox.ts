@@ -24,7 +24,7 @@ import { schedule } from "../scheduling/scheduler.ts";
 import { type ConditionUpdate, findCondition, isReady, setCondition } from "./conditions.ts";
 import { desiredSandbox, requestOf } from "./desired.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
-import { PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
+import { cachedPolicySources, PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
 import { nodeRoom } from "./room.ts";
 import { applyTemplate, type EffectiveSpec, TemplateNotFoundError } from "./template.ts";
 
@@ -202,7 +202,7 @@ export class SandboxReconciler {
     try {
       policy = await resolveEffectivePolicy(
         spec.network,
-        this.policySources(metadata.namespace as string),
+        cachedPolicySources(this.options.caches, metadata.namespace as string),
       );
     } catch (error) {
       if (!(error instanceof PolicyResolutionError)) throw error;
@@ -535,23 +535,6 @@ export class SandboxReconciler {
     const ref = sandbox.spec.templateRef;
     if (!ref) return undefined;
     return this.options.caches.templates.get(ref.name, sandbox.metadata.namespace);
-  }
-
-  private policySources(namespace: string) {
-    const { policies, secrets } = this.options.caches;
-    return {
-      policy: async (name: string) => policies.get(name, namespace),
-      secret: async (name: string) => {
-        const secret = secrets.get(name, namespace);
-        if (!secret) return undefined;
-        return Object.fromEntries(
-          Object.entries(secret.data ?? {}).map(([k, v]) => [
-            k,
-            Buffer.from(v, "base64").toString("utf8"),
-          ]),
-        );
-      },
-    };
   }
 
   private ref(sandbox: Sandbox) {
