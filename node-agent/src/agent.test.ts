@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -89,6 +89,25 @@ describe("node agent", async () => {
     command: ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/etc"],
     ingress: { enabled: true, routes: [{ prefix: "/", port: 8000 }] },
   });
+
+  /** GET with the request target exactly as given, through the agent's ingress port when `uid` is set. */
+  const rawGet = (base: string, path: string, uid?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const { hostname, port } = new URL(base);
+      const req = httpRequest(
+        { host: hostname, port, path, headers: uid ? { [SANDBOX_HEADER]: uid } : {} },
+        (res) => {
+          let body = "";
+          res.on("data", (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.setTimeout(30_000, () => req.destroy(new Error(`GET ${path} timed out`)));
+      req.on("error", reject);
+      req.end();
+    });
 
   let redis: ScratchRedis;
 
@@ -367,6 +386,28 @@ describe("node agent", async () => {
         200,
         "a prefix matches whole path segments",
       );
+      // Other spellings of /admin, sent byte for byte (fetch would resolve dot segments itself).
+      const bypasses = [
+        "/%61dmin",
+        "/ADMIN",
+        "/admin%2fx",
+        "/./admin",
+        "//admin",
+        "/x/../admin",
+        "/x/%2e%2e/admin",
+        "/%2561dmin",
+        "/admin%zz",
+      ];
+      for (const path of bypasses)
+        assert.equal((await rawGet(agent.ingressUrl, path, uid)).status, 403, path);
+      // Gondolin's own gateway hook refuses them too (defence in depth behind the agent's port).
+      const gateway = sandbox.ingress?.url;
+      assert.ok(gateway);
+      for (const path of ["/%61dmin", "/ADMIN", "/admin%2fx", "/x/../admin"]) {
+        const answer = await rawGet(gateway, path);
+        assert.deepEqual([answer.status, answer.body], [403, "forbidden\n"], path);
+      }
+      assert.equal((await rawGet(agent.ingressUrl, "/public/admin", uid)).status, 200);
       assert.equal(agent.manager.get(uid)?.hostPid(), pid, "no reboot");
     });
 

@@ -5,6 +5,7 @@ import {
   request,
   type Server,
   type ServerResponse,
+  STATUS_CODES,
 } from "node:http";
 import { connect, type Socket } from "node:net";
 import { SANDBOX_HEADER } from "@turgon/api/agent";
@@ -12,6 +13,7 @@ import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
 import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
+import { refusedByHooks } from "./hooks.ts";
 
 /** Headers that belong to one hop and must not be forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = [
@@ -38,7 +40,11 @@ type Target =
   | { host: string; port: number; sandbox: ManagedSandbox }
   | { status: number; message: string; retryAfter?: number };
 
-function resolveTarget(manager: SandboxManager, headers: IncomingHttpHeaders): Target {
+/** Denied by the sandbox's ingress hooks, judged on the target as sent (Gondolin sees it parsed). */
+const DENIED_PATH = { status: 403, message: "the sandbox's ingress hooks deny this path" };
+
+function resolveTarget(manager: SandboxManager, req: IncomingMessage): Target {
+  const { headers } = req;
   const uid = headers[SANDBOX_HEADER];
   if (typeof uid !== "string" || uid === "")
     return { status: 400, message: `missing ${SANDBOX_HEADER} header` };
@@ -48,6 +54,7 @@ function resolveTarget(manager: SandboxManager, headers: IncomingHttpHeaders): T
     return { status: 503, message: `sandbox ${uid} is starting`, retryAfter: 2 };
   if (sandbox.phase !== "Running" || !sandbox.ingress)
     return { status: 503, message: `sandbox ${uid} is ${sandbox.phase}`, retryAfter: 5 };
+  if (refusedByHooks(sandbox.desired, req.url ?? "/")) return DENIED_PATH;
   return { host: sandbox.ingress.host, port: sandbox.ingress.port, sandbox };
 }
 
@@ -74,7 +81,7 @@ export function createIngressServer(
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const timer = metrics?.ingressSeconds.startTimer();
     if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
-    const target = resolveTarget(manager, req.headers);
+    const target = resolveTarget(manager, req);
     if ("status" in target) return refuse(res, target);
     // Activity for idleTimeout (throttled inside: this is every request).
     target.sandbox.touch();
@@ -101,10 +108,10 @@ export function createIngressServer(
   });
 
   server.on("upgrade", (req: IncomingMessage, client: Socket, head: Buffer) => {
-    const target = resolveTarget(manager, req.headers);
+    const target = resolveTarget(manager, req);
     if ("status" in target) {
       client.end(
-        `HTTP/1.1 ${target.status} ${target.status === 404 ? "Not Found" : "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+        `HTTP/1.1 ${target.status} ${STATUS_CODES[target.status] ?? "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
       );
       return;
     }
