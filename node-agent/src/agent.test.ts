@@ -139,7 +139,7 @@ describe("node agent", async () => {
     assert.match(
       listed.stdout,
       new RegExp(
-        `^NAME\\s+READY\\s+ADDRESS\\s+ACCELERATOR\\s+HEARTBEAT\\s+AGE\\n${nodeName}\\s+True\\s+${agent.apiUrl.replaceAll(".", "\\.")}`,
+        `^NAME\\s+READY\\s+ADDRESS\\s+CPU-CAPACITY\\s+CPU-ALLOCATABLE\\s+MEMORY\\s+ACCELERATOR\\s+HEARTBEAT\\s+AGE\\n${nodeName}\\s+True\\s+${agent.apiUrl.replaceAll(".", "\\.")}\\s+2\\s+8\\s+2048Mi\\s`,
       ),
     );
     const heartbeat = async () =>

@@ -60,7 +60,7 @@ describe("node agent RBAC", () => {
         address: "http://127.0.0.1:1",
         ingressAddress: "http://127.0.0.1:2",
         capacity: { cpus: 2, memoryMiB: 2048, vms: 4 },
-        allocatable: () => ({ cpus: 2, memoryMiB: 2048, vms: 4 }),
+        allocatable: { cpus: 8, memoryMiB: 2048, vms: 4 },
         accelerator: () => "tcg",
         runtime: "qemu",
         heartbeatSeconds: 60,
