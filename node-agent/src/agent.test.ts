@@ -5,7 +5,7 @@
  * refused without side effects.
  */
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -262,6 +262,9 @@ describe("node agent", async () => {
 
   describe("egress policy and audit", () => {
     const SECRET = "agent-test-secret-9d2c41";
+    /** spec.env with what shells like to mangle: quotes, $, backquotes, backslashes, newlines. */
+    const GREETING = `it's "quoted" $HOME \`id\` $(id) \\n back\\slash\nsecond line\ttab %s ✓`;
+    const env = { GREETING };
     const uid = randomUUID();
     let upstream: Server;
     let upstreamPort = 0;
@@ -319,6 +322,7 @@ describe("node agent", async () => {
         ...quickStart(uid),
         name: "egress",
         command: undefined,
+        env,
         policy: policy({ allowedHosts: [] }),
       };
       const created = await call("PUT", `/v1/sandboxes/${uid}`, desired);
@@ -349,6 +353,7 @@ describe("node agent", async () => {
         ...quickStart(uid),
         name: "egress",
         command: undefined,
+        env,
         policy: policy({ allowedHosts: [] }),
         ingress: {
           enabled: true,
@@ -578,6 +583,36 @@ describe("node agent", async () => {
       assert.equal(status, 401);
     });
 
+    /** Runs one command over an SSH connection (no pty): its stdout and exit code. */
+    const clientExec = (client: Client, command: string) =>
+      new Promise<{ out: string; code: number }>((resolve, reject) => {
+        client.exec(command, (error, channel) => {
+          if (error) return reject(error);
+          let out = "";
+          channel.on("data", (chunk: Buffer) => {
+            out += chunk.toString();
+          });
+          channel.on("close", (code: number) => resolve({ out, code }));
+        });
+      });
+    /** Types `input` into an interactive login shell with a pty; everything it printed until it exited. */
+    const clientShell = (client: Client, input: string) =>
+      new Promise<string>((resolve, reject) => {
+        client.shell({ term: "dumb", cols: 200, rows: 24 }, (error, channel) => {
+          if (error) return reject(error);
+          let out = "";
+          const timer = setTimeout(() => channel.close(), 30_000);
+          channel.on("data", (chunk: Buffer) => {
+            out += chunk.toString();
+          });
+          channel.on("close", () => {
+            clearTimeout(timer);
+            resolve(out);
+          });
+          channel.write(input);
+        });
+      });
+
     /** Opens the SSH tunnel WebSocket; resolves with it open, or with the HTTP status that refused it. */
     const openTunnel = (bearer?: string) =>
       new Promise<WebSocket | number>((resolve, reject) => {
@@ -667,18 +702,25 @@ describe("node agent", async () => {
       );
       const before = sandbox.observe().lastActivityAt;
       await new Promise((resolve) => setTimeout(resolve, 1_100));
-      const uname = await new Promise<{ out: string; code: number }>((resolve, reject) => {
-        client.exec("uname -a", (error, channel) => {
-          if (error) return reject(error);
-          let out = "";
-          channel.on("data", (chunk: Buffer) => {
-            out += chunk.toString();
-          });
-          channel.on("close", (code: number) => resolve({ out, code }));
-        });
-      });
+      const uname = await clientExec(client, "uname -a");
       assert.equal(uname.code, 0);
       assert.match(uname.out, /^Linux /);
+
+      // The sandbox's env in SSH sessions, as in exec: spec.env verbatim, secret placeholders only.
+      assert.deepEqual(await clientExec(client, 'echo "$GREETING"'), {
+        out: `${GREETING}\n`,
+        code: 0,
+      });
+      const placeholder = (await sandbox.vm?.exec(["/bin/sh", "-c", 'printf %s "$API_TOKEN"']))
+        ?.stdout;
+      assert.ok(placeholder, "exec sees the secret's placeholder");
+      const overSsh = await clientExec(client, 'printf %s "$API_TOKEN"');
+      assert.equal(overSsh.out, placeholder, "SSH sees the same placeholder");
+      assert.ok(!overSsh.out.includes(SECRET), "never the value");
+      // An interactive login shell with a pty: compare a digest, as a pty rewrites newlines.
+      const digest = createHash("sha256").update(GREETING).digest("hex");
+      const shell = await clientShell(client, `printf '%s' "$GREETING" | sha256sum; exit\n`);
+      assert.ok(shell.includes(digest), `interactive shell output: ${shell}`);
       assert.ok(
         (sandbox.observe().lastActivityAt ?? "") > (before ?? ""),
         "tunnel traffic counts as activity",
@@ -708,6 +750,11 @@ describe("node agent", async () => {
         stdout: "again\n",
         code: 0,
       });
+      assert.deepEqual(
+        await sshExec({ apiUrl: agent.apiUrl, token, uid, command: 'echo "$GREETING"' }),
+        { stdout: `${GREETING}\n`, code: 0 },
+        "the env again after SSH is turned on again",
+      );
     });
 
     it("exposes Prometheus metrics: VMs by phase, boot time, egress by decision, ingress latency", async () => {
