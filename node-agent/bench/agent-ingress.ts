@@ -42,7 +42,7 @@ const image = await ensureImage("debian-python");
 const stateDir = await mkdtemp(join(tmpdir(), "turgon-bench-state-"));
 const manager = new SandboxManager({
   runtime: new VmLauncher({ accelerator: "auto" }),
-  capacity: { cpus: 64, memoryMiB: 64 * 1024, vms: 64 },
+  allocatable: { cpus: 64, memoryMiB: 64 * 1024, vms: 64 },
   log,
   ingressHeaderTimeoutMs: 60_000,
   nodeName: "bench",

@@ -5,8 +5,9 @@
  * refused without side effects.
  */
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -97,6 +98,25 @@ describe("node agent", async () => {
     ingress: { enabled: true, routes: [{ prefix: "/", port: 8000 }] },
   });
 
+  /** GET with the request target exactly as given, through the agent's ingress port when `uid` is set. */
+  const rawGet = (base: string, path: string, uid?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const { hostname, port } = new URL(base);
+      const req = httpRequest(
+        { host: hostname, port, path, headers: uid ? insecureIngressHeaders(token, uid) : {} },
+        (res) => {
+          let body = "";
+          res.on("data", (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.setTimeout(30_000, () => req.destroy(new Error(`GET ${path} timed out`)));
+      req.on("error", reject);
+      req.end();
+    });
+
   let redis: ScratchRedis;
   /**
    * "The internet" for egress: an external host in a network namespace of
@@ -135,7 +155,7 @@ describe("node agent", async () => {
     assert.match(
       listed.stdout,
       new RegExp(
-        `^NAME\\s+READY\\s+ADDRESS\\s+ACCELERATOR\\s+HEARTBEAT\\s+AGE\\n${nodeName}\\s+True\\s+${agent.apiUrl.replaceAll(".", "\\.")}`,
+        `^NAME\\s+READY\\s+ADDRESS\\s+CPU-CAPACITY\\s+CPU-ALLOCATABLE\\s+MEMORY\\s+ACCELERATOR\\s+HEARTBEAT\\s+AGE\\n${nodeName}\\s+True\\s+${agent.apiUrl.replaceAll(".", "\\.")}\\s+2\\s+8\\s+2048Mi\\s`,
       ),
     );
     const heartbeat = async () =>
@@ -260,6 +280,9 @@ describe("node agent", async () => {
 
   describe("egress policy and audit", () => {
     const SECRET = "agent-test-secret-9d2c41";
+    /** spec.env with what shells like to mangle: quotes, $, backquotes, backslashes, newlines. */
+    const GREETING = `it's "quoted" $HOME \`id\` $(id) \\n back\\slash\nsecond line\ttab %s ✓`;
+    const env = { GREETING };
     const uid = randomUUID();
     const seen = () =>
       upstream.received.map((r) => ({ url: r.url, authorization: r.headers.authorization }));
@@ -311,6 +334,7 @@ describe("node agent", async () => {
         ...quickStart(uid),
         name: "egress",
         command: undefined,
+        env,
         policy: policy({ allowedHosts: [] }),
       };
       const created = await call("PUT", `/v1/sandboxes/${uid}`, desired);
@@ -340,6 +364,7 @@ describe("node agent", async () => {
         ...quickStart(uid),
         name: "egress",
         command: undefined,
+        env,
         policy: policy({ allowedHosts: [] }),
         ingress: {
           enabled: true,
@@ -378,6 +403,28 @@ describe("node agent", async () => {
         200,
         "a prefix matches whole path segments",
       );
+      // Other spellings of /admin, sent byte for byte (fetch would resolve dot segments itself).
+      const bypasses = [
+        "/%61dmin",
+        "/ADMIN",
+        "/admin%2fx",
+        "/./admin",
+        "//admin",
+        "/x/../admin",
+        "/x/%2e%2e/admin",
+        "/%2561dmin",
+        "/admin%zz",
+      ];
+      for (const path of bypasses)
+        assert.equal((await rawGet(agent.ingressUrl, path, uid)).status, 403, path);
+      // Gondolin's own gateway hook refuses them too (defence in depth behind the agent's port).
+      const gateway = sandbox.ingress?.url;
+      assert.ok(gateway);
+      for (const path of ["/%61dmin", "/ADMIN", "/admin%2fx", "/x/../admin"]) {
+        const answer = await rawGet(gateway, path);
+        assert.deepEqual([answer.status, answer.body], [403, "forbidden\n"], path);
+      }
+      assert.equal((await rawGet(agent.ingressUrl, "/public/admin", uid)).status, 200);
       assert.equal(agent.manager.get(uid)?.hostPid(), pid, "no reboot");
     });
 
@@ -727,6 +774,36 @@ describe("node agent", async () => {
       assert.equal(status, 401);
     });
 
+    /** Runs one command over an SSH connection (no pty): its stdout and exit code. */
+    const clientExec = (client: Client, command: string) =>
+      new Promise<{ out: string; code: number }>((resolve, reject) => {
+        client.exec(command, (error, channel) => {
+          if (error) return reject(error);
+          let out = "";
+          channel.on("data", (chunk: Buffer) => {
+            out += chunk.toString();
+          });
+          channel.on("close", (code: number) => resolve({ out, code }));
+        });
+      });
+    /** Types `input` into an interactive login shell with a pty; everything it printed until it exited. */
+    const clientShell = (client: Client, input: string) =>
+      new Promise<string>((resolve, reject) => {
+        client.shell({ term: "dumb", cols: 200, rows: 24 }, (error, channel) => {
+          if (error) return reject(error);
+          let out = "";
+          const timer = setTimeout(() => channel.close(), 30_000);
+          channel.on("data", (chunk: Buffer) => {
+            out += chunk.toString();
+          });
+          channel.on("close", () => {
+            clearTimeout(timer);
+            resolve(out);
+          });
+          channel.write(input);
+        });
+      });
+
     /** Opens the SSH tunnel WebSocket; resolves with it open, or with the HTTP status that refused it. */
     const openTunnel = (bearer?: string) =>
       new Promise<WebSocket | number>((resolve, reject) => {
@@ -816,18 +893,25 @@ describe("node agent", async () => {
       );
       const before = sandbox.observe().lastActivityAt;
       await new Promise((resolve) => setTimeout(resolve, 1_100));
-      const uname = await new Promise<{ out: string; code: number }>((resolve, reject) => {
-        client.exec("uname -a", (error, channel) => {
-          if (error) return reject(error);
-          let out = "";
-          channel.on("data", (chunk: Buffer) => {
-            out += chunk.toString();
-          });
-          channel.on("close", (code: number) => resolve({ out, code }));
-        });
-      });
+      const uname = await clientExec(client, "uname -a");
       assert.equal(uname.code, 0);
       assert.match(uname.out, /^Linux /);
+
+      // The sandbox's env in SSH sessions, as in exec: spec.env verbatim, secret placeholders only.
+      assert.deepEqual(await clientExec(client, 'echo "$GREETING"'), {
+        out: `${GREETING}\n`,
+        code: 0,
+      });
+      const placeholder = (await sandbox.vm?.exec(["/bin/sh", "-c", 'printf %s "$API_TOKEN"']))
+        ?.stdout;
+      assert.ok(placeholder, "exec sees the secret's placeholder");
+      const overSsh = await clientExec(client, 'printf %s "$API_TOKEN"');
+      assert.equal(overSsh.out, placeholder, "SSH sees the same placeholder");
+      assert.ok(!overSsh.out.includes(SECRET), "never the value");
+      // An interactive login shell with a pty: compare a digest, as a pty rewrites newlines.
+      const digest = createHash("sha256").update(GREETING).digest("hex");
+      const shell = await clientShell(client, `printf '%s' "$GREETING" | sha256sum; exit\n`);
+      assert.ok(shell.includes(digest), `interactive shell output: ${shell}`);
       assert.ok(
         (sandbox.observe().lastActivityAt ?? "") > (before ?? ""),
         "tunnel traffic counts as activity",
@@ -857,6 +941,11 @@ describe("node agent", async () => {
         stdout: "again\n",
         code: 0,
       });
+      assert.deepEqual(
+        await sshExec({ apiUrl: agent.apiUrl, token, uid, command: 'echo "$GREETING"' }),
+        { stdout: `${GREETING}\n`, code: 0 },
+        "the env again after SSH is turned on again",
+      );
     });
 
     it("exposes Prometheus metrics: VMs by phase, boot time, egress by decision, ingress latency", async () => {

@@ -13,7 +13,7 @@ import { createIngressServer } from "./ingress/proxy.ts";
 import { type Logger, logger } from "./logger.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
 import { NodeRegistration } from "./registration/registration.ts";
-import { SandboxManager } from "./sandboxes/manager.ts";
+import { allocatableOf, SandboxManager } from "./sandboxes/manager.ts";
 import { Checkpoints } from "./state/checkpoints.ts";
 import { VmRecords } from "./state/vm-records.ts";
 import { type SandboxRuntime, VmLauncher } from "./vm/launcher.ts";
@@ -101,6 +101,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     });
   }
   const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
+  const allocatable = allocatableOf(capacity, config["cpu-allocation-ratio"]);
   const spool = new AuditSpool({
     dir: config["spool-dir"],
     maxTotalBytes: config["spool-max-mib"] << 20,
@@ -119,7 +120,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   const metrics = new AgentMetrics(() => manager);
   manager = new SandboxManager({
     runtime,
-    capacity,
+    allocatable,
     log,
     ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
     nodeName: config["node-name"],
@@ -168,7 +169,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
       address: apiUrl,
       ingressAddress: ingressUrl,
       capacity,
-      allocatable: () => manager.allocatable(),
+      allocatable,
       accelerator: () => runtime.chosenAccelerator,
       runtime: runtime.name,
       heartbeatSeconds: config["heartbeat-seconds"],

@@ -230,7 +230,7 @@ function wireTriggers(
   const onNode = (node: SandboxNode & KubernetesObject, deleted = false) => {
     const name = node.metadata.name as string;
     const ready = deleted ? "Deleted" : findCondition(node.status?.conditions, "Ready")?.status;
-    // Room is capacity minus placed sandboxes, so only readiness, address, capacity and
+    // Room is allocatable minus placed sandboxes, so only readiness, address, allocatable and
     // schedulability matter; a heartbeat that changes none of them reconciles nothing.
     const seen = JSON.stringify([
       ready,
@@ -238,6 +238,7 @@ function wireTriggers(
       node.spec?.ingressAddress,
       node.spec?.unschedulable,
       node.status?.capacity,
+      node.status?.allocatable,
     ]);
     if (lastSeen.get(name) === seen) return;
     if (deleted) lastSeen.delete(name);

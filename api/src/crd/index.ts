@@ -76,6 +76,24 @@ export const CUSTOM_RESOURCES: CustomResource[] = [
     printerColumns: [
       { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
       { name: "Address", type: "string", jsonPath: ".spec.address" },
+      {
+        name: "CPU-Capacity",
+        type: "integer",
+        jsonPath: ".status.capacity.cpus",
+        description: "vCPUs the node offers.",
+      },
+      {
+        name: "CPU-Allocatable",
+        type: "integer",
+        jsonPath: ".status.allocatable.cpus",
+        description: "vCPUs that can be placed: capacity times the agent's --cpu-allocation-ratio.",
+      },
+      {
+        name: "Memory",
+        type: "string",
+        jsonPath: ".status.allocatable.memory",
+        description: "Memory that can be placed (not overcommitted: equal to capacity).",
+      },
       { name: "Accelerator", type: "string", jsonPath: ".status.accelerator" },
       { name: "Heartbeat", type: "date", jsonPath: ".status.lastHeartbeatTime" },
       age,

@@ -22,8 +22,13 @@ export const SandboxNode = z.strictObject({
   }),
   status: z
     .strictObject({
-      capacity: Capacity.optional(),
-      allocatable: Capacity.optional(),
+      capacity: Capacity.optional().meta({
+        description: "What the node offers: physical vCPUs, memory and VM slots.",
+      }),
+      allocatable: Capacity.optional().meta({
+        description:
+          "What can be placed on the node in all: capacity with vCPUs overcommitted by the agent's --cpu-allocation-ratio (memory is not). Placed sandboxes are not subtracted.",
+      }),
       conditions: z.array(Condition).optional(),
       lastHeartbeatTime: z.iso.datetime().optional(),
       accelerator: z.enum(["kvm", "tcg"]).optional(),

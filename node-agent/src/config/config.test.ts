@@ -49,6 +49,26 @@ describe("agent configuration", () => {
     );
   });
 
+  it("overcommits vCPUs by --cpu-allocation-ratio: 4 by default, any positive number", () => {
+    assert.equal(loadConfig(base, {})["cpu-allocation-ratio"], 4);
+    assert.equal(
+      loadConfig(base, { TURGON_AGENT_CPU_ALLOCATION_RATIO: "1.5" })["cpu-allocation-ratio"],
+      1.5,
+    );
+    assert.equal(
+      loadConfig([...base, "--cpu-allocation-ratio", "1"], {})["cpu-allocation-ratio"],
+      1,
+    );
+    for (const bad of ["0", "-2", "many", "65"])
+      assert.throws(
+        () => loadConfig([...base, `--cpu-allocation-ratio=${bad}`], {}),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /--cpu-allocation-ratio \(TURGON_AGENT_CPU_ALLOCATION_RATIO\)/.test(error.message),
+        bad,
+      );
+  });
+
   it("refuses unknown flags; an --insecure agent requires a token file", () => {
     assert.throws(() => loadConfig([...base, "--colour", "blue"], {}), /Unknown option '--colour'/);
     assert.throws(

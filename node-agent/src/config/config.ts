@@ -29,6 +29,10 @@ const OPTIONS = {
     description: "kubeconfig for registering the SandboxNode (in-cluster when unset)",
   },
   cpus: { env: "TURGON_AGENT_CPUS", description: "vCPUs this node offers to sandboxes" },
+  "cpu-allocation-ratio": {
+    env: "TURGON_AGENT_CPU_ALLOCATION_RATIO",
+    description: "vCPUs placed per offered vCPU (overcommit, like OpenStack's; memory is not)",
+  },
   "memory-mib": {
     env: "TURGON_AGENT_MEMORY_MIB",
     description: "memory (MiB) this node offers to sandboxes",
@@ -128,6 +132,7 @@ export const AgentConfig = z.strictObject({
     .transform((value) => value === "true"),
   kubeconfig: z.string().min(1).optional(),
   cpus: positive.max(1024).default(2),
+  "cpu-allocation-ratio": z.coerce.number().positive().max(64).default(4),
   "memory-mib": positive.min(256).default(4096),
   "max-vms": positive.max(10_000).default(16),
   accelerator: z.enum(["auto", "kvm", "tcg"]).default("auto"),

@@ -5,6 +5,7 @@ import {
   request,
   type Server,
   type ServerResponse,
+  STATUS_CODES,
 } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import { connect, type Socket } from "node:net";
@@ -15,6 +16,7 @@ import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
 import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
+import { refusedByHooks } from "./hooks.ts";
 
 /** Headers that belong to one hop and must not be forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = [
@@ -41,6 +43,9 @@ type Target =
   | { host: string; port: number; sandbox: ManagedSandbox }
   | { status: number; message: string; retryAfter?: number };
 
+/** Denied by the sandbox's ingress hooks, judged on the target as sent (Gondolin sees it parsed). */
+const DENIED_PATH = { status: 403, message: "the sandbox's ingress hooks deny this path" };
+
 function resolveTarget(
   manager: SandboxManager,
   req: IncomingMessage,
@@ -58,14 +63,9 @@ function resolveTarget(
     return { status: 503, message: `sandbox ${uid} is starting`, retryAfter: 2 };
   if (sandbox.phase !== "Running" || !sandbox.ingress)
     return { status: 503, message: `sandbox ${uid} is ${sandbox.phase}`, retryAfter: 5 };
+  if (refusedByHooks(sandbox.desired, req.url ?? "/")) return DENIED_PATH;
   return { host: sandbox.ingress.host, port: sandbox.ingress.port, sandbox };
 }
-
-const STATUS_TEXT: Record<number, string> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  404: "Not Found",
-};
 
 function refuse(
   res: ServerResponse,
@@ -132,7 +132,7 @@ export function createIngressServer({
     const target = resolveTarget(manager, req, auth);
     if ("status" in target) {
       client.end(
-        `HTTP/1.1 ${target.status} ${STATUS_TEXT[target.status] ?? "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+        `HTTP/1.1 ${target.status} ${STATUS_CODES[target.status] ?? "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
       );
       return;
     }

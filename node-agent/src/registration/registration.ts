@@ -13,8 +13,10 @@ export interface RegistrationOptions {
   /** Base URL of the agent API, as the operator should call it. */
   address: string;
   ingressAddress: string;
+  /** What the node offers: physical vCPUs, memory and VM slots. */
   capacity: Capacity;
-  allocatable: () => Capacity;
+  /** What can be placed on it in all (vCPUs overcommitted); sandboxes placed are not subtracted. */
+  allocatable: Capacity;
   accelerator: () => "kvm" | "tcg" | undefined;
   /** Labelled on the SandboxNode, so a simulated node is never mistaken for a real one. */
   runtime: "qemu" | "simulated";
@@ -92,7 +94,7 @@ export class NodeRegistration {
     const accelerator = this.options.accelerator();
     const status = {
       capacity: quantity(this.options.capacity),
-      allocatable: quantity(this.options.allocatable()),
+      allocatable: quantity(this.options.allocatable),
       lastHeartbeatTime: now,
       agentVersion: this.options.agentVersion,
       ...(accelerator ? { accelerator } : {}),

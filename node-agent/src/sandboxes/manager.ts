@@ -23,6 +23,18 @@ export interface Capacity {
 
 export class CapacityError extends Error {}
 
+/**
+ * What can be placed on a node that offers `capacity`: vCPUs overcommitted by
+ * `cpuAllocationRatio` (VM hosts share cores among mostly idle guests, as
+ * OpenStack's cpu_allocation_ratio does), memory and VM slots as offered
+ * (guest memory is not overcommitted). Whole vCPUs, rounded down.
+ */
+export function allocatableOf(capacity: Capacity, cpuAllocationRatio: number): Capacity {
+  // The epsilon keeps 100 × 1.15 at 115 despite binary floating point.
+  const cpus = Math.floor(capacity.cpus * cpuAllocationRatio + 1e-9);
+  return { cpus, memoryMiB: capacity.memoryMiB, vms: capacity.vms };
+}
+
 export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
 
 /**
@@ -33,16 +45,19 @@ export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
  * picked up when the operator PUTs that sandbox again).
  *
  * Suspended sandboxes keep their slot and their share of capacity: resuming
- * must never find the node full.
+ * must never find the node full. Room is counted against what is allocatable
+ * (vCPUs overcommitted), the same figure the SandboxNode reports and the
+ * operator schedules against.
  */
 export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   private readonly sandboxes = new Map<string, ManagedSandbox>();
-  private readonly capacity: Capacity;
+  /** What can be placed here in all (see `allocatableOf`). */
+  readonly allocatable: Capacity;
   private readonly context: SandboxContext;
 
   constructor(options: {
     runtime: SandboxRuntime;
-    capacity: Capacity;
+    allocatable: Capacity;
     log: Logger;
     ingressHeaderTimeoutMs: number;
     nodeName: string;
@@ -55,7 +70,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     egress?: Partial<EgressSettings>;
   }) {
     super();
-    this.capacity = options.capacity;
+    this.allocatable = options.allocatable;
     this.context = {
       runtime: options.runtime,
       log: options.log,
@@ -70,15 +85,15 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     };
   }
 
-  /** What is left for new sandboxes. */
-  allocatable(): Capacity {
-    let cpus = this.capacity.cpus;
-    let memoryMiB = this.capacity.memoryMiB;
+  /** What is left for new sandboxes: allocatable minus every sandbox here, suspended ones too. */
+  free(): Capacity {
+    let cpus = this.allocatable.cpus;
+    let memoryMiB = this.allocatable.memoryMiB;
     for (const sandbox of this.sandboxes.values()) {
       cpus -= sandbox.desired.resources.cpus;
       memoryMiB -= sandbox.desired.resources.memoryMiB;
     }
-    return { cpus, memoryMiB, vms: this.capacity.vms - this.sandboxes.size };
+    return { cpus, memoryMiB, vms: this.allocatable.vms - this.sandboxes.size };
   }
 
   private emitChange(type: AgentEvent["type"], sandbox: ManagedSandbox): void {
@@ -97,14 +112,14 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   async put(desired: DesiredSandbox): Promise<{ outcome: PutOutcome; sandbox: ObservedSandbox }> {
     const existing = this.sandboxes.get(desired.uid);
     if (!existing) {
-      const free = this.allocatable();
+      const free = this.free();
       if (
         free.vms < 1 ||
         free.cpus < desired.resources.cpus ||
         free.memoryMiB < desired.resources.memoryMiB
       ) {
         throw new CapacityError(
-          `node is full: ${free.vms} VM slots, ${free.cpus} vCPUs and ${free.memoryMiB} MiB free; sandbox asks for ${desired.resources.cpus} vCPUs and ${desired.resources.memoryMiB} MiB`,
+          `node is full: ${free.vms} VM slots, ${free.cpus} of ${this.allocatable.cpus} allocatable vCPUs and ${free.memoryMiB} MiB free; sandbox asks for ${desired.resources.cpus} vCPUs and ${desired.resources.memoryMiB} MiB`,
         );
       }
       return { outcome: "created", sandbox: this.create(desired).observe() };

@@ -245,6 +245,11 @@ export class ManagedSandbox {
     return this.egress;
   }
 
+  /** The env of every guest process (and SSH session): spec.env and secret placeholders, never values. */
+  private guestEnv(egress = this.egressHooks()): Record<string, string> {
+    return { ...this.desired.env, ...egress.env };
+  }
+
   private vmSpec(egress: Egress): VmSpec {
     const { desired } = this;
     const dnsMode = desired.policy.dns?.mode ?? "synthetic";
@@ -253,7 +258,7 @@ export class ManagedSandbox {
       image: desired.image,
       cpus: desired.resources.cpus,
       memoryMiB: desired.resources.memoryMiB,
-      env: { ...desired.env, ...egress.env },
+      env: this.guestEnv(egress),
       httpHooks: egress.httpHooks,
       dns: {
         mode: dnsMode,
@@ -306,7 +311,7 @@ export class ManagedSandbox {
       if (desired.command) await this.startCommand(vm, desired.command);
       // Before Running, so a running sandbox with SSH on has it ready; a
       // failure is reported by the SSH endpoints, not by failing the VM.
-      if (this.desired.ssh.enabled) await this.ssh.open(vm);
+      if (this.desired.ssh.enabled) await this.ssh.open(vm, this.guestEnv());
       // startedAt is the sandbox's first start (the operator counts ttl from it);
       // a resume instead counts as activity, so idle time starts again.
       this.startedAt ??= new Date().toISOString();
@@ -437,7 +442,7 @@ export class ManagedSandbox {
   /** Enables or closes SSH in the running VM to match `desired.ssh.enabled`. */
   private async reconcileSsh(): Promise<void> {
     if (!this.desired.ssh.enabled) await this.ssh.close();
-    else if (this.vm && this.phase === "Running") await this.ssh.open(this.vm);
+    else if (this.vm && this.phase === "Running") await this.ssh.open(this.vm, this.guestEnv());
   }
 
   /**

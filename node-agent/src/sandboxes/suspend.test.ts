@@ -172,7 +172,7 @@ describe("suspend and resume through a disk checkpoint", async () => {
     assert.equal(await alive(pid), false, "the QEMU process is gone");
     await access(checkpoint);
     assert.equal((await ingress("/kept.txt")).status, 503);
-    assert.equal(agent.manager.allocatable().vms, 3, "a suspended sandbox keeps its slot");
+    assert.equal(agent.manager.free().vms, 3, "a suspended sandbox keeps its slot");
     const metrics = await (await fetch(`${agent.apiUrl}/metrics`)).text();
     assert.match(metrics, /^turgon_agent_vms\{phase="Suspended"\} 1$/m);
     assert.match(metrics, /^turgon_agent_vm_suspend_seconds_count 1$/m);

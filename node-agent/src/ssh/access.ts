@@ -3,6 +3,10 @@ import type { SshAccess } from "@earendil-works/gondolin";
 import type { SshCredentials } from "@turgon/api/agent";
 import type { Logger } from "../logger.ts";
 import type { SandboxVm } from "../vm/launcher.ts";
+import { installSessionEnv } from "./session-env.ts";
+
+/** Gondolin's default SSH user, named so the session env goes to the same user's shells. */
+const SSH_USER = "root";
 
 /** Where a sandbox's SSH stands, as the credentials and tunnel endpoints see it. */
 export type SshState =
@@ -20,7 +24,8 @@ export type SshState =
  * temporary file on the host. The host reaches the guest's port 22 over the
  * virtio TCP forwarder (`sandboxssh`), exposed as a loopback listener here.
  * Closing removes that listener and the key file; the agent also ends every
- * tunnel still open, so turning SSH off cuts live sessions too.
+ * tunnel still open, so turning SSH off cuts live sessions too. Sessions get
+ * the sandbox's env as exec does (see `installSessionEnv`).
  */
 export class SandboxSsh {
   private access?: SshAccess;
@@ -35,15 +40,25 @@ export class SandboxSsh {
     this.log = log;
   }
 
-  /** Enables SSH in `vm` (once; a failure is kept and reported, not thrown). */
-  async open(vm: SandboxVm): Promise<void> {
+  /**
+   * Enables SSH in `vm` with `env` (the VM's env: spec.env and secret
+   * placeholders) in every session; once; a failure is kept and reported,
+   * not thrown.
+   */
+  async open(vm: SandboxVm, env: Record<string, string>): Promise<void> {
     if (this.access || this.enabling) return;
     const generation = this.generation;
     this.enabling = true;
     this.failure = undefined;
     const started = performance.now();
     try {
-      const access = await vm.enableSsh({ listenHost: "127.0.0.1", listenPort: 0 });
+      // Before sshd is reachable, so no session starts without the env.
+      await installSessionEnv(vm, SSH_USER, env);
+      const access = await vm.enableSsh({
+        user: SSH_USER,
+        listenHost: "127.0.0.1",
+        listenPort: 0,
+      });
       if (generation !== this.generation) {
         await access.close().catch(() => {});
         return;

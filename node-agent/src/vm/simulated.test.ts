@@ -63,6 +63,7 @@ describe("node agent on the simulated runtime", async () => {
       testAgentFlags(dir, nodeName, "redis://127.0.0.1:1", {
         runtime: "simulated",
         "simulated-boot-ms": "300",
+        cpus: "2",
       }),
     );
     agent = await startAgent(config, logger.child({ test: "simulated" }, { level: "error" }));
@@ -101,6 +102,33 @@ describe("node agent on the simulated runtime", async () => {
     assert.equal((await call("DELETE", `/v1/sandboxes/${uid}`)).status, 200);
   });
 
+  it("overcommits vCPUs: 2 offered at the default ratio 4 take 8 one-vCPU sandboxes, not a 9th", async () => {
+    const status = await kubectl([
+      "get",
+      "sandboxnode",
+      nodeName,
+      "-o",
+      "jsonpath={.status.capacity.cpus} {.status.allocatable.cpus} {.status.allocatable.memory}",
+    ]);
+    assert.equal(status.stdout, "2 8 4096Mi", "capacity as offered, allocatable overcommitted");
+    const small = (uid: string) => ({ ...desired(uid), resources: { cpus: 1, memoryMiB: 256 } });
+    const uids = Array.from({ length: 8 }, () => randomUUID());
+    try {
+      for (const uid of uids) {
+        const created = await call("PUT", `/v1/sandboxes/${uid}`, small(uid));
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+      }
+      await Promise.all(uids.map((uid) => waitFor(uid, "Running")));
+      const extra = randomUUID();
+      const refused = await call("PUT", `/v1/sandboxes/${extra}`, small(extra));
+      assert.equal(refused.status, 409);
+      assert.equal(refused.body.error, "NodeFull");
+      assert.match(String(refused.body.message), /0 of 8 allocatable vCPUs/);
+    } finally {
+      for (const uid of uids) await call("DELETE", `/v1/sandboxes/${uid}`);
+    }
+  });
+
   it("suspends a sandbox still booting once it has booted, resumes it, and deletes its checkpoint", async () => {
     const uid = randomUUID();
     const events: AgentEvent[] = [];
@@ -120,7 +148,7 @@ describe("node agent on the simulated runtime", async () => {
         headers: insecureIngressHeaders(token, uid),
       });
       assert.equal(refused.status, 503);
-      assert.equal(agent.manager.allocatable().vms, 15, "a suspended sandbox keeps its slot");
+      assert.equal(agent.manager.free().vms, 15, "a suspended sandbox keeps its slot");
 
       await call("PUT", `/v1/sandboxes/${uid}`, desired(uid));
       const resumed = await waitFor(uid, "Running");

@@ -9,10 +9,12 @@ export interface Placements {
 }
 
 /**
- * SandboxNodes with `allocatable` recomputed from their capacity minus the
- * sandboxes placed on them, as kube-scheduler counts assumed pods: the
- * agents' own heartbeats lag behind a burst of placements, which would
- * stack a burst onto one node.
+ * SandboxNodes with `allocatable` replaced by their free room: what the agent
+ * says can be placed (`status.allocatable`, vCPUs already overcommitted by its
+ * --cpu-allocation-ratio; `capacity` from agents that predate it) minus the
+ * sandboxes placed on them, as kube-scheduler counts assumed pods. Counting
+ * placements here, not in the agents' heartbeats, keeps a burst of
+ * placements from stacking onto one node.
  */
 export function nodeRoom(
   nodes: SandboxNode[],
@@ -31,13 +33,13 @@ export function nodeRoom(
     used.set(node, total);
   }
   return nodes.map((node) => {
-    const capacity = node.status?.capacity;
-    if (!capacity) return node;
+    const total = node.status?.allocatable ?? node.status?.capacity;
+    if (!total) return node;
     const taken = used.get(node.metadata.name as string) ?? { cpus: 0, memoryMiB: 0, vms: 0 };
     const allocatable = {
-      cpus: capacity.cpus - taken.cpus,
-      memory: `${Math.max(0, Math.floor(mebibytes(capacity.memory) - taken.memoryMiB))}Mi`,
-      vms: capacity.vms - taken.vms,
+      cpus: total.cpus - taken.cpus,
+      memory: `${Math.max(0, Math.floor(mebibytes(total.memory) - taken.memoryMiB))}Mi`,
+      vms: total.vms - taken.vms,
     };
     return { ...node, status: { ...node.status, allocatable } };
   });
