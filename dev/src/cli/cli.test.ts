@@ -60,6 +60,12 @@ describe("npm run up / status / down", async () => {
 
     const kubectl = await kubectlUp(["get", "namespace", "default", "-o", "name"]);
     assert.equal(kubectl.stdout.trim(), "namespace/default", kubectl.tail);
+
+    // kube-controller-manager runs: a deleted namespace goes away instead of staying Terminating.
+    const namespace = `up-${process.pid}`;
+    assert.equal((await kubectlUp(["create", "namespace", namespace])).exitCode, 0);
+    const deleted = await kubectlUp(["delete", "namespace", namespace, "--timeout=60s"]);
+    assert.equal(deleted.exitCode, 0, deleted.tail);
   });
 
   it("runs the node agent, operator and router: kubectl apply -f examples/ is served at its URL", async () => {
