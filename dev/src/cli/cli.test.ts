@@ -26,6 +26,7 @@ describe("npm run up / status / down", async () => {
     ...process.env,
     TURGON_STATE_DIR: stateDir,
     TURGON_APISERVER_PORT: String(await freePort()),
+    TURGON_CONTROLLER_MANAGER_PORT: String(await freePort()),
     TURGON_ETCD_PORT: String(await freePort()),
     TURGON_ETCD_PEER_PORT: String(await freePort()),
     TURGON_POSTGRES_PORT: String(await freePort()),
@@ -52,13 +53,19 @@ describe("npm run up / status / down", async () => {
     assert.equal(first.exitCode, 0, first.tail);
     assert.match(
       first.stdout,
-      /etcd started, kube-apiserver started, postgres started, redis started, node-agent started, operator started, router started/,
+      /etcd started, kube-apiserver started, kube-controller-manager started, postgres started, redis started, node-agent started, operator started, router started/,
     );
     assert.match(first.stdout, new RegExp(`export KUBECONFIG=${stateDir}/kubeconfig`));
     assert.match(first.stdout, /kubectl apply -f examples\//);
 
     const kubectl = await kubectlUp(["get", "namespace", "default", "-o", "name"]);
     assert.equal(kubectl.stdout.trim(), "namespace/default", kubectl.tail);
+
+    // kube-controller-manager runs: a deleted namespace goes away instead of staying Terminating.
+    const namespace = `up-${process.pid}`;
+    assert.equal((await kubectlUp(["create", "namespace", namespace])).exitCode, 0);
+    const deleted = await kubectlUp(["delete", "namespace", namespace, "--timeout=60s"]);
+    assert.equal(deleted.exitCode, 0, deleted.tail);
   });
 
   it("runs the node agent, operator and router: kubectl apply -f examples/ is served at its URL", async () => {
@@ -118,13 +125,14 @@ describe("npm run up / status / down", async () => {
     assert.equal(second.exitCode, 0, second.tail);
     assert.match(
       second.stdout,
-      /etcd already running, kube-apiserver already running, postgres already running, redis already running, node-agent already running, operator already running, router already running/,
+      /etcd already running, kube-apiserver already running, kube-controller-manager already running, postgres already running, redis already running, node-agent already running, operator already running, router already running/,
     );
   });
 
   it("reports running services", async () => {
     const status = await cli("status", env);
     assert.match(status.stdout, /kube-apiserver\s+running \(pid \d+/);
+    assert.match(status.stdout, /kube-controller-manager\s+running \(pid \d+/);
   });
 
   it("down stops what up started, and only that", async () => {
@@ -136,6 +144,7 @@ describe("npm run up / status / down", async () => {
       "node-agent",
       "etcd",
       "kube-apiserver",
+      "kube-controller-manager",
       "postgres",
       "redis",
     ]) {

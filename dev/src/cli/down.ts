@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   const stateDir = upStateDir();
   const result = { ...(await stopPlatform(stateDir)), ...(await stopEnvironment(stateDir)) };
   for (const [service, outcome] of Object.entries(result))
-    console.log(`  ${service.padEnd(15)} ${outcome}`);
+    console.log(`  ${service.padEnd(24)} ${outcome}`);
   console.log(`Data is kept in ${stateDir}; \`npm run up\` starts it again.`);
 }
 

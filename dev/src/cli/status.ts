@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const status = { ...(await serviceStatus(stateDir)), ...(await platformStatus(stateDir)) };
   for (const [service, record] of Object.entries(status)) {
     console.log(
-      `  ${service.padEnd(15)} ${record ? `running (pid ${record.pid}, log ${record.logFile})` : "stopped"}`,
+      `  ${service.padEnd(24)} ${record ? `running (pid ${record.pid}, log ${record.logFile})` : "stopped"}`,
     );
   }
   const info = await readEnvironmentInfo(stateDir);

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
 Turgon local platform is up (${formatDuration(Date.now() - started)}): ${services}.
 
   kube-apiserver  ${info.apiServerUrl}   (etcd on 127.0.0.1:${info.ports.etcdClient})
+  controllers     ${info.controllerManagerUrl}/healthz   (kube-controller-manager: namespace deletion, garbage collection)
   PostgreSQL      ${info.databaseUrl}
   Redis           ${info.redisUrl}
   guest image     ${info.guestImage}   (store ${info.imageStore})

@@ -43,8 +43,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<DaemonR
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
       "--service-cluster-ip-range=10.0.0.0/24",
       "--allow-privileged=true",
-      // No kubelet or controller-manager runs, so nothing would mint the
-      // tokens this admission plugin insists on.
+      // No kubelet runs, so pods never do; this plugin would only refuse
+      // pods made before the service-account controller has given their
+      // namespace its `default` ServiceAccount.
       "--disable-admission-plugins=ServiceAccount",
       "--enable-priority-and-fairness=false",
       "--profiling=false",

@@ -8,6 +8,7 @@ import {
   type V1CustomResourceDefinition,
   Watch,
 } from "@kubernetes/client-node";
+import { waitFor } from "../process/wait.ts";
 import { testEnvironment, testKubeConfig, uniqueName } from "../testing/index.ts";
 import { httpsGet } from "./https.ts";
 import { pkiPaths } from "./pki.ts";
@@ -159,6 +160,126 @@ describe("local kube-apiserver and etcd", () => {
     }
   });
 });
+
+describe("local kube-controller-manager", () => {
+  const env = testEnvironment();
+  const kc = testKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const ca = () => readFile(pkiPaths(`${env.stateDir}/pki`).caCert, "utf8");
+
+  it("serves /healthz to anyone on loopback, and nothing else without credentials", async () => {
+    const health = await httpsGet(`${env.controllerManagerUrl}/healthz`, { ca: await ca() });
+    assert.equal(health.status, 200);
+    assert.equal(health.body, "ok");
+    const metrics = await httpsGet(`${env.controllerManagerUrl}/metrics`, { ca: await ca() });
+    assert.equal(metrics.status, 403, "anonymous is not authorized beyond the health paths");
+  });
+
+  it("gives a new namespace its default ServiceAccount and kube-root-ca.crt", async () => {
+    const namespace = uniqueName("sa");
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    try {
+      await eventually("the default ServiceAccount", () =>
+        core.readNamespacedServiceAccount({ name: "default", namespace }),
+      );
+      const rootCa = await eventually("the kube-root-ca.crt ConfigMap", () =>
+        core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace }),
+      );
+      assert.equal(rootCa.data?.["ca.crt"], await ca());
+    } finally {
+      await core.deleteNamespace({ name: namespace });
+    }
+  });
+
+  it("finishes deleting a namespace, custom resources and all", async () => {
+    const namespace = uniqueName("gone");
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: "settings" }, data: { a: "1" } },
+    });
+    const extensions = kc.makeApiClient(ApiextensionsV1Api);
+    await extensions
+      .createCustomResourceDefinition({ body: widgetCrd() })
+      .catch((error: { code?: number }) => {
+        if (error.code !== 409) throw error;
+      });
+    await waitForEstablished(extensions, `${PLURAL}.${GROUP}`);
+    await retryTooManyRequests(() =>
+      kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+        group: GROUP,
+        version: "v1",
+        namespace,
+        plural: PLURAL,
+        body: {
+          apiVersion: `${GROUP}/v1`,
+          kind: "Widget",
+          metadata: { name: "w" },
+          spec: { size: 1 },
+        },
+      }),
+    );
+
+    await core.deleteNamespace({ name: namespace });
+    await eventually("the namespace to be gone", async () => {
+      try {
+        await core.readNamespace({ name: namespace });
+        return undefined;
+      } catch (error) {
+        return (error as { code?: number }).code === 404 ? true : undefined;
+      }
+    });
+  });
+
+  it("garbage-collects an object whose owner is deleted", async () => {
+    const namespace = uniqueName("gc");
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    try {
+      const owner = await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name: "owner" } },
+      });
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: {
+          metadata: {
+            name: "child",
+            ownerReferences: [
+              {
+                apiVersion: "v1",
+                kind: "ConfigMap",
+                name: "owner",
+                uid: owner.metadata?.uid as string,
+              },
+            ],
+          },
+        },
+      });
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name: "bystander" } },
+      });
+      await core.deleteNamespacedConfigMap({ name: "owner", namespace });
+      await eventually("the child ConfigMap to be collected", async () => {
+        try {
+          await core.readNamespacedConfigMap({ name: "child", namespace });
+          return undefined;
+        } catch (error) {
+          return (error as { code?: number }).code === 404 ? true : undefined;
+        }
+      });
+      const bystander = await core.readNamespacedConfigMap({ name: "bystander", namespace });
+      assert.equal(bystander.metadata?.name, "bystander", "objects without owners stay");
+    } finally {
+      await core.deleteNamespace({ name: namespace });
+    }
+  });
+});
+
+/** Polls `probe` (which may throw) until it returns a value, for at most 60 s. */
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitFor(what, async () => probe(), { timeoutMs: 60_000, intervalMs: 250 });
+}
 
 async function waitForEstablished(api: ApiextensionsV1Api, name: string): Promise<void> {
   const deadline = Date.now() + 30_000;

@@ -47,7 +47,7 @@ describe("startEnvironment", () => {
       const status = await serviceStatus(stateDir);
       assert.deepEqual(
         Object.values(status),
-        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined, undefined],
         "nothing was started",
       );
     } finally {

@@ -7,6 +7,10 @@ import { type DebianPackage, ensureDebianPackages } from "@turgon/toolkit/apt";
 import { withStep } from "@turgon/toolkit/progress";
 import { commandExists } from "@turgon/toolkit/run";
 import { apiServerUrl, startApiServer } from "../controlplane/apiserver.ts";
+import {
+  controllerManagerUrl,
+  startControllerManager,
+} from "../controlplane/controller-manager.ts";
 import { etcdUrl, startEtcd } from "../controlplane/etcd.ts";
 import { buildKubeConfig, writeKubeConfig } from "../controlplane/kubeconfig.ts";
 import { ensurePki } from "../controlplane/pki.ts";
@@ -24,6 +28,7 @@ import { ensureKubernetesBinaries } from "../toolchain/kubernetes.ts";
 
 export interface Ports {
   apiServer: number;
+  controllerManager: number;
   etcdClient: number;
   etcdPeer: number;
   postgres: number;
@@ -44,6 +49,8 @@ export interface EnvironmentInfo {
   stateDir: string;
   kubeconfig: string;
   apiServerUrl: string;
+  /** kube-controller-manager's secure port; /healthz answers without credentials. */
+  controllerManagerUrl: string;
   databaseUrl: string;
   redisUrl: string;
   kubectl: string;
@@ -74,11 +81,18 @@ const clientPackages: DebianPackage[] = [
 ];
 
 /** Every service the environment runs, in start order; `down` stops them in reverse. */
-export const SERVICES = ["etcd", "kube-apiserver", "postgres", "redis"] as const;
+export const SERVICES = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "postgres",
+  "redis",
+] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 const PORT_ENV: Record<keyof Ports, string> = {
   apiServer: "TURGON_APISERVER_PORT",
+  controllerManager: "TURGON_CONTROLLER_MANAGER_PORT",
   etcdClient: "TURGON_ETCD_PORT",
   etcdPeer: "TURGON_ETCD_PEER_PORT",
   postgres: "TURGON_POSTGRES_PORT",
@@ -87,6 +101,7 @@ const PORT_ENV: Record<keyof Ports, string> = {
 
 export const DEFAULT_PORTS: Ports = {
   apiServer: 16443,
+  controllerManager: 11257,
   etcdClient: 12379,
   etcdPeer: 12380,
   postgres: 15432,
@@ -102,6 +117,7 @@ export function portsFromEnv(env: NodeJS.ProcessEnv = process.env): Ports {
 export async function freePorts(): Promise<Ports> {
   return {
     apiServer: await freePort(),
+    controllerManager: await freePort(),
     etcdClient: await freePort(),
     etcdPeer: await freePort(),
     postgres: await freePort(),
@@ -141,12 +157,14 @@ async function keepRunningPorts(config: EnvironmentConfig): Promise<EnvironmentC
   const previous = await readEnvironmentInfo(config.stateDir);
   if (!previous) return config;
   const running = Object.values(await serviceStatus(config.stateDir)).some(Boolean);
-  return running ? { ...config, ports: previous.ports } : config;
+  // A service added since (kube-controller-manager, say) takes its port from the request.
+  return running ? { ...config, ports: { ...config.ports, ...previous.ports } } : config;
 }
 
 const SERVICE_PORTS: Record<ServiceName, (keyof Ports)[]> = {
   etcd: ["etcdClient", "etcdPeer"],
   "kube-apiserver": ["apiServer"],
+  "kube-controller-manager": ["controllerManager"],
   postgres: ["postgres"],
   redis: ["redis"],
 };
@@ -207,15 +225,26 @@ export async function startEnvironment(
   );
   // The API server takes the longest to become ready: start the databases meanwhile.
   const results = await Promise.allSettled([
-    ensure("kube-apiserver", () =>
-      startApiServer({
-        binary: kube.kubeApiserver,
-        dir: join(stateDir, "kube-apiserver"),
-        port: ports.apiServer,
-        etcdUrl: etcdUrl({ clientPort: ports.etcdClient }),
-        pki,
-      }),
-    ),
+    (async () => {
+      await ensure("kube-apiserver", () =>
+        startApiServer({
+          binary: kube.kubeApiserver,
+          dir: join(stateDir, "kube-apiserver"),
+          port: ports.apiServer,
+          etcdUrl: etcdUrl({ clientPort: ports.etcdClient }),
+          pki,
+        }),
+      );
+      await ensure("kube-controller-manager", () =>
+        startControllerManager({
+          binary: kube.kubeControllerManager,
+          dir: join(stateDir, "kube-controller-manager"),
+          port: ports.controllerManager,
+          apiServerUrl: apiServerUrl(ports.apiServer),
+          pki,
+        }),
+      );
+    })(),
     (async () => {
       await ensure("postgres", () =>
         startPostgres({
@@ -248,6 +277,7 @@ export async function startEnvironment(
     stateDir,
     kubeconfig,
     apiServerUrl: apiServerUrl(ports.apiServer),
+    controllerManagerUrl: controllerManagerUrl(ports.controllerManager),
     databaseUrl: databaseUrl(ports.postgres),
     redisUrl: redisUrl(ports.redis),
     kubectl,

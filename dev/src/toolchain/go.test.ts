@@ -7,7 +7,7 @@ import { GoBuildError, ToolMissingError } from "@turgon/toolkit/errors";
 import { step } from "@turgon/toolkit/progress";
 import { run } from "@turgon/toolkit/run";
 import { ensureEtcdBinary } from "./etcd.ts";
-import { buildGoBinaries } from "./go.ts";
+import { buildGoBinaries, buildGroups } from "./go.ts";
 import { ensureKubernetesBinaries } from "./kubernetes.ts";
 
 /** PATH with no Go on it: any attempt to build would fail with ToolMissingError. */
@@ -44,6 +44,54 @@ describe("Go builds", () => {
     );
     const result = await run(join(dir, "bin", "hello"), []);
     assert.equal(result.stdout.trim(), "hello from go");
+  });
+
+  it("builds several main packages in one go build, each stamped", async () => {
+    const dir = await scratch();
+    const main = (word: string) =>
+      `package main\n\nimport "fmt"\n\nvar stamp = "unset"\n\nfunc main() { fmt.Println("${word}", stamp) }\n`;
+    const stamped = (name: string) => ({
+      pkg: `turgon.dev/test/multi/cmd/${name}`,
+      name,
+      linkerVariables: { "main.stamp": "v9" },
+    });
+    const binaries = [stamped("one"), stamped("two")];
+    assert.equal(buildGroups(binaries).length, 1, "one go build for both");
+    await buildGoBinaries(
+      {
+        module: "turgon.dev/test/multi",
+        goVersion: "1.24",
+        requires: [],
+        replaces: [],
+        files: { "cmd/one/main.go": main("one"), "cmd/two/main.go": main("two") },
+      },
+      binaries,
+      join(dir, "src"),
+      join(dir, "bin"),
+      step("multi build"),
+    );
+    for (const name of ["one", "two"]) {
+      const result = await run(join(dir, "bin", name), []);
+      assert.equal(result.stdout.trim(), `${name} v9`);
+    }
+  });
+
+  it("builds apart what cannot share a go build: other stamps, or a name go would not give", () => {
+    const groups = buildGroups([
+      { pkg: "example.com/cmd/a", name: "a", linkerVariables: { "x.v": "1" } },
+      { pkg: "example.com/cmd/b", name: "b", linkerVariables: { "x.v": "1" } },
+      { pkg: "example.com/cmd/c", name: "c", linkerVariables: { "x.v": "2" } },
+      { pkg: ".", name: "etcd" },
+    ]);
+    assert.deepEqual(
+      groups.map((g) => g.binaries.map((b) => b.name)),
+      [["a", "b"], ["c"], ["etcd"]],
+    );
+    assert.deepEqual(
+      groups.map((g) => g.output("/out")),
+      ["/out/", "/out/c", "/out/etcd"],
+    );
+    assert.equal(groups[0]?.stamps, "-X 'x.v=1'");
   });
 
   it("reports a failing build with the compiler's output and what to do", async () => {
@@ -89,13 +137,15 @@ describe("Go builds", () => {
     );
   });
 
-  it("reuses the cached kube-apiserver, kubectl and etcd without Go on PATH", async () => {
+  it("reuses the cached kube-apiserver, kube-controller-manager, kubectl and etcd without Go on PATH", async () => {
     // The global setup built or found them; a second run must not rebuild,
     // which it could not do here without Go.
     const kube = await ensureKubernetesBinaries(NO_GO_ENV);
     const etcd = await ensureEtcdBinary(NO_GO_ENV);
     const version = await run(kube.kubectl, ["version", "--client", "-o", "json"]);
     assert.equal(JSON.parse(version.stdout).clientVersion.gitVersion, "v1.34.4");
+    const controllerManager = await run(kube.kubeControllerManager, ["--version"]);
+    assert.equal(controllerManager.stdout.trim(), "Kubernetes v1.34.4");
     const etcdVersion = await run(etcd, ["--version"]);
     assert.match(etcdVersion.stdout, /etcd Version: 3\.6\.16/);
   });

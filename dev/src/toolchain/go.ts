@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { cachedArtifact } from "@turgon/toolkit/cache";
 import { GoBuildError, ToolMissingError } from "@turgon/toolkit/errors";
 import { type Step, withStep } from "@turgon/toolkit/progress";
@@ -14,7 +14,7 @@ export interface GoModuleSpec {
   requires: string[];
   /** `old=new@version` replace directives. */
   replaces: string[];
-  /** Extra source files of the wrapper module (a main.go, say). */
+  /** Extra source files of the wrapper module (a main.go, say), by relative path. */
   files?: Record<string, string>;
 }
 
@@ -56,6 +56,7 @@ export async function buildGoBinaries(
   await mkdir(workDir, { recursive: true });
   await writeFile(join(workDir, "go.mod"), goModFile(spec));
   for (const [name, content] of Object.entries(spec.files ?? {})) {
+    await mkdir(dirname(join(workDir, name)), { recursive: true });
     await writeFile(join(workDir, name), content);
   }
   const goEnv = { ...env, GOFLAGS: "-mod=mod", GOWORK: "off", CGO_ENABLED: "0" };
@@ -63,31 +64,70 @@ export async function buildGoBinaries(
     progress.update("resolving modules");
     await goCommand(["get", ...spec.requires], workDir, goEnv, progress, "go get");
   }
-  for (const binary of binaries) {
+  await mkdir(outDir, { recursive: true });
+  for (const group of buildGroups(binaries)) {
+    const names = group.binaries.map((b) => b.name).join(", ");
     let compiled = 0;
-    const stamps = Object.entries(binary.linkerVariables ?? {}).map(
-      ([name, value]) => `-X '${name}=${value}'`,
-    );
     await goCommand(
       [
         "build",
         "-v",
-        `-ldflags=-s -w ${stamps.join(" ")}`,
+        `-ldflags=-s -w ${group.stamps}`,
         "-o",
-        join(outDir, binary.name),
-        binary.pkg,
+        group.output(outDir),
+        ...group.binaries.map((b) => b.pkg),
       ],
       workDir,
       goEnv,
       progress,
-      `go build ${binary.pkg}`,
+      `go build ${group.binaries.map((b) => b.pkg).join(" ")}`,
       // `-v` prints each package as it is compiled: count them for progress.
       (line) => {
-        if (!line.startsWith("go: "))
-          progress.update(`${binary.name}: ${++compiled} packages compiled`);
+        if (!line.startsWith("go: ")) progress.update(`${names}: ${++compiled} packages compiled`);
       },
     );
   }
+}
+
+/** Main packages built by one `go build`: they share the linker flags. */
+export interface BuildGroup {
+  binaries: GoBinary[];
+  /** The `-X` flags, ready for `-ldflags`. */
+  stamps: string;
+  /** The `-o` argument: the file for one binary, the directory (trailing slash) for several. */
+  output(outDir: string): string;
+}
+
+/**
+ * Groups binaries into as few `go build` invocations as possible, so that
+ * packages they share (most of Kubernetes) are compiled once and the links
+ * run in parallel. Several packages in one build can only go to a directory,
+ * named after each package's last path element, so a binary named otherwise
+ * is built on its own.
+ */
+export function buildGroups(binaries: GoBinary[]): BuildGroup[] {
+  const groups = new Map<string, GoBinary[]>();
+  const single: GoBinary[][] = [];
+  for (const binary of binaries) {
+    const stamps = linkerStamps(binary);
+    if (binary.pkg.slice(binary.pkg.lastIndexOf("/") + 1) !== binary.name) {
+      single.push([binary]);
+      continue;
+    }
+    groups.set(stamps, [...(groups.get(stamps) ?? []), binary]);
+  }
+  return [...groups.values(), ...single].map((members) => ({
+    binaries: members,
+    stamps: linkerStamps(members[0] as GoBinary),
+    output: (outDir) =>
+      members.length === 1 ? join(outDir, (members[0] as GoBinary).name) : `${outDir}/`,
+  }));
+}
+
+function linkerStamps(binary: GoBinary): string {
+  return Object.entries(binary.linkerVariables ?? {})
+    .map(([name, value]) => `-X '${name}=${value}'`)
+    .join(" ");
 }
 
 function goModFile(spec: GoModuleSpec): string {

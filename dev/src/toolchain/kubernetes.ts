@@ -4,11 +4,12 @@ import { GoBuildError } from "@turgon/toolkit/errors";
 import { run } from "@turgon/toolkit/run";
 import { cachedGoBinaries, type GoBinary } from "./go.ts";
 
-/** The Kubernetes release whose kube-apiserver and kubectl we build. */
+/** The Kubernetes release whose kube-apiserver, kube-controller-manager and kubectl we build. */
 export const KUBERNETES_VERSION = "v1.34.4";
 
 export interface KubernetesBinaries {
   kubeApiserver: string;
+  kubeControllerManager: string;
   kubectl: string;
 }
 
@@ -60,27 +61,26 @@ function versionStamps(version: string): Record<string, string> {
   return stamps;
 }
 
-const BINARIES: GoBinary[] = [
-  {
-    pkg: "k8s.io/kubernetes/cmd/kube-apiserver",
-    name: "kube-apiserver",
+/** Same module, same stamps: one `go build` compiles the packages they share once. */
+const BINARIES: GoBinary[] = ["kube-apiserver", "kube-controller-manager", "kubectl"].map(
+  (name) => ({
+    pkg: `k8s.io/kubernetes/cmd/${name}`,
+    name,
     linkerVariables: versionStamps(KUBERNETES_VERSION),
-  },
-  {
-    pkg: "k8s.io/kubernetes/cmd/kubectl",
-    name: "kubectl",
-    linkerVariables: versionStamps(KUBERNETES_VERSION),
-  },
-];
+  }),
+);
 
-/** Returns kube-apiserver and kubectl, building them once per version into the user cache. */
+/**
+ * Returns kube-apiserver, kube-controller-manager and kubectl, building them
+ * once per version (and recipe) into the user cache.
+ */
 export async function ensureKubernetesBinaries(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<KubernetesBinaries> {
   const bin = await cachedGoBinaries(
     {
       name: `kubernetes-${KUBERNETES_VERSION}`,
-      title: `building kube-apiserver and kubectl ${KUBERNETES_VERSION} from the Go module proxy (once; cached)`,
+      title: `building kube-apiserver, kube-controller-manager and kubectl ${KUBERNETES_VERSION} from the Go module proxy (once; cached)`,
       spec: {
         module: "turgon.dev/build/kubernetes",
         goVersion: "1.24",
@@ -93,5 +93,9 @@ export async function ensureKubernetesBinaries(
     },
     env,
   );
-  return { kubeApiserver: join(bin, "kube-apiserver"), kubectl: join(bin, "kubectl") };
+  return {
+    kubeApiserver: join(bin, "kube-apiserver"),
+    kubeControllerManager: join(bin, "kube-controller-manager"),
+    kubectl: join(bin, "kubectl"),
+  };
 }

@@ -1,0 +1,105 @@
+/**
+ * Deleting a namespace through the whole stack: the test platform's
+ * kube-controller-manager deletes the namespace's Sandboxes, the operator's
+ * finalizer has the node agent destroy the VM, and only then does the
+ * namespace go away. A node agent, the operator and the router as real
+ * processes, a real VM under TCG.
+ */
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Sandbox } from "@turgon/api/crd";
+import { kubectl, testEnvironment, uniqueName } from "@turgon/dev/testing";
+import { eventually, type Stack, startStack } from "./testing.ts";
+
+/** True while `pid` is a live (not zombie) QEMU process. */
+async function isQemu(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
+    return (await readFile(`/proc/${pid}/cmdline`, "utf8")).includes("qemu-system");
+  } catch {
+    return false;
+  }
+}
+
+describe("deleting a namespace with a running Sandbox", () => {
+  let stack: Stack;
+  const namespace = uniqueName("nsdel");
+
+  const agentGet = (uid: string) =>
+    fetch(`${stack.agent.ready.apiUrl}/v1/sandboxes/${uid}`, {
+      headers: { authorization: `Bearer ${stack.token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+  /**
+   * The agent's API reports no host pid; it records each VM's QEMU pid in
+   * `<state-dir>/vms/<uid>.json` (to reap VMs after a crash), and
+   * startStack puts the agent's state under `<stack.dir>/agent/state`.
+   */
+  const qemuPid = async (uid: string) => {
+    const record = await readFile(join(stack.dir, "agent", "state", "vms", `${uid}.json`), "utf8");
+    return (JSON.parse(record) as { pid: number }).pid;
+  };
+
+  before(async () => {
+    stack = await startStack();
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it("destroys its VM, and the namespace goes away", async () => {
+    assert.equal((await kubectl(["create", "namespace", namespace])).exitCode, 0);
+    const sandbox = {
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "Sandbox",
+      metadata: { name: "doomed", namespace, labels: stack.labels },
+      spec: { image: testEnvironment().guestImage },
+    };
+    await writeFile(join(stack.dir, "doomed.json"), JSON.stringify(sandbox));
+    const applied = await kubectl(["apply", "-f", join(stack.dir, "doomed.json")]);
+    assert.equal(applied.exitCode, 0, applied.tail);
+
+    const ready = await eventually(
+      "the sandbox Ready",
+      async () => {
+        const got = await kubectl(["get", "sandbox", "doomed", "-n", namespace, "-o", "json"]);
+        assert.equal(got.exitCode, 0, got.tail);
+        return JSON.parse(got.stdout) as Sandbox;
+      },
+      (s) => s.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+      180_000,
+    );
+    const uid = ready.metadata.uid as string;
+    const observed = (await (await agentGet(uid)).json()) as { phase: string };
+    assert.equal(observed.phase, "Running");
+    const pid = await qemuPid(uid);
+    assert.ok(await isQemu(pid), `pid ${pid} runs QEMU before the deletion`);
+
+    const deleted = await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+    assert.equal(deleted.exitCode, 0, deleted.tail);
+
+    await eventually(
+      "the QEMU process to exit",
+      () => isQemu(pid),
+      (alive) => !alive,
+      120_000,
+    );
+    await eventually(
+      "the agent to forget the sandbox",
+      async () => (await agentGet(uid)).status,
+      (status) => status === 404,
+      30_000,
+    );
+    const gone = await eventually(
+      "the namespace to be gone",
+      () => kubectl(["get", "namespace", namespace, "-o", "name"]),
+      (result) => result.exitCode !== 0,
+      120_000,
+    );
+    assert.match(gone.tail, /NotFound/);
+  });
+});
