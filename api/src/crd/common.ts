@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 
 export const GROUP = "turgon.dev";
@@ -39,6 +40,62 @@ export const EnvVar = z.strictObject({
   name: envVarName,
   value: z.string().max(32_768),
 });
+
+/**
+ * A list whose entries are keyed by `key`: the API server refuses two with
+ * the same key (a list-map), and so does zod, naming the duplicate.
+ */
+export function keyedList<T extends z.ZodObject>(
+  item: T,
+  key: keyof z.infer<T> & string,
+  max: number,
+) {
+  return z
+    .array(item)
+    .max(max)
+    .superRefine((entries, ctx) => {
+      const seen = new Set<unknown>();
+      for (const [index, entry] of entries.entries()) {
+        const value = (entry as Record<string, unknown>)[key];
+        if (seen.has(value))
+          ctx.addIssue({
+            code: "custom",
+            path: [index, key],
+            message: `Duplicate value: another entry has ${key} ${JSON.stringify(value)}`,
+          });
+        seen.add(value);
+      }
+    })
+    .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key] });
+}
+
+/** Environment variables, unique by name. */
+export const EnvVars = keyedList(EnvVar, "name", 256);
+
+/**
+ * Whether `value` is a CIDR as the API server's CEL `isCIDR()` takes it (Go's
+ * netip.ParsePrefix): an IPv4 or IPv6 address, no zone, and a prefix length
+ * that fits the family.
+ */
+export function isCidr(value: string): boolean {
+  const match = /^([^/%]+)\/(\d{1,3})$/.exec(value);
+  if (!match) return false;
+  const family = isIP(match[1] as string);
+  const bits = Number(match[2]);
+  if (family === 0 || String(bits) !== match[2]) return false;
+  return bits <= (family === 4 ? 32 : 128);
+}
+
+/** A CIDR such as 10.0.0.0/8; the API server checks it with CEL's isCIDR(). */
+export const cidr = z
+  .string()
+  .max(64)
+  .refine(isCidr, "must be a CIDR such as 10.0.0.0/8 or fd00::/8")
+  .meta({
+    "x-kubernetes-validations": [
+      { rule: "isCIDR(self)", message: "must be a CIDR such as 10.0.0.0/8 or fd00::/8" },
+    ],
+  });
 
 /** Resources of one VM. Unset fields stay unset (a template may fill them); defaults: 1 vCPU, 512Mi. */
 export const Resources = z.strictObject({

@@ -86,7 +86,71 @@ describe("Sandbox CRD on the real API server", () => {
       { image: "x", ingress: { routes: [{ prefix: "/", port: 70000 }] } },
       /spec\.ingress\.routes\[0\]\.port/,
     ],
+    [
+      "a CIDR whose prefix is too long",
+      { image: "x", network: { deniedCIDRs: ["10.0.0.0/8", "10.0.0.0/99"] } },
+      /spec\.network\.deniedCIDRs\[1\]: Invalid value: "string": must be a CIDR/,
+    ],
+    [
+      "an IPv6 CIDR that is not one",
+      { image: "x", network: { deniedCIDRs: ["fd00::/129"] } },
+      /spec\.network\.deniedCIDRs\[0\]: Invalid value: "string": must be a CIDR/,
+    ],
+    [
+      "two routes with the same prefix",
+      {
+        image: "x",
+        ingress: {
+          routes: [
+            { prefix: "/", port: 8000 },
+            { prefix: "/", port: 9000 },
+          ],
+        },
+      },
+      /spec\.ingress\.routes\[1\]: Duplicate value: .*"prefix":"\/"/,
+    ],
+    [
+      "two env vars with one name",
+      {
+        image: "x",
+        env: [
+          { name: "A", value: "1" },
+          { name: "A", value: "2" },
+        ],
+      },
+      /spec\.env\[1\]: Duplicate value/,
+    ],
+    [
+      "two secrets with one name",
+      {
+        image: "x",
+        network: {
+          secrets: [
+            { name: "T", hosts: ["a.example"], secretKeyRef: { name: "s", key: "k" } },
+            { name: "T", hosts: ["b.example"], secretKeyRef: { name: "s", key: "k" } },
+          ],
+        },
+      },
+      /spec\.network\.secrets\[1\]: Duplicate value/,
+    ],
+    [
+      "an open DNS mode",
+      { image: "x", network: { dns: { mode: "open" } } },
+      /spec\.network\.dns\.mode: Unsupported value: "open"/,
+    ],
   ];
+  it("refuses a name with '--', which would clash with another sandbox's routed host", async () => {
+    await assert.rejects(
+      create(sandbox("web--acme", { image: "x" })),
+      (error: { code?: number; body?: string }) => {
+        assert.equal(error.code, 422, String(error.body));
+        assert.match(String(error.body), /metadata\.name must not contain '--'/);
+        return true;
+      },
+    );
+    assert.equal(Sandbox.safeParse(sandbox("web--acme", { image: "x" })).success, false);
+  });
+
   for (const [what, spec, field] of rejected) {
     it(`refuses ${what}, naming the field`, async () => {
       await assert.rejects(

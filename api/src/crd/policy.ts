@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dnsLabel, envVarName, LocalObjectReference } from "./common.ts";
+import { cidr, dnsLabel, envVarName, keyedList, LocalObjectReference } from "./common.ts";
 
 /** A host pattern as Gondolin's allowlist takes it: a name, `*.example.com`, or `*`. */
 export const hostPattern = z
@@ -9,13 +9,6 @@ export const hostPattern = z
   .regex(
     /^(\*|(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$/,
     "must be a host name, *.domain or *",
-  );
-
-const cidr = z
-  .string()
-  .regex(
-    /^(([0-9]{1,3}\.){3}[0-9]{1,3}\/[0-9]{1,2}|[0-9a-fA-F:]+\/[0-9]{1,3})$/,
-    "must be a CIDR such as 10.0.0.0/8",
   );
 
 /**
@@ -47,7 +40,7 @@ export const EgressPolicyFields = {
   deniedMethods: z
     .array(z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]))
     .optional(),
-  deniedCIDRs: z.array(cidr).optional(),
+  deniedCIDRs: z.array(cidr).max(256).optional(),
   dns: z
     .strictObject({
       mode: z.enum(["synthetic", "trusted"]).default("synthetic").meta({
@@ -60,7 +53,7 @@ export const EgressPolicyFields = {
     .boolean()
     .optional()
     .meta({ description: "Allow WebSocket upgrades to allowed hosts." }),
-  secrets: z.array(SecretInjection).optional(),
+  secrets: keyedList(SecretInjection, "name", 64).optional(),
   mode: z.enum(["enforce", "report"]).optional().meta({
     description:
       "enforce refuses what the policy denies; report lets hosts off the allowlist through and audits them as would-deny (every other rule still refuses).",

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { API_VERSION, EnvVar, ObjectMeta, Resources } from "./common.ts";
+import { API_VERSION, EnvVars, ObjectMeta, Resources } from "./common.ts";
 import { SandboxNetwork } from "./policy.ts";
 import { SandboxIngress, SandboxLifecycle } from "./sandbox.ts";
 
@@ -7,7 +7,7 @@ import { SandboxIngress, SandboxLifecycle } from "./sandbox.ts";
 export const SandboxTemplateSpec = z.strictObject({
   image: z.string().min(1).max(255),
   resources: Resources.optional(),
-  env: z.array(EnvVar).max(256).optional(),
+  env: EnvVars.optional(),
   command: z.array(z.string()).min(1).optional(),
   ingress: SandboxIngress.optional(),
   network: SandboxNetwork.optional(),

@@ -3,7 +3,8 @@ import {
   API_VERSION,
   Condition,
   duration,
-  EnvVar,
+  EnvVars,
+  keyedList,
   LocalObjectReference,
   ObjectMeta,
   Resources,
@@ -45,7 +46,7 @@ export const SandboxIngress = z.strictObject({
     .boolean()
     .optional()
     .meta({ description: "Allow WebSocket upgrades (default true)." }),
-  routes: z.array(IngressRoute).max(64).optional(),
+  routes: keyedList(IngressRoute, "prefix", 64).optional(),
   hooks: z
     .strictObject({
       deniedPathPrefixes: z.array(z.string().regex(/^\//, "must start with '/'")).optional(),
@@ -80,7 +81,7 @@ export const SandboxSpec = z
       description: "A SandboxTemplate whose values this sandbox's own fields override.",
     }),
     resources: Resources.optional(),
-    env: z.array(EnvVar).max(256).optional(),
+    env: EnvVars.optional(),
     command: z
       .array(z.string())
       .min(1)
@@ -141,11 +142,27 @@ export const SandboxStatus = z.strictObject({
 });
 export type SandboxStatus = z.infer<typeof SandboxStatus>;
 
-export const Sandbox = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("Sandbox"),
-  metadata: ObjectMeta,
-  spec: SandboxSpec,
-  status: SandboxStatus.optional(),
-});
+/**
+ * `--` joins name and namespace in a routed host name (`<name>--<namespace>`),
+ * so a name that contains it could claim another sandbox's host.
+ */
+const NAME_RULE = {
+  rule: "!self.metadata.name.contains('--')",
+  message:
+    "metadata.name must not contain '--', which joins name and namespace in routed host names",
+};
+
+export const Sandbox = z
+  .strictObject({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal("Sandbox"),
+    metadata: ObjectMeta,
+    spec: SandboxSpec,
+    status: SandboxStatus.optional(),
+  })
+  .meta({ "x-kubernetes-validations": [NAME_RULE] })
+  .refine((sandbox) => !sandbox.metadata.name?.includes("--"), {
+    message: NAME_RULE.message,
+    path: ["metadata", "name"],
+  });
 export type Sandbox = z.infer<typeof Sandbox>;
