@@ -25,7 +25,7 @@ import type { ExecEdge } from "./exec.ts";
 import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import { type Refusal, refuse, refuseUpgrade } from "./pages.ts";
-import { crossSiteRefusal, ownOrigin, requestUrl, siteUrl } from "./site.ts";
+import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
 import { TokenError, type TokenKeys } from "./tokens.ts";
 
 /** Headers that belong to one hop (RFC 9110 §7.6.1). */
@@ -73,6 +73,7 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
  */
 function relayUpgradeAnswer(upstream: Socket, client: Socket, fail: (error: Error) => void): void {
   let head = Buffer.alloc(0);
+  const onEnd = () => fail(new Error("the agent closed before answering the upgrade"));
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk]);
     const end = head.indexOf("\r\n\r\n");
@@ -81,6 +82,7 @@ function relayUpgradeAnswer(upstream: Socket, client: Socket, fail: (error: Erro
       return;
     }
     upstream.off("data", onData);
+    upstream.off("end", onEnd);
     upstream.pause();
     const lines = head
       .subarray(0, end)
@@ -98,6 +100,7 @@ function relayUpgradeAnswer(upstream: Socket, client: Socket, fail: (error: Erro
     upstream.pipe(client);
   };
   upstream.on("data", onData);
+  upstream.once("end", onEnd);
 }
 
 /**
@@ -141,7 +144,7 @@ export function createRouterServer(options: ProxyOptions): Server {
     const fromQuery = url.searchParams.get(INGRESS_TOKEN_PARAM) ?? undefined;
     // Only a URL that carried the token is re-serialized; others reach the guest as sent.
     if (url.searchParams.has(INGRESS_TOKEN_PARAM)) url.searchParams.delete(INGRESS_TOKEN_PARAM);
-    const path = `${url.pathname}${url.search}`;
+    const path = pathOf(url);
     if (route.access === "public") return { kind: "forward", route, path };
     const token = fromQuery ?? cookieValue(req.headers.cookie, cookieName);
     try {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { crossSiteRefusal, ownOrigin, requestUrl, siteUrl } from "./site.ts";
+import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
 
 describe("a sandbox's own site", () => {
   const origin = "http://web--a.localhost:18080";
@@ -37,6 +37,7 @@ describe("a sandbox's own site", () => {
     assert.equal(siteUrl(origin, url), `${origin}/evil.example/a?b=1`);
     assert.equal(new URL(siteUrl(origin, url)).host, "web--a.localhost:18080");
     assert.equal(siteUrl(origin, requestUrl("/x", origin) as URL), `${origin}/x`);
+    assert.equal(pathOf(requestUrl("///a//b?c", origin) as URL), "/a//b?c");
   });
 });
 

@@ -49,12 +49,18 @@ export function requestUrl(target: string | undefined, origin: string): URL | un
 }
 
 /**
- * An absolute URL on the sandbox's origin for redirects and `return=`: the
- * origin, then a path that can only be a path (leading slashes folded, so
- * no reader that takes the path alone sees `//host`), then the query.
+ * The path and query to send on: leading slashes folded into one, so no
+ * reader of the path alone (a `return=` consumer, Gondolin's gateway, which
+ * resolves request targets against a base URL) can take `//host` for an
+ * authority.
  */
+export function pathOf(url: URL): string {
+  return `${url.pathname.replace(/^\/+/, "/")}${url.search}`;
+}
+
+/** An absolute URL on the sandbox's origin for redirects and `return=`: the origin, then `pathOf`. */
 export function siteUrl(origin: string, url: URL): string {
-  return `${origin}${url.pathname.replace(/^\/+/, "/")}${url.search}`;
+  return `${origin}${pathOf(url)}`;
 }
 
 /** Methods that must not change state (RFC 9110 §9.2.1); browsers send the rest only with an Origin. */
