@@ -147,10 +147,10 @@ describe("router through the whole stack", async () => {
         ["sign-in-url", "http://dashboard.localhost:3000/signin"],
         ["agent-token-file", join(stack.dir, "token")],
         ["redis-url", stack.redisUrl],
-        ["external-tls", "true"],
-        ["trusted-proxies", "127.0.0.1/32"],
       ].flatMap(([k, v]) => [`--${k}`, v as string]),
       "router started",
+      // --external-tls true --trusted-proxies 127.0.0.1/32, through their environment variables.
+      { TURGON_ROUTER_EXTERNAL_TLS: "true", TURGON_ROUTER_TRUSTED_PROXIES: "127.0.0.1/32" },
     );
     edgePort = Number(new URL(String(edge.ready.url)).port);
   };
@@ -594,6 +594,17 @@ describe("router through the whole stack", async () => {
     assert.equal(location.href, `http://${host(routerPort)}/evil.example/`);
     assert.match(String(handoff.headers["set-cookie"]), new RegExp(`^${INGRESS_COOKIE}=`));
 
+    // Sent on as a path too: `//api/echo` is /api/echo (port 9000), not /echo on a host "api".
+    const echoed = await send({
+      path: "//api/echo",
+      headers: { cookie: `${INGRESS_COOKIE}=${token}` },
+    });
+    assert.equal(echoed.status, 200, echoed.body);
+    assert.deepEqual(
+      (({ port, path }) => [port, path])(JSON.parse(echoed.body) as { port: number; path: string }),
+      [9000, "/echo"],
+    );
+
     const signIn = await send({ path: "//evil.example/steal?x=1" });
     assert.equal(signIn.status, 302);
     const back = new URL(new URL(String(signIn.headers.location)).searchParams.get("return") ?? "");
@@ -1036,6 +1047,12 @@ describe("router through the whole stack", async () => {
       );
       if ("status" in opened) assert.fail("unreachable");
       await within(opened.closed, 15_000, "the session with the fake agent");
+      // A router that crashed on a frame would have exited by now.
+      await Promise.race([
+        once(edge?.child as NonNullable<typeof edge>["child"], "exit"),
+        new Promise((resolve) => setTimeout(resolve, 1000)),
+      ]);
+      assert.ok(alive(edge), "the router is still running");
       assert.deepEqual(start, {
         type: "start",
         command: ["/bin/echo"],
@@ -1053,7 +1070,6 @@ describe("router through the whole stack", async () => {
         [{ type: "started" }, { type: "exit", exitCode: 0 }],
       );
       assert.equal(opened.output(), "hello from a fake agent\n");
-      assert.ok(alive(edge), "the router is still running");
       const admin = await mintIngressToken(stack.key, { sub: "ops", aud: label, admin: true });
       const served = await send({
         path: "/hello.txt",
