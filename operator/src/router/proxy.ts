@@ -142,7 +142,7 @@ export function createRouterServer(options: ProxyOptions): Server {
     const route = directory.route(label);
     if (route.kind === "refuse") return { kind: "refuse", refusal: route };
     const fromQuery = url.searchParams.get(INGRESS_TOKEN_PARAM) ?? undefined;
-    // Only a URL that carried the token is re-serialized; others reach the guest as sent.
+    // Only a URL that carried the token has its query re-serialized; the others keep theirs.
     if (url.searchParams.has(INGRESS_TOKEN_PARAM)) url.searchParams.delete(INGRESS_TOKEN_PARAM);
     const path = pathOf(url);
     if (route.access === "public") return { kind: "forward", route, path };
