@@ -3,19 +3,27 @@
  * the token the dashboard mints and the router verifies for private and
  * authenticated sandboxes.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import { z } from "zod";
 
-/** The cookie that carries an ingress token, set on the sandbox's own host only. */
+/** The cookie that carries an ingress token, set on the sandbox's own host only (plain HTTP). */
 export const INGRESS_COOKIE = "turgon_ingress";
+/**
+ * The same cookie where TLS is in front of the router: the `__Host-` prefix
+ * makes browsers refuse it unless it is Secure, host-only and `Path=/`, so
+ * no other host under the ingress domain (nor plain HTTP) can plant or
+ * shadow it.
+ */
+export const INGRESS_COOKIE_SECURE = "__Host-turgon_ingress";
 /** The query parameter the sign-in flow returns a token in; the router turns it into the cookie. */
 export const INGRESS_TOKEN_PARAM = "turgon_token";
 /** The label naming a sandbox's team; without it, the team is the namespace. */
 export const TEAM_LABEL = "turgon.dev/team";
 
 const MAX_LABEL = 63;
-const HASH_LENGTH = 10;
+/** 20 hex digits: 80 bits, so that finding two sandboxes with one short form is out of reach. */
+const HASH_LENGTH = 20;
 
 /** The domain routed URLs live under, as the operator writes them and the router serves them. */
 export const ingressDomain = z
@@ -28,7 +36,14 @@ export const ingressDomain = z
 /**
  * The DNS label of a sandbox's routed host: `<name>--<namespace>`, or, when
  * that does not fit in 63 characters, a stable short form: its first
- * characters and a hash of the whole, so two sandboxes never share one.
+ * characters and 80 bits of a hash of the whole.
+ *
+ * The short form has no `--` (runs of dashes in its prefix are folded to
+ * one), while every full form has one, so a short form can never be
+ * crafted to equal another sandbox's full form (e.g. a namespace named
+ * `<prefix>-<hash>`). Full forms are ambiguous only when a name contains
+ * `--`, which the CRD refuses; the router still refuses any label that two
+ * sandboxes claim.
  */
 export function sandboxHostLabel(name: string, namespace: string): string {
   const full = `${name}--${namespace}`;
@@ -37,7 +52,10 @@ export function sandboxHostLabel(name: string, namespace: string): string {
     .update(`${namespace}/${name}`)
     .digest("hex")
     .slice(0, HASH_LENGTH);
-  const prefix = full.slice(0, MAX_LABEL - HASH_LENGTH - 1).replace(/-+$/, "");
+  const prefix = full
+    .slice(0, MAX_LABEL - HASH_LENGTH - 1)
+    .replace(/-+/g, "-")
+    .replace(/-+$/, "");
   return `${prefix}-${hash}`;
 }
 
@@ -96,10 +114,12 @@ export const ExecTokenClaims = z.object({
   command: z.array(z.string()).min(1).optional(),
   tty: z.boolean().default(true),
   exp: z.number().int(),
+  /** The token's unique id: the router accepts each exec token once. */
+  jti: z.string().min(1).max(128),
 });
 export type ExecTokenClaims = z.infer<typeof ExecTokenClaims>;
 
-/** Mints an exec token (the dashboard's tRPC does, for a terminal; tests do). */
+/** Mints an exec token (the dashboard's tRPC does, for a terminal; tests do); each is good for one session. */
 export async function mintExecToken(
   key: Uint8Array,
   claims: { sub: string; namespace: string; sandbox: string; command?: string[]; tty?: boolean },
@@ -114,6 +134,7 @@ export async function mintExecToken(
     .setProtectedHeader({ alg: INGRESS_TOKEN_ALGORITHM })
     .setSubject(claims.sub)
     .setAudience(EXEC_TOKEN_AUDIENCE)
+    .setJti(randomUUID())
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
     .sign(key);

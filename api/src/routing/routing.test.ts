@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hostLabel, sandboxHostLabel } from "./index.ts";
+import { decodeJwt } from "jose";
+import {
+  EXEC_TOKEN_AUDIENCE,
+  ExecTokenClaims,
+  hostLabel,
+  mintExecToken,
+  sandboxHostLabel,
+} from "./index.ts";
 
 describe("routed host names", () => {
   it("are <name>--<namespace> when that fits a DNS label", () => {
@@ -16,11 +23,46 @@ describe("routed host names", () => {
     assert.notEqual(label, sandboxHostLabel(name, "analytics-staging-eu"), "distinct");
   });
 
+  it("keep 80 bits of hash in the short form", () => {
+    const label = sandboxHostLabel("n".repeat(40), "s".repeat(40));
+    assert.match(label, /-[0-9a-f]{20}$/, label);
+  });
+
+  it("have no `--` in the short form, so no namespace can be named to equal one", () => {
+    // Before: the short form of (a*20, b*50) was a*20--b*20-<hash>, which is also the
+    // full form of sandbox a*20 in a namespace named b*20-<hash>.
+    const name = "a".repeat(20);
+    const long = sandboxHostLabel(name, "b".repeat(50));
+    assert.ok(!long.includes("--"), long);
+    assert.notEqual(sandboxHostLabel(name, long.slice(name.length + 1)), long);
+    // Dashes inside names and namespaces are folded too.
+    const dashed = sandboxHostLabel("x".repeat(30), `a--b--${"c".repeat(40)}`);
+    assert.ok(!dashed.includes("--"), dashed);
+  });
+
   it("are read back from a Host header under the ingress domain only", () => {
     assert.equal(hostLabel("Web--Team-A.localhost:18080", "localhost"), "web--team-a");
     assert.equal(hostLabel("web--a.sbx.example.com", "sbx.example.com"), "web--a");
     assert.equal(hostLabel("web--a.evil.com", "sbx.example.com"), undefined);
     assert.equal(hostLabel("a.b.localhost", "localhost"), undefined);
     assert.equal(hostLabel(undefined, "localhost"), undefined);
+  });
+});
+
+describe("exec tokens", () => {
+  it("carry a unique jti, which the router accepts once", async () => {
+    const key = new TextEncoder().encode("k".repeat(32));
+    const claims = { sub: "ada", namespace: "team-a", sandbox: "web" };
+    const [one, two] = [await mintExecToken(key, claims), await mintExecToken(key, claims)];
+    const [a, b] = [ExecTokenClaims.parse(decodeJwt(one)), ExecTokenClaims.parse(decodeJwt(two))];
+    assert.equal(a.aud, EXEC_TOKEN_AUDIENCE);
+    assert.ok(a.jti.length > 0);
+    assert.notEqual(a.jti, b.jti);
+    const { jti: _, ...withoutJti } = a;
+    assert.equal(
+      ExecTokenClaims.safeParse(withoutJti).success,
+      false,
+      "a token without jti is refused",
+    );
   });
 });

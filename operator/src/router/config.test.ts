@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, loadRouterConfig } from "./config.ts";
+import { ConfigError, loadRouterConfig, servesHttps } from "./config.ts";
 
 describe("router configuration", () => {
   it("has local defaults", () => {
@@ -8,6 +8,27 @@ describe("router configuration", () => {
     assert.equal(config.port, 18080);
     assert.equal(config["ingress-domain"], "localhost");
     assert.equal(config["token-secret"], "turgon-system/turgon-ingress-keys");
+    assert.equal(config["external-tls"], false);
+    assert.deepEqual(config["trusted-proxies"], [], "no proxy is trusted unless configured");
+    assert.equal(servesHttps(config), false);
+  });
+
+  it("reads TLS in front and trusted proxies", () => {
+    const config = loadRouterConfig(
+      ["--external-tls", "true", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1,fd00::/8"],
+      {},
+    );
+    assert.equal(servesHttps(config), true);
+    assert.deepEqual(config["trusted-proxies"], [
+      { address: "10.0.0.0", prefix: 8, family: "ipv4" },
+      { address: "127.0.0.1", prefix: 32, family: "ipv4" },
+      { address: "fd00::", prefix: 8, family: "ipv6" },
+    ]);
+    assert.equal(
+      loadRouterConfig([], { TURGON_ROUTER_TRUSTED_PROXIES: "192.168.0.0/16" })["trusted-proxies"]
+        .length,
+      1,
+    );
   });
 
   it("rejects bad input naming the flag", () => {
@@ -25,5 +46,14 @@ describe("router configuration", () => {
     bad(["--sign-in-url", "not a url"], /--sign-in-url/);
     bad(["--tls-cert-file", "/c.pem"], /--tls-key-file .*go together/);
     bad(["--agent-connect-timeout-ms", "5"], /--agent-connect-timeout-ms/);
+    bad(
+      ["--external-tls", "maybe"],
+      /--external-tls \(TURGON_ROUTER_EXTERNAL_TLS\): must be true or false/,
+    );
+    bad(
+      ["--trusted-proxies", "10.0.0.0/33"],
+      /--trusted-proxies .*"10\.0\.0\.0\/33" is not an address/,
+    );
+    bad(["--trusted-proxies", "example.com"], /--trusted-proxies .*"example\.com"/);
   });
 });

@@ -1,6 +1,7 @@
 import { ingressDomain } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
+import { type Cidr, parseCidr } from "./forwarded.ts";
 
 const OPTIONS = {
   kubeconfig: { env: "KUBECONFIG", description: "kubeconfig (in-cluster when unset)" },
@@ -21,6 +22,16 @@ const OPTIONS = {
   "tls-key-file": {
     env: "TURGON_ROUTER_TLS_KEY_FILE",
     description: "the certificate's private key (PEM)",
+  },
+  "external-tls": {
+    env: "TURGON_ROUTER_EXTERNAL_TLS",
+    description:
+      "true when a TLS terminator sits in front of the router: URLs are https, the ingress cookie is __Host- and Secure",
+  },
+  "trusted-proxies": {
+    env: "TURGON_ROUTER_TRUSTED_PROXIES",
+    description:
+      "comma-separated CIDRs of proxies whose Forwarded, X-Real-IP and X-Forwarded-* headers are believed (default none)",
   },
   "token-secret": {
     env: "TURGON_ROUTER_TOKEN_SECRET",
@@ -67,6 +78,22 @@ const OPTIONS = {
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** `10.0.0.0/8, 192.168.1.7, fd00::/8`: every entry an address or a block. */
+const cidrList = z.string().transform((text, ctx): Cidr[] => {
+  const cidrs: Cidr[] = [];
+  const entries = text.split(",").map((e) => e.trim());
+  for (const entry of entries.filter(Boolean)) {
+    const cidr = parseCidr(entry);
+    if (cidr) cidrs.push(cidr);
+    else
+      ctx.addIssue({
+        code: "custom",
+        message: `"${entry}" is not an address or CIDR block such as 10.0.0.0/8 or fd00::/8`,
+      });
+  }
+  return cidrs;
+});
+
 export const RouterConfig = z
   .strictObject({
     kubeconfig: z.string().min(1).optional(),
@@ -76,6 +103,8 @@ export const RouterConfig = z
     "ingress-domain": ingressDomain.default("localhost"),
     "tls-cert-file": z.string().min(1).optional(),
     "tls-key-file": z.string().min(1).optional(),
+    "external-tls": z.stringbool({ error: "must be true or false" }).default(false),
+    "trusted-proxies": cidrList.default([]),
     "token-secret": z
       .string()
       .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name")
@@ -107,6 +136,11 @@ export const RouterConfig = z
 export type RouterConfig = z.infer<typeof RouterConfig>;
 
 export { ConfigError };
+
+/** Whether browsers reach the router over TLS: its own certificate, or a terminator in front. */
+export function servesHttps(config: RouterConfig): boolean {
+  return config["tls-cert-file"] !== undefined || config["external-tls"];
+}
 
 export function usage(): string {
   return flagUsage("turgon-router", OPTIONS);

@@ -19,11 +19,46 @@ export type Route =
     }
   | {
       kind: "refuse";
-      status: 404 | 502 | 503;
+      status: 404 | 409 | 502 | 503;
       reason: string;
       message: string;
       retryAfter?: number;
     };
+
+/** `namespace/name` of a sandbox. */
+type SandboxKey = string;
+
+/**
+ * Host label → the sandboxes that claim it. Two sandboxes can claim one
+ * label (`web--acme` in `ml` and `web` in `acme--ml`); then the label
+ * belongs to neither, rather than to whichever changed last, until one of
+ * them goes.
+ */
+export class HostLabelIndex {
+  private readonly claims = new Map<string, Set<SandboxKey>>();
+
+  add(name: string, namespace: string): void {
+    const label = sandboxHostLabel(name, namespace);
+    const claimants = this.claims.get(label) ?? new Set<SandboxKey>();
+    claimants.add(`${namespace}/${name}`);
+    this.claims.set(label, claimants);
+  }
+
+  delete(name: string, namespace: string): void {
+    const label = sandboxHostLabel(name, namespace);
+    const claimants = this.claims.get(label);
+    claimants?.delete(`${namespace}/${name}`);
+    if (claimants?.size === 0) this.claims.delete(label);
+  }
+
+  /** Every sandbox claiming `label`, sorted. */
+  claimants(label: string): { name: string; namespace: string; key: SandboxKey }[] {
+    return [...(this.claims.get(label) ?? [])].sort().map((key) => {
+      const [namespace, name] = key.split("/") as [string, string];
+      return { name, namespace, key };
+    });
+  }
+}
 
 /**
  * Host label → sandbox → node, from informer caches: no API call per
@@ -31,7 +66,7 @@ export type Route =
  * writes URLs with.
  */
 export class SandboxDirectory {
-  private readonly byLabel = new Map<string, { name: string; namespace: string }>();
+  private readonly labels = new HostLabelIndex();
   private readonly sandboxes: CachedInformer<Sandbox & KubernetesObject>;
   private readonly nodes: CachedInformer<SandboxNode & KubernetesObject>;
 
@@ -41,16 +76,11 @@ export class SandboxDirectory {
   ) {
     this.sandboxes = sandboxes;
     this.nodes = nodes;
-    const index = (s: Sandbox) => {
-      const { name, namespace } = s.metadata as { name: string; namespace: string };
-      this.byLabel.set(sandboxHostLabel(name, namespace), { name, namespace });
-    };
-    sandboxes.on("add", index);
-    sandboxes.on("update", index);
-    sandboxes.on("delete", (s) => {
-      const { name, namespace } = s.metadata as { name: string; namespace: string };
-      this.byLabel.delete(sandboxHostLabel(name, namespace));
-    });
+    const meta = (s: Sandbox) => s.metadata as { name: string; namespace: string };
+    // Name and namespace never change, so an update claims the same label again (a no-op).
+    sandboxes.on("add", (s) => this.labels.add(meta(s).name, meta(s).namespace));
+    sandboxes.on("update", (s) => this.labels.add(meta(s).name, meta(s).namespace));
+    sandboxes.on("delete", (s) => this.labels.delete(meta(s).name, meta(s).namespace));
   }
 
   /** A sandbox and its node by name, for exec (which needs no ingress). */
@@ -63,7 +93,18 @@ export class SandboxDirectory {
   }
 
   route(label: string): Route {
-    const ref = this.byLabel.get(label);
+    // Only sandboxes still in the cache count, so a missed delete cannot leave a conflict behind.
+    const claimants = this.labels
+      .claimants(label)
+      .filter((c) => this.sandboxes.get(c.name, c.namespace) !== undefined);
+    if (claimants.length > 1)
+      return {
+        kind: "refuse",
+        status: 409,
+        reason: "HostConflict",
+        message: `${label} is claimed by ${claimants.length} sandboxes (${claimants.map((c) => c.key).join(", ")}); none is served until only one is left`,
+      };
+    const ref = claimants[0];
     const sandbox = ref
       ? (this.sandboxes.get(ref.name, ref.namespace) as Sandbox | undefined)
       : undefined;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { AGENT_API_PREFIX, ExecServerControl } from "@turgon/api/agent";
+import { AGENT_API_PREFIX, type ExecServerControl } from "@turgon/api/agent";
 import type { ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import type { ExecTokenClaims } from "@turgon/api/routing";
@@ -9,8 +9,14 @@ import { WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "../logger.ts";
 import { isReady } from "../reconcile/conditions.ts";
 import type { SandboxDirectory } from "./directory.ts";
+import { agentFrame, clientFrame } from "./exec-frames.ts";
 import type { RouterMetrics } from "./metrics.ts";
+import { refuseUpgrade } from "./pages.ts";
+import { type ExecReplayGuard, ReplayCheckUnavailable } from "./replay.ts";
 import { TokenError, type TokenKeys } from "./tokens.ts";
+
+/** Input a client may send before the agent's socket opens; more is refused, not buffered without end. */
+const MAX_PENDING_BYTES = 1 << 20;
 
 export interface ExecEdgeOptions {
   directory: SandboxDirectory;
@@ -21,13 +27,12 @@ export interface ExecEdgeOptions {
   agentToken: string;
   /** Where session records go (the exec audit queue). */
   record: (event: ExecAuditEvent) => Promise<void>;
+  /** Makes each exec token good for one session. */
+  replay: ExecReplayGuard;
 }
 
 function reject(client: Socket, status: number, reason: string, message: string): void {
-  const body = `${JSON.stringify({ error: reason, message })}\n`;
-  client.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  refuseUpgrade(client, { status, reason, message });
 }
 
 /**
@@ -65,6 +70,17 @@ export class ExecEdge {
         `sandbox ${claims.namespace}/${claims.sandbox} is not running`,
       );
     }
+    // Claimed last, so a token refused for another reason (sandbox not running) can be retried.
+    try {
+      if (!(await this.options.replay.claim(claims.jti, claims.exp))) {
+        metrics.errors.inc({ reason: "exec-token-replayed" });
+        return reject(client, 401, "ExecTokenReplayed", "this exec token has been used already");
+      }
+    } catch (error) {
+      if (!(error instanceof ReplayCheckUnavailable)) throw error;
+      metrics.errors.inc({ reason: "exec-replay-check-unavailable" });
+      return reject(client, 503, "ReplayCheckUnavailable", error.message);
+    }
     const size = (name: string, fallback: number) => {
       const value = Number(url.searchParams.get(name));
       return Number.isInteger(value) && value >= 1 && value <= 1000 ? value : fallback;
@@ -94,6 +110,10 @@ export class ExecEdge {
       maxPayload: 1 << 20,
     });
     const pending: { data: Buffer; binary: boolean }[] = [];
+    let pendingBytes = 0;
+    const tell = (socket: WebSocket, message: ExecServerControl) => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+    };
 
     agent.on("open", () => {
       agent.send(
@@ -106,21 +126,43 @@ export class ExecEdge {
         }),
       );
       for (const frame of pending.splice(0)) agent.send(frame.data, { binary: frame.binary });
+      pendingBytes = 0;
     });
     agent.on("message", (data: Buffer, binary: boolean) => {
-      if (!binary) {
-        const control = ExecServerControl.safeParse(JSON.parse(data.toString("utf8")));
-        if (control.success && control.data.type === "exit") {
-          exitCode = control.data.exitCode;
-          reason = "exited";
-        } else if (control.success && control.data.type === "error")
-          reason = `error: ${control.data.message}`;
+      const frame = agentFrame(data, binary);
+      if (!frame.ok) {
+        // The agent is ours, but a frame we cannot read must not end the router, nor reach the user as is.
+        log.warn({ sandbox: uid, problem: frame.problem }, "the agent sent a malformed exec frame");
+        this.options.metrics.errors.inc({ reason: "exec-agent-frame-malformed" });
+        tell(client, { type: "error", message: "the node agent sent a malformed frame (ignored)" });
+        return;
       }
-      if (client.readyState === WebSocket.OPEN) client.send(data, { binary });
+      if (frame.kind === "control" && frame.control.type === "exit") {
+        exitCode = frame.control.exitCode;
+        reason = "exited";
+      } else if (frame.kind === "control" && frame.control.type === "error")
+        reason = `error: ${frame.control.message}`;
+      if (client.readyState !== WebSocket.OPEN) return;
+      if (frame.kind === "control") client.send(frame.text);
+      else client.send(data, { binary: true });
     });
     client.on("message", (data: Buffer, binary: boolean) => {
-      if (agent.readyState === WebSocket.OPEN) agent.send(data, { binary });
-      else pending.push({ data, binary });
+      const frame = clientFrame(data, binary);
+      if (!frame.ok) {
+        // Refused here, so the agent only ever sees frames of the protocol.
+        this.options.metrics.errors.inc({ reason: "exec-client-frame-malformed" });
+        tell(client, { type: "error", message: `the router refused a frame: ${frame.problem}` });
+        return;
+      }
+      const out = frame.kind === "control" ? Buffer.from(frame.text) : data;
+      if (agent.readyState === WebSocket.OPEN) agent.send(out, { binary });
+      else if (pendingBytes + out.length > MAX_PENDING_BYTES) {
+        reason = "error: too much input before the session started";
+        client.close(1008, "too much input before the session started");
+      } else {
+        pending.push({ data: out, binary });
+        pendingBytes += out.length;
+      }
     });
     const end = () => {
       if (client.readyState === WebSocket.OPEN)

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 
 export interface Refusal {
   status: number;
@@ -8,9 +9,11 @@ export interface Refusal {
 }
 
 const TITLES: Record<number, string> = {
+  400: "Bad request",
   401: "Sign-in required",
   403: "Forbidden",
   404: "Not found",
+  409: "Conflict",
   502: "Bad gateway",
   503: "Unavailable",
 };
@@ -35,4 +38,13 @@ export function refuse(req: IncomingMessage, res: ServerResponse, refusal: Refus
   res
     .writeHead(refusal.status, { ...headers, "content-type": "application/json" })
     .end(`${JSON.stringify({ error: refusal.reason, message: refusal.message })}\n`);
+}
+
+/** The same refusal on an upgrade's raw socket (no ServerResponse there): status, reason, JSON. */
+export function refuseUpgrade(client: Socket, refusal: Refusal): void {
+  const body = `${JSON.stringify({ error: refusal.reason, message: refusal.message })}\n`;
+  const retry = refusal.retryAfter ? `retry-after: ${refusal.retryAfter}\r\n` : "";
+  client.end(
+    `HTTP/1.1 ${refusal.status} ${refusal.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${retry}cache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -10,12 +10,22 @@ import {
 import { createServer as createTlsServer } from "node:https";
 import { connect, type Socket } from "node:net";
 import { SANDBOX_HEADER } from "@turgon/api/agent";
-import { EXEC_PATH, hostLabel, INGRESS_COOKIE, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
+import { EXEC_PATH, hostLabel, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
 import type { Logger } from "../logger.ts";
+import {
+  cookieValue,
+  guestSetCookie,
+  guestSetCookies,
+  ingressCookie,
+  ingressCookieName,
+  withoutRouterCookies,
+} from "./cookies.ts";
 import type { Route, SandboxDirectory } from "./directory.ts";
 import type { ExecEdge } from "./exec.ts";
+import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
 import type { RouterMetrics } from "./metrics.ts";
-import { type Refusal, refuse } from "./pages.ts";
+import { type Refusal, refuse, refuseUpgrade } from "./pages.ts";
+import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
 import { TokenError, type TokenKeys } from "./tokens.ts";
 
 /** Headers that belong to one hop (RFC 9110 §7.6.1). */
@@ -37,7 +47,12 @@ export interface ProxyOptions {
   domain: string;
   signInUrl: string;
   connectTimeoutMs: number;
+  /** Serve HTTPS with this certificate. */
   tls?: { cert: string; key: string };
+  /** Browsers reach the router over TLS (its own, or a terminator's in front): https URLs, a __Host- Secure cookie. */
+  https: boolean;
+  /** Peers whose forwarding headers are believed. */
+  trustedProxies: TrustedProxies;
   /** Exec at the edge, on the router's own host; absent when no agent token is configured. */
   exec?: ExecEdge;
 }
@@ -48,21 +63,44 @@ type Decision =
   | { kind: "refuse"; refusal: Refusal }
   | { kind: "redirect"; location: string; cookie?: string };
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? "").split(";")) {
-    const [key, ...value] = part.trim().split("=");
-    if (key === name) return value.join("=");
-  }
-  return undefined;
-}
+/** The most a WebSocket answer's head may take before the router gives up on it. */
+const MAX_RESPONSE_HEAD = 64 * 1024;
 
-/** The Cookie header without ours: the guest never sees the ingress token. */
-function stripCookie(header: string | undefined): string | undefined {
-  const kept = (header ?? "")
-    .split(";")
-    .map((p) => p.trim())
-    .filter((p) => p && !p.startsWith(`${INGRESS_COOKIE}=`));
-  return kept.length ? kept.join("; ") : undefined;
+/**
+ * Relays the head of the agent's answer to a WebSocket upgrade with the
+ * guest's Set-Cookie lines made host-only (browsers take cookies from a 101
+ * too), then the rest of the stream as is.
+ */
+function relayUpgradeAnswer(upstream: Socket, client: Socket, fail: (error: Error) => void): void {
+  let head = Buffer.alloc(0);
+  const onEnd = () => fail(new Error("the agent closed before answering the upgrade"));
+  const onData = (chunk: Buffer) => {
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (head.length > MAX_RESPONSE_HEAD) fail(new Error("the agent's answer has no end of head"));
+      return;
+    }
+    upstream.off("data", onData);
+    upstream.off("end", onEnd);
+    upstream.pause();
+    const lines = head
+      .subarray(0, end)
+      .toString("latin1")
+      .split("\r\n")
+      .flatMap((line) => {
+        const match = /^set-cookie:(.*)$/i.exec(line);
+        if (!match) return [line];
+        const cookie = guestSetCookie((match[1] ?? "").trim());
+        return cookie === undefined ? [] : [`Set-Cookie: ${cookie}`];
+      });
+    client.write(Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"));
+    const rest = head.subarray(end + 4);
+    if (rest.length > 0) client.write(rest);
+    upstream.pipe(client);
+  };
+  upstream.on("data", onData);
+  upstream.once("end", onEnd);
 }
 
 /**
@@ -72,10 +110,11 @@ function stripCookie(header: string | undefined): string | undefined {
  */
 export function createRouterServer(options: ProxyOptions): Server {
   const { directory, keys, metrics, log } = options;
-  const scheme = options.tls ? "https" : "http";
+  const scheme = options.https ? "https" : "http";
+  const cookieName = ingressCookieName(options.https);
   const agentPool = new Agent({ keepAlive: true, maxSockets: 256 });
 
-  const decide = async (req: IncomingMessage): Promise<Decision> => {
+  const decide = async (req: IncomingMessage, upgrade: boolean): Promise<Decision> => {
     const label = hostLabel(req.headers.host, options.domain);
     if (!label)
       return {
@@ -86,14 +125,28 @@ export function createRouterServer(options: ProxyOptions): Server {
           message: `${req.headers.host ?? "(no host)"} is not under ${options.domain}`,
         },
       };
+    // Every URL the router builds (redirects, return=) starts from this origin, never from the request line.
+    const origin = ownOrigin(scheme, label, options.domain, req.headers.host);
+    const url = origin ? requestUrl(req.url, origin) : undefined;
+    if (!origin || !url)
+      return {
+        kind: "refuse",
+        refusal: {
+          status: 400,
+          reason: "BadRequestTarget",
+          message: `${req.url ?? "(none)"} is not a path on ${req.headers.host}`,
+        },
+      };
+    const crossSite = crossSiteRefusal(req.method, req.headers, origin, upgrade);
+    if (crossSite) return { kind: "refuse", refusal: crossSite };
     const route = directory.route(label);
     if (route.kind === "refuse") return { kind: "refuse", refusal: route };
-    const url = new URL(req.url ?? "/", `${scheme}://${req.headers.host}`);
     const fromQuery = url.searchParams.get(INGRESS_TOKEN_PARAM) ?? undefined;
-    url.searchParams.delete(INGRESS_TOKEN_PARAM);
-    const path = `${url.pathname}${url.search}`;
+    // Only a URL that carried the token has its query re-serialized; the others keep theirs.
+    if (url.searchParams.has(INGRESS_TOKEN_PARAM)) url.searchParams.delete(INGRESS_TOKEN_PARAM);
+    const path = pathOf(url);
     if (route.access === "public") return { kind: "forward", route, path };
-    const token = fromQuery ?? cookieValue(req.headers.cookie, INGRESS_COOKIE);
+    const token = fromQuery ?? cookieValue(req.headers.cookie, cookieName);
     try {
       const claims = await keys.verify(token, label);
       if (route.access === "private" && !claims.admin && !claims.teams.includes(route.team)) {
@@ -109,14 +162,14 @@ export function createRouterServer(options: ProxyOptions): Server {
       if (fromQuery) {
         // The sign-in flow hands the token over once; keep it in a host-only cookie and drop it from the URL.
         const maxAge = Math.max(0, claims.exp - Math.floor(Date.now() / 1000));
-        const cookie = `${INGRESS_COOKIE}=${fromQuery}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${scheme === "https" ? "; Secure" : ""}`;
-        return { kind: "redirect", location: url.toString(), cookie };
+        const cookie = ingressCookie(options.https, fromQuery, maxAge);
+        return { kind: "redirect", location: siteUrl(origin, url), cookie };
       }
       return { kind: "forward", route, path };
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       const signIn = new URL(options.signInUrl);
-      signIn.searchParams.set("return", url.toString());
+      signIn.searchParams.set("return", siteUrl(origin, url));
       metrics.errors.inc({ reason: `token-${error.problem}` });
       return { kind: "redirect", location: signIn.toString() };
     }
@@ -129,17 +182,16 @@ export function createRouterServer(options: ProxyOptions): Server {
   ): IncomingHttpHeaders => {
     const out: IncomingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (name === SANDBOX_HEADER || name === "cookie" || name.startsWith("x-forwarded-")) continue;
+      if (name === SANDBOX_HEADER || name === "cookie" || isForwardingHeader(name)) continue;
       if (!upgrade && HOP_BY_HOP.has(name)) continue;
       out[name] = value;
     }
-    const cookie = stripCookie(req.headers.cookie);
+    const cookie = withoutRouterCookies(req.headers.cookie);
     if (cookie) out.cookie = cookie;
-    const client = req.socket.remoteAddress ?? "";
-    const prior = req.headers["x-forwarded-for"];
-    out["x-forwarded-for"] = prior ? `${prior}, ${client}` : client;
-    out["x-forwarded-proto"] = scheme;
-    out["x-forwarded-host"] = req.headers.host ?? "";
+    Object.assign(
+      out,
+      options.trustedProxies.forwardingHeaders(req.headers, req.socket.remoteAddress, scheme),
+    );
     out[SANDBOX_HEADER] = route.uid;
     return out;
   };
@@ -151,7 +203,7 @@ export function createRouterServer(options: ProxyOptions): Server {
       metrics.requests.inc({ code: `${code[0]}xx`, kind: "http" });
       metrics.seconds.observe({ code }, (performance.now() - started) / 1000);
     });
-    const decision = await decide(req);
+    const decision = await decide(req, false);
     if (decision.kind === "refuse") {
       metrics.errors.inc({ reason: decision.refusal.reason });
       return refuse(req, res, decision.refusal);
@@ -187,7 +239,9 @@ export function createRouterServer(options: ProxyOptions): Server {
     upstream.on("response", (answer) => {
       const headers: IncomingHttpHeaders = {};
       for (const [name, value] of Object.entries(answer.headers))
-        if (!HOP_BY_HOP.has(name)) headers[name] = value;
+        if (!HOP_BY_HOP.has(name) && name !== "set-cookie") headers[name] = value;
+      const cookies = guestSetCookies(answer.headers["set-cookie"]);
+      if (cookies) headers["set-cookie"] = cookies;
       res.writeHead(answer.statusCode ?? 502, headers);
       answer.pipe(res);
     });
@@ -238,12 +292,18 @@ export function createRouterServer(options: ProxyOptions): Server {
   });
 
   const tunnel = async (req: IncomingMessage, client: Socket, head: Buffer) => {
-    const decision = await decide(req);
+    const decision = await decide(req, true);
     if (decision.kind !== "forward") {
-      const status = decision.kind === "refuse" ? decision.refusal.status : 401;
-      const reason = decision.kind === "refuse" ? decision.refusal.reason : "SignInRequired";
-      metrics.errors.inc({ reason });
-      client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      const refusal: Refusal =
+        decision.kind === "refuse"
+          ? decision.refusal
+          : {
+              status: 401,
+              reason: "SignInRequired",
+              message: "sign in first: a WebSocket cannot follow the sign-in redirect",
+            };
+      metrics.errors.inc({ reason: refusal.reason });
+      refuseUpgrade(client, refusal);
       return;
     }
     const agent = new URL(decision.route.agent);
@@ -260,7 +320,7 @@ export function createRouterServer(options: ProxyOptions): Server {
           if (v !== undefined) lines.push(`${name}: ${v}`);
       upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
+      relayUpgradeAnswer(upstream, client, close);
       client.pipe(upstream);
     });
     const close = () => {

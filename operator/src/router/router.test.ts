@@ -5,14 +5,18 @@
  * that goes away and comes back.
  */
 import assert from "node:assert/strict";
+import { randomBytes, randomInt } from "node:crypto";
+import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
-import { request } from "node:http";
+import { type IncomingMessage, request } from "node:http";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox } from "@turgon/api/crd";
 import {
   INGRESS_COOKIE,
+  INGRESS_COOKIE_SECURE,
   INGRESS_TOKEN_PARAM,
   mintExecToken,
   mintIngressToken,
@@ -23,8 +27,16 @@ import { loadTest } from "@turgon/toolkit/bench";
 import { run } from "@turgon/toolkit/run";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import WebSocket from "ws";
-import { eventually, type Stack, startStack } from "../testing.ts";
+import WebSocket, { WebSocketServer } from "ws";
+import {
+  eventually,
+  type RunningProcess,
+  type Stack,
+  startProcess,
+  startStack,
+} from "../testing.ts";
+
+const ROUTER_FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
 
 interface Answer {
   status: number;
@@ -32,17 +44,80 @@ interface Answer {
   body: string;
 }
 
+/** A small seeded generator (mulberry32), so a failing fuzz run can be repeated with its seed. */
+function seeded(seed: number) {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (max: number) => Math.floor(next() * max);
+  return {
+    int,
+    bytes: (n: number) => Buffer.from(Array.from({ length: n }, () => int(256))),
+    text: (n: number) => String.fromCharCode(...Array.from({ length: n }, () => 32 + int(95))),
+    pick: <T>(items: readonly T[]) => items[int(items.length)] as T,
+  };
+}
+
+/** A masked client frame (RFC 6455 §5.2), for bytes no WebSocket library would send. */
+function clientFrame(
+  opcode: number,
+  payload: Buffer,
+  options: { fin?: boolean; mask?: boolean } = {},
+) {
+  const { fin = true, mask = true } = options;
+  const length =
+    payload.length < 126
+      ? Buffer.of(payload.length | (mask ? 0x80 : 0))
+      : Buffer.concat([
+          Buffer.of(126 | (mask ? 0x80 : 0)),
+          Buffer.of(payload.length >> 8, payload.length & 0xff),
+        ]);
+  const key = randomBytes(4);
+  const body = mask ? Buffer.from(payload.map((b, i) => b ^ (key[i % 4] as number))) : payload;
+  return Buffer.concat([
+    Buffer.of((fin ? 0x80 : 0) | opcode),
+    length,
+    mask ? key : Buffer.alloc(0),
+    body,
+  ]);
+}
+
 describe("router through the whole stack", async () => {
   let stack: Stack;
-  const namespace = uniqueName("rt");
-  const host = (port: number) => `web--${namespace}.localhost:${port}`;
+  // `rt--x-…`, so that a sandbox named `web--rt` in namespace `x-…` claims web's host label too.
+  const collisionNamespace = uniqueName("x");
+  const namespace = `rt--${collisionNamespace}`;
+  const label = `web--${namespace}`;
+  const host = (port: number) => `${label}.localhost:${port}`;
   let routerPort = 0;
   let uid = "";
+  /** A second router on the same cluster: behind TLS (--external-tls), trusting 127.0.0.1 as a proxy. */
+  let edge: RunningProcess | undefined;
+  let edgePort = 0;
 
-  const get = (path: string, headers: Record<string, string> = {}, hostHeader = host(routerPort)) =>
+  const send = (options: {
+    path: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    port?: number;
+    hostHeader?: string;
+  }) =>
     new Promise<Answer>((resolve, reject) => {
+      const port = options.port ?? routerPort;
       const req = request(
-        { host: "127.0.0.1", port: routerPort, path, headers: { host: hostHeader, ...headers } },
+        {
+          host: "127.0.0.1",
+          port,
+          method: options.method ?? "GET",
+          path: options.path,
+          headers: { host: options.hostHeader ?? host(port), ...options.headers },
+        },
         (res) => {
           let body = "";
           res.setEncoding("utf8");
@@ -52,8 +127,137 @@ describe("router through the whole stack", async () => {
       );
       req.on("error", reject);
       req.setTimeout(30_000, () => req.destroy(new Error("request timed out")));
-      req.end();
+      req.end(options.body);
     });
+  const get = (path: string, headers: Record<string, string> = {}, hostHeader = host(routerPort)) =>
+    send({ path, headers, hostHeader });
+  const lowerCase = (headers: Record<string, string>) =>
+    Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])) as Record<
+      string,
+      string | undefined
+    >;
+  const startEdge = async () => {
+    if (edge) return;
+    edge = await startProcess(
+      "router",
+      [
+        ["kubeconfig", join(stack.dir, "turgon-router.kubeconfig")],
+        ["port", "0"],
+        ["metrics-port", "0"],
+        ["sign-in-url", "http://dashboard.localhost:3000/signin"],
+        ["agent-token-file", join(stack.dir, "token")],
+        ["redis-url", stack.redisUrl],
+      ].flatMap(([k, v]) => [`--${k}`, v as string]),
+      "router started",
+      // --external-tls true --trusted-proxies 127.0.0.1/32, through their environment variables.
+      { TURGON_ROUTER_EXTERNAL_TLS: "true", TURGON_ROUTER_TRUSTED_PROXIES: "127.0.0.1/32" },
+    );
+    edgePort = Number(new URL(String(edge.ready.url)).port);
+  };
+  const alive = (p: RunningProcess | undefined) =>
+    p !== undefined && p.child.exitCode === null && p.child.signalCode === null;
+  /** A WebSocket's answer: the echo of `say` once open, or the refusal's status and JSON body. */
+  const webSocket = (options: {
+    path: string;
+    headers?: Record<string, string>;
+    say?: string;
+    port?: number;
+  }) =>
+    new Promise<{ status: number; echo?: string; body?: string; response?: IncomingMessage }>(
+      (resolve, reject) => {
+        const port = options.port ?? routerPort;
+        const socket = new WebSocket(`ws://127.0.0.1:${port}${options.path}`, {
+          headers: { host: host(port), ...options.headers },
+        });
+        const timer = setTimeout(() => {
+          socket.terminate();
+          reject(new Error("the WebSocket did not answer in 20 s"));
+        }, 20_000);
+        const done = (value: Parameters<typeof resolve>[0]) => {
+          clearTimeout(timer);
+          resolve(value);
+        };
+        socket.once("unexpected-response", (_req, res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk) => (body += chunk));
+          res.on("end", () => done({ status: res.statusCode ?? 0, body }));
+        });
+        socket.once("upgrade", (response) => {
+          if (options.say === undefined) {
+            socket.terminate();
+            done({ status: 101, response });
+          }
+        });
+        socket.once("open", () => {
+          if (options.say !== undefined) socket.send(options.say);
+        });
+        socket.once("message", (data) => {
+          socket.close();
+          done({ status: 101, echo: String(data) });
+        });
+        socket.once("error", (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+      },
+    );
+  /** Rejects when `promise` takes longer than `ms`. */
+  const within = <T>(promise: Promise<T>, ms: number, what: string) =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  type Control = { type: string; exitCode?: number; message?: string; raw?: string };
+  interface ExecSession {
+    socket: WebSocket;
+    /** Every text frame received, parsed; `type: "unparseable"` for one that is not JSON. */
+    texts: Control[];
+    output: () => string;
+    closed: Promise<number>;
+  }
+  /** Opens an exec WebSocket on a router: the session, or the refusal's status and body. */
+  const openExec = (token: string, port = routerPort) =>
+    new Promise<ExecSession | { status: number; body: string }>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/v1/exec?token=${token}`);
+      const texts: Control[] = [];
+      let output = "";
+      const closed = new Promise<number>((done) => socket.once("close", (code) => done(code)));
+      socket.on("message", (data: Buffer, binary: boolean) => {
+        if (binary) output += data.subarray(1).toString("utf8");
+        else
+          try {
+            texts.push(JSON.parse(data.toString("utf8")) as Control);
+          } catch {
+            texts.push({ type: "unparseable", raw: data.toString("utf8") });
+          }
+      });
+      socket.once("unexpected-response", (_req, res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      socket.once("open", () => resolve({ socket, texts, output: () => output, closed }));
+      socket.once("error", reject);
+    });
+  const session = async (token: string, port = routerPort) => {
+    const opened = await openExec(token, port);
+    if ("status" in opened) assert.fail(`exec refused: ${opened.status} ${opened.body}`);
+    return opened;
+  };
+  const commandToken = (command: string[], sub = "grace", at = { namespace, sandbox: "web" }) =>
+    mintExecToken(stack.key, { sub, ...at, command, tty: false });
+
   const getSandbox = async () => {
     const result = await kubectl(["get", "sandbox", "web", "-n", namespace, "-o", "json"]);
     assert.equal(result.exitCode, 0, result.tail);
@@ -88,6 +292,7 @@ describe("router through the whole stack", async () => {
             { prefix: "/api/v2", port: 9001 },
             { prefix: "/raw", port: 9000, stripPrefix: false },
             { prefix: "/ws", port: 8765 },
+            { prefix: "/cookies", port: 9002 },
           ],
         },
       },
@@ -101,19 +306,24 @@ describe("router through the whole stack", async () => {
       180_000,
     );
     uid = ready.metadata.uid as string;
-    for (const fixture of ["echo_server.py", "ws_echo_server.py"])
+    for (const [dir, fixture] of [
+      [GUEST_FIXTURES, "echo_server.py"],
+      [GUEST_FIXTURES, "ws_echo_server.py"],
+      [ROUTER_FIXTURES, "cookie_server.py"],
+    ] as const)
       await guestExec(
         ["/bin/sh", "-c", `cat > /srv/${fixture}`],
-        await readFile(join(GUEST_FIXTURES, fixture), "utf8"),
+        await readFile(join(dir, fixture), "utf8"),
       );
     await guestExec([
       "/bin/sh",
       "-c",
-      "for p in 9000 9001; do setsid python3 /srv/echo_server.py $p >/dev/null 2>&1 </dev/null & done; setsid python3 /srv/ws_echo_server.py 8765 >/dev/null 2>&1 </dev/null &",
+      "for p in 9000 9001; do setsid python3 /srv/echo_server.py $p >/dev/null 2>&1 </dev/null & done; setsid python3 /srv/ws_echo_server.py 8765 >/dev/null 2>&1 </dev/null & setsid python3 /srv/cookie_server.py 9002 >/dev/null 2>&1 </dev/null &",
     ]);
   });
 
   after(async () => {
+    await edge?.stop();
     await stack?.stop();
   });
 
@@ -164,6 +374,39 @@ describe("router through the whole stack", async () => {
     );
   });
 
+  it("forwarding headers: a client's forged ones are dropped; only a --trusted-proxies peer's pass", async () => {
+    const forged = {
+      "x-forwarded-for": "6.6.6.6",
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "evil.example",
+      "x-forwarded-port": "1",
+      forwarded: "for=6.6.6.6;proto=https",
+      "x-real-ip": "6.6.6.6",
+    };
+    const seen = async (port: number) => {
+      const answer = await send({ path: "/api/forwarded", headers: forged, port });
+      assert.equal(answer.status, 200, answer.body);
+      return lowerCase((JSON.parse(answer.body) as { headers: Record<string, string> }).headers);
+    };
+    // The stack's router trusts no proxy: the test client (127.0.0.1) is just a client.
+    // (Gondolin's ingress then appends the agent's own address, hence "starts with".)
+    const untrusted = await seen(routerPort);
+    assert.match(untrusted["x-forwarded-for"] ?? "", /^127\.0\.0\.1(, |$)/);
+    assert.doesNotMatch(untrusted["x-forwarded-for"] ?? "", /6\.6\.6\.6/);
+    assert.equal(untrusted.forwarded, undefined);
+    assert.equal(untrusted["x-real-ip"], undefined);
+    assert.equal(untrusted["x-forwarded-port"], undefined);
+    assert.equal(untrusted["x-forwarded-host"], host(routerPort));
+
+    // A router told --trusted-proxies 127.0.0.1/32 believes the same headers and appends the peer.
+    await startEdge();
+    const trusted = await seen(edgePort);
+    assert.match(trusted["x-forwarded-for"] ?? "", /^6\.6\.6\.6, 127\.0\.0\.1(, |$)/);
+    assert.equal(trusted.forwarded, "for=6.6.6.6;proto=https");
+    assert.equal(trusted["x-real-ip"], "6.6.6.6");
+    assert.equal(trusted["x-forwarded-port"], "1");
+  });
+
   it("tunnels a WebSocket to an echo server in the guest", async () => {
     const socket = new WebSocket(`ws://127.0.0.1:${routerPort}/ws`, {
       headers: { host: host(routerPort) },
@@ -209,7 +452,6 @@ describe("router through the whole stack", async () => {
       (s) => s.status?.ingress?.access === "private",
       30_000,
     );
-    const label = `web--${namespace}`;
     const mint = (claims: { teams?: string[]; admin?: boolean; aud?: string }, ttl = 600) =>
       mintIngressToken(stack.key, { sub: "ada", aud: claims.aud ?? label, ...claims }, ttl);
     const withCookie = async (value: string) =>
@@ -301,6 +543,191 @@ describe("router through the whole stack", async () => {
     );
   });
 
+  it("cross-site: a POST and a WebSocket from another sandbox's origin are refused despite a valid cookie; same-origin ones pass", async () => {
+    const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
+    const cookie = `${INGRESS_COOKIE}=${token}`;
+    const own = `http://${host(routerPort)}`;
+    // A page on another (say public) sandbox under the same domain: same site, other origin.
+    const other = `http://app--${collisionNamespace}.localhost:${routerPort}`;
+    const post = (headers: Record<string, string>) =>
+      send({
+        method: "POST",
+        path: "/api/transfer",
+        headers: { cookie, "content-type": "application/x-www-form-urlencoded", ...headers },
+        body: "amount=100",
+      });
+    const refused = await post({ origin: other, "sec-fetch-site": "same-site" });
+    assert.equal(refused.status, 403, refused.body);
+    assert.equal(JSON.parse(refused.body).error, "CrossSiteRequest");
+    const byOrigin = await post({ origin: other });
+    assert.equal(byOrigin.status, 403, byOrigin.body);
+    assert.equal(JSON.parse(byOrigin.body).error, "CrossOriginRequest");
+    assert.match(JSON.parse(byOrigin.body).message, /app--.*may not reach http:\/\/web--/);
+    assert.equal((await post({ origin: "null" })).status, 403, "an opaque origin");
+    assert.equal(
+      (await send({ method: "DELETE", path: "/api/x", headers: { cookie, origin: other } })).status,
+      403,
+    );
+    const same = await post({ origin: own, "sec-fetch-site": "same-origin" });
+    assert.equal(same.status, 200, same.body);
+    assert.equal(JSON.parse(same.body).method, "POST");
+    assert.equal((await post({})).status, 200, "no Origin: curl or a server, not a browser");
+    assert.equal((await get("/api/x", { cookie, origin: other })).status, 200, "GET is safe");
+
+    const foreign = await webSocket({ path: "/ws", headers: { cookie, origin: other }, say: "x" });
+    assert.equal(foreign.status, 403);
+    assert.equal(JSON.parse(foreign.body ?? "{}").error, "CrossOriginRequest");
+    const mine = await webSocket({
+      path: "/ws",
+      headers: { cookie, origin: own },
+      say: "same origin",
+    });
+    assert.deepEqual([mine.status, mine.echo], [101, "same origin"]);
+  });
+
+  it("redirects: //evil.example/ and absolute-form targets never send the browser (or return=) to another host", async () => {
+    const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
+    const handoff = await send({ path: `//evil.example/?${INGRESS_TOKEN_PARAM}=${token}` });
+    assert.equal(handoff.status, 302);
+    const location = new URL(String(handoff.headers.location));
+    assert.equal(location.host, host(routerPort), String(handoff.headers.location));
+    assert.equal(location.href, `http://${host(routerPort)}/evil.example/`);
+    assert.match(String(handoff.headers["set-cookie"]), new RegExp(`^${INGRESS_COOKIE}=`));
+
+    // Sent on as a path too: `//api/echo` is /api/echo (port 9000), not /echo on a host "api".
+    const echoed = await send({
+      path: "//api/echo",
+      headers: { cookie: `${INGRESS_COOKIE}=${token}` },
+    });
+    assert.equal(echoed.status, 200, echoed.body);
+    assert.deepEqual(
+      (({ port, path }) => [port, path])(JSON.parse(echoed.body) as { port: number; path: string }),
+      [9000, "/echo"],
+    );
+
+    const signIn = await send({ path: "//evil.example/steal?x=1" });
+    assert.equal(signIn.status, 302);
+    const back = new URL(new URL(String(signIn.headers.location)).searchParams.get("return") ?? "");
+    assert.equal(back.href, `http://${host(routerPort)}/evil.example/steal?x=1`);
+
+    const foreign = await send({ path: `http://evil.example/?${INGRESS_TOKEN_PARAM}=${token}` });
+    assert.equal(foreign.status, 400, "absolute-form naming another host");
+    assert.equal(JSON.parse(foreign.body).error, "BadRequestTarget");
+    const ours = await send({
+      path: `http://${host(routerPort)}/x?${INGRESS_TOKEN_PARAM}=${token}`,
+    });
+    assert.equal(ours.status, 302);
+    assert.equal(ours.headers.location, `http://${host(routerPort)}/x`);
+  });
+
+  it("guest cookies: Domain= is dropped and the router's names refused, on HTTP and on a WebSocket's 101; behind TLS the router's cookie is __Host- and Secure", async () => {
+    const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
+    const answer = await eventually(
+      "the cookie app",
+      () => send({ path: "/cookies/", headers: { cookie: `${INGRESS_COOKIE}=${token}` } }),
+      (a) => a.status === 200,
+      30_000,
+    );
+    assert.deepEqual(answer.headers["set-cookie"], [
+      "planted=1; Path=/",
+      "dotted=2; HttpOnly",
+      "own=3; Path=/; HttpOnly",
+    ]);
+    const upgrade = await webSocket({
+      path: "/cookies/",
+      headers: { cookie: `${INGRESS_COOKIE}=${token}` },
+    });
+    assert.equal(upgrade.status, 101);
+    assert.deepEqual(upgrade.response?.headers["set-cookie"], [
+      "wsplanted=1; Path=/",
+      "wsown=2; Path=/",
+    ]);
+
+    // Behind a TLS terminator: the sign-in hand-over sets a __Host- Secure cookie, on https URLs.
+    await startEdge();
+    const handoff = await send({
+      path: `/api/who?${INGRESS_TOKEN_PARAM}=${token}`,
+      port: edgePort,
+    });
+    assert.equal(handoff.status, 302);
+    assert.equal(handoff.headers.location, `https://${host(edgePort)}/api/who`);
+    assert.match(
+      String(handoff.headers["set-cookie"]),
+      new RegExp(
+        `^${INGRESS_COOKIE_SECURE}=[^;]+; Path=/; HttpOnly; SameSite=Lax; Max-Age=\\d+; Secure$`,
+      ),
+    );
+    const served = await send({
+      path: "/api/who",
+      port: edgePort,
+      headers: { cookie: `theme=dark; ${INGRESS_COOKIE_SECURE}=${token}; ${INGRESS_COOKIE}=x` },
+    });
+    assert.equal(served.status, 200, served.body);
+    const seen = lowerCase(
+      (JSON.parse(served.body) as { headers: Record<string, string> }).headers,
+    );
+    assert.equal(seen.cookie, "theme=dark", "the guest never sees the router's cookie");
+    const plain = await send({
+      path: "/api/who",
+      port: edgePort,
+      headers: { cookie: `${INGRESS_COOKIE}=${token}` },
+    });
+    assert.equal(plain.status, 302, "behind TLS only the __Host- cookie counts");
+    const back = new URL(String(plain.headers.location)).searchParams.get("return");
+    assert.equal(back, `https://${host(edgePort)}/api/who`);
+  });
+
+  it("host-label conflict: a second sandbox claiming web's label makes the router refuse it (409 HostConflict); when it goes, web is served again", async () => {
+    const admin = await mintIngressToken(stack.key, { sub: "ops", aud: label, admin: true });
+    const headers = { cookie: `${INGRESS_COOKIE}=${admin}` };
+    assert.equal((await get("/hello.txt", headers)).status, 200);
+    assert.equal((await kubectl(["create", "namespace", collisionNamespace])).exitCode, 0);
+    // `web--rt` in `x-…` and `web` in `rt--x-…` are both `web--rt--x-…`. It can never be
+    // placed (no node matches), so it claims the label without a second VM.
+    const claimant = {
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "Sandbox",
+      metadata: { name: "web--rt", namespace: collisionNamespace, labels: stack.labels },
+      spec: {
+        image: "debian-python:latest",
+        nodeSelector: { "turgon.dev/test-nowhere": "true" },
+        ingress: { enabled: true, access: "public", routes: [{ prefix: "/", port: 8000 }] },
+      },
+    };
+    await writeFile(join(stack.dir, "claimant.json"), JSON.stringify(claimant));
+    const applied = await kubectl(["apply", "-f", join(stack.dir, "claimant.json")]);
+    assert.equal(applied.exitCode, 0, applied.tail);
+    const conflict = await eventually(
+      "HostConflict",
+      () => get("/hello.txt", headers),
+      (a) => a.status === 409,
+      30_000,
+    );
+    const refusal = JSON.parse(conflict.body) as { error: string; message: string };
+    assert.equal(refusal.error, "HostConflict");
+    assert.ok(refusal.message.includes(`${namespace}/web`), refusal.message);
+    assert.ok(refusal.message.includes(`${collisionNamespace}/web--rt`), refusal.message);
+    assert.equal((await get("/hello.txt")).status, 409, "for everyone, whoever came first");
+    assert.equal((await webSocket({ path: "/ws", headers, say: "x" })).status, 409);
+
+    const deleted = await kubectl([
+      "delete",
+      "sandbox",
+      "web--rt",
+      "-n",
+      collisionNamespace,
+      "--timeout=60s",
+    ]);
+    assert.equal(deleted.exitCode, 0, deleted.tail);
+    const back = await eventually(
+      "web served again",
+      () => get("/hello.txt", headers),
+      (a) => a.status === 200,
+      30_000,
+    );
+    assert.equal(back.body, "hi\n");
+  });
+
   it("exec at the edge: a tty session runs `tty` and `exit 3`, reports 3, and is recorded", async () => {
     const execUrl = (token: string) =>
       `ws://127.0.0.1:${routerPort}/v1/exec?token=${token}&cols=100&rows=30`;
@@ -370,6 +797,290 @@ describe("router through the whole stack", async () => {
     } finally {
       await queue.close();
       connection.disconnect();
+    }
+  });
+
+  it("exec tokens are single-use: a token's second use is refused with 401, also when both race", async () => {
+    const token = await commandToken(["/bin/true"]);
+    const first = await session(token);
+    await within(first.closed, 30_000, "the first session's end");
+    assert.ok(
+      first.texts.some((t) => t.type === "exit" && t.exitCode === 0),
+      JSON.stringify(first.texts),
+    );
+    const again = await openExec(token);
+    assert.ok("status" in again, "the token opened a second session");
+    assert.equal(again.status, 401);
+    assert.equal(JSON.parse(again.body).error, "ExecTokenReplayed");
+
+    const raced = await commandToken(["/bin/true"]);
+    const both = await Promise.all([openExec(raced), openExec(raced)]);
+    assert.deepEqual(both.map((b) => ("status" in b ? b.status : 101)).sort(), [101, 401]);
+    for (const b of both) if (!("status" in b)) await within(b.closed, 30_000, "the raced session");
+  });
+
+  it("exec fuzz: random and truncated frames, text and binary, never reach the agent nor end the router; it keeps serving", async (t) => {
+    const seed = Number(process.env.TURGON_FUZZ_SEED) || randomInt(1, 2 ** 31);
+    t.diagnostic(`seed ${seed} (TURGON_FUZZ_SEED=${seed} repeats this run)`);
+    const rng = seeded(seed);
+    const cat = () => commandToken(["/bin/cat"], "fuzz");
+    const controls = ['{"type":"resize","cols":80,"rows":24}', '{"type":"eof"}'];
+    // Every one of these is outside the protocol: the router must answer each with an error frame.
+    const badText = (): string =>
+      rng.pick([
+        () => rng.text(rng.int(80)),
+        () => {
+          const control = rng.pick(controls);
+          return control.slice(0, 1 + rng.int(control.length - 1));
+        },
+        () =>
+          rng.pick([
+            "null",
+            "[]",
+            '"start"',
+            "{}",
+            '{"type":"start","command":["/bin/sh"]}',
+            '{"type":"resize","cols":-1,"rows":1e9}',
+            '{"type":"exit","exitCode":0}',
+            '{"type":"eof","x":1}',
+            '{"__proto__":{"type":"eof"}}',
+            `${"[".repeat(5000)}${"]".repeat(5000)}`,
+          ]),
+        () => `{"type":"resize","cols":${rng.int(5000)},"rows":"${rng.text(5)}"}`,
+      ])();
+    const badBinary = (): Buffer =>
+      rng.int(4) === 0
+        ? Buffer.alloc(0)
+        : Buffer.concat([Buffer.of(1 + rng.int(255)), rng.bytes(rng.int(64))]);
+    const refusals = (s: ExecSession) =>
+      s.texts.filter(
+        (c) => c.type === "error" && c.message?.startsWith("the router refused a frame:"),
+      );
+
+    // Well-framed WebSocket messages with bad contents, 30 or so per session.
+    const sessions = 10;
+    for (let i = 0; i < sessions; i++) {
+      const s = await session(await cat());
+      let bad = 1;
+      s.socket.send("{oops");
+      for (let j = 0; j < 30; j++) {
+        const kind = rng.int(3);
+        if (kind === 0) s.socket.send(badText());
+        else if (kind === 1) s.socket.send(badBinary(), { binary: true });
+        else s.socket.send(Buffer.concat([Buffer.of(0), rng.bytes(rng.int(64))]), { binary: true });
+        if (kind !== 2) bad += 1;
+      }
+      if (i % 2 === 1) {
+        s.socket.send(Buffer.concat([Buffer.of(7), rng.bytes(200_000)]), { binary: true });
+        bad += 1;
+      }
+      await eventually(
+        `session ${i} (seed ${seed}): an error frame for each of ${bad} bad frames`,
+        async () => refusals(s).length,
+        (n) => n >= bad,
+        15_000,
+      );
+      assert.equal(refusals(s).length, bad, `seed ${seed}`);
+      assert.deepEqual(
+        s.texts.filter((c) => !["started", "exit", "error"].includes(c.type)),
+        [],
+        "only protocol frames come back",
+      );
+      if (i === sessions - 1) {
+        // Not UTF-8 in a text frame: the WebSocket layer closes the session (1007), nothing more.
+        s.socket.send(Buffer.from([0xc3, 0x28, 0xff]), { binary: false });
+        assert.equal(await within(s.closed, 10_000, "close on bad UTF-8"), 1007);
+      } else {
+        s.socket.close();
+        await within(s.closed, 10_000, `session ${i}'s close`);
+      }
+    }
+
+    // Frames no WebSocket library would send: garbage, truncated, oversized, unmasked, reserved.
+    const rawExec = async (token: string) => {
+      const socket = connect(routerPort, "127.0.0.1");
+      // Listened for from the start: the router may close before the test looks.
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      await within(once(socket, "connect"), 10_000, "connect");
+      socket.write(
+        `GET /v1/exec?token=${token} HTTP/1.1\r\nHost: 127.0.0.1:${routerPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+      let head = "";
+      await within(
+        new Promise<void>((resolve) => {
+          const onData = (chunk: Buffer) => {
+            head += chunk.toString("latin1");
+            if (!head.includes("\r\n\r\n")) return;
+            socket.off("data", onData);
+            resolve();
+          };
+          socket.on("data", onData);
+        }),
+        10_000,
+        "the handshake",
+      );
+      assert.match(head, /^HTTP\/1\.1 101 /);
+      socket.on("data", () => {});
+      socket.on("error", () => {});
+      return { socket, closed };
+    };
+    const control = Buffer.from(controls[0] as string);
+    const rawCases = (): Buffer[] => [
+      rng.bytes(1 + rng.int(64)),
+      clientFrame(1, control).subarray(0, 1 + rng.int(control.length + 5)),
+      Buffer.concat([
+        Buffer.of(0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+        rng.bytes(8),
+      ]),
+      clientFrame(1, Buffer.from("{oops"), { mask: false }),
+      clientFrame(3, rng.bytes(rng.int(40))),
+      Buffer.concat([clientFrame(0, rng.bytes(10)), clientFrame(9, rng.bytes(200))]),
+      clientFrame(1, control, { fin: false }),
+    ];
+    for (const bytes of [...rawCases(), ...rawCases()]) {
+      const { socket, closed } = await rawExec(await cat());
+      socket.write(bytes);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      socket.end();
+      await within(closed, 10_000, "the raw session's close");
+    }
+    assert.ok(alive(stack.router), "the router is still running");
+    assert.ok(alive(stack.agent), "the node agent is still running");
+    const survivor = await session(await commandToken(["/bin/sh", "-c", "echo fuzz-survived"]));
+    await within(survivor.closed, 30_000, "the survivor session");
+    assert.match(survivor.output(), /fuzz-survived/);
+    assert.ok(survivor.texts.some((c) => c.type === "exit" && c.exitCode === 0));
+    const admin = await mintIngressToken(stack.key, { sub: "ops", aud: label, admin: true });
+    assert.equal((await get("/hello.txt", { cookie: `${INGRESS_COOKIE}=${admin}` })).status, 200);
+  });
+
+  it("exec: an agent that sends malformed frames has them refused (an error frame each), not relayed, and the router stays up", async () => {
+    await startEdge();
+    const rng = seeded(randomInt(1, 2 ** 31));
+    const fake = { namespace: uniqueName("fa"), sandbox: "fake", node: uniqueName("fake-agent") };
+    const malformed: [Buffer | string, boolean][] = [
+      ["not json", false],
+      ["", false],
+      ['{"type":"exit"}', false],
+      ['{"type":"bogus"}', false],
+      ['{"type":"error"}', false],
+      ["{".repeat(3), false],
+      [Buffer.alloc(0), true],
+      [Buffer.of(0, 65), true],
+      [Buffer.of(9, 1, 2), true],
+      ...Array.from({ length: 20 }, (): [Buffer | string, boolean] =>
+        rng.int(2) === 0
+          ? [rng.text(rng.int(60)), false]
+          : [Buffer.concat([Buffer.of(3 + rng.int(253)), rng.bytes(rng.int(30))]), true],
+      ),
+    ];
+    const agent = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await once(agent, "listening");
+    let start: unknown;
+    agent.on("connection", (socket) => {
+      socket.once("message", (data) => {
+        start = JSON.parse(String(data));
+        for (const [frame, binary] of malformed) socket.send(frame, { binary });
+        socket.send(JSON.stringify({ type: "started" }));
+        socket.send(Buffer.concat([Buffer.of(1), Buffer.from("hello from a fake agent\n")]));
+        socket.send(JSON.stringify({ type: "exit", exitCode: 0 }));
+        socket.close(1000);
+      });
+    });
+    try {
+      // Objects only this test's second router sees (no turgon.dev/test-run label: the operator ignores them).
+      const address = `http://127.0.0.1:${(agent.address() as { port: number }).port}`;
+      const objects = [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: fake.namespace } },
+        {
+          apiVersion: "turgon.dev/v1alpha1",
+          kind: "SandboxNode",
+          metadata: { name: fake.node },
+          spec: { address },
+        },
+        {
+          apiVersion: "turgon.dev/v1alpha1",
+          kind: "Sandbox",
+          metadata: { name: fake.sandbox, namespace: fake.namespace },
+          spec: { image: "debian-python:latest" },
+        },
+      ];
+      await writeFile(
+        join(stack.dir, "fake.json"),
+        JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+      );
+      const created = await kubectl(["apply", "-f", join(stack.dir, "fake.json")]);
+      assert.equal(created.exitCode, 0, created.tail);
+      const status = {
+        phase: "Running",
+        nodeName: fake.node,
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "Running",
+            message: "a fake agent",
+            lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+          },
+        ],
+      };
+      const patched = await kubectl([
+        "patch",
+        "sandbox",
+        fake.sandbox,
+        "-n",
+        fake.namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ status }),
+      ]);
+      assert.equal(patched.exitCode, 0, patched.tail);
+
+      const token = await commandToken(["/bin/echo"], "grace", fake);
+      // A refusal for a sandbox not yet in the router's cache does not use the token up.
+      const opened = await eventually(
+        "the fake sandbox in the router's cache",
+        () => openExec(token, edgePort),
+        (o) => !("status" in o),
+        30_000,
+      );
+      if ("status" in opened) assert.fail("unreachable");
+      await within(opened.closed, 15_000, "the session with the fake agent");
+      // A router that crashed on a frame would have exited by now.
+      await Promise.race([
+        once(edge?.child as NonNullable<typeof edge>["child"], "exit"),
+        new Promise((resolve) => setTimeout(resolve, 1000)),
+      ]);
+      assert.ok(alive(edge), "the router is still running");
+      assert.deepEqual(start, {
+        type: "start",
+        command: ["/bin/echo"],
+        tty: false,
+        cols: 80,
+        rows: 24,
+      });
+      const ignored = opened.texts.filter(
+        (c) =>
+          c.type === "error" && c.message === "the node agent sent a malformed frame (ignored)",
+      );
+      assert.equal(ignored.length, malformed.length, JSON.stringify(opened.texts));
+      assert.deepEqual(
+        opened.texts.filter((c) => c.type !== "error"),
+        [{ type: "started" }, { type: "exit", exitCode: 0 }],
+      );
+      assert.equal(opened.output(), "hello from a fake agent\n");
+      const admin = await mintIngressToken(stack.key, { sub: "ops", aud: label, admin: true });
+      const served = await send({
+        path: "/hello.txt",
+        port: edgePort,
+        headers: { cookie: `${INGRESS_COOKIE_SECURE}=${admin}` },
+      });
+      assert.equal(served.status, 200, "and keeps serving");
+    } finally {
+      agent.close();
+      await kubectl(["delete", "namespace", fake.namespace, "--wait=false"]);
+      await kubectl(["delete", "sandboxnode", fake.node, "--wait=false"]);
     }
   });
 

@@ -12,11 +12,13 @@ import { startCaches, stopCaches } from "../controller/caches.ts";
 import { customResourceInformer } from "../controller/informer.ts";
 import { type Logger, logger } from "../logger.ts";
 import { serveMetrics } from "../metrics/server.ts";
-import type { RouterConfig } from "./config.ts";
+import { type RouterConfig, servesHttps } from "./config.ts";
 import { SandboxDirectory } from "./directory.ts";
 import { ExecEdge } from "./exec.ts";
+import { TrustedProxies } from "./forwarded.ts";
 import { RouterMetrics } from "./metrics.ts";
 import { createRouterServer } from "./proxy.ts";
+import { ExecReplayGuard } from "./replay.ts";
 import { SshGateway, type SshGatewayOptions, SshUsersFile } from "./ssh.ts";
 import { TokenKeys } from "./tokens.ts";
 
@@ -96,8 +98,10 @@ export async function startRouter(
         log,
         agentToken,
         record: recordSession,
+        replay: new ExecReplayGuard(redis),
       })
     : undefined;
+  const https = servesHttps(config);
   const server = createRouterServer({
     directory,
     keys,
@@ -106,6 +110,8 @@ export async function startRouter(
     domain: config["ingress-domain"],
     signInUrl: config["sign-in-url"],
     connectTimeoutMs: config["agent-connect-timeout-ms"],
+    https,
+    trustedProxies: new TrustedProxies(config["trusted-proxies"]),
     ...(tls ? { tls } : {}),
     ...(exec ? { exec } : {}),
   });
@@ -125,7 +131,15 @@ export async function startRouter(
     () => ({}),
   );
   const url = `${tls ? "https" : "http"}://${config["listen-host"]}:${port}`;
-  log.info({ url, domain: config["ingress-domain"] }, "router serving");
+  log.info(
+    {
+      url,
+      domain: config["ingress-domain"],
+      https,
+      trustedProxies: config["trusted-proxies"].map((c) => `${c.address}/${c.prefix}`),
+    },
+    "router serving",
+  );
   return {
     url,
     metricsUrl: `http://${config["listen-host"]}:${(metricsServer.address() as AddressInfo).port}/metrics`,

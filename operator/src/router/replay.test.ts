@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
+import { after, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { ExecReplayGuard, ReplayCheckUnavailable } from "./replay.ts";
+
+describe("exec token replay guard", () => {
+  const redisUrl = process.env.REDIS_URL;
+  const redis = redisUrl ? new Redis(redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
+  after(() => redis?.disconnect());
+
+  it("accepts a jti once, in Redis, until the token's expiry", async () => {
+    assert.ok(redis, "REDIS_URL from the test platform (--test-global-setup)");
+    const guard = new ExecReplayGuard(redis);
+    const jti = randomUUID();
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    assert.equal(await guard.claim(jti, exp), true);
+    assert.equal(await guard.claim(jti, exp), false);
+    assert.equal(await new ExecReplayGuard(redis).claim(jti, exp), false, "another replica");
+    const ttl = await redis.ttl(`turgon:router:exec-jti:${jti}`);
+    assert.ok(ttl > 60 && ttl <= 120, `expires with the token (plus slack): ${ttl} s`);
+  });
+
+  it("refuses (fails closed) when Redis does not answer", async () => {
+    // A port that accepts connections and never answers.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as { port: number }).port;
+    const mute = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        new ExecReplayGuard(mute, 500).claim(randomUUID(), Math.floor(Date.now() / 1000) + 60),
+        ReplayCheckUnavailable,
+      );
+      assert.ok(Date.now() - started < 5000, "bounded");
+    } finally {
+      mute.disconnect();
+      silent.close();
+    }
+  });
+});

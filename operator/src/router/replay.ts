@@ -1,0 +1,55 @@
+import type { Redis } from "ioredis";
+
+/** The single-use check could not be made (Redis unreachable): the token is refused, not trusted. */
+export class ReplayCheckUnavailable extends Error {}
+
+/** Key prefix of used exec token ids in Redis. */
+const PREFIX = "turgon:router:exec-jti:";
+/** Kept past the token's expiry, so a Redis clock ahead of a router's cannot reopen the window. */
+const CLOCK_SLACK_SECONDS = 60;
+
+/**
+ * Each exec token opens one session: the first use of its `jti` claims it
+ * in Redis (`SET NX`, expiring at the token's `exp`), every later use is a
+ * replay.
+ *
+ * Redis rather than memory: the router runs as several replicas, and a
+ * per-process store would let a token be replayed once on every replica;
+ * the router needs this Redis already (session records), `SET NX` is
+ * atomic across replicas, and Redis expires the entries itself, so memory
+ * stays bounded by the tokens minted within one lifetime. When Redis cannot
+ * answer, exec is refused (fail closed): an unrecorded shell that a stolen
+ * token could reopen is worse than a retry.
+ */
+export class ExecReplayGuard {
+  private readonly redis: Redis;
+  private readonly timeoutMs: number;
+
+  constructor(redis: Redis, timeoutMs = 3000) {
+    this.redis = redis;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** True for the first use of `jti`, false for a replay; throws ReplayCheckUnavailable. */
+  async claim(jti: string, exp: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ReplayCheckUnavailable(`Redis did not answer in ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      const answer = await Promise.race([
+        this.redis.set(`${PREFIX}${jti}`, "1", "EXAT", exp + CLOCK_SLACK_SECONDS, "NX"),
+        timeout,
+      ]);
+      return answer === "OK";
+    } catch (error) {
+      if (error instanceof ReplayCheckUnavailable) throw error;
+      throw new ReplayCheckUnavailable(`Redis: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
