@@ -28,11 +28,7 @@ describe("deleting a namespace with a running Sandbox", () => {
   let stack: Stack;
   const namespace = uniqueName("nsdel");
 
-  const agentGet = (uid: string) =>
-    fetch(`${stack.agent.ready.apiUrl}/v1/sandboxes/${uid}`, {
-      headers: { authorization: `Bearer ${stack.token}` },
-      signal: AbortSignal.timeout(10_000),
-    });
+  const agentGet = (uid: string) => stack.agentCall(`/v1/sandboxes/${uid}`);
   /**
    * The agent's API reports no host pid; it records each VM's QEMU pid in
    * `<state-dir>/vms/<uid>.json` (to reap VMs after a crash), and
@@ -74,7 +70,7 @@ describe("deleting a namespace with a running Sandbox", () => {
       180_000,
     );
     const uid = ready.metadata.uid as string;
-    const observed = (await (await agentGet(uid)).json()) as { phase: string };
+    const observed = (await agentGet(uid)).json as { phase: string };
     assert.equal(observed.phase, "Running");
     const pid = await qemuPid(uid);
     assert.ok(await isQemu(pid), `pid ${pid} runs QEMU before the deletion`);

@@ -7,25 +7,25 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { CoordinationV1Api } from "@kubernetes/client-node";
-import { type ObservedSandbox, SANDBOX_HEADER } from "@turgon/api/agent";
+import type { ObservedSandbox } from "@turgon/api/agent";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import {
+  type ExternalHost,
   installCrds,
   kubeConfigAs,
   kubectl,
   type ScratchRedis,
+  startExternalHost,
   startScratchRedis,
   testKubeConfig,
   uniqueName,
 } from "@turgon/dev/testing";
-import { testAgentFlags } from "@turgon/node-agent/testing";
+import { insecureIngressHeaders, testAgentFlags } from "@turgon/node-agent/testing";
 import { eventually, type RunningProcess, startProcess } from "./testing.ts";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
@@ -42,9 +42,11 @@ describe("operator with real agents and VMs", async () => {
   const agents = new Map<string, RunningProcess>();
   const operators = new Map<string, RunningProcess>();
   let redis: ScratchRedis;
-  let upstream: Server;
-  let upstreamHits = 0;
-  const upstreamAuthorizations: string[] = [];
+  /** "The internet": an external host in a network namespace of the test's own. */
+  let upstream: ExternalHost;
+  const upstreamHits = () => upstream.received.length;
+  const upstreamAuthorizations = () =>
+    upstream.received.map((r) => r.headers.authorization).filter((a) => a !== undefined);
 
   const json = async <T>(args: string[]): Promise<T> => {
     const result = await kubectl([...args, "-o", "json"]);
@@ -135,12 +137,7 @@ describe("operator with real agents and VMs", async () => {
     await writeFile(join(dir, "token"), token);
     assert.equal((await kubectl(["create", "namespace", namespace])).exitCode, 0);
     redis = await startScratchRedis();
-    upstream = createServer((req, res) => {
-      upstreamHits += 1;
-      if (req.headers.authorization) upstreamAuthorizations.push(req.headers.authorization);
-      res.writeHead(200).end("ok\n");
-    });
-    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    upstream = await startExternalHost();
     await Promise.all(nodeNames.map(startAgent));
     await startOperator("replica-a");
     await startOperator("replica-b");
@@ -151,7 +148,7 @@ describe("operator with real agents and VMs", async () => {
     // Agents close their VMs on SIGTERM.
     await Promise.allSettled([...agents.values()].map((p) => p.stop()));
     await redis?.remove();
-    upstream?.close();
+    await upstream?.stop();
   });
 
   it("kubectl apply -f examples/ reaches Ready with a URL; kubectl get shows Phase, Node and URL", async () => {
@@ -190,7 +187,7 @@ describe("operator with real agents and VMs", async () => {
       "the guest app answers",
       async () => {
         const response = await fetch(agentUrl(status.nodeName as string, "ingressUrl"), {
-          headers: { [SANDBOX_HEADER]: hello.metadata.uid as string },
+          headers: insecureIngressHeaders(token, hello.metadata.uid as string),
         });
         return { status: response.status, text: await response.text() };
       },
@@ -255,7 +252,6 @@ describe("operator with real agents and VMs", async () => {
   it("a SandboxPolicy edit reaches the running VM live, without a reboot", async () => {
     const hello = await getSandbox("hello");
     const node = hello.status?.nodeName as string;
-    const port = (upstream.address() as AddressInfo).port;
     const guestCurl = async () => {
       const { status, body } = await agentCall(
         node,
@@ -273,7 +269,7 @@ describe("operator with real agents and VMs", async () => {
             "http://192.0.2.1:80",
             "-w",
             "%{http_code}",
-            `http://localhost:${port}/`,
+            `${upstream.url}/`,
           ],
         },
       );
@@ -281,10 +277,10 @@ describe("operator with real agents and VMs", async () => {
       return Number(String(body.stdout).trim());
     };
     assert.equal(await guestCurl(), 403, "the example policy allows only the package index");
-    assert.equal(upstreamHits, 0);
+    assert.equal(upstreamHits(), 0);
 
     const patched = await mergePatch("sandboxpolicy", "python-packages", {
-      spec: { allowedHosts: ["pypi.org", "localhost"], blockInternalRanges: false },
+      spec: { allowedHosts: ["pypi.org", upstream.address] },
     });
     assert.equal(patched.exitCode, 0, patched.tail);
     await eventually(
@@ -293,7 +289,7 @@ describe("operator with real agents and VMs", async () => {
       (code) => code === 200,
       30_000,
     );
-    assert.ok(upstreamHits >= 1);
+    assert.ok(upstreamHits() >= 1);
     const after = await getSandbox("hello");
     assert.equal(after.status?.startedAt, hello.status?.startedAt, "the VM was not restarted");
   });
@@ -315,7 +311,7 @@ describe("operator with real agents and VMs", async () => {
         secrets: [
           {
             name: "API_TOKEN",
-            hosts: ["localhost"],
+            hosts: [upstream.address],
             secretKeyRef: { name: "api-token", key: "token" },
           },
         ],
@@ -331,7 +327,6 @@ describe("operator with real agents and VMs", async () => {
       120_000,
     );
     const node = rebooted.status?.nodeName as string;
-    const port = (upstream.address() as AddressInfo).port;
     const guest = async (script: string) => {
       const { status, body } = await agentCall(
         node,
@@ -349,9 +344,9 @@ describe("operator with real agents and VMs", async () => {
       placeholder.length > 0 && !placeholder.includes("first-secret-value"),
       "the guest sees a placeholder",
     );
-    const curl = `curl -s -o /dev/null -m 20 -x http://192.0.2.1:80 -H "Authorization: Bearer $API_TOKEN" -w '%{http_code}' http://localhost:${port}/`;
+    const curl = `curl -s -o /dev/null -m 20 -x http://192.0.2.1:80 -H "Authorization: Bearer $API_TOKEN" -w '%{http_code}' ${upstream.url}/`;
     assert.equal(await guest(curl), "200");
-    assert.equal(upstreamAuthorizations.at(-1), "Bearer first-secret-value-1");
+    assert.equal(upstreamAuthorizations().at(-1), "Bearer first-secret-value-1");
 
     await writeFile(join(dir, "secret.json"), secretValue("second-secret-value-2"));
     assert.equal((await kubectl(["apply", "-f", join(dir, "secret.json")])).exitCode, 0);
@@ -359,7 +354,7 @@ describe("operator with real agents and VMs", async () => {
       "the rotated value is injected",
       async () => {
         await guest(curl);
-        return upstreamAuthorizations.at(-1);
+        return upstreamAuthorizations().at(-1);
       },
       (auth) => auth === "Bearer second-secret-value-2",
       30_000,

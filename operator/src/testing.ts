@@ -11,13 +11,15 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import {
+  type AgentPkiFiles,
+  ensureAgentPki,
   installCrds,
   kubeConfigAs,
   kubectl,
   startScratchRedis,
   uniqueName,
 } from "@turgon/dev/testing";
-import { testAgentFlags } from "@turgon/node-agent/testing";
+import { type AgentTestCaller, agentCaller, testAgentFlags } from "@turgon/node-agent/testing";
 import { run as runCommand } from "@turgon/toolkit/run";
 import ssh2 from "ssh2";
 
@@ -119,8 +121,10 @@ export async function eventually<T>(
 
 export interface Stack {
   dir: string;
-  /** The agent API's bearer token. */
-  token: string;
+  /** The agent plane's PKI: the agent's serving certificate, the operator's and router's client ones. */
+  pki: AgentPkiFiles;
+  /** Calls the agent's API as the operator does (its client certificate). */
+  agentCall: AgentTestCaller["call"];
   /** The ingress token signing key (HS256). */
   key: Uint8Array;
   selector: string;
@@ -158,7 +162,6 @@ export async function startStack(
     return result;
   };
   const dir = await mkdtemp(join(tmpdir(), "turgon-stack-"));
-  const token = randomBytes(24).toString("hex");
   const keyText = randomBytes(32).toString("hex");
   const run = uniqueName("run");
   const node = uniqueName("node");
@@ -184,7 +187,13 @@ export async function startStack(
   ]);
   await writeFile(join(dir, "keys.json"), keys.stdout);
   await must(["apply", "-f", join(dir, "keys.json")]);
-  await writeFile(join(dir, "token"), token);
+  const pki = await ensureAgentPki(join(dir, "pki"), node);
+  const operatorCaller = agentCaller({ pki, as: "operator" });
+  const accessAs = (caller: "operator" | "router") => ({
+    "agent-ca-file": pki.ca,
+    "agent-client-cert-file": pki[caller].cert,
+    "agent-client-key-file": pki[caller].key,
+  });
   const redis = await startScratchRedis();
   const identity = async (user: string) => {
     const kc = await kubeConfigAs(`system:serviceaccount:turgon-system:${user}`, [
@@ -226,13 +235,15 @@ export async function startStack(
     Object.entries(values).flatMap(([k, v]) => [`--${k}`, v]);
   const startAgent = async () => {
     await mkdir(join(dir, "agent"), { recursive: true });
-    await writeFile(join(dir, "agent", "token"), token);
     const agent = await startProcess(
       "node-agent",
-      testAgentFlags(join(dir, "agent"), node, redis.url, {
-        "heartbeat-seconds": "1",
-        ...options.agentFlags,
-      }),
+      testAgentFlags(
+        join(dir, "agent"),
+        node,
+        redis.url,
+        { "heartbeat-seconds": "1", ...options.agentFlags },
+        pki,
+      ),
       "node agent started",
     );
     await must(["label", "sandboxnode", node, selector, "--overwrite"]);
@@ -240,7 +251,8 @@ export async function startStack(
   };
   const stack: Stack = {
     dir,
-    token,
+    pki,
+    agentCall: (path, init) => operatorCaller.call(`${stack.agent.ready.apiUrl}${path}`, init),
     key: new TextEncoder().encode(keyText),
     selector,
     labels: { "turgon.dev/test-run": run },
@@ -249,7 +261,7 @@ export async function startStack(
       "operator",
       flags({
         kubeconfig: await identity("turgon-operator"),
-        "agent-token-file": join(dir, "token"),
+        ...accessAs("operator"),
         "leader-elect": "false",
         "metrics-port": "0",
         "sandbox-selector": selector,
@@ -268,7 +280,7 @@ export async function startStack(
         "sandbox-selector": selector,
         "node-selector": selector,
         "sign-in-url": "http://dashboard.localhost:3000/signin",
-        "agent-token-file": join(dir, "token"),
+        ...accessAs("router"),
         "redis-url": redis.url,
         "ssh-port": "0",
         "ssh-host-key-file": join(dir, "ssh_host_key"),
@@ -283,15 +295,15 @@ export async function startStack(
       stack.agent = await startAgent();
     },
     async guestExec(uid, command, stdin) {
-      const response = await fetch(`${stack.agent.ready.apiUrl}/v1/sandboxes/${uid}/exec`, {
+      const { json } = await stack.agentCall(`/v1/sandboxes/${uid}/exec`, {
         method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ command, ...(stdin ? { stdin } : {}) }),
+        body: { command, ...(stdin ? { stdin } : {}) },
       });
-      return (await response.json()) as { exitCode: number; stdout: string; stderr: string };
+      return json as { exitCode: number; stdout: string; stderr: string };
     },
     async stop() {
       for (const p of [stack.router, stack.operator, stack.agent]) await p.stop();
+      await operatorCaller.close();
       await redis.remove();
     },
   };

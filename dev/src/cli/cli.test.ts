@@ -66,6 +66,27 @@ describe("npm run up / status / down", async () => {
     assert.equal((await kubectlUp(["create", "namespace", namespace])).exitCode, 0);
     const deleted = await kubectlUp(["delete", "namespace", namespace, "--timeout=60s"]);
     assert.equal(deleted.exitCode, 0, deleted.tail);
+
+    // The node agent serves TLS and asks for a control-plane certificate: curl without one is refused.
+    const address = await kubectlUp([
+      "get",
+      "sandboxnode",
+      "local",
+      "-o",
+      "jsonpath={.spec.address}",
+    ]);
+    assert.match(address.stdout, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const anonymous = await run("curl", [
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "--cacert",
+      join(stateDir, "pki", "agent", "ca.crt"),
+      `${address.stdout}/v1/sandboxes`,
+    ]);
+    assert.equal(anonymous.stdout, "401");
   });
 
   it("runs the node agent, operator and router: kubectl apply -f examples/ is served at its URL", async () => {

@@ -42,7 +42,7 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
   PostgreSQL      ${info.databaseUrl}
   Redis           ${info.redisUrl}
   guest image     ${info.guestImage}   (store ${info.imageStore})
-  node agent      http://127.0.0.1:${platformPorts.agentApi}   (SandboxNode "${LOCAL_NODE}", ingress :${platformPorts.agentIngress})
+  node agent      https://127.0.0.1:${platformPorts.agentApi}   (SandboxNode "${LOCAL_NODE}", ingress :${platformPorts.agentIngress})
   operator        http://127.0.0.1:${platformPorts.operatorMetrics}/metrics
   router          http://<name>--<namespace>.${INGRESS_DOMAIN}:${platformPorts.router}/   (ingress domain ${INGRESS_DOMAIN}; metrics :${platformPorts.routerMetrics})
   state and logs  ${info.stateDir}

@@ -5,11 +5,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
+import { get as httpGet } from "node:http";
+import { get as httpsGet } from "node:https";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { DevError } from "@turgon/toolkit/errors";
 import { withStep } from "@turgon/toolkit/progress";
 import { run } from "@turgon/toolkit/run";
+import { ensureAgentPki } from "../controlplane/agent-pki.ts";
 import { buildClientKubeConfig } from "../controlplane/kubeconfig.ts";
 import { issueClientCertificate, pkiPaths } from "../controlplane/pki.ts";
 import type { EnvironmentInfo } from "../environment/index.ts";
@@ -107,16 +110,6 @@ async function componentKubeconfig(
   await writeFile(path, `${kc.exportConfig()}\n`, { mode: 0o600 });
 }
 
-async function agentToken(stateDir: string): Promise<string> {
-  const path = join(stateDir, "node-agent", "token");
-  try {
-    await readFile(path, "utf8");
-  } catch {
-    await writeFile(path, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
-  }
-  return path;
-}
-
 export type PlatformOutcome = Record<ComponentName, "started" | "already running">;
 
 interface ComponentPlan {
@@ -127,6 +120,8 @@ interface ComponentPlan {
   groups: string[];
   flags: (dir: string, kubeconfig: string) => Record<string, string | number>;
   health: string;
+  /** The CA that signs the health endpoint's certificate, when it serves https. */
+  healthCa?: string;
   what: string;
 }
 
@@ -148,7 +143,12 @@ async function ensureComponent(
       pidFile: pidFile(info.stateDir, plan.name),
       cwd: repoRoot,
     });
-    await waitUntilReady(record, `${plan.name}'s /healthz`, () => healthy(plan.health), 60_000);
+    await waitUntilReady(
+      record,
+      `${plan.name}'s /healthz`,
+      () => healthy(plan.health, plan.healthCa),
+      60_000,
+    );
   });
   return "started";
 }
@@ -237,7 +237,13 @@ export async function startPlatform(
   });
   await ensureTokenKeys(info);
   const sshFiles = await ensureSshFiles(stateDir);
-  const token = await agentToken(stateDir);
+  // The agent serves TLS; the operator and the router present client certificates (kubelet-style).
+  const pki = await ensureAgentPki(join(stateDir, "pki", "agent"), LOCAL_NODE);
+  const agentAccess = (caller: "operator" | "router") => ({
+    "agent-ca-file": pki.ca,
+    "agent-client-cert-file": pki[caller].cert,
+    "agent-client-key-file": pki[caller].key,
+  });
   return {
     "node-agent": await ensureComponent(info, {
       name: "node-agent",
@@ -248,15 +254,18 @@ export async function startPlatform(
         "node-name": LOCAL_NODE,
         "api-port": ports.agentApi,
         "ingress-port": ports.agentIngress,
-        "token-file": token,
+        "tls-cert-file": pki.agent.cert,
+        "tls-key-file": pki.agent.key,
+        "client-ca-file": pki.ca,
         kubeconfig,
         "state-dir": join(dir, "state"),
         "spool-dir": join(dir, "spool"),
         "redis-url": info.redisUrl,
         "image-store": info.imageStore,
       }),
-      health: `http://127.0.0.1:${ports.agentApi}/healthz`,
-      what: `on 127.0.0.1:${ports.agentApi} (ingress :${ports.agentIngress})`,
+      health: `https://127.0.0.1:${ports.agentApi}/healthz`,
+      healthCa: await readFile(pki.ca, "utf8"),
+      what: `on https://127.0.0.1:${ports.agentApi} (ingress :${ports.agentIngress})`,
     }),
     operator: await ensureComponent(info, {
       name: "operator",
@@ -265,7 +274,7 @@ export async function startPlatform(
       groups: SERVICE_ACCOUNT_GROUPS,
       flags: (_dir, kubeconfig) => ({
         kubeconfig,
-        "agent-token-file": token,
+        ...agentAccess("operator"),
         "metrics-port": ports.operatorMetrics,
         "ingress-domain": INGRESS_DOMAIN,
         "ingress-scheme": "http",
@@ -285,7 +294,7 @@ export async function startPlatform(
         port: ports.router,
         "metrics-port": ports.routerMetrics,
         "ingress-domain": INGRESS_DOMAIN,
-        "agent-token-file": token,
+        ...agentAccess("router"),
         "redis-url": info.redisUrl,
         "ssh-port": ports.routerSsh,
         "ssh-host-key-file": sshFiles.hostKey,
@@ -301,9 +310,17 @@ function flags(values: Record<string, string | number>): string[] {
   return Object.entries(values).flatMap(([name, value]) => [`--${name}`, String(value)]);
 }
 
-async function healthy(url: string): Promise<boolean> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-  return response.ok;
+/** A GET of `url` answers 2xx; over https, trusting `ca` (the agent plane's own CA). */
+function healthy(url: string, ca?: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const get = url.startsWith("https:") ? httpsGet : httpGet;
+    const req = get(url, { ca, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 500) < 300);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
 }
 
 /** Stops the router and operator first (so nothing reacts), then the agent (which closes its VMs). */

@@ -1,6 +1,7 @@
 import { ingressDomain } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
+import { AGENT_ACCESS_FLAGS, agentAccessSchema, checkAgentAccess } from "../agents/credentials.ts";
 import { type Cidr, parseCidr } from "./forwarded.ts";
 
 const OPTIONS = {
@@ -45,10 +46,7 @@ const OPTIONS = {
     env: "TURGON_ROUTER_AGENT_CONNECT_TIMEOUT_MS",
     description: "how long to wait for an agent's ingress port before answering 502",
   },
-  "agent-token-file": {
-    env: "TURGON_AGENT_TOKEN_FILE",
-    description: "file with the node agents' API token (for exec at the edge)",
-  },
+  ...AGENT_ACCESS_FLAGS,
   "redis-url": {
     env: "TURGON_REDIS_URL",
     description: "Redis that receives exec session records (bullmq)",
@@ -111,7 +109,7 @@ export const RouterConfig = z
       .default("turgon-system/turgon-ingress-keys"),
     "sign-in-url": z.url().default("http://localhost:3000/signin"),
     "agent-connect-timeout-ms": z.coerce.number().int().min(100).max(60_000).default(3000),
-    "agent-token-file": z.string().min(1).optional(),
+    ...agentAccessSchema,
     "redis-url": z
       .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
       .default("redis://127.0.0.1:6379"),
@@ -129,10 +127,7 @@ export const RouterConfig = z
     message: "--ssh-host-key-file and --ssh-users-file go together",
     path: ["ssh-users-file"],
   })
-  .refine((c) => c["ssh-host-key-file"] === undefined || c["agent-token-file"] !== undefined, {
-    message: "the SSH gateway needs --agent-token-file to reach the agents",
-    path: ["agent-token-file"],
-  });
+  .superRefine(checkAgentAccess);
 export type RouterConfig = z.infer<typeof RouterConfig>;
 
 export { ConfigError };

@@ -6,6 +6,7 @@ import type { ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import type { ExecTokenClaims } from "@turgon/api/routing";
 import { WebSocket, WebSocketServer } from "ws";
+import { type AgentCredentials, agentApiHeaders, agentTlsOptions } from "../agents/credentials.ts";
 import type { Logger } from "../logger.ts";
 import { isReady } from "../reconcile/conditions.ts";
 import type { SandboxDirectory } from "./directory.ts";
@@ -24,7 +25,8 @@ export interface ExecEdgeOptions {
   metrics: RouterMetrics;
   log: Logger;
   /** The node agents' API bearer token. */
-  agentToken: string;
+  /** How the router proves itself to agents. */
+  agentCredentials: AgentCredentials;
   /** Where session records go (the exec audit queue). */
   record: (event: ExecAuditEvent) => Promise<void>;
   /** Makes each exec token good for one session. */
@@ -99,14 +101,15 @@ export class ExecEdge {
     { sandbox, node }: { sandbox: Sandbox; node: SandboxNode },
     size: { cols: number; rows: number },
   ): void {
-    const { log, agentToken } = this.options;
+    const { log, agentCredentials } = this.options;
     const uid = sandbox.metadata.uid as string;
     const startedAt = new Date().toISOString();
     let exitCode: number | null = null;
     let reason = "client-closed";
     const agentUrl = `${node.spec.address.replace(/^http/, "ws")}${AGENT_API_PREFIX}/sandboxes/${uid}/exec`;
     const agent = new WebSocket(agentUrl, {
-      headers: { authorization: `Bearer ${agentToken}` },
+      headers: agentApiHeaders(agentCredentials),
+      ...agentTlsOptions(agentCredentials),
       maxPayload: 1 << 20,
     });
     const pending: { data: Buffer; binary: boolean }[] = [];

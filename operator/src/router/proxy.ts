@@ -1,16 +1,26 @@
 import {
-  Agent,
   createServer,
+  Agent as HttpAgent,
+  request as httpRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
-  request,
   type Server,
   type ServerResponse,
 } from "node:http";
-import { createServer as createTlsServer } from "node:https";
+import {
+  createServer as createTlsServer,
+  Agent as HttpsAgent,
+  request as httpsRequest,
+} from "node:https";
 import { connect, type Socket } from "node:net";
-import { SANDBOX_HEADER } from "@turgon/api/agent";
+import { connect as tlsConnect } from "node:tls";
+import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
 import { EXEC_PATH, hostLabel, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
+import {
+  type AgentCredentials,
+  agentIngressHeaders,
+  agentTlsOptions,
+} from "../agents/credentials.ts";
 import type { Logger } from "../logger.ts";
 import {
   cookieValue,
@@ -53,8 +63,10 @@ export interface ProxyOptions {
   https: boolean;
   /** Peers whose forwarding headers are believed. */
   trustedProxies: TrustedProxies;
-  /** Exec at the edge, on the router's own host; absent when no agent token is configured. */
+  /** Exec at the edge, on the router's own host. */
   exec?: ExecEdge;
+  /** How the router proves to agents that it may pick a sandbox on their ingress port. */
+  agentCredentials: AgentCredentials;
 }
 
 type Serve = Extract<Route, { kind: "serve" }>;
@@ -112,7 +124,15 @@ export function createRouterServer(options: ProxyOptions): Server {
   const { directory, keys, metrics, log } = options;
   const scheme = options.https ? "https" : "http";
   const cookieName = ingressCookieName(options.https);
-  const agentPool = new Agent({ keepAlive: true, maxSockets: 256 });
+  // Keep-alive pools to agents' ingress ports: https with the router's client certificate.
+  const agentPools = {
+    http: new HttpAgent({ keepAlive: true, maxSockets: 256 }),
+    https: new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 256,
+      ...agentTlsOptions(options.agentCredentials),
+    }),
+  };
 
   const decide = async (req: IncomingMessage, upgrade: boolean): Promise<Decision> => {
     const label = hostLabel(req.headers.host, options.domain);
@@ -182,7 +202,13 @@ export function createRouterServer(options: ProxyOptions): Server {
   ): IncomingHttpHeaders => {
     const out: IncomingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (name === SANDBOX_HEADER || name === "cookie" || isForwardingHeader(name)) continue;
+      if (
+        name === SANDBOX_HEADER ||
+        name === INGRESS_TICKET_HEADER ||
+        name === "cookie" ||
+        isForwardingHeader(name)
+      )
+        continue;
       if (!upgrade && HOP_BY_HOP.has(name)) continue;
       out[name] = value;
     }
@@ -193,6 +219,7 @@ export function createRouterServer(options: ProxyOptions): Server {
       options.trustedProxies.forwardingHeaders(req.headers, req.socket.remoteAddress, scheme),
     );
     out[SANDBOX_HEADER] = route.uid;
+    Object.assign(out, agentIngressHeaders(options.agentCredentials, route.uid));
     return out;
   };
 
@@ -219,13 +246,14 @@ export function createRouterServer(options: ProxyOptions): Server {
       return;
     }
     const agent = new URL(decision.route.agent);
-    const upstream = request({
+    const secure = agent.protocol === "https:";
+    const upstream = (secure ? httpsRequest : httpRequest)({
       host: agent.hostname,
       port: agent.port,
       method: req.method,
       path: decision.path,
       headers: forwardHeaders(req, decision.route, false),
-      agent: agentPool,
+      agent: secure ? agentPools.https : agentPools.http,
     });
     upstream.on("socket", (socket) => {
       if (!socket.connecting) return;
@@ -307,12 +335,19 @@ export function createRouterServer(options: ProxyOptions): Server {
       return;
     }
     const agent = new URL(decision.route.agent);
-    const upstream = connect(Number(agent.port), agent.hostname);
+    const secure = agent.protocol === "https:";
+    const upstream = secure
+      ? tlsConnect({
+          host: agent.hostname,
+          port: Number(agent.port),
+          ...agentTlsOptions(options.agentCredentials),
+        })
+      : connect(Number(agent.port), agent.hostname);
     const timer = setTimeout(
       () => upstream.destroy(new Error("connect timeout")),
       options.connectTimeoutMs,
     );
-    upstream.once("connect", () => {
+    upstream.once(secure ? "secureConnect" : "connect", () => {
       clearTimeout(timer);
       const lines = [`${req.method} ${decision.path} HTTP/1.1`];
       for (const [name, value] of Object.entries(forwardHeaders(req, decision.route, true)))
@@ -335,6 +370,9 @@ export function createRouterServer(options: ProxyOptions): Server {
     upstream.on("error", close);
     client.on("error", close);
   };
-  server.on("close", () => agentPool.destroy());
+  server.on("close", () => {
+    agentPools.http.destroy();
+    agentPools.https.destroy();
+  });
   return server;
 }

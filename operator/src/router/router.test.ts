@@ -145,7 +145,9 @@ describe("router through the whole stack", async () => {
         ["port", "0"],
         ["metrics-port", "0"],
         ["sign-in-url", "http://dashboard.localhost:3000/signin"],
-        ["agent-token-file", join(stack.dir, "token")],
+        ["agent-ca-file", stack.pki.ca],
+        ["agent-client-cert-file", stack.pki.router.cert],
+        ["agent-client-key-file", stack.pki.router.key],
         ["redis-url", stack.redisUrl],
       ].flatMap(([k, v]) => [`--${k}`, v as string]),
       "router started",
@@ -677,55 +679,29 @@ describe("router through the whole stack", async () => {
     assert.equal(back, `https://${host(edgePort)}/api/who`);
   });
 
-  it("host-label conflict: a second sandbox claiming web's label makes the router refuse it (409 HostConflict); when it goes, web is served again", async () => {
+  it("host-label conflict: the sandbox that would claim web's label is refused at admission, and web is served on", async () => {
     const admin = await mintIngressToken(stack.key, { sub: "ops", aud: label, admin: true });
     const headers = { cookie: `${INGRESS_COOKIE}=${admin}` };
     assert.equal((await get("/hello.txt", headers)).status, 200);
     assert.equal((await kubectl(["create", "namespace", collisionNamespace])).exitCode, 0);
-    // `web--rt` in `x-…` and `web` in `rt--x-…` are both `web--rt--x-…`. It can never be
-    // placed (no node matches), so it claims the label without a second VM.
+    // `web--rt` in `x-…` and `web` in `rt--x-…` would both be `web--rt--x-…`. Names with
+    // `--` never get in, so the router's own refusal of a shared label (409 HostConflict,
+    // directory.test.ts) stays a second line, for objects that predate the rule.
     const claimant = {
       apiVersion: "turgon.dev/v1alpha1",
       kind: "Sandbox",
       metadata: { name: "web--rt", namespace: collisionNamespace, labels: stack.labels },
       spec: {
         image: "debian-python:latest",
-        nodeSelector: { "turgon.dev/test-nowhere": "true" },
         ingress: { enabled: true, access: "public", routes: [{ prefix: "/", port: 8000 }] },
       },
     };
     await writeFile(join(stack.dir, "claimant.json"), JSON.stringify(claimant));
     const applied = await kubectl(["apply", "-f", join(stack.dir, "claimant.json")]);
-    assert.equal(applied.exitCode, 0, applied.tail);
-    const conflict = await eventually(
-      "HostConflict",
-      () => get("/hello.txt", headers),
-      (a) => a.status === 409,
-      30_000,
-    );
-    const refusal = JSON.parse(conflict.body) as { error: string; message: string };
-    assert.equal(refusal.error, "HostConflict");
-    assert.ok(refusal.message.includes(`${namespace}/web`), refusal.message);
-    assert.ok(refusal.message.includes(`${collisionNamespace}/web--rt`), refusal.message);
-    assert.equal((await get("/hello.txt")).status, 409, "for everyone, whoever came first");
-    assert.equal((await webSocket({ path: "/ws", headers, say: "x" })).status, 409);
-
-    const deleted = await kubectl([
-      "delete",
-      "sandbox",
-      "web--rt",
-      "-n",
-      collisionNamespace,
-      "--timeout=60s",
-    ]);
-    assert.equal(deleted.exitCode, 0, deleted.tail);
-    const back = await eventually(
-      "web served again",
-      () => get("/hello.txt", headers),
-      (a) => a.status === 200,
-      30_000,
-    );
-    assert.equal(back.body, "hi\n");
+    assert.notEqual(applied.exitCode, 0, "the API server refuses the name");
+    assert.match(applied.tail, /metadata\.name must not contain '--'/);
+    const still = await get("/hello.txt", headers);
+    assert.deepEqual([still.status, still.body], [200, "hi\n"]);
   });
 
   it("exec at the edge: a tty session runs `tty` and `exit 3`, reports 3, and is recorded", async () => {

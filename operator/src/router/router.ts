@@ -8,6 +8,7 @@ import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { z } from "zod";
+import { loadAgentCredentials } from "../agents/credentials.ts";
 import { startCaches, stopCaches } from "../controller/caches.ts";
 import { customResourceInformer } from "../controller/informer.ts";
 import { type Logger, logger } from "../logger.ts";
@@ -78,9 +79,7 @@ export async function startRouter(
   await startCaches(caches, log);
 
   const metrics = new RouterMetrics();
-  const agentToken = config["agent-token-file"]
-    ? (await readFlagFile("agent-token-file", config["agent-token-file"])).trim()
-    : undefined;
+  const agentCredentials = await loadAgentCredentials(config);
   const redis = new Redis(config["redis-url"], { maxRetriesPerRequest: 2, lazyConnect: true });
   const audit = new Queue(EXEC_AUDIT_QUEUE, { connection: redis });
   /** Exec and SSH sessions alike: keyed by event id, so a retried add is not a second record. */
@@ -90,17 +89,15 @@ export async function startRouter(
       removeOnComplete: 10_000,
     });
   };
-  const exec = agentToken
-    ? new ExecEdge({
-        directory,
-        keys,
-        metrics,
-        log,
-        agentToken,
-        record: recordSession,
-        replay: new ExecReplayGuard(redis),
-      })
-    : undefined;
+  const exec = new ExecEdge({
+    directory,
+    keys,
+    metrics,
+    log,
+    agentCredentials,
+    record: recordSession,
+    replay: new ExecReplayGuard(redis),
+  });
   const https = servesHttps(config);
   const server = createRouterServer({
     directory,
@@ -113,17 +110,16 @@ export async function startRouter(
     https,
     trustedProxies: new TrustedProxies(config["trusted-proxies"]),
     ...(tls ? { tls } : {}),
-    ...(exec ? { exec } : {}),
+    exec,
+    agentCredentials,
   });
   const port = await listen(server, config["listen-host"], config.port);
-  const ssh = agentToken
-    ? await startSshGateway(config, {
-        directory,
-        agentToken,
-        log,
-        record: recordSession,
-      })
-    : undefined;
+  const ssh = await startSshGateway(config, {
+    directory,
+    agentCredentials,
+    log,
+    record: recordSession,
+  });
   const metricsServer = await serveMetrics(
     config["listen-host"],
     config["metrics-port"],
@@ -146,7 +142,7 @@ export async function startRouter(
     ...(ssh ? { sshPort: ssh.port } : {}),
     async stop() {
       keys.stop();
-      exec?.close();
+      exec.close();
       await ssh?.gateway.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

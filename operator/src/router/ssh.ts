@@ -19,8 +19,10 @@ import ssh2, {
 // ssh2 is CommonJS: Node exposes only its default export to ESM.
 const { Client: SshClient, Server: SshServer, utils } = ssh2;
 
+import { Agent, request } from "undici";
 import { createWebSocketStream, WebSocket } from "ws";
 import { z } from "zod";
+import { type AgentCredentials, agentApiHeaders, agentTlsOptions } from "../agents/credentials.ts";
 import type { Logger } from "../logger.ts";
 import type { SandboxDirectory } from "./directory.ts";
 
@@ -51,7 +53,8 @@ interface RegisteredKey {
 
 export interface SshGatewayOptions {
   directory: SandboxDirectory;
-  agentToken: string;
+  /** How the router proves itself to agents. */
+  agentCredentials: AgentCredentials;
   hostKey: string;
   users: SshUsersFile;
   log: Logger;
@@ -77,9 +80,11 @@ export class SshGateway {
   private readonly options: SshGatewayOptions;
   private readonly keys: RegisteredKey[];
   private readonly server: Server;
+  private readonly agentDispatcher: Agent;
 
   constructor(options: SshGatewayOptions) {
     this.options = options;
+    this.agentDispatcher = new Agent({ connect: agentTlsOptions(options.agentCredentials) });
     this.keys = options.users.flatMap((user) =>
       user.keys.map((line) => {
         const parsed = utils.parseKey(line);
@@ -99,8 +104,9 @@ export class SshGateway {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.agentDispatcher.close();
   }
 
   private authenticate(
@@ -169,14 +175,21 @@ export class SshGateway {
   private async connectUpstream(sandbox: Sandbox, node: SandboxNode): Promise<Client> {
     const uid = sandbox.metadata.uid as string;
     const base = `${node.spec.address}${AGENT_API_PREFIX}/sandboxes/${uid}/ssh`;
-    const headers = { authorization: `Bearer ${this.options.agentToken}` };
-    const response = await fetch(`${base}/credentials`, { headers });
-    if (!response.ok)
+    const { agentCredentials } = this.options;
+    const headers = agentApiHeaders(agentCredentials);
+    const response = await request(`${base}/credentials`, {
+      headers,
+      dispatcher: this.agentDispatcher,
+    });
+    if (response.statusCode !== 200)
       throw new Error(
-        `agent refused SSH credentials: HTTP ${response.status} ${await response.text()}`,
+        `agent refused SSH credentials: HTTP ${response.statusCode} ${await response.body.text()}`,
       );
-    const credentials = SshCredentials.parse(await response.json());
-    const socket = new WebSocket(`${base.replace(/^http/, "ws")}/tunnel`, { headers });
+    const credentials = SshCredentials.parse(await response.body.json());
+    const socket = new WebSocket(`${base.replace(/^http/, "ws")}/tunnel`, {
+      headers,
+      ...agentTlsOptions(agentCredentials),
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());
       socket.once("error", reject);
