@@ -136,3 +136,7 @@ export function agentCaller(auth: TestCallerAuth): AgentTestCaller {
     close: () => dispatcher.close(),
   };
 }
+
+/** An agent in a test's own process, for tests that reach into it (fault injection). */
+export { type RunningAgent, startAgent } from "./agent.ts";
+export { loadConfig } from "./config/config.ts";

@@ -3,7 +3,6 @@ import {
   AGENT_API_PREFIX,
   type AgentCaller,
   type AgentEvent,
-  DesiredSandbox,
   describeFieldErrors,
   EffectivePolicy,
   fieldErrors,
@@ -21,6 +20,7 @@ import { registerExecRoutes } from "../exec/routes.ts";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import { CapacityError, type SandboxManager } from "../sandboxes/manager.ts";
+import { validateDesired } from "../sandboxes/validate.ts";
 import { registerSshRoutes } from "../ssh/routes.ts";
 import { type CallerAuthentication, identifyCaller, OPERATOR } from "./auth.ts";
 import { type AgentTls, tlsServerOptions } from "./tls.ts";
@@ -44,6 +44,21 @@ export interface AgentRoute {
 export interface ApiServer {
   app: FastifyInstance;
   routes: AgentRoute[];
+}
+
+/** Remembers the last `max` keys; add() says whether a key is new. */
+class BoundedSet {
+  private readonly keys = new Set<string>();
+  private readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  add(key: string): boolean {
+    if (this.keys.has(key)) return false;
+    this.keys.add(key);
+    if (this.keys.size > this.max) this.keys.delete(this.keys.values().next().value as string);
+    return true;
+  }
 }
 
 const STATUS_BY_OUTCOME = { created: 201, unchanged: 200, updated: 200, rebooting: 202 } as const;
@@ -120,11 +135,20 @@ export async function buildApiServer({
       .send(await metrics.registry.metrics()),
   );
 
-  app.setErrorHandler((error, _request, reply) => {
+  // An unexpected error answers 500 with a short message; its stack goes to the log once per
+  // sandbox generation, not on every retry of the operator's.
+  const logged = new BoundedSet(1000);
+  app.setErrorHandler((error, request, reply) => {
     const status = (error as { statusCode?: number }).statusCode ?? 500;
-    if (status >= 500) log.error({ err: error }, "agent API error");
     const message = error instanceof Error ? error.message : String(error);
-    return reply.code(status).send({ error: status >= 500 ? "Internal" : "BadRequest", message });
+    if (status < 500) return reply.code(status).send({ error: "BadRequest", message });
+    const body = request.body as { uid?: unknown; generation?: unknown } | undefined;
+    const key = `${request.method} ${request.routeOptions.url} ${String(body?.uid)} ${String(body?.generation)}`;
+    if (logged.add(key))
+      log.error({ err: error, route: request.routeOptions.url }, "agent API error");
+    return reply
+      .code(500)
+      .send({ error: "Internal", message: message.split("\n")[0]?.slice(0, 300) });
   });
 
   const parseUid = (reply: FastifyReply, raw: string) => {
@@ -145,16 +169,19 @@ export async function buildApiServer({
     async (request, reply) => {
       const uid = parseUid(reply, request.params.uid);
       if (!uid) return reply;
-      const desired = DesiredSandbox.safeParse(request.body);
-      if (!desired.success) return invalid(reply, "InvalidSandbox", desired.error);
-      if (desired.data.uid !== uid) {
+      const desired = validateDesired(request.body);
+      if (!desired.ok)
+        return reply
+          .code(400)
+          .send({ error: "InvalidSandbox", message: desired.message, fields: desired.fields });
+      if (desired.desired.uid !== uid) {
         return reply.code(400).send({
           error: "InvalidSandbox",
-          message: `uid: ${desired.data.uid} does not match the URL's ${uid}`,
+          message: `uid: ${desired.desired.uid} does not match the URL's ${uid}`,
         });
       }
       try {
-        const { outcome, sandbox } = await manager.put(desired.data);
+        const { outcome, sandbox } = await manager.put(desired.desired);
         return reply.code(STATUS_BY_OUTCOME[outcome]).send({ outcome, sandbox });
       } catch (error) {
         if (error instanceof CapacityError)
@@ -177,7 +204,12 @@ export async function buildApiServer({
           .send({ error: "NotFound", message: `no sandbox ${uid} on this node` });
       const policy = EffectivePolicy.safeParse(request.body);
       if (!policy.success) return invalid(reply, "InvalidPolicy", policy.error);
-      const { outcome, sandbox } = await manager.put({ ...existing.desired, policy: policy.data });
+      const checked = validateDesired({ ...existing.desired, policy: policy.data });
+      if (!checked.ok)
+        return reply
+          .code(400)
+          .send({ error: "InvalidPolicy", message: checked.message, fields: checked.fields });
+      const { outcome, sandbox } = await manager.put(checked.desired);
       return reply.code(STATUS_BY_OUTCOME[outcome]).send({ outcome, sandbox });
     },
   );

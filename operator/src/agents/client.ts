@@ -21,10 +21,18 @@ export class AgentUnreachableError extends Error {
 export class AgentRequestError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /** For a refused spec: each offending field of the desired state, as the agent names it. */
+  readonly fields: { path: string; message: string }[];
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    fields: { path: string; message: string }[] = [],
+  ) {
     super(message);
     this.status = status;
     this.code = code;
+    this.fields = fields;
   }
 }
 
@@ -34,7 +42,11 @@ const PutResponse = z.object({
 });
 export type PutResponse = z.infer<typeof PutResponse>;
 
-const ErrorBody = z.object({ error: z.string(), message: z.string() });
+const ErrorBody = z.object({
+  error: z.string(),
+  message: z.string(),
+  fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
 
 export interface AgentClientOptions {
   credentials: AgentCredentials;
@@ -89,6 +101,7 @@ export class AgentClient {
         response.statusCode,
         parsed.success ? parsed.data.error : "Unknown",
         parsed.success ? parsed.data.message : `agent answered HTTP ${response.statusCode}`,
+        parsed.success ? (parsed.data.fields ?? []) : [],
       );
     }
     return { status: response.statusCode, json };

@@ -43,3 +43,17 @@ export function desiredSandbox(
     ssh: { enabled: spec.ssh?.enabled ?? false },
   };
 }
+
+/** Where a field of the desired state comes from in the Sandbox, for messages users can act on. */
+const SPEC_FIELDS: [agent: RegExp, spec: string][] = [
+  [/^policy\./, "spec.network."],
+  [/^resources\.memoryMiB/, "spec.resources.memory"],
+  [/^env\.(.+)$/, 'spec.env (name "$1")'],
+];
+
+/** `policy.deniedCIDRs[0]` → `spec.network.deniedCIDRs[0]`; other fields keep their name under spec. */
+export function specField(agentPath: string): string {
+  for (const [pattern, replacement] of SPEC_FIELDS)
+    if (pattern.test(agentPath)) return agentPath.replace(pattern, replacement);
+  return agentPath.startsWith("spec.") ? agentPath : `spec.${agentPath}`;
+}

@@ -5,7 +5,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import type { EffectivePolicy, ObservedSandbox } from "@turgon/api/agent";
+import type { DesiredSandbox, EffectivePolicy, ObservedSandbox } from "@turgon/api/agent";
 import {
   API_VERSION,
   GROUP,
@@ -22,7 +22,7 @@ import type { Logger } from "../logger.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { schedule } from "../scheduling/scheduler.ts";
 import { type ConditionUpdate, findCondition, isReady, setCondition } from "./conditions.ts";
-import { desiredSandbox, requestOf } from "./desired.ts";
+import { desiredSandbox, requestOf, specField } from "./desired.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
 import { cachedPolicySources, PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
 import { nodeRoom } from "./room.ts";
@@ -80,6 +80,8 @@ export class SandboxReconciler {
   private readonly assumed = new Map<string, string>();
   /** The latest activity each agent reported, for idleTimeout: uid → time. */
   private readonly activity = new Map<string, string>();
+  /** Desired states an agent refused as invalid: uid → that state, never sent again unchanged. */
+  private readonly refused = new Map<string, DesiredSandbox>();
 
   constructor(options: SandboxReconcilerOptions) {
     this.options = options;
@@ -268,10 +270,14 @@ export class SandboxReconciler {
     const node = this.options.caches.nodes.get(nodeName) as SandboxNode | undefined;
     if (!isReady(node)) return this.nodeNotReady(sandbox, status, nodeName, node, setCond);
 
+    // A spec the agent refused stays refused until the sandbox, its template or policy change.
+    if (isDeepStrictEqual(this.refused.get(uid), desired)) return {};
+    this.refused.delete(uid);
     let response: Awaited<ReturnType<AgentClient["put"]>>;
     try {
       response = await this.options.agents.put((node as SandboxNode).spec.address, desired);
     } catch (error) {
+      if (error instanceof AgentRequestError && error.status === 400) this.refused.set(uid, desired);
       return this.agentFailed(sandbox, status, nodeName, error, setCond);
     }
     this.observe(response.sandbox);
@@ -484,11 +490,15 @@ export class SandboxReconciler {
       return { requeueAfterMs: 0 };
     }
     if (error instanceof AgentRequestError && error.status === 400) {
+      // A spec the agent cannot run: say which field, and wait for an edit rather than retry.
+      const message = error.fields.length
+        ? error.fields.map((f) => `${specField(f.path)}: ${f.message}`).join("; ")
+        : error.message;
       status.phase = "Failed";
-      status.message = error.message;
-      setCond({ type: "Ready", status: "False", reason: "InvalidSpec", message: error.message });
+      status.message = message;
+      setCond({ type: "Ready", status: "False", reason: "InvalidSpec", message });
       await this.writeStatus(sandbox, status);
-      await this.options.events.record(this.ref(sandbox), "Warning", "InvalidSpec", error.message);
+      await this.options.events.record(this.ref(sandbox), "Warning", "InvalidSpec", message);
       return {};
     }
     if (error instanceof AgentUnreachableError) {
@@ -499,6 +509,14 @@ export class SandboxReconciler {
         message: error.message,
       });
       await this.writeStatus(sandbox, status);
+    } else if (error instanceof AgentRequestError) {
+      // The agent failed in a way nobody planned for: say so, not "booting", and retry with backoff.
+      const message = `node agent ${nodeName} answered ${error.status}: ${error.message}`;
+      const previous = findCondition(status.conditions, "Ready");
+      setCond({ type: "Ready", status: "False", reason: "AgentError", message });
+      await this.writeStatus(sandbox, status);
+      if (previous?.reason !== "AgentError")
+        await this.options.events.record(this.ref(sandbox), "Warning", "AgentError", message);
     }
     throw error;
   }
@@ -524,6 +542,7 @@ export class SandboxReconciler {
     });
     this.assumed.delete(uid);
     this.activity.delete(uid);
+    this.refused.delete(uid);
     this.log.info(
       { sandbox: `${sandbox.metadata.namespace}/${sandbox.metadata.name}`, node: nodeName },
       "VM destroyed; finalizer removed",
