@@ -12,7 +12,7 @@ import {
   Agent as HttpsAgent,
   request as httpsRequest,
 } from "node:https";
-import { connect, type Socket } from "node:net";
+import { connect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
 import { EXEC_PATH, hostLabel, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
@@ -254,6 +254,8 @@ export function createRouterServer(options: ProxyOptions): Server {
       path: decision.path,
       headers: forwardHeaders(req, decision.route, false),
       agent: secure ? agentPools.https : agentPools.http,
+      // Verify the agent by its own address, not by the sandbox's Host header (Node's default).
+      ...(secure ? { servername: isIP(agent.hostname) ? "" : agent.hostname } : {}),
     });
     upstream.on("socket", (socket) => {
       if (!socket.connecting) return;
