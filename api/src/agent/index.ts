@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { dnsLabel, envVarName } from "../crd/common.ts";
 import { EgressPolicyFields, hostPattern } from "../crd/policy.ts";
-import { IngressRoute, SandboxIngress } from "../crd/sandbox.ts";
+import { ObservedRoute, SandboxIngress } from "../crd/sandbox.ts";
 
 export const AGENT_API_PREFIX = "/v1";
 /** The header the router sets on ingress requests to name their sandbox (by UID). */
@@ -82,7 +82,12 @@ export const ObservedSandbox = z.strictObject({
   startedAt: z.iso.datetime().optional(),
   /** The last ingress request or exec session activity; the operator's idleTimeout reads it. */
   lastActivityAt: z.iso.datetime().optional(),
-  routes: z.array(IngressRoute),
+  routes: z.array(ObservedRoute),
+  /**
+   * Whether every route serves (its readiness probe passes), while ingress
+   * is on and the VM runs; the operator's IngressReady and Ready follow it.
+   */
+  ingressReady: z.strictObject({ ready: z.boolean(), message: z.string() }).optional(),
   /** Secret names whose placeholders the guest got at boot; a new name needs a reboot. */
   secretNames: z.array(z.string()),
 });

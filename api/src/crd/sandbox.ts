@@ -11,7 +11,50 @@ import {
 } from "./common.ts";
 import { SandboxNetwork } from "./policy.ts";
 
-export const IngressRoute = z.strictObject({
+/**
+ * How the agent tells that a route serves, modelled on a pod's
+ * readinessProbe: an HTTP GET of `httpGet.path` (as the guest app sees it)
+ * answering 2xx or 3xx, or by default a connection the guest accepts.
+ */
+export const ReadinessProbe = z
+  .strictObject({
+    httpGet: z
+      .strictObject({
+        path: z
+          .string()
+          .max(1024)
+          .regex(/^\/[^\s#]*$/, "must start with '/' and contain no spaces or '#'"),
+      })
+      .optional(),
+    tcpSocket: z.strictObject({}).optional(),
+    periodSeconds: z
+      .int()
+      .min(1)
+      .max(300)
+      .optional()
+      .meta({ description: "How often to probe (default 2)." }),
+    timeoutSeconds: z
+      .int()
+      .min(1)
+      .max(60)
+      .optional()
+      .meta({ description: "How long one probe may take (default 2)." }),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "!(has(self.httpGet) && has(self.tcpSocket))",
+        message: "httpGet and tcpSocket are alternatives",
+      },
+    ],
+  })
+  .refine((probe) => !(probe.httpGet && probe.tcpSocket), {
+    message: "httpGet and tcpSocket are alternatives",
+  });
+export type ReadinessProbe = z.infer<typeof ReadinessProbe>;
+
+/** A route as the guest's routing table holds it (and status shows it). */
+export const ObservedRoute = z.strictObject({
   prefix: z
     .string()
     .max(1024)
@@ -22,6 +65,15 @@ export const IngressRoute = z.strictObject({
     .boolean()
     .default(true)
     .meta({ description: "Remove the prefix before forwarding (Gondolin's default)." }),
+});
+export type ObservedRoute = z.infer<typeof ObservedRoute>;
+
+/** A route as a Sandbox states it: the guest's table entry, and how to tell it serves. */
+export const IngressRoute = ObservedRoute.extend({
+  readinessProbe: ReadinessProbe.optional().meta({
+    description:
+      "How the agent checks the route serves before the sandbox is Ready (default: the port accepts connections).",
+  }),
 });
 export type IngressRoute = z.infer<typeof IngressRoute>;
 
@@ -129,7 +181,7 @@ export const SandboxStatus = z.strictObject({
   ingress: z
     .strictObject({
       url: z.string().optional(),
-      routes: z.array(IngressRoute).optional(),
+      routes: z.array(ObservedRoute).optional(),
       access: z.enum(["private", "authenticated", "public"]).optional().meta({
         description: "The access in force, template defaults applied; the router enforces it.",
       }),

@@ -12,6 +12,7 @@ import type { AddressRules } from "../egress/addresses.ts";
 import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
+import { NOT_PROBED, RouteReadiness } from "../ingress/readiness.ts";
 import type { Logger } from "../logger.ts";
 import { SandboxSsh } from "../ssh/access.ts";
 import type { CheckpointRecord, Checkpoints } from "../state/checkpoints.ts";
@@ -44,6 +45,11 @@ export function bootIdentity(desired: DesiredSandbox): string {
 }
 
 export type Timing = "boot" | "resume" | "suspend";
+
+/** What Gondolin's routing table takes of a route (the probe is Turgon's). */
+function tableRoutes(routes: DesiredSandbox["ingress"]["routes"] & {}): IngressRoute[] {
+  return routes.map(({ prefix, port, stripPrefix }) => ({ prefix, port, stripPrefix }));
+}
 
 /** The node-wide parts of egress: the address floor, and resolvers for `dns.mode: trusted`. */
 export interface EgressSettings {
@@ -95,6 +101,8 @@ export class ManagedSandbox {
   /** SSH into the guest while `desired.ssh.enabled` and the VM runs. */
   readonly ssh: SandboxSsh;
   private lastActivity?: number;
+  /** Whether the guest's routes serve, probed while the VM runs with ingress on. */
+  private readiness?: RouteReadiness;
   private guard: EgressGuard;
   private egress?: Egress;
   private secretNames: string[] = [];
@@ -155,6 +163,9 @@ export class ManagedSandbox {
       ...(this.lastActivity ? { lastActivityAt: new Date(this.lastActivity).toISOString() } : {}),
       // Read from the guest's routing table, so edits made inside the guest show.
       routes: this.vm && this.phase === "Running" ? this.vm.getIngressRoutes() : [],
+      ...(this.phase === "Running" && this.desired.ingress.enabled
+        ? { ingressReady: this.readiness?.current() ?? NOT_PROBED }
+        : {}),
       secretNames: this.secretNames,
     };
   }
@@ -307,7 +318,7 @@ export class ManagedSandbox {
         hooks: ingressHooks(() => this.desired),
       });
       const routes = this.routesToApply();
-      if (routes) vm.setIngressRoutes(routes);
+      if (routes) vm.setIngressRoutes(tableRoutes(routes));
       if (desired.command) await this.startCommand(vm, desired.command);
       // Before Running, so a running sandbox with SSH on has it ready; a
       // failure is reported by the SSH endpoints, not by failing the VM.
@@ -319,6 +330,7 @@ export class ManagedSandbox {
       // The checkpoint is now the backing file of the running VM's overlay: kept, not current.
       this.checkpoint = undefined;
       this.watchForExit(vm);
+      this.startReadiness(vm);
       const seconds = (performance.now() - started) / 1000;
       this.onTiming(resumeFrom ? "resume" : "boot", seconds);
       this.log.info(
@@ -332,6 +344,7 @@ export class ManagedSandbox {
         resumeFrom ? "sandbox failed to resume" : "sandbox failed to boot",
       );
       await this.ssh.close();
+      this.stopReadiness();
       await this.ingress?.close().catch(() => {});
       this.ingress = undefined;
       await vm?.close().catch(() => {});
@@ -339,6 +352,24 @@ export class ManagedSandbox {
       await this.records.remove(desired.uid);
       this.setPhase("Failed", resumeFrom ? "ResumeFailed" : "BootFailed", (error as Error).message);
     }
+  }
+
+  /** Probes the guest's routes until the VM stops; each change of verdict is an event. */
+  private startReadiness(vm: SandboxVm): void {
+    this.stopReadiness();
+    if (!this.ingress || !this.desired.ingress.enabled) return;
+    this.readiness = new RouteReadiness({
+      gateway: this.ingress,
+      routes: () => vm.getIngressRoutes(),
+      probes: () => this.desired.ingress.routes ?? [],
+      onChange: () => this.onChange(this),
+    });
+    this.readiness.start();
+  }
+
+  private stopReadiness(): void {
+    this.readiness?.stop();
+    this.readiness = undefined;
   }
 
   /** Starts the service detached, so the guest's exec channel stays free. */
@@ -367,6 +398,7 @@ export class ManagedSandbox {
         // Release what Gondolin still holds for it (gateway, sockets, overlay disk).
         this.vm = undefined;
         void this.ssh.close();
+        this.stopReadiness();
         void this.ingress?.close().catch(() => {});
         this.ingress = undefined;
         void vm.close().catch(() => {});
@@ -390,6 +422,7 @@ export class ManagedSandbox {
     clearInterval(this.supervisor);
     const guestRoutes = vm.getIngressRoutes();
     await this.ssh.close();
+    this.stopReadiness();
     await this.ingress?.close().catch(() => {});
     this.ingress = undefined;
     const spec = this.vmSpec(this.egressHooks());
@@ -461,7 +494,7 @@ export class ManagedSandbox {
         hosts: secret.hosts,
       });
     if (this.vm && this.phase === "Running" && desired.ingress.routes)
-      this.vm.setIngressRoutes(desired.ingress.routes);
+      this.vm.setIngressRoutes(tableRoutes(desired.ingress.routes));
     this.onChange(this);
     if (sshChanged) void this.enqueue(() => this.reconcileSsh());
     if (modeChanged) void this.enqueue(() => this.reconcileMode());
@@ -479,6 +512,7 @@ export class ManagedSandbox {
     await this.work;
     clearInterval(this.supervisor);
     await this.ssh.close();
+    this.stopReadiness();
     await this.ingress?.close().catch(() => {});
     this.ingress = undefined;
     await this.vm?.close();

@@ -277,7 +277,8 @@ export class SandboxReconciler {
     try {
       response = await this.options.agents.put((node as SandboxNode).spec.address, desired);
     } catch (error) {
-      if (error instanceof AgentRequestError && error.status === 400) this.refused.set(uid, desired);
+      if (error instanceof AgentRequestError && error.status === 400)
+        this.refused.set(uid, desired);
       return this.agentFailed(sandbox, status, nodeName, error, setCond);
     }
     this.observe(response.sandbox);
@@ -309,15 +310,25 @@ export class SandboxReconciler {
     if (observed.message && observed.phase === "Failed") status.message = observed.message;
     else delete status.message;
     const running = observed.phase === "Running";
+    // Ready means serving: with ingress on, every route must answer its readiness probe.
+    const ingressReady = observed.ingressReady ?? { ready: true, message: "serving" };
+    const serving = running && (!spec.ingress?.enabled || ingressReady.ready);
     setCond(
-      running
+      serving
         ? { type: "Ready", status: "True", reason: "Running", message: "the VM is running" }
-        : {
-            type: "Ready",
-            status: "False",
-            reason: observed.reason ?? observed.phase,
-            message: observed.message ?? `the VM is ${observed.phase.toLowerCase()}`,
-          },
+        : running
+          ? {
+              type: "Ready",
+              status: "False",
+              reason: "IngressNotReady",
+              message: `the VM is running; not serving yet: ${ingressReady.message}`,
+            }
+          : {
+              type: "Ready",
+              status: "False",
+              reason: observed.reason ?? observed.phase,
+              message: observed.message ?? `the VM is ${observed.phase.toLowerCase()}`,
+            },
     );
     setCond({
       type: "PolicyApplied",
@@ -353,19 +364,26 @@ export class SandboxReconciler {
         access: spec.ingress.access ?? "private",
       };
       setCond(
-        running
+        serving
           ? {
               type: "IngressReady",
               status: "True",
               reason: "Routed",
               message: `serving ${observed.routes.length} route(s)`,
             }
-          : {
-              type: "IngressReady",
-              status: "False",
-              reason: "NotRunning",
-              message: "the VM is not running",
-            },
+          : running
+            ? {
+                type: "IngressReady",
+                status: "False",
+                reason: "NotServing",
+                message: ingressReady.message,
+              }
+            : {
+                type: "IngressReady",
+                status: "False",
+                reason: "NotRunning",
+                message: "the VM is not running",
+              },
       );
     } else {
       delete status.ingress;
@@ -385,7 +403,7 @@ export class SandboxReconciler {
       };
     else delete status.ssh;
     sandbox = await this.writeStatus(sandbox, status);
-    if (running && !wasReady) {
+    if (serving && !wasReady) {
       if (!hadStarted && sandbox.metadata.creationTimestamp) {
         this.options.metrics.applyToReadySeconds.observe(
           (Date.now() - Date.parse(sandbox.metadata.creationTimestamp)) / 1000,
@@ -412,7 +430,9 @@ export class SandboxReconciler {
       this.activity.get(sandbox.metadata.uid as string),
     );
     const next =
-      observed.phase === "Running" || observed.phase === "Suspended" || observed.phase === "Failed"
+      (observed.phase === "Running" && serving) ||
+      observed.phase === "Suspended" ||
+      observed.phase === "Failed"
         ? this.options.resyncMs
         : BOOTING_RECHECK_MS;
     return { requeueAfterMs: Math.min(next, remainingMs ?? Number.POSITIVE_INFINITY) };

@@ -2,7 +2,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import { sandboxHostLabel, TEAM_LABEL } from "@turgon/api/routing";
 import type { CachedInformer } from "../controller/informer.ts";
-import { isReady } from "../reconcile/conditions.ts";
+import { findCondition, isReady } from "../reconcile/conditions.ts";
 
 type Access = "private" | "authenticated" | "public";
 
@@ -145,7 +145,10 @@ export class SandboxDirectory {
         kind: "refuse",
         status: 503,
         reason: "Starting",
-        message: `sandbox ${name} is ${status.phase?.toLowerCase() ?? "pending"}`,
+        message:
+          status.phase === "Running"
+            ? `sandbox ${name} is starting: ${findCondition(status.conditions, "Ready")?.message ?? "not serving yet"}`
+            : `sandbox ${name} is ${status.phase?.toLowerCase() ?? "pending"}`,
         retryAfter: 2,
       };
     const node = status.nodeName

@@ -283,14 +283,15 @@ describe("router through the whole stack", async () => {
         command: [
           "/bin/sh",
           "-c",
-          "mkdir -p /srv/site && echo hi > /srv/site/hello.txt && exec python3 -m http.server 8000 --bind 127.0.0.1 --directory /srv/site",
+          // An app that takes its time to listen: Ready must wait for it.
+          "sleep 3 && mkdir -p /srv/site && echo hi > /srv/site/hello.txt && exec python3 -m http.server 8000 --bind 127.0.0.1 --directory /srv/site",
         ],
         ingress: {
           enabled: true,
           access: "public",
           routes: [
             { prefix: "/", port: 8000 },
-            { prefix: "/api", port: 9000 },
+            { prefix: "/api", port: 9000, readinessProbe: { httpGet: { path: "/healthz" } } },
             { prefix: "/api/v2", port: 9001 },
             { prefix: "/raw", port: 9000, stripPrefix: false },
             { prefix: "/ws", port: 8765 },
@@ -301,13 +302,14 @@ describe("router through the whole stack", async () => {
     };
     await writeFile(join(stack.dir, "web.json"), JSON.stringify(site));
     assert.equal((await kubectl(["apply", "-f", join(stack.dir, "web.json")])).exitCode, 0);
-    const ready = await eventually(
-      "web Ready",
+    // The VM runs before its routes serve: fixtures go in through the agent meanwhile.
+    const running = await eventually(
+      "web's VM running",
       getSandbox,
-      (s) => s.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+      (s) => s.status?.phase === "Running",
       180_000,
     );
-    uid = ready.metadata.uid as string;
+    uid = running.metadata.uid as string;
     for (const [dir, fixture] of [
       [GUEST_FIXTURES, "echo_server.py"],
       [GUEST_FIXTURES, "ws_echo_server.py"],
@@ -317,11 +319,25 @@ describe("router through the whole stack", async () => {
         ["/bin/sh", "-c", `cat > /srv/${fixture}`],
         await readFile(join(dir, fixture), "utf8"),
       );
+    // Running, not serving: the router says so (503 with Retry-After), never 502.
+    const early = await get("/hello.txt");
+    assert.equal(early.status, 503, early.body);
+    assert.equal(early.headers["retry-after"], "2");
     await guestExec([
       "/bin/sh",
       "-c",
       "for p in 9000 9001; do setsid python3 /srv/echo_server.py $p >/dev/null 2>&1 </dev/null & done; setsid python3 /srv/ws_echo_server.py 8765 >/dev/null 2>&1 </dev/null & setsid python3 /srv/cookie_server.py 9002 >/dev/null 2>&1 </dev/null &",
     ]);
+    // As a user would: wait for Ready, which now means every route serves.
+    const waited = await kubectl([
+      "wait",
+      "sandbox/web",
+      "-n",
+      namespace,
+      "--for=condition=Ready",
+      "--timeout=120s",
+    ]);
+    assert.equal(waited.exitCode, 0, waited.tail);
   });
 
   after(async () => {
@@ -329,15 +345,13 @@ describe("router through the whole stack", async () => {
     await stack?.stop();
   });
 
-  it("curl http://<name>--<ns>.localhost:<port>/ returns the guest's listing", async () => {
+  it("curl http://<name>--<ns>.localhost:<port>/ returns the guest's listing: the first GET after kubectl wait --for=condition=Ready", async () => {
     const url = `http://${host(routerPort)}/`;
-    const listing = await eventually(
-      "the listing",
-      () => run("curl", ["-s", "-m", "20", url]),
-      (r) => r.stdout.includes("hello.txt"),
-      30_000,
-    );
-    assert.match(listing.stdout, /Directory listing/);
+    const listing = await run("curl", ["-s", "-m", "20", "-w", "\n%{http_code}", url]);
+    assert.match(listing.stdout, /Directory listing[\s\S]*hello\.txt[\s\S]*\n200$/);
+    const status = await getSandbox();
+    const ingressReady = status.status?.conditions?.find((c) => c.type === "IngressReady");
+    assert.deepEqual([ingressReady?.status, ingressReady?.message], ["True", "serving 6 route(s)"]);
     assert.equal(
       (await getSandbox()).status?.ingress?.url,
       `http://web--${namespace}.localhost:18080/`,
