@@ -140,3 +140,4 @@ export function agentCaller(auth: TestCallerAuth): AgentTestCaller {
 /** An agent in a test's own process, for tests that reach into it (fault injection). */
 export { type RunningAgent, startAgent } from "./agent.ts";
 export { loadConfig } from "./config/config.ts";
+export { validateDesired } from "./sandboxes/validate.ts";

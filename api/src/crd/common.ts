@@ -29,8 +29,9 @@ export const memoryQuantity = z
 /** Durations as Go writes them: 90s, 15m, 2h, 1h30m. */
 export const duration = z
   .string()
-  .regex(/^([0-9]+h)?([0-9]+m)?([0-9]+s)?$/, "must be a duration such as 90s, 15m or 2h")
-  .refine((value) => value.length > 0, "must be a duration such as 90s, 15m or 2h");
+  .min(1, "must be a duration such as 90s, 15m or 2h")
+  .max(32)
+  .regex(/^([0-9]+h)?([0-9]+m)?([0-9]+s)?$/, "must be a duration such as 90s, 15m or 2h");
 
 export const envVarName = z
   .string()
@@ -97,10 +98,39 @@ export const cidr = z
     ],
   });
 
+/** MiB in a whole-MiB quantity (Mi, Gi, Ti). */
+function quantityMiB(value: string): number {
+  const match = /^(\d+)(Mi|Gi|Ti)$/.exec(value);
+  if (!match) return Number.NaN;
+  return Number(match[1]) * { Mi: 1, Gi: 1024, Ti: 1024 * 1024 }[match[2] as "Mi" | "Gi" | "Ti"];
+}
+
+/**
+ * A VM's memory: whole MiB (the agent sizes VMs in MiB), from 128Mi to 1Ti,
+ * checked by the API server with CEL's quantity library.
+ */
+export const vmMemory = z
+  .string()
+  .max(16)
+  .regex(/^[1-9][0-9]*(Mi|Gi|Ti)$/, "must be whole mebibytes or more, such as 512Mi or 2Gi")
+  .refine((value) => {
+    const mib = quantityMiB(value);
+    return mib >= 128 && mib <= 1_048_576;
+  }, "must be from 128Mi to 1Ti")
+  .meta({
+    description: "Memory as a Kubernetes binary quantity from 128Mi to 1Ti, such as 512Mi or 2Gi.",
+    "x-kubernetes-validations": [
+      {
+        rule: "quantity(self).compareTo(quantity('128Mi')) >= 0 && quantity(self).compareTo(quantity('1Ti')) <= 0",
+        message: "must be from 128Mi to 1Ti",
+      },
+    ],
+  });
+
 /** Resources of one VM. Unset fields stay unset (a template may fill them); defaults: 1 vCPU, 512Mi. */
 export const Resources = z.strictObject({
   cpus: z.int().min(1).max(64).optional().meta({ description: "Virtual CPUs (default 1)." }),
-  memory: memoryQuantity.optional(),
+  memory: vmMemory.optional(),
 });
 
 /** metav1.Condition. */
