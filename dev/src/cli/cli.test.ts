@@ -95,7 +95,7 @@ describe("npm run up / status / down", async () => {
     const waited = await kubectlUp([
       "wait",
       "sandbox/hello",
-      "--for=jsonpath={.status.phase}=Running",
+      "--for=condition=Ready",
       "--timeout=180s",
     ]);
     assert.equal(waited.exitCode, 0, waited.tail);

@@ -337,7 +337,11 @@ describe("router through the whole stack", async () => {
       "--for=condition=Ready",
       "--timeout=120s",
     ]);
-    assert.equal(waited.exitCode, 0, waited.tail);
+    assert.equal(
+      waited.exitCode,
+      0,
+      `${waited.tail}\n${JSON.stringify((await getSandbox()).status?.conditions, null, 1)}`,
+    );
   });
 
   after(async () => {
