@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { request } from "node:http";
+import { connect } from "node:net";
 import type { IngressAccess } from "@earendil-works/gondolin";
 import type { IngressRoute, ObservedRoute } from "@turgon/api/crd";
 
@@ -37,16 +39,51 @@ function get(gateway: IngressAccess, path: string, timeoutMs: number): Promise<n
   });
 }
 
-/** The path to request so the guest app sees `path` on this route. */
-function requestPath(route: ObservedRoute, path: string): string {
+/**
+ * A WebSocket handshake through the gateway: the status line of the answer
+ * (101 from a WebSocket server), or the error. For routes that serve only
+ * WebSockets and drop a plain GET.
+ */
+function handshake(
+  gateway: IngressAccess,
+  path: string,
+  timeoutMs: number,
+): Promise<number | Error> {
+  return new Promise((resolve) => {
+    const socket = connect(gateway.port, gateway.host);
+    let answer = "";
+    const done = (result: number | Error) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () => done(new Error(`no answer within ${timeoutMs} ms`)));
+    socket.on("connect", () =>
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nhost: ${gateway.host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: ${randomBytes(16).toString("base64")}\r\nuser-agent: turgon-readiness\r\n\r\n`,
+      ),
+    );
+    socket.on("data", (chunk) => {
+      answer += chunk.toString("latin1");
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(answer);
+      if (status) done(Number(status[1]));
+    });
+    socket.on("error", done);
+    socket.on("close", () => done(new Error("closed without an answer")));
+  });
+}
+
+/** The path to request so the guest app sees `path` on this route; without one, the route itself. */
+function requestPath(route: ObservedRoute, path: string | undefined): string {
+  if (path === undefined) return route.prefix;
   if (!route.stripPrefix) return path;
   return `${route.prefix.replace(/\/+$/, "")}${path}`;
 }
 
 /**
  * Probes one route through Gondolin's gateway, the way a user's request
- * goes: the gateway answers 502 when nothing accepts on the guest port, so
- * any other answer means the port serves; an httpGet probe wants 2xx or 3xx.
+ * goes. By default the route serves when it answers at all, to a GET or to
+ * a WebSocket handshake (the gateway says 502 when nothing answered on the
+ * guest port); an httpGet probe wants 2xx or 3xx for its path.
  */
 export async function probeRoute(
   gateway: IngressAccess,
@@ -55,12 +92,16 @@ export async function probeRoute(
 ): Promise<string | undefined> {
   const timeoutMs = (probe?.timeoutSeconds ?? DEFAULT_TIMEOUT_S) * 1000;
   const path = probe?.httpGet?.path;
-  const answer = await get(gateway, requestPath(route, path ?? "/"), timeoutMs);
+  const answer = await get(gateway, requestPath(route, path), timeoutMs);
   const where = `route ${route.prefix} (:${route.port})`;
   if (answer instanceof Error) return `${where}: ${answer.message}`;
-  if (answer === 502) return `${where}: nothing accepts connections on port ${route.port} yet`;
-  if (path && (answer < 200 || answer >= 400)) return `${where}: GET ${path} answered ${answer}`;
-  return undefined;
+  if (path)
+    return answer >= 200 && answer < 400 ? undefined : `${where}: GET ${path} answered ${answer}`;
+  if (answer !== 502) return undefined;
+  // A WebSocket-only server may drop a plain GET: a handshake it answers counts too.
+  const upgraded = await handshake(gateway, requestPath(route, undefined), timeoutMs);
+  if (typeof upgraded === "number" && upgraded !== 502) return undefined;
+  return `${where}: nothing answers on port ${route.port} yet`;
 }
 
 /**
