@@ -270,6 +270,26 @@ describe("router through the whole stack", async () => {
     assert.equal(result.exitCode, 0, result.stderr);
   };
 
+  /** The guest apps behind the routes other than "/": written and started through the agent. */
+  const installFixtures = async () => {
+    for (const [dir, fixture] of [
+      [GUEST_FIXTURES, "echo_server.py"],
+      [GUEST_FIXTURES, "ws_echo_server.py"],
+      [ROUTER_FIXTURES, "cookie_server.py"],
+    ] as const)
+      await guestExec(
+        ["/bin/sh", "-c", `cat > /srv/${fixture}`],
+        await readFile(join(dir, fixture), "utf8"),
+      );
+  };
+  const startFixtures = async () => {
+    await guestExec([
+      "/bin/sh",
+      "-c",
+      "for p in 9000 9001; do setsid python3 /srv/echo_server.py $p >/dev/null 2>&1 </dev/null & done; setsid python3 /srv/ws_echo_server.py 8765 >/dev/null 2>&1 </dev/null & setsid python3 /srv/cookie_server.py 9002 >/dev/null 2>&1 </dev/null &",
+    ]);
+  };
+
   before(async () => {
     stack = await startStack();
     routerPort = stack.routerPort;
@@ -310,24 +330,12 @@ describe("router through the whole stack", async () => {
       180_000,
     );
     uid = running.metadata.uid as string;
-    for (const [dir, fixture] of [
-      [GUEST_FIXTURES, "echo_server.py"],
-      [GUEST_FIXTURES, "ws_echo_server.py"],
-      [ROUTER_FIXTURES, "cookie_server.py"],
-    ] as const)
-      await guestExec(
-        ["/bin/sh", "-c", `cat > /srv/${fixture}`],
-        await readFile(join(dir, fixture), "utf8"),
-      );
+    await installFixtures();
     // Running, not serving: the router says so (503 with Retry-After), never 502.
     const early = await get("/hello.txt");
     assert.equal(early.status, 503, early.body);
     assert.equal(early.headers["retry-after"], "2");
-    await guestExec([
-      "/bin/sh",
-      "-c",
-      "for p in 9000 9001; do setsid python3 /srv/echo_server.py $p >/dev/null 2>&1 </dev/null & done; setsid python3 /srv/ws_echo_server.py 8765 >/dev/null 2>&1 </dev/null & setsid python3 /srv/cookie_server.py 9002 >/dev/null 2>&1 </dev/null &",
-    ]);
+    await startFixtures();
     // As a user would: wait for Ready, which now means every route serves.
     const waited = await kubectl([
       "wait",
@@ -1212,7 +1220,15 @@ describe("router through the whole stack", async () => {
     assert.ok([502, 503].includes(down.status), `status ${down.status}`);
     assert.ok(performance.now() - started < 5000, "no hang");
     await stack.restartAgent();
-    // The restarted agent reaped the old VM; the operator boots it again on the same node.
+    // The restarted agent reaped the old VM; the operator boots it again on the same node,
+    // and it serves again once every route does (its apps are deployed anew, as after a reboot).
+    await eventually(
+      "the new VM takes the apps",
+      () => installFixtures().then(() => true),
+      Boolean,
+      120_000,
+    );
+    await startFixtures();
     const back = await eventually(
       "served again",
       () => get("/", headers),
