@@ -23,6 +23,7 @@ import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { schedule } from "../scheduling/scheduler.ts";
 import { type ConditionUpdate, findCondition, isReady, setCondition } from "./conditions.ts";
 import { desiredSandbox, requestOf, specField } from "./desired.ts";
+import { hostConflict } from "./host-conflict.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
 import { cachedPolicySources, PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
 import { nodeRoom } from "./room.ts";
@@ -311,7 +312,12 @@ export class SandboxReconciler {
     else delete status.message;
     const running = observed.phase === "Running";
     // Ready means serving: with ingress on, every route must answer its readiness probe.
-    const ingressReady = observed.ingressReady ?? { ready: true, message: "serving" };
+    const conflict = spec.ingress?.enabled
+      ? hostConflict(sandbox, this.options.caches.sandboxes.list() as Sandbox[])
+      : undefined;
+    const ingressReady = conflict
+      ? { ready: false, message: conflict }
+      : (observed.ingressReady ?? { ready: true, message: "serving" });
     const serving = running && (!spec.ingress?.enabled || ingressReady.ready);
     setCond(
       serving
@@ -320,7 +326,7 @@ export class SandboxReconciler {
           ? {
               type: "Ready",
               status: "False",
-              reason: "IngressNotReady",
+              reason: conflict ? "HostConflict" : "IngressNotReady",
               message: `the VM is running; not serving yet: ${ingressReady.message}`,
             }
           : {
@@ -375,7 +381,7 @@ export class SandboxReconciler {
             ? {
                 type: "IngressReady",
                 status: "False",
-                reason: "NotServing",
+                reason: conflict ? "HostConflict" : "NotServing",
                 message: ingressReady.message,
               }
             : {
