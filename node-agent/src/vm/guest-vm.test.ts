@@ -5,11 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { createHttpHooks, type IngressAccess, type VM } from "@earendil-works/gondolin";
-import { testEnvironment } from "@turgon/dev/testing";
+import { type ExternalHost, startExternalHost, testEnvironment } from "@turgon/dev/testing";
 import WebSocket from "ws";
 import { VmLauncher } from "./launcher.ts";
 
@@ -21,26 +19,6 @@ interface Echo {
   port: number;
   path: string;
   headers: Record<string, string>;
-}
-
-interface RecordedRequest {
-  url: string;
-  headers: IncomingHttpHeaders;
-}
-
-/** The egress upstream: a server of the test's own on loopback. */
-async function startUpstream(): Promise<{
-  server: Server;
-  port: number;
-  requests: RecordedRequest[];
-}> {
-  const requests: RecordedRequest[] = [];
-  const server = createServer((req, res) => {
-    requests.push({ url: req.url ?? "", headers: req.headers });
-    res.writeHead(200, { "content-type": "text/plain" }).end(`upstream saw ${req.url}\n`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { server, port: (server.address() as AddressInfo).port, requests };
 }
 
 async function waitForStatus(url: string, status: number, timeoutMs = 60_000): Promise<Response> {
@@ -62,7 +40,8 @@ async function waitForStatus(url: string, status: number, timeoutMs = 60_000): P
 describe("a Gondolin VM from the debian-python image", () => {
   let vm: VM;
   let ingress: IngressAccess;
-  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  /** The egress upstream: an external host in a network namespace of the test's own. */
+  let upstream: ExternalHost;
 
   /** Runs a shell command in the guest and insists it succeeds. */
   const sh = async (command: string) => {
@@ -99,13 +78,10 @@ describe("a Gondolin VM from the debian-python image", () => {
   };
 
   before(async () => {
-    upstream = await startUpstream();
+    upstream = await startExternalHost();
     const { httpHooks, env } = createHttpHooks({
-      // The upstream is this test's loopback server, reached by name; Gondolin
-      // blocks internal addresses unless the name is explicitly allowed to be one.
-      allowedHosts: ["localhost"],
-      allowedInternalHosts: ["localhost"],
-      secrets: { API_TOKEN: { hosts: ["localhost"], value: SECRET } },
+      allowedHosts: [upstream.address],
+      secrets: { API_TOKEN: { hosts: [upstream.address], value: SECRET } },
     });
     const launcher = new VmLauncher({ accelerator: "auto" });
     vm = await launcher.launch({
@@ -127,7 +103,7 @@ describe("a Gondolin VM from the debian-python image", () => {
 
   after(async () => {
     await vm?.close();
-    upstream?.server.close();
+    await upstream?.stop();
   });
 
   it("boots and runs a command", async () => {
@@ -203,10 +179,10 @@ describe("a Gondolin VM from the debian-python image", () => {
       );
 
     it("reaches an allowlisted host, with the real secret substituted on the way out", async () => {
-      const result = await curl(`http://localhost:${upstream.port}/allowed`);
+      const result = await curl(`${upstream.url}/allowed`);
       assert.equal(result.exitCode, 0, result.stderr);
-      assert.match(result.stdout, /^upstream saw \/allowed\n\n200$/);
-      const seen = upstream.requests.find((r) => r.url === "/allowed");
+      assert.match(result.stdout, /^ok\n\n200$/);
+      const seen = upstream.received.find((r) => r.url === "/allowed");
       assert.equal(seen?.headers.authorization, `Bearer ${SECRET}`);
     });
 
@@ -223,6 +199,7 @@ describe("a Gondolin VM from the debian-python image", () => {
     it("refuses hosts that are not on the allowlist", async () => {
       for (const url of [
         `http://127.0.0.1:${upstream.port}/by-ip`,
+        `http://${upstream.address.replace(/\d+$/, (d) => String(Number(d) - 1))}:${upstream.port}/node-side`,
         "http://example.invalid/elsewhere",
       ]) {
         const result = await curl(url);
@@ -230,7 +207,7 @@ describe("a Gondolin VM from the debian-python image", () => {
         assert.ok(status >= 400, `${url} answered ${status}`);
       }
       assert.deepEqual(
-        upstream.requests.map((r) => r.url),
+        upstream.received.map((r) => r.url),
         ["/allowed"],
         "only the allowlisted request reached the upstream",
       );
