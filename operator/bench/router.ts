@@ -8,7 +8,7 @@
  * Usage: node operator/bench/router.ts [--seconds 30] [--concurrency 8]
  * (`npm run bench:router`). Loopback only; bounded in time and count.
  */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Sandbox } from "@turgon/api/crd";
@@ -58,9 +58,15 @@ try {
   );
   const host = `load--bench.localhost:${stack.routerPort}`;
   const viaRouter = { url: `http://127.0.0.1:${stack.routerPort}/`, headers: { host } };
+  // Straight at the agent's ingress port, as the router reaches it: TLS with the router's certificate.
   const direct = {
     url: `${stack.agent.ready.ingressUrl}/`,
     headers: { "x-turgon-sandbox": ready.metadata.uid as string },
+    tls: {
+      ca: await readFile(stack.pki.ca, "utf8"),
+      cert: await readFile(stack.pki.router.cert, "utf8"),
+      key: await readFile(stack.pki.router.key, "utf8"),
+    },
   };
   // Warm both paths (the guest's server, connection pools) before measuring.
   await eventually(

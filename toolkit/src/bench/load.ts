@@ -19,9 +19,15 @@ export async function loadTest(options: {
   seconds: number;
   concurrency: number;
   maxRequests?: number;
+  /** TLS options for https URLs: a CA to trust, a client certificate and key. */
+  tls?: { ca?: string; cert?: string; key?: string; servername?: string };
 }): Promise<LoadResult> {
   const { url, headers = {}, seconds, concurrency, maxRequests = 200_000 } = options;
-  const dispatcher = new Agent({ connections: concurrency, keepAliveTimeout: 10_000 });
+  const dispatcher = new Agent({
+    connections: concurrency,
+    keepAliveTimeout: 10_000,
+    ...(options.tls ? { connect: options.tls } : {}),
+  });
   const latencies: number[] = [];
   let errors = 0;
   const started = performance.now();
