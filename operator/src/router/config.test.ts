@@ -3,8 +3,18 @@ import { describe, it } from "node:test";
 import { ConfigError, loadRouterConfig, servesHttps } from "./config.ts";
 
 describe("router configuration", () => {
+  /** How the router reaches agents: its client certificate from the agent plane's CA. */
+  const agents = [
+    "--agent-ca-file",
+    "/pki/ca.crt",
+    "--agent-client-cert-file",
+    "/pki/router.crt",
+    "--agent-client-key-file",
+    "/pki/router.key",
+  ];
+
   it("has local defaults", () => {
-    const config = loadRouterConfig([], {});
+    const config = loadRouterConfig(agents, {});
     assert.equal(config.port, 18080);
     assert.equal(config["ingress-domain"], "localhost");
     assert.equal(config["token-secret"], "turgon-system/turgon-ingress-keys");
@@ -15,7 +25,7 @@ describe("router configuration", () => {
 
   it("reads TLS in front and trusted proxies", () => {
     const config = loadRouterConfig(
-      ["--external-tls", "true", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1,fd00::/8"],
+      [...agents, "--external-tls", "true", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1,fd00::/8"],
       {},
     );
     assert.equal(servesHttps(config), true);
@@ -25,8 +35,9 @@ describe("router configuration", () => {
       { address: "fd00::", prefix: 8, family: "ipv6" },
     ]);
     assert.equal(
-      loadRouterConfig([], { TURGON_ROUTER_TRUSTED_PROXIES: "192.168.0.0/16" })["trusted-proxies"]
-        .length,
+      loadRouterConfig(agents, { TURGON_ROUTER_TRUSTED_PROXIES: "192.168.0.0/16" })[
+        "trusted-proxies"
+      ].length,
       1,
     );
   });
@@ -34,7 +45,7 @@ describe("router configuration", () => {
   it("rejects bad input naming the flag", () => {
     const bad = (argv: string[], pattern: RegExp) =>
       assert.throws(
-        () => loadRouterConfig(argv, {}),
+        () => loadRouterConfig([...agents, ...argv], {}),
         (error: unknown) => {
           assert.ok(error instanceof ConfigError);
           assert.match(error.message, pattern);
@@ -55,5 +66,18 @@ describe("router configuration", () => {
       /--trusted-proxies .*"10\.0\.0\.0\/33" is not an address/,
     );
     bad(["--trusted-proxies", "example.com"], /--trusted-proxies .*"example\.com"/);
+    bad(["--agent-token-file", "/t"], /--agent-token-file .*does not go with --agent-ca-file/);
+  });
+
+  it("needs a way to reach the agents: a client certificate, or the token of --insecure agents", () => {
+    assert.throws(
+      () => loadRouterConfig([], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /--agent-ca-file/.test(error.message) &&
+        /--agent-client-cert-file/.test(error.message) &&
+        /--agent-client-key-file/.test(error.message),
+    );
+    assert.equal(loadRouterConfig(["--agent-token-file", "/t"], {})["agent-token-file"], "/t");
   });
 });
