@@ -1,14 +1,7 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type AgentCaller,
-  INGRESS_TICKET_HEADER,
-  SANDBOX_HEADER,
-  signIngressTicket,
-} from "@turgon/api/agent";
+import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
 import { type AgentPkiFiles, testEnvironment } from "@turgon/dev/testing";
 import fc from "fast-check";
-import { Agent, request } from "undici";
 import type { SandboxVm } from "./vm/launcher.ts";
 
 /**
@@ -90,54 +83,8 @@ export const execFrame: fc.Arbitrary<{ data: Buffer; binary: boolean }> = fc.one
   fc.uint8Array({ maxLength: 64 }).map((bytes) => ({ data: Buffer.from(bytes), binary: true })),
 );
 
-/** Who a test calls an agent as: the bearer token of an `--insecure` agent, or a control-plane certificate. */
-export type TestCallerAuth = { token: string } | { pki: AgentPkiFiles; as: AgentCaller };
-
-/** A test's client of an agent's API, as the operator or router would call it. */
-export interface AgentTestCaller {
-  call(
-    url: string,
-    init?: { method?: string; body?: unknown },
-  ): Promise<{ status: number; json: unknown }>;
-  /** Options for `new WebSocket(url, options)` to the agent. */
-  ws: { headers: Record<string, string>; ca?: string; cert?: string; key?: string };
-  close(): Promise<void>;
-}
-
-export function agentCaller(auth: TestCallerAuth): AgentTestCaller {
-  const tls =
-    "pki" in auth
-      ? {
-          ca: readFileSync(auth.pki.ca, "utf8"),
-          cert: readFileSync(auth.pki[auth.as].cert, "utf8"),
-          key: readFileSync(auth.pki[auth.as].key, "utf8"),
-        }
-      : {};
-  const headers: Record<string, string> =
-    "token" in auth ? { authorization: `Bearer ${auth.token}` } : {};
-  const dispatcher = new Agent({ connect: tls });
-  return {
-    async call(url, init = {}) {
-      const response = await request(url, {
-        method: (init.method ?? "GET") as "GET",
-        dispatcher,
-        headers: {
-          ...headers,
-          ...(init.body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-        headersTimeout: 60_000,
-        bodyTimeout: 120_000,
-      });
-      const text = await response.body.text();
-      return { status: response.statusCode, json: text ? JSON.parse(text) : undefined };
-    },
-    ws: { headers, ...tls },
-    close: () => dispatcher.close(),
-  };
-}
-
 /** An agent in a test's own process, for tests that reach into it (fault injection). */
 export { type RunningAgent, startAgent } from "./agent.ts";
 export { loadConfig } from "./config/config.ts";
 export { validateDesired } from "./sandboxes/validate.ts";
+export { isQemu } from "./state/vm-records.ts";

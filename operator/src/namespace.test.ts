@@ -11,18 +11,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Sandbox } from "@turgon/api/crd";
 import { kubectl, testEnvironment, uniqueName } from "@turgon/dev/testing";
+import { isQemu } from "@turgon/node-agent/testing";
 import { eventually, type Stack, startStack } from "./testing.ts";
-
-/** True while `pid` is a live (not zombie) QEMU process. */
-async function isQemu(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
-    return (await readFile(`/proc/${pid}/cmdline`, "utf8")).includes("qemu-system");
-  } catch {
-    return false;
-  }
-}
 
 describe("deleting a namespace with a running Sandbox", () => {
   let stack: Stack;

@@ -19,9 +19,11 @@ import {
   startScratchRedis,
   uniqueName,
 } from "@turgon/dev/testing";
-import { type AgentTestCaller, agentCaller, testAgentFlags } from "@turgon/node-agent/testing";
+import { testAgentFlags } from "@turgon/node-agent/testing";
 import { run as runCommand } from "@turgon/toolkit/run";
 import ssh2 from "ssh2";
+import { Agent, request } from "undici";
+import { agentApiHeaders, agentTlsOptions, loadAgentCredentials } from "./agents/credentials.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -124,7 +126,10 @@ export interface Stack {
   /** The agent plane's PKI: the agent's serving certificate, the operator's and router's client ones. */
   pki: AgentPkiFiles;
   /** Calls the agent's API as the operator does (its client certificate). */
-  agentCall: AgentTestCaller["call"];
+  agentCall(
+    path: string,
+    init?: { method?: string; body?: unknown },
+  ): Promise<{ status: number; json: unknown }>;
   /** The ingress token signing key (HS256). */
   key: Uint8Array;
   selector: string;
@@ -188,12 +193,14 @@ export async function startStack(
   await writeFile(join(dir, "keys.json"), keys.stdout);
   await must(["apply", "-f", join(dir, "keys.json")]);
   const pki = await ensureAgentPki(join(dir, "pki"), node);
-  const operatorCaller = agentCaller({ pki, as: "operator" });
   const accessAs = (caller: "operator" | "router") => ({
     "agent-ca-file": pki.ca,
     "agent-client-cert-file": pki[caller].cert,
     "agent-client-key-file": pki[caller].key,
   });
+  // The test calls the agent as the operator does: the same credentials code, the operator's certificate.
+  const operatorCredentials = await loadAgentCredentials(accessAs("operator"));
+  const operatorDispatcher = new Agent({ connect: agentTlsOptions(operatorCredentials) });
   const redis = await startScratchRedis();
   const identity = async (user: string) => {
     const kc = await kubeConfigAs(`system:serviceaccount:turgon-system:${user}`, [
@@ -252,7 +259,21 @@ export async function startStack(
   const stack: Stack = {
     dir,
     pki,
-    agentCall: (path, init) => operatorCaller.call(`${stack.agent.ready.apiUrl}${path}`, init),
+    async agentCall(path, init = {}) {
+      const response = await request(`${stack.agent.ready.apiUrl}${path}`, {
+        method: (init.method ?? "GET") as "GET",
+        dispatcher: operatorDispatcher,
+        headers: {
+          ...agentApiHeaders(operatorCredentials),
+          ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+        headersTimeout: 60_000,
+        bodyTimeout: 120_000,
+      });
+      const text = await response.body.text();
+      return { status: response.statusCode, json: text ? JSON.parse(text) : undefined };
+    },
     key: new TextEncoder().encode(keyText),
     selector,
     labels: { "turgon.dev/test-run": run },
@@ -303,7 +324,7 @@ export async function startStack(
     },
     async stop() {
       for (const p of [stack.router, stack.operator, stack.agent]) await p.stop();
-      await operatorCaller.close();
+      await operatorDispatcher.close();
       await redis.remove();
     },
   };

@@ -125,9 +125,12 @@ export type ApiError = z.infer<typeof ApiError>;
 
 /** Field errors as one line: `field: message; field: message`. */
 export function describeFieldErrors(error: z.ZodError): string {
-  return fieldErrors(error)
-    .map((f) => `${f.path}: ${f.message}`)
-    .join("; ");
+  return describeFields(fieldErrors(error));
+}
+
+/** `field: message; field: message`, for field errors from anywhere. */
+export function describeFields(fields: { path: string; message: string }[]): string {
+  return fields.map((f) => `${f.path}: ${f.message}`).join("; ");
 }
 
 /** Formats zod issues as `field: message` entries. */

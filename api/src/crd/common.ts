@@ -1,5 +1,5 @@
-import { isIP } from "node:net";
 import { z } from "zod";
+import { isCidr } from "../net/index.ts";
 
 export const GROUP = "turgon.dev";
 export const VERSION = "v1alpha1";
@@ -72,20 +72,6 @@ export function keyedList<T extends z.ZodObject>(
 
 /** Environment variables, unique by name. */
 export const EnvVars = keyedList(EnvVar, "name", 256);
-
-/**
- * Whether `value` is a CIDR as the API server's CEL `isCIDR()` takes it (Go's
- * netip.ParsePrefix): an IPv4 or IPv6 address, no zone, and a prefix length
- * that fits the family.
- */
-export function isCidr(value: string): boolean {
-  const match = /^([^/%]+)\/(\d{1,3})$/.exec(value);
-  if (!match) return false;
-  const family = isIP(match[1] as string);
-  const bits = Number(match[2]);
-  if (family === 0 || String(bits) !== match[2]) return false;
-  return bits <= (family === 4 ? 32 : 128);
-}
 
 /** A CIDR such as 10.0.0.0/8; the API server checks it with CEL's isCIDR(). */
 export const cidr = z

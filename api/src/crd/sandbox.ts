@@ -27,12 +27,9 @@ export const ReadinessProbe = z
       })
       .optional(),
     tcpSocket: z.strictObject({}).optional(),
-    periodSeconds: z
-      .int()
-      .min(1)
-      .max(300)
-      .optional()
-      .meta({ description: "How often to probe (default 2)." }),
+    periodSeconds: z.int().min(1).max(300).optional().meta({
+      description: "How often to probe once the route serves (default 10; every 2 s until then).",
+    }),
     timeoutSeconds: z
       .int()
       .min(1)

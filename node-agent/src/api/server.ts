@@ -15,12 +15,12 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import type { z } from "zod";
+import { ZodError, type z } from "zod";
 import { registerExecRoutes } from "../exec/routes.ts";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import { CapacityError, type SandboxManager } from "../sandboxes/manager.ts";
-import { validateDesired } from "../sandboxes/validate.ts";
+import { type FieldError, validateDesired } from "../sandboxes/validate.ts";
 import { registerSshRoutes } from "../ssh/routes.ts";
 import { type CallerAuthentication, identifyCaller, OPERATOR } from "./auth.ts";
 import { type AgentTls, tlsServerOptions } from "./tls.ts";
@@ -63,10 +63,17 @@ class BoundedSet {
 
 const STATUS_BY_OUTCOME = { created: 201, unchanged: 200, updated: 200, rebooting: 202 } as const;
 
-function invalid(reply: FastifyReply, error: string, zodError: z.ZodError) {
-  return reply
-    .code(400)
-    .send({ error, message: describeFieldErrors(zodError), fields: fieldErrors(zodError) });
+/** A 400 naming each field at fault: from the schema's errors, or the agent's own checks. */
+function invalid(
+  reply: FastifyReply,
+  error: string,
+  problem: z.ZodError | { message: string; fields: FieldError[] },
+) {
+  const { message, fields } =
+    problem instanceof ZodError
+      ? { message: describeFieldErrors(problem), fields: fieldErrors(problem) }
+      : problem;
+  return reply.code(400).send({ error, message, fields });
 }
 
 /** Refuses a request; a refused WebSocket upgrade has no HTTP exchange to finish, so its socket ends. */
@@ -170,10 +177,7 @@ export async function buildApiServer({
       const uid = parseUid(reply, request.params.uid);
       if (!uid) return reply;
       const desired = validateDesired(request.body);
-      if (!desired.ok)
-        return reply
-          .code(400)
-          .send({ error: "InvalidSandbox", message: desired.message, fields: desired.fields });
+      if (!desired.ok) return invalid(reply, "InvalidSandbox", desired);
       if (desired.desired.uid !== uid) {
         return reply.code(400).send({
           error: "InvalidSandbox",
@@ -205,10 +209,7 @@ export async function buildApiServer({
       const policy = EffectivePolicy.safeParse(request.body);
       if (!policy.success) return invalid(reply, "InvalidPolicy", policy.error);
       const checked = validateDesired({ ...existing.desired, policy: policy.data });
-      if (!checked.ok)
-        return reply
-          .code(400)
-          .send({ error: "InvalidPolicy", message: checked.message, fields: checked.fields });
+      if (!checked.ok) return invalid(reply, "InvalidPolicy", checked);
       const { outcome, sandbox } = await manager.put(checked.desired);
       return reply.code(STATUS_BY_OUTCOME[outcome]).send({ outcome, sandbox });
     },

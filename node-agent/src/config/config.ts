@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { isCidr } from "@turgon/api/net";
 import { ConfigError, flagUsage, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
@@ -141,9 +142,9 @@ export const AgentConfig = z.strictObject({
   "ingress-header-timeout-ms": positive.max(600_000).default(60_000),
   "spool-dir": z.string().min(1).default("/var/lib/turgon/audit-spool"),
   "tcg-tb-size-mib": positive.max(4096).default(64),
-  "platform-cidrs": list(
-    z.union([z.cidrv4(), z.cidrv6()], { error: "must be CIDRs such as 10.96.0.0/12" }),
-  ).default([]),
+  "platform-cidrs": list(z.string().refine(isCidr, "must be CIDRs such as 10.96.0.0/12")).default(
+    [],
+  ),
   "dns-trusted-servers": list(z.ipv4({ error: "must be IPv4 addresses" })).optional(),
   runtime: z.enum(["qemu", "simulated"]).default("qemu"),
   "simulated-boot-ms": z.coerce.number().int().min(0).max(600_000).default(200),

@@ -1,5 +1,6 @@
-import { BlockList, isIP, isIPv4 } from "node:net";
+import { type BlockList, isIP, isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
+import { cidrBlockList } from "@turgon/api/net";
 
 /**
  * What an egress address is to Turgon:
@@ -16,46 +17,43 @@ export type AddressClass =
   | { kind: "internal"; why: string }
   | { kind: "public" };
 
-type Range = readonly [network: string, prefix: number, why: string];
+type Range = readonly [cidr: string, why: string];
 
-const FLOOR_V4: Range[] = [
-  ["0.0.0.0", 8, "'this network' (0.0.0.0/8)"],
-  ["127.0.0.0", 8, "loopback"],
-  ["169.254.0.0", 16, "link-local (cloud metadata lives here)"],
-  ["100.100.100.200", 32, "a cloud metadata service"],
-  ["192.0.0.0", 24, "IETF protocol assignments (192.0.0.0/24)"],
-  ["198.18.0.0", 15, "benchmarking (198.18.0.0/15)"],
-  ["224.0.0.0", 3, "multicast or reserved (224.0.0.0/3)"],
+const FLOOR: Range[] = [
+  ["0.0.0.0/8", "'this network' (0.0.0.0/8)"],
+  ["127.0.0.0/8", "loopback"],
+  ["169.254.0.0/16", "link-local (cloud metadata lives here)"],
+  ["100.100.100.200/32", "a cloud metadata service"],
+  ["192.0.0.0/24", "IETF protocol assignments (192.0.0.0/24)"],
+  ["198.18.0.0/15", "benchmarking (198.18.0.0/15)"],
+  ["224.0.0.0/3", "multicast or reserved (224.0.0.0/3)"],
+  ["::/96", "unspecified or IPv4-compatible (::/96)"],
+  ["::1/128", "loopback"],
+  ["fe80::/10", "link-local"],
+  ["ff00::/8", "multicast"],
+  ["64:ff9b::/96", "NAT64 (64:ff9b::/96), which reaches IPv4 addresses"],
+  ["64:ff9b:1::/48", "local NAT64 (64:ff9b:1::/48)"],
+  ["2002::/16", "6to4 (2002::/16), which embeds IPv4 addresses"],
+  ["2001::/32", "Teredo (2001::/32), which embeds IPv4 addresses"],
+  ["fd00:ec2::254/128", "a cloud metadata service"],
 ];
-const FLOOR_V6: Range[] = [
-  ["::", 96, "unspecified or IPv4-compatible (::/96)"],
-  ["::1", 128, "loopback"],
-  ["fe80::", 10, "link-local"],
-  ["ff00::", 8, "multicast"],
-  ["64:ff9b::", 96, "NAT64 (64:ff9b::/96), which reaches IPv4 addresses"],
-  ["64:ff9b:1::", 48, "local NAT64 (64:ff9b:1::/48)"],
-  ["2002::", 16, "6to4 (2002::/16), which embeds IPv4 addresses"],
-  ["2001::", 32, "Teredo (2001::/32), which embeds IPv4 addresses"],
-  ["fd00:ec2::254", 128, "a cloud metadata service"],
+const INTERNAL: Range[] = [
+  ["10.0.0.0/8", "private (10.0.0.0/8)"],
+  ["100.64.0.0/10", "carrier-grade NAT (100.64.0.0/10)"],
+  ["172.16.0.0/12", "private (172.16.0.0/12)"],
+  ["192.168.0.0/16", "private (192.168.0.0/16)"],
+  ["fc00::/7", "unique local (fc00::/7)"],
 ];
-const INTERNAL_V4: Range[] = [
-  ["10.0.0.0", 8, "private (10.0.0.0/8)"],
-  ["100.64.0.0", 10, "carrier-grade NAT (100.64.0.0/10)"],
-  ["172.16.0.0", 12, "private (172.16.0.0/12)"],
-  ["192.168.0.0", 16, "private (192.168.0.0/16)"],
-];
-const INTERNAL_V6: Range[] = [["fc00::", 7, "unique local (fc00::/7)"]];
 
 /** How often the node's own addresses are read again (interfaces come and go). */
 const NODE_ADDRESSES_TTL_MS = 30_000;
 
+/** Named address blocks: which one holds an address, and why it is there. */
 class Ranges {
   private readonly ranges: { list: BlockList; why: string }[] = [];
 
-  add(network: string, prefix: number, why: string): void {
-    const list = new BlockList();
-    list.addSubnet(network, prefix, isIPv4(network) ? "ipv4" : "ipv6");
-    this.ranges.push({ list, why });
+  add(cidr: string, why: string): void {
+    this.ranges.push({ list: cidrBlockList([cidr]), why });
   }
 
   find(ip: string): string | undefined {
@@ -66,12 +64,12 @@ class Ranges {
 
 function ranges(entries: Range[]): Ranges {
   const out = new Ranges();
-  for (const [network, prefix, why] of entries) out.add(network, prefix, why);
+  for (const [cidr, why] of entries) out.add(cidr, why);
   return out;
 }
 
-const FLOOR = ranges([...FLOOR_V4, ...FLOOR_V6]);
-const INTERNAL = ranges([...INTERNAL_V4, ...INTERNAL_V6]);
+const FLOOR_RANGES = ranges(FLOOR);
+const INTERNAL_RANGES = ranges(INTERNAL);
 
 /** The eight 16-bit groups of an IPv6 address (with any dotted IPv4 tail folded in). */
 function ipv6Groups(ip: string): number[] {
@@ -113,10 +111,8 @@ export class AddressRules {
   private nodeAddressesAt = 0;
 
   constructor(options: AddressRulesOptions = {}) {
-    for (const cidr of options.platformCidrs ?? []) {
-      const [network = "", prefix = ""] = cidr.split("/");
-      this.platform.add(network, Number(prefix), `a platform service address (${cidr})`);
-    }
+    for (const cidr of options.platformCidrs ?? [])
+      this.platform.add(cidr, `a platform service address (${cidr})`);
     this.readNodeAddresses =
       options.nodeAddresses ??
       (() =>
@@ -136,10 +132,10 @@ export class AddressRules {
   classify(address: string): AddressClass {
     const ip = unmapIpv4(address.replace(/^\[|\]$/g, ""));
     if (!isIP(ip)) return { kind: "floor", why: "not an IP address" };
-    const floor = FLOOR.find(ip) ?? this.platform.find(ip);
+    const floor = FLOOR_RANGES.find(ip) ?? this.platform.find(ip);
     if (floor) return { kind: "floor", why: floor };
     if (this.isNodeAddress(ip)) return { kind: "floor", why: "one of this node's own addresses" };
-    const internal = INTERNAL.find(ip);
+    const internal = INTERNAL_RANGES.find(ip);
     return internal ? { kind: "internal", why: internal } : { kind: "public" };
   }
 }

@@ -1,5 +1,6 @@
-import { BlockList, isIP, isIPv4 } from "node:net";
+import { type BlockList, isIP, isIPv4 } from "node:net";
 import type { EffectivePolicy } from "@turgon/api/agent";
+import { cidrBlockList } from "@turgon/api/net";
 import { type AddressRules, unmapIpv4 } from "./addresses.ts";
 
 export type Decision = "allowed" | "denied" | "would-deny";
@@ -52,12 +53,7 @@ export class EgressGuard {
   }
 
   private static cidrList(policy: EffectivePolicy): BlockList {
-    const list = new BlockList();
-    for (const cidr of policy.deniedCIDRs ?? []) {
-      const [net = "", prefix = "0"] = cidr.split("/");
-      list.addSubnet(net, Number(prefix), isIPv4(net) ? "ipv4" : "ipv6");
-    }
-    return list;
+    return cidrBlockList(policy.deniedCIDRs ?? []);
   }
 
   update(policy: EffectivePolicy): void {

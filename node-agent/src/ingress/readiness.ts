@@ -15,7 +15,10 @@ export const NOT_PROBED: RouteReadinessState = {
   message: "waiting for the guest's routes to answer",
 };
 
-const DEFAULT_PERIOD_S = 2;
+/** Until a sandbox serves, its routes are probed this often, so Ready follows the app closely. */
+const STARTING_PERIOD_S = 2;
+/** Once it serves, as a kubelet's default: a node of many sandboxes is not kept busy probing. */
+const SERVING_PERIOD_S = 10;
 const DEFAULT_TIMEOUT_S = 2;
 
 /** One GET through the VM's ingress gateway: its status, or the error that stopped it. */
@@ -148,7 +151,10 @@ export class RouteReadiness {
       .probes()
       .map((r) => r.readinessProbe?.periodSeconds)
       .filter((p): p is number => p !== undefined);
-    const period = periods.length ? Math.min(...periods) : DEFAULT_PERIOD_S;
+    const configured = periods.length ? Math.min(...periods) : undefined;
+    const period = this.state.ready
+      ? (configured ?? SERVING_PERIOD_S)
+      : Math.min(configured ?? STARTING_PERIOD_S, STARTING_PERIOD_S);
     this.timer = setTimeout(() => void this.tick(), period * 1000);
     this.timer.unref();
   }

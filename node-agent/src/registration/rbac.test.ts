@@ -87,6 +87,25 @@ async function waitForPolicy(api: CustomObjectsApi): Promise<void> {
   }
 }
 
+/** A registration as an agent makes it, for a node that serves nothing (these tests look only at RBAC). */
+function testRegistration(kc: KubeConfig, nodeName: string, accelerator: "kvm" | "tcg") {
+  return new NodeRegistration(
+    kc,
+    {
+      nodeName,
+      address: "http://127.0.0.1:1",
+      ingressAddress: "http://127.0.0.1:2",
+      capacity: { cpus: 2, memoryMiB: 2048, vms: 4 },
+      allocatable: { cpus: 8, memoryMiB: 2048, vms: 4 },
+      accelerator: () => accelerator,
+      runtime: "qemu",
+      heartbeatSeconds: 60,
+      agentVersion: "test",
+    },
+    logger.child({}, { level: "warn" }),
+  );
+}
+
 describe("node agent RBAC", () => {
   const own = uniqueName("own");
   const other = uniqueName("other");
@@ -106,21 +125,7 @@ describe("node agent RBAC", () => {
 
   it("lets an agent register and heartbeat its own SandboxNode", async () => {
     const kc = await kubeConfigAs(`turgon-node-agent:${own}`, ["turgon:node-agents"]);
-    const registration = new NodeRegistration(
-      kc,
-      {
-        nodeName: own,
-        address: "http://127.0.0.1:1",
-        ingressAddress: "http://127.0.0.1:2",
-        capacity: { cpus: 2, memoryMiB: 2048, vms: 4 },
-        allocatable: { cpus: 8, memoryMiB: 2048, vms: 4 },
-        accelerator: () => "tcg",
-        runtime: "qemu",
-        heartbeatSeconds: 60,
-        agentVersion: "test",
-      },
-      logger.child({}, { level: "warn" }),
-    );
+    const registration = testRegistration(kc, own, "tcg");
     await registration.start();
     registration.stop();
     const ready = await kubectl([
@@ -252,21 +257,7 @@ describe("node agent RBAC for ServiceAccounts", () => {
   });
 
   it("lets the DaemonSet's ServiceAccount register and heartbeat its own node's SandboxNode", async () => {
-    const registration = new NodeRegistration(
-      kubeConfigWithToken(await token(agentSa)),
-      {
-        nodeName: kvm,
-        address: "http://127.0.0.1:1",
-        ingressAddress: "http://127.0.0.1:2",
-        capacity: { cpus: 2, memoryMiB: 2048, vms: 4 },
-        allocatable: { cpus: 8, memoryMiB: 2048, vms: 4 },
-        accelerator: () => "kvm",
-        runtime: "qemu",
-        heartbeatSeconds: 60,
-        agentVersion: "test",
-      },
-      logger.child({}, { level: "warn" }),
-    );
+    const registration = testRegistration(kubeConfigWithToken(await token(agentSa)), kvm, "kvm");
     await registration.start();
     registration.stop();
     await registration.heartbeat();

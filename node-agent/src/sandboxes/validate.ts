@@ -1,5 +1,5 @@
-import { BlockList, isIPv4 } from "node:net";
-import { DesiredSandbox, fieldErrors } from "@turgon/api/agent";
+import { DesiredSandbox, describeFields, fieldErrors } from "@turgon/api/agent";
+import { cidrBlockList } from "@turgon/api/net";
 
 export type FieldError = { path: string; message: string };
 
@@ -18,9 +18,8 @@ export function validateDesired(body: unknown): Validation {
   if (!parsed.success) return refused(fieldErrors(parsed.error));
   const fields: FieldError[] = [];
   for (const [index, cidr] of (parsed.data.policy.deniedCIDRs ?? []).entries()) {
-    const [network = "", prefix = ""] = cidr.split("/");
     try {
-      new BlockList().addSubnet(network, Number(prefix), isIPv4(network) ? "ipv4" : "ipv6");
+      cidrBlockList([cidr]);
     } catch (error) {
       fields.push({
         path: `policy.deniedCIDRs[${index}]`,
@@ -32,5 +31,5 @@ export function validateDesired(body: unknown): Validation {
 }
 
 function refused(fields: FieldError[]): Validation {
-  return { ok: false, message: fields.map((f) => `${f.path}: ${f.message}`).join("; "), fields };
+  return { ok: false, message: describeFields(fields), fields };
 }

@@ -56,7 +56,8 @@ export class VmRecords {
   }
 }
 
-async function isQemu(pid: number): Promise<boolean> {
+/** True while `pid` is a live (not zombie) QEMU process. */
+export async function isQemu(pid: number): Promise<boolean> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
     if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { API_VERSION, type Sandbox } from "@turgon/api/crd";
-import { hostConflict } from "./host-conflict.ts";
+import { HostLabelIndex, hostConflict } from "./host-conflict.ts";
+
+/** The index the operator keeps, holding `sandboxes`. */
+function indexOf(sandboxes: Sandbox[]): HostLabelIndex {
+  const index = new HostLabelIndex();
+  for (const s of sandboxes) index.add(s.metadata.name as string, s.metadata.namespace as string);
+  return index;
+}
 
 const sandbox = (name: string, namespace: string, uid: string): Sandbox => ({
   apiVersion: API_VERSION,
@@ -22,14 +29,17 @@ describe("hostConflict", () => {
 
   it("names the other sandbox, on both sides, when two claim one host", () => {
     assert.match(
-      hostConflict(web, [web, clash, other]) ?? "",
+      hostConflict(web, indexOf([web, clash, other])) ?? "",
       /web--acme--ml is claimed by ml\/web--acme too/,
     );
-    assert.match(hostConflict(clash, [web, clash, other]) ?? "", /claimed by acme--ml\/web too/);
+    assert.match(
+      hostConflict(clash, indexOf([web, clash, other])) ?? "",
+      /claimed by acme--ml\/web too/,
+    );
   });
 
   it("is silent when the host is the sandbox's alone", () => {
-    assert.equal(hostConflict(other, [web, clash, other]), undefined);
-    assert.equal(hostConflict(web, [web, other]), undefined);
+    assert.equal(hostConflict(other, indexOf([web, clash, other])), undefined);
+    assert.equal(hostConflict(web, indexOf([web, other])), undefined);
   });
 });

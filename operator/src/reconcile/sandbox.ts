@@ -5,7 +5,12 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import type { DesiredSandbox, EffectivePolicy, ObservedSandbox } from "@turgon/api/agent";
+import {
+  type DesiredSandbox,
+  describeFields,
+  type EffectivePolicy,
+  type ObservedSandbox,
+} from "@turgon/api/agent";
 import {
   API_VERSION,
   GROUP,
@@ -23,7 +28,7 @@ import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { schedule } from "../scheduling/scheduler.ts";
 import { type ConditionUpdate, findCondition, isReady, setCondition } from "./conditions.ts";
 import { desiredSandbox, requestOf, specField } from "./desired.ts";
-import { hostConflict } from "./host-conflict.ts";
+import { HostLabelIndex, hostConflict } from "./host-conflict.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
 import { cachedPolicySources, PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
 import { nodeRoom } from "./room.ts";
@@ -83,10 +88,13 @@ export class SandboxReconciler {
   private readonly activity = new Map<string, string>();
   /** Desired states an agent refused as invalid: uid → that state, never sent again unchanged. */
   private readonly refused = new Map<string, DesiredSandbox>();
+  /** Which sandboxes claim which routed host, kept from the informer. */
+  private readonly hostLabels: HostLabelIndex;
 
   constructor(options: SandboxReconcilerOptions) {
     this.options = options;
     this.api = options.kc.makeApiClient(CustomObjectsApi);
+    this.hostLabels = HostLabelIndex.following(options.caches.sandboxes);
     this.log = options.log.child({ component: "sandbox-controller" });
   }
 
@@ -312,9 +320,7 @@ export class SandboxReconciler {
     else delete status.message;
     const running = observed.phase === "Running";
     // Ready means serving: with ingress on, every route must answer its readiness probe.
-    const conflict = spec.ingress?.enabled
-      ? hostConflict(sandbox, this.options.caches.sandboxes.list() as Sandbox[])
-      : undefined;
+    const conflict = spec.ingress?.enabled ? hostConflict(sandbox, this.hostLabels) : undefined;
     const ingressReady = conflict
       ? { ready: false, message: conflict }
       : (observed.ingressReady ?? { ready: true, message: "serving" });
@@ -518,7 +524,7 @@ export class SandboxReconciler {
     if (error instanceof AgentRequestError && error.status === 400) {
       // A spec the agent cannot run: say which field, and wait for an edit rather than retry.
       const message = error.fields.length
-        ? error.fields.map((f) => `${specField(f.path)}: ${f.message}`).join("; ")
+        ? describeFields(error.fields.map((f) => ({ ...f, path: specField(f.path) })))
         : error.message;
       status.phase = "Failed";
       status.message = message;

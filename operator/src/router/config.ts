@@ -1,8 +1,8 @@
+import { type Cidr, parseCidr } from "@turgon/api/net";
 import { ingressDomain } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 import { AGENT_ACCESS_FLAGS, agentAccessSchema, checkAgentAccess } from "../agents/credentials.ts";
-import { type Cidr, parseCidr } from "./forwarded.ts";
 
 const OPTIONS = {
   kubeconfig: { env: "KUBECONFIG", description: "kubeconfig (in-cluster when unset)" },
@@ -81,7 +81,7 @@ const cidrList = z.string().transform((text, ctx): Cidr[] => {
   const cidrs: Cidr[] = [];
   const entries = text.split(",").map((e) => e.trim());
   for (const entry of entries.filter(Boolean)) {
-    const cidr = parseCidr(entry);
+    const cidr = parseCidr(entry, { bare: true });
     if (cidr) cidrs.push(cidr);
     else
       ctx.addIssue({

@@ -1,8 +1,9 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
-import { sandboxHostLabel, TEAM_LABEL } from "@turgon/api/routing";
+import { TEAM_LABEL } from "@turgon/api/routing";
 import type { CachedInformer } from "../controller/informer.ts";
 import { findCondition, isReady } from "../reconcile/conditions.ts";
+import { HostLabelIndex } from "../reconcile/host-conflict.ts";
 
 type Access = "private" | "authenticated" | "public";
 
@@ -25,48 +26,13 @@ export type Route =
       retryAfter?: number;
     };
 
-/** `namespace/name` of a sandbox. */
-type SandboxKey = string;
-
-/**
- * Host label → the sandboxes that claim it. Two sandboxes can claim one
- * label (`web--acme` in `ml` and `web` in `acme--ml`); then the label
- * belongs to neither, rather than to whichever changed last, until one of
- * them goes.
- */
-export class HostLabelIndex {
-  private readonly claims = new Map<string, Set<SandboxKey>>();
-
-  add(name: string, namespace: string): void {
-    const label = sandboxHostLabel(name, namespace);
-    const claimants = this.claims.get(label) ?? new Set<SandboxKey>();
-    claimants.add(`${namespace}/${name}`);
-    this.claims.set(label, claimants);
-  }
-
-  delete(name: string, namespace: string): void {
-    const label = sandboxHostLabel(name, namespace);
-    const claimants = this.claims.get(label);
-    claimants?.delete(`${namespace}/${name}`);
-    if (claimants?.size === 0) this.claims.delete(label);
-  }
-
-  /** Every sandbox claiming `label`, sorted. */
-  claimants(label: string): { name: string; namespace: string; key: SandboxKey }[] {
-    return [...(this.claims.get(label) ?? [])].sort().map((key) => {
-      const [namespace, name] = key.split("/") as [string, string];
-      return { name, namespace, key };
-    });
-  }
-}
-
 /**
  * Host label → sandbox → node, from informer caches: no API call per
  * request. The label is `sandboxHostLabel`, the same function the operator
  * writes URLs with.
  */
 export class SandboxDirectory {
-  private readonly labels = new HostLabelIndex();
+  private readonly labels: HostLabelIndex;
   private readonly sandboxes: CachedInformer<Sandbox & KubernetesObject>;
   private readonly nodes: CachedInformer<SandboxNode & KubernetesObject>;
 
@@ -76,11 +42,7 @@ export class SandboxDirectory {
   ) {
     this.sandboxes = sandboxes;
     this.nodes = nodes;
-    const meta = (s: Sandbox) => s.metadata as { name: string; namespace: string };
-    // Name and namespace never change, so an update claims the same label again (a no-op).
-    sandboxes.on("add", (s) => this.labels.add(meta(s).name, meta(s).namespace));
-    sandboxes.on("update", (s) => this.labels.add(meta(s).name, meta(s).namespace));
-    sandboxes.on("delete", (s) => this.labels.delete(meta(s).name, meta(s).namespace));
+    this.labels = HostLabelIndex.following(sandboxes);
   }
 
   /** A sandbox and its node by name, for exec (which needs no ingress). */

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type Cidr, parseCidr, TrustedProxies } from "./forwarded.ts";
+import { type Cidr, parseCidr as parseAny } from "@turgon/api/net";
+import { TrustedProxies } from "./forwarded.ts";
+
+/** As `--trusted-proxies` parses its entries: an address alone is a block of one. */
+const parseCidr = (text: string) => parseAny(text, { bare: true });
 
 describe("forwarding headers", () => {
   const forged = {

@@ -1,24 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { BlockList, isIP } from "node:net";
-
-/** One `--trusted-proxies` entry: an address block. */
-export interface Cidr {
-  address: string;
-  prefix: number;
-  family: "ipv4" | "ipv6";
-}
-
-/** Parses `10.0.0.0/8`, `fd00::/8` or a bare address (a block of one); undefined when it is neither. */
-export function parseCidr(text: string): Cidr | undefined {
-  const [address = "", prefixText, ...rest] = text.trim().split("/");
-  const version = isIP(address);
-  if (version === 0 || rest.length > 0) return undefined;
-  const max = version === 4 ? 32 : 128;
-  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = prefixText === undefined ? max : Number(prefixText);
-  if (prefix > max) return undefined;
-  return { address, prefix, family: version === 4 ? "ipv4" : "ipv6" };
-}
+import { isIP } from "node:net";
+import { type Cidr, cidrBlockList } from "@turgon/api/net";
 
 /**
  * Headers in which a client names where a request came from. Only a trusted
@@ -34,11 +16,11 @@ export function isForwardingHeader(name: string): boolean {
 
 /** The peers (`--trusted-proxies`) whose forwarding headers are believed. */
 export class TrustedProxies {
-  private readonly list = new BlockList();
+  private readonly list: ReturnType<typeof cidrBlockList>;
   private readonly empty: boolean;
 
   constructor(cidrs: readonly Cidr[]) {
-    for (const c of cidrs) this.list.addSubnet(c.address, c.prefix, c.family);
+    this.list = cidrBlockList(cidrs);
     this.empty = cidrs.length === 0;
   }
 
