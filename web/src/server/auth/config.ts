@@ -1,0 +1,75 @@
+/**
+ * Turgon's better-auth set-up, shared by the dashboard and by the tools that
+ * provision it (`npm run up` and the tests create the first admin through it),
+ * so every user is made the same way. Imports stay relative with .ts
+ * extensions: Node runs this file directly, without Next.js.
+ */
+import { betterAuth } from "better-auth";
+import { prismaAdapter } from "better-auth/adapters/prisma";
+import { nextCookies } from "better-auth/next-js";
+import { admin, organization } from "better-auth/plugins";
+import { createAccessControl } from "better-auth/plugins/access";
+import { defaultStatements, memberAc, ownerAc } from "better-auth/plugins/organization/access";
+import type { Logger } from "pino";
+
+/**
+ * Teams are better-auth organizations with two roles: owners manage the
+ * team's members, members use its sandboxes. Platform admins (the admin
+ * plugin's `admin` role) create users and teams.
+ */
+export const teamAccess = createAccessControl(defaultStatements);
+export const teamRoles = {
+  owner: teamAccess.newRole(ownerAc.statements),
+  member: teamAccess.newRole(memberAc.statements),
+};
+export type TeamRole = keyof typeof teamRoles;
+
+export const ADMIN_ROLE = "admin";
+
+export interface AuthSettings {
+  /** The Prisma client of @turgon/prisma. */
+  prisma: object;
+  /** Signs session cookies (BETTER_AUTH_SECRET). */
+  secret: string;
+  /** The dashboard's public URL (BETTER_AUTH_URL). */
+  baseURL: string;
+  logger: Logger;
+}
+
+export function createAuth(settings: AuthSettings) {
+  const log = settings.logger;
+  return betterAuth({
+    appName: "Turgon",
+    baseURL: settings.baseURL,
+    secret: settings.secret,
+    trustedOrigins: [new URL(settings.baseURL).origin],
+    // Sessions live in PostgreSQL, beside the users.
+    database: prismaAdapter(settings.prisma, { provider: "postgresql", transaction: true }),
+    emailAndPassword: {
+      enabled: true,
+      // No public sign-up: admins create users (admin plugin's createUser).
+      disableSignUp: true,
+      minPasswordLength: 12,
+    },
+    session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
+    advanced: { cookiePrefix: "turgon" },
+    telemetry: { enabled: false },
+    logger: {
+      level: "info",
+      log: (level, message, ...args) =>
+        log[level === "debug" ? "debug" : level]({ args: args.length ? args : undefined }, message),
+    },
+    plugins: [
+      organization({
+        ac: teamAccess,
+        roles: teamRoles,
+        creatorRole: "owner",
+        allowUserToCreateOrganization: (user) => user.role === ADMIN_ROLE,
+      }),
+      admin({ defaultRole: "user", adminRoles: [ADMIN_ROLE] }),
+      // Last, as better-auth asks: lets server actions set the session cookie.
+      nextCookies(),
+    ],
+  });
+}
+export type Auth = ReturnType<typeof createAuth>;
