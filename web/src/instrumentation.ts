@@ -1,15 +1,5 @@
-/**
- * Runs once when the server starts: check the configuration before serving
- * anything, so a bad environment fails `next start` at once, naming the variable.
- */
+/** Runs once when the server starts (Next.js instrumentation hook). */
 export async function register(): Promise<void> {
-  if (process.env.NEXT_RUNTIME !== "nodejs") return;
-  const { ConfigError, serverConfig } = await import("./server/config.ts");
-  try {
-    serverConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`error: ${error.message}`);
-    process.exit(1);
-  }
+  // Node only: the check exits the process, which the edge runtime cannot.
+  if (process.env.NEXT_RUNTIME === "nodejs") await import("./server/startup.ts");
 }

@@ -1,4 +1,5 @@
 import { reportFailure } from "@turgon/toolkit/errors";
+import { stopDashboard } from "../dashboard/index.ts";
 import { stopEnvironment } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
 import { stopPlatform } from "../platform/index.ts";
@@ -6,7 +7,11 @@ import { stopPlatform } from "../platform/index.ts";
 /** `npm run down`: stops what `npm run up` started from this checkout, and only that. */
 async function main(): Promise<void> {
   const stateDir = upStateDir();
-  const result = { ...(await stopPlatform(stateDir)), ...(await stopEnvironment(stateDir)) };
+  const result = {
+    dashboard: await stopDashboard(stateDir),
+    ...(await stopPlatform(stateDir)),
+    ...(await stopEnvironment(stateDir)),
+  };
   for (const [service, outcome] of Object.entries(result))
     console.log(`  ${service.padEnd(24)} ${outcome}`);
   console.log(`Data is kept in ${stateDir}; \`npm run up\` starts it again.`);

@@ -1,4 +1,5 @@
 import { reportFailure } from "@turgon/toolkit/errors";
+import { dashboardStatus } from "../dashboard/index.ts";
 import { readEnvironmentInfo, serviceStatus } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
 import { platformStatus } from "../platform/index.ts";
@@ -6,7 +7,11 @@ import { platformStatus } from "../platform/index.ts";
 /** `npm run status`: which of the local platform's services run, and where. */
 async function main(): Promise<void> {
   const stateDir = upStateDir();
-  const status = { ...(await serviceStatus(stateDir)), ...(await platformStatus(stateDir)) };
+  const status = {
+    ...(await serviceStatus(stateDir)),
+    ...(await platformStatus(stateDir)),
+    dashboard: await dashboardStatus(stateDir),
+  };
   for (const [service, record] of Object.entries(status)) {
     console.log(
       `  ${service.padEnd(24)} ${record ? `running (pid ${record.pid}, log ${record.logFile})` : "stopped"}`,

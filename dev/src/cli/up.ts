@@ -2,6 +2,12 @@ import { dirname } from "node:path";
 import { reportFailure } from "@turgon/toolkit/errors";
 import { formatDuration } from "@turgon/toolkit/progress";
 import {
+  dashboardPortFromEnv,
+  dashboardUrl,
+  ensureDashboard,
+  planDashboard,
+} from "../dashboard/index.ts";
+import {
   defaultPostgresDataDir,
   portsFromEnv,
   SERVICES,
@@ -10,6 +16,7 @@ import {
 import { upStateDir } from "../paths.ts";
 import {
   COMPONENTS,
+  componentKubeconfig,
   INGRESS_DOMAIN,
   LOCAL_NODE,
   planPlatform,
@@ -22,18 +29,40 @@ async function main(): Promise<void> {
   const started = Date.now();
   const stateDir = upStateDir();
   const platformPorts = platformPortsFromEnv();
+  const webPort = dashboardPortFromEnv();
   await planPlatform(stateDir, platformPorts);
+  await planDashboard(stateDir, webPort);
   const info = await startEnvironment({
     stateDir,
     postgresDataDir: defaultPostgresDataDir(stateDir),
     ports: portsFromEnv(),
     ephemeral: false,
   });
-  const platform = await startPlatform(info, platformPorts);
+  const platform = await startPlatform(info, platformPorts, `${dashboardUrl(webPort)}/signin`);
+  const dashboard = await ensureDashboard({
+    stateDir,
+    port: webPort,
+    databaseUrl: info.databaseUrl,
+    // The dashboard's own identity; it acts for signed-in users by impersonation.
+    writeKubeconfig: (path) =>
+      componentKubeconfig(info, path, "system:serviceaccount:turgon-system:turgon-web", [
+        "system:serviceaccounts",
+        "system:serviceaccounts:turgon-system",
+      ]),
+  });
   const services = [
     ...SERVICES.map((service) => `${service} ${info.outcome[service]}`),
     ...COMPONENTS.map((component) => `${component} ${platform[component]}`),
+    `dashboard ${dashboard.state}`,
   ].join(", ");
+  const { admin } = dashboard;
+  const signIn = admin.newPassword
+    ? `
+First admin created: ${admin.email}
+  password  ${admin.newPassword}
+  (shown this once; it is kept in ${admin.passwordFile}, readable only by you)
+`
+    : "";
   console.log(`
 Turgon local platform is up (${formatDuration(Date.now() - started)}): ${services}.
 
@@ -45,10 +74,13 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
   node agent      https://127.0.0.1:${platformPorts.agentApi}   (SandboxNode "${LOCAL_NODE}", ingress :${platformPorts.agentIngress})
   operator        http://127.0.0.1:${platformPorts.operatorMetrics}/metrics
   router          http://<name>--<namespace>.${INGRESS_DOMAIN}:${platformPorts.router}/   (ingress domain ${INGRESS_DOMAIN}; metrics :${platformPorts.routerMetrics})
+  dashboard       ${dashboard.url}   (log ${dashboard.logFile})
   state and logs  ${info.stateDir}
 
   kubeconfig      ${info.kubeconfig}
   kubectl         ${info.kubectl}
+${signIn}
+Sign in at ${dashboard.url}/signin as ${admin.email}; the password is in ${admin.passwordFile}.
 
 Try:
   export KUBECONFIG=${info.kubeconfig}

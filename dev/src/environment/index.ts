@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureImage } from "@turgon/images/build";
 import { imageStoreDir } from "@turgon/images/store";
-import { type DebianPackage, ensureDebianPackages } from "@turgon/toolkit/apt";
+import { type DebianPackage, ensureDebianPackages, fileExists } from "@turgon/toolkit/apt";
 import { withStep } from "@turgon/toolkit/progress";
 import { commandExists } from "@turgon/toolkit/run";
 import { apiServerUrl, startApiServer } from "../controlplane/apiserver.ts";
@@ -42,6 +42,8 @@ export interface EnvironmentConfig {
   ports: Ports;
   /** Throw-away instance for tests: no fsync anywhere. */
   ephemeral: boolean;
+  /** Also install Debian's Chromium, which the browser tests drive. */
+  browser?: boolean;
 }
 
 /** What a running environment offers; written to `<stateDir>/environment.json`. */
@@ -79,6 +81,13 @@ const clientPackages: DebianPackage[] = [
   { name: "openssh-client", isInstalled: () => commandExists("ssh") },
   { name: "iproute2", isInstalled: () => commandExists("ip") },
 ];
+
+/** The browser the dashboard's tests drive with Playwright (no browser downloads here). */
+export const CHROMIUM = "/usr/bin/chromium";
+export const chromiumPackage: DebianPackage = {
+  name: "chromium",
+  isInstalled: () => fileExists(CHROMIUM),
+};
 
 /** Every service the environment runs, in start order; `down` stops them in reverse. */
 export const SERVICES = [
@@ -195,7 +204,13 @@ export async function startEnvironment(
   const { stateDir, ports } = config;
   const toStart = await planStart(config);
   for (const dir of SERVICES) await mkdir(join(stateDir, dir), { recursive: true });
-  await ensureDebianPackages([postgresPackage, redisPackage, ...qemuPackages, ...clientPackages]);
+  await ensureDebianPackages([
+    postgresPackage,
+    redisPackage,
+    ...qemuPackages,
+    ...clientPackages,
+    ...(config.browser ? [chromiumPackage] : []),
+  ]);
   const etcdBinary = await ensureEtcdBinary();
   const kube = await ensureKubernetesBinaries();
   const image = await ensureImage(DEFAULT_IMAGE_RECIPE);

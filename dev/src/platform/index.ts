@@ -97,7 +97,7 @@ async function kubectl(info: EnvironmentInfo, args: string[]): Promise<void> {
 }
 
 /** A kubeconfig that authenticates as `user` in `groups`, for a component. */
-async function componentKubeconfig(
+export async function componentKubeconfig(
   info: EnvironmentInfo,
   path: string,
   user: string,
@@ -221,6 +221,8 @@ const SERVICE_ACCOUNT_GROUPS = ["system:serviceaccounts", "system:serviceaccount
 export async function startPlatform(
   info: EnvironmentInfo,
   ports: PlatformPorts,
+  /** The dashboard's sign-in page, where the router sends visitors of private sandboxes. */
+  signInUrl: string,
 ): Promise<PlatformOutcome> {
   const { stateDir } = info;
   for (const component of COMPONENTS) await mkdir(join(stateDir, component), { recursive: true });
@@ -294,6 +296,7 @@ export async function startPlatform(
         port: ports.router,
         "metrics-port": ports.routerMetrics,
         "ingress-domain": INGRESS_DOMAIN,
+        "sign-in-url": signInUrl,
         ...agentAccess("router"),
         "redis-url": info.redisUrl,
         "ssh-port": ports.routerSsh,

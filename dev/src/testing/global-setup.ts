@@ -31,6 +31,7 @@ export async function globalSetup(): Promise<void> {
       postgresDataDir: join(stateDir, "postgres", "data"),
       ports: await freePorts(),
       ephemeral: true,
+      browser: true,
     });
   } catch (error) {
     // Leave no half-started services behind when start-up fails.

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cacheRoot } from "./root.ts";
 
+export { cacheRoot };
+
 const COMPLETE_MARKER = ".complete";
 const LOCK_STALE_MS = 2 * 60 * 60 * 1000;
 
