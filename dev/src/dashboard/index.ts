@@ -131,6 +131,8 @@ export async function startDashboardServer(server: DashboardServer): Promise<Dae
   const record = await startDaemon({
     name: DASHBOARD,
     executable: process.execPath,
+    // Next.js renames its process "next-server (v16...)".
+    title: "next-server",
     args: [server.build.serverJs],
     cwd: server.build.dir,
     logFile: server.logFile,

@@ -11,6 +11,8 @@ export interface DaemonRecord {
   pid: number;
   /** argv[0] as started; checked against /proc before signalling. */
   executable: string;
+  /** The program name the daemon gives itself once running (process.title), if it renames itself. */
+  title?: string;
   logFile: string;
   startedAt: string;
 }
@@ -25,6 +27,8 @@ export interface StartDaemonOptions {
   env?: NodeJS.ProcessEnv;
   uid?: number;
   gid?: number;
+  /** See {@link DaemonRecord.title}. */
+  title?: string;
 }
 
 /**
@@ -51,6 +55,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<DaemonRe
       name: options.name,
       pid,
       executable: options.executable,
+      ...(options.title ? { title: options.title } : {}),
       logFile: options.logFile,
       startedAt: new Date().toISOString(),
     };
@@ -76,8 +81,10 @@ export async function isDaemonAlive(record: DaemonRecord): Promise<boolean> {
     if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
     // Some daemons (redis) rewrite their process title, so compare only the
     // program name at the start of argv[0].
-    const argv0 = (await readFile(`/proc/${record.pid}/cmdline`, "utf8")).split(/[\0 ]/)[0] ?? "";
-    return basename(argv0) === basename(record.executable);
+    const argv0 = basename(
+      (await readFile(`/proc/${record.pid}/cmdline`, "utf8")).split(/[\0 ]/)[0] ?? "",
+    );
+    return argv0 === basename(record.executable) || argv0 === record.title;
   } catch {
     return false;
   }

@@ -15,8 +15,8 @@ export default async function DashboardLayout({ children }: { children: ReactNod
   }
   const { user, isAdmin } = session;
   return (
-    <div className="min-h-full lg:flex">
-      <aside className="flex flex-col bg-slate-900 lg:fixed lg:inset-y-0 lg:w-64">
+    <div className="min-h-full">
+      <aside className="flex flex-col bg-slate-900 lg:fixed lg:inset-y-0 lg:w-72">
         <div className="flex h-16 shrink-0 items-center px-6">
           <Logo inverted />
         </div>
@@ -43,7 +43,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
           </div>
         </nav>
       </aside>
-      <main className="lg:pl-64">
+      <main className="lg:pl-72">
         <div className="mx-auto max-w-6xl px-6 py-8 lg:px-10">{children}</div>
       </main>
     </div>
