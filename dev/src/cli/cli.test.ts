@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,6 +37,7 @@ describe("npm run up / status / down", async () => {
     TURGON_ROUTER_PORT: String(await freePort()),
     TURGON_ROUTER_METRICS_PORT: String(await freePort()),
     TURGON_ROUTER_SSH_PORT: String(await freePort()),
+    TURGON_WEB_PORT: String(await freePort()),
   };
   const kubectlUp = (args: string[]) =>
     run(join(stateDir, "bin", "kubectl"), args, {
@@ -53,10 +54,34 @@ describe("npm run up / status / down", async () => {
     assert.equal(first.exitCode, 0, first.tail);
     assert.match(
       first.stdout,
-      /etcd started, kube-apiserver started, kube-controller-manager started, postgres started, redis started, node-agent started, operator started, router started/,
+      /etcd started, kube-apiserver started, kube-controller-manager started, postgres started, redis started, node-agent started, operator started, router started, dashboard started/,
     );
     assert.match(first.stdout, new RegExp(`export KUBECONFIG=${stateDir}/kubeconfig`));
     assert.match(first.stdout, /kubectl apply -f examples\//);
+
+    // The dashboard: its first admin's password is shown this once and kept in a 0600 file.
+    const dashboard = `http://localhost:${env.TURGON_WEB_PORT}`;
+    const passwordFile = join(stateDir, "dashboard", "admin-password");
+    const password = (await readFile(passwordFile, "utf8")).trim();
+    assert.match(
+      first.stdout,
+      new RegExp(`First admin created: admin@turgon\\.local\n  password  ${password}\n`),
+    );
+    assert.equal((await stat(passwordFile)).mode & 0o777, 0o600);
+    assert.match(
+      first.stdout,
+      new RegExp(
+        `Sign in at ${dashboard}/signin as admin@turgon\\.local; the password is in ${passwordFile}`,
+      ),
+    );
+    const health = await fetch(`http://127.0.0.1:${env.TURGON_WEB_PORT}/api/healthz`);
+    assert.equal(health.status, 200);
+    const signIn = await fetch(`http://127.0.0.1:${env.TURGON_WEB_PORT}/api/auth/sign-in/email`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: dashboard },
+      body: JSON.stringify({ email: "admin@turgon.local", password }),
+    });
+    assert.equal(signIn.status, 200, await signIn.clone().text());
 
     const kubectl = await kubectlUp(["get", "namespace", "default", "-o", "name"]);
     assert.equal(kubectl.stdout.trim(), "namespace/default", kubectl.tail);
@@ -112,7 +137,10 @@ describe("npm run up / status / down", async () => {
       "%{http_code} %{redirect_url}",
       url,
     ]);
-    assert.match(anonymous.stdout, /^302 http:\/\/localhost:3000\/signin\?return=/);
+    assert.match(
+      anonymous.stdout,
+      new RegExp(`^302 http://localhost:${env.TURGON_WEB_PORT}/signin\\?return=`),
+    );
     const secret = await kubectlUp([
       "get",
       "secret",
@@ -146,20 +174,25 @@ describe("npm run up / status / down", async () => {
     assert.equal(second.exitCode, 0, second.tail);
     assert.match(
       second.stdout,
-      /etcd already running, kube-apiserver already running, kube-controller-manager already running, postgres already running, redis already running, node-agent already running, operator already running, router already running/,
+      /etcd already running, kube-apiserver already running, kube-controller-manager already running, postgres already running, redis already running, node-agent already running, operator already running, router already running, dashboard already running/,
     );
+    // The password is never printed again; where it is, is.
+    assert.doesNotMatch(second.stdout, /First admin created|password {2}/);
+    assert.match(second.stdout, /the password is in .*dashboard\/admin-password/);
   });
 
   it("reports running services", async () => {
     const status = await cli("status", env);
     assert.match(status.stdout, /kube-apiserver\s+running \(pid \d+/);
     assert.match(status.stdout, /kube-controller-manager\s+running \(pid \d+/);
+    assert.match(status.stdout, /dashboard\s+running \(pid \d+/);
   });
 
   it("down stops what up started, and only that", async () => {
     const down = await cli("down", env);
     assert.equal(down.exitCode, 0, down.tail);
     for (const service of [
+      "dashboard",
       "router",
       "operator",
       "node-agent",

@@ -43,22 +43,22 @@ function isTest(path: string): boolean {
   return /\.test\.tsx?$/.test(path);
 }
 
-async function listFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(join(repoRoot, dir), {
-    recursive: true,
-    withFileTypes: true,
-  }).catch(() => []);
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => relative(repoRoot, join(e.parentPath, e.name)));
+async function listFiles(root: string, dir: string): Promise<string[]> {
+  const entries = await readdir(join(root, dir), { recursive: true, withFileTypes: true }).catch(
+    () => [],
+  );
+  return entries.filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath, e.name)));
 }
 
-/** A digest of every input file's path and content, with Node's version and the recipe. */
-export async function dashboardInputsDigest(): Promise<string> {
+/**
+ * A digest of every input file's path (relative to `root`, the checkout) and
+ * content, with Node's version and the recipe: equal in every clone of the
+ * same sources.
+ */
+export async function dashboardInputsDigest(root = repoRoot): Promise<string> {
   const files: string[] = [...INPUT_FILES];
   for (const input of INPUTS) {
-    for (const file of await listFiles(input.dir)) {
-      // Only files under skipped directories are skipped, so test the path itself.
+    for (const file of await listFiles(root, input.dir)) {
       if (!input.skip(file) && !isTest(file)) files.push(file);
     }
   }
@@ -66,7 +66,7 @@ export async function dashboardInputsDigest(): Promise<string> {
   const hash = createHash("sha256").update(`${RECIPE}\0${process.version}\0`);
   for (const file of files) {
     hash.update(`${file}\0`);
-    hash.update(await readFile(join(repoRoot, file)));
+    hash.update(await readFile(join(root, file)).catch(() => ""));
     hash.update("\0");
   }
   return hash.digest("hex").slice(0, 16);
