@@ -96,7 +96,11 @@ async function main(argv: string[]): Promise<number> {
     input: process.stdin,
     output: process.stdout,
   });
-  (await engine)?.free();
+  // A failed load was already answered to every request; only a loaded engine needs freeing.
+  await engine?.then(
+    (loaded) => loaded.free(),
+    () => {},
+  );
   return 0;
 }
 
