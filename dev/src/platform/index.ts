@@ -235,6 +235,9 @@ export async function startPlatform(
       "operator/deploy/rbac.yaml",
       "operator/deploy/router-rbac.yaml",
     ];
+    // The dashboard's identity (turgon-web) and the team roles, once web/deploy/ has them.
+    if (await exists(join(repoRoot, "web/deploy/rbac.yaml")))
+      manifests.push("web/deploy/rbac.yaml");
     await kubectl(info, ["apply", ...manifests.flatMap((m) => ["-f", join(repoRoot, m)])]);
   });
   await ensureTokenKeys(info);
