@@ -18,6 +18,7 @@ import { SandboxDirectory } from "./directory.ts";
 import { ExecEdge } from "./exec.ts";
 import { TrustedProxies } from "./forwarded.ts";
 import { RouterMetrics } from "./metrics.ts";
+import { namespaceInformer } from "./namespaces.ts";
 import { createRouterServer } from "./proxy.ts";
 import { ExecReplayGuard } from "./replay.ts";
 import { SshGateway, type SshGatewayOptions, SshUsersFile } from "./ssh.ts";
@@ -40,7 +41,7 @@ function listen(server: Server, host: string, port: number): Promise<number> {
   });
 }
 
-/** Starts the router: informer caches of Sandboxes and SandboxNodes, token keys, the data path. */
+/** Starts the router: informer caches of Sandboxes, SandboxNodes and Namespaces, token keys, the data path. */
 export async function startRouter(
   config: RouterConfig,
   parent: Logger = logger,
@@ -68,8 +69,13 @@ export async function startRouter(
       { group: GROUP, version: VERSION, plural: "sandboxnodes" },
       config["node-selector"],
     ),
+    namespaces: namespaceInformer(kc),
   };
-  const directory = new SandboxDirectory(caches.sandboxes as never, caches.nodes as never);
+  const directory = new SandboxDirectory(
+    caches.sandboxes as never,
+    caches.nodes as never,
+    caches.namespaces,
+  );
   const keys = new TokenKeys(kc, config["token-secret"], log);
   await keys.start().catch((error) => {
     throw new FlagFileError(

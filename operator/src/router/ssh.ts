@@ -3,7 +3,6 @@ import type { AddressInfo } from "node:net";
 import { AGENT_API_PREFIX, SshCredentials } from "@turgon/api/agent";
 import type { ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
-import { TEAM_LABEL } from "@turgon/api/routing";
 import ssh2, {
   type AuthContext,
   type Client,
@@ -126,8 +125,7 @@ export class SshGateway {
     const target = parseSshUser(ctx.username);
     const found = target && this.options.directory.find(target.namespace, target.name);
     if (!found?.node || found.sandbox.status?.phase !== "Running") return undefined;
-    const team =
-      found.sandbox.metadata.labels?.[TEAM_LABEL] ?? found.sandbox.metadata.namespace ?? "";
+    const team = this.options.directory.teamOf(found.sandbox.metadata.namespace as string);
     if (!match.user.admin && !match.user.teams.includes(team)) return undefined;
     return { user: match.user, sandbox: found.sandbox, node: found.node };
   }
