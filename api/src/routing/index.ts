@@ -86,6 +86,20 @@ export function hostLabel(hostHeader: string | undefined, domain: string): strin
   return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(label) ? label : undefined;
 }
 
+/**
+ * What an ingress token is for. A `handoff` token is what the dashboard
+ * puts in the URL after sign-in: it lives a minute at most and the router
+ * takes it once. The router then sets a cookie with a `session` token it
+ * mints itself. Neither kind is accepted where the other belongs, so a
+ * leaked hand-off token cannot be planted as a cookie to dodge the
+ * single-use check, and a cookie cannot be replayed through a URL.
+ */
+export const IngressTokenUse = z.enum(["handoff", "session"]);
+export type IngressTokenUse = z.infer<typeof IngressTokenUse>;
+
+/** The longest a hand-off token may live: it crosses in a URL, so it must be worthless soon. */
+export const HANDOFF_TOKEN_MAX_TTL_SECONDS = 60;
+
 /** Claims of an ingress token (JWT, HS256): who, which teams, for which sandbox host. */
 export const IngressTokenClaims = z.object({
   /** The user's id in the dashboard. */
@@ -94,26 +108,65 @@ export const IngressTokenClaims = z.object({
   aud: z.string().min(1),
   teams: z.array(z.string()).default([]),
   admin: z.boolean().default(false),
+  use: IngressTokenUse,
   exp: z.number().int(),
+  /** Unique id; hand-off tokens carry one so the router can take each once. */
+  jti: z.string().min(1).max(128).optional(),
 });
 export type IngressTokenClaims = z.infer<typeof IngressTokenClaims>;
 
 /** Ingress tokens are HMAC-signed with a key shared by the dashboard and the router. */
 export const INGRESS_TOKEN_ALGORITHM = "HS256";
 
-/** Mints an ingress token: what the dashboard does after sign-in (and tests do). */
-export async function mintIngressToken(
+/** Who a token speaks for: the part of the claims the dashboard decides. */
+export interface IngressPrincipal {
+  sub: string;
+  aud: string;
+  teams?: string[];
+  admin?: boolean;
+}
+
+function signIngressToken(
   key: Uint8Array,
-  claims: { sub: string; aud: string; teams?: string[]; admin?: boolean },
-  ttlSeconds = 3600,
+  claims: IngressPrincipal,
+  use: IngressTokenUse,
+  ttlSeconds: number,
+  jti?: string,
 ): Promise<string> {
-  return new SignJWT({ teams: claims.teams ?? [], admin: claims.admin ?? false })
+  const jwt = new SignJWT({ teams: claims.teams ?? [], admin: claims.admin ?? false, use })
     .setProtectedHeader({ alg: INGRESS_TOKEN_ALGORITHM })
     .setSubject(claims.sub)
     .setAudience(claims.aud)
     .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-    .sign(key);
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds);
+  if (jti) jwt.setJti(jti);
+  return jwt.sign(key);
+}
+
+/** Mints the router's session token, the one its cookie carries (and tests mint directly). */
+export function mintIngressToken(
+  key: Uint8Array,
+  claims: IngressPrincipal,
+  ttlSeconds = 3600,
+): Promise<string> {
+  return signIngressToken(key, claims, "session", ttlSeconds);
+}
+
+/**
+ * Mints a hand-off token: what the dashboard appends as `turgon_token` when
+ * it sends a signed-in user to a sandbox. Single-use (a fresh `jti`) and
+ * short-lived.
+ */
+export function mintHandoffToken(
+  key: Uint8Array,
+  claims: IngressPrincipal,
+  ttlSeconds = HANDOFF_TOKEN_MAX_TTL_SECONDS,
+): Promise<string> {
+  if (!(ttlSeconds > 0 && ttlSeconds <= HANDOFF_TOKEN_MAX_TTL_SECONDS))
+    throw new RangeError(
+      `a hand-off token lives at most ${HANDOFF_TOKEN_MAX_TTL_SECONDS} s, not ${ttlSeconds}`,
+    );
+  return signIngressToken(key, claims, "handoff", ttlSeconds, randomUUID());
 }
 
 /** The audience of exec tokens, so an ingress token can never open a shell. */

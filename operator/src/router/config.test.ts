@@ -58,6 +58,11 @@ describe("router configuration", () => {
     bad(["--tls-cert-file", "/c.pem"], /--tls-key-file .*go together/);
     bad(["--agent-connect-timeout-ms", "5"], /--agent-connect-timeout-ms/);
     bad(
+      ["--session-ttl-seconds", "10"],
+      /--session-ttl-seconds \(TURGON_ROUTER_SESSION_TTL_SECONDS\)/,
+    );
+    bad(["--session-ttl-seconds", "a week"], /--session-ttl-seconds/);
+    bad(
       ["--external-tls", "maybe"],
       /--external-tls \(TURGON_ROUTER_EXTERNAL_TLS\): must be true or false/,
     );

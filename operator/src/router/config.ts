@@ -42,6 +42,11 @@ const OPTIONS = {
     env: "TURGON_SIGN_IN_URL",
     description: "the dashboard's sign-in page; ?return=<url> is appended",
   },
+  "session-ttl-seconds": {
+    env: "TURGON_ROUTER_SESSION_TTL_SECONDS",
+    description:
+      "how long the cookie the router sets after a sign-in hand-off admits its user to the sandbox",
+  },
   "agent-connect-timeout-ms": {
     env: "TURGON_ROUTER_AGENT_CONNECT_TIMEOUT_MS",
     description: "how long to wait for an agent's ingress port before answering 502",
@@ -108,6 +113,7 @@ export const RouterConfig = z
       .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name")
       .default("turgon-system/turgon-ingress-keys"),
     "sign-in-url": z.url().default("http://localhost:3000/signin"),
+    "session-ttl-seconds": z.coerce.number().int().min(60).max(604_800).default(28_800),
     "agent-connect-timeout-ms": z.coerce.number().int().min(100).max(60_000).default(3000),
     ...agentAccessSchema,
     "redis-url": z

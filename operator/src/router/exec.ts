@@ -13,7 +13,7 @@ import type { SandboxDirectory } from "./directory.ts";
 import { agentFrame, clientFrame } from "./exec-frames.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import { refuseUpgrade } from "./pages.ts";
-import { type ExecReplayGuard, ReplayCheckUnavailable } from "./replay.ts";
+import { ReplayCheckUnavailable, type SingleUseGuard } from "./replay.ts";
 import { TokenError, type TokenKeys } from "./tokens.ts";
 
 /** Input a client may send before the agent's socket opens; more is refused, not buffered without end. */
@@ -30,7 +30,7 @@ export interface ExecEdgeOptions {
   /** Where session records go (the exec audit queue). */
   record: (event: ExecAuditEvent) => Promise<void>;
   /** Makes each exec token good for one session. */
-  replay: ExecReplayGuard;
+  replay: SingleUseGuard;
 }
 
 function reject(client: Socket, status: number, reason: string, message: string): void {

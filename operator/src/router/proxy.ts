@@ -15,6 +15,7 @@ import {
 import { connect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
+import type { IngressTokenClaims } from "@turgon/api/routing";
 import { EXEC_PATH, hostLabel, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
 import {
   type AgentCredentials,
@@ -35,6 +36,7 @@ import type { ExecEdge } from "./exec.ts";
 import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import { type Refusal, refuse, refuseUpgrade } from "./pages.ts";
+import { ReplayCheckUnavailable, type SingleUseGuard } from "./replay.ts";
 import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
 import { TokenError, type TokenKeys } from "./tokens.ts";
 
@@ -67,6 +69,10 @@ export interface ProxyOptions {
   exec?: ExecEdge;
   /** How the router proves to agents that it may pick a sandbox on their ingress port. */
   agentCredentials: AgentCredentials;
+  /** Takes each hand-off token once (Redis, shared by replicas). */
+  handoffs: SingleUseGuard;
+  /** Lifetime of the session cookie the router sets after a hand-off. */
+  sessionTtlSeconds: number;
 }
 
 type Serve = Extract<Route, { kind: "serve" }>;
@@ -113,6 +119,20 @@ function relayUpgradeAnswer(upstream: Socket, client: Socket, fail: (error: Erro
   };
   upstream.on("data", onData);
   upstream.once("end", onEnd);
+}
+
+/** Private sandboxes admit their team and admins; authenticated ones anyone signed in. */
+function teamRefusal(route: Serve, claims: IngressTokenClaims): Decision | undefined {
+  if (route.access !== "private" || claims.admin || claims.teams.includes(route.team))
+    return undefined;
+  return {
+    kind: "refuse",
+    refusal: {
+      status: 403,
+      reason: "NotATeamMember",
+      message: `${claims.sub} is not a member of team ${route.team}, which owns this sandbox`,
+    },
+  };
 }
 
 /**
@@ -166,33 +186,58 @@ export function createRouterServer(options: ProxyOptions): Server {
     if (url.searchParams.has(INGRESS_TOKEN_PARAM)) url.searchParams.delete(INGRESS_TOKEN_PARAM);
     const path = pathOf(url);
     if (route.access === "public") return { kind: "forward", route, path };
-    const token = fromQuery ?? cookieValue(req.headers.cookie, cookieName);
     try {
-      const claims = await keys.verify(token, label);
-      if (route.access === "private" && !claims.admin && !claims.teams.includes(route.team)) {
+      if (fromQuery !== undefined) return await handOff(fromQuery, label, route, origin, url);
+      const claims = await keys.verify(
+        cookieValue(req.headers.cookie, cookieName),
+        label,
+        "session",
+      );
+      return teamRefusal(route, claims) ?? { kind: "forward", route, path };
+    } catch (error) {
+      if (error instanceof ReplayCheckUnavailable) {
+        log.warn({ err: error }, "could not check a hand-off token's single use");
         return {
           kind: "refuse",
           refusal: {
-            status: 403,
-            reason: "NotATeamMember",
-            message: `${claims.sub} is not a member of team ${route.team}, which owns this sandbox`,
+            status: 503,
+            reason: "HandoffCheckUnavailable",
+            message: "sign-in cannot be completed right now; try again shortly",
           },
         };
       }
-      if (fromQuery) {
-        // The sign-in flow hands the token over once; keep it in a host-only cookie and drop it from the URL.
-        const maxAge = Math.max(0, claims.exp - Math.floor(Date.now() / 1000));
-        const cookie = ingressCookie(options.https, fromQuery, maxAge);
-        return { kind: "redirect", location: siteUrl(origin, url), cookie };
-      }
-      return { kind: "forward", route, path };
-    } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       const signIn = new URL(options.signInUrl);
       signIn.searchParams.set("return", siteUrl(origin, url));
       metrics.errors.inc({ reason: `token-${error.problem}` });
       return { kind: "redirect", location: signIn.toString() };
     }
+  };
+
+  /**
+   * The sign-in flow's hand-off: a one-minute, single-use token in the URL
+   * becomes a session cookie of the router's own, on this host only, and
+   * the URL loses the token.
+   */
+  const handOff = async (
+    token: string,
+    label: string,
+    route: Serve,
+    origin: string,
+    url: URL,
+  ): Promise<Decision> => {
+    const claims = await keys.verify(token, label, "handoff");
+    const refused = teamRefusal(route, claims);
+    if (refused) return refused;
+    if (!(await options.handoffs.claim(claims.jti ?? "", claims.exp)))
+      throw new TokenError("replayed", "this hand-off token was already used");
+    const { sub, teams, admin } = claims;
+    const session = await keys.mintSession(
+      { sub, aud: label, teams, admin },
+      options.sessionTtlSeconds,
+    );
+    const cookie = ingressCookie(options.https, session, options.sessionTtlSeconds);
+    return { kind: "redirect", location: siteUrl(origin, url), cookie };
   };
 
   const forwardHeaders = (

@@ -3,23 +3,32 @@ import { randomUUID } from "node:crypto";
 import { createServer } from "node:net";
 import { after, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { ExecReplayGuard, ReplayCheckUnavailable } from "./replay.ts";
+import { ReplayCheckUnavailable, SingleUseGuard } from "./replay.ts";
 
-describe("exec token replay guard", () => {
+describe("single-use token guard", () => {
   const redisUrl = process.env.REDIS_URL;
   const redis = redisUrl ? new Redis(redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
   after(() => redis?.disconnect());
 
   it("accepts a jti once, in Redis, until the token's expiry", async () => {
     assert.ok(redis, "REDIS_URL from the test platform (--test-global-setup)");
-    const guard = new ExecReplayGuard(redis);
+    const guard = new SingleUseGuard(redis, "exec");
     const jti = randomUUID();
     const exp = Math.floor(Date.now() / 1000) + 60;
     assert.equal(await guard.claim(jti, exp), true);
     assert.equal(await guard.claim(jti, exp), false);
-    assert.equal(await new ExecReplayGuard(redis).claim(jti, exp), false, "another replica");
+    assert.equal(await new SingleUseGuard(redis, "exec").claim(jti, exp), false, "another replica");
     const ttl = await redis.ttl(`turgon:router:exec-jti:${jti}`);
     assert.ok(ttl > 60 && ttl <= 120, `expires with the token (plus slack): ${ttl} s`);
+  });
+
+  it("keeps each kind of token apart: a hand-off jti does not use up an exec jti", async () => {
+    assert.ok(redis, "REDIS_URL from the test platform (--test-global-setup)");
+    const jti = randomUUID();
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    assert.equal(await new SingleUseGuard(redis, "handoff").claim(jti, exp), true);
+    assert.equal(await new SingleUseGuard(redis, "exec").claim(jti, exp), true);
+    assert.equal(await new SingleUseGuard(redis, "handoff").claim(jti, exp), false);
   });
 
   it("refuses (fails closed) when Redis does not answer", async () => {
@@ -31,7 +40,10 @@ describe("exec token replay guard", () => {
     try {
       const started = Date.now();
       await assert.rejects(
-        new ExecReplayGuard(mute, 500).claim(randomUUID(), Math.floor(Date.now() / 1000) + 60),
+        new SingleUseGuard(mute, "handoff", 500).claim(
+          randomUUID(),
+          Math.floor(Date.now() / 1000) + 60,
+        ),
         ReplayCheckUnavailable,
       );
       assert.ok(Date.now() - started < 5000, "bounded");

@@ -3,30 +3,32 @@ import type { Redis } from "ioredis";
 /** The single-use check could not be made (Redis unreachable): the token is refused, not trusted. */
 export class ReplayCheckUnavailable extends Error {}
 
-/** Key prefix of used exec token ids in Redis. */
-const PREFIX = "turgon:router:exec-jti:";
+/** The kinds of single-use token; each has its own key prefix in Redis. */
+export type SingleUseScope = "exec" | "handoff";
 /** Kept past the token's expiry, so a Redis clock ahead of a router's cannot reopen the window. */
 const CLOCK_SLACK_SECONDS = 60;
 
 /**
- * Each exec token opens one session: the first use of its `jti` claims it
- * in Redis (`SET NX`, expiring at the token's `exp`), every later use is a
- * replay.
+ * Each exec token opens one session, and each hand-off token sets one
+ * cookie: the first use of its `jti` claims it in Redis (`SET NX`,
+ * expiring at the token's `exp`), every later use is a replay.
  *
  * Redis rather than memory: the router runs as several replicas, and a
  * per-process store would let a token be replayed once on every replica;
  * the router needs this Redis already (session records), `SET NX` is
  * atomic across replicas, and Redis expires the entries itself, so memory
  * stays bounded by the tokens minted within one lifetime. When Redis cannot
- * answer, exec is refused (fail closed): an unrecorded shell that a stolen
- * token could reopen is worse than a retry.
+ * answer, exec is refused (fail closed): an unrecorded shell (or a second
+ * browser let in) that a stolen token could reopen is worse than a retry.
  */
-export class ExecReplayGuard {
+export class SingleUseGuard {
   private readonly redis: Redis;
+  private readonly prefix: string;
   private readonly timeoutMs: number;
 
-  constructor(redis: Redis, timeoutMs = 3000) {
+  constructor(redis: Redis, scope: SingleUseScope, timeoutMs = 3000) {
     this.redis = redis;
+    this.prefix = `turgon:router:${scope}-jti:`;
     this.timeoutMs = timeoutMs;
   }
 
@@ -41,7 +43,7 @@ export class ExecReplayGuard {
     });
     try {
       const answer = await Promise.race([
-        this.redis.set(`${PREFIX}${jti}`, "1", "EXAT", exp + CLOCK_SLACK_SECONDS, "NX"),
+        this.redis.set(`${this.prefix}${jti}`, "1", "EXAT", exp + CLOCK_SLACK_SECONDS, "NX"),
         timeout,
       ]);
       return answer === "OK";

@@ -19,6 +19,7 @@ import {
   INGRESS_COOKIE_SECURE,
   INGRESS_TOKEN_PARAM,
   mintExecToken,
+  mintHandoffToken,
   mintIngressToken,
   TEAM_LABEL,
 } from "@turgon/api/routing";
@@ -28,6 +29,7 @@ import { loadTest } from "@turgon/toolkit/bench";
 import { run } from "@turgon/toolkit/run";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { SignJWT } from "jose";
 import WebSocket, { WebSocketServer } from "ws";
 import {
   eventually,
@@ -462,7 +464,7 @@ describe("router through the whole stack", async () => {
     assert.match(page.body, /<h1>404 Not found<\/h1>.*no sandbox is routed at nope--/s);
   });
 
-  it("private: refuses no token, another team's and an expired one; serves the right one; the guest never sees it; authenticated: any user", async () => {
+  it("private: refuses no token, another team's and an expired one; serves the right one; the guest never sees it; a hand-off token is taken once and swapped for the router's session cookie; authenticated: any user", async () => {
     const patched = await kubectl([
       "patch",
       "sandbox",
@@ -520,16 +522,62 @@ describe("router through the whole stack", async () => {
       "admins reach every sandbox",
     );
 
-    // The sign-in flow returns with the token in the URL: it becomes a host-only cookie, and leaves the URL.
-    const handoff = await get(
-      `/api/who?a=1&${INGRESS_TOKEN_PARAM}=${await mint({ teams: [namespace] })}`,
-    );
+    // The sign-in flow returns with a one-minute, single-use hand-off token in the URL: the router
+    // sets a session cookie of its own, on this host only, and the token leaves the URL.
+    const handoffToken = await mintHandoffToken(stack.key, {
+      sub: "ada",
+      aud: label,
+      teams: [namespace],
+    });
+    const viaUrl = (token: string) => get(`/api/who?a=1&${INGRESS_TOKEN_PARAM}=${token}`);
+    const handoff = await viaUrl(handoffToken);
     assert.equal(handoff.status, 302);
     assert.equal(handoff.headers.location, `http://${host(routerPort)}/api/who?a=1`);
+    const setCookie = String(handoff.headers["set-cookie"]);
     assert.match(
-      String(handoff.headers["set-cookie"]),
-      new RegExp(`^${INGRESS_COOKIE}=[^;]+; Path=/; HttpOnly; SameSite=Lax; Max-Age=\\d+`),
+      setCookie,
+      new RegExp(`^${INGRESS_COOKIE}=[^;]+; Path=/; HttpOnly; SameSite=Lax; Max-Age=28800$`),
+      "the router's session (8 h by default), not the hand-off token's minute",
     );
+    const session = setCookie.slice(`${INGRESS_COOKIE}=`.length, setCookie.indexOf(";"));
+    assert.notEqual(session, handoffToken);
+    assert.equal((await withCookie(session)).status, 200, "the session cookie lets the user in");
+    const signedOut = (
+      answer: { status: number; headers: Record<string, unknown> },
+      why: string,
+    ) => {
+      assert.equal(answer.status, 302, why);
+      assert.equal(answer.headers["set-cookie"], undefined, `${why}: no cookie`);
+      assert.match(
+        String(answer.headers.location),
+        /^http:\/\/dashboard\.localhost:3000\/signin\?/,
+      );
+    };
+    signedOut(await viaUrl(handoffToken), "a hand-off token used twice");
+    signedOut(await withCookie(handoffToken), "a hand-off token planted as the cookie");
+    signedOut(await viaUrl(await mint({ teams: [namespace] })), "a session token in the URL");
+    const expired = await new SignJWT({ teams: [namespace], admin: false, use: "handoff" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("ada")
+      .setAudience(label)
+      .setJti(randomBytes(8).toString("hex"))
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 5)
+      .sign(stack.key);
+    signedOut(await viaUrl(expired), "an expired hand-off token");
+    const noJti = await new SignJWT({ teams: [namespace], admin: false, use: "handoff" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("ada")
+      .setAudience(label)
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 30)
+      .sign(stack.key);
+    signedOut(await viaUrl(noJti), "a hand-off token without a jti cannot be taken once");
+    const stranger = await mintHandoffToken(stack.key, {
+      sub: "eve",
+      aud: label,
+      teams: ["another-team"],
+    });
+    assert.equal((await viaUrl(stranger)).status, 403, "another team's hand-off");
+    assert.throws(() => mintHandoffToken(stack.key, { sub: "ada", aud: label }, 3600), RangeError);
 
     // authenticated: any signed-in user, whatever the team; still no one anonymous.
     const toAuthenticated = await kubectl([
@@ -694,7 +742,11 @@ describe("router through the whole stack", async () => {
 
   it("redirects: //evil.example/ and absolute-form targets never send the browser (or return=) to another host", async () => {
     const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
-    const handoff = await send({ path: `//evil.example/?${INGRESS_TOKEN_PARAM}=${token}` });
+    const handoffToken = () =>
+      mintHandoffToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
+    const handoff = await send({
+      path: `//evil.example/?${INGRESS_TOKEN_PARAM}=${await handoffToken()}`,
+    });
     assert.equal(handoff.status, 302);
     const location = new URL(String(handoff.headers.location));
     assert.equal(location.host, host(routerPort), String(handoff.headers.location));
@@ -717,11 +769,13 @@ describe("router through the whole stack", async () => {
     const back = new URL(new URL(String(signIn.headers.location)).searchParams.get("return") ?? "");
     assert.equal(back.href, `http://${host(routerPort)}/evil.example/steal?x=1`);
 
-    const foreign = await send({ path: `http://evil.example/?${INGRESS_TOKEN_PARAM}=${token}` });
+    const foreign = await send({
+      path: `http://evil.example/?${INGRESS_TOKEN_PARAM}=${await handoffToken()}`,
+    });
     assert.equal(foreign.status, 400, "absolute-form naming another host");
     assert.equal(JSON.parse(foreign.body).error, "BadRequestTarget");
     const ours = await send({
-      path: `http://${host(routerPort)}/x?${INGRESS_TOKEN_PARAM}=${token}`,
+      path: `http://${host(routerPort)}/x?${INGRESS_TOKEN_PARAM}=${await handoffToken()}`,
     });
     assert.equal(ours.status, 302);
     assert.equal(ours.headers.location, `http://${host(routerPort)}/x`);
@@ -752,8 +806,13 @@ describe("router through the whole stack", async () => {
 
     // Behind a TLS terminator: the sign-in hand-over sets a __Host- Secure cookie, on https URLs.
     await startEdge();
+    const handoffToken = await mintHandoffToken(stack.key, {
+      sub: "ada",
+      aud: label,
+      teams: [namespace],
+    });
     const handoff = await send({
-      path: `/api/who?${INGRESS_TOKEN_PARAM}=${token}`,
+      path: `/api/who?${INGRESS_TOKEN_PARAM}=${handoffToken}`,
       port: edgePort,
     });
     assert.equal(handoff.status, 302);

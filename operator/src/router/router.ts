@@ -20,7 +20,7 @@ import { TrustedProxies } from "./forwarded.ts";
 import { RouterMetrics } from "./metrics.ts";
 import { namespaceInformer } from "./namespaces.ts";
 import { createRouterServer } from "./proxy.ts";
-import { ExecReplayGuard } from "./replay.ts";
+import { SingleUseGuard } from "./replay.ts";
 import { SshGateway, type SshGatewayOptions, SshUsersFile } from "./ssh.ts";
 import { TokenKeys } from "./tokens.ts";
 
@@ -102,7 +102,7 @@ export async function startRouter(
     log,
     agentCredentials,
     record: recordSession,
-    replay: new ExecReplayGuard(redis),
+    replay: new SingleUseGuard(redis, "exec"),
   });
   const https = servesHttps(config);
   const server = createRouterServer({
@@ -118,6 +118,8 @@ export async function startRouter(
     ...(tls ? { tls } : {}),
     exec,
     agentCredentials,
+    handoffs: new SingleUseGuard(redis, "handoff"),
+    sessionTtlSeconds: config["session-ttl-seconds"],
   });
   const port = await listen(server, config["listen-host"], config.port);
   const ssh = await startSshGateway(config, {

@@ -3,14 +3,17 @@ import {
   EXEC_TOKEN_AUDIENCE,
   ExecTokenClaims,
   INGRESS_TOKEN_ALGORITHM,
+  type IngressPrincipal,
   IngressTokenClaims,
+  type IngressTokenUse,
+  mintIngressToken,
 } from "@turgon/api/routing";
 import { errors, jwtVerify } from "jose";
 import type { z } from "zod";
 import type { Logger } from "../logger.ts";
 
-/** Why a token was not accepted: missing, expired, or bad (signature, audience, claims). */
-export type TokenProblem = "missing" | "expired" | "invalid";
+/** Why a token was not accepted: missing, expired, bad (signature, audience, claims), or used before. */
+export type TokenProblem = "missing" | "expired" | "invalid" | "replayed";
 
 export class TokenError extends Error {
   readonly problem: TokenProblem;
@@ -69,9 +72,25 @@ export class TokenKeys {
     this.keys = keys;
   }
 
-  /** Verifies an ingress token for one sandbox host; throws TokenError saying why not. */
-  verify(token: string | undefined, audience: string): Promise<IngressTokenClaims> {
-    return this.verifyAs(token, audience, IngressTokenClaims);
+  /** Verifies an ingress token of one use for one sandbox host; throws TokenError saying why not. */
+  async verify(
+    token: string | undefined,
+    audience: string,
+    use: IngressTokenUse,
+  ): Promise<IngressTokenClaims> {
+    const claims = await this.verifyAs(token, audience, IngressTokenClaims);
+    if (claims.use !== use)
+      throw new TokenError("invalid", `a ${claims.use} token is not accepted as a ${use} token`);
+    if (use === "handoff" && !claims.jti)
+      throw new TokenError("invalid", "a hand-off token must carry a jti");
+    return claims;
+  }
+
+  /** Mints the session token the router's cookie carries, with the current key. */
+  mintSession(principal: IngressPrincipal, ttlSeconds: number): Promise<string> {
+    const key = this.keys[0];
+    if (!key) throw new Error("no token keys loaded");
+    return mintIngressToken(key, principal, ttlSeconds);
   }
 
   /** Verifies an exec token; throws TokenError saying why not. */
