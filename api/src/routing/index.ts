@@ -209,3 +209,31 @@ export async function mintExecToken(
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
     .sign(key);
 }
+
+/**
+ * The Secret (in turgon-system) that lists who may use the router's SSH
+ * gateway: each data key ending in `.json` holds an SshUsersFile, and the
+ * router admits their union. The dashboard keeps SSH_USERS_KEY.
+ */
+export const SSH_USERS_SECRET = "turgon-ssh-users";
+export const SSH_USERS_KEY = "users.json";
+
+/** The users allowed in over SSH and their public keys. */
+export const SshUsersFile = z.array(
+  z.strictObject({
+    user: z.string().min(1),
+    admin: z.boolean().default(false),
+    teams: z.array(z.string()).default([]),
+    keys: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+/,
+            "must be an OpenSSH public key line",
+          ),
+      )
+      .min(1),
+  }),
+);
+export type SshUsersFile = z.infer<typeof SshUsersFile>;

@@ -1224,7 +1224,7 @@ describe("router through the whole stack", async () => {
     }
   });
 
-  it("SSH: `uname -a`, exit codes and scp through the gateway; outside and unknown keys are refused; the namespace's team label, not the sandbox's, lets a team in", async () => {
+  it("SSH: `uname -a`, exit codes and scp through the gateway; outside and unknown keys are refused, a key registered later works without a restart; the namespace's team label, not the sandbox's, lets a team in", async () => {
     // The sandbox's own label names the outsider's team: that must not let the outsider in.
     const labelled = await kubectl([
       "label",
@@ -1336,6 +1336,26 @@ describe("router through the whole stack", async () => {
       0,
     );
     assert.equal((await ssh(stranger, "true")).exitCode, 255);
+    // Registered later (as the dashboard does, in the Secret the router follows): in at once,
+    // without a router restart; and out again once the key is gone.
+    const strangerKey = (await readFile(`${stranger}.pub`, "utf8")).trim();
+    const lateUsers = `late-${namespace}.json`;
+    await stack.ssh.setUsers(lateUsers, [
+      { user: "late", admin: false, teams: [namespace], keys: [strangerKey] },
+    ]);
+    await eventually(
+      "a key registered after start lets its user in",
+      () => ssh(stranger, "true"),
+      (r) => r.exitCode === 0,
+      30_000,
+    );
+    await stack.ssh.setUsers(lateUsers, undefined);
+    await eventually(
+      "a removed key is refused",
+      () => ssh(stranger, "true"),
+      (r) => r.exitCode === 255,
+      30_000,
+    );
 
     // Turning SSH off live ends a session in progress instead of leaving it hanging.
     const started = performance.now();
