@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { SSH_USERS_SECRET, type SshUsersFile } from "@turgon/api/routing";
 import {
   type AgentPkiFiles,
   ensureAgentPki,
@@ -140,8 +141,18 @@ export interface Stack {
   routerPort: number;
   /** The Redis that agents (egress audit) and the router (exec sessions) write to. */
   redisUrl: string;
-  /** The SSH gateway's port and the private key files of its two users: an admin and an outsider. */
-  ssh: { port: number; adminKey: string; outsiderKey: string };
+  /**
+   * The SSH gateway's port and the private key files of its two users (an
+   * admin, and an outsider), who live in this stack's own key of the
+   * turgon-ssh-users Secret that the router follows.
+   */
+  ssh: {
+    port: number;
+    adminKey: string;
+    outsiderKey: string;
+    /** Sets (or, with undefined, removes) one key of the SSH users Secret. */
+    setUsers(key: string, users: SshUsersFile | undefined): Promise<void>;
+  };
   /** Starts the node agent again on its state directory (after a kill). */
   restartAgent(): Promise<void>;
   /** One-shot exec in a sandbox's guest through the agent API. */
@@ -231,13 +242,27 @@ export async function startStack(
   };
   const admin = await userKey("admin");
   const outsider = await userKey("outsider");
-  await writeFile(
-    join(dir, "ssh_users.json"),
-    JSON.stringify([
-      { user: "ops", admin: true, keys: [admin.publicKey] },
-      { user: "outsider", teams: ["nobody"], keys: [outsider.publicKey] },
-    ]),
-  );
+  const setSshUsers = async (key: string, users: SshUsersFile | undefined) => {
+    const value = users ? Buffer.from(JSON.stringify(users)).toString("base64") : null;
+    const patch = JSON.stringify({ data: { [key]: value } });
+    await must(["patch", "secret", SSH_USERS_SECRET, "-n", "turgon-system", "-p", patch]);
+  };
+  const created = await kubectl([
+    "create",
+    "secret",
+    "generic",
+    SSH_USERS_SECRET,
+    "-n",
+    "turgon-system",
+  ]);
+  if (created.exitCode !== 0 && !/AlreadyExists/.test(created.tail))
+    throw new Error(`kubectl create secret ${SSH_USERS_SECRET}: ${created.tail}`);
+  // A key of this stack's own: stacks of other test files share the Secret.
+  const stackUsersKey = `${run}.json`;
+  await setSshUsers(stackUsersKey, [
+    { user: "ops", admin: true, teams: [], keys: [admin.publicKey] },
+    { user: "outsider", admin: false, teams: ["nobody"], keys: [outsider.publicKey] },
+  ]);
   const flags = (values: Record<string, string>) =>
     Object.entries(values).flatMap(([k, v]) => [`--${k}`, v]);
   const startAgent = async () => {
@@ -305,13 +330,13 @@ export async function startStack(
         "redis-url": redis.url,
         "ssh-port": "0",
         "ssh-host-key-file": join(dir, "ssh_host_key"),
-        "ssh-users-file": join(dir, "ssh_users.json"),
+        "ssh-users-secret": `turgon-system/${SSH_USERS_SECRET}`,
       }),
       "router started",
     ),
     routerPort: 0,
     redisUrl: redis.url,
-    ssh: { port: 0, adminKey: admin.path, outsiderKey: outsider.path },
+    ssh: { port: 0, adminKey: admin.path, outsiderKey: outsider.path, setUsers: setSshUsers },
     async restartAgent() {
       stack.agent = await startAgent();
     },
@@ -324,6 +349,7 @@ export async function startStack(
     },
     async stop() {
       for (const p of [stack.router, stack.operator, stack.agent]) await p.stop();
+      await setSshUsers(stackUsersKey, undefined);
       await operatorDispatcher.close();
       await redis.remove();
     },

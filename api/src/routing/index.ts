@@ -18,8 +18,25 @@ export const INGRESS_COOKIE = "turgon_ingress";
 export const INGRESS_COOKIE_SECURE = "__Host-turgon_ingress";
 /** The query parameter the sign-in flow returns a token in; the router turns it into the cookie. */
 export const INGRESS_TOKEN_PARAM = "turgon_token";
-/** The label naming a sandbox's team; without it, the team is the namespace. */
+/**
+ * The label on a Namespace naming the team that holds it (a team's slug, a
+ * DNS label), set when an admin binds the namespace to a team in the
+ * dashboard. A sandbox belongs to its namespace's team: a label on the
+ * sandbox itself means nothing, since its author must not choose who may
+ * open it beyond its `access`. An unlabelled namespace's team is its name.
+ */
 export const TEAM_LABEL = "turgon.dev/team";
+
+/**
+ * The team a namespace belongs to: its TEAM_LABEL, else its name. The
+ * router, the SSH gateway and the dashboard all decide with this one rule.
+ */
+export function namespaceTeam(
+  name: string,
+  namespace?: { metadata?: { labels?: Record<string, string> } },
+): string {
+  return namespace?.metadata?.labels?.[TEAM_LABEL] || name;
+}
 
 const MAX_LABEL = 63;
 /** 20 hex digits: 80 bits, so that finding two sandboxes with one short form is out of reach. */
@@ -192,3 +209,31 @@ export async function mintExecToken(
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
     .sign(key);
 }
+
+/**
+ * The Secret (in turgon-system) that lists who may use the router's SSH
+ * gateway: each data key ending in `.json` holds an SshUsersFile, and the
+ * router admits their union. The dashboard keeps SSH_USERS_KEY.
+ */
+export const SSH_USERS_SECRET = "turgon-ssh-users";
+export const SSH_USERS_KEY = "users.json";
+
+/** The users allowed in over SSH and their public keys. */
+export const SshUsersFile = z.array(
+  z.strictObject({
+    user: z.string().min(1),
+    admin: z.boolean().default(false),
+    teams: z.array(z.string()).default([]),
+    keys: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+/,
+            "must be an OpenSSH public key line",
+          ),
+      )
+      .min(1),
+  }),
+);
+export type SshUsersFile = z.infer<typeof SshUsersFile>;

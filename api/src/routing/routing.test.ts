@@ -6,8 +6,22 @@ import {
   ExecTokenClaims,
   hostLabel,
   mintExecToken,
+  namespaceTeam,
   sandboxHostLabel,
+  TEAM_LABEL,
 } from "./index.ts";
+
+describe("a namespace's team", () => {
+  it("is its turgon.dev/team label, else its name (also when the label is empty)", () => {
+    assert.equal(
+      namespaceTeam("ml", { metadata: { labels: { [TEAM_LABEL]: "research" } } }),
+      "research",
+    );
+    assert.equal(namespaceTeam("ml", { metadata: { labels: { other: "x" } } }), "ml");
+    assert.equal(namespaceTeam("ml", { metadata: { labels: { [TEAM_LABEL]: "" } } }), "ml");
+    assert.equal(namespaceTeam("ml"), "ml", "a namespace not (yet) known");
+  });
+});
 
 describe("routed host names", () => {
   it("are <name>--<namespace> when that fits a DNS label", () => {

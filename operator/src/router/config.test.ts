@@ -56,6 +56,13 @@ describe("router configuration", () => {
     bad(["--token-secret", "just-a-name"], /--token-secret .*namespace\/name/);
     bad(["--sign-in-url", "not a url"], /--sign-in-url/);
     bad(["--tls-cert-file", "/c.pem"], /--tls-key-file .*go together/);
+    bad(["--ssh-users-secret", "turgon-system/x"], /--ssh-host-key-file goes with/);
+    bad(["--ssh-host-key-file", "/k"], /--ssh-host-key-file goes with/);
+    bad(
+      ["--ssh-host-key-file", "/k", "--ssh-users-file", "/u", "--ssh-users-secret", "a/b"],
+      /--ssh-users-secret .*give one/,
+    );
+    bad(["--ssh-users-secret", "no-slash"], /--ssh-users-secret .*namespace\/name/);
     bad(["--agent-connect-timeout-ms", "5"], /--agent-connect-timeout-ms/);
     bad(
       ["--session-ttl-seconds", "10"],

@@ -69,6 +69,11 @@ const OPTIONS = {
     env: "TURGON_ROUTER_SSH_USERS_FILE",
     description: "JSON list of {user, admin, teams, keys} allowed in over SSH",
   },
+  "ssh-users-secret": {
+    env: "TURGON_ROUTER_SSH_USERS_SECRET",
+    description:
+      "namespace/name of the Secret whose *.json keys list the SSH users (the dashboard keeps users.json); followed live",
+  },
   "sandbox-selector": {
     env: "TURGON_ROUTER_SANDBOX_SELECTOR",
     description: "route only Sandboxes matching this label selector",
@@ -122,6 +127,10 @@ export const RouterConfig = z
     "ssh-port": port.default(2222),
     "ssh-host-key-file": z.string().min(1).optional(),
     "ssh-users-file": z.string().min(1).optional(),
+    "ssh-users-secret": z
+      .string()
+      .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name")
+      .optional(),
     "sandbox-selector": labelSelector.optional(),
     "node-selector": labelSelector.optional(),
   })
@@ -129,10 +138,19 @@ export const RouterConfig = z
     message: "--tls-cert-file and --tls-key-file go together",
     path: ["tls-key-file"],
   })
-  .refine((c) => (c["ssh-host-key-file"] === undefined) === (c["ssh-users-file"] === undefined), {
-    message: "--ssh-host-key-file and --ssh-users-file go together",
-    path: ["ssh-users-file"],
+  .refine((c) => !(c["ssh-users-file"] && c["ssh-users-secret"]), {
+    message: "--ssh-users-file and --ssh-users-secret are two sources of SSH users: give one",
+    path: ["ssh-users-secret"],
   })
+  .refine(
+    (c) =>
+      (c["ssh-host-key-file"] === undefined) ===
+      (c["ssh-users-file"] === undefined && c["ssh-users-secret"] === undefined),
+    {
+      message: "--ssh-host-key-file goes with --ssh-users-file or --ssh-users-secret",
+      path: ["ssh-host-key-file"],
+    },
+  )
   .superRefine(checkAgentAccess);
 export type RouterConfig = z.infer<typeof RouterConfig>;
 

@@ -1,6 +1,6 @@
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Namespace } from "@kubernetes/client-node";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
-import { TEAM_LABEL } from "@turgon/api/routing";
+import { namespaceTeam } from "@turgon/api/routing";
 import type { CachedInformer } from "../controller/informer.ts";
 import { findCondition, isReady } from "../reconcile/conditions.ts";
 import { HostLabelIndex } from "../reconcile/host-conflict.ts";
@@ -29,20 +29,30 @@ export type Route =
 /**
  * Host label → sandbox → node, from informer caches: no API call per
  * request. The label is `sandboxHostLabel`, the same function the operator
- * writes URLs with.
+ * writes URLs with. A sandbox's team is its namespace's (`namespaceTeam`),
+ * read from the Namespace cache on every request, so relabelling a
+ * namespace takes effect without a restart.
  */
 export class SandboxDirectory {
   private readonly labels: HostLabelIndex;
   private readonly sandboxes: CachedInformer<Sandbox & KubernetesObject>;
   private readonly nodes: CachedInformer<SandboxNode & KubernetesObject>;
+  private readonly namespaces: CachedInformer<V1Namespace>;
 
   constructor(
     sandboxes: CachedInformer<Sandbox & KubernetesObject>,
     nodes: CachedInformer<SandboxNode & KubernetesObject>,
+    namespaces: CachedInformer<V1Namespace>,
   ) {
     this.sandboxes = sandboxes;
     this.nodes = nodes;
+    this.namespaces = namespaces;
     this.labels = HostLabelIndex.following(sandboxes);
+  }
+
+  /** The team that holds `namespace`, and with it every sandbox in it. */
+  teamOf(namespace: string): string {
+    return namespaceTeam(namespace, this.namespaces.get(namespace));
   }
 
   /** A sandbox and its node by name, for exec (which needs no ingress). */
@@ -129,7 +139,8 @@ export class SandboxDirectory {
       sandbox,
       uid: sandbox.metadata.uid as string,
       access: status.ingress.access ?? sandbox.spec.ingress?.access ?? "private",
-      team: sandbox.metadata.labels?.[TEAM_LABEL] ?? (sandbox.metadata.namespace as string),
+      // Never the sandbox's own labels: its author does not choose who may open it.
+      team: this.teamOf(sandbox.metadata.namespace as string),
       agent,
     };
   }

@@ -21,6 +21,7 @@ import {
   mintExecToken,
   mintHandoffToken,
   mintIngressToken,
+  TEAM_LABEL,
 } from "@turgon/api/routing";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
@@ -619,6 +620,84 @@ describe("router through the whole stack", async () => {
     );
   });
 
+  it("teams: a team label on the sandbox itself gives that team nothing; its namespace's label does, and relabelling the namespace takes effect without a restart", async () => {
+    const mint = (teams: string[]) =>
+      mintIngressToken(stack.key, { sub: "ada", aud: label, teams }, 600);
+    const as = async (team: string) =>
+      (await get("/api/who", { cookie: `${INGRESS_COOKIE}=${await mint([team])}` })).status;
+    const must = async (args: string[]) => {
+      const result = await kubectl(args);
+      assert.equal(result.exitCode, 0, `kubectl ${args.join(" ")}: ${result.tail}`);
+    };
+    const setAccess = async (access: string) => {
+      await must([
+        "patch",
+        "sandbox",
+        "web",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        JSON.stringify({ spec: { ingress: { access } } }),
+      ]);
+      await eventually(
+        `access ${access} in force`,
+        getSandbox,
+        (s) => s.status?.ingress?.access === access,
+        30_000,
+      );
+    };
+    // The sandbox's author labels it with another team's name.
+    await must(["label", "sandbox", "web", "-n", namespace, `${TEAM_LABEL}=another-team`]);
+    // Changes to one sandbox reach the router in order: once it has seen a later access
+    // change, it has seen the label.
+    await setAccess("authenticated");
+    await eventually(
+      "authenticated at the router",
+      () => as("another-team"),
+      (s) => s === 200,
+    );
+    await setAccess("private");
+    await eventually(
+      "private at the router",
+      () => as("another-team"),
+      (s) => s === 403,
+    );
+    assert.equal(await as(namespace), 200, "still the namespace's team");
+
+    // An admin binds the namespace to team blue: blue may open it, the namespace's name no longer.
+    await must(["label", "namespace", namespace, `${TEAM_LABEL}=blue`]);
+    await eventually(
+      "bound to blue",
+      () => as("blue"),
+      (s) => s === 200,
+      10_000,
+    );
+    assert.equal(await as(namespace), 403);
+    assert.equal(await as("another-team"), 403);
+    // Relabelled to green: at once, no restart.
+    await must(["label", "namespace", namespace, `${TEAM_LABEL}=green`, "--overwrite"]);
+    await eventually(
+      "relabelled to green",
+      () => as("green"),
+      (s) => s === 200,
+      10_000,
+    );
+    assert.equal(await as("blue"), 403);
+
+    // Unbound again, for the tests that follow.
+    await must(["label", "namespace", namespace, `${TEAM_LABEL}-`]);
+    await must(["label", "sandbox", "web", "-n", namespace, `${TEAM_LABEL}-`]);
+    await eventually(
+      "unbound",
+      () => as(namespace),
+      (s) => s === 200,
+      10_000,
+    );
+    assert.equal(await as("green"), 403);
+  });
+
   it("cross-site: a POST and a WebSocket from another sandbox's origin are refused despite a valid cookie; same-origin ones pass", async () => {
     const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
     const cookie = `${INGRESS_COOKIE}=${token}`;
@@ -1145,7 +1224,17 @@ describe("router through the whole stack", async () => {
     }
   });
 
-  it("SSH: `uname -a`, exit codes and scp through the gateway; outside and unknown keys are refused", async () => {
+  it("SSH: `uname -a`, exit codes and scp through the gateway; outside and unknown keys are refused, a key registered later works without a restart; the namespace's team label, not the sandbox's, lets a team in", async () => {
+    // The sandbox's own label names the outsider's team: that must not let the outsider in.
+    const labelled = await kubectl([
+      "label",
+      "sandbox",
+      "web",
+      "-n",
+      namespace,
+      `${TEAM_LABEL}=nobody`,
+    ]);
+    assert.equal(labelled.exitCode, 0, labelled.tail);
     const patched = await kubectl([
       "patch",
       "sandbox",
@@ -1218,12 +1307,55 @@ describe("router through the whole stack", async () => {
     const outside = await ssh(stack.ssh.outsiderKey, "true");
     assert.equal(outside.exitCode, 255);
     assert.match(outside.tail, /Permission denied/);
+    // Binding the namespace to the outsider's team lets them in, and unbinding shuts them out, live.
+    const bind = async (change: string) => {
+      const result = await kubectl(["label", "namespace", namespace, change]);
+      assert.equal(result.exitCode, 0, result.tail);
+    };
+    await bind(`${TEAM_LABEL}=nobody`);
+    await eventually(
+      "in, once the namespace is its team's",
+      () => ssh(stack.ssh.outsiderKey, "true"),
+      (r) => r.exitCode === 0,
+      30_000,
+    );
+    await bind(`${TEAM_LABEL}-`);
+    await eventually(
+      "out again, once unbound",
+      () => ssh(stack.ssh.outsiderKey, "true"),
+      (r) => r.exitCode === 255,
+      30_000,
+    );
+    assert.equal(
+      (await kubectl(["label", "sandbox", "web", "-n", namespace, `${TEAM_LABEL}-`])).exitCode,
+      0,
+    );
     const stranger = join(stack.dir, "stranger_key");
     assert.equal(
       (await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger])).exitCode,
       0,
     );
     assert.equal((await ssh(stranger, "true")).exitCode, 255);
+    // Registered later (as the dashboard does, in the Secret the router follows): in at once,
+    // without a router restart; and out again once the key is gone.
+    const strangerKey = (await readFile(`${stranger}.pub`, "utf8")).trim();
+    const lateUsers = `late-${namespace}.json`;
+    await stack.ssh.setUsers(lateUsers, [
+      { user: "late", admin: false, teams: [namespace], keys: [strangerKey] },
+    ]);
+    await eventually(
+      "a key registered after start lets its user in",
+      () => ssh(stranger, "true"),
+      (r) => r.exitCode === 0,
+      30_000,
+    );
+    await stack.ssh.setUsers(lateUsers, undefined);
+    await eventually(
+      "a removed key is refused",
+      () => ssh(stranger, "true"),
+      (r) => r.exitCode === 255,
+      30_000,
+    );
 
     // Turning SSH off live ends a session in progress instead of leaving it hanging.
     const started = performance.now();

@@ -1,13 +1,12 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { describeFieldErrors } from "@turgon/api/agent";
 import { EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
 import { GROUP, VERSION } from "@turgon/api/crd";
+import type { SshUsersFile } from "@turgon/api/routing";
 import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { z } from "zod";
 import { loadAgentCredentials } from "../agents/credentials.ts";
 import { startCaches, stopCaches } from "../controller/caches.ts";
 import { customResourceInformer } from "../controller/informer.ts";
@@ -18,9 +17,11 @@ import { SandboxDirectory } from "./directory.ts";
 import { ExecEdge } from "./exec.ts";
 import { TrustedProxies } from "./forwarded.ts";
 import { RouterMetrics } from "./metrics.ts";
+import { namespaceInformer } from "./namespaces.ts";
 import { createRouterServer } from "./proxy.ts";
 import { SingleUseGuard } from "./replay.ts";
-import { SshGateway, type SshGatewayOptions, SshUsersFile } from "./ssh.ts";
+import { SshGateway, type SshGatewayOptions, unreadableKeys } from "./ssh.ts";
+import { parseSshUsers, SshUsersError, SshUsersSecret } from "./ssh-users.ts";
 import { TokenKeys } from "./tokens.ts";
 
 export interface RunningRouter {
@@ -40,7 +41,7 @@ function listen(server: Server, host: string, port: number): Promise<number> {
   });
 }
 
-/** Starts the router: informer caches of Sandboxes and SandboxNodes, token keys, the data path. */
+/** Starts the router: informer caches of Sandboxes, SandboxNodes and Namespaces, token keys, the data path. */
 export async function startRouter(
   config: RouterConfig,
   parent: Logger = logger,
@@ -68,8 +69,13 @@ export async function startRouter(
       { group: GROUP, version: VERSION, plural: "sandboxnodes" },
       config["node-selector"],
     ),
+    namespaces: namespaceInformer(kc),
   };
-  const directory = new SandboxDirectory(caches.sandboxes as never, caches.nodes as never);
+  const directory = new SandboxDirectory(
+    caches.sandboxes as never,
+    caches.nodes as never,
+    caches.namespaces,
+  );
   const keys = new TokenKeys(kc, config["token-secret"], log);
   await keys.start().catch((error) => {
     throw new FlagFileError(
@@ -116,7 +122,7 @@ export async function startRouter(
     sessionTtlSeconds: config["session-ttl-seconds"],
   });
   const port = await listen(server, config["listen-host"], config.port);
-  const ssh = await startSshGateway(config, {
+  const ssh = await startSshGateway(config, kc, {
     directory,
     agentCredentials,
     log,
@@ -145,6 +151,7 @@ export async function startRouter(
     async stop() {
       keys.stop();
       exec.close();
+      ssh?.source?.stop();
       await ssh?.gateway.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -159,22 +166,34 @@ export async function startRouter(
 /** The SSH gateway, when its host key and users are configured. */
 async function startSshGateway(
   config: RouterConfig,
+  kc: KubeConfig,
   base: Omit<SshGatewayOptions, "hostKey" | "users">,
-): Promise<{ gateway: SshGateway; port: number } | undefined> {
+): Promise<{ gateway: SshGateway; port: number; source?: SshUsersSecret } | undefined> {
   const keyFile = config["ssh-host-key-file"];
-  const usersFile = config["ssh-users-file"];
-  if (!keyFile || !usersFile) return undefined;
+  if (!keyFile) return undefined;
   const hostKey = await readFlagFile("ssh-host-key-file", keyFile);
-  let users: SshUsersFile;
-  try {
-    users = SshUsersFile.parse(JSON.parse(await readFlagFile("ssh-users-file", usersFile)));
-  } catch (error) {
-    if (error instanceof FlagFileError) throw error;
-    const detail =
-      error instanceof z.ZodError ? describeFieldErrors(error) : (error as Error).message;
-    throw new FlagFileError(`--ssh-users-file ${usersFile}: ${detail}`);
-  }
+  const usersFile = config["ssh-users-file"];
+  const users = usersFile ? await readUsersFile(usersFile) : [];
   const gateway = new SshGateway({ ...base, hostKey, users });
+  const secret = config["ssh-users-secret"];
+  const source = secret
+    ? new SshUsersSecret(kc, secret, (next) => gateway.setUsers(next), base.log)
+    : undefined;
+  await source?.start().catch((error) => {
+    throw new FlagFileError(`--ssh-users-secret ${secret}: ${(error as Error).message}`);
+  });
   const port = await gateway.listen(config["listen-host"], config["ssh-port"]);
-  return { gateway, port };
+  return { gateway, port, ...(source ? { source } : {}) };
+}
+
+async function readUsersFile(path: string): Promise<SshUsersFile> {
+  try {
+    const users = parseSshUsers(await readFlagFile("ssh-users-file", path), "");
+    const unreadable = unreadableKeys(users);
+    if (unreadable.length > 0) throw new SshUsersError(unreadable.join("; "));
+    return users;
+  } catch (error) {
+    if (!(error instanceof SshUsersError)) throw error;
+    throw new FlagFileError(`--ssh-users-file ${path}: ${error.message.replace(/^: /, "")}`);
+  }
 }

@@ -3,7 +3,6 @@ import type { AddressInfo } from "node:net";
 import { AGENT_API_PREFIX, SshCredentials } from "@turgon/api/agent";
 import type { ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
-import { TEAM_LABEL } from "@turgon/api/routing";
 import ssh2, {
   type AuthContext,
   type Client,
@@ -19,32 +18,12 @@ import ssh2, {
 // ssh2 is CommonJS: Node exposes only its default export to ESM.
 const { Client: SshClient, Server: SshServer, utils } = ssh2;
 
+import type { SshUsersFile } from "@turgon/api/routing";
 import { Agent, request } from "undici";
 import { createWebSocketStream, WebSocket } from "ws";
-import { z } from "zod";
 import { type AgentCredentials, agentApiHeaders, agentTlsOptions } from "../agents/credentials.ts";
 import type { Logger } from "../logger.ts";
 import type { SandboxDirectory } from "./directory.ts";
-
-/** The users allowed in over SSH and their public keys (until the dashboard registers keys). */
-export const SshUsersFile = z.array(
-  z.strictObject({
-    user: z.string().min(1),
-    admin: z.boolean().default(false),
-    teams: z.array(z.string()).default([]),
-    keys: z
-      .array(
-        z
-          .string()
-          .regex(
-            /^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+/,
-            "must be an OpenSSH public key line",
-          ),
-      )
-      .min(1),
-  }),
-);
-export type SshUsersFile = z.infer<typeof SshUsersFile>;
 
 interface RegisteredKey {
   user: SshUsersFile[number];
@@ -59,6 +38,30 @@ export interface SshGatewayOptions {
   users: SshUsersFile;
   log: Logger;
   record: (event: ExecAuditEvent) => Promise<void>;
+}
+
+/** Lines of `users` that are not public keys ssh2 can read, as `<user>: <why>`. */
+export function unreadableKeys(users: SshUsersFile): string[] {
+  return users.flatMap((user) =>
+    user.keys.flatMap((line) => {
+      const parsed = utils.parseKey(line);
+      return parsed instanceof Error ? [`${user.user}: ${parsed.message}`] : [];
+    }),
+  );
+}
+
+/** Each user's parsed keys; a key that does not parse is left out and logged, not fatal. */
+function registeredKeys(users: SshUsersFile, log: Logger): RegisteredKey[] {
+  return users.flatMap((user) =>
+    user.keys.flatMap((line) => {
+      const parsed = utils.parseKey(line);
+      if (parsed instanceof Error) {
+        log.warn({ user: user.user, err: parsed }, "SSH key left out");
+        return [];
+      }
+      return [{ user, key: (Array.isArray(parsed) ? parsed[0] : parsed) as RegisteredKey["key"] }];
+    }),
+  );
 }
 
 /** `ssh <name>.<namespace>@host`: namespaces have no dots, names may. */
@@ -78,23 +81,22 @@ export function parseSshUser(username: string): { name: string; namespace: strin
  */
 export class SshGateway {
   private readonly options: SshGatewayOptions;
-  private readonly keys: RegisteredKey[];
+  private keys: RegisteredKey[];
   private readonly server: Server;
   private readonly agentDispatcher: Agent;
 
   constructor(options: SshGatewayOptions) {
     this.options = options;
     this.agentDispatcher = new Agent({ connect: agentTlsOptions(options.agentCredentials) });
-    this.keys = options.users.flatMap((user) =>
-      user.keys.map((line) => {
-        const parsed = utils.parseKey(line);
-        if (parsed instanceof Error) throw new Error(`SSH key of ${user.user}: ${parsed.message}`);
-        return { user, key: (Array.isArray(parsed) ? parsed[0] : parsed) as RegisteredKey["key"] };
-      }),
-    );
+    this.keys = registeredKeys(options.users, options.log);
     this.server = new SshServer({ hostKeys: [options.hostKey] }, (connection) =>
       this.accept(connection),
     );
+  }
+
+  /** Replaces who may come in; connections already open keep their session. */
+  setUsers(users: SshUsersFile): void {
+    this.keys = registeredKeys(users, this.options.log);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -126,8 +128,7 @@ export class SshGateway {
     const target = parseSshUser(ctx.username);
     const found = target && this.options.directory.find(target.namespace, target.name);
     if (!found?.node || found.sandbox.status?.phase !== "Running") return undefined;
-    const team =
-      found.sandbox.metadata.labels?.[TEAM_LABEL] ?? found.sandbox.metadata.namespace ?? "";
+    const team = this.options.directory.teamOf(found.sandbox.metadata.namespace as string);
     if (!match.user.admin && !match.user.teams.includes(team)) return undefined;
     return { user: match.user, sandbox: found.sandbox, node: found.node };
   }
