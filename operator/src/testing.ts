@@ -255,7 +255,7 @@ export async function startStack(
     "-n",
     "turgon-system",
   ]);
-  if (created.exitCode !== 0 && !/AlreadyExists/.test(created.tail))
+  if (created.exitCode !== 0 && !/already exists/i.test(created.tail))
     throw new Error(`kubectl create secret ${SSH_USERS_SECRET}: ${created.tail}`);
   // A key of this stack's own: stacks of other test files share the Secret.
   const stackUsersKey = `${run}.json`;
