@@ -44,7 +44,7 @@ describe("SSH users from a Secret", () => {
   before(async () => {
     admin = testKubeConfig().makeApiClient(CoreV1Api);
     const ns = await kubectl(["create", "namespace", "turgon-system"]);
-    assert.ok(ns.exitCode === 0 || /AlreadyExists/.test(ns.tail), ns.tail);
+    assert.ok(ns.exitCode === 0 || /already exists/i.test(ns.tail), ns.tail);
     const rbac = await kubectl([
       "apply",
       "-f",
