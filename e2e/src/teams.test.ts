@@ -17,7 +17,7 @@ import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
 import { type BrowserSession, openBrowser } from "./browser/chromium.ts";
 import { eventually, must, sshUsers } from "./cluster.ts";
-import { type Session, signIn, trpc } from "./dashboard-api.ts";
+import { type Session, trpc } from "./dashboard-api.ts";
 
 const run = promisify(execFile);
 

@@ -21,9 +21,10 @@ export default async function SandboxForbidden() {
       {outcome ? (
         <div className="mt-3 max-w-lg space-y-2 text-sm text-slate-600">
           <p>
-            <span className="font-mono font-medium text-slate-900 break-all">{host}</span> is the
-            private sandbox <span className="font-mono">{outcome.sandbox.name}</span> in namespace{" "}
-            <span className="font-mono">{outcome.sandbox.namespace}</span>, which belongs to team{" "}
+            <span className="font-mono font-medium text-slate-900 wrap-break-word">{host}</span> is
+            the private sandbox <span className="font-mono">{outcome.sandbox.name}</span> in
+            namespace <span className="font-mono">{outcome.sandbox.namespace}</span>, which belongs
+            to team{" "}
             <span className="font-mono font-medium text-slate-900">{outcome.sandbox.team}</span>.
           </p>
           <p>

@@ -17,13 +17,13 @@ export default async function SandboxNotFound() {
       <p className="mt-2 max-w-lg text-sm text-slate-500">
         {outcome?.reason === "ambiguous" ? (
           <>
-            Two sandboxes claim <span className="font-mono break-all">{host}</span>, so neither is
-            served; a platform admin must rename one.
+            Two sandboxes claim <span className="font-mono wrap-break-word">{host}</span>, so
+            neither is served; a platform admin must rename one.
           </>
         ) : host ? (
           <>
-            No sandbox is routed at <span className="font-mono break-all">{host}</span>: it may have
-            been deleted, or the link is mistyped.
+            No sandbox is routed at <span className="font-mono wrap-break-word">{host}</span>: it
+            may have been deleted, or the link is mistyped.
           </>
         ) : (
           "There is nothing at this address."

@@ -45,7 +45,7 @@ export default async function SignInPage({
               <LockIcon className="size-5 shrink-0 text-indigo-500" />
               <p>
                 Sign in to open{" "}
-                <span className="font-mono font-medium break-all">{sandboxHost}</span>.
+                <span className="font-mono font-medium wrap-break-word">{sandboxHost}</span>.
               </p>
             </div>
           ) : null}

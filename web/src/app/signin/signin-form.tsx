@@ -49,7 +49,8 @@ export function SignInForm({ returnTo }: { returnTo: ReturnTo }) {
   }
 
   return (
-    <form onSubmit={onSubmit} className="space-y-5">
+    // POST, so a submission before the page's script runs never puts the password in a URL.
+    <form onSubmit={onSubmit} method="post" className="space-y-5">
       {error ? (
         <div role="alert" className="flex gap-2 rounded-md bg-red-50 p-3 text-sm text-red-800">
           <AlertIcon className="size-5 shrink-0 text-red-500" />
