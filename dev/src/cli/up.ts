@@ -89,7 +89,7 @@ Try:
   kubectl apply -f examples/
   kubectl get sandboxes -w
   curl -i http://hello--default.${INGRESS_DOMAIN}:${platformPorts.router}/   (private: sends you to sign in)
-  ssh -p ${platformPorts.routerSsh} <name>.<namespace>@localhost   (spec.ssh.enabled; keys in ${info.stateDir}/router/ssh-users.json)
+  ssh -p ${platformPorts.routerSsh} <name>.<namespace>@localhost   (spec.ssh.enabled; your ~/.ssh keys as an admin, and keys registered on your dashboard profile)
 
 Stop it with: npm run down`);
 }
