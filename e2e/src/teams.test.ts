@@ -147,6 +147,29 @@ describe("teams, members and SSH keys", () => {
     );
   });
 
+  it("a team's slug cannot be renamed, not even by its owner through better-auth's own API", async () => {
+    const cookie = (await admin.context.cookies(dashboard.url))
+      .map((c) => `${c.name}=${c.value}`)
+      .join("; ");
+    const session: Session = { email: dashboard.admin.email, cookie };
+    const teams = await trpc<{ teams: { id: string; slug: string }[] }>(
+      dashboard.url,
+      session,
+      "teams.list",
+    );
+    const id = teams.data?.teams.find((t) => t.slug === team.slug)?.id;
+    assert.ok(id);
+    const renamed = await fetch(`${dashboard.url}/api/auth/organization/update`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: dashboard.url, cookie },
+      body: JSON.stringify({ organizationId: id, data: { slug: uniqueName("taken") } }),
+    });
+    assert.equal(renamed.status, 400);
+    assert.match(await renamed.text(), /cannot be changed/);
+    const after = await trpc<{ teams: { slug: string }[] }>(dashboard.url, session, "teams.list");
+    assert.ok(after.data?.teams.some((t) => t.slug === team.slug));
+  });
+
   it("adds a new member: their account is made with a password shown once", async () => {
     const { page } = admin;
     await page.locator(`#member-email-${team.slug}`).fill(memberEmail);

@@ -1,5 +1,5 @@
 import "server-only";
-import { ADMIN_ROLE } from "../auth/index.ts";
+import { ADMIN_ROLE } from "../auth/config.ts";
 import { serverConfig } from "../config.ts";
 import { getDb } from "../db.ts";
 import { dashboardKubeConfig } from "../kubeconfig.ts";

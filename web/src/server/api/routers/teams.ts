@@ -4,7 +4,8 @@
  * them. Membership changes go through better-auth where it allows a
  * platform admin to act (creating teams, adding members); Kubernetes
  * changes go through the kube layer as the signed-in admin, so Kubernetes
- * RBAC decides. Every change to memberships rewrites the SSH users list.
+ * RBAC decides. Every change to memberships rewrites the SSH users list
+ * (better-auth's hooks in auth/config.ts; here for what bypasses them).
  */
 import { randomBytes } from "node:crypto";
 import { TRPCError } from "@trpc/server";
@@ -143,7 +144,6 @@ export const teamsRouter = createTRPCRouter({
         throw error;
       }
       log.info({ team: created.slug, by: ctx.session.user.email }, "team created");
-      publishSshUsers("team created");
       return { id: created.id, slug: created.slug, name: created.name };
     }),
 
@@ -223,7 +223,6 @@ export const teamsRouter = createTRPCRouter({
         { team: team.slug, user: user.email, role: input.role, by: ctx.session.user.email },
         "member added",
       );
-      publishSshUsers("member added");
       return {
         user,
         role: input.role,

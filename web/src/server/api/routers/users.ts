@@ -9,7 +9,6 @@ import { z } from "zod";
 import { ADMIN_ROLE, getAuth } from "~/server/auth/index.ts";
 import { getDb } from "~/server/db.ts";
 import { componentLogger } from "~/server/logger.ts";
-import { publishSshUsers } from "~/server/ssh/index.ts";
 import { authRefusal, fieldError } from "../errors.ts";
 import { adminProcedure, createTRPCRouter } from "../trpc.ts";
 
@@ -73,7 +72,6 @@ export const usersRouter = createTRPCRouter({
         { user: input.userId, admin: input.admin, by: ctx.session.user.email },
         "admin role set",
       );
-      publishSshUsers(input.admin ? "admin granted" : "admin revoked");
       return { userId: input.userId, admin: input.admin };
     }),
 });
