@@ -1,7 +1,8 @@
 /**
- * Start-up checks, imported once by instrumentation.ts when `next start`
- * begins: a bad environment stops the server at once, naming the variable,
- * instead of failing the first request.
+ * Start-up, imported once by instrumentation.ts when `next start` begins: a
+ * bad environment stops the server at once, naming the variable, instead
+ * of failing the first request; then the SSH gateway's users list is
+ * written from the database.
  */
 import { ConfigError, serverConfig } from "./config.ts";
 import { componentLogger } from "./logger.ts";

@@ -16,8 +16,12 @@ const log = componentLogger("handoff");
 
 export interface SignInState {
   target: ReturnTarget;
-  /** The hand-off's outcome, for a signed-in user returning to a routed sandbox. */
-  outcome?: HandoffOutcome;
+  /**
+   * The hand-off's outcome, for a signed-in user returning to a routed
+   * sandbox; `unavailable` when the sandbox or the token key could not be
+   * read (logged; the page says to try again).
+   */
+  outcome?: HandoffOutcome | { kind: "unavailable"; label: string };
   email?: string;
 }
 
@@ -31,11 +35,24 @@ export const signInState = cache(async (rawReturn: string | undefined): Promise<
   const session = await getServerSession();
   if (!session || target.kind !== "sandbox")
     return { target, ...(session ? { email: session.user.email } : {}) };
-  const outcome = await handOffTo(target, {
-    id: session.user.id,
-    teams: session.teams,
-    admin: session.isAdmin,
-  });
+  let outcome: HandoffOutcome;
+  try {
+    outcome = await handOffTo(target, {
+      id: session.user.id,
+      teams: session.teams,
+      admin: session.isAdmin,
+    });
+  } catch (error) {
+    log.error(
+      { err: error, user: session.user.email, label: target.label },
+      "sign-in hand-off failed",
+    );
+    return {
+      target,
+      outcome: { kind: "unavailable", label: target.label },
+      email: session.user.email,
+    };
+  }
   // Who went where, never the token.
   log.info(
     {

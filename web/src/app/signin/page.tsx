@@ -1,7 +1,8 @@
 import type { Metadata } from "next";
+import Link from "next/link";
 import { forbidden, notFound, redirect } from "next/navigation";
 import { LockIcon } from "~/components/account-icons";
-import { Logo } from "~/components/logo";
+import { Logo, LogoMark } from "~/components/logo";
 import { signInState } from "./handoff";
 import { SignInForm } from "./signin-form";
 
@@ -25,6 +26,7 @@ export default async function SignInPage({
   if (outcome?.kind === "forbidden") forbidden();
   if (outcome?.kind === "unknown") notFound();
   if (email !== undefined && target.kind === "path") redirect(target.path);
+  if (outcome?.kind === "unavailable") return <HandoffUnavailable label={outcome.label} />;
   const sandboxHost = target.kind === "sandbox" ? new URL(target.url).host : undefined;
   return (
     <main className="flex min-h-full">
@@ -80,6 +82,29 @@ export default async function SignInPage({
           </ul>
         </div>
       </aside>
+    </main>
+  );
+}
+
+/** The sandbox or the token key could not be read just now (the log says why). */
+function HandoffUnavailable({ label }: { label: string }) {
+  return (
+    <main className="flex min-h-full flex-col items-center justify-center px-6 py-24 text-center">
+      <LogoMark className="size-10" />
+      <h1 className="mt-6 text-2xl font-semibold tracking-tight" data-testid="handoff-unavailable">
+        Cannot open the sandbox right now
+      </h1>
+      <p className="mt-2 max-w-lg text-sm text-slate-500">
+        The dashboard could not check your access to{" "}
+        <span className="font-mono wrap-break-word">{label}</span>. Reload this page in a moment; if
+        it keeps failing, tell your platform admins.
+      </p>
+      <Link
+        href="/sandboxes"
+        className="mt-6 text-sm font-semibold text-indigo-600 hover:text-indigo-500"
+      >
+        Back to your sandboxes →
+      </Link>
     </main>
   );
 }

@@ -32,7 +32,7 @@ export function ProfileDetails() {
         </div>
         {teams.length === 0 ? (
           <p className="px-5 py-6 text-sm text-slate-500">
-            You are not in any team yet; a platform admin or a team owner can add you.
+            You are not in any team yet; a platform admin can add you.
           </p>
         ) : (
           <table className="w-full text-left text-sm">
