@@ -1,9 +1,15 @@
 import { meRouter } from "./routers/me.ts";
+import { sshKeysRouter } from "./routers/ssh-keys.ts";
+import { teamsRouter } from "./routers/teams.ts";
+import { usersRouter } from "./routers/users.ts";
 import { createCallerFactory, createTRPCRouter } from "./trpc.ts";
 
 /** Every area's router; the sandboxes, teams and nodes routers join here. */
 export const appRouter = createTRPCRouter({
   me: meRouter,
+  sshKeys: sshKeysRouter,
+  teams: teamsRouter,
+  users: usersRouter,
 });
 
 export type AppRouter = typeof appRouter;
