@@ -66,6 +66,11 @@ export interface TestDashboardOptions {
    * must exist; by default the dashboard gets a Secret of its own.
    */
   ingressTokenSecret?: string;
+  /**
+   * The port to serve on, picked beforehand (freePort) when a router must be
+   * told the sign-in URL before the dashboard starts; a free one by default.
+   */
+  port?: number;
 }
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -171,7 +176,7 @@ export async function startTestDashboard(
     }
     const database = await scratchDatabase();
     undo.push(database.drop);
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const url = `http://127.0.0.1:${port}`;
     const authSecret = randomBytes(32).toString("hex");
     const admin = await ensureFirstAdmin({
