@@ -49,6 +49,7 @@ async function main(): Promise<void> {
         "system:serviceaccounts",
         "system:serviceaccounts:turgon-system",
       ]),
+    ingress: { domain: INGRESS_DOMAIN, scheme: "http", port: platformPorts.router },
   });
   const services = [
     ...SERVICES.map((service) => `${service} ${info.outcome[service]}`),

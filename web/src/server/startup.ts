@@ -17,3 +17,9 @@ try {
   console.error(`error: ${error.message}`);
   process.exit(1);
 }
+
+// The router's SSH gateway follows the database from the first moment: write
+// its users list now (in the background; retried until it succeeds), so keys
+// registered while the dashboard was down, or a lost Secret, are made good.
+const { publishSshUsers } = await import("./ssh/index.ts");
+publishSshUsers("start-up");

@@ -8,8 +8,16 @@ import { authClient } from "~/lib/auth-client";
 const inputClass =
   "block w-full rounded-md bg-white px-3 py-2 text-sm text-slate-900 outline-1 -outline-offset-1 outline-slate-300 placeholder:text-slate-400 focus:outline-2 focus:-outline-offset-2 focus:outline-indigo-600";
 
-/** Email and password; on success, on to the (already sanitized) return path. */
-export function SignInForm({ returnPath }: { returnPath: string }) {
+/** Where to go after signing in, already checked by the page (server/ingress/return-url.ts). */
+export type ReturnTo = { kind: "path"; path: string } | { kind: "sandbox"; url: string };
+
+/**
+ * Email and password; on success, on to the return path, or, for a routed
+ * sandbox, back through /signin with the same return, where the server
+ * checks access and hands over a token (a full page load, since that ends
+ * on another origin).
+ */
+export function SignInForm({ returnTo }: { returnTo: ReturnTo }) {
   const router = useRouter();
   const [error, setError] = useState<string>();
   const [pending, setPending] = useState(false);
@@ -32,7 +40,11 @@ export function SignInForm({ returnPath }: { returnPath: string }) {
       );
       return;
     }
-    router.replace(returnPath);
+    if (returnTo.kind === "sandbox") {
+      window.location.assign(`/signin?return=${encodeURIComponent(returnTo.url)}`);
+      return;
+    }
+    router.replace(returnTo.path);
     router.refresh();
   }
 

@@ -1,11 +1,17 @@
 import { meRouter } from "./routers/me.ts";
+import { sshKeysRouter } from "./routers/ssh-keys.ts";
+import { teamsRouter } from "./routers/teams.ts";
 import { terminalRouter } from "./routers/terminal.ts";
+import { usersRouter } from "./routers/users.ts";
 import { createCallerFactory, createTRPCRouter } from "./trpc.ts";
 
 /** Every area's router; the sandboxes, teams and nodes routers join here. */
 export const appRouter = createTRPCRouter({
   me: meRouter,
+  sshKeys: sshKeysRouter,
+  teams: teamsRouter,
   terminal: terminalRouter,
+  users: usersRouter,
 });
 
 export type AppRouter = typeof appRouter;
