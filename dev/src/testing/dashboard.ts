@@ -53,6 +53,8 @@ export interface TestDashboard {
   ingressTokenSecret: string;
   /** Its data key of turgon-system/turgon-ssh-users (TURGON_SSH_USERS_KEY). */
   sshUsersKey: string;
+  /** The router origin its terminals connect to (TURGON_ROUTER_URL). */
+  routerUrl: string;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,12 @@ export interface TestDashboardOptions {
    * must exist; by default the dashboard gets a Secret of its own.
    */
   ingressTokenSecret?: string;
+  /**
+   * The router's own origin, where the terminal opens exec WebSockets
+   * (TURGON_ROUTER_URL), e.g. a test stack's `http://127.0.0.1:<port>`;
+   * by default http://localhost:18080, as `npm run up` runs it.
+   */
+  routerUrl?: string;
 }
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -153,6 +161,7 @@ export async function startTestDashboard(
     port: 18080,
     ...options.ingress,
   };
+  const routerUrl = options.routerUrl ?? "http://localhost:18080";
   const undo: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
   const cleanUp = async () => {
     for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
@@ -209,6 +218,7 @@ export async function startTestDashboard(
         ...ingressEnvironment(ingress),
         TURGON_INGRESS_TOKEN_SECRET: ingressTokenSecret,
         TURGON_SSH_USERS_KEY: sshUsersKey,
+        TURGON_ROUTER_URL: routerUrl,
       },
     });
     return {
@@ -219,6 +229,7 @@ export async function startTestDashboard(
       ingress,
       ingressTokenSecret,
       sshUsersKey,
+      routerUrl,
       stop: cleanUp,
     };
   } catch (error) {
