@@ -123,6 +123,8 @@ export function Terminal({
       else if (frame.kind === "malformed") console.warn(`terminal: ${frame.problem}`);
       else if (frame.control.type === "started") {
         setStatus({ state: "open" });
+        // The cursor was hidden when the last session ended.
+        term.write("\x1b[?25h");
         term.focus();
       } else if (frame.control.type === "exit") {
         end.exitCode = frame.control.exitCode;
@@ -136,7 +138,8 @@ export function Terminal({
       if (socketRef.current !== socket) return;
       socketRef.current = null;
       const message = describeEnd({ ...end, closeCode: event.code });
-      term.write(`\r\n\x1b[2m[${message}]\x1b[0m\r\n`);
+      // Dimmed, and no cursor: nothing typed goes anywhere until Reconnect.
+      term.write(`\r\n\x1b[2m[${message}]\x1b[0m\r\n\x1b[?25l`);
       setStatus({
         state: "ended",
         message,
@@ -225,7 +228,7 @@ export function Terminal({
       data-cols={size?.cols}
       data-rows={size?.rows}
     >
-      <div className="flex items-center justify-between gap-3 border-b border-white/10 px-4 py-2 text-xs">
+      <div className="flex h-10 shrink-0 items-center justify-between gap-3 border-b border-white/10 px-4 text-xs">
         <div className="flex min-w-0 items-center gap-2 text-slate-300">
           <StatusDot status={status} />
           <span className="truncate font-mono">
@@ -246,7 +249,7 @@ export function Terminal({
               onClick={() => void connect()}
               className="rounded-md bg-indigo-500 px-2.5 py-1 font-semibold text-white shadow-sm hover:bg-indigo-400 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-400"
             >
-              Reconnect
+              {status.state === "refused" ? "Try again" : "Reconnect"}
             </button>
           ) : null}
         </div>
