@@ -33,8 +33,13 @@ export default async function TerminalPage({ params }: { params: Promise<Params>
               Sandboxes
             </Link>{" "}
             / <span className="font-mono text-slate-700">{namespace}</span> /{" "}
-            <span className="font-mono text-slate-700">{name}</span> · a login shell in the sandbox;
-            the session is recorded.
+            <Link
+              href={`/sandboxes/${namespace}/${name}`}
+              className="font-mono text-indigo-600 hover:text-indigo-500"
+            >
+              {name}
+            </Link>{" "}
+            · a login shell in the sandbox; the session is recorded.
           </>
         }
       />
