@@ -50,6 +50,8 @@ async function main(): Promise<void> {
         "system:serviceaccounts:turgon-system",
       ]),
     ingress: { domain: INGRESS_DOMAIN, scheme: "http", port: platformPorts.router },
+    // The router's own host (no sandbox label), where its exec WebSocket serves terminals.
+    routerUrl: `http://localhost:${platformPorts.router}`,
   });
   const services = [
     ...SERVICES.map((service) => `${service} ${info.outcome[service]}`),

@@ -36,6 +36,7 @@ describe("the dashboard build's cache key", () => {
     await put(b, "web/node_modules/x/index.js", "");
     await put(b, "web/src/lib/thing.test.ts", "test");
     await put(b, "web/deploy/rbac.yaml", "kind: Role");
+    await put(b, "web/bench/terminal.ts", "await bench();");
     await put(b, "prisma/generated/client/client.ts", "generated");
     assert.equal(await dashboardInputsDigest(a), await dashboardInputsDigest(b));
   });

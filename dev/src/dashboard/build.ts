@@ -21,7 +21,7 @@ const KEEP_BUILDS = 4;
 const webDir = join(repoRoot, "web");
 
 /**
- * What the build reads: web/ (not its tests, README or Kubernetes manifests),
+ * What the build reads: web/ (not its tests, benchmarks, README or Kubernetes manifests),
  * the workspace packages it bundles, the schema and the lockfile. Build
  * output and dependencies are never inputs.
  */
@@ -29,7 +29,7 @@ const INPUTS: { dir: string; skip: (path: string) => boolean }[] = [
   {
     dir: "web",
     skip: (p) =>
-      /^web\/(\.next|node_modules|deploy)(\/|$)/.test(p) ||
+      /^web\/(\.next|node_modules|deploy|bench)(\/|$)/.test(p) ||
       p === "web/next-env.d.ts" ||
       p === "web/README.md",
   },

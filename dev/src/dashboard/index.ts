@@ -215,6 +215,8 @@ export async function ensureDashboard(options: {
   writeKubeconfig: (path: string) => Promise<void>;
   /** Where the router serves routed URLs: the sign-in hand-off sends users back only there. */
   ingress: { domain: string; scheme: "http" | "https"; port: number };
+  /** The router's own origin, where browsers open terminals (TURGON_ROUTER_URL). */
+  routerUrl: string;
 }): Promise<DashboardOutcome> {
   const paths = dashboardPaths(options.stateDir);
   await mkdir(paths.dir, { recursive: true });
@@ -250,7 +252,7 @@ export async function ensureDashboard(options: {
       kubeconfig: paths.kubeconfig,
       pidFile: paths.pidFile,
       logFile: paths.logFile,
-      env: ingressEnvironment(options.ingress),
+      env: { ...ingressEnvironment(options.ingress), TURGON_ROUTER_URL: options.routerUrl },
     }),
   );
   await writeFile(paths.buildFile, `${build.key}\n`);

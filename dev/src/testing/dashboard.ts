@@ -53,6 +53,8 @@ export interface TestDashboard {
   ingressTokenSecret: string;
   /** Its data key of turgon-system/turgon-ssh-users (TURGON_SSH_USERS_KEY). */
   sshUsersKey: string;
+  /** The router origin its terminals connect to (TURGON_ROUTER_URL). */
+  routerUrl: string;
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,12 @@ export interface TestDashboardOptions {
    * told the sign-in URL before the dashboard starts; a free one by default.
    */
   port?: number;
+  /**
+   * The router's own origin, where the terminal opens exec WebSockets
+   * (TURGON_ROUTER_URL), e.g. a test stack's `http://127.0.0.1:<port>`;
+   * by default http://localhost:18080, as `npm run up` runs it.
+   */
+  routerUrl?: string;
 }
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -158,6 +166,7 @@ export async function startTestDashboard(
     port: 18080,
     ...options.ingress,
   };
+  const routerUrl = options.routerUrl ?? "http://localhost:18080";
   const undo: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
   const cleanUp = async () => {
     for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
@@ -214,6 +223,7 @@ export async function startTestDashboard(
         ...ingressEnvironment(ingress),
         TURGON_INGRESS_TOKEN_SECRET: ingressTokenSecret,
         TURGON_SSH_USERS_KEY: sshUsersKey,
+        TURGON_ROUTER_URL: routerUrl,
       },
     });
     return {
@@ -224,6 +234,7 @@ export async function startTestDashboard(
       ingress,
       ingressTokenSecret,
       sshUsersKey,
+      routerUrl,
       stop: cleanUp,
     };
   } catch (error) {

@@ -173,15 +173,20 @@ export class ExecEdge {
       if (agent.readyState === WebSocket.OPEN || agent.readyState === WebSocket.CONNECTING)
         agent.terminate();
     };
+    // Set when the client's socket closes: end() then closes the agent's, and that is still the client's doing.
+    let clientClosed = false;
     agent.on("close", () => {
-      if (reason === "client-closed") reason = "agent-closed";
+      if (reason === "client-closed" && !clientClosed) reason = "agent-closed";
       end();
     });
     agent.on("error", (error) => {
       reason = `error: ${error.message}`;
       end();
     });
-    client.on("close", end);
+    client.on("close", () => {
+      clientClosed = true;
+      end();
+    });
     client.on("error", end);
 
     let recorded = false;

@@ -11,6 +11,20 @@ const secretRef = z
   .string()
   .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name of a Secret");
 
+/** An http(s) origin: the router serves exec at a fixed path on it, so no path, query or credentials. */
+const routerUrl = z
+  .url({ protocol: /^https?$/, error: "must be the router's http(s) URL" })
+  .refine((value) => {
+    const url = new URL(value);
+    return (
+      (url.pathname === "/" || url.pathname === "") &&
+      !url.search &&
+      !url.hash &&
+      !url.username &&
+      !url.password
+    );
+  }, "must be an origin such as https://sandboxes.example.com, without a path or query");
+
 const Environment = z.object({
   DATABASE_URL: z.url({
     protocol: /^postgres(ql)?$/,
@@ -21,6 +35,11 @@ const Environment = z.object({
     .min(32, "must be at least 32 characters (for example `openssl rand -hex 32`)"),
   /** The dashboard's own public URL: cookies, redirects and trusted origins follow it. */
   BETTER_AUTH_URL: z.url({ protocol: /^https?$/, error: "must be the dashboard's http(s) URL" }),
+  /**
+   * The router's public URL on its own host (not a sandbox's host under the
+   * ingress domain): browsers open the terminal's exec WebSocket there.
+   */
+  TURGON_ROUTER_URL: routerUrl.default("http://localhost:18080"),
   /** The dashboard's Kubernetes credentials; in-cluster when unset. */
   KUBECONFIG: z.string().min(1).optional(),
   /**

@@ -1,6 +1,7 @@
 import { meRouter } from "./routers/me.ts";
 import { sshKeysRouter } from "./routers/ssh-keys.ts";
 import { teamsRouter } from "./routers/teams.ts";
+import { terminalRouter } from "./routers/terminal.ts";
 import { usersRouter } from "./routers/users.ts";
 import { createCallerFactory, createTRPCRouter } from "./trpc.ts";
 
@@ -9,6 +10,7 @@ export const appRouter = createTRPCRouter({
   me: meRouter,
   sshKeys: sshKeysRouter,
   teams: teamsRouter,
+  terminal: terminalRouter,
   users: usersRouter,
 });
 

@@ -1,0 +1,1 @@
+export { Terminal, type TerminalTestHandle } from "./terminal";
