@@ -1,9 +1,27 @@
 /**
  * The dashboard's Kubernetes layer (server-only): its own KubeConfig, API
  * clients that impersonate the signed-in user, binding namespaces to
- * teams.
+ * teams, and the informer-backed cache and change log behind live lists.
  */
 
+export {
+  type CachedObject,
+  filterFor,
+  KubeCache,
+  type KubeCacheOptions,
+  type KubeChange,
+  type Snapshot,
+  type StreamEvent,
+} from "./cache.ts";
+export {
+  type Change,
+  ChangeLog,
+  type ChangeScope,
+  type ChangeType,
+  type Filter,
+  type Resync,
+  type ResyncReason,
+} from "./changes.ts";
 export { type KubeConfigSources, loadKubeConfig } from "./config.ts";
 export {
   KubeApiError,
