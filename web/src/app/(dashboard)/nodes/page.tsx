@@ -1,24 +1,28 @@
 import type { Metadata } from "next";
-import { ServerIcon } from "~/components/icons";
-import { Card, Code, EmptyState, PageHeader } from "~/components/page";
+import { PageHeader } from "~/components/page";
+import { getServerSession } from "~/server/auth";
+import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
+import { NodesTable } from "./nodes-table";
 
 export const metadata: Metadata = { title: "Nodes" };
 
-export default function NodesPage() {
+/** SandboxNodes from the dashboard's informers, rendered here first and then kept live. */
+export default async function NodesPage() {
+  const session = await getServerSession();
+  await getQueryClient().prefetchQuery(trpc.nodes.list.queryOptions());
   return (
-    <div className="space-y-8">
-      <PageHeader
-        title="Nodes"
-        description="KVM hosts whose node agents run the sandboxes: capacity, allocation and heartbeat."
-      />
-      <Card>
-        <EmptyState icon={<ServerIcon />} title="No nodes to show yet">
-          <p>
-            Node agents register themselves as <Code>SandboxNode</Code> resources; they are listed
-            here with their capacity once the nodes view is connected.
-          </p>
-        </EmptyState>
-      </Card>
-    </div>
+    <HydrateClient>
+      <div className="space-y-6">
+        <PageHeader
+          title="Nodes"
+          description={
+            session?.isAdmin
+              ? "KVM hosts whose node agents run the sandboxes: readiness, capacity, allocation and heartbeat."
+              : "The hosts your sandboxes run on, read-only. Sandbox counts are of your teams' sandboxes."
+          }
+        />
+        <NodesTable />
+      </div>
+    </HydrateClient>
   );
 }

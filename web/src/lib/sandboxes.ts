@@ -1,0 +1,132 @@
+/**
+ * The sandbox list's rows and filters, shared by the tRPC router (which
+ * makes rows from cached Sandboxes) and the browser (which keeps them live
+ * and filters them). Pure data: no server or browser APIs here.
+ */
+import type { Sandbox } from "@turgon/api/crd";
+import { z } from "zod";
+
+/** What the list shows of one sandbox. */
+export interface SandboxRow {
+  /** `<namespace>/<name>`: unique, the row's key. */
+  key: string;
+  name: string;
+  namespace: string;
+  /** The team holding the namespace (its turgon.dev/team label, else its name). */
+  team: string;
+  uid: string;
+  /** status.phase; Terminating once deletion started; Pending before the operator wrote any. */
+  phase: DisplayPhase;
+  node: string | null;
+  url: string | null;
+  createdAt: string | null;
+  /** The Ready condition's status, if the operator has written one. */
+  ready: "True" | "False" | "Unknown" | null;
+  /** Why it is not ready (the Ready condition's reason) or what status.message says. */
+  reason: string | null;
+  operatingMode: "Running" | "Suspended";
+}
+
+export const DISPLAY_PHASES = [
+  "Pending",
+  "Starting",
+  "Running",
+  "Suspended",
+  "Failed",
+  "Terminating",
+] as const;
+export type DisplayPhase = (typeof DISPLAY_PHASES)[number];
+
+export const sandboxKey = (namespace: string, name: string) => `${namespace}/${name}`;
+
+/** The phase a user should see: deletion in progress wins over what status last said. */
+export function displayPhase(sandbox: Pick<Sandbox, "metadata" | "status">): DisplayPhase {
+  if (sandbox.metadata.deletionTimestamp) return "Terminating";
+  return sandbox.status?.phase ?? "Pending";
+}
+
+export function rowOf(sandbox: Sandbox, team: string): SandboxRow {
+  const name = sandbox.metadata.name as string;
+  const namespace = sandbox.metadata.namespace as string;
+  const ready = sandbox.status?.conditions?.find((c) => c.type === "Ready");
+  return {
+    key: sandboxKey(namespace, name),
+    name,
+    namespace,
+    team,
+    uid: sandbox.metadata.uid ?? "",
+    phase: displayPhase(sandbox),
+    node: sandbox.status?.nodeName ?? null,
+    url: sandbox.status?.ingress?.url ?? null,
+    createdAt: sandbox.metadata.creationTimestamp ?? null,
+    ready: ready?.status ?? null,
+    reason:
+      ready && ready.status !== "True"
+        ? ready.reason || ready.message || null
+        : (sandbox.status?.message ?? null),
+    operatingMode: sandbox.spec.operatingMode ?? "Running",
+  };
+}
+
+/** The list's filters, as the URL query holds them (`?namespace=…&phase=…&q=…`). */
+export const SandboxFilters = z.object({
+  namespace: z.string().max(63).optional(),
+  team: z.string().max(63).optional(),
+  phase: z.enum(DISPLAY_PHASES).optional(),
+  node: z.string().max(253).optional(),
+  /** Part of the name (or namespace/name), case-insensitive. */
+  q: z.string().max(253).optional(),
+});
+export type SandboxFilters = z.infer<typeof SandboxFilters>;
+export const FILTER_KEYS = ["namespace", "team", "phase", "node", "q"] as const;
+
+/**
+ * Filters from a URL query: unknown or malformed values are dropped rather
+ * than refused, so a hand-edited link still opens the page.
+ */
+export function filtersFromQuery(
+  query: Record<string, string | string[] | undefined> | URLSearchParams,
+): SandboxFilters {
+  const get = (key: string) => {
+    const value = query instanceof URLSearchParams ? query.get(key) : query[key];
+    const one = Array.isArray(value) ? value[0] : value;
+    return one?.trim() ? one.trim() : undefined;
+  };
+  const filters: SandboxFilters = {};
+  for (const key of FILTER_KEYS) {
+    const parsed = SandboxFilters.shape[key].safeParse(get(key));
+    if (parsed.success && parsed.data !== undefined)
+      (filters as Record<string, string>)[key] = parsed.data;
+  }
+  return filters;
+}
+
+export function matchesFilters(row: SandboxRow, filters: SandboxFilters): boolean {
+  if (filters.namespace && row.namespace !== filters.namespace) return false;
+  if (filters.team && row.team !== filters.team) return false;
+  if (filters.phase && row.phase !== filters.phase) return false;
+  if (filters.node && row.node !== filters.node) return false;
+  if (filters.q) {
+    const q = filters.q.toLowerCase();
+    if (!row.name.includes(q) && !row.key.includes(q)) return false;
+  }
+  return true;
+}
+
+/** What the sandbox list subscription sends (each one tracked by the change log's cursor). */
+export type SandboxListEvent =
+  /** Everything visible now: replace the table (first event after a resync). */
+  | { type: "snapshot"; cursor: string; rows: SandboxRow[] }
+  | { type: "upsert"; row: SandboxRow }
+  | { type: "remove"; key: string }
+  /** A namespace changed team (admins see the team column follow). */
+  | { type: "namespace"; name: string; team: string };
+
+/**
+ * A subscription id, `<epoch>:<seq>.<scope>` (the change log's cursor and
+ * whom it was filtered for), to drop events a newer snapshot already holds.
+ */
+export function parseCursor(cursor: string): { epoch: string; seq: number } | undefined {
+  const match = /^([0-9a-f]+):(\d+)(?:\.[0-9a-z]+)?$/.exec(cursor);
+  return match ? { epoch: match[1] as string, seq: Number(match[2]) } : undefined;
+}

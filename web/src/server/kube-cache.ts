@@ -1,0 +1,53 @@
+/**
+ * The dashboard's one KubeConfig and one KubeCache per server process. The
+ * cache (informers of Sandboxes, SandboxNodes and Namespaces, as the
+ * dashboard's own identity) is started at server start by
+ * instrumentation.ts, so the first page does not wait for the lists; any
+ * caller that comes earlier waits for the same start. A start that fails
+ * (the API server is down) is logged and tried again by the next caller,
+ * never cached as a failure.
+ */
+import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeCache, loadKubeConfig } from "~/server/kube/index.ts";
+import { componentLogger } from "~/server/logger.ts";
+
+const log = componentLogger("kube-cache");
+
+// On globalThis: `next dev` reloads modules on edits, which would otherwise
+// start another set of informers each time.
+const state = globalThis as unknown as {
+  turgonKubeConfig?: KubeConfig;
+  turgonKubeCache?: Promise<KubeCache>;
+};
+
+/** The dashboard's own KubeConfig (KUBECONFIG, else in-cluster), loaded once. */
+export function getKubeConfig(): KubeConfig {
+  state.turgonKubeConfig ??= loadKubeConfig();
+  return state.turgonKubeConfig;
+}
+
+/** The started (synced) cache; starts it on first use. */
+export function getKubeCache(): Promise<KubeCache> {
+  if (!state.turgonKubeCache) {
+    let started: Promise<KubeCache>;
+    try {
+      started = KubeCache.start(getKubeConfig(), { log });
+    } catch (error) {
+      // A KubeConfigError (no KUBECONFIG, not in a cluster): every caller hears it.
+      return Promise.reject(error);
+    }
+    state.turgonKubeCache = started;
+    started.catch((error: unknown) => {
+      log.error({ err: error }, "the Kubernetes cache did not start; the next request tries again");
+      if (state.turgonKubeCache === started) state.turgonKubeCache = undefined;
+    });
+  }
+  return state.turgonKubeCache;
+}
+
+/** Starts the cache in the background (server start); errors are logged by getKubeCache. */
+export function startKubeCache(): void {
+  // `next build` may load the server to collect pages: no informers there.
+  if (process.env.NEXT_PHASE === "phase-production-build") return;
+  getKubeCache().catch(() => undefined);
+}
