@@ -3,7 +3,15 @@
 import { useSuspenseQuery } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
-import { memo, useCallback, useDeferredValue, useMemo, useReducer, useState } from "react";
+import {
+  memo,
+  useCallback,
+  useDeferredValue,
+  useEffect,
+  useMemo,
+  useReducer,
+  useState,
+} from "react";
 import { ExternalLinkIcon, PlusIcon, SearchIcon, TrashIcon } from "~/components/action-icons";
 import { CubeIcon } from "~/components/icons";
 import { LiveIndicator } from "~/components/live";
@@ -100,12 +108,15 @@ export function SandboxesTable({
     return { namespaces: sorted(namespaces), teams: sorted(teams), nodes: sorted(nodes) };
   }, [all, filters.namespace, filters.team, filters.node]);
   const filtered = FILTER_KEYS.some((key) => filters[key]);
+  // Marks the table hydrated (its handlers attached), for tests and the benchmark.
+  const [interactive, setInteractive] = useState(false);
+  useEffect(() => setInteractive(true), []);
   // One dialog for the table; rows only say which sandbox.
   const [deleting, setDeleting] = useState<DeleteTarget | null>(null);
   const onDelete = useCallback((row: SandboxRow) => setDeleting(row), []);
 
   return (
-    <div className="space-y-4">
+    <div className="space-y-4" data-testid="sandboxes" data-interactive={interactive}>
       <div className="flex flex-wrap items-center gap-3">
         <div className="relative w-full sm:w-64">
           <SearchIcon className="pointer-events-none absolute top-1/2 left-2.5 size-4 -translate-y-1/2 text-slate-400" />
