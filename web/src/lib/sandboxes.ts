@@ -77,6 +77,17 @@ export const SandboxFilters = z.object({
   /** Part of the name (or namespace/name), case-insensitive. */
   q: z.string().max(253).optional(),
 });
+/** Rows per page of the table: all are kept live in the browser, this many are drawn. */
+export const PAGE_SIZE = 100;
+
+/** The table's page from the URL query (1-based); anything else is the first page. */
+export function pageFromQuery(
+  query: Record<string, string | string[] | undefined> | URLSearchParams,
+): number {
+  const raw = query instanceof URLSearchParams ? query.get("page") : query.page;
+  const page = Number(Array.isArray(raw) ? raw[0] : raw);
+  return Number.isInteger(page) && page >= 1 ? page : 1;
+}
 export type SandboxFilters = z.infer<typeof SandboxFilters>;
 export const FILTER_KEYS = ["namespace", "team", "phase", "node", "q"] as const;
 

@@ -77,17 +77,21 @@ export function NodesTable() {
         ) : (
           <div className="overflow-x-auto">
             <table className="w-full text-left text-sm" data-testid="nodes-table">
-              <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide text-slate-500 uppercase">
+              <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide whitespace-nowrap text-slate-500 uppercase">
                 <tr>
-                  <th className="px-5 py-3">Node</th>
-                  <th className="px-5 py-3">Status</th>
-                  <th className="px-5 py-3">Accelerator</th>
-                  <th className="px-5 py-3 text-right">vCPUs</th>
-                  <th className="px-5 py-3 text-right">Memory</th>
-                  <th className="px-5 py-3 text-right">VMs</th>
-                  <th className="px-5 py-3 text-right">Sandboxes</th>
-                  <th className="px-5 py-3">Heartbeat</th>
-                  <th className="px-5 py-3">Age</th>
+                  <th className="px-4 py-3">Node</th>
+                  <th className="px-4 py-3">Status</th>
+                  <th className="px-4 py-3">Accelerator</th>
+                  <th
+                    className="px-4 py-3 text-right"
+                    title="Allocatable vCPUs, with the host's cores below when over-committed"
+                  >
+                    vCPUs
+                  </th>
+                  <th className="px-4 py-3 text-right">Memory</th>
+                  <th className="px-4 py-3 text-right">VM slots</th>
+                  <th className="px-4 py-3 text-right">Sandboxes</th>
+                  <th className="px-4 py-3">Heartbeat</th>
                 </tr>
               </thead>
               <tbody className="divide-y divide-slate-100">
@@ -142,21 +146,25 @@ function Status({ row }: { row: NodeRow }) {
   );
 }
 
-/** Allocatable of capacity, e.g. "8 / 4" vCPUs when over-committed twice. */
+/** What can be placed, and (when vCPUs are over-committed) what the host has. */
 function Amount({
   allocatable,
   capacity,
+  unit,
 }: {
   allocatable?: string | number;
   capacity?: string | number;
+  unit?: string;
 }) {
   if (allocatable === undefined && capacity === undefined)
     return <span className="text-slate-400">—</span>;
   return (
-    <span title="allocatable / capacity">
-      <span className="font-medium text-slate-900">{allocatable ?? "—"}</span>
-      {capacity !== undefined && capacity !== allocatable ? (
-        <span className="text-slate-400"> / {capacity}</span>
+    <span className="inline-flex flex-col items-end leading-tight">
+      <span className="font-medium text-slate-900">{allocatable ?? capacity}</span>
+      {capacity !== undefined && allocatable !== undefined && capacity !== allocatable ? (
+        <span className="text-xs whitespace-nowrap text-slate-500">
+          {capacity} {unit}
+        </span>
       ) : null}
     </span>
   );
@@ -166,19 +174,19 @@ function Row({ row }: { row: NodeRow }) {
   const stale = useElapsed(row.heartbeat, STALE_HEARTBEAT_MS);
   return (
     <tr data-testid="node-row" data-name={row.name} className="hover:bg-slate-50/80">
-      <td className="px-5 py-3">
-        <p className="font-mono text-xs font-medium text-slate-900">{row.name}</p>
+      <td className="px-4 py-3">
+        <p className="font-mono text-xs font-medium whitespace-nowrap text-slate-900">{row.name}</p>
         {row.address ? (
-          <p className="mt-0.5 text-xs text-slate-500">
+          <p className="mt-0.5 max-w-44 truncate text-xs text-slate-500" title={row.address}>
             {row.address}
-            {row.agentVersion ? ` · agent ${row.agentVersion}` : ""}
+            {row.agentVersion ? ` · ${row.agentVersion}` : ""}
           </p>
         ) : null}
       </td>
-      <td className="px-5 py-3">
+      <td className="px-4 py-3">
         <Status row={row} />
       </td>
-      <td className="px-5 py-3">
+      <td className="px-4 py-3">
         {row.accelerator ? (
           <span
             className={`rounded-md px-2 py-0.5 font-mono text-xs font-medium uppercase ring-1 ring-inset ${row.accelerator === "kvm" ? "bg-indigo-50 text-indigo-700 ring-indigo-600/20" : "bg-slate-50 text-slate-600 ring-slate-500/20"}`}
@@ -194,16 +202,16 @@ function Row({ row }: { row: NodeRow }) {
           <span className="text-slate-400">—</span>
         )}
       </td>
-      <td className="px-5 py-3 text-right tabular-nums">
-        <Amount allocatable={row.allocatable?.cpus} capacity={row.capacity?.cpus} />
+      <td className="px-4 py-3 text-right tabular-nums">
+        <Amount allocatable={row.allocatable?.cpus} capacity={row.capacity?.cpus} unit="cores" />
       </td>
-      <td className="px-5 py-3 text-right tabular-nums">
+      <td className="px-4 py-3 text-right tabular-nums">
         <Amount allocatable={row.allocatable?.memory} capacity={row.capacity?.memory} />
       </td>
-      <td className="px-5 py-3 text-right tabular-nums">
+      <td className="px-4 py-3 text-right tabular-nums">
         <Amount allocatable={row.allocatable?.vms} capacity={row.capacity?.vms} />
       </td>
-      <td className="px-5 py-3 text-right tabular-nums" data-testid="node-sandboxes">
+      <td className="px-4 py-3 text-right tabular-nums" data-testid="node-sandboxes">
         {row.sandboxes > 0 ? (
           <Link
             href={`/sandboxes?node=${encodeURIComponent(row.name)}`}
@@ -215,11 +223,11 @@ function Row({ row }: { row: NodeRow }) {
           <span className="text-slate-400">0</span>
         )}
       </td>
-      <td className={`px-5 py-3 whitespace-nowrap ${stale ? "text-amber-700" : "text-slate-500"}`}>
+      <td
+        className={`px-4 py-3 whitespace-nowrap ${stale ? "font-medium text-amber-700" : "text-slate-500"}`}
+        data-testid="heartbeat"
+      >
         <Age since={row.heartbeat} suffix=" ago" />
-      </td>
-      <td className="px-5 py-3 whitespace-nowrap text-slate-500">
-        <Age since={row.createdAt} />
       </td>
     </tr>
   );

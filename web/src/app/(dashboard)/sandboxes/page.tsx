@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { PlusIcon } from "~/components/action-icons";
 import { PageHeader } from "~/components/page";
-import { filtersFromQuery } from "~/lib/sandboxes.ts";
+import { filtersFromQuery, pageFromQuery } from "~/lib/sandboxes.ts";
 import { getServerSession } from "~/server/auth";
 import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
 import { SandboxesTable } from "./sandboxes-table";
@@ -49,6 +49,7 @@ export default async function SandboxesPage({
         />
         <SandboxesTable
           initialFilters={filtersFromQuery(query)}
+          initialPage={pageFromQuery(query)}
           isAdmin={session?.isAdmin ?? false}
         />
       </div>

@@ -21,6 +21,7 @@ import {
   DISPLAY_PHASES,
   FILTER_KEYS,
   matchesFilters,
+  PAGE_SIZE,
   type SandboxFilters,
   type SandboxRow,
 } from "~/lib/sandboxes.ts";
@@ -30,16 +31,18 @@ import { applyEvent, initialRows } from "./_components/live-rows";
 import { PhaseBadge } from "./_components/phase-badge";
 
 const selectClass =
-  "block rounded-md bg-white py-1.5 pr-8 pl-3 text-sm text-slate-900 outline-1 -outline-offset-1 outline-slate-300 focus:outline-2 focus:-outline-offset-2 focus:outline-indigo-600";
+  "block max-w-40 rounded-md bg-white py-1.5 pr-8 pl-3 text-sm text-slate-900 outline-1 -outline-offset-1 outline-slate-300 focus:outline-2 focus:-outline-offset-2 focus:outline-indigo-600";
 
-/** Writes the filters into the address bar without a navigation (Next keeps useSearchParams in step). */
-function writeQuery(filters: SandboxFilters): void {
+/** Writes filters and page into the address bar without a navigation (Next keeps useSearchParams in step). */
+function writeQuery(filters: SandboxFilters, page: number): void {
   const url = new URL(window.location.href);
   for (const key of FILTER_KEYS) {
     const value = filters[key];
     if (value) url.searchParams.set(key, value);
     else url.searchParams.delete(key);
   }
+  if (page > 1) url.searchParams.set("page", String(page));
+  else url.searchParams.delete("page");
   window.history.replaceState(window.history.state, "", `${url.pathname}${url.search}`);
 }
 
@@ -50,9 +53,11 @@ function writeQuery(filters: SandboxFilters): void {
  */
 export function SandboxesTable({
   initialFilters,
+  initialPage,
   isAdmin,
 }: {
   initialFilters: SandboxFilters;
+  initialPage: number;
   isAdmin: boolean;
 }) {
   const trpc = useTRPC();
@@ -73,13 +78,16 @@ export function SandboxesTable({
   );
 
   const [filters, setFilters] = useState<SandboxFilters>(initialFilters);
+  const [page, setPage] = useState(initialPage);
+  // Other filters, other rows: back to the first page.
   const update = useCallback((patch: Partial<SandboxFilters>) => {
     setFilters((current) => {
       const next = { ...current, ...patch };
       for (const key of FILTER_KEYS) if (!next[key]) delete next[key];
-      writeQuery(next);
+      writeQuery(next, 1);
       return next;
     });
+    setPage(1);
   }, []);
   const deferredFilters = useDeferredValue(filters);
 
@@ -87,10 +95,21 @@ export function SandboxesTable({
     () => [...live.rows.values()].sort((a, b) => a.key.localeCompare(b.key)),
     [live.rows],
   );
-  const shown = useMemo(
+  const matching = useMemo(
     () => all.filter((row) => matchesFilters(row, deferredFilters)),
     [all, deferredFilters],
   );
+  const pages = Math.max(1, Math.ceil(matching.length / PAGE_SIZE));
+  // Rows may go while one looks at the last page: stay on a page that exists.
+  const current = Math.min(page, pages);
+  const shown = useMemo(
+    () => matching.slice((current - 1) * PAGE_SIZE, current * PAGE_SIZE),
+    [matching, current],
+  );
+  const goTo = (next: number) => {
+    setPage(next);
+    writeQuery(filters, next);
+  };
   const options = useMemo(() => {
     const namespaces = new Set<string>();
     const teams = new Set<string>();
@@ -118,7 +137,7 @@ export function SandboxesTable({
   return (
     <div className="space-y-4" data-testid="sandboxes" data-interactive={interactive}>
       <div className="flex flex-wrap items-center gap-3">
-        <div className="relative w-full sm:w-64">
+        <div className="relative w-full sm:w-56">
           <SearchIcon className="pointer-events-none absolute top-1/2 left-2.5 size-4 -translate-y-1/2 text-slate-400" />
           <input
             type="search"
@@ -168,7 +187,7 @@ export function SandboxesTable({
         ) : null}
         <div className="ml-auto flex items-center gap-3">
           <span className="text-sm text-slate-500" data-testid="sandbox-count">
-            {filtered ? `${shown.length} of ${all.length}` : all.length}{" "}
+            {filtered ? `${matching.length} of ${all.length}` : all.length}{" "}
             {all.length === 1 ? "sandbox" : "sandboxes"}
           </span>
           <LiveIndicator status={subscription.status} />
@@ -190,7 +209,7 @@ export function SandboxesTable({
               New sandbox
             </Link>
           </EmptyState>
-        ) : shown.length === 0 ? (
+        ) : matching.length === 0 ? (
           <EmptyState icon={<SearchIcon />} title="No sandboxes match these filters">
             <p>{all.length} sandboxes are hidden by the filters above.</p>
           </EmptyState>
@@ -199,12 +218,12 @@ export function SandboxesTable({
             <table className="w-full text-left text-sm" data-testid="sandboxes-table">
               <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide text-slate-500 uppercase">
                 <tr>
-                  <th className="px-5 py-3">Name</th>
-                  <th className="px-5 py-3">Namespace</th>
-                  <th className="px-5 py-3">Phase</th>
-                  <th className="px-5 py-3">Node</th>
-                  <th className="px-5 py-3">URL</th>
-                  <th className="px-5 py-3">Age</th>
+                  <th className="px-4 py-3">Name</th>
+                  <th className="px-4 py-3">Namespace</th>
+                  <th className="px-4 py-3">Phase</th>
+                  <th className="px-4 py-3">Node</th>
+                  <th className="px-4 py-3">URL</th>
+                  <th className="px-4 py-3">Age</th>
                   <th className="px-3 py-3">
                     <span className="sr-only">Actions</span>
                   </th>
@@ -216,6 +235,38 @@ export function SandboxesTable({
                 ))}
               </tbody>
             </table>
+            {pages > 1 ? (
+              <nav
+                aria-label="Pages"
+                className="flex items-center justify-between border-t border-slate-200 px-4 py-3 text-sm"
+              >
+                <p className="text-slate-500" data-testid="page-range">
+                  {(current - 1) * PAGE_SIZE + 1}–{Math.min(current * PAGE_SIZE, matching.length)}{" "}
+                  of {matching.length}
+                </p>
+                <div className="flex items-center gap-2">
+                  <span className="text-slate-500">
+                    Page {current} of {pages}
+                  </span>
+                  <button
+                    type="button"
+                    disabled={current <= 1}
+                    onClick={() => goTo(current - 1)}
+                    className="rounded-md bg-white px-2.5 py-1.5 font-medium text-slate-700 ring-1 ring-slate-300 ring-inset hover:bg-slate-50 disabled:opacity-40"
+                  >
+                    Previous
+                  </button>
+                  <button
+                    type="button"
+                    disabled={current >= pages}
+                    onClick={() => goTo(current + 1)}
+                    className="rounded-md bg-white px-2.5 py-1.5 font-medium text-slate-700 ring-1 ring-slate-300 ring-inset hover:bg-slate-50 disabled:opacity-40"
+                  >
+                    Next
+                  </button>
+                </div>
+              </nav>
+            ) : null}
           </div>
         )}
       </Card>
@@ -263,12 +314,12 @@ const Row = memo(function Row({
   const href = `/sandboxes/${row.namespace}/${row.name}`;
   return (
     <tr className="group hover:bg-slate-50/80" data-testid="sandbox-row" data-key={row.key}>
-      <td className="px-5 py-3">
+      <td className="px-4 py-3 whitespace-nowrap">
         <Link href={href} className="font-medium text-slate-900 hover:text-indigo-600">
           {row.name}
         </Link>
       </td>
-      <td className="px-5 py-3 text-slate-600">
+      <td className="px-4 py-3 whitespace-nowrap text-slate-600">
         <span>{row.namespace}</span>
         {row.team !== row.namespace ? (
           <span className="ml-2 inline-flex items-center rounded bg-slate-100 px-1.5 py-0.5 text-[0.6875rem] font-medium text-slate-600">
@@ -276,22 +327,26 @@ const Row = memo(function Row({
           </span>
         ) : null}
       </td>
-      <td className="px-5 py-3">
+      <td className="px-4 py-3 whitespace-nowrap">
         <PhaseBadge phase={row.phase} title={row.reason} />
         {row.operatingMode === "Suspended" && row.phase !== "Suspended" ? (
           <span className="ml-2 text-xs text-slate-500">suspending</span>
         ) : null}
       </td>
-      <td className="px-5 py-3 font-mono text-xs text-slate-600" data-testid="node">
+      <td
+        className="px-4 py-3 font-mono text-xs whitespace-nowrap text-slate-600"
+        data-testid="node"
+      >
         {row.node ?? <span className="font-sans text-slate-400">—</span>}
       </td>
-      <td className="max-w-72 truncate px-5 py-3">
+      <td className="px-4 py-3">
         {row.url ? (
           <a
             href={row.url}
             target="_blank"
             rel="noreferrer"
-            className="inline-flex items-center gap-1 text-indigo-600 hover:text-indigo-500"
+            title={row.url}
+            className="inline-flex max-w-64 items-center gap-1 text-indigo-600 hover:text-indigo-500"
             data-testid="url"
           >
             <span className="truncate">
@@ -303,7 +358,7 @@ const Row = memo(function Row({
           <span className="text-slate-400">—</span>
         )}
       </td>
-      <td className="px-5 py-3 whitespace-nowrap text-slate-500">
+      <td className="px-4 py-3 whitespace-nowrap text-slate-500">
         <Age since={row.createdAt} />
       </td>
       <td className="px-3 py-3 text-right">

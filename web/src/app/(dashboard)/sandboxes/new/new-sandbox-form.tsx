@@ -59,7 +59,7 @@ const numberOrText = (text: string) =>
 function toSandbox(state: FormState) {
   const spec: Record<string, unknown> = {};
   if (state.source === "template") spec.templateRef = { name: state.template };
-  else spec.image = state.image.trim();
+  else if (state.image.trim()) spec.image = state.image.trim();
   const cpus = numberOrText(state.cpus);
   const memory = state.memory.trim();
   if (cpus !== undefined || memory)
@@ -111,7 +111,9 @@ function validate(state: FormState): FieldErrors {
   if (!parsed.success)
     for (const issue of parsed.error.issues) {
       const key = pathKey(issue.path);
-      const missing = issue.code === "invalid_type" && issue.input === undefined;
+      const missing =
+        (issue.code === "invalid_type" && issue.input === undefined) ||
+        (issue.code === "too_small" && issue.origin === "string" && issue.minimum === 1);
       add(
         key,
         missing

@@ -6,7 +6,7 @@ import type { Condition, Sandbox } from "@turgon/api/crd";
 import Link from "next/link";
 import { type ReactNode, useState } from "react";
 import { CopyIcon, ExternalLinkIcon, PauseIcon, PlayIcon } from "~/components/action-icons";
-import { TerminalIcon } from "~/components/icons";
+import { AlertIcon, TerminalIcon } from "~/components/icons";
 import { LiveIndicator } from "~/components/live";
 import { Badge, Card, Code } from "~/components/page";
 import { Age, formatTime } from "~/components/time";
@@ -149,6 +149,18 @@ export function SandboxDetail({
           {setMode.error.message}
         </p>
       ) : null}
+      {sandbox && phase === "Failed" ? (
+        <div
+          role="alert"
+          className="flex gap-3 rounded-md bg-red-50 p-4 text-sm text-red-800 ring-1 ring-red-600/20"
+        >
+          <AlertIcon className="size-5 shrink-0 text-red-500" />
+          <p>
+            <span className="font-medium">This sandbox failed.</span>{" "}
+            {shown.status?.message ?? "See its conditions and events below."}
+          </p>
+        </div>
+      ) : null}
       {!sandbox ? (
         <div
           role="status"
@@ -226,7 +238,7 @@ function Section({
   return (
     <Card>
       <div data-testid={testId}>
-        <div className="flex items-center justify-between border-b border-slate-200 px-5 py-3.5">
+        <div className="flex items-center justify-between border-b border-slate-200 px-5 py-3">
           <h2 className="text-sm font-semibold text-slate-900">{title}</h2>
           {aside}
         </div>
@@ -236,7 +248,23 @@ function Section({
   );
 }
 
-function Field({ label, children }: { label: string; children: ReactNode }) {
+/** A label and its value: side by side in wide cards, stacked in the narrow column. */
+function Field({
+  label,
+  children,
+  stacked = false,
+}: {
+  label: string;
+  children: ReactNode;
+  stacked?: boolean;
+}) {
+  if (stacked)
+    return (
+      <div className="px-5 py-3">
+        <dt className="text-xs font-medium text-slate-500">{label}</dt>
+        <dd className="mt-1 min-w-0 text-sm break-words text-slate-900">{children}</dd>
+      </div>
+    );
   return (
     <div className="px-5 py-3 sm:grid sm:grid-cols-3 sm:gap-4">
       <dt className="text-sm text-slate-500">{label}</dt>
@@ -463,7 +491,7 @@ function Access({ sandbox }: { sandbox: Sandbox }) {
   return (
     <Section title="Access" testId="access">
       <dl className="divide-y divide-slate-100">
-        <Field label="URL">
+        <Field stacked label="URL">
           {url ? (
             <a
               href={url}
@@ -481,10 +509,12 @@ function Access({ sandbox }: { sandbox: Sandbox }) {
             <span className="text-slate-500">ingress is not enabled</span>
           )}
         </Field>
-        <Field label="Who">
+        <Field stacked label="Who">
           <Badge tone={ACCESS[access]?.tone ?? "slate"}>{ACCESS[access]?.label ?? access}</Badge>
         </Field>
-        <Field label="WebSockets">{ingress?.websockets === false ? "refused" : "allowed"}</Field>
+        <Field stacked label="WebSockets">
+          {ingress?.websockets === false ? "refused" : "allowed"}
+        </Field>
       </dl>
       <div className="border-t border-slate-200">
         <h3 className="px-5 pt-3 text-xs font-medium tracking-wide text-slate-500 uppercase">
@@ -497,9 +527,9 @@ function Access({ sandbox }: { sandbox: Sandbox }) {
             <tbody className="divide-y divide-slate-100">
               {routes.map((route) => (
                 <tr key={route.prefix}>
-                  <td className="px-5 py-2 font-mono text-xs text-slate-900">{route.prefix}</td>
-                  <td className="px-5 py-2 text-slate-600">→ port {route.port}</td>
-                  <td className="px-5 py-2 text-xs text-slate-500">
+                  <td className="py-2 pl-5 font-mono text-xs text-slate-900">{route.prefix}</td>
+                  <td className="px-3 py-2 whitespace-nowrap text-slate-600">→ {route.port}</td>
+                  <td className="py-2 pr-5 text-right text-xs whitespace-nowrap text-slate-500">
                     {route.stripPrefix === false ? "keeps prefix" : "strips prefix"}
                   </td>
                 </tr>
@@ -521,7 +551,7 @@ function Ssh({ sandbox }: { sandbox: Sandbox }) {
         {command ? (
           <div className="flex items-center gap-2">
             <code
-              className="min-w-0 flex-1 truncate rounded bg-slate-900 px-3 py-2 font-mono text-xs text-slate-100"
+              className="min-w-0 flex-1 rounded bg-slate-900 px-3 py-2 font-mono text-xs break-all text-slate-100"
               data-testid="ssh-command"
             >
               {command}
@@ -570,7 +600,7 @@ function Policy({ sandbox, policy }: { sandbox: Sandbox; policy: PolicyInForce |
   return (
     <Section title="Egress policy" testId="policy">
       <dl className="divide-y divide-slate-100">
-        <Field label="Policy">
+        <Field stacked label="Policy">
           {policy ? (
             <span>
               <Code>{policy.name}</Code>
@@ -586,11 +616,11 @@ function Policy({ sandbox, policy }: { sandbox: Sandbox; policy: PolicyInForce |
           )}
         </Field>
         {policy?.mode ? (
-          <Field label="Mode">
+          <Field stacked label="Mode">
             <Badge tone={policy.mode === "report" ? "amber" : "slate"}>{policy.mode}</Badge>
           </Field>
         ) : null}
-        <Field label="Allowed hosts">
+        <Field stacked label="Allowed hosts">
           {policy?.allowedHosts?.length || inline?.length ? (
             <ul className="space-y-0.5 font-mono text-xs">
               {[...new Set([...(policy?.allowedHosts ?? []), ...(inline ?? [])])].map((host) => (
@@ -602,7 +632,7 @@ function Policy({ sandbox, policy }: { sandbox: Sandbox; policy: PolicyInForce |
           )}
         </Field>
         {policy?.secrets?.length || network?.secrets?.length ? (
-          <Field label="Secrets">
+          <Field stacked label="Secrets">
             <ul className="space-y-0.5 text-xs">
               {[...(policy?.secrets ?? []), ...(network?.secrets ?? [])].map((secret) => (
                 <li key={secret.name}>
@@ -614,7 +644,7 @@ function Policy({ sandbox, policy }: { sandbox: Sandbox; policy: PolicyInForce |
           </Field>
         ) : null}
         {applied ? (
-          <Field label="Applied">
+          <Field stacked label="Applied">
             <span className={applied.status === "True" ? "text-emerald-700" : "text-red-700"}>
               {applied.status === "True" ? "yes" : "no"}
             </span>
