@@ -444,6 +444,7 @@ export function NewSandboxForm({ initialNamespace }: { initialNamespace: string 
           pairs={state.env}
           prefix="spec.env"
           keyLabel="Name"
+          valueLabel="Value"
           keyPlaceholder="LOG_LEVEL"
           valuePlaceholder="debug"
           keyField="name"
@@ -553,6 +554,7 @@ export function NewSandboxForm({ initialNamespace }: { initialNamespace: string 
           pairs={state.labels}
           prefix="metadata.labels"
           keyLabel="Key"
+          valueLabel="Label value"
           keyPlaceholder="app.kubernetes.io/name"
           valuePlaceholder="my-app"
           keyField={null}
@@ -784,6 +786,7 @@ function Pairs({
   pairs,
   prefix,
   keyLabel,
+  valueLabel,
   keyPlaceholder,
   valuePlaceholder,
   keyField,
@@ -794,6 +797,7 @@ function Pairs({
   pairs: Pair[];
   prefix: string;
   keyLabel: string;
+  valueLabel: string;
   keyPlaceholder: string;
   valuePlaceholder: string;
   /** The item's key field in a list (`name` for env); null for a map (labels). */
@@ -839,7 +843,7 @@ function Pairs({
                   )}
                 </FormField>
                 <FormField
-                  label={`Value ${index + 1}`}
+                  label={`${valueLabel} ${index + 1}`}
                   srOnlyLabel
                   fieldKey={valueKey}
                   errors={errors[valueKey]}
