@@ -177,6 +177,21 @@ describe("sandbox dashboard through the whole stack", () => {
       (await row(namespace, "web").getByTestId("url").getAttribute("href")) ?? "",
       new RegExp(`^http://web--${namespace}\\.localhost:18080/$`),
     );
+
+    // Filters live in the URL query, and apply to the live rows.
+    await page.getByLabel("Phase").selectOption("Failed");
+    await page.getByText("No sandboxes match these filters").waitFor();
+    assert.equal(new URL(page.url()).searchParams.get("phase"), "Failed");
+    await page.getByLabel("Phase").selectOption("Running");
+    await row(namespace, "web").waitFor();
+    await page.getByLabel("Search by name").fill("we");
+    await row(namespace, "web").waitFor();
+    const query = new URL(page.url()).searchParams;
+    assert.deepEqual(
+      [query.get("namespace"), query.get("phase"), query.get("q")],
+      [namespace, "Running", "we"],
+    );
+    await browser.snap("list-filtered");
   });
 
   it("the sandbox page shows its conditions, events, URL, routes, SSH command and node", async () => {

@@ -7,7 +7,8 @@
  * (the API server is down) is logged and tried again by the next caller,
  * never cached as a failure.
  */
-import type { KubeConfig } from "@kubernetes/client-node";
+import { ApiException, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { GROUP, VERSION } from "@turgon/api/crd";
 import { KubeCache, loadKubeConfig } from "~/server/kube/index.ts";
 import { componentLogger } from "~/server/logger.ts";
 
@@ -50,4 +51,40 @@ export function startKubeCache(): void {
   // `next build` may load the server to collect pages: no informers there.
   if (process.env.NEXT_PHASE === "phase-production-build") return;
   getKubeCache().catch(() => undefined);
+}
+
+/**
+ * Why the cache has not synced yet, asked of the API server as the
+ * dashboard's own identity (one small list): the CRDs are missing, its
+ * RBAC is wrong, the API server is unreachable, or it is merely slow.
+ */
+export async function whyNotSynced(timeoutMs = 3000): Promise<string> {
+  try {
+    const api = getKubeConfig().makeApiClient(CustomObjectsApi);
+    const probe = api.listClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: "sandboxes",
+      limit: 1,
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const answered = await Promise.race([
+      probe.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    return answered
+      ? "the dashboard is still loading sandboxes from the Kubernetes API server; try again in a moment"
+      : `the Kubernetes API server did not answer within ${timeoutMs / 1000} s`;
+  } catch (error) {
+    if (error instanceof ApiException) {
+      if (error.code === 404)
+        return `the ${GROUP} CRDs are not installed in this cluster (kubectl apply -f api/crds)`;
+      if (error.code === 401 || error.code === 403)
+        return "the dashboard's own identity may not list sandboxes: apply web/deploy/rbac.yaml";
+      return `the Kubernetes API server answered ${error.code}`;
+    }
+    return `the Kubernetes API server cannot be reached: ${(error as Error).message}`;
+  }
 }

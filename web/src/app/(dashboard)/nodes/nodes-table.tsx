@@ -83,13 +83,11 @@ export function NodesTable() {
                   <th className="px-4 py-3">Status</th>
                   <th className="px-4 py-3">Accelerator</th>
                   <th
-                    className="px-4 py-3 text-right"
-                    title="Allocatable vCPUs, with the host's cores below when over-committed"
+                    className="px-4 py-3"
+                    title="What can be placed on the node; its capacity below when vCPUs are over-committed"
                   >
-                    vCPUs
+                    Allocatable
                   </th>
-                  <th className="px-4 py-3 text-right">Memory</th>
-                  <th className="px-4 py-3 text-right">VM slots</th>
                   <th className="px-4 py-3 text-right">Sandboxes</th>
                   <th className="px-4 py-3">Heartbeat</th>
                 </tr>
@@ -146,27 +144,28 @@ function Status({ row }: { row: NodeRow }) {
   );
 }
 
-/** What can be placed, and (when vCPUs are over-committed) what the host has. */
-function Amount({
-  allocatable,
-  capacity,
-  unit,
-}: {
-  allocatable?: string | number;
-  capacity?: string | number;
-  unit?: string;
-}) {
-  if (allocatable === undefined && capacity === undefined)
-    return <span className="text-slate-400">—</span>;
+/** What can be placed on a node, and its capacity when that differs (over-committed vCPUs). */
+function Allocation({ row }: { row: NodeRow }) {
+  const { allocatable, capacity } = row;
+  if (!allocatable && !capacity) return <span className="text-slate-400">—</span>;
+  const shown = allocatable ?? capacity;
+  const differs =
+    allocatable &&
+    capacity &&
+    (allocatable.cpus !== capacity.cpus ||
+      allocatable.memory !== capacity.memory ||
+      allocatable.vms !== capacity.vms);
   return (
-    <span className="inline-flex flex-col items-end leading-tight">
-      <span className="font-medium text-slate-900">{allocatable ?? capacity}</span>
-      {capacity !== undefined && allocatable !== undefined && capacity !== allocatable ? (
-        <span className="text-xs whitespace-nowrap text-slate-500">
-          {capacity} {unit}
-        </span>
+    <div className="whitespace-nowrap tabular-nums" data-testid="node-allocatable">
+      <p className="text-slate-900">
+        {shown?.cpus} vCPU · {shown?.memory} · {shown?.vms} VMs
+      </p>
+      {differs ? (
+        <p className="text-xs text-slate-500">
+          capacity {capacity.cpus} cores · {capacity.memory} · {capacity.vms} VMs
+        </p>
       ) : null}
-    </span>
+    </div>
   );
 }
 
@@ -202,14 +201,8 @@ function Row({ row }: { row: NodeRow }) {
           <span className="text-slate-400">—</span>
         )}
       </td>
-      <td className="px-4 py-3 text-right tabular-nums">
-        <Amount allocatable={row.allocatable?.cpus} capacity={row.capacity?.cpus} unit="cores" />
-      </td>
-      <td className="px-4 py-3 text-right tabular-nums">
-        <Amount allocatable={row.allocatable?.memory} capacity={row.capacity?.memory} />
-      </td>
-      <td className="px-4 py-3 text-right tabular-nums">
-        <Amount allocatable={row.allocatable?.vms} capacity={row.capacity?.vms} />
+      <td className="px-4 py-3">
+        <Allocation row={row} />
       </td>
       <td className="px-4 py-3 text-right tabular-nums" data-testid="node-sandboxes">
         {row.sandboxes > 0 ? (

@@ -1,7 +1,9 @@
+import { TRPCError } from "@trpc/server";
 import type { Metadata } from "next";
 import { PageHeader } from "~/components/page";
 import { getServerSession } from "~/server/auth";
 import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
+import { Unavailable } from "../sandboxes/_components/unavailable";
 import { NodesTable } from "./nodes-table";
 
 export const metadata: Metadata = { title: "Nodes" };
@@ -9,7 +11,13 @@ export const metadata: Metadata = { title: "Nodes" };
 /** SandboxNodes from the dashboard's informers, rendered here first and then kept live. */
 export default async function NodesPage() {
   const session = await getServerSession();
-  await getQueryClient().prefetchQuery(trpc.nodes.list.queryOptions());
+  let unavailable: string | undefined;
+  try {
+    await getQueryClient().fetchQuery(trpc.nodes.list.queryOptions());
+  } catch (error) {
+    if (!(error instanceof TRPCError)) throw error;
+    unavailable = error.message.replace(/^Sandboxes cannot be listed/, "Nodes cannot be listed");
+  }
   return (
     <HydrateClient>
       <div className="space-y-6">
@@ -21,7 +29,11 @@ export default async function NodesPage() {
               : "The hosts your sandboxes run on, read-only. Sandbox counts are of your teams' sandboxes."
           }
         />
-        <NodesTable />
+        {unavailable ? (
+          <Unavailable title="Nodes are unavailable" message={unavailable} retry="/nodes" />
+        ) : (
+          <NodesTable />
+        )}
       </div>
     </HydrateClient>
   );

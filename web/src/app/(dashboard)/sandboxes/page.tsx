@@ -1,3 +1,4 @@
+import { TRPCError } from "@trpc/server";
 import type { Metadata } from "next";
 import Link from "next/link";
 import { PlusIcon } from "~/components/action-icons";
@@ -5,6 +6,7 @@ import { PageHeader } from "~/components/page";
 import { filtersFromQuery, pageFromQuery } from "~/lib/sandboxes.ts";
 import { getServerSession } from "~/server/auth";
 import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
+import { Unavailable } from "./_components/unavailable";
 import { SandboxesTable } from "./sandboxes-table";
 
 export const metadata: Metadata = { title: "Sandboxes" };
@@ -20,7 +22,13 @@ export default async function SandboxesPage({
   searchParams: Promise<Record<string, string | string[] | undefined>>;
 }) {
   const [session, query] = await Promise.all([getServerSession(), searchParams]);
-  await getQueryClient().prefetchQuery(trpc.sandboxes.list.queryOptions());
+  let unavailable: string | undefined;
+  try {
+    await getQueryClient().fetchQuery(trpc.sandboxes.list.queryOptions());
+  } catch (error) {
+    if (!(error instanceof TRPCError)) throw error;
+    unavailable = error.message;
+  }
   const teams = session?.teams ?? [];
   return (
     <HydrateClient>
@@ -47,11 +55,15 @@ export default async function SandboxesPage({
             </Link>
           }
         />
-        <SandboxesTable
-          initialFilters={filtersFromQuery(query)}
-          initialPage={pageFromQuery(query)}
-          isAdmin={session?.isAdmin ?? false}
-        />
+        {unavailable ? (
+          <Unavailable title="Sandboxes are unavailable" message={unavailable} retry="/sandboxes" />
+        ) : (
+          <SandboxesTable
+            initialFilters={filtersFromQuery(query)}
+            initialPage={pageFromQuery(query)}
+            isAdmin={session?.isAdmin ?? false}
+          />
+        )}
       </div>
     </HydrateClient>
   );

@@ -18,8 +18,10 @@ import { LiveIndicator } from "~/components/live";
 import { Card, Code, EmptyState } from "~/components/page";
 import { Age } from "~/components/time";
 import {
+  applyEvent,
   DISPLAY_PHASES,
   FILTER_KEYS,
+  initialRows,
   matchesFilters,
   PAGE_SIZE,
   type SandboxFilters,
@@ -27,7 +29,6 @@ import {
 } from "~/lib/sandboxes.ts";
 import { useTRPC } from "~/trpc/react";
 import { DeleteSandboxDialog, type DeleteTarget } from "./_components/delete-sandbox";
-import { applyEvent, initialRows } from "./_components/live-rows";
 import { PhaseBadge } from "./_components/phase-badge";
 
 const selectClass =
@@ -187,7 +188,7 @@ export function SandboxesTable({
         ) : null}
         <div className="ml-auto flex items-center gap-3">
           <span className="text-sm text-slate-500" data-testid="sandbox-count">
-            {filtered ? `${matching.length} of ${all.length}` : all.length}{" "}
+            {filtered && all.length > 0 ? `${matching.length} of ${all.length}` : all.length}{" "}
             {all.length === 1 ? "sandbox" : "sandboxes"}
           </span>
           <LiveIndicator status={subscription.status} />
@@ -319,12 +320,10 @@ const Row = memo(function Row({
           {row.name}
         </Link>
       </td>
-      <td className="px-4 py-3 whitespace-nowrap text-slate-600">
-        <span>{row.namespace}</span>
+      <td className="px-4 py-3 whitespace-nowrap">
+        <p className="text-slate-700">{row.namespace}</p>
         {row.team !== row.namespace ? (
-          <span className="ml-2 inline-flex items-center rounded bg-slate-100 px-1.5 py-0.5 text-[0.6875rem] font-medium text-slate-600">
-            team {row.team}
-          </span>
+          <p className="text-xs text-slate-500">team {row.team}</p>
         ) : null}
       </td>
       <td className="px-4 py-3 whitespace-nowrap">
@@ -346,7 +345,7 @@ const Row = memo(function Row({
             target="_blank"
             rel="noreferrer"
             title={row.url}
-            className="inline-flex max-w-64 items-center gap-1 text-indigo-600 hover:text-indigo-500"
+            className="inline-flex max-w-56 items-center gap-1 text-indigo-600 hover:text-indigo-500"
             data-testid="url"
           >
             <span className="truncate">

@@ -32,7 +32,7 @@ import {
   type Principal,
   type StreamEvent,
 } from "~/server/kube/index.ts";
-import { getKubeCache, getKubeConfig } from "~/server/kube-cache.ts";
+import { getKubeCache, getKubeConfig, whyNotSynced } from "~/server/kube-cache.ts";
 import { asTRPC, toTRPCError } from "~/server/kube-errors.ts";
 import { createTRPCRouter, protectedProcedure } from "../trpc.ts";
 
@@ -54,16 +54,31 @@ export function apisFor(session: TurgonSession) {
   }
 }
 
+/** How long a request waits for the informers to sync before it says why they have not. */
+const CACHE_WAIT_MS = 5_000;
+
+/**
+ * The synced KubeCache, or SERVICE_UNAVAILABLE saying why not (CRDs
+ * missing, RBAC, API server unreachable) instead of a page that hangs
+ * while the informers keep trying in the background.
+ */
 export async function kubeCache(): Promise<KubeCache> {
-  try {
-    return await getKubeCache();
-  } catch (error) {
-    throw new TRPCError({
-      code: "INTERNAL_SERVER_ERROR",
-      message: "the dashboard cannot list from the Kubernetes API server right now",
-      cause: error,
-    });
-  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = await Promise.race([
+    getKubeCache().then(
+      (cache) => ({ cache }),
+      (error: unknown) => ({ error }),
+    ),
+    new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), CACHE_WAIT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  if (waited !== "timeout" && "cache" in waited) return waited.cache;
+  throw new TRPCError({
+    code: "SERVICE_UNAVAILABLE",
+    message: `Sandboxes cannot be listed: ${await whyNotSynced()}.`,
+    ...(waited !== "timeout" ? { cause: waited.error } : {}),
+  });
 }
 
 // Names are path segments of API requests: checked here, so a crafted one

@@ -1,8 +1,10 @@
+import { TRPCError } from "@trpc/server";
 import type { Metadata } from "next";
 import Link from "next/link";
 import { ChevronRightIcon } from "~/components/action-icons";
 import { PageHeader } from "~/components/page";
 import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
+import { Unavailable } from "../_components/unavailable";
 import { NewSandboxForm } from "./new-sandbox-form";
 
 export const metadata: Metadata = { title: "New sandbox" };
@@ -14,7 +16,13 @@ export default async function NewSandboxPage({
   searchParams: Promise<Record<string, string | string[] | undefined>>;
 }) {
   const query = await searchParams;
-  await getQueryClient().prefetchQuery(trpc.sandboxes.formOptions.queryOptions({}));
+  let unavailable: string | undefined;
+  try {
+    await getQueryClient().fetchQuery(trpc.sandboxes.formOptions.queryOptions({}));
+  } catch (error) {
+    if (!(error instanceof TRPCError)) throw error;
+    unavailable = error.message;
+  }
   const namespace = typeof query.namespace === "string" ? query.namespace : undefined;
   return (
     <HydrateClient>
@@ -30,7 +38,15 @@ export default async function NewSandboxPage({
           title="New sandbox"
           description="A Gondolin micro-VM from a template or an image. It is created as you: Kubernetes decides what you may make, and checks it."
         />
-        <NewSandboxForm initialNamespace={namespace} />
+        {unavailable ? (
+          <Unavailable
+            title="Sandboxes cannot be created right now"
+            message={unavailable}
+            retry="/sandboxes/new"
+          />
+        ) : (
+          <NewSandboxForm initialNamespace={namespace} />
+        )}
       </div>
     </HydrateClient>
   );

@@ -45,7 +45,8 @@ export function SandboxDetail({
   const uid = data.sandbox.metadata.uid ?? "";
   const eventsQuery = trpc.sandboxes.events.queryOptions(
     { namespace, name, uid },
-    { refetchInterval: 10_000 },
+    // Events are not in the informers: refetched on each change of the sandbox, and every 5 s.
+    { refetchInterval: 5_000 },
   );
   const events = useQuery(eventsQuery);
   const [live, setLive] = useState<{ sandbox: Sandbox | null; team: string } | undefined>();
@@ -277,12 +278,23 @@ function Field({
 
 const none = <span className="text-slate-400">—</span>;
 
+/** A command as one would type it: the script of `/bin/sh -c`, else the argv quoted. */
+const showCommand = (command: string[]) =>
+  command.length === 3 && command[0] === "/bin/sh" && command[1] === "-c"
+    ? command[2]
+    : command.map((arg) => JSON.stringify(arg)).join(" ");
+
 function Overview({
   sandbox,
   template,
 }: {
   sandbox: Sandbox;
-  template: { name: string; image: string | null; error: string | null } | null;
+  template: {
+    name: string;
+    image: string | null;
+    command: string[] | null;
+    error: string | null;
+  } | null;
 }) {
   const { spec, status, metadata } = sandbox;
   const command = spec.command;
@@ -318,11 +330,16 @@ function Overview({
           )}
         </Field>
         <Field label="Command">
-          {command?.length ? (
+          {!command?.length && template?.command?.length ? (
+            <>
+              <code className="block rounded bg-slate-50 px-2 py-1 font-mono text-xs whitespace-pre-wrap text-slate-800">
+                {showCommand(template.command)}
+              </code>
+              <span className="text-xs text-slate-500">from its template</span>
+            </>
+          ) : command?.length ? (
             <code className="block rounded bg-slate-50 px-2 py-1 font-mono text-xs whitespace-pre-wrap text-slate-800">
-              {command.length === 3 && command[0] === "/bin/sh" && command[1] === "-c"
-                ? command[2]
-                : command.map((arg) => JSON.stringify(arg)).join(" ")}
+              {showCommand(command)}
             </code>
           ) : (
             none
@@ -377,32 +394,31 @@ function Conditions({ conditions }: { conditions: Condition[] }) {
       {conditions.length === 0 ? (
         <p className="px-5 py-4 text-sm text-slate-500">The operator has not reported any yet.</p>
       ) : (
-        <table className="w-full text-left text-sm">
-          <thead className="text-xs font-medium tracking-wide text-slate-500 uppercase">
-            <tr>
-              <th className="px-5 py-2.5">Type</th>
-              <th className="px-5 py-2.5">Status</th>
-              <th className="px-5 py-2.5">Reason</th>
-              <th className="px-5 py-2.5">Message</th>
-              <th className="px-5 py-2.5">Since</th>
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {conditions.map((condition) => (
-              <tr key={condition.type} data-testid="condition" data-type={condition.type}>
-                <td className="px-5 py-2.5 font-medium text-slate-900">{condition.type}</td>
-                <td className={`px-5 py-2.5 font-medium ${conditionTone(condition)}`}>
-                  {condition.status}
-                </td>
-                <td className="px-5 py-2.5 text-slate-600">{condition.reason || none}</td>
-                <td className="px-5 py-2.5 text-slate-600">{condition.message || none}</td>
-                <td className="px-5 py-2.5 whitespace-nowrap text-slate-500">
-                  <Age since={condition.lastTransitionTime} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ul className="divide-y divide-slate-100">
+          {conditions.map((condition) => (
+            <li
+              key={condition.type}
+              data-testid="condition"
+              data-type={condition.type}
+              data-status={condition.status}
+              className="grid grid-cols-[9rem_4.5rem_1fr_auto] items-baseline gap-3 px-5 py-2.5 text-sm"
+            >
+              <span className="font-medium text-slate-900">{condition.type}</span>
+              <span className={`font-medium ${conditionTone(condition)}`}>{condition.status}</span>
+              <span className="min-w-0">
+                <span className="text-slate-700">{condition.reason || "—"}</span>
+                {condition.message ? (
+                  <span className="block text-xs break-words text-slate-500">
+                    {condition.message}
+                  </span>
+                ) : null}
+              </span>
+              <span className="text-xs whitespace-nowrap text-slate-500">
+                <Age since={condition.lastTransitionTime} suffix=" ago" />
+              </span>
+            </li>
+          ))}
+        </ul>
       )}
     </Section>
   );
@@ -486,7 +502,9 @@ function Access({ sandbox }: { sandbox: Sandbox }) {
   const ingress = sandbox.spec.ingress;
   const observed = sandbox.status?.ingress;
   const access = observed?.access ?? ingress?.access ?? "private";
-  const routes = observed?.routes ?? ingress?.routes ?? [];
+  // What the guest's routing table holds once it runs; what was asked for until then.
+  const inForce = Boolean(observed?.routes?.length);
+  const routes = (inForce ? observed?.routes : ingress?.routes) ?? [];
   const url = observed?.url;
   return (
     <Section title="Access" testId="access">
@@ -518,7 +536,7 @@ function Access({ sandbox }: { sandbox: Sandbox }) {
       </dl>
       <div className="border-t border-slate-200">
         <h3 className="px-5 pt-3 text-xs font-medium tracking-wide text-slate-500 uppercase">
-          Routes {observed?.routes ? "(in force)" : "(requested)"}
+          Routes {inForce ? "(in force)" : "(requested)"}
         </h3>
         {routes.length === 0 ? (
           <p className="px-5 py-3 text-sm text-slate-500">No routes.</p>
