@@ -18,6 +18,8 @@ const config: NextConfig = {
   },
   // Workspace packages ship TypeScript sources (with .ts import extensions).
   transpilePackages: ["@turgon/api", "@turgon/toolkit"],
+  // ssh2 (SSH key parsing) loads optional native add-ons at run time; bundling would break them.
+  serverExternalPackages: ["ssh2"],
   // `npm run typecheck` checks web/ with its own tsconfig; checking again in
   // every `next build` would add a minute on two cores.
   typescript: { ignoreBuildErrors: true },

@@ -165,12 +165,49 @@ export interface Stack {
 }
 
 /**
+ * The ingress token key all stacks of a test run share: the first stack
+ * creates turgon-ingress-keys, later ones (also in other test files, at the
+ * same time) take its key. Replacing it would leave routers, which re-read
+ * the key every 30 s, and dashboards verifying with different keys.
+ */
+async function sharedIngressKey(proposed: string): Promise<string> {
+  const created = await kubectl([
+    "create",
+    "secret",
+    "generic",
+    "turgon-ingress-keys",
+    "-n",
+    "turgon-system",
+    `--from-literal=current=${proposed}`,
+  ]);
+  if (created.exitCode === 0) return proposed;
+  if (!/already exists/i.test(created.tail))
+    throw new Error(`kubectl create secret turgon-ingress-keys: ${created.tail}`);
+  const current = await kubectl([
+    "get",
+    "secret",
+    "turgon-ingress-keys",
+    "-n",
+    "turgon-system",
+    "-o",
+    "jsonpath={.data.current}",
+  ]);
+  if (current.exitCode !== 0 || !current.stdout)
+    throw new Error(`reading turgon-ingress-keys: ${current.tail}`);
+  return Buffer.from(current.stdout, "base64").toString("utf8");
+}
+
+/**
  * The whole data path as real processes on the test platform: one node
  * agent, the operator and the router, each with its deploy/ RBAC identity,
  * scoped by a label selector to this run's objects.
  */
 export async function startStack(
-  options: { agentFlags?: Record<string, string> } = {},
+  options: {
+    agentFlags?: Record<string, string>;
+    /** The dashboard's sign-in page the router sends browsers to (a test dashboard's own). */
+    signInUrl?: string;
+  } = {},
 ): Promise<Stack> {
   const must = async (args: string[]) => {
     const result = await kubectl(args);
@@ -178,7 +215,6 @@ export async function startStack(
     return result;
   };
   const dir = await mkdtemp(join(tmpdir(), "turgon-stack-"));
-  const keyText = randomBytes(32).toString("hex");
   const run = uniqueName("run");
   const node = uniqueName("node");
   const selector = `turgon.dev/test-run=${run}`;
@@ -189,20 +225,7 @@ export async function startStack(
     "node-agent/deploy/rbac.yaml",
   ])
     await must(["apply", "-f", `${ROOT}${file}`]);
-  const keys = await must([
-    "create",
-    "secret",
-    "generic",
-    "turgon-ingress-keys",
-    "-n",
-    "turgon-system",
-    `--from-literal=current=${keyText}`,
-    "--dry-run=client",
-    "-o",
-    "json",
-  ]);
-  await writeFile(join(dir, "keys.json"), keys.stdout);
-  await must(["apply", "-f", join(dir, "keys.json")]);
+  const keyText = await sharedIngressKey(randomBytes(32).toString("hex"));
   const pki = await ensureAgentPki(join(dir, "pki"), node);
   const accessAs = (caller: "operator" | "router") => ({
     "agent-ca-file": pki.ca,
@@ -325,7 +348,7 @@ export async function startStack(
         "metrics-port": "0",
         "sandbox-selector": selector,
         "node-selector": selector,
-        "sign-in-url": "http://dashboard.localhost:3000/signin",
+        "sign-in-url": options.signInUrl ?? "http://dashboard.localhost:3000/signin",
         ...accessAs("router"),
         "redis-url": redis.url,
         "ssh-port": "0",

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { mintIngressToken } from "@turgon/api/routing";
+import { mintIngressToken, SSH_USERS_SECRET, SshUsersFile } from "@turgon/api/routing";
 import { run } from "@turgon/toolkit/run";
 import { defaultPostgresDataDir } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
@@ -38,6 +38,40 @@ describe("npm run up / status / down", async () => {
     TURGON_ROUTER_METRICS_PORT: String(await freePort()),
     TURGON_ROUTER_SSH_PORT: String(await freePort()),
     TURGON_WEB_PORT: String(await freePort()),
+    // The local admin's SSH key, in place of ~/.ssh's (a machine may have none).
+    TURGON_SSH_PUBLIC_KEYS: join(stateDir, "ssh", "id_ed25519.pub"),
+  };
+  await mkdir(join(stateDir, "ssh"));
+  for (const name of ["id_ed25519", "stranger"]) {
+    const made = await run("ssh-keygen", [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      name,
+      "-f",
+      join(stateDir, "ssh", name),
+    ]);
+    assert.equal(made.exitCode, 0, made.tail);
+  }
+  /** A data key of the SSH users Secret the router follows, parsed as the gateway parses it. */
+  const sshUsers = async (key: string) => {
+    const got = await kubectlUp([
+      "get",
+      "secret",
+      SSH_USERS_SECRET,
+      "-n",
+      "turgon-system",
+      "-o",
+      "json",
+    ]);
+    if (got.exitCode !== 0) return undefined;
+    const value = (JSON.parse(got.stdout) as { data?: Record<string, string> }).data?.[key];
+    return value === undefined
+      ? undefined
+      : SshUsersFile.parse(JSON.parse(Buffer.from(value, "base64").toString("utf8")));
   };
   const kubectlUp = (args: string[]) =>
     run(join(stateDir, "bin", "kubectl"), args, {
@@ -85,6 +119,22 @@ describe("npm run up / status / down", async () => {
 
     const kubectl = await kubectlUp(["get", "namespace", "default", "-o", "name"]);
     assert.equal(kubectl.stdout.trim(), "namespace/default", kubectl.tail);
+
+    // SSH users: up's own key of the Secret the router follows, with the local key as an admin;
+    // the dashboard (as turgon-web) writes its users.json beside it at start-up.
+    const localKey = (await readFile(env.TURGON_SSH_PUBLIC_KEYS, "utf8")).trim();
+    assert.deepEqual(await sshUsers("local.json"), [
+      { user: userInfo().username, admin: true, teams: [], keys: [localKey] },
+    ]);
+    await waitFor(
+      "the dashboard's users.json",
+      async () => ((await sshUsers("users.json")) ? true : undefined),
+      {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      },
+    );
+    assert.deepEqual(await sshUsers("users.json"), []);
 
     // kube-controller-manager runs: a deleted namespace goes away instead of staying Terminating.
     const namespace = `up-${process.pid}`;
@@ -167,6 +217,41 @@ describe("npm run up / status / down", async () => {
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );
+
+    // The SSH gateway admits the local key from the Secret (the example has no SSH, so the
+    // session ends after authentication), and refuses a key that is not listed.
+    const sshAs = async (key: string) => {
+      const lines: string[] = [];
+      await run(
+        "ssh",
+        [
+          "-v",
+          "-p",
+          env.TURGON_ROUTER_SSH_PORT,
+          "-i",
+          join(stateDir, "ssh", key),
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "ConnectTimeout=20",
+          "hello.default@localhost",
+          "true",
+        ],
+        { onLine: (line) => lines.push(line) },
+      );
+      return lines.join("\n");
+    };
+    const admitted = await sshAs("id_ed25519");
+    assert.match(admitted, /Authenticated to localhost/, admitted);
+    const refused = await sshAs("stranger");
+    assert.doesNotMatch(refused, /Authenticated to/);
+    assert.match(refused, /Permission denied \(publickey\)/, refused);
   });
 
   it("is idempotent: a second up leaves the running services alone", async () => {

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
         "system:serviceaccounts",
         "system:serviceaccounts:turgon-system",
       ]),
+    ingress: { domain: INGRESS_DOMAIN, scheme: "http", port: platformPorts.router },
   });
   const services = [
     ...SERVICES.map((service) => `${service} ${info.outcome[service]}`),
@@ -88,7 +89,7 @@ Try:
   kubectl apply -f examples/
   kubectl get sandboxes -w
   curl -i http://hello--default.${INGRESS_DOMAIN}:${platformPorts.router}/   (private: sends you to sign in)
-  ssh -p ${platformPorts.routerSsh} <name>.<namespace>@localhost   (spec.ssh.enabled; keys in ${info.stateDir}/router/ssh-users.json)
+  ssh -p ${platformPorts.routerSsh} <name>.<namespace>@localhost   (spec.ssh.enabled; your ~/.ssh keys as an admin, and keys registered on your dashboard profile)
 
 Stop it with: npm run down`);
 }

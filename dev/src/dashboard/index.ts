@@ -124,6 +124,21 @@ export interface DashboardServer {
   kubeconfig: string;
   pidFile: string;
   logFile: string;
+  /** More of the dashboard's environment (TURGON_INGRESS_*, TURGON_SSH_USERS_*, ...). */
+  env?: Record<string, string>;
+}
+
+/** The router's public site, as the dashboard's TURGON_INGRESS_* variables say it. */
+export function ingressEnvironment(site: {
+  domain: string;
+  scheme: "http" | "https";
+  port: number;
+}): Record<string, string> {
+  return {
+    TURGON_INGRESS_DOMAIN: site.domain,
+    TURGON_INGRESS_SCHEME: site.scheme,
+    TURGON_INGRESS_PORT: String(site.port),
+  };
 }
 
 /** Starts the standalone Next.js server as a daemon and waits until /api/healthz answers. */
@@ -147,6 +162,7 @@ export async function startDashboardServer(server: DashboardServer): Promise<Dae
       BETTER_AUTH_SECRET: server.authSecret,
       BETTER_AUTH_URL: server.url,
       KUBECONFIG: server.kubeconfig,
+      ...server.env,
     },
   });
   await waitUntilReady(
@@ -197,6 +213,8 @@ export async function ensureDashboard(options: {
   databaseUrl: string;
   /** Writes the dashboard's kubeconfig (its own identity) to the path given. */
   writeKubeconfig: (path: string) => Promise<void>;
+  /** Where the router serves routed URLs: the sign-in hand-off sends users back only there. */
+  ingress: { domain: string; scheme: "http" | "https"; port: number };
 }): Promise<DashboardOutcome> {
   const paths = dashboardPaths(options.stateDir);
   await mkdir(paths.dir, { recursive: true });
@@ -232,6 +250,7 @@ export async function ensureDashboard(options: {
       kubeconfig: paths.kubeconfig,
       pidFile: paths.pidFile,
       logFile: paths.logFile,
+      env: ingressEnvironment(options.ingress),
     }),
   );
   await writeFile(paths.buildFile, `${build.key}\n`);

@@ -8,7 +8,8 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { get as httpGet } from "node:http";
 import { get as httpsGet } from "node:https";
 import { homedir, userInfo } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
+import { SSH_USERS_SECRET, type SshUsersFile } from "@turgon/api/routing";
 import { DevError } from "@turgon/toolkit/errors";
 import { withStep } from "@turgon/toolkit/progress";
 import { run } from "@turgon/toolkit/run";
@@ -173,14 +174,9 @@ async function ensureTokenKeys(info: EnvironmentInfo): Promise<void> {
   ]);
 }
 
-/**
- * The SSH gateway's host key, made once, and its users: locally, your own
- * public keys from ~/.ssh, as an admin (the dashboard will register keys).
- */
-async function ensureSshFiles(stateDir: string): Promise<{ hostKey: string; users: string }> {
-  const dir = join(stateDir, "router");
-  const hostKey = join(dir, "ssh_host_ed25519_key");
-  const users = join(dir, "ssh-users.json");
+/** The SSH gateway's host key, made once. */
+async function ensureSshHostKey(stateDir: string): Promise<string> {
+  const hostKey = join(stateDir, "router", "ssh_host_ed25519_key");
   if (!(await exists(hostKey))) {
     const made = await run("ssh-keygen", [
       "-q",
@@ -196,16 +192,62 @@ async function ensureSshFiles(stateDir: string): Promise<{ hostKey: string; user
     if (made.exitCode !== 0)
       throw new DevError("ssh-keygen could not make the router's host key", made.tail);
   }
-  if (!(await exists(users))) {
-    const keys: string[] = [];
-    for (const name of ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"]) {
-      const text = await readFile(join(homedir(), ".ssh", name), "utf8").catch(() => "");
-      if (text.trim()) keys.push(text.trim());
-    }
-    const entries = keys.length ? [{ user: userInfo().username, admin: true, keys }] : [];
-    await writeFile(users, `${JSON.stringify(entries, null, 2)}\n`);
+  return hostKey;
+}
+
+/** The data key of the SSH users Secret that `npm run up` keeps: the local user's keys. */
+export const LOCAL_SSH_USERS_KEY = "local.json";
+/** Public key files (path-separated) to admit as the local admin, instead of ~/.ssh's. */
+export const LOCAL_SSH_KEYS_VARIABLE = "TURGON_SSH_PUBLIC_KEYS";
+
+function localPublicKeyFiles(env: NodeJS.ProcessEnv): string[] {
+  const listed = (env[LOCAL_SSH_KEYS_VARIABLE] ?? "").split(delimiter).filter(Boolean);
+  if (listed.length > 0) return listed;
+  return ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"].map((n) => join(homedir(), ".ssh", n));
+}
+
+/**
+ * The SSH gateway's users come from the Secret turgon-system/turgon-ssh-users,
+ * which the router follows: the dashboard keeps its `users.json` (everyone
+ * who registered a key), and `npm run up` keeps `local.json`, your own
+ * `~/.ssh/*.pub` keys (or the files TURGON_SSH_PUBLIC_KEYS lists) as an admin,
+ * so `ssh -p 2222 <name>.<namespace>@localhost` works before any key is
+ * registered. Rewritten on every `up` (keys change);
+ * a JSON merge patch of that one key, so the dashboard's stays.
+ */
+async function ensureLocalSshUsers(
+  info: EnvironmentInfo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  const keys: string[] = [];
+  for (const file of localPublicKeyFiles(env)) {
+    const text = await readFile(file, "utf8").catch(() => "");
+    const line = text.trim().split("\n")[0]?.trim();
+    if (line) keys.push(line);
   }
-  return { hostKey, users };
+  const users: SshUsersFile = keys.length
+    ? [{ user: userInfo().username, admin: true, teams: [], keys }]
+    : [];
+  const created = await run(
+    info.kubectl,
+    ["create", "secret", "generic", SSH_USERS_SECRET, "-n", "turgon-system"],
+    { env: { ...process.env, KUBECONFIG: info.kubeconfig } },
+  );
+  if (created.exitCode !== 0 && !/already exists/i.test(created.tail))
+    throw new DevError(`kubectl create secret ${SSH_USERS_SECRET} failed`, created.tail);
+  const value = Buffer.from(`${JSON.stringify(users, null, 2)}\n`).toString("base64");
+  await kubectl(info, [
+    "patch",
+    "secret",
+    SSH_USERS_SECRET,
+    "-n",
+    "turgon-system",
+    "--type",
+    "merge",
+    "-p",
+    JSON.stringify({ data: { [LOCAL_SSH_USERS_KEY]: value } }),
+  ]);
+  return keys.length;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -241,7 +283,8 @@ export async function startPlatform(
     await kubectl(info, ["apply", ...manifests.flatMap((m) => ["-f", join(repoRoot, m)])]);
   });
   await ensureTokenKeys(info);
-  const sshFiles = await ensureSshFiles(stateDir);
+  const sshHostKey = await ensureSshHostKey(stateDir);
+  await ensureLocalSshUsers(info);
   // The agent serves TLS; the operator and the router present client certificates (kubelet-style).
   const pki = await ensureAgentPki(join(stateDir, "pki", "agent"), LOCAL_NODE);
   const agentAccess = (caller: "operator" | "router") => ({
@@ -303,8 +346,8 @@ export async function startPlatform(
         ...agentAccess("router"),
         "redis-url": info.redisUrl,
         "ssh-port": ports.routerSsh,
-        "ssh-host-key-file": sshFiles.hostKey,
-        "ssh-users-file": sshFiles.users,
+        "ssh-host-key-file": sshHostKey,
+        "ssh-users-secret": `turgon-system/${SSH_USERS_SECRET}`,
       }),
       health: `http://127.0.0.1:${ports.routerMetrics}/healthz`,
       what: `on http://*.${INGRESS_DOMAIN}:${ports.router} (metrics :${ports.routerMetrics})`,

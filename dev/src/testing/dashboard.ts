@@ -2,22 +2,43 @@
  * A dashboard of a test's own: the cached build served on a free port,
  * against a scratch database (created and migrated on the test platform's
  * PostgreSQL) and the test platform's API server, with a fresh admin.
+ *
+ * It runs as the dashboard's own identity (ServiceAccount turgon-web, with
+ * web/deploy/rbac.yaml applied), as in a cluster, so RBAC is what it would
+ * be there. Its Kubernetes-side state is its own, so test files that run at
+ * once do not step on each other: its own key of the SSH users Secret, and
+ * (unless a test asks for the shared one, to meet a router) its own
+ * ingress token Secret, which a Role of its own lets it read.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SSH_USERS_SECRET } from "@turgon/api/routing";
 import { migrateDatabase } from "@turgon/prisma/migrate";
 import pg from "pg";
 import {
   ADMIN_EMAIL,
   ensureDashboardBuild,
   ensureFirstAdmin,
+  ingressEnvironment,
   startDashboardServer,
 } from "../dashboard/index.ts";
+import { repoRoot } from "../paths.ts";
 import { stopDaemon } from "../process/daemon.ts";
 import { freePort } from "../process/ports.ts";
-import { testEnvironment } from "./index.ts";
+import { installCrds, kubeConfigAs, kubectl, testEnvironment } from "./index.ts";
+
+/** The dashboard's Kubernetes identity, as web/deploy/rbac.yaml binds it. */
+export const DASHBOARD_USER = "system:serviceaccount:turgon-system:turgon-web";
+const DASHBOARD_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:turgon-system"];
+const SYSTEM = "turgon-system";
+
+export interface IngressSite {
+  domain: string;
+  scheme: "http" | "https";
+  port: number;
+}
 
 export interface TestDashboard {
   /** Where browsers reach it (BETTER_AUTH_URL). */
@@ -26,7 +47,30 @@ export interface TestDashboard {
   /** Its scratch database, for tests that look underneath. */
   databaseUrl: string;
   logFile: string;
+  /** The router's site it hands sign-ins back to (TURGON_INGRESS_*). */
+  ingress: IngressSite;
+  /** namespace/name of the Secret it signs hand-off tokens with (`current`). */
+  ingressTokenSecret: string;
+  /** Its data key of turgon-system/turgon-ssh-users (TURGON_SSH_USERS_KEY). */
+  sshUsersKey: string;
   stop(): Promise<void>;
+}
+
+export interface TestDashboardOptions {
+  /** Where the server logs (keep it beside a test's artifacts); a temporary file by default. */
+  logFile?: string;
+  /** The router's site; by default http://*.localhost:18080, as `npm run up` runs it. */
+  ingress?: Partial<IngressSite>;
+  /**
+   * The ingress token Secret (namespace/name) to share with a router, which
+   * must exist; by default the dashboard gets a Secret of its own.
+   */
+  ingressTokenSecret?: string;
+  /**
+   * The port to serve on, picked beforehand (freePort) when a router must be
+   * told the sign-in URL before the dashboard starts; a free one by default.
+   */
+  port?: number;
 }
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -56,25 +100,85 @@ async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<voi
   };
 }
 
-/** `logFile`: where the server logs (keep it beside a test's artifacts); a temporary file by default. */
+async function must(args: string[]): Promise<void> {
+  const result = await kubectl(args);
+  if (result.exitCode !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.tail}`);
+}
+
+/**
+ * An ingress token Secret of this dashboard's own in turgon-system, and a
+ * Role letting the dashboard's identity get it (the shipped Role names only
+ * turgon-ingress-keys). Returns how to remove both.
+ */
+async function ownTokenSecret(name: string, dir: string): Promise<() => Promise<void>> {
+  const objects = [
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name, namespace: SYSTEM },
+      type: "Opaque",
+      stringData: { current: randomBytes(32).toString("hex") },
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace: SYSTEM },
+      rules: [{ apiGroups: [""], resources: ["secrets"], resourceNames: [name], verbs: ["get"] }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace: SYSTEM },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ kind: "ServiceAccount", name: "turgon-web", namespace: SYSTEM }],
+    },
+  ];
+  const file = join(dir, "token-secret.json");
+  await writeFile(file, JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }), {
+    mode: 0o600,
+  });
+  await must(["apply", "-f", file]);
+  return async () => {
+    await kubectl(["delete", "-f", file, "--ignore-not-found", "--wait=false"]);
+  };
+}
+
+/** Starts a dashboard for a test; `stop()` removes everything it made. */
 export async function startTestDashboard(
-  options: { logFile?: string } = {},
+  options: TestDashboardOptions = {},
 ): Promise<TestDashboard> {
-  const env = testEnvironment();
   // Build first (cached): a cold build is the slow part, and needs no database.
   const build = await ensureDashboardBuild();
   const dir = await mkdtemp(join(tmpdir(), "turgon-dashboard-"));
-  const database = await scratchDatabase();
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const authSecret = randomBytes(32).toString("hex");
-  const pidFile = join(dir, "dashboard.pid");
+  const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
+  const sshUsersKey = `dashboard-${id}.json`;
+  const ingress: IngressSite = {
+    domain: "localhost",
+    scheme: "http",
+    port: 18080,
+    ...options.ingress,
+  };
+  const undo: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
   const cleanUp = async () => {
-    await stopDaemon(pidFile);
-    await database.drop();
-    await rm(dir, { recursive: true, force: true });
+    for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
   };
   try {
+    await installCrds();
+    await must(["apply", "-f", join(repoRoot, "web/deploy/rbac.yaml")]);
+    const kubeconfig = join(dir, "kubeconfig");
+    const identity = await kubeConfigAs(DASHBOARD_USER, DASHBOARD_GROUPS);
+    await writeFile(kubeconfig, identity.exportConfig(), { mode: 0o600 });
+    let ingressTokenSecret = options.ingressTokenSecret;
+    if (!ingressTokenSecret) {
+      const name = `turgon-ingress-keys-test-${id}`;
+      undo.push(await ownTokenSecret(name, dir));
+      ingressTokenSecret = `${SYSTEM}/${name}`;
+    }
+    const database = await scratchDatabase();
+    undo.push(database.drop);
+    const port = options.port ?? (await freePort());
+    const url = `http://127.0.0.1:${port}`;
+    const authSecret = randomBytes(32).toString("hex");
     const admin = await ensureFirstAdmin({
       databaseUrl: database.url,
       secret: authSecret,
@@ -83,21 +187,43 @@ export async function startTestDashboard(
     });
     if (!admin.newPassword) throw new Error("the scratch database already had an admin");
     const logFile = options.logFile ?? join(dir, "dashboard.log");
+    const pidFile = join(dir, "dashboard.pid");
+    // Its key of the SSH users Secret goes when it does (the dashboard writes it at start-up).
+    undo.push(() =>
+      kubectl([
+        "patch",
+        "secret",
+        SSH_USERS_SECRET,
+        "-n",
+        SYSTEM,
+        "-p",
+        JSON.stringify({ data: { [sshUsersKey]: null } }),
+      ]),
+    );
+    undo.push(() => stopDaemon(pidFile));
     await startDashboardServer({
       build,
       port,
       url,
       databaseUrl: database.url,
       authSecret,
-      kubeconfig: env.kubeconfig,
+      kubeconfig,
       pidFile,
       logFile,
+      env: {
+        ...ingressEnvironment(ingress),
+        TURGON_INGRESS_TOKEN_SECRET: ingressTokenSecret,
+        TURGON_SSH_USERS_KEY: sshUsersKey,
+      },
     });
     return {
       url,
       admin: { email: ADMIN_EMAIL, password: admin.newPassword },
       databaseUrl: database.url,
       logFile,
+      ingress,
+      ingressTokenSecret,
+      sshUsersKey,
       stop: cleanUp,
     };
   } catch (error) {

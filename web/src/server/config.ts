@@ -1,3 +1,4 @@
+import { ingressDomain, SSH_USERS_KEY, SSH_USERS_SECRET } from "@turgon/api/routing";
 import { z } from "zod";
 
 /** The environment is missing or malformed; the message names each variable. */
@@ -28,6 +29,38 @@ const Environment = z.object({
    * pass there.
    */
   TURGON_INGRESS_TOKEN_SECRET: secretRef.default("turgon-system/turgon-ingress-keys"),
+  /**
+   * Where the router serves routed URLs (`<scheme>://<label>.<domain>[:port]`),
+   * as the operator's and router's flags of the same names say. The sign-in
+   * hand-off sends users only to URLs of exactly this form; nothing about it
+   * is taken from the request.
+   */
+  TURGON_INGRESS_DOMAIN: ingressDomain.default("localhost"),
+  TURGON_INGRESS_SCHEME: z
+    .enum(["http", "https"], { error: "must be http or https" })
+    .default("http"),
+  /** The router's public port; 0 means the scheme's default (80 or 443). */
+  TURGON_INGRESS_PORT: z.coerce
+    .number({ error: "must be a port number" })
+    .int("must be a port number")
+    .min(0, "must be a port number")
+    .max(65535, "must be a port number")
+    .default(18080),
+  /**
+   * The Secret the router's SSH gateway follows (its --ssh-users-secret);
+   * the dashboard keeps one data key of it, TURGON_SSH_USERS_KEY, and
+   * leaves the other writers' keys alone.
+   */
+  TURGON_SSH_USERS_SECRET: secretRef.default(`turgon-system/${SSH_USERS_SECRET}`),
+  /**
+   * The data key the dashboard writes. One per dashboard: several
+   * dashboards sharing a cluster (tests, staging) must not overwrite each
+   * other's lists. The router reads every `*.json` key.
+   */
+  TURGON_SSH_USERS_KEY: z
+    .string()
+    .regex(/^[-._a-zA-Z0-9]+\.json$/, "must be a Secret data key ending in .json")
+    .default(SSH_USERS_KEY),
   TURGON_LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),

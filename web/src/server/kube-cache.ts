@@ -9,22 +9,19 @@
  */
 import { ApiException, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "@turgon/api/crd";
-import { KubeCache, loadKubeConfig } from "~/server/kube/index.ts";
+import { KubeCache } from "~/server/kube/index.ts";
+import { dashboardKubeConfig } from "~/server/kubeconfig.ts";
 import { componentLogger } from "~/server/logger.ts";
 
 const log = componentLogger("kube-cache");
 
 // On globalThis: `next dev` reloads modules on edits, which would otherwise
 // start another set of informers each time.
-const state = globalThis as unknown as {
-  turgonKubeConfig?: KubeConfig;
-  turgonKubeCache?: Promise<KubeCache>;
-};
+const state = globalThis as unknown as { turgonKubeCache?: Promise<KubeCache> };
 
 /** The dashboard's own KubeConfig (KUBECONFIG, else in-cluster), loaded once. */
 export function getKubeConfig(): KubeConfig {
-  state.turgonKubeConfig ??= loadKubeConfig();
-  return state.turgonKubeConfig;
+  return dashboardKubeConfig();
 }
 
 /** The started (synced) cache; starts it on first use. */

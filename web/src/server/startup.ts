@@ -1,7 +1,8 @@
 /**
- * Start-up checks, imported once by instrumentation.ts when `next start`
- * begins: a bad environment stops the server at once, naming the variable,
- * instead of failing the first request.
+ * Start-up, imported once by instrumentation.ts when `next start` begins: a
+ * bad environment stops the server at once, naming the variable, instead
+ * of failing the first request; then the SSH gateway's users list is
+ * written from the database.
  */
 import { ConfigError, serverConfig } from "./config.ts";
 import { componentLogger } from "./logger.ts";
@@ -17,3 +18,9 @@ try {
   console.error(`error: ${error.message}`);
   process.exit(1);
 }
+
+// The router's SSH gateway follows the database from the first moment: write
+// its users list now (in the background; retried until it succeeds), so keys
+// registered while the dashboard was down, or a lost Secret, are made good.
+const { publishSshUsers } = await import("./ssh/index.ts");
+publishSshUsers("start-up");

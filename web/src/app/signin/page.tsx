@@ -1,19 +1,33 @@
 import type { Metadata } from "next";
-import { redirect } from "next/navigation";
-import { Logo } from "~/components/logo";
-import { safeReturnPath } from "~/lib/return-path";
-import { getServerSession } from "~/server/auth";
+import Link from "next/link";
+import { forbidden, notFound, redirect } from "next/navigation";
+import { LockIcon } from "~/components/account-icons";
+import { Logo, LogoMark } from "~/components/logo";
+import { signInState } from "./handoff";
 import { SignInForm } from "./signin-form";
 
 export const metadata: Metadata = { title: "Sign in" };
 
+/**
+ * Sign-in, and the router's hand-off: `?return=` is a path on the dashboard
+ * or a routed sandbox URL (see server/ingress/return-url.ts); anything else
+ * is ignored. A signed-in user goes on at once: to the path, or back to the
+ * sandbox with a hand-off token; a user who may not open that sandbox gets
+ * a 403 page (forbidden.tsx) rather than being sent round again.
+ */
 export default async function SignInPage({
   searchParams,
 }: {
   searchParams: Promise<Record<string, string | string[] | undefined>>;
 }) {
-  const returnPath = safeReturnPath((await searchParams).return);
-  if (await getServerSession()) redirect(returnPath);
+  const raw = (await searchParams).return;
+  const { target, outcome, email } = await signInState(typeof raw === "string" ? raw : raw?.[0]);
+  if (outcome?.kind === "redirect") redirect(outcome.location);
+  if (outcome?.kind === "forbidden") forbidden();
+  if (outcome?.kind === "unknown") notFound();
+  if (email !== undefined && target.kind === "path") redirect(target.path);
+  if (outcome?.kind === "unavailable") return <HandoffUnavailable label={outcome.label} />;
+  const sandboxHost = target.kind === "sandbox" ? new URL(target.url).host : undefined;
   return (
     <main className="flex min-h-full">
       <div className="flex flex-1 flex-col justify-center px-6 py-12 lg:flex-none lg:px-20 xl:px-24">
@@ -25,8 +39,26 @@ export default async function SignInPage({
           <p className="mt-2 text-sm text-slate-500">
             Accounts are created by your platform administrators.
           </p>
+          {sandboxHost ? (
+            <div
+              className="mt-6 flex gap-3 rounded-lg bg-indigo-50 p-3 text-sm text-indigo-900 ring-1 ring-indigo-600/10"
+              data-testid="signin-sandbox"
+            >
+              <LockIcon className="size-5 shrink-0 text-indigo-500" />
+              <p>
+                Sign in to open{" "}
+                <span className="font-mono font-medium wrap-break-word">{sandboxHost}</span>.
+              </p>
+            </div>
+          ) : null}
           <div className="mt-8">
-            <SignInForm returnPath={returnPath} />
+            <SignInForm
+              returnTo={
+                target.kind === "sandbox"
+                  ? { kind: "sandbox", url: target.url }
+                  : { kind: "path", path: target.path }
+              }
+            />
           </div>
         </div>
       </div>
@@ -50,6 +82,29 @@ export default async function SignInPage({
           </ul>
         </div>
       </aside>
+    </main>
+  );
+}
+
+/** The sandbox or the token key could not be read just now (the log says why). */
+function HandoffUnavailable({ label }: { label: string }) {
+  return (
+    <main className="flex min-h-full flex-col items-center justify-center px-6 py-24 text-center">
+      <LogoMark className="size-10" />
+      <h1 className="mt-6 text-2xl font-semibold tracking-tight" data-testid="handoff-unavailable">
+        Cannot open the sandbox right now
+      </h1>
+      <p className="mt-2 max-w-lg text-sm text-slate-500">
+        The dashboard could not check your access to{" "}
+        <span className="font-mono wrap-break-word">{label}</span>. Reload this page in a moment; if
+        it keeps failing, tell your platform admins.
+      </p>
+      <Link
+        href="/sandboxes"
+        className="mt-6 text-sm font-semibold text-indigo-600 hover:text-indigo-500"
+      >
+        Back to your sandboxes →
+      </Link>
     </main>
   );
 }

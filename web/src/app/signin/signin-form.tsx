@@ -8,8 +8,16 @@ import { authClient } from "~/lib/auth-client";
 const inputClass =
   "block w-full rounded-md bg-white px-3 py-2 text-sm text-slate-900 outline-1 -outline-offset-1 outline-slate-300 placeholder:text-slate-400 focus:outline-2 focus:-outline-offset-2 focus:outline-indigo-600";
 
-/** Email and password; on success, on to the (already sanitized) return path. */
-export function SignInForm({ returnPath }: { returnPath: string }) {
+/** Where to go after signing in, already checked by the page (server/ingress/return-url.ts). */
+export type ReturnTo = { kind: "path"; path: string } | { kind: "sandbox"; url: string };
+
+/**
+ * Email and password; on success, on to the return path, or, for a routed
+ * sandbox, back through /signin with the same return, where the server
+ * checks access and hands over a token (a full page load, since that ends
+ * on another origin).
+ */
+export function SignInForm({ returnTo }: { returnTo: ReturnTo }) {
   const router = useRouter();
   const [error, setError] = useState<string>();
   const [pending, setPending] = useState(false);
@@ -32,12 +40,17 @@ export function SignInForm({ returnPath }: { returnPath: string }) {
       );
       return;
     }
-    router.replace(returnPath);
+    if (returnTo.kind === "sandbox") {
+      window.location.assign(`/signin?return=${encodeURIComponent(returnTo.url)}`);
+      return;
+    }
+    router.replace(returnTo.path);
     router.refresh();
   }
 
   return (
-    <form onSubmit={onSubmit} className="space-y-5">
+    // POST, so a submission before the page's script runs never puts the password in a URL.
+    <form onSubmit={onSubmit} method="post" className="space-y-5">
       {error ? (
         <div role="alert" className="flex gap-2 rounded-md bg-red-50 p-3 text-sm text-red-800">
           <AlertIcon className="size-5 shrink-0 text-red-500" />

@@ -1,6 +1,9 @@
 import { meRouter } from "./routers/me.ts";
 import { nodesRouter } from "./routers/nodes.ts";
 import { sandboxesRouter } from "./routers/sandboxes.ts";
+import { sshKeysRouter } from "./routers/ssh-keys.ts";
+import { teamsRouter } from "./routers/teams.ts";
+import { usersRouter } from "./routers/users.ts";
 import { createCallerFactory, createTRPCRouter } from "./trpc.ts";
 
 /** Every area's router; the sandboxes, teams and nodes routers join here. */
@@ -8,6 +11,9 @@ export const appRouter = createTRPCRouter({
   me: meRouter,
   sandboxes: sandboxesRouter,
   nodes: nodesRouter,
+  sshKeys: sshKeysRouter,
+  teams: teamsRouter,
+  users: usersRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -6,6 +6,7 @@
  */
 import { betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
+import { APIError } from "better-auth/api";
 import { nextCookies } from "better-auth/next-js";
 import { admin, organization } from "better-auth/plugins";
 import { createAccessControl } from "better-auth/plugins/access";
@@ -34,10 +35,21 @@ export interface AuthSettings {
   /** The dashboard's public URL (BETTER_AUTH_URL). */
   baseURL: string;
   logger: Logger;
+  /**
+   * Called after anything that changes who may do what: a user's roles or
+   * ban, a user deleted, a team made, deleted, joined or left, a member's
+   * role changed, through whichever endpoint (the dashboard's tRPC or
+   * better-auth's own API). The dashboard rewrites the SSH gateway's users
+   * from it. Must not throw or wait.
+   */
+  onAccessChange?: (reason: string) => void;
 }
 
 export function createAuth(settings: AuthSettings) {
   const log = settings.logger;
+  const changed = (reason: string) => async () => {
+    settings.onAccessChange?.(reason);
+  };
   return betterAuth({
     appName: "Turgon",
     baseURL: settings.baseURL,
@@ -54,6 +66,12 @@ export function createAuth(settings: AuthSettings) {
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     advanced: { cookiePrefix: "turgon" },
     telemetry: { enabled: false },
+    databaseHooks: {
+      user: {
+        update: { after: changed("user updated") },
+        delete: { after: changed("user deleted") },
+      },
+    },
     logger: {
       level: "info",
       log: (level, message, ...args) =>
@@ -65,6 +83,22 @@ export function createAuth(settings: AuthSettings) {
         roles: teamRoles,
         creatorRole: "owner",
         allowUserToCreateOrganization: (user) => user.role === ADMIN_ROLE,
+        organizationHooks: {
+          // The slug is the team's name in Kubernetes: its namespaces' turgon.dev/team label,
+          // its RoleBindings and group, and the team of a namespace of that name. Renaming it
+          // would orphan the first and could claim the last, so it never changes.
+          beforeUpdateOrganization: async ({ organization }) => {
+            if (typeof organization.slug === "string")
+              throw new APIError("BAD_REQUEST", {
+                message: "A team's slug is its name in Kubernetes and cannot be changed.",
+              });
+          },
+          afterCreateOrganization: changed("team created"),
+          afterDeleteOrganization: changed("team deleted"),
+          afterAddMember: changed("member added"),
+          afterRemoveMember: changed("member removed"),
+          afterUpdateMemberRole: changed("member role changed"),
+        },
       }),
       admin({ defaultRole: "user", adminRoles: [ADMIN_ROLE] }),
       // Last, as better-auth asks: lets server actions set the session cookie.

@@ -2,6 +2,7 @@ import "server-only";
 import { serverConfig } from "../config.ts";
 import { getDb } from "../db.ts";
 import { componentLogger } from "../logger.ts";
+import { publishSshUsers } from "../ssh/index.ts";
 import { type Auth, createAuth } from "./config.ts";
 
 let auth: Auth | undefined;
@@ -15,6 +16,8 @@ export function getAuth(): Auth {
       secret: config.BETTER_AUTH_SECRET,
       baseURL: config.BETTER_AUTH_URL,
       logger: componentLogger("auth"),
+      // Memberships and roles are in the SSH gateway's users list.
+      onAccessChange: publishSshUsers,
     });
   }
   return auth;

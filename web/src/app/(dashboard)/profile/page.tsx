@@ -2,6 +2,7 @@ import type { Metadata } from "next";
 import { PageHeader } from "~/components/page";
 import { HydrateClient, prefetch, trpc } from "~/trpc/server";
 import { ProfileDetails } from "./profile-details";
+import { SshKeys } from "./ssh-keys";
 
 export const metadata: Metadata = { title: "Profile" };
 
@@ -9,11 +10,16 @@ export const metadata: Metadata = { title: "Profile" };
 export default function ProfilePage() {
   prefetch(trpc.me.get.queryOptions());
   prefetch(trpc.me.teams.queryOptions());
+  prefetch(trpc.sshKeys.list.queryOptions());
   return (
     <HydrateClient>
       <div className="space-y-8">
-        <PageHeader title="Profile" description="Your account and the teams you belong to." />
+        <PageHeader
+          title="Profile"
+          description="Your account, the teams you belong to and your SSH keys."
+        />
         <ProfileDetails />
+        <SshKeys />
       </div>
     </HydrateClient>
   );

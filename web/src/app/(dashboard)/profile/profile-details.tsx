@@ -32,7 +32,7 @@ export function ProfileDetails() {
         </div>
         {teams.length === 0 ? (
           <p className="px-5 py-6 text-sm text-slate-500">
-            You are not in any team yet; a platform admin or a team owner can add you.
+            You are not in any team yet; a platform admin can add you.
           </p>
         ) : (
           <table className="w-full text-left text-sm">
@@ -45,7 +45,7 @@ export function ProfileDetails() {
             </thead>
             <tbody className="divide-y divide-slate-100">
               {teams.map((team) => (
-                <tr key={team.slug}>
+                <tr key={team.slug} data-testid={`profile-team-${team.slug}`}>
                   <td className="px-5 py-3">
                     <span className="font-medium text-slate-900">{team.name}</span>
                     <span className="ml-2 font-mono text-xs text-slate-500">{team.slug}</span>
