@@ -63,6 +63,13 @@ describe("sandbox dashboard through the whole stack", () => {
   /** Waits until the page's live updates are connected (the SSE subscription). */
   const live = () =>
     browser.page.locator('[data-testid="live-status"][data-status="pending"]').waitFor();
+  /** A screenshot from the top of the page (a focused field lower down scrolls it). */
+  const snapTop = async (name: string) => {
+    await browser.page.evaluate(() =>
+      (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0),
+    );
+    await browser.snap(name);
+  };
   /** Opens a page with a live subscription (networkidle never comes while SSE is open). */
   const open = async (path: string, name: string) => {
     await browser.page.goto(url(path), { waitUntil: "load" });
@@ -314,7 +321,7 @@ describe("sandbox dashboard through the whole stack", () => {
       "true",
       "the field itself is marked",
     );
-    await browser.snap("form-bad-prefix");
+    await snapTop("form-bad-prefix");
     assert.equal(new URL(page.url()).pathname, "/sandboxes/new");
     assert.equal(await sandboxExists(namespace, "form"), false, "nothing was sent");
 
@@ -325,12 +332,14 @@ describe("sandbox dashboard through the whole stack", () => {
     const nameError = page.locator('[data-testid="field-error"][data-field="metadata.name"]');
     await nameError.waitFor();
     assert.match((await nameError.textContent()) ?? "", /"taken" already exists/);
-    await browser.snap("form-name-taken");
+    await snapTop("form-name-taken");
   });
 
   it("a good form makes a Sandbox from the template that reaches Running, shown live", async () => {
     const { page } = browser;
     await page.getByLabel("Name", { exact: true }).fill("form");
+    // The API server's complaint was about the name alone: fixed, it is gone.
+    await page.getByTestId("form-summary").waitFor({ state: "detached" });
     await page.getByRole("button", { name: "Add variable" }).click();
     await page.getByLabel("Name 1", { exact: true }).fill("GREETING");
     await page.getByLabel("Value 1", { exact: true }).fill("hello");
@@ -343,7 +352,7 @@ describe("sandbox dashboard through the whole stack", () => {
     await page.getByRole("button", { name: "Add label" }).click();
     await page.getByLabel("Key 1", { exact: true }).fill(labelKey);
     await page.getByLabel("Label value 1", { exact: true }).fill(labelValue);
-    await browser.snap("form-filled");
+    await snapTop("form-filled");
     await page.getByRole("button", { name: "Create sandbox" }).click();
     await page.waitForURL(url(`/sandboxes/${namespace}/form`));
     await live();

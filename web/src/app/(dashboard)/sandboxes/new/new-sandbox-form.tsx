@@ -178,7 +178,8 @@ export function NewSandboxForm({ initialNamespace }: { initialNamespace: string 
         : (base.namespaces[0] ?? ""),
   }));
   const [errors, setErrors] = useState<FieldErrors>({});
-  const [summary, setSummary] = useState<string | null>(null);
+  // What went wrong, above the form; when it is only about fields, it goes once they are all edited.
+  const [summary, setSummary] = useState<{ message: string; aboutFields: boolean } | null>(null);
   const options = useQuery(
     trpc.sandboxes.formOptions.queryOptions(
       { namespace: state.namespace },
@@ -209,7 +210,7 @@ export function NewSandboxForm({ initialNamespace }: { initialNamespace: string 
     const found = validate(state);
     setErrors(found);
     if (Object.keys(found).length) {
-      setSummary("Some fields need attention.");
+      setSummary({ message: "Some fields need attention.", aboutFields: true });
       focusFirst(found);
       return;
     }
@@ -220,7 +221,10 @@ export function NewSandboxForm({ initialNamespace }: { initialNamespace: string 
       const data = (error as { data?: { zodError?: { fieldErrors?: FieldErrors } | null } }).data;
       const fromServer = data?.zodError?.fieldErrors ?? {};
       setErrors(fromServer);
-      setSummary((error as Error).message);
+      setSummary({
+        message: (error as Error).message,
+        aboutFields: Object.keys(fromServer).length > 0,
+      });
       focusFirst(fromServer);
     }
   }
@@ -240,12 +244,12 @@ export function NewSandboxForm({ initialNamespace }: { initialNamespace: string 
 
   return (
     <form onSubmit={onSubmit} noValidate className="space-y-6" aria-label="New sandbox">
-      {summary ? (
+      {summary && (!summary.aboutFields || Object.keys(errors).length > 0) ? (
         <div role="alert" className="flex gap-3 rounded-md bg-red-50 p-4 text-sm text-red-800">
           <AlertIcon className="size-5 shrink-0 text-red-500" />
           <div className="min-w-0">
             <p className="font-medium" data-testid="form-summary">
-              {summary}
+              {summary.message}
             </p>
             {unplaced.length ? (
               <ul className="mt-2 list-disc space-y-1 pl-5">
