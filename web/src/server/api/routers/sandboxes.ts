@@ -94,6 +94,11 @@ const namespace = z
   .max(63)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name (a DNS label)");
 const SandboxRef = z.object({ namespace, name });
+/** metadata.uid: goes into a field selector and a delete precondition, so nothing but a UID. */
+const uid = z
+  .string()
+  .max(64)
+  .regex(/^[0-9a-fA-F-]+$/, "must be an object's UID");
 
 /**
  * Subscription ids are the change log's cursor plus who it was filtered
@@ -215,7 +220,8 @@ export const sandboxesRouter = createTRPCRouter({
         apis.customObjects.getNamespacedCustomObject({ ...SANDBOXES, ...input }),
       )) as Sandbox,
     );
-    const cache = await kubeCache();
+    // The team is the cache's to tell; a page that could read the sandbox need not wait for it.
+    const cache = await kubeCache().catch(() => undefined);
     const readOther = async <T>(plural: typeof TEMPLATES | typeof POLICIES, name: string) => {
       try {
         return {
@@ -241,7 +247,7 @@ export const sandboxesRouter = createTRPCRouter({
     const policy = policyName ? await readOther<SandboxPolicy>(POLICIES, policyName) : undefined;
     return {
       sandbox,
-      team: cache.teamOf(input.namespace),
+      team: cache?.teamOf(input.namespace) ?? input.namespace,
       template: template
         ? "object" in template && template.object
           ? {
@@ -320,7 +326,7 @@ export const sandboxesRouter = createTRPCRouter({
 
   /** The sandbox's core/v1 Events, newest first, listed as the user. */
   events: protectedProcedure
-    .input(SandboxRef.extend({ uid: z.string().max(64).optional() }))
+    .input(SandboxRef.extend({ uid: uid.optional() }))
     .query(async ({ ctx, input }) => {
       const apis = apisFor(ctx.session);
       const fieldSelector = [
@@ -464,7 +470,7 @@ export const sandboxesRouter = createTRPCRouter({
    * sandbox made again under the same name since the page loaded is left alone.
    */
   delete: protectedProcedure
-    .input(SandboxRef.extend({ uid: z.string().max(64).optional() }))
+    .input(SandboxRef.extend({ uid: uid.optional() }))
     .mutation(async ({ ctx, input }) => {
       const apis = apisFor(ctx.session);
       await asTRPC(() =>

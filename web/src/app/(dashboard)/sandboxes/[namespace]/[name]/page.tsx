@@ -34,12 +34,10 @@ export default async function SandboxPage({
     const detail = await queryClient.fetchQuery(
       trpc.sandboxes.get.queryOptions({ namespace, name }),
     );
+    // The same input as the client's (sandbox-detail.tsx), so the prefetched events hydrate it.
+    const uid = detail.sandbox.metadata.uid;
     await queryClient.prefetchQuery(
-      trpc.sandboxes.events.queryOptions({
-        namespace,
-        name,
-        uid: detail.sandbox.metadata.uid ?? "",
-      }),
+      trpc.sandboxes.events.queryOptions({ namespace, name, ...(uid ? { uid } : {}) }),
     );
   } catch (error) {
     if (!(error instanceof TRPCError)) throw error;

@@ -44,7 +44,7 @@ export function SandboxDetail({
   );
   const uid = data.sandbox.metadata.uid ?? "";
   const eventsQuery = trpc.sandboxes.events.queryOptions(
-    { namespace, name, uid },
+    { namespace, name, ...(uid ? { uid } : {}) },
     // Events are not in the informers: refetched on each change of the sandbox, and every 5 s.
     { refetchInterval: 5_000 },
   );
