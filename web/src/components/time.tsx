@@ -61,7 +61,7 @@ export function Age({ since, suffix = "" }: { since: string | null | undefined; 
   );
 }
 
-/** Milliseconds since `iso`, re-evaluated each second (for staleness warnings). */
+/** Whether more than `thresholdMs` has passed since `iso`, re-evaluated each second (staleness warnings). */
 export function useElapsed(since: string | null | undefined, thresholdMs: number): boolean {
   const at = since ? Date.parse(since) : Number.NaN;
   return useSyncExternalStore(
