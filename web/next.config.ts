@@ -10,7 +10,12 @@ const config: NextConfig = {
   // from the build cache outside the checkout; see dev/src/dashboard/build.ts.
   output: "standalone",
   outputFileTracingRoot: repoRoot,
-  turbopack: { root: repoRoot },
+  turbopack: {
+    root: repoRoot,
+    // The CRD schemas (@turgon/api/crd) import node:net to check CIDRs; the
+    // new sandbox form validates with them in the browser too.
+    resolveAlias: { "node:net": { browser: "./src/lib/node-net-browser.ts" } },
+  },
   // Workspace packages ship TypeScript sources (with .ts import extensions).
   transpilePackages: ["@turgon/api", "@turgon/toolkit"],
   // ssh2 (SSH key parsing) loads optional native add-ons at run time; bundling would break them.

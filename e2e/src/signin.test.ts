@@ -53,7 +53,7 @@ describe("dashboard sign-in", () => {
     const signedInAs = page.getByTestId("signed-in-as");
     await signedInAs.waitFor();
     assert.match((await signedInAs.textContent()) ?? "", /Signed in as admin@turgon\.local/);
-    await page.waitForLoadState("networkidle");
+    await browser.settle();
     await browser.snap("sandboxes");
 
     // Admins see the Teams page in the navigation; Profile renders through tRPC in the browser.

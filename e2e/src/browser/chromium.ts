@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type BrowserContext, chromium, type Page, type Request } from "playwright-core";
 
 export const CHROMIUM = process.env.TURGON_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -34,8 +34,14 @@ export interface BrowserSession {
   page: Page;
   /** This test's artifacts directory, e2e/artifacts/<test>/. */
   artifacts: string;
-  /** Opens `url` and saves a screenshot named after `name`. */
+  /** Opens `url`, waits until it has settled (see settle) and saves a screenshot named after `name`. */
   visit(url: string, name: string): Promise<void>;
+  /**
+   * Resolves once no request has been in flight for 500 ms: Playwright's
+   * networkidle, except that open EventSource streams (the dashboard's
+   * live updates over SSE, which never end) do not count.
+   */
+  settle(): Promise<void>;
   /** Saves a screenshot of the page as it is now: <artifacts>/NN-<name>.png. */
   snap(name: string): Promise<string>;
   close(): Promise<void>;
@@ -63,6 +69,40 @@ export async function openBrowser(test: string): Promise<BrowserSession> {
     );
   }
   const page = context.pages()[0] ?? (await context.newPage());
+  const inFlight = new Set<Request>();
+  let changed: () => void = () => {};
+  const track = (request: Request) => {
+    if (request.resourceType() === "eventsource") return;
+    inFlight.add(request);
+    changed();
+  };
+  const untrack = (request: Request) => {
+    if (inFlight.delete(request)) changed();
+  };
+  page.on("request", track);
+  page.on("requestfinished", untrack);
+  page.on("requestfailed", untrack);
+  const settle = (idleMs = 500, timeoutMs = 30_000) =>
+    new Promise<void>((resolve, reject) => {
+      let idle: NodeJS.Timeout | undefined;
+      const deadline = setTimeout(() => {
+        clearTimeout(idle);
+        changed = () => {};
+        reject(
+          new BrowserError(`${inFlight.size} request(s) still in flight after ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      changed = () => {
+        clearTimeout(idle);
+        if (inFlight.size > 0) return;
+        idle = setTimeout(() => {
+          clearTimeout(deadline);
+          changed = () => {};
+          resolve();
+        }, idleMs);
+      };
+      changed();
+    });
   let count = 0;
   console.log(`# screenshots of ${test}: ${artifacts}`);
   const snap = async (name: string) => {
@@ -77,9 +117,11 @@ export async function openBrowser(test: string): Promise<BrowserSession> {
     artifacts,
     snap,
     async visit(url, name) {
-      await page.goto(url, { waitUntil: "networkidle" });
+      await page.goto(url, { waitUntil: "load" });
+      await settle();
       await snap(name);
     },
+    settle: () => settle(),
     async close() {
       await context.close();
       await rm(profile, { recursive: true, force: true });

@@ -1,4 +1,6 @@
 import { meRouter } from "./routers/me.ts";
+import { nodesRouter } from "./routers/nodes.ts";
+import { sandboxesRouter } from "./routers/sandboxes.ts";
 import { sshKeysRouter } from "./routers/ssh-keys.ts";
 import { teamsRouter } from "./routers/teams.ts";
 import { terminalRouter } from "./routers/terminal.ts";
@@ -8,6 +10,8 @@ import { createCallerFactory, createTRPCRouter } from "./trpc.ts";
 /** Every area's router; the sandboxes, teams and nodes routers join here. */
 export const appRouter = createTRPCRouter({
   me: meRouter,
+  sandboxes: sandboxesRouter,
+  nodes: nodesRouter,
   sshKeys: sshKeysRouter,
   teams: teamsRouter,
   terminal: terminalRouter,

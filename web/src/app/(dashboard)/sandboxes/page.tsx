@@ -1,36 +1,70 @@
+import { TRPCError } from "@trpc/server";
 import type { Metadata } from "next";
-import { CubeIcon } from "~/components/icons";
-import { Card, Code, EmptyState, PageHeader } from "~/components/page";
+import Link from "next/link";
+import { PlusIcon } from "~/components/action-icons";
+import { PageHeader } from "~/components/page";
+import { filtersFromQuery, pageFromQuery } from "~/lib/sandboxes.ts";
 import { getServerSession } from "~/server/auth";
+import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
+import { Unavailable } from "./_components/unavailable";
+import { SandboxesTable } from "./sandboxes-table";
 
 export const metadata: Metadata = { title: "Sandboxes" };
 
-/** The sandbox list; until the sandboxes router lands, who you are and how to make one. */
-export default async function SandboxesPage() {
-  const session = await getServerSession();
+/**
+ * The sandbox list: the first snapshot is fetched here, on the server (from
+ * the dashboard's informer cache, so it is quick), and rendered into the
+ * HTML; the client component then keeps it live.
+ */
+export default async function SandboxesPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
+  const [session, query] = await Promise.all([getServerSession(), searchParams]);
+  let unavailable: string | undefined;
+  try {
+    await getQueryClient().fetchQuery(trpc.sandboxes.list.queryOptions());
+  } catch (error) {
+    if (!(error instanceof TRPCError)) throw error;
+    unavailable = error.message;
+  }
+  const teams = session?.teams ?? [];
   return (
-    <div className="space-y-8">
-      <PageHeader
-        title="Sandboxes"
-        description="Gondolin micro-VMs of your teams, with their routed URLs, terminals and egress."
-      />
-      <p className="text-sm text-slate-600" data-testid="signed-in-as">
-        Signed in as <span className="font-medium text-slate-900">{session?.user.email}</span>
-        {session?.teams.length ? (
-          <>
-            {" "}
-            · teams <span className="font-medium text-slate-900">{session.teams.join(", ")}</span>
-          </>
-        ) : null}
-      </p>
-      <Card>
-        <EmptyState icon={<CubeIcon />} title="No sandboxes to show yet">
-          <p>
-            Create one with <Code>kubectl apply -f examples/</Code>; it appears here once the
-            operator has placed it on a node.
-          </p>
-        </EmptyState>
-      </Card>
-    </div>
+    <HydrateClient>
+      <div className="space-y-6">
+        <PageHeader
+          title="Sandboxes"
+          description={
+            <span data-testid="signed-in-as">
+              {session?.isAdmin
+                ? "Every sandbox in the cluster: you are a platform admin"
+                : teams.length
+                  ? `Sandboxes of your teams: ${teams.join(", ")}`
+                  : "You are in no team yet, so there are no sandboxes to show"}
+              <span className="sr-only"> · Signed in as {session?.user.email}</span>
+            </span>
+          }
+          actions={
+            <Link
+              href="/sandboxes/new"
+              className="inline-flex items-center gap-1.5 rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white shadow-xs hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600"
+            >
+              <PlusIcon className="size-4" />
+              New sandbox
+            </Link>
+          }
+        />
+        {unavailable ? (
+          <Unavailable title="Sandboxes are unavailable" message={unavailable} retry="/sandboxes" />
+        ) : (
+          <SandboxesTable
+            initialFilters={filtersFromQuery(query)}
+            initialPage={pageFromQuery(query)}
+            isAdmin={session?.isAdmin ?? false}
+          />
+        )}
+      </div>
+    </HydrateClient>
   );
 }
