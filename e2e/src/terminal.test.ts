@@ -1,18 +1,28 @@
 /**
- * The web terminal through the whole stack: a node agent, the operator and
- * the router (startStack) with a real VM under TCG, and a dashboard whose
- * terminals connect to that router and sign with its key. In Chromium, the
- * admin types, pastes, resizes the window, exits with a status and
- * reconnects, then closes the tab; a member of another team is refused;
- * and a token the dashboard minted opens one session only.
+ * A sandbox used from the dashboard, through the whole stack: a node agent,
+ * the operator and the router (startStack) with one real VM under TCG, and
+ * a dashboard whose terminals connect to that router, whose key it shares,
+ * and which is the router's sign-in page. In Chromium, the admin types,
+ * pastes, resizes the window, exits with a status and reconnects, then
+ * closes the tab; a member of another team is refused; a token the
+ * dashboard minted opens one session only. The same VM serves a private
+ * page: its team's member clicks the routed URL, signs in and sees it; the
+ * other team's member gets the 403 page, and the router refuses their token.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
+import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
-import { EXEC_PATH } from "@turgon/api/routing";
+import {
+  EXEC_PATH,
+  INGRESS_COOKIE,
+  INGRESS_TOKEN_PARAM,
+  mintIngressToken,
+} from "@turgon/api/routing";
+import { freePort } from "@turgon/dev/ports";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
 import { type Stack, startStack } from "@turgon/operator/testing";
@@ -90,6 +100,42 @@ function terminalOn(page: Page) {
   };
 }
 
+/** What the guest's private page says. */
+const GUEST_PAGE = "private guest page";
+
+/** A GET to the router for a routed host, as curl would send it (Node does not resolve *.localhost). */
+function routerGet(
+  port: number,
+  target: URL,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; location?: string; setCookie?: string[]; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: `${target.pathname}${target.search}`,
+        headers: { host: target.host, ...headers },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            ...(res.headers.location ? { location: res.headers.location } : {}),
+            ...(res.headers["set-cookie"] ? { setCookie: res.headers["set-cookie"] } : {}),
+            body,
+          }),
+        );
+      },
+    );
+    req.once("error", reject);
+    req.end();
+  });
+}
+
 /** A shell prompt at the end of the buffer (`root@…:~# `), so input goes to a ready shell. */
 const PROMPT = /[#$] ?$/;
 
@@ -121,14 +167,25 @@ describe("web terminal", () => {
   };
 
   before(async () => {
-    stack = await startStack();
+    // The dashboard's port first: the router must know where to send browsers to sign in.
+    const dashboardPort = await freePort();
+    stack = await startStack({ signInUrl: `http://127.0.0.1:${dashboardPort}/signin` });
     await must(["create", "namespace", namespace]);
     await must(["create", "namespace", teamNamespace]);
     const sandbox = {
       apiVersion: "turgon.dev/v1alpha1",
       kind: "Sandbox",
       metadata: { name: "shell", namespace, labels: stack.labels },
-      spec: { image: "debian-python:latest" },
+      spec: {
+        image: "debian-python:latest",
+        // A private page on the same VM, for the routed-URL journey.
+        command: [
+          "/bin/sh",
+          "-c",
+          `mkdir -p /srv/site && echo '${GUEST_PAGE}' > /srv/site/index.html && exec python3 -m http.server 8000 --bind 127.0.0.1 --directory /srv/site`,
+        ],
+        ingress: { enabled: true, access: "private", routes: [{ prefix: "/", port: 8000 }] },
+      },
     };
     await writeFile(join(stack.dir, "shell.json"), JSON.stringify(sandbox));
     await must(["apply", "-f", join(stack.dir, "shell.json")]);
@@ -136,6 +193,7 @@ describe("web terminal", () => {
     member = await openBrowser("terminal-member");
     // The stack's router and its key Secret: the dashboard's tokens must pass there.
     dashboard = await startTestDashboard({
+      port: dashboardPort,
       logFile: join(admin.artifacts, "dashboard.log"),
       routerUrl: `http://127.0.0.1:${stack.routerPort}`,
       ingress: { port: stack.routerPort },
@@ -437,5 +495,93 @@ describe("web terminal", () => {
     const second = await open(socketUrl);
     assert.equal(second.status, 401, second.body);
     assert.equal(JSON.parse(second.body).error, "ExecTokenReplayed");
+  });
+
+  it("private URL: its team's member clicks it, signs in and sees the guest's page; the hand-off token is then spent; the other team's member gets the 403 page, and the router refuses their token", async () => {
+    // A team that holds the sandbox's namespace, with a member of its own (this test runs after the
+    // terminal test above, whose member belongs to another team).
+    assert.ok(memberPassword, "the other team's member exists (made by the test above)");
+    const owners = { name: "Shell owners", slug: uniqueName("own") };
+    await ok(trpc(dashboard.url, adminApi, "teams.create", { mutation: true, input: owners }));
+    const ownerEmail = `${uniqueName("owner")}@example.com`;
+    const { password } = await ok(
+      trpc<{ password?: string }>(dashboard.url, adminApi, "teams.addMember", {
+        mutation: true,
+        input: { team: owners.slug, email: ownerEmail },
+      }),
+    );
+    await ok(
+      trpc(dashboard.url, adminApi, "teams.bindNamespace", {
+        mutation: true,
+        input: { team: owners.slug, namespace },
+      }),
+    );
+    const status = await eventually(
+      "the private page is served",
+      async () =>
+        JSON.parse(await must(["get", "sandbox", "shell", "-n", namespace, "-o", "json"])) as {
+          status?: {
+            ingress?: { url?: string; access?: string };
+            conditions?: { type: string; status: string }[];
+          };
+        },
+      (sb) =>
+        sb.status?.ingress?.access === "private" &&
+        sb.status.conditions?.some((c) => c.type === "IngressReady" && c.status === "True") ===
+          true,
+    );
+    const guestUrl = new URL(String(status.status?.ingress?.url));
+    assert.equal(guestUrl.hostname, `shell--${namespace}.localhost`);
+    // The operator advertises the public port it is configured with (18080, as `npm run up`
+    // serves it); this stack's router listens on a free one.
+    guestUrl.port = String(stack.routerPort);
+
+    const owner = await openBrowser("private-url");
+    try {
+      const handoffs: string[] = [];
+      owner.page.on("request", (req) => {
+        if (req.url().includes(`${INGRESS_TOKEN_PARAM}=`)) handoffs.push(req.url());
+      });
+      await owner.visit(guestUrl.href, "private-url-signin");
+      const signInPage = new URL(owner.page.url());
+      assert.equal(signInPage.origin, dashboard.url, "the router sent the browser to sign in");
+      assert.equal(signInPage.pathname, "/signin");
+      assert.equal(signInPage.searchParams.get("return"), guestUrl.href);
+      await owner.page.getByLabel("Email address").fill(ownerEmail);
+      await owner.page.getByLabel("Password").fill(password ?? "");
+      await owner.page.getByRole("button", { name: "Sign in" }).click();
+      await owner.page.waitForURL(guestUrl.href);
+      await owner.page.getByText(GUEST_PAGE).waitFor();
+      await owner.snap("private-url-guest-page");
+      assert.equal(handoffs.length, 1, "one hand-off through the URL");
+      // The URL it came back with is spent: used again, it sends to sign-in, with no cookie.
+      const again = await routerGet(stack.routerPort, new URL(String(handoffs[0])));
+      assert.equal(again.status, 302);
+      assert.equal(new URL(String(again.location)).pathname, "/signin");
+      assert.equal(again.setCookie, undefined);
+    } finally {
+      await owner.close();
+    }
+
+    // The other team's member, signed in to the dashboard already: the 403 page, not a loop.
+    await member.visit(guestUrl.href, "private-url-other-team");
+    assert.equal(new URL(member.page.url()).origin, dashboard.url);
+    await member.page
+      .getByText(/not .*(allowed|access)|403/i)
+      .first()
+      .waitFor();
+    await member.snap("private-url-403");
+    // And a router session token of theirs (as if they had one) is refused by the router: 403.
+    const label = guestUrl.hostname.split(".")[0] as string;
+    const token = await mintIngressToken(stack.key, {
+      sub: memberEmail,
+      aud: label,
+      teams: [team.slug],
+    });
+    const refused = await routerGet(stack.routerPort, guestUrl, {
+      cookie: `${INGRESS_COOKIE}=${token}`,
+    });
+    assert.equal(refused.status, 403, refused.body);
+    assert.match(refused.body, /NotATeamMember|not a member/);
   });
 });
