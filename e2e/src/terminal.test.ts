@@ -550,7 +550,13 @@ describe("web terminal", () => {
       await owner.page.getByLabel("Email address").fill(ownerEmail);
       await owner.page.getByLabel("Password").fill(password ?? "");
       await owner.page.getByRole("button", { name: "Sign in" }).click();
-      await owner.page.waitForURL(guestUrl.href);
+      await owner.page.waitForURL(guestUrl.href).catch(async (error: Error) => {
+        await owner.snap("private-url-stuck");
+        const said = await owner.page.locator("main, body").first().textContent();
+        throw new Error(`not sent on to ${guestUrl.href} (at ${owner.page.url()}): ${said}`, {
+          cause: error,
+        });
+      });
       await owner.page.getByText(GUEST_PAGE).waitFor();
       await owner.snap("private-url-guest-page");
       assert.equal(handoffs.length, 1, "one hand-off through the URL");

@@ -224,6 +224,8 @@ export async function startTestDashboard(
         TURGON_INGRESS_TOKEN_SECRET: ingressTokenSecret,
         TURGON_SSH_USERS_KEY: sshUsersKey,
         TURGON_ROUTER_URL: routerUrl,
+        // Every test signs in from 127.0.0.1, several users within seconds.
+        TURGON_SIGN_IN_LIMIT: "60",
       },
     });
     return {

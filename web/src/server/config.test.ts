@@ -15,6 +15,7 @@ describe("dashboard configuration", () => {
     assert.equal(config.KUBECONFIG, "/tmp/kubeconfig");
     assert.equal(config.TURGON_INGRESS_TOKEN_SECRET, "turgon-system/turgon-ingress-keys");
     assert.equal(config.TURGON_LOG_LEVEL, "info");
+    assert.equal(config.TURGON_SIGN_IN_LIMIT, 3, "better-auth's own limit for sign-ins");
     // The router's public site, as `npm run up` runs it, and the SSH users Secret the router follows.
     assert.equal(config.TURGON_INGRESS_DOMAIN, "localhost");
     assert.equal(config.TURGON_INGRESS_SCHEME, "http");
@@ -51,6 +52,7 @@ describe("dashboard configuration", () => {
           TURGON_INGRESS_SCHEME: "ftp",
           TURGON_INGRESS_PORT: "80000",
           TURGON_SSH_USERS_KEY: "users.yaml",
+          TURGON_SIGN_IN_LIMIT: "0",
         }),
       (error: unknown) => {
         assert.ok(error instanceof ConfigError);
@@ -65,6 +67,7 @@ describe("dashboard configuration", () => {
           error.message,
           /TURGON_SSH_USERS_KEY: must be a Secret data key ending in \.json/,
         );
+        assert.match(error.message, /TURGON_SIGN_IN_LIMIT: must be at least 1/);
         return true;
       },
     );

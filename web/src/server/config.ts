@@ -80,6 +80,13 @@ const Environment = z.object({
     .string()
     .regex(/^[-._a-zA-Z0-9]+\.json$/, "must be a Secret data key ending in .json")
     .default(SSH_USERS_KEY),
+  /** Sign-in attempts allowed per client address in 10 s. */
+  TURGON_SIGN_IN_LIMIT: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(10_000, "must be at most 10000")
+    .default(3),
   TURGON_LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),

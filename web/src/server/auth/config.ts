@@ -35,6 +35,8 @@ export interface AuthSettings {
   /** The dashboard's public URL (BETTER_AUTH_URL). */
   baseURL: string;
   logger: Logger;
+  /** Sign-in attempts allowed per client address in 10 s (TURGON_SIGN_IN_LIMIT; default 3). */
+  signInLimit?: number;
   /**
    * Called after anything that changes who may do what: a user's roles or
    * ban, a user deleted, a team made, deleted, joined or left, a member's
@@ -65,6 +67,11 @@ export function createAuth(settings: AuthSettings) {
     },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     advanced: { cookiePrefix: "turgon" },
+    // better-auth's own default for sign-ins is 3 per 10 s per address; made a setting, since
+    // every browser behind one proxy (or every test on loopback) shares an address.
+    rateLimit: {
+      customRules: { "/sign-in/email": { window: 10, max: settings.signInLimit ?? 3 } },
+    },
     telemetry: { enabled: false },
     databaseHooks: {
       user: {

@@ -16,6 +16,7 @@ export function getAuth(): Auth {
       secret: config.BETTER_AUTH_SECRET,
       baseURL: config.BETTER_AUTH_URL,
       logger: componentLogger("auth"),
+      signInLimit: config.TURGON_SIGN_IN_LIMIT,
       // Memberships and roles are in the SSH gateway's users list.
       onAccessChange: publishSshUsers,
     });
