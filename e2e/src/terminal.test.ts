@@ -356,7 +356,7 @@ describe("web terminal", () => {
     await admin.snap("reconnected");
   });
 
-  it("closing the tab ends the session: the shell is gone from the guest, and the session is recorded", async () => {
+  it("closing the tab ends the session: the shell and its foreground job are gone from the guest, and the session is recorded", async () => {
     const { page } = admin;
     const term = terminalOn(page);
     const mark = `TURGON_MARK=${randomBytes(4).toString("hex")}`;
@@ -366,11 +366,19 @@ describe("web terminal", () => {
     await term.waitForText(/^marked-9$/m, "the marked shell");
     const marked = `grep -l '${mark}' /proc/[0-9]*/environ 2>/dev/null | wc -l`;
     assert.equal(await guestSh(marked), "1", "the marked shell runs in the guest");
+    // A job in the foreground (it inherits the mark) must end with the tab too.
+    await term.typeLine("sleep 4242");
+    await eventually(
+      "the foreground job runs",
+      () => guestSh(marked),
+      (n) => n === "2",
+      30_000,
+    );
     await admin.snap("before-closing-tab");
     const recorded = new Set((await auditEvents()).map((e) => e.id));
     await page.close({ runBeforeUnload: true });
     await eventually(
-      "the marked shell's end in the guest",
+      "the end of the marked shell and its foreground job in the guest",
       () => guestSh(marked),
       (n) => n === "0",
       30_000,

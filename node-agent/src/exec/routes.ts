@@ -80,11 +80,18 @@ function bridge(
     if (control.data.type === "resize") process.resize(control.data.rows, control.data.cols);
     else process.end();
   });
-  // A client that goes away ends the session's stdin; the command may still finish.
-  socket.on("close", () => process.end());
+  let exited = false;
+  // A client that goes away ends the session's stdin; the command may still finish. No hang-up
+  // reaches a guest pty (Gondolin keeps it open), so a terminal session gets what its user would
+  // type: ^C for the foreground job (and a half-typed line), then the end of input for the shell.
+  socket.on("close", () => {
+    if (start.tty && !exited) process.write(Buffer.from("\x03"));
+    process.end();
+  });
 
   Promise.resolve(process).then(
     (result) => {
+      exited = true;
       send(socket, {
         type: "exit",
         exitCode: result.exitCode,
