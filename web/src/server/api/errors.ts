@@ -8,7 +8,8 @@
 import { type TRPC_ERROR_CODE_KEY, TRPCError } from "@trpc/server";
 import { isAPIError } from "better-auth/api";
 import { ZodRealError } from "zod";
-import { KubeApiError, PrincipalError, TeamBindingError } from "../kube/index.ts";
+import { TeamBindingError } from "../kube/index.ts";
+import { toTRPCError } from "../kube-errors.ts";
 
 export function fieldError(code: TRPC_ERROR_CODE_KEY, field: string, message: string): TRPCError {
   return new TRPCError({
@@ -29,9 +30,10 @@ export function authRefusal(
 }
 
 /**
- * What Kubernetes (or the kube layer) refused, for the user: RBAC's 403 as
- * FORBIDDEN, a binding refused before anything changed as an error on its
- * field, and the API server being unreachable or failing as BAD_GATEWAY.
+ * What Kubernetes (or the kube layer) refused, for the user: a binding
+ * refused before anything changed as an error on its field; what the API
+ * server answered as toTRPCError maps it (RBAC's 403 as FORBIDDEN, 422 with
+ * its field causes); an API server that could not be reached as BAD_GATEWAY.
  */
 export function kubeError(
   error: unknown,
@@ -49,29 +51,9 @@ export function kubeError(
     // The kube layer prefixes its field; the form shows the message under that field already.
     return fieldError(code, field, capitalize(error.message.replace(/^(team|namespace): /, "")));
   }
-  if (error instanceof PrincipalError)
-    return new TRPCError({
-      code: "FORBIDDEN",
-      message: `Your account cannot act on Kubernetes: ${error.message}`,
-    });
-  const typed = KubeApiError.from(error);
-  if (typed instanceof KubeApiError) {
-    if (typed.status === 403)
-      return new TRPCError({
-        code: "FORBIDDEN",
-        message: `Kubernetes refused: ${typed.message}`,
-        cause: typed,
-      });
-    if (typed.status === 404)
-      return new TRPCError({ code: "NOT_FOUND", message: typed.message, cause: typed });
-    if (typed.status === 409)
-      return new TRPCError({ code: "CONFLICT", message: typed.message, cause: typed });
-    return new TRPCError({
-      code: "BAD_GATEWAY",
-      message: `The Kubernetes API server answered ${typed.status}: ${typed.message}`,
-      cause: typed,
-    });
-  }
+  // Everything the API server answered maps one way, wherever it was asked (kube-errors.ts).
+  const mapped = toTRPCError(error);
+  if (mapped instanceof TRPCError) return mapped;
   return new TRPCError({
     code: "BAD_GATEWAY",
     message: "The Kubernetes API server could not be reached.",
