@@ -1,24 +1,6 @@
-import type { SVGProps } from "react";
+import { Icon, type IconProps } from "./icons";
 
 /** Outline icons (24×24, stroke) for the teams, users and keys pages, drawn like ./icons.tsx. */
-function Icon({ d, ...props }: SVGProps<SVGSVGElement> & { d: string }) {
-  return (
-    <svg
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      strokeWidth={1.5}
-      strokeLinecap="round"
-      strokeLinejoin="round"
-      aria-hidden="true"
-      {...props}
-    >
-      <path d={d} />
-    </svg>
-  );
-}
-
-type IconProps = SVGProps<SVGSVGElement>;
 
 export const KeyIcon = (props: IconProps) => (
   <Icon
@@ -26,8 +8,6 @@ export const KeyIcon = (props: IconProps) => (
     d="M15.75 5.25a3 3 0 0 1 3 3m3 0a6 6 0 0 1-7.029 5.912c-.563-.097-1.159.026-1.563.43L10.5 17.25H8.25v2.25H6v2.25H2.25v-2.818c0-.597.237-1.17.659-1.591l6.499-6.499c.404-.404.527-1 .43-1.563A6 6 0 1 1 21.75 8.25Z"
   />
 );
-
-export const PlusIcon = (props: IconProps) => <Icon {...props} d="M12 4.5v15m7.5-7.5h-15" />;
 
 export const TrashIcon = (props: IconProps) => (
   <Icon

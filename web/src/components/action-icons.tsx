@@ -1,24 +1,6 @@
-import type { SVGProps } from "react";
+import { Icon, type IconProps } from "./icons";
 
 /** More outline icons (24×24, stroke), in the style of ./icons.tsx, for actions and tables. */
-function Icon({ d, ...props }: SVGProps<SVGSVGElement> & { d: string }) {
-  return (
-    <svg
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      strokeWidth={1.5}
-      strokeLinecap="round"
-      strokeLinejoin="round"
-      aria-hidden="true"
-      {...props}
-    >
-      <path d={d} />
-    </svg>
-  );
-}
-
-type IconProps = SVGProps<SVGSVGElement>;
 
 export const PlusIcon = (props: IconProps) => <Icon {...props} d="M12 4.5v15m7.5-7.5h-15" />;
 

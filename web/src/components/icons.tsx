@@ -1,7 +1,7 @@
 import type { SVGProps } from "react";
 
 /** Outline icons (24×24, stroke), drawn inline: the dashboard loads nothing from elsewhere. */
-function Icon({ d, ...props }: SVGProps<SVGSVGElement> & { d: string }) {
+export function Icon({ d, ...props }: SVGProps<SVGSVGElement> & { d: string }) {
   return (
     <svg
       viewBox="0 0 24 24"
@@ -18,7 +18,7 @@ function Icon({ d, ...props }: SVGProps<SVGSVGElement> & { d: string }) {
   );
 }
 
-type IconProps = SVGProps<SVGSVGElement>;
+export type IconProps = SVGProps<SVGSVGElement>;
 
 export const CubeIcon = (props: IconProps) => (
   <Icon

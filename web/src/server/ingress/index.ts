@@ -32,6 +32,14 @@ function deps() {
   return globalForIngress.turgonIngress;
 }
 
+/**
+ * The `current` key of the ingress token Secret (TURGON_INGRESS_TOKEN_SECRET),
+ * which the router verifies hand-off and exec tokens with: one cache for both.
+ */
+export function ingressTokenKey(): Promise<Uint8Array> {
+  return deps().keys.current();
+}
+
 /** The hand-off to a routed sandbox URL for a signed-in user (see handoff.ts). */
 export function handOffTo(
   target: { label: string; url: string },

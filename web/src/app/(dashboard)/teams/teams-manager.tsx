@@ -3,7 +3,8 @@
 import { useMutation, useQueryClient, useSuspenseQuery } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import { type FormEvent, useState } from "react";
-import { CopyIcon, FolderIcon, KeyIcon, PlusIcon, ShieldIcon } from "~/components/account-icons";
+import { CopyIcon, FolderIcon, KeyIcon, ShieldIcon } from "~/components/account-icons";
+import { PlusIcon } from "~/components/action-icons";
 import { ConfirmButton } from "~/components/confirm-button";
 import { Alert, Button, CardHeader, Field, Input, Select } from "~/components/form";
 import { TeamIcon } from "~/components/icons";

@@ -9,12 +9,12 @@ import { dnsLabel } from "@turgon/api/crd";
 import { mintExecToken } from "@turgon/api/routing";
 import { z } from "zod";
 import { serverConfig } from "../../config.ts";
+import { ingressTokenKey } from "../../ingress/index.ts";
 import { impersonatedApis } from "../../kube/index.ts";
 import { dashboardKubeConfig } from "../../kubeconfig.ts";
 import { componentLogger } from "../../logger.ts";
 import { mayExec, type SandboxReadiness, sandboxReadiness } from "../../terminal/access.ts";
 import { execSocketUrl } from "../../terminal/exec-url.ts";
-import { execTokenKey } from "../../terminal/keys.ts";
 import { kubeError } from "../errors.ts";
 import { createTRPCRouter, protectedProcedure } from "../trpc.ts";
 
@@ -63,7 +63,7 @@ export const terminalRouter = createTRPCRouter({
         message: `Sandbox ${target} is not ready (${readiness.phase}); try again once it runs.`,
       });
     const token = await mintExecToken(
-      await execTokenKey(),
+      await ingressTokenKey(),
       // The email, as Kubernetes knew the user when it allowed this (and as SSH sessions record them).
       { sub: user.email, namespace: input.namespace, sandbox: input.name },
       EXEC_TOKEN_TTL_SECONDS,
