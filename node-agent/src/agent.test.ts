@@ -17,7 +17,7 @@ import {
   SANDBOX_HEADER,
   SshCredentials,
 } from "@turgon/api/agent";
-import { AUDIT_QUEUE, type EgressAuditEvent } from "@turgon/api/audit";
+import { AUDIT_QUEUE, type AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
 import {
   type ExternalHost,
   installCrds,
@@ -288,6 +288,7 @@ describe("node agent", async () => {
       upstream.received.map((r) => ({ url: r.url, authorization: r.headers.authorization }));
     const policy = (extra: Record<string, unknown>) => ({
       secrets: [{ name: "API_TOKEN", hosts: [upstream.address], value: SECRET }],
+      policyName: "egress-test",
       ...extra,
     });
     /** curl from the guest through Gondolin's proxy; returns the HTTP status. */
@@ -313,7 +314,8 @@ describe("node agent", async () => {
           "prioritized",
         ]);
         return jobs
-          .map((job) => job.data as EgressAuditEvent)
+          .flatMap((job) => (job.data as AuditBatch).lines)
+          .map((line) => EgressAuditEvent.parse(JSON.parse(line)))
           .filter((event) => event.sandbox.uid === uid);
       } finally {
         await queue.close();
@@ -489,9 +491,10 @@ describe("node agent", async () => {
       assert.match(denied?.reason ?? "", /not on the allowlist/);
       const [allowed] = await waitForEvents((e) => e.path === "/after", 1);
       assert.deepEqual(
-        [allowed?.decision, allowed?.status, allowed?.method, allowed?.host],
-        ["allowed", 200, "GET", upstream.address],
+        [allowed?.decision, allowed?.status, allowed?.method, allowed?.scheme, allowed?.host],
+        ["allowed", 200, "GET", "http", upstream.address],
       );
+      assert.equal(allowed?.policy, "egress-test", "the event names the policy in force");
       assert.deepEqual(allowed?.secretsInjected, ["API_TOKEN"]);
     });
 

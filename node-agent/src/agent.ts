@@ -110,7 +110,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   spool.on("dropped", (count) =>
     log.error({ count }, "audit spool over its bound: dropped the oldest events"),
   );
-  const shipper = new AuditShipper(spool, config["redis-url"], log);
+  const shipper = new AuditShipper(spool, config["redis-url"], config["node-name"], log);
   shipper.start();
   const records = new VmRecords(config["state-dir"]);
   const reaped = await records.reapOrphans(log);

@@ -32,6 +32,10 @@ export const EffectivePolicy = z.strictObject({
   allowedHosts: z.array(hostPattern).default([]),
   secrets: z.array(ResolvedSecret).default([]),
   mode: z.enum(["enforce", "report"]).default("enforce"),
+  policyName: z.string().min(1).max(253).optional().meta({
+    description:
+      "The SandboxPolicy these rules came from, named in audit events; absent when only inline rules apply.",
+  }),
 });
 export type EffectivePolicy = z.infer<typeof EffectivePolicy>;
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { AUDIT_QUEUE } from "@turgon/api/audit";
+import { AUDIT_JOB_OPTIONS, AUDIT_QUEUE, type AuditBatch } from "@turgon/api/audit";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "../logger.ts";
@@ -8,10 +8,10 @@ import type { AuditSpool } from "./spool.ts";
 const BATCH = 500;
 
 /**
- * Moves spooled audit events to Redis (a bullmq queue) in order, advancing
- * the spool's checkpoint only after Redis accepted a batch. Job ids are the
- * event ids, so a batch sent twice after a crash is not queued twice while
- * the first copy is still there, and consumers dedupe on the id anyway.
+ * Moves spooled audit events to Redis (a bullmq queue) in order, one job per
+ * batch of spool lines, advancing the spool's checkpoint only after Redis
+ * accepted the job. A batch sent again after a crash may repeat events; the
+ * worker's insert is idempotent on the event id, so they land once.
  */
 export class AuditShipper {
   private readonly spool: AuditSpool;
@@ -23,8 +23,11 @@ export class AuditShipper {
   private loop?: Promise<void>;
   shipped = 0;
 
-  constructor(spool: AuditSpool, redisUrl: string, log: Logger) {
+  private readonly node: string;
+
+  constructor(spool: AuditSpool, redisUrl: string, node: string, log: Logger) {
     this.spool = spool;
+    this.node = node;
     this.log = log.child({ component: "audit-shipper" });
     // Fail fast while Redis is away: the events wait on disk, not in memory.
     this.redis = new Redis(redisUrl, {
@@ -53,16 +56,8 @@ export class AuditShipper {
         if (this.redis.status === "wait" || this.redis.status === "end") await this.redis.connect();
         const { events, next } = await this.spool.read(checkpoint, BATCH);
         if (events.length > 0) {
-          await this.queue.addBulk(
-            events.map((line) => {
-              const event = JSON.parse(line) as { id: string };
-              return {
-                name: "egress",
-                data: event,
-                opts: { jobId: event.id, removeOnComplete: 10_000, removeOnFail: false },
-              };
-            }),
-          );
+          const batch: AuditBatch = { node: this.node, lines: events };
+          await this.queue.add("batch", batch, AUDIT_JOB_OPTIONS);
           this.shipped += events.length;
         }
         if (next.segment !== checkpoint.segment || next.offset !== checkpoint.offset) {

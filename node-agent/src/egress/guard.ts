@@ -56,6 +56,11 @@ export class EgressGuard {
     return cidrBlockList(policy.deniedCIDRs ?? []);
   }
 
+  /** The SandboxPolicy in force, for audit events. */
+  get policyName(): string | undefined {
+    return this.policy.policyName;
+  }
+
   update(policy: EffectivePolicy): void {
     this.policy = policy;
     this.deniedCidrs = EgressGuard.cidrList(policy);

@@ -107,6 +107,7 @@ describe("resolveEffectivePolicy", () => {
       allowedHosts: ["pypi.org", "*.pythonhosted.org"],
       deniedMethods: ["DELETE"],
       mode: "enforce",
+      policyName: "shared",
       secrets: [
         { name: "PYPI_TOKEN", hosts: ["pypi.org"], value: "pypi-real-token" },
         { name: "GH_TOKEN", hosts: ["api.github.com"], value: "gh-real-token" },

@@ -80,6 +80,7 @@ export async function resolveEffectivePolicy(
     ...(merged.websockets !== undefined ? { websockets: merged.websockets } : {}),
     secrets,
     mode: merged.mode ?? "enforce",
+    ...(policyRef ? { policyName: policyRef.name } : {}),
   };
 }
 

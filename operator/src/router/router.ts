@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
+import { AUDIT_JOB_OPTIONS, EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
 import { GROUP, VERSION } from "@turgon/api/crd";
 import type { SshUsersFile } from "@turgon/api/routing";
 import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
@@ -91,8 +91,8 @@ export async function startRouter(
   /** Exec and SSH sessions alike: keyed by event id, so a retried add is not a second record. */
   const recordSession = async (event: ExecAuditEvent) => {
     await audit.add(event.reason.startsWith("ssh-") ? "ssh" : "exec", event, {
+      ...AUDIT_JOB_OPTIONS,
       jobId: event.id,
-      removeOnComplete: 10_000,
     });
   };
   const exec = new ExecEdge({

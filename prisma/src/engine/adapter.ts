@@ -106,11 +106,37 @@ async function onServer(connection: DatabaseConnection, sql: string): Promise<vo
 async function throwAwayShadow(main: DatabaseConnection): Promise<SqlDriverAdapter> {
   const name = `prisma_migrate_shadow_db_${randomUUID()}`;
   await onServer(main, `CREATE DATABASE ${quoteIdentifier(name)}`);
-  const adapter = await new PrismaPg(enginePoolConfig({ ...main, database: name })).connect();
+  const adapter = runScriptsWhole(
+    await new PrismaPg(enginePoolConfig({ ...main, database: name })).connect(),
+  );
   const dispose = adapter.dispose.bind(adapter);
   adapter.dispose = async () => {
     await dispose();
     await onServer(main, `DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
+  };
+  return adapter;
+}
+
+interface PgAdapterInternals {
+  underlyingDriver(): pg.Pool;
+  onError(error: unknown): never;
+}
+
+/**
+ * @prisma/adapter-pg runs a migration script by splitting it on every `;`,
+ * which breaks any statement holding one in a string, a comment or a
+ * function body (a hand-written `CREATE FUNCTION ... $$ ... $$`). Postgres
+ * takes the whole script in one simple-protocol query, as `psql -f` and the
+ * migration runner send it.
+ */
+function runScriptsWhole(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const internals = adapter as unknown as PgAdapterInternals;
+  adapter.executeScript = async (script: string) => {
+    try {
+      await internals.underlyingDriver().query(script);
+    } catch (error) {
+      internals.onError(error);
+    }
   };
   return adapter;
 }
@@ -138,11 +164,13 @@ export function engineAdapterFactory(
   return {
     provider: mainFactory.provider,
     adapterName: mainFactory.adapterName,
-    connect: () => mainFactory.connect(),
+    connect: async () => runScriptsWhole(await mainFactory.connect()),
     async connectToShadowDb(): Promise<SqlDriverAdapter> {
       if (shadow) {
         await wipeDatabase(shadow);
-        return new PrismaPg(enginePoolConfig(shadow), { schema: shadow.schema }).connect();
+        return runScriptsWhole(
+          await new PrismaPg(enginePoolConfig(shadow), { schema: shadow.schema }).connect(),
+        );
       }
       return throwAwayShadow(main);
     },

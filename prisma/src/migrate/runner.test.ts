@@ -17,6 +17,10 @@ import {
 const TABLES = [
   "_prisma_migrations",
   "account",
+  "audit_dead_letter",
+  "audit_export",
+  "egress_event",
+  "exec_session",
   "invitation",
   "member",
   "organization",
