@@ -20,6 +20,7 @@ import { RouterMetrics } from "./metrics.ts";
 import { namespaceInformer } from "./namespaces.ts";
 import { createRouterServer } from "./proxy.ts";
 import { SingleUseGuard } from "./replay.ts";
+import { SessionRecorder } from "./session-records.ts";
 import { SshGateway, type SshGatewayOptions, unreadableKeys } from "./ssh.ts";
 import { parseSshUsers, SshUsersError, SshUsersSecret } from "./ssh-users.ts";
 import { TokenKeys } from "./tokens.ts";
@@ -89,12 +90,16 @@ export async function startRouter(
   const redis = new Redis(config["redis-url"], { maxRetriesPerRequest: 2, lazyConnect: true });
   const audit = new Queue(EXEC_AUDIT_QUEUE, { connection: redis });
   /** Exec and SSH sessions alike: keyed by event id, so a retried add is not a second record. */
-  const recordSession = async (event: ExecAuditEvent) => {
-    await audit.add(event.reason.startsWith("ssh-") ? "ssh" : "exec", event, {
-      ...AUDIT_JOB_OPTIONS,
-      jobId: event.id,
-    });
-  };
+  const sessions = new SessionRecorder({
+    log,
+    send: async (event: ExecAuditEvent) => {
+      await audit.add(event.reason.startsWith("ssh-") ? "ssh" : "exec", event, {
+        ...AUDIT_JOB_OPTIONS,
+        jobId: event.id,
+      });
+    },
+  });
+  const recordSession = async (event: ExecAuditEvent) => sessions.record(event);
   const exec = new ExecEdge({
     directory,
     keys,
@@ -157,6 +162,7 @@ export async function startRouter(
       await new Promise((resolve) => server.close(resolve));
       await new Promise((resolve) => metricsServer.close(resolve));
       await stopCaches(caches);
+      await sessions.stop();
       await audit.close();
       redis.disconnect();
     },
