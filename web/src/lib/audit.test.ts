@@ -37,7 +37,13 @@ describe("audit filters in the URL", () => {
       method: "get",
       range: "2y",
     });
-    assert.deepEqual(Object.keys(errors).sort(), ["decision", "host", "namespace", "range", "status"]);
+    assert.deepEqual(Object.keys(errors).sort(), [
+      "decision",
+      "host",
+      "namespace",
+      "range",
+      "status",
+    ]);
     assert.match(errors.decision ?? "", /allowed, denied, would-deny/);
     assert.deepEqual(filter, { range: "24h", method: "GET" });
   });
@@ -54,7 +60,10 @@ describe("audit filters in the URL", () => {
     assert.ok(filterFromQuery({ range: "1h", from: "2026-11-30T11:00:00Z" }).errors.from);
     const parsed = AuditFilter.safeParse({ range: "custom" });
     assert.equal(parsed.success, false);
-    assert.deepEqual(parsed.error?.issues.map((i) => i.path), [["from"]]);
+    assert.deepEqual(
+      parsed.error?.issues.map((i) => i.path),
+      [["from"]],
+    );
   });
 
   it("parses the sessions tab's filter with its own kind", () => {

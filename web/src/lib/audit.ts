@@ -44,7 +44,10 @@ const hostPattern = z
   .trim()
   .toLowerCase()
   .max(255, "must be at most 255 characters")
-  .regex(/^[a-z0-9.*:_[\]-]+$/, "must be a host name, an address, or a pattern such as *.github.com");
+  .regex(
+    /^[a-z0-9.*:_[\]-]+$/,
+    "must be a host name, an address, or a pattern such as *.github.com",
+  );
 const isoTime = z.iso.datetime({ offset: true, error: "must be an ISO-8601 time" });
 
 const filterShape = {
@@ -211,7 +214,10 @@ export interface TimeWindow {
 }
 
 /** The absolute window of a filter at `now`. */
-export function windowOf(filter: Pick<AuditFilter, "range" | "from" | "to">, now: Date): TimeWindow {
+export function windowOf(
+  filter: Pick<AuditFilter, "range" | "from" | "to">,
+  now: Date,
+): TimeWindow {
   if (filter.range === "custom")
     return {
       from: new Date(filter.from ?? now.toISOString()),

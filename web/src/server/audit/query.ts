@@ -271,15 +271,26 @@ export interface EgressSummary {
 
 /** Bucket sizes for the chart: the smallest that keeps it at most MAX_BUCKETS bars. */
 const BUCKET_SIZES_MS = [
-  10_000, 30_000, 60_000, 5 * 60_000, 10 * 60_000, 30 * 60_000, 3_600_000, 3 * 3_600_000,
-  6 * 3_600_000, 12 * 3_600_000, 86_400_000, 7 * 86_400_000,
+  10_000,
+  30_000,
+  60_000,
+  5 * 60_000,
+  10 * 60_000,
+  30 * 60_000,
+  3_600_000,
+  3 * 3_600_000,
+  6 * 3_600_000,
+  12 * 3_600_000,
+  86_400_000,
+  7 * 86_400_000,
 ];
 const MAX_BUCKETS = 60;
 const TOP_HOSTS = 8;
 
 export function bucketSizeFor(spanMs: number): number {
   return (
-    BUCKET_SIZES_MS.find((size) => spanMs / size <= MAX_BUCKETS) ?? (BUCKET_SIZES_MS.at(-1) as number)
+    BUCKET_SIZES_MS.find((size) => spanMs / size <= MAX_BUCKETS) ??
+    (BUCKET_SIZES_MS.at(-1) as number)
   );
 }
 
@@ -329,7 +340,11 @@ export async function summarizeEgress(
   const counts = new Map(overTime.rows.map((row) => [row.bucket.getTime(), Number(row.count)]));
   const buckets: { start: string; count: number }[] = [];
   const first = Math.floor(window.from.getTime() / bucketMs) * bucketMs;
-  for (let start = first; start < to.getTime() && buckets.length <= MAX_BUCKETS + 1; start += bucketMs)
+  for (
+    let start = first;
+    start < to.getTime() && buckets.length <= MAX_BUCKETS + 1;
+    start += bucketMs
+  )
     buckets.push({ start: new Date(start).toISOString(), count: counts.get(start) ?? 0 });
   return {
     window: { from: window.from.toISOString(), to: to.toISOString() },

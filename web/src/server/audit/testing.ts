@@ -24,7 +24,9 @@ export interface ScratchAuditDatabase {
 export async function createAuditDatabase(prefix = "audit"): Promise<ScratchAuditDatabase> {
   const server = process.env.DATABASE_URL;
   if (!server)
-    throw new Error("DATABASE_URL is not set: run with --test-global-setup=dev/src/testing/global-setup.ts");
+    throw new Error(
+      "DATABASE_URL is not set: run with --test-global-setup=dev/src/testing/global-setup.ts",
+    );
   const name = `${prefix}_${process.pid}_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: server });
   await admin.connect();
