@@ -218,3 +218,36 @@ export async function announceCommitted(redisUrl: string, lastSeq: string): Prom
     redis.disconnect();
   }
 }
+
+/** Parses RFC 4180 CSV (quoted cells, "" for a quote, CRLF or LF records): the export's reader in tests. */
+export function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let cell = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") {
+      record.push(cell);
+      cell = "";
+    } else if (c === "\n" || (c === "\r" && text[i + 1] === "\n")) {
+      if (c === "\r") i++;
+      record.push(cell);
+      records.push(record);
+      record = [];
+      cell = "";
+    } else cell += c;
+  }
+  if (cell || record.length) {
+    record.push(cell);
+    records.push(record);
+  }
+  return records;
+}
