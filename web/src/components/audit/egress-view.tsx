@@ -7,7 +7,7 @@ import { DownloadIcon, PauseIcon, PlayIcon, SearchIcon } from "~/components/acti
 import { ShieldIcon } from "~/components/icons";
 import { LiveIndicator } from "~/components/live";
 import { Card, EmptyState } from "~/components/page";
-import { formatTime } from "~/components/time";
+import { formatShortTime } from "~/components/time";
 import {
   AuditFilter,
   compareEgress,
@@ -372,7 +372,7 @@ const Row = memo(function Row({
     >
       <td className="px-4 py-2.5 whitespace-nowrap text-slate-600">
         <time dateTime={row.time} title={row.time} suppressHydrationWarning>
-          {formatTime(row.time)}
+          {formatShortTime(row.time)}
         </time>
       </td>
       {scoped ? null : (
@@ -404,7 +404,7 @@ const Row = memo(function Row({
       <td className="px-4 py-2.5">
         <StatusCode status={row.status} />
       </td>
-      <td className="px-4 py-2.5" title={row.reason}>
+      <td className="px-4 py-2.5 whitespace-nowrap" title={row.reason}>
         <DecisionBadge decision={row.decision} />
       </td>
       <td className="px-4 py-2.5">

@@ -78,7 +78,10 @@ export function EventDetails({ row, onClose }: { row: EgressRow | null; onClose:
               {row.policy ?? <span className="text-slate-400">inline rules only</span>}
             </Field>
             <Field label="Sandbox">
-              {row.namespace}/{row.sandbox} {mono(`uid ${row.sandboxUid}`)}
+              <span className="block">
+                {row.namespace}/{row.sandbox}
+              </span>
+              <span className="block text-slate-500">{mono(`uid ${row.sandboxUid}`)}</span>
             </Field>
             <Field label="Team">{row.team ?? <span className="text-slate-400">none</span>}</Field>
             <Field label="Node">{mono(row.node)}</Field>
@@ -135,8 +138,10 @@ export function EventDetails({ row, onClose }: { row: EgressRow | null; onClose:
                     </>
                   )}
                   , live, without a reboot. It is not built yet: until then, add the host to{" "}
-                  <span className="font-mono">spec.allowedHosts</span> with kubectl. Nothing has
-                  been changed.
+                  <span className="font-mono">
+                    {row.policy ? "spec.allowedHosts" : "spec.network.allowedHosts"}
+                  </span>{" "}
+                  with kubectl. Nothing has been changed.
                 </p>
               </div>
             ) : (

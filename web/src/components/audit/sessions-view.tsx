@@ -6,7 +6,7 @@ import { useState } from "react";
 import { DownloadIcon } from "~/components/action-icons";
 import { TerminalIcon } from "~/components/icons";
 import { Card, EmptyState } from "~/components/page";
-import { formatTime } from "~/components/time";
+import { formatShortTime } from "~/components/time";
 import {
   DEFAULT_PAGE_SIZE,
   filterToQuery,
@@ -177,7 +177,7 @@ function SessionLine({ row, scoped }: { row: SessionRow; scoped: boolean }) {
     <tr data-testid="session-row" data-id={row.id}>
       <td className="px-4 py-2.5 whitespace-nowrap text-slate-600">
         <time dateTime={row.startedAt} title={row.startedAt}>
-          {formatTime(row.startedAt)}
+          {formatShortTime(row.startedAt)}
         </time>
       </td>
       <td className="px-4 py-2.5 whitespace-nowrap">
@@ -213,9 +213,9 @@ function SessionLine({ row, scoped }: { row: SessionRow; scoped: boolean }) {
       <td className="px-4 py-2.5 text-right whitespace-nowrap text-slate-500 tabular-nums">
         {formatDuration(sessionDurationMs(row))}
       </td>
-      <td className="px-4 py-2.5 whitespace-nowrap" title={row.reason}>
+      <td className="px-4 py-2.5" title={row.reason}>
         {row.exitCode === null ? (
-          <span className="text-slate-500">— {row.reason}</span>
+          <span className="text-xs text-slate-500">no exit code: {row.reason}</span>
         ) : (
           <span
             className={`font-mono text-xs ${row.exitCode === 0 ? "text-emerald-700" : "text-red-700"}`}

@@ -2,7 +2,7 @@
 
 import { useQuery } from "@tanstack/react-query";
 import { Card } from "~/components/page";
-import { formatTime } from "~/components/time";
+import { formatShortTime, formatTime } from "~/components/time";
 import type { AuditFilter } from "~/lib/audit.ts";
 import type { HostCount } from "~/server/audit/query.ts";
 import { useTRPC } from "~/trpc/react";
@@ -130,8 +130,8 @@ export function Summaries({
         )}
         {data ? (
           <div className="mt-1 flex justify-between text-[0.6875rem] text-slate-400">
-            <span>{formatTime(data.window.from)}</span>
-            <span>{formatTime(data.window.to)}</span>
+            <span>{formatShortTime(data.window.from)}</span>
+            <span>{formatShortTime(data.window.to)}</span>
           </div>
         ) : null}
       </Card>
