@@ -312,7 +312,6 @@ export function EgressView({
                   <th className="px-4 py-3">Request</th>
                   <th className="px-4 py-3">Status</th>
                   <th className="px-4 py-3">Decision</th>
-                  <th className="px-4 py-3">Secrets</th>
                   <th className="px-4 py-3 text-right">Duration</th>
                 </tr>
               </thead>
@@ -378,9 +377,8 @@ const Row = memo(function Row({
       {scoped ? null : (
         <td className="px-4 py-2.5 whitespace-nowrap">
           <p className="text-slate-900">{row.sandbox}</p>
-          <p className="text-xs text-slate-500">
+          <p className="text-xs text-slate-500" title={row.team ? `team ${row.team}` : "no team"}>
             {row.namespace}
-            {row.team && row.team !== row.namespace ? ` · team ${row.team}` : ""}
           </p>
         </td>
       )}
@@ -400,22 +398,24 @@ const Row = memo(function Row({
           </span>
           <span className="font-mono text-xs text-slate-500">{row.path}</span>
         </button>
+        {row.secrets.length ? (
+          <span className="mt-0.5 flex flex-wrap gap-1" title="Secrets injected (by name)">
+            {row.secrets.map((name) => (
+              <span
+                key={name}
+                className="rounded bg-indigo-50 px-1.5 py-0.5 font-mono text-[0.6875rem] text-indigo-700"
+              >
+                {name}
+              </span>
+            ))}
+          </span>
+        ) : null}
       </td>
       <td className="px-4 py-2.5">
         <StatusCode status={row.status} />
       </td>
       <td className="px-4 py-2.5 whitespace-nowrap" title={row.reason}>
         <DecisionBadge decision={row.decision} />
-      </td>
-      <td className="px-4 py-2.5">
-        {row.secrets.map((name) => (
-          <span
-            key={name}
-            className="mr-1 rounded bg-indigo-50 px-1.5 py-0.5 font-mono text-xs text-indigo-700"
-          >
-            {name}
-          </span>
-        ))}
       </td>
       <td className="px-4 py-2.5 text-right whitespace-nowrap text-slate-500 tabular-nums">
         {formatDuration(row.durationMs)}
