@@ -18,9 +18,16 @@ if (!databaseUrl || (format !== "csv" && format !== "ndjson")) {
 const mb = (bytes: number) => bytes / 1024 / 1024;
 const baseRss = process.memoryUsage.rss();
 let peakRss = baseRss;
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
-}, 20);
+// The JS heap and Buffers too: RSS also counts memory freed but not yet returned to the OS.
+let peakHeap = 0;
+let peakBuffers = 0;
+const sample = () => {
+  const usage = process.memoryUsage();
+  peakRss = Math.max(peakRss, usage.rss);
+  peakHeap = Math.max(peakHeap, usage.heapUsed);
+  peakBuffers = Math.max(peakBuffers, usage.arrayBuffers);
+};
+const sampler = setInterval(sample, 20);
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
 let rows = 0;
 let bytes = 0;
@@ -38,11 +45,19 @@ for await (const chunk of exportRows(
   },
 )) {
   bytes += Buffer.byteLength(chunk);
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  sample();
 }
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 await pool.end();
 console.log(
-  JSON.stringify({ rows, bytes, seconds, peakRssMb: mb(peakRss), baseRssMb: mb(baseRss) }),
+  JSON.stringify({
+    rows,
+    bytes,
+    seconds,
+    peakRssMb: mb(peakRss),
+    baseRssMb: mb(baseRss),
+    peakHeapMb: mb(peakHeap),
+    peakBuffersMb: mb(peakBuffers),
+  }),
 );

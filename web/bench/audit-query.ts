@@ -187,6 +187,8 @@ interface ExportResult {
   seconds: number;
   peakRssMb: number;
   baseRssMb: number;
+  peakHeapMb: number;
+  peakBuffersMb: number;
 }
 
 function exportInChild(
@@ -336,7 +338,7 @@ async function main(): Promise<void> {
       log(`==> export of every row (30 d) as ${format}, in its own process ${flags.join(" ")}`);
       const result = await exportInChild(db.url, format, [...flags]);
       log(
-        `    ${result.rows.toLocaleString("en")} rows, ${(result.bytes / 1e6).toFixed(0)} MB in ${result.seconds.toFixed(1)} s: ${Math.round(result.rows / result.seconds).toLocaleString("en")} rows/s; RSS ${result.baseRssMb.toFixed(0)} MB at start, peak ${result.peakRssMb.toFixed(0)} MB`,
+        `    ${result.rows.toLocaleString("en")} rows, ${(result.bytes / 1e6).toFixed(0)} MB in ${result.seconds.toFixed(1)} s: ${Math.round(result.rows / result.seconds).toLocaleString("en")} rows/s; RSS ${result.baseRssMb.toFixed(0)} MB at start, peak ${result.peakRssMb.toFixed(0)} MB (JS heap used peak ${result.peakHeapMb.toFixed(0)} MB, Buffers peak ${result.peakBuffersMb.toFixed(0)} MB)`,
       );
     }
   } finally {
