@@ -281,6 +281,14 @@ async function main(): Promise<void> {
       "first page, 30 d, secret=GITHUB_TOKEN, admin",
       page({ range: "30d", secret: "GITHUB_TOKEN" }),
     );
+    await measure(
+      "first page, no filter (30 d), member of 1 team",
+      page({ range: "30d" }, { all: false, teams: ["team-5"] }),
+    );
+    await measure(
+      "first page, no filter (30 d), member of a team without rows",
+      page({ range: "30d" }, { all: false, teams: ["team-none"] }),
+    );
     // A page deep in the range: the keyset cursor of the 200th page (10,000 rows in).
     let cursor: string | undefined;
     for (let i = 0; i < 200; i++) {

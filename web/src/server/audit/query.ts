@@ -57,8 +57,11 @@ export class Conditions {
 
 function addAccess(where: Conditions, access: AuditAccess): void {
   if (access.all) return;
-  // No team: no rows (ANY of an empty array is false), never "no condition".
-  where.add(`team = ANY(${where.param([...access.teams])}::text[])`);
+  // One team (the usual member): an equality, which the (team, time desc)
+  // index answers in order; several: ANY. No team: no rows (ANY of an empty
+  // array is false), never "no condition".
+  if (access.teams.length === 1) where.add(`team = ${where.param(access.teams[0])}`);
+  else where.add(`team = ANY(${where.param([...access.teams])}::text[])`);
 }
 
 function addWindow(where: Conditions, column: string, window: TimeWindow): void {
