@@ -438,7 +438,7 @@ describe("the audit page", () => {
       ]);
       assert.equal(await page.getByLabel("Decision").inputValue(), "denied");
       await admin.visit(url("/audit?range=1h&host=nope%20bad"), "audit-bad-filter");
-      assert.match(await page.getByTestId("filter-errors").innerText(), /host/);
+      assert.match((await page.getByTestId("filter-errors").textContent()) ?? "", /host/);
 
       await admin.visit(url("/audit?range=1h"), "audit");
       await page.getByTestId("summaries").getByText("evil.example.com").waitFor();
@@ -446,7 +446,7 @@ describe("the audit page", () => {
       await page.getByTestId("egress-row").filter({ hasText: "evil.example.com" }).click();
       const details = page.getByTestId("event-details");
       await details.getByText("POST https://evil.example.com/exfil").waitFor();
-      assert.match(await details.innerText(), /host not in allowedHosts/);
+      assert.match((await details.textContent()) ?? "", /host not in allowedHosts/);
       await admin.snap("audit-row-details");
       await details.getByRole("button", { name: "Allow this host…" }).click();
       await details.getByTestId("allow-host-explained").waitFor();
@@ -529,8 +529,8 @@ describe("the audit page", () => {
       const table = page.getByTestId("sessions-table");
       await table.waitFor();
       assert.equal(await page.getByTestId("session-row").count(), 3);
-      assert.match(await table.innerText(), /python -m pytest/);
-      assert.match(await table.innerText(), /interactive shell/);
+      assert.match((await table.textContent()) ?? "", /python -m pytest/);
+      assert.match((await table.textContent()) ?? "", /interactive shell/);
 
       await must(["create", "namespace", nsA]);
       await apply({
