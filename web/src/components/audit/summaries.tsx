@@ -7,6 +7,8 @@ import type { AuditFilter } from "~/lib/audit.ts";
 import type { HostCount } from "~/server/audit/query.ts";
 import { useTRPC } from "~/trpc/react";
 
+const SUMMARY_REFRESH_MS = 15_000;
+
 export type SummaryPick =
   | { kind: "host"; host: string; decision: "allowed" | "denied" }
   | { kind: "window"; from: string; to: string };
@@ -63,14 +65,20 @@ function HostList({
 /** Top allowed hosts, top denied hosts and denied requests over time; each a click from the list. */
 export function Summaries({
   filter,
+  live,
   onPick,
 }: {
   filter: AuditFilter;
+  /** While the list is live, the summaries are read again every 15 s (they are aggregates, not tailed). */
+  live: boolean;
   onPick: (pick: SummaryPick) => void;
 }) {
   const trpc = useTRPC();
   const summary = useQuery(
-    trpc.audit.summary.queryOptions({ filter }, { refetchOnWindowFocus: false }),
+    trpc.audit.summary.queryOptions(
+      { filter },
+      { refetchOnWindowFocus: false, refetchInterval: live ? SUMMARY_REFRESH_MS : false },
+    ),
   );
   const data = summary.data;
   const buckets = data?.deniedOverTime.buckets ?? [];
