@@ -1,14 +1,18 @@
 /**
- * Audit page benchmark (issue 12, the query and export half). On a
- * throw-away PostgreSQL (the test platform's), prints:
+ * Audit page benchmark (issue 12, the query and export half). On the
+ * throw-away test platform, with a dashboard (the cached build) on a
+ * scratch database, prints:
  *   1. the time to COPY --rows synthetic egress events (default 1,000,000)
  *      spread over 30 days, with a realistic host and decision mix;
  *   2. p50/p90 of the audit list query (the page's own code, listEgress, as
- *      an admin and as a team member) for the first page without filters,
+ *      an admin and as team members) for the first page without filters,
  *      a host filter, a wildcard host filter, a 24 h denied-only filter,
  *      a deep keyset page, the live tail's read and the summaries;
- *   3. an export of every row (30 d, CSV and NDJSON) in a process of its
- *      own: rows/s and that process's peak RSS.
+ *   3. p50/p90 of `audit.list` over HTTP as the browser calls it, and an
+ *      export of every row through /api/audit/export: rows/s and the
+ *      dashboard server's peak RSS;
+ *   4. the same export code in a process of its own (CSV, NDJSON, and CSV
+ *      under a 64 MB heap): rows/s, peak RSS, JS heap and Buffers.
  * Every loop is bounded in count, and the whole run in time.
  *
  * Usage: node web/bench/audit-query.ts [--rows 1000000] [--iterations 40]
@@ -16,11 +20,14 @@
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
 import { globalSetup, globalTeardown } from "@turgon/dev/testing/platform";
+import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { AuditFilter, type AuditFilterInput } from "../src/lib/audit.ts";
 import {
@@ -30,7 +37,7 @@ import {
   summarizeEgress,
   tailEgress,
 } from "../src/server/audit/query.ts";
-import { createAuditDatabase, ensurePartitions } from "../src/server/audit/testing.ts";
+import { ensurePartitions } from "../src/server/audit/testing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -210,10 +217,88 @@ function exportInChild(
   });
 }
 
+/** The dashboard server's resident memory, from /proc. */
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+async function signIn(dashboard: TestDashboard): Promise<string> {
+  const response = await fetch(`${dashboard.url}/api/auth/sign-in/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: dashboard.url },
+    body: JSON.stringify(dashboard.admin),
+  });
+  if (response.status !== 200) throw new Error(`sign-in: ${response.status}`);
+  return response.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
+}
+
+/**
+ * What the browser waits for: `audit.list` over HTTP (tRPC, session cookie),
+ * and an export through the route, with the dashboard server's peak RSS.
+ */
+async function overHttp(dashboard: TestDashboard): Promise<void> {
+  const cookie = await signIn(dashboard);
+  const call = (filter: AuditFilterInput) => async () => {
+    const input = encodeURIComponent(JSON.stringify({ json: { filter, limit: 50 } }));
+    const response = await fetch(`${dashboard.url}/api/trpc/audit.list?input=${input}`, {
+      headers: { cookie },
+    });
+    if (response.status !== 200) throw new Error(`audit.list: ${response.status}`);
+    await response.arrayBuffer();
+  };
+  log(`==> audit.list over HTTP (tRPC, signed in as the admin), ${iterations} iterations each`);
+  await measure("HTTP first page, no filter (30 d)", call({ range: "30d" }));
+  await measure(
+    "HTTP first page, host=api.github.com (30 d)",
+    call({ range: "30d", host: "api.github.com" }),
+  );
+  await measure("HTTP first page, 24 h, decision=denied", call({ decision: "denied" }));
+
+  inTime("export over HTTP");
+  log("==> export of every row (30 d) as csv through /api/audit/export (the dashboard server)");
+  const baseRss = await rssOf(dashboard.pid);
+  let peakRss = baseRss;
+  const sampler = setInterval(() => {
+    rssOf(dashboard.pid).then(
+      (mb) => {
+        peakRss = Math.max(peakRss, mb);
+      },
+      () => undefined,
+    );
+  }, 50);
+  const started = performance.now();
+  const response = await fetch(`${dashboard.url}/api/audit/export?format=csv&range=30d`, {
+    headers: { cookie },
+  });
+  let bytes = 0;
+  let lines = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.byteLength;
+    const view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let at = view.indexOf(10); at >= 0; at = view.indexOf(10, at + 1)) lines++;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  const rows = lines - 1; // the header
+  log(
+    `    ${rows.toLocaleString("en")} rows, ${(bytes / 1e6).toFixed(0)} MB in ${seconds.toFixed(1)} s: ${Math.round(rows / seconds).toLocaleString("en")} rows/s; dashboard RSS ${baseRss.toFixed(0)} MB before, peak ${peakRss.toFixed(0)} MB`,
+  );
+}
+
 async function main(): Promise<void> {
   log("==> starting a throw-away PostgreSQL (the test platform)");
   await globalSetup();
-  const db = await createAuditDatabase("audit_bench");
+  log("==> starting a dashboard (the cached build) on its own scratch database");
+  const dashboard = await startTestDashboard({ redisUrl: null });
+  const db = {
+    url: dashboard.databaseUrl,
+    pool: new pg.Pool({ connectionString: dashboard.databaseUrl, max: 4 }),
+  };
   try {
     const now = Date.now();
     const days = Array.from({ length: 32 }, (_, i) => new Date(now - (31 - i) * DAY));
@@ -335,6 +420,8 @@ async function main(): Promise<void> {
     await summary({ range: "7d" })();
     await summary({ range: "30d" })();
 
+    await overHttp(dashboard);
+
     // Default heap (as the dashboard runs), then a 64 MB heap: an export that
     // held its rows could not finish within it (the output is hundreds of MB).
     for (const [format, flags] of [
@@ -350,7 +437,8 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await db.drop().catch(() => undefined);
+    await db.pool.end().catch(() => undefined);
+    await dashboard.stop().catch(() => undefined);
     await globalTeardown();
   }
 }

@@ -57,6 +57,8 @@ export interface TestDashboard {
   routerUrl: string;
   /** The Redis whose audit announcements wake its live tails (REDIS_URL), if any. */
   redisUrl: string | undefined;
+  /** The server's process id (benchmarks read its memory in /proc). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -220,7 +222,7 @@ export async function startTestDashboard(
       ]),
     );
     undo.push(() => stopDaemon(pidFile));
-    await startDashboardServer({
+    const server = await startDashboardServer({
       build,
       port,
       url,
@@ -250,6 +252,7 @@ export async function startTestDashboard(
       sshUsersKey,
       routerUrl,
       redisUrl,
+      pid: server.pid,
       stop: cleanUp,
     };
   } catch (error) {
