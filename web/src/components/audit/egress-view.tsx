@@ -252,7 +252,7 @@ export function EgressView({
         <span className="text-sm text-slate-500" data-testid="event-count">
           {list.isPending
             ? "Loading…"
-            : `${rows.length.toLocaleString("en")}${list.hasNextPage ? "+" : ""} events`}
+            : `${rows.length.toLocaleString("en")}${list.hasNextPage ? "+" : ""} ${rows.length === 1 && !list.hasNextPage ? "event" : "events"}`}
           {tail?.rows.length ? ` · ${tail.rows.length} new since loaded` : ""}
         </span>
         <div className="ml-auto flex items-center gap-2">
