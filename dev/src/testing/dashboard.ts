@@ -55,6 +55,10 @@ export interface TestDashboard {
   sshUsersKey: string;
   /** The router origin its terminals connect to (TURGON_ROUTER_URL). */
   routerUrl: string;
+  /** The Redis whose audit announcements wake its live tails (REDIS_URL), if any. */
+  redisUrl: string | undefined;
+  /** The server's process id (benchmarks read its memory in /proc). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -79,6 +83,12 @@ export interface TestDashboardOptions {
    * by default http://localhost:18080, as `npm run up` runs it.
    */
   routerUrl?: string;
+  /**
+   * The Redis the audit worker announces commits on (REDIS_URL), e.g. a
+   * startScratchRedis() of the test's own; by default the test platform's
+   * (the global setup's REDIS_URL). Pass null for none: live tails poll.
+   */
+  redisUrl?: string | null;
 }
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -167,6 +177,8 @@ export async function startTestDashboard(
     ...options.ingress,
   };
   const routerUrl = options.routerUrl ?? "http://localhost:18080";
+  const redisUrl =
+    options.redisUrl === null ? undefined : (options.redisUrl ?? process.env.REDIS_URL);
   const undo: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
   const cleanUp = async () => {
     for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
@@ -210,7 +222,7 @@ export async function startTestDashboard(
       ]),
     );
     undo.push(() => stopDaemon(pidFile));
-    await startDashboardServer({
+    const server = await startDashboardServer({
       build,
       port,
       url,
@@ -224,6 +236,8 @@ export async function startTestDashboard(
         TURGON_INGRESS_TOKEN_SECRET: ingressTokenSecret,
         TURGON_SSH_USERS_KEY: sshUsersKey,
         TURGON_ROUTER_URL: routerUrl,
+        // Empty means unset to the dashboard (the parent's REDIS_URL is inherited otherwise).
+        REDIS_URL: redisUrl ?? "",
         // Every test signs in from 127.0.0.1, several users within seconds.
         TURGON_SIGN_IN_LIMIT: "60",
       },
@@ -237,6 +251,8 @@ export async function startTestDashboard(
       ingressTokenSecret,
       sshUsersKey,
       routerUrl,
+      redisUrl,
+      pid: server.pid,
       stop: cleanUp,
     };
   } catch (error) {

@@ -48,3 +48,10 @@ export const CopyIcon = (props: IconProps) => (
 );
 
 export const XMarkIcon = (props: IconProps) => <Icon {...props} d="M6 18 18 6M6 6l12 12" />;
+
+export const DownloadIcon = (props: IconProps) => (
+  <Icon
+    {...props}
+    d="M3 16.5v2.25A2.25 2.25 0 0 0 5.25 21h13.5A2.25 2.25 0 0 0 21 18.75V16.5M16.5 12 12 16.5m0 0L7.5 12m4.5 4.5V3"
+  />
+);

@@ -70,3 +70,17 @@ export function useElapsed(since: string | null | undefined, thresholdMs: number
     () => false,
   );
 }
+
+const short = new Intl.DateTimeFormat("en", {
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hourCycle: "h23",
+});
+
+/** "Dec 1, 05:54:24": a table cell's time, in the browser's zone (the exact UTC time on hover). */
+export function formatShortTime(iso: string): string {
+  return short.format(new Date(iso));
+}

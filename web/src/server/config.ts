@@ -80,6 +80,15 @@ const Environment = z.object({
     .string()
     .regex(/^[-._a-zA-Z0-9]+\.json$/, "must be a Secret data key ending in .json")
     .default(SSH_USERS_KEY),
+  /**
+   * Redis, where the audit worker announces committed rows
+   * (AUDIT_COMMITTED_CHANNEL): each dashboard process subscribes once and
+   * wakes its live tails. Unset: live tails poll the database every few
+   * seconds instead.
+   */
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
+    .optional(),
   /** Sign-in attempts allowed per client address in 10 s. */
   TURGON_SIGN_IN_LIMIT: z.coerce
     .number({ error: "must be a number" })

@@ -3,7 +3,14 @@
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { type ComponentType, type SVGProps, useState } from "react";
-import { CubeIcon, ServerIcon, SignOutIcon, TeamIcon, UserIcon } from "~/components/icons";
+import {
+  CubeIcon,
+  ServerIcon,
+  ShieldIcon,
+  SignOutIcon,
+  TeamIcon,
+  UserIcon,
+} from "~/components/icons";
 import { authClient } from "~/lib/auth-client";
 
 interface NavItem {
@@ -16,6 +23,7 @@ interface NavItem {
 const ITEMS: NavItem[] = [
   { href: "/sandboxes", label: "Sandboxes", icon: CubeIcon },
   { href: "/nodes", label: "Nodes", icon: ServerIcon },
+  { href: "/audit", label: "Audit", icon: ShieldIcon },
   { href: "/teams", label: "Teams", icon: TeamIcon, adminOnly: true },
   { href: "/profile", label: "Profile", icon: UserIcon },
 ];

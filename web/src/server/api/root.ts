@@ -1,3 +1,4 @@
+import { auditRouter } from "./routers/audit.ts";
 import { meRouter } from "./routers/me.ts";
 import { nodesRouter } from "./routers/nodes.ts";
 import { sandboxesRouter } from "./routers/sandboxes.ts";
@@ -7,8 +8,9 @@ import { terminalRouter } from "./routers/terminal.ts";
 import { usersRouter } from "./routers/users.ts";
 import { createCallerFactory, createTRPCRouter } from "./trpc.ts";
 
-/** Every area's router; the sandboxes, teams and nodes routers join here. */
+/** Every area's router. */
 export const appRouter = createTRPCRouter({
+  audit: auditRouter,
   me: meRouter,
   sandboxes: sandboxesRouter,
   nodes: nodesRouter,

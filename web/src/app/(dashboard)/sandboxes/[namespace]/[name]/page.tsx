@@ -5,6 +5,7 @@ import { notFound } from "next/navigation";
 import { ChevronRightIcon } from "~/components/action-icons";
 import { AlertIcon } from "~/components/icons";
 import { Card } from "~/components/page";
+import { filterFromQuery, sessionFilterFromQuery } from "~/lib/audit.ts";
 import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
 import { SandboxDetail } from "./sandbox-detail";
 
@@ -84,12 +85,20 @@ export default async function SandboxPage({
         </Card>
       </div>
     );
-  const tab = query.tab === "terminal" ? "terminal" : "overview";
+  const tab =
+    query.tab === "terminal" || query.tab === "egress" || query.tab === "sessions"
+      ? query.tab
+      : "overview";
   return (
     <HydrateClient>
       <div className="space-y-6">
         {breadcrumb}
-        <SandboxDetail namespace={namespace} name={name} initialTab={tab} />
+        <SandboxDetail
+          namespace={namespace}
+          name={name}
+          initialTab={tab}
+          audit={{ egress: filterFromQuery(query), sessions: sessionFilterFromQuery(query) }}
+        />
       </div>
     </HydrateClient>
   );

@@ -6,17 +6,20 @@ import type { Condition, Sandbox } from "@turgon/api/crd";
 import Link from "next/link";
 import { type ReactNode, useState } from "react";
 import { CopyIcon, ExternalLinkIcon, PauseIcon, PlayIcon } from "~/components/action-icons";
+import { EgressView } from "~/components/audit/egress-view";
+import { SessionsView } from "~/components/audit/sessions-view";
 import { AlertIcon, TerminalIcon } from "~/components/icons";
 import { LiveIndicator } from "~/components/live";
 import { Badge, Card, Code } from "~/components/page";
 import { Age, formatTime } from "~/components/time";
+import type { AuditFilter, QueryParse, SessionFilter } from "~/lib/audit.ts";
 import { displayPhase } from "~/lib/sandboxes.ts";
 import { useTRPC } from "~/trpc/react";
 import { DeleteSandboxButton } from "../../_components/delete-sandbox";
 import { PhaseBadge } from "../../_components/phase-badge";
 import { TerminalSlot } from "./terminal-slot";
 
-type Tab = "overview" | "terminal";
+type Tab = "overview" | "terminal" | "egress" | "sessions";
 
 const buttonClass =
   "inline-flex items-center gap-1.5 rounded-md bg-white px-3 py-2 text-sm font-semibold text-slate-900 shadow-xs ring-1 ring-slate-300 ring-inset hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50";
@@ -29,10 +32,16 @@ export function SandboxDetail({
   namespace,
   name,
   initialTab,
+  audit,
 }: {
   namespace: string;
   name: string;
   initialTab: Tab;
+  /** The Egress and Sessions tabs' filters, from the page's URL query. */
+  audit: {
+    egress: QueryParse<AuditFilter>;
+    sessions: QueryParse<SessionFilter>;
+  };
 }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -181,6 +190,8 @@ export function SandboxDetail({
             [
               ["overview", "Overview"],
               ["terminal", "Terminal"],
+              ["egress", "Egress"],
+              ["sessions", "Sessions"],
             ] as const
           ).map(([key, label]) => (
             <button
@@ -203,6 +214,18 @@ export function SandboxDetail({
 
       {tab === "terminal" ? (
         <TerminalSlot namespace={namespace} name={name} uid={uid} phase={phase} />
+      ) : tab === "egress" ? (
+        <EgressView
+          initialFilter={audit.egress.filter}
+          errors={audit.egress.errors}
+          scope={{ namespace, sandbox: name }}
+        />
+      ) : tab === "sessions" ? (
+        <SessionsView
+          initialFilter={audit.sessions.filter}
+          errors={audit.sessions.errors}
+          scope={{ namespace, sandbox: name }}
+        />
       ) : (
         <div className="grid gap-6 lg:grid-cols-3">
           <div className="space-y-6 lg:col-span-2">

@@ -1,0 +1,229 @@
+"use client";
+
+import { useInfiniteQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import { useState } from "react";
+import { DownloadIcon } from "~/components/action-icons";
+import { TerminalIcon } from "~/components/icons";
+import { Card, EmptyState } from "~/components/page";
+import { formatShortTime } from "~/components/time";
+import {
+  DEFAULT_PAGE_SIZE,
+  filterToQuery,
+  formatDuration,
+  SESSION_FILTER_KEYS,
+  SESSION_KINDS,
+  SessionFilter,
+  type SessionRow,
+  sessionDurationMs,
+} from "~/lib/audit.ts";
+import { useTRPC } from "~/trpc/react";
+import { buttonClass, FilterErrors, FilterSelect, TextFilter, writeAddress } from "./controls";
+import { TimeRange } from "./time-range";
+
+/** Exec and SSH sessions: who, which sandbox, when, how long, the command and how it ended. */
+export function SessionsView({
+  initialFilter,
+  errors,
+  scope,
+}: {
+  initialFilter: SessionFilter;
+  errors: Record<string, string>;
+  scope?: { namespace: string; sandbox: string };
+}) {
+  const trpc = useTRPC();
+  const [filter, setFilter] = useState<SessionFilter>(() =>
+    scope ? { ...initialFilter, ...scope } : initialFilter,
+  );
+  const [filterError, setFilterError] = useState<string | null>(null);
+  const update = (patch: Record<string, string | undefined>) => {
+    const merged: Record<string, unknown> = { ...filter, ...patch, ...scope };
+    for (const key of Object.keys(merged)) if (merged[key] === "") delete merged[key];
+    const parsed = SessionFilter.safeParse(merged);
+    if (!parsed.success) {
+      setFilterError(
+        parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`).join("; "),
+      );
+      return;
+    }
+    setFilterError(null);
+    setFilter(parsed.data);
+    const { namespace: _n, sandbox: _s, ...unscoped } = parsed.data;
+    writeAddress(filterToQuery(scope ? unscoped : parsed.data), SESSION_FILTER_KEYS);
+  };
+  const list = useInfiniteQuery(
+    trpc.audit.sessions.infiniteQueryOptions(
+      { filter, limit: DEFAULT_PAGE_SIZE },
+      { getNextPageParam: (last) => last.next ?? undefined, refetchOnWindowFocus: false },
+    ),
+  );
+  const rows = list.data?.pages.flatMap((page) => page.rows) ?? [];
+  const query = filterToQuery(filter);
+  const exportHref = (format: string) =>
+    `/api/audit/export?kind=sessions&format=${format}${query ? `&${query}` : ""}`;
+
+  return (
+    <div className="space-y-4" data-testid="sessions-view">
+      <FilterErrors errors={errors} />
+      <div className="flex flex-wrap items-center gap-2">
+        <TimeRange
+          value={filter}
+          onChange={(window) => update({ range: window.range, from: window.from, to: window.to })}
+        />
+        {scope ? null : (
+          <>
+            <TextFilter
+              label="Team"
+              placeholder="Team"
+              value={filter.team}
+              onCommit={(team) => update({ team })}
+              className="w-28"
+            />
+            <TextFilter
+              label="Namespace"
+              placeholder="Namespace"
+              value={filter.namespace}
+              onCommit={(namespace) => update({ namespace })}
+              className="w-32"
+            />
+            <TextFilter
+              label="Sandbox"
+              placeholder="Sandbox"
+              value={filter.sandbox}
+              onCommit={(sandbox) => update({ sandbox })}
+              className="w-32"
+            />
+          </>
+        )}
+        <FilterSelect
+          label="Kind"
+          allLabel="Exec and SSH"
+          value={filter.kind}
+          values={SESSION_KINDS}
+          onChange={(kind) => update({ kind })}
+        />
+        <div className="ml-auto flex items-center gap-2">
+          <a
+            href={exportHref("csv")}
+            download
+            className={buttonClass}
+            data-testid="sessions-export-csv"
+          >
+            <DownloadIcon className="size-4" />
+            CSV
+          </a>
+          <a href={exportHref("ndjson")} download className={buttonClass}>
+            <DownloadIcon className="size-4" />
+            NDJSON
+          </a>
+        </div>
+      </div>
+      {filterError ? (
+        <p role="alert" className="text-sm text-red-700">
+          {filterError}
+        </p>
+      ) : null}
+      <Card className="overflow-hidden">
+        {list.error ? (
+          <p role="alert" className="p-4 text-sm text-red-700">
+            {list.error.message}
+          </p>
+        ) : list.isPending ? (
+          <p className="p-6 text-sm text-slate-500">Loading sessions…</p>
+        ) : rows.length === 0 ? (
+          <EmptyState icon={<TerminalIcon />} title="No exec or SSH sessions">
+            <p>Terminal, exec and SSH sessions that ended in this time range are listed here.</p>
+          </EmptyState>
+        ) : (
+          <div className="overflow-x-auto">
+            <table className="w-full text-left text-sm" data-testid="sessions-table">
+              <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide text-slate-500 uppercase">
+                <tr>
+                  <th className="px-4 py-3">Started</th>
+                  <th className="px-4 py-3">Who</th>
+                  {scope ? null : <th className="px-4 py-3">Sandbox</th>}
+                  <th className="px-4 py-3">Command</th>
+                  <th className="px-4 py-3 text-right">Duration</th>
+                  <th className="px-4 py-3">Exit</th>
+                </tr>
+              </thead>
+              <tbody className="divide-y divide-slate-100">
+                {rows.map((row) => (
+                  <SessionLine key={row.id} row={row} scoped={!!scope} />
+                ))}
+              </tbody>
+            </table>
+            {list.hasNextPage ? (
+              <div className="flex justify-end border-t border-slate-200 px-4 py-3">
+                <button
+                  type="button"
+                  className={buttonClass}
+                  disabled={list.isFetchingNextPage}
+                  onClick={() => void list.fetchNextPage()}
+                >
+                  {list.isFetchingNextPage ? "Loading…" : "Load older sessions"}
+                </button>
+              </div>
+            ) : null}
+          </div>
+        )}
+      </Card>
+    </div>
+  );
+}
+
+function SessionLine({ row, scoped }: { row: SessionRow; scoped: boolean }) {
+  return (
+    <tr data-testid="session-row" data-id={row.id}>
+      <td className="px-4 py-2.5 whitespace-nowrap text-slate-600">
+        <time dateTime={row.startedAt} title={row.startedAt}>
+          {formatShortTime(row.startedAt)}
+        </time>
+      </td>
+      <td className="px-4 py-2.5 whitespace-nowrap">
+        <p className="text-slate-900">{row.user}</p>
+        <p className="text-xs text-slate-500">
+          {row.kind}
+          {row.tty ? " · terminal" : ""}
+        </p>
+      </td>
+      {scoped ? null : (
+        <td className="px-4 py-2.5 whitespace-nowrap">
+          <Link
+            href={`/sandboxes/${row.namespace}/${row.sandbox}`}
+            className="text-slate-900 hover:text-indigo-600"
+          >
+            {row.sandbox}
+          </Link>
+          <p className="text-xs text-slate-500">{row.namespace}</p>
+        </td>
+      )}
+      <td className="max-w-md px-4 py-2.5">
+        {row.command.length ? (
+          <code
+            className="block truncate font-mono text-xs text-slate-800"
+            title={row.command.join(" ")}
+          >
+            {row.command.join(" ")}
+          </code>
+        ) : (
+          <span className="text-slate-500 italic">interactive shell</span>
+        )}
+      </td>
+      <td className="px-4 py-2.5 text-right whitespace-nowrap text-slate-500 tabular-nums">
+        {formatDuration(sessionDurationMs(row))}
+      </td>
+      <td className="px-4 py-2.5" title={row.reason}>
+        {row.exitCode === null ? (
+          <span className="text-xs text-slate-500">no exit code: {row.reason}</span>
+        ) : (
+          <span
+            className={`font-mono text-xs ${row.exitCode === 0 ? "text-emerald-700" : "text-red-700"}`}
+          >
+            {row.exitCode}
+          </span>
+        )}
+      </td>
+    </tr>
+  );
+}
