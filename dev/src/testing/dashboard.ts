@@ -46,6 +46,8 @@ export interface TestDashboard {
   admin: { email: string; password: string };
   /** Its scratch database, for tests that look underneath. */
   databaseUrl: string;
+  /** Its own identity's kubeconfig (turgon-web), which the audit worker beside it uses too. */
+  kubeconfig: string;
   logFile: string;
   /** The router's site it hands sign-ins back to (TURGON_INGRESS_*). */
   ingress: IngressSite;
@@ -246,6 +248,7 @@ export async function startTestDashboard(
       url,
       admin: { email: ADMIN_EMAIL, password: admin.newPassword },
       databaseUrl: database.url,
+      kubeconfig,
       logFile,
       ingress,
       ingressTokenSecret,
