@@ -78,16 +78,44 @@ export class KnownPartitions {
 export interface SweepResult {
   created: string[];
   dropped: string[];
-  /** Expired partitions that stay until the next sweep (their lock was not free). */
+  /** Partitions not made or dropped this time (the lock was not free): the next sweep tries again. */
   postponed: string[];
+}
+
+const LOCK_NOT_AVAILABLE = "55P03";
+
+/**
+ * Runs DDL on egress_event in a transaction that waits at most `ms` for its
+ * locks; false when it gave up (to be tried again later).
+ */
+async function withLockTimeout(
+  pool: pg.Pool,
+  ms: number,
+  ddl: (client: pg.PoolClient) => Promise<void>,
+): Promise<boolean> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query(`SET LOCAL lock_timeout = ${Math.round(ms)}`);
+    await ddl(client);
+    await client.query("COMMIT");
+    return true;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+    return false;
+  } finally {
+    client.release();
+  }
 }
 
 /**
  * One retention pass: makes today's and tomorrow's partitions, then drops
- * each partition whose day ended before now − retention. DROP TABLE needs an
- * exclusive lock on egress_event; waiting behind a long read (an export)
- * would queue every insert and query behind it, so each drop gives up after
- * `lockTimeoutMs` and is tried again at the next sweep.
+ * each partition whose day ended before now − retention. Creating or
+ * dropping a partition takes an exclusive lock on egress_event; waiting
+ * behind a long read (an export) would queue every insert and query behind
+ * it, so each gives up after `lockTimeoutMs` and is tried again at the next
+ * sweep (tomorrow's partition is made a day ahead: there are many chances).
  */
 export async function sweepPartitions(
   pool: pg.Pool,
@@ -97,27 +125,23 @@ export async function sweepPartitions(
   const today = utcDay(now);
   const ahead = [today, addDays(today, 1)];
   const before = new Set(await listPartitionDays(pool));
-  await ensurePartitions(pool, ahead);
-  const created = ahead.filter((day) => !before.has(day));
-  const cutoff = retentionCutoff(now, options.retentionDays);
+  const lockTimeoutMs = options.lockTimeoutMs ?? 2000;
+  const created: string[] = [];
   const dropped: string[] = [];
   const postponed: string[] = [];
+  for (const day of ahead.filter((d) => !before.has(d))) {
+    const done = await withLockTimeout(pool, lockTimeoutMs, (client) =>
+      ensurePartitions(client, [day]),
+    );
+    (done ? created : postponed).push(day);
+  }
+  const cutoff = retentionCutoff(now, options.retentionDays);
   for (const day of [...before].filter((d) => dayExpired(d, cutoff))) {
     const name = `egress_event_p${day.replaceAll("-", "")}`;
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      await client.query(`SET LOCAL lock_timeout = ${Math.round(options.lockTimeoutMs ?? 2000)}`);
+    const done = await withLockTimeout(pool, lockTimeoutMs, async (client) => {
       await client.query(`DROP TABLE IF EXISTS "${name}"`);
-      await client.query("COMMIT");
-      dropped.push(day);
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      if ((error as { code?: string }).code !== "55P03") throw error;
-      postponed.push(day);
-    } finally {
-      client.release();
-    }
+    });
+    (done ? dropped : postponed).push(day);
   }
   if (created.length + dropped.length + postponed.length > 0)
     options.log.info(

@@ -132,7 +132,13 @@ export class AuditStore {
       if (job.rows.length > 0) {
         await client.query("SELECT pg_advisory_xact_lock($1)", [EGRESS_COMMIT_LOCK]);
         const missing = this.partitions.missing(days);
-        await ensurePartitions(client, missing);
+        if (missing.length > 0) {
+          // Making a partition locks egress_event exclusively: rather than queue every
+          // reader behind a long one (an export), give up and let the job be retried.
+          await client.query("SET LOCAL lock_timeout = 5000");
+          await ensurePartitions(client, missing);
+          await client.query("SET LOCAL lock_timeout = 0");
+        }
         const { rows } = await client.query<EgressCommit>(INSERT_EGRESS, [
           JSON.stringify(job.rows),
         ]);
