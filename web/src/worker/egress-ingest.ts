@@ -4,6 +4,7 @@
  */
 import { AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
 import type { z } from "zod";
+import { dayExpired, retentionCutoff, utcDay } from "./partitions.ts";
 
 /** One row of egress_event, as the store inserts it (seq and receivedAt come from Postgres). */
 export interface EgressRow {
@@ -91,6 +92,37 @@ export function parseBatch(
       reason: `not an AuditBatch: ${describeIssues(parsed.error)}`,
     },
   };
+}
+
+/** How far ahead of the worker's clock an event may be (clock skew) before it is refused. */
+export const MAX_FUTURE_MS = 86_400_000;
+
+/**
+ * Sorts events by time: those to store; those already past retention (their
+ * partition is dropped or about to be: not stored, only counted); and those
+ * more than a day in the future, dead-lettered, so that a wrong clock never
+ * makes partitions for distant days that retention would keep for years.
+ */
+export function splitByTime(
+  events: readonly EgressAuditEvent[],
+  now: Date,
+  retentionDays: number,
+): { kept: EgressAuditEvent[]; expired: number; future: DeadLetter[] } {
+  const cutoff = retentionCutoff(now, retentionDays);
+  const latest = now.getTime() + MAX_FUTURE_MS;
+  const kept: EgressAuditEvent[] = [];
+  const future: DeadLetter[] = [];
+  let expired = 0;
+  for (const event of events) {
+    if (dayExpired(utcDay(event.time), cutoff)) expired += 1;
+    else if (Date.parse(event.time) > latest)
+      future.push({
+        payload: JSON.stringify(event),
+        reason: `time ${event.time} is more than a day ahead of the worker's clock (${now.toISOString()})`,
+      });
+    else kept.push(event);
+  }
+  return { kept, expired, future };
 }
 
 export function toRow(event: EgressAuditEvent, team: string | null): EgressRow {

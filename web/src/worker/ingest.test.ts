@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { cappedBackoffMs } from "./backoff.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { parseBatch, parseBatchLines, redactRawLine, toRow } from "./egress-ingest.ts";
+import { parseBatch, parseBatchLines, redactRawLine, splitByTime, toRow } from "./egress-ingest.ts";
 import { sessionKind } from "./exec-ingest.ts";
 import { addDays, dayExpired, retentionCutoff, utcDay } from "./partitions.ts";
 import { syntheticEvent } from "./synthetic-producer.ts";
@@ -49,6 +49,31 @@ describe("an egress batch", () => {
     assert.equal(row.sandbox, "box");
     assert.equal(row.team, "team-a");
     assert.deepEqual(row.secrets, ["GITHUB_TOKEN"]);
+  });
+});
+
+describe("an event's time", () => {
+  it("is stored within retention, counted past it, and dead-lettered a day or more ahead", () => {
+    const now = new Date("2026-12-01T10:00:00Z");
+    const at = (iso: string) => syntheticEvent(0, { node: "n", time: () => new Date(iso) });
+    const { kept, expired, future } = splitByTime(
+      [
+        at("2026-12-01T09:00:00Z"),
+        at("2026-11-01T00:00:00Z"),
+        at("2026-10-31T23:59:59Z"),
+        at("2026-12-02T09:00:00Z"),
+        at("2027-06-01T00:00:00Z"),
+      ],
+      now,
+      30,
+    );
+    assert.deepEqual(
+      kept.map((e) => e.time),
+      ["2026-12-01T09:00:00.000Z", "2026-11-01T00:00:00.000Z", "2026-12-02T09:00:00.000Z"],
+    );
+    assert.equal(expired, 1);
+    assert.equal(future.length, 1);
+    assert.match(future[0]?.reason ?? "", /more than a day ahead/);
   });
 });
 

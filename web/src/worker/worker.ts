@@ -15,10 +15,10 @@ import { type Job, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { auditBackoffStrategy } from "./backoff.ts";
 import type { WorkerConfig } from "./config.ts";
-import { parseBatch, parseBatchLines, toRow } from "./egress-ingest.ts";
+import { parseBatch, parseBatchLines, splitByTime, toRow } from "./egress-ingest.ts";
 import { parseExecJob } from "./exec-ingest.ts";
 import type { Logger } from "./logger.ts";
-import { dayExpired, retentionCutoff, sweepPartitions, utcDay } from "./partitions.ts";
+import { sweepPartitions } from "./partitions.ts";
 import { AuditStore, createPool } from "./store.ts";
 import type { TeamDirectory } from "./teams.ts";
 
@@ -82,9 +82,13 @@ export async function startAuditWorker(options: {
       log.warn({ jobId: job.id, reason: batch.letter.reason }, "job dead-lettered whole");
       return { inserted: 0, deadLettered: 1, expired: 0 };
     }
-    const { events, deadLetters } = parseBatchLines(batch.batch.lines);
-    const cutoff = retentionCutoff(new Date(), settings["retention-days"]);
-    const kept = events.filter((event) => !dayExpired(utcDay(event.time), cutoff));
+    const parsed = parseBatchLines(batch.batch.lines);
+    const { kept, expired, future } = splitByTime(
+      parsed.events,
+      new Date(),
+      settings["retention-days"],
+    );
+    const deadLetters = [...parsed.deadLetters, ...future];
     const rows = kept.map((event) => toRow(event, teams.teamOf(event.sandbox.namespace)));
     const commit = await store.commitEgress({
       queue: AUDIT_QUEUE,
@@ -93,7 +97,6 @@ export async function startAuditWorker(options: {
       deadLetters,
     });
     if (commit.lastSeq !== null) await publisher.committed(commit.lastSeq);
-    const expired = events.length - kept.length;
     if (deadLetters.length > 0 || expired > 0)
       log.warn(
         {
