@@ -164,6 +164,41 @@ describe("delivery across failures", () => {
     assert.ok(stalled.length > 0, "the job in hand at the kill was taken up again");
   });
 
+  it("SIGTERM lets the worker finish the batch in hand before it exits", async () => {
+    const node = uniqueName("node");
+    const agent = await SyntheticAgent.start(join(dir, `spool-${node}`), redis.url, { node });
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    const stalledBefore = stalled.length;
+    let exited: Promise<number | null> | undefined;
+    try {
+      await blocker.query("SELECT pg_advisory_lock($1)", [EGRESS_COMMIT_LOCK]);
+      await agent.produce(100);
+      await eventually(
+        "a batch in hand",
+        () => queue.getActiveCount(),
+        (n) => n > 0,
+        10_000,
+        50,
+      );
+      exited = worker.stop();
+      await sleep(1500);
+      assert.equal(await db.egressCount(node).then((c) => c.rows), 0, "still held up");
+    } finally {
+      await blocker.end();
+    }
+    assert.equal(await exited, 0, "it exits cleanly once its batch has committed");
+    assert.ok((await db.egressCount(node)).rows > 0, "the batch in hand was committed");
+    assert.equal(stalled.length, stalledBefore, "and acknowledged: nothing stalled");
+    worker = await startWorker("worker-after-sigterm");
+    await agent.stop();
+    await eventually(
+      "the rest stored by the next worker",
+      () => db.egressCount(node),
+      (c) => c.rows === 100,
+    );
+  });
+
   it("two workers at once", async () => {
     const second = await startWorker("worker-3");
     try {
