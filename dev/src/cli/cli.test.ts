@@ -38,6 +38,7 @@ describe("npm run up / status / down", async () => {
     TURGON_ROUTER_METRICS_PORT: String(await freePort()),
     TURGON_ROUTER_SSH_PORT: String(await freePort()),
     TURGON_WEB_PORT: String(await freePort()),
+    TURGON_AUDIT_WORKER_PORT: String(await freePort()),
     // The local admin's SSH key, in place of ~/.ssh's (a machine may have none).
     TURGON_SSH_PUBLIC_KEYS: join(stateDir, "ssh", "id_ed25519.pub"),
   };
@@ -88,7 +89,7 @@ describe("npm run up / status / down", async () => {
     assert.equal(first.exitCode, 0, first.tail);
     assert.match(
       first.stdout,
-      /etcd started, kube-apiserver started, kube-controller-manager started, postgres started, redis started, node-agent started, operator started, router started, dashboard started/,
+      /etcd started, kube-apiserver started, kube-controller-manager started, postgres started, redis started, node-agent started, operator started, router started, dashboard started, audit-worker started/,
     );
     assert.match(first.stdout, new RegExp(`export KUBECONFIG=${stateDir}/kubeconfig`));
     assert.match(first.stdout, /kubectl apply -f examples\//);
@@ -259,7 +260,7 @@ describe("npm run up / status / down", async () => {
     assert.equal(second.exitCode, 0, second.tail);
     assert.match(
       second.stdout,
-      /etcd already running, kube-apiserver already running, kube-controller-manager already running, postgres already running, redis already running, node-agent already running, operator already running, router already running, dashboard already running/,
+      /etcd already running, kube-apiserver already running, kube-controller-manager already running, postgres already running, redis already running, node-agent already running, operator already running, router already running, dashboard already running, audit-worker already running/,
     );
     // The password is never printed again; where it is, is.
     assert.doesNotMatch(second.stdout, /First admin created|password {2}/);
@@ -271,12 +272,14 @@ describe("npm run up / status / down", async () => {
     assert.match(status.stdout, /kube-apiserver\s+running \(pid \d+/);
     assert.match(status.stdout, /kube-controller-manager\s+running \(pid \d+/);
     assert.match(status.stdout, /dashboard\s+running \(pid \d+/);
+    assert.match(status.stdout, /audit-worker\s+running \(pid \d+/);
   });
 
   it("down stops what up started, and only that", async () => {
     const down = await cli("down", env);
     assert.equal(down.exitCode, 0, down.tail);
     for (const service of [
+      "audit-worker",
       "dashboard",
       "router",
       "operator",

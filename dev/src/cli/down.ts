@@ -1,4 +1,5 @@
 import { reportFailure } from "@turgon/toolkit/errors";
+import { stopAuditWorker } from "../dashboard/audit-worker.ts";
 import { stopDashboard } from "../dashboard/index.ts";
 import { stopEnvironment } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
@@ -8,6 +9,8 @@ import { stopPlatform } from "../platform/index.ts";
 async function main(): Promise<void> {
   const stateDir = upStateDir();
   const result = {
+    // The worker first: it finishes its batches while Redis and PostgreSQL still run.
+    "audit-worker": await stopAuditWorker(stateDir),
     dashboard: await stopDashboard(stateDir),
     ...(await stopPlatform(stateDir)),
     ...(await stopEnvironment(stateDir)),

@@ -1,4 +1,5 @@
 import { reportFailure } from "@turgon/toolkit/errors";
+import { auditWorkerStatus } from "../dashboard/audit-worker.ts";
 import { dashboardStatus } from "../dashboard/index.ts";
 import { readEnvironmentInfo, serviceStatus } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
@@ -11,6 +12,7 @@ async function main(): Promise<void> {
     ...(await serviceStatus(stateDir)),
     ...(await platformStatus(stateDir)),
     dashboard: await dashboardStatus(stateDir),
+    "audit-worker": await auditWorkerStatus(stateDir),
   };
   for (const [service, record] of Object.entries(status)) {
     console.log(

@@ -2,6 +2,12 @@ import { dirname } from "node:path";
 import { reportFailure } from "@turgon/toolkit/errors";
 import { formatDuration } from "@turgon/toolkit/progress";
 import {
+  auditWorkerPortFromEnv,
+  ensureAuditWorker,
+  planAuditWorker,
+} from "../dashboard/audit-worker.ts";
+import {
+  dashboardPaths,
   dashboardPortFromEnv,
   dashboardUrl,
   ensureDashboard,
@@ -32,6 +38,8 @@ async function main(): Promise<void> {
   const webPort = dashboardPortFromEnv();
   await planPlatform(stateDir, platformPorts);
   await planDashboard(stateDir, webPort);
+  const auditWorkerPort = auditWorkerPortFromEnv();
+  await planAuditWorker(stateDir, auditWorkerPort);
   const info = await startEnvironment({
     stateDir,
     postgresDataDir: defaultPostgresDataDir(stateDir),
@@ -52,11 +60,21 @@ async function main(): Promise<void> {
     ingress: { domain: INGRESS_DOMAIN, scheme: "http", port: platformPorts.router },
     // The router's own host (no sandbox label), where its exec WebSocket serves terminals.
     routerUrl: `http://localhost:${platformPorts.router}`,
+    redisUrl: info.redisUrl,
+  });
+  const auditWorker = await ensureAuditWorker({
+    stateDir,
+    port: auditWorkerPort,
+    databaseUrl: info.databaseUrl,
+    redisUrl: info.redisUrl,
+    // As the dashboard's own identity, which may list and watch namespaces (their teams).
+    kubeconfig: dashboardPaths(stateDir).kubeconfig,
   });
   const services = [
     ...SERVICES.map((service) => `${service} ${info.outcome[service]}`),
     ...COMPONENTS.map((component) => `${component} ${platform[component]}`),
     `dashboard ${dashboard.state}`,
+    `audit-worker ${auditWorker.state}`,
   ].join(", ");
   const { admin } = dashboard;
   const signIn = admin.newPassword
@@ -78,6 +96,7 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
   operator        http://127.0.0.1:${platformPorts.operatorMetrics}/metrics
   router          http://<name>--<namespace>.${INGRESS_DOMAIN}:${platformPorts.router}/   (ingress domain ${INGRESS_DOMAIN}; metrics :${platformPorts.routerMetrics})
   dashboard       ${dashboard.url}   (log ${dashboard.logFile})
+  audit worker    Redis → PostgreSQL, /healthz on 127.0.0.1:${auditWorkerPort}   (log ${auditWorker.logFile})
   state and logs  ${info.stateDir}
 
   kubeconfig      ${info.kubeconfig}

@@ -3,7 +3,7 @@
  * admin, its cached build, and the server as a daemon (`npm run up`), or as a
  * throw-away instance for tests (see ../testing/dashboard.ts).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { get as httpGet } from "node:http";
 import { join } from "node:path";
@@ -45,7 +45,7 @@ export function dashboardPaths(stateDir: string) {
     dir,
     pidFile: join(dir, `${DASHBOARD}.pid`),
     logFile: join(dir, `${DASHBOARD}.log`),
-    /** Which cached build the running daemon serves. */
+    /** Which cached build the running daemon serves, and a digest of the settings it was given. */
     buildFile: join(dir, "build"),
     authSecretFile: join(dir, "auth-secret"),
     adminPasswordFile: join(dir, "admin-password"),
@@ -197,7 +197,11 @@ export async function planDashboard(stateDir: string, port: number): Promise<voi
 }
 
 export interface DashboardOutcome {
-  state: "started" | "already running" | "restarted with a new build";
+  state:
+    | "started"
+    | "already running"
+    | "restarted with a new build"
+    | "restarted with new settings";
   url: string;
   admin: FirstAdmin;
   logFile: string;
@@ -217,6 +221,8 @@ export async function ensureDashboard(options: {
   ingress: { domain: string; scheme: "http" | "https"; port: number };
   /** The router's own origin, where browsers open terminals (TURGON_ROUTER_URL). */
   routerUrl: string;
+  /** Redis (REDIS_URL), where the audit worker announces committed rows to live tails. */
+  redisUrl: string;
 }): Promise<DashboardOutcome> {
   const paths = dashboardPaths(options.stateDir);
   await mkdir(paths.dir, { recursive: true });
@@ -232,14 +238,24 @@ export async function ensureDashboard(options: {
     passwordFile: paths.adminPasswordFile,
   });
   const build = await ensureDashboardBuild();
+  const env = {
+    ...ingressEnvironment(options.ingress),
+    TURGON_ROUTER_URL: options.routerUrl,
+    REDIS_URL: options.redisUrl,
+  };
+  // A daemon started with other settings (or before one existed) is restarted too.
+  const settings = createHash("sha256").update(JSON.stringify(env)).digest("hex").slice(0, 16);
   const running = await runningDashboard(options.stateDir);
-  const runningBuild = (await readFile(paths.buildFile, "utf8").catch(() => "")).trim();
+  const [runningBuild, runningSettings] = (await readFile(paths.buildFile, "utf8").catch(() => ""))
+    .trim()
+    .split(/\s+/);
   let state: DashboardOutcome["state"] = "started";
   if (running) {
-    if (runningBuild === build.key)
+    if (runningBuild === build.key && runningSettings === settings)
       return { state: "already running", url, admin, logFile: paths.logFile };
     await stopDaemon(paths.pidFile);
-    state = "restarted with a new build";
+    state =
+      runningBuild === build.key ? "restarted with new settings" : "restarted with a new build";
   }
   await options.writeKubeconfig(paths.kubeconfig);
   await withStep(`starting the dashboard on ${url}`, () =>
@@ -252,10 +268,10 @@ export async function ensureDashboard(options: {
       kubeconfig: paths.kubeconfig,
       pidFile: paths.pidFile,
       logFile: paths.logFile,
-      env: { ...ingressEnvironment(options.ingress), TURGON_ROUTER_URL: options.routerUrl },
+      env,
     }),
   );
-  await writeFile(paths.buildFile, `${build.key}\n`);
+  await writeFile(paths.buildFile, `${build.key} ${settings}\n`);
   return { state, url, admin, logFile: paths.logFile };
 }
 

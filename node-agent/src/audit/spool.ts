@@ -140,6 +140,10 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
     if (segments[0] !== undefined && segments[0] > cursor.segment)
       cursor = { segment: segments[0], offset: 0 };
     const events: string[] = [];
+    // Only a segment closed before it was read is complete: one still open may
+    // get more lines (and be closed) while it is read, and passing over it then
+    // would skip them.
+    const closedBelow = this.current;
     for (const n of segments.filter((s) => s >= cursor.segment)) {
       const data = await readFile(join(this.dir, segmentName(n)));
       const start = n === cursor.segment ? cursor.offset : 0;
@@ -152,7 +156,7 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
       }
       cursor = { segment: n, offset };
       if (events.length >= max) break;
-      if (offset >= data.length && n < this.current) cursor = { segment: n + 1, offset: 0 };
+      if (offset >= data.length && n < closedBelow) cursor = { segment: n + 1, offset: 0 };
       else break;
     }
     return { events, next: cursor };
