@@ -17,16 +17,17 @@ import {
   makeInformer,
   type V1Namespace,
 } from "@kubernetes/client-node";
-import { TEAM_LABEL } from "@turgon/api/routing";
+import { namespaceTeam } from "@turgon/api/routing";
 import type { Logger } from "./logger.ts";
 
 /** Answers which team a namespace belongs to. */
 export interface TeamDirectory {
   /**
-   * The namespace's turgon.dev/team label; null when it has none or the
-   * namespace is unknown. (The dashboard's access rule, namespaceTeam,
-   * falls back to the namespace's name; rows keep null so that "bound to
-   * no team" stays visible in the data.)
+   * The team by the one rule the router and the dashboard use too
+   * (namespaceTeam: the turgon.dev/team label, else the namespace's name),
+   * so a row is visible to the team that may use its sandbox. Null only
+   * while the namespace list has not been read and the namespace is not
+   * known: then the label cannot be told from its absence.
    */
   teamOf(namespace: string): string | null;
   /** Whether the namespace list has been read at least once. */
@@ -34,8 +35,13 @@ export interface TeamDirectory {
   stop(): Promise<void>;
 }
 
-export function teamFromLabels(namespace: V1Namespace | undefined): string | null {
-  return namespace?.metadata?.labels?.[TEAM_LABEL] || null;
+/** namespaceTeam once the namespace list is known; null for an unknown namespace before it is. */
+export function teamOf(
+  name: string,
+  namespace: V1Namespace | undefined,
+  listed: boolean,
+): string | null {
+  return namespace || listed ? namespaceTeam(name, namespace) : null;
 }
 
 export async function startTeamDirectory(
@@ -66,7 +72,7 @@ export async function startTeamDirectory(
       "Kubernetes has not answered the namespace list; ingesting with team null for unknown namespaces until it does",
     );
   return {
-    teamOf: (namespace) => teamFromLabels(informer.get(namespace)),
+    teamOf: (namespace) => teamOf(namespace, informer.get(namespace), isSynced()),
     get synced() {
       return isSynced();
     },
@@ -77,7 +83,7 @@ export async function startTeamDirectory(
   };
 }
 
-/** For a worker without Kubernetes access configured at all: every team is null. */
+/** For a worker without Kubernetes access configured at all: no label is known, every team is null. */
 export const NO_TEAMS: TeamDirectory = {
   teamOf: () => null,
   synced: false,

@@ -108,7 +108,7 @@ describe("the audit worker", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("stores what an agent ships, with the team of the namespace's label, and announces commits", async () => {
+  it("stores what an agent ships, with the team of the namespace's label (else its name), and announces commits", async () => {
     const announcements = new Redis(redis.url);
     const seqs: string[] = [];
     await announcements.subscribe(AUDIT_COMMITTED_CHANNEL);
@@ -139,7 +139,8 @@ describe("the audit worker", () => {
       teams.map((t) => [t.namespace, t.team, t.n]).sort(),
       [
         [labelled, team, 1200],
-        [unlabelled, null, 300],
+        // Unlabelled: the namespace's own name, the rule the router and the dashboard use.
+        [unlabelled, unlabelled, 300],
       ].sort(),
     );
     const sample = await db.query<{ secrets: string[]; path: string; decision: string }>(
