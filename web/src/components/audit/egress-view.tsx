@@ -246,7 +246,7 @@ export function EgressView({
         </p>
       ) : null}
 
-      <Summaries filter={filter} live={!paused} onPick={onPick} />
+      <Summaries filter={filter} live={!paused} arrivals={tail?.rows.length ?? 0} onPick={onPick} />
 
       <div className="flex flex-wrap items-center gap-3">
         <span className="text-sm text-slate-500" data-testid="event-count">

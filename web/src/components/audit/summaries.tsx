@@ -1,6 +1,7 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
 import { Card } from "~/components/page";
 import { formatShortTime, formatTime } from "~/components/time";
 import type { AuditFilter } from "~/lib/audit.ts";
@@ -8,6 +9,7 @@ import type { HostCount } from "~/server/audit/query.ts";
 import { useTRPC } from "~/trpc/react";
 
 const SUMMARY_REFRESH_MS = 15_000;
+const ARRIVAL_REFRESH_MS = 1_000;
 
 export type SummaryPick =
   | { kind: "host"; host: string; decision: "allowed" | "denied" }
@@ -62,15 +64,37 @@ function HostList({
   );
 }
 
+/**
+ * Reads the summaries again a moment after new rows arrive, at most once per
+ * ARRIVAL_REFRESH_MS, so the cards agree with the rows the tail just showed
+ * without an aggregate query per row.
+ */
+function useRefreshAfterArrivals(arrivals: number, refetch: () => unknown): void {
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const latest = useRef(refetch);
+  latest.current = refetch;
+  useEffect(() => {
+    if (arrivals === 0 || pending.current) return;
+    pending.current = setTimeout(() => {
+      pending.current = undefined;
+      latest.current();
+    }, ARRIVAL_REFRESH_MS);
+  }, [arrivals]);
+  useEffect(() => () => clearTimeout(pending.current), []);
+}
+
 /** Top allowed hosts, top denied hosts and denied requests over time; each a click from the list. */
 export function Summaries({
   filter,
   live,
+  arrivals,
   onPick,
 }: {
   filter: AuditFilter;
   /** While the list is live, the summaries are read again every 15 s (they are aggregates, not tailed). */
   live: boolean;
+  /** How many rows the live tail has brought; a change reads the summaries again soon after. */
+  arrivals: number;
   onPick: (pick: SummaryPick) => void;
 }) {
   const trpc = useTRPC();
@@ -80,6 +104,7 @@ export function Summaries({
       { refetchOnWindowFocus: false, refetchInterval: live ? SUMMARY_REFRESH_MS : false },
     ),
   );
+  useRefreshAfterArrivals(arrivals, summary.refetch);
   const data = summary.data;
   const buckets = data?.deniedOverTime.buckets ?? [];
   const max = Math.max(1, ...buckets.map((b) => b.count));
