@@ -69,17 +69,23 @@ function HostList({
  * ARRIVAL_REFRESH_MS, so the cards agree with the rows the tail just showed
  * without an aggregate query per row.
  */
-function useRefreshAfterArrivals(arrivals: number, refetch: () => unknown): void {
+function useRefreshAfterArrivals(arrivals: number, live: boolean, refetch: () => unknown): void {
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const latest = useRef(refetch);
   latest.current = refetch;
   useEffect(() => {
+    // Paused, the cards hold still like the list: a refresh already due is dropped.
+    if (!live) {
+      clearTimeout(pending.current);
+      pending.current = undefined;
+      return;
+    }
     if (arrivals === 0 || pending.current) return;
     pending.current = setTimeout(() => {
       pending.current = undefined;
       latest.current();
     }, ARRIVAL_REFRESH_MS);
-  }, [arrivals]);
+  }, [arrivals, live]);
   useEffect(() => () => clearTimeout(pending.current), []);
 }
 
@@ -104,7 +110,7 @@ export function Summaries({
       { refetchOnWindowFocus: false, refetchInterval: live ? SUMMARY_REFRESH_MS : false },
     ),
   );
-  useRefreshAfterArrivals(arrivals, summary.refetch);
+  useRefreshAfterArrivals(arrivals, live, summary.refetch);
   const data = summary.data;
   const buckets = data?.deniedOverTime.buckets ?? [];
   const max = Math.max(1, ...buckets.map((b) => b.count));
