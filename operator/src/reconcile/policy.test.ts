@@ -10,7 +10,6 @@ import { API_VERSION, INJECTABLE_LABEL, type SandboxPolicy } from "@turgon/api/c
 import { testKubeConfig, uniqueName } from "@turgon/dev/testing";
 import { type Caches, createCaches, startCaches, stopCaches } from "../controller/caches.ts";
 import { logger } from "../logger.ts";
-import { relaxations } from "./overrides.ts";
 import {
   cachedPolicySources,
   PolicyResolutionError,
@@ -213,18 +212,5 @@ describe("resolveEffectivePolicy", () => {
     assert.ok(
       await resolveEffectivePolicy({ blockInternalRanges: false, mode: "report" }, sources),
     );
-  });
-
-  it("says what relaxes a policy and what only tightens it", () => {
-    assert.deepEqual(
-      relaxations(strict.spec, { allowedHosts: ["a.example.com", "*.b.example.com"] }),
-      [],
-    );
-    assert.deepEqual(
-      relaxations(strict.spec, { allowedHosts: ["example.com"] }).map((r) => r.field),
-      ["allowedHosts[0]"],
-    );
-    assert.deepEqual(relaxations({}, { mode: "enforce", blockInternalRanges: true }), []);
-    assert.deepEqual(relaxations({ mode: "report" }, { mode: "report" }), []);
   });
 });

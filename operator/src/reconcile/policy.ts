@@ -1,7 +1,7 @@
 import type { EffectivePolicy } from "@turgon/api/agent";
 import { INJECTABLE_LABEL, type SandboxPolicy, type SandboxSpec } from "@turgon/api/crd";
+import { mergeNetworkLayers, relaxations } from "@turgon/api/policy";
 import type { Caches } from "../controller/caches.ts";
-import { relaxations } from "./overrides.ts";
 
 /** Why a sandbox's policy cannot be resolved; `field` is the spec path at fault. */
 export class PolicyResolutionError extends Error {
@@ -43,9 +43,9 @@ export async function resolveEffectivePolicy(
   sources: PolicySources,
 ): Promise<EffectivePolicy> {
   const { policyRef, ...inline } = network ?? {};
-  let base: SandboxPolicy["spec"] = {};
+  let policy: SandboxPolicy | undefined;
   if (policyRef) {
-    const policy = await sources.policy(policyRef.name);
+    policy = await sources.policy(policyRef.name);
     if (!policy) {
       throw new PolicyResolutionError(
         "PolicyNotFound",
@@ -53,35 +53,16 @@ export async function resolveEffectivePolicy(
         `SandboxPolicy "${policyRef.name}" does not exist`,
       );
     }
-    base = policy.spec;
-    refuseRelaxations(policyRef.name, base, inline);
+    refuseRelaxations(policyRef.name, policy.spec, inline);
   }
-  const { allowSandboxOverrides: _overrides, ...rules } = base;
-  const merged = {
-    ...rules,
-    ...Object.fromEntries(Object.entries(inline).filter(([, v]) => v !== undefined)),
-  };
-  const secretsByName = new Map(
-    [...(rules.secrets ?? []), ...(inline.secrets ?? [])].map((s) => [s.name, s]),
-  );
+  // The template's rules are already in `network` (applyTemplate), so two layers here.
+  const { rules, policyName } = mergeNetworkLayers({ policy, inline });
   const secrets = [];
-  for (const [index, secret] of [...secretsByName.values()].entries())
+  for (const [index, secret] of rules.secrets.entries())
     secrets.push(
       await resolveSecret(secret, `spec.network.secrets[${index}].secretKeyRef`, sources),
     );
-  return {
-    allowedHosts: merged.allowedHosts ?? [],
-    ...(merged.blockInternalRanges !== undefined
-      ? { blockInternalRanges: merged.blockInternalRanges }
-      : {}),
-    ...(merged.deniedMethods ? { deniedMethods: merged.deniedMethods } : {}),
-    ...(merged.deniedCIDRs ? { deniedCIDRs: merged.deniedCIDRs } : {}),
-    ...(merged.dns ? { dns: merged.dns } : {}),
-    ...(merged.websockets !== undefined ? { websockets: merged.websockets } : {}),
-    secrets,
-    mode: merged.mode ?? "enforce",
-    ...(policyRef ? { policyName: policyRef.name } : {}),
-  };
+  return { ...rules, secrets, ...(policyName ? { policyName } : {}) };
 }
 
 function refuseRelaxations(

@@ -24,6 +24,8 @@ const TABLES = [
   "invitation",
   "member",
   "organization",
+  "policy_change",
+  "policy_request",
   "session",
   "ssh_key",
   "user",

@@ -1,4 +1,4 @@
-import type { SandboxPolicy, SandboxSpec } from "@turgon/api/crd";
+import type { SandboxPolicy, SandboxSpec } from "../crd/index.ts";
 
 type Rules = SandboxPolicy["spec"];
 type Inline = Omit<NonNullable<SandboxSpec["network"]>, "policyRef">;
