@@ -12,6 +12,7 @@ import { migrateDatabase } from "@turgon/prisma/migrate";
 import { withStep } from "@turgon/toolkit/progress";
 import { createAuth } from "@turgon/web/auth";
 import pino from "pino";
+import { repoRoot } from "../paths.ts";
 import {
   type DaemonRecord,
   isDaemonAlive,
@@ -28,6 +29,8 @@ export { type DashboardBuild, dashboardInputsDigest, ensureDashboardBuild } from
 export const DASHBOARD = "dashboard";
 export const ADMIN_EMAIL = "admin@turgon.local";
 const PORT_VARIABLE = "TURGON_WEB_PORT";
+/** Preloaded into the dashboard's server: it settles X-Forwarded-For before Next.js reads it. */
+const DASHBOARD_PRELOAD = join(repoRoot, "web/src/server/http/preload.ts");
 
 export function dashboardPortFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   return portsFromEnvironment({ web: 3000 }, { web: PORT_VARIABLE }, env).web;
@@ -148,7 +151,8 @@ export async function startDashboardServer(server: DashboardServer): Promise<Dae
     executable: process.execPath,
     // Next.js renames its process "next-server (v16...)".
     title: "next-server",
-    args: [server.build.serverJs],
+    // The client address guard runs before Next.js (web/src/server/http/forwarded-for.ts).
+    args: ["--import", DASHBOARD_PRELOAD, server.build.serverJs],
     cwd: server.build.dir,
     logFile: server.logFile,
     pidFile: server.pidFile,

@@ -65,6 +65,8 @@ export interface TestDashboard {
 }
 
 export interface TestDashboardOptions {
+  /** Sign-in attempts per client address in 10 s (TURGON_SIGN_IN_LIMIT); 60 by default, since tests sign in often from one address. */
+  signInLimit?: number;
   /** Where the server logs (keep it beside a test's artifacts); a temporary file by default. */
   logFile?: string;
   /** The router's site; by default http://*.localhost:18080, as `npm run up` runs it. */
@@ -241,7 +243,7 @@ export async function startTestDashboard(
         // Empty means unset to the dashboard (the parent's REDIS_URL is inherited otherwise).
         REDIS_URL: redisUrl ?? "",
         // Every test signs in from 127.0.0.1, several users within seconds.
-        TURGON_SIGN_IN_LIMIT: "60",
+        TURGON_SIGN_IN_LIMIT: String(options.signInLimit ?? 60),
       },
     });
     return {

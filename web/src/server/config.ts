@@ -1,5 +1,6 @@
 import { ingressDomain, SSH_USERS_KEY, SSH_USERS_SECRET } from "@turgon/api/routing";
 import { z } from "zod";
+import { parseTrustedProxies } from "./http/forwarded-for.ts";
 
 /** The environment is missing or malformed; the message names each variable. */
 export class ConfigError extends Error {
@@ -89,6 +90,22 @@ const Environment = z.object({
   REDIS_URL: z
     .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
     .optional(),
+  /**
+   * Proxies in front of the dashboard whose X-Forwarded-For is believed
+   * (comma-separated addresses or CIDRs); from anyone else the header is
+   * replaced by the peer's address (server/http/forwarded-for.ts).
+   */
+  TURGON_TRUSTED_PROXIES: z
+    .string()
+    .default("")
+    .transform((value, ctx) => {
+      try {
+        return parseTrustedProxies(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
   /** Sign-in attempts allowed per client address in 10 s. */
   TURGON_SIGN_IN_LIMIT: z.coerce
     .number({ error: "must be a number" })

@@ -38,6 +38,12 @@ export interface AuthSettings {
   /** Sign-in attempts allowed per client address in 10 s (TURGON_SIGN_IN_LIMIT; default 3). */
   signInLimit?: number;
   /**
+   * Proxies whose X-Forwarded-For chain is walked for the client address
+   * (TURGON_TRUSTED_PROXIES). From anyone else the server has already set
+   * the header to the peer's own address (server/http/forwarded-for.ts).
+   */
+  trustedProxies?: string[];
+  /**
    * Called after anything that changes who may do what: a user's roles or
    * ban, a user deleted, a team made, deleted, joined or left, a member's
    * role changed, through whichever endpoint (the dashboard's tRPC or
@@ -66,7 +72,10 @@ export function createAuth(settings: AuthSettings) {
       minPasswordLength: 12,
     },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
-    advanced: { cookiePrefix: "turgon" },
+    advanced: {
+      cookiePrefix: "turgon",
+      ipAddress: { trustedProxies: settings.trustedProxies ?? [] },
+    },
     // better-auth's own default for sign-ins is 3 per 10 s per address; made a setting, since
     // every browser behind one proxy (or every test on loopback) shares an address.
     rateLimit: {

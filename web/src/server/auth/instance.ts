@@ -17,6 +17,7 @@ export function getAuth(): Auth {
       baseURL: config.BETTER_AUTH_URL,
       logger: componentLogger("auth"),
       signInLimit: config.TURGON_SIGN_IN_LIMIT,
+      trustedProxies: config.TURGON_TRUSTED_PROXIES,
       // Memberships and roles are in the SSH gateway's users list.
       onAccessChange: publishSshUsers,
     });
