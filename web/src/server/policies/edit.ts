@@ -65,9 +65,11 @@ export interface ConflictDetails {
 
 /** The TRPCError of a save over a newer version: CONFLICT, `cause` a PolicyConflict. */
 export class PolicyConflict extends Error {
-  constructor(readonly details: ConflictDetails) {
+  readonly details: ConflictDetails;
+  constructor(details: ConflictDetails) {
     super("someone else saved this policy after you loaded it");
     this.name = "PolicyConflict";
+    this.details = details;
   }
 }
 
