@@ -248,9 +248,9 @@ export async function restoreVersion(
   input: { changeId: string; reason?: string | null | undefined },
 ): Promise<PolicyChange> {
   const change = await deps.db.policyChange.findUnique({ where: { id: input.changeId } });
-  // Read as the user first: a change of a policy they may not read is as good as absent.
-  if (!change || change.kind !== "SandboxPolicy" || change.spec === null)
+  if (change?.kind !== "SandboxPolicy" || change.spec === null)
     throw new TRPCError({ code: "NOT_FOUND", message: "No such version to restore." });
+  // Read as the user: RBAC refuses (403) a policy they may not read before anything is written.
   const current = await readPolicy(deps.apis, change.namespace, change.name);
   return savePolicy(
     deps,
