@@ -268,6 +268,7 @@ describe("policies in the browser", () => {
     assert.deepEqual(now.spec.allowedHosts, ["example.com", "api.github.com", "two.example"]);
     await byTestId(owner, "reload").click();
     await byTestId(owner, "conflict").waitFor({ state: "detached" });
+    await owner.page.locator('input[data-testid="host-2"][value="two.example"]').waitFor();
     assert.deepEqual(await hostInputs(owner), ["example.com", "api.github.com", "two.example"]);
   });
 

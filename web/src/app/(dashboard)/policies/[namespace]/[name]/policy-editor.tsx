@@ -320,10 +320,17 @@ export function PolicyEditor({ namespace, name }: { namespace: string; name: str
   };
 
   const onReload = async () => {
+    const fresh = await queryClient
+      .fetchQuery({ ...getOptions, staleTime: 0 })
+      .catch((error: unknown) => {
+        setFailure((error as Error).message);
+        return undefined;
+      });
+    if (!fresh) return;
+    // The conflict notice goes only once their version is in the editor.
     setConflict(null);
     setSaved(null);
     preview.reset();
-    const fresh = await queryClient.fetchQuery({ ...getOptions, staleTime: 0 });
     const s = fresh.spec as Spec;
     setLoaded({ resourceVersion: fresh.resourceVersion, spec: s });
     setSpec(s);
