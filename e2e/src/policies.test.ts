@@ -125,6 +125,15 @@ describe("policies in the browser", () => {
     await b.page.waitForURL(url("/sandboxes"));
   };
   const byTestId = (b: BrowserSession, id: string) => b.page.getByTestId(id);
+  /** Polls `read` (bounded: 10 s) until `accept` holds; returns the last value either way. */
+  const eventually = async <T>(read: () => Promise<T>, accept: (value: T) => boolean) => {
+    let value = await read();
+    for (let i = 0; i < 100 && !accept(value); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      value = await read();
+    }
+    return value;
+  };
   const hostInputs = async (b: BrowserSession) => {
     const inputs = await b.page.locator('input[data-testid^="host-"]').all();
     return Promise.all(inputs.map((input) => input.inputValue()));
@@ -268,7 +277,10 @@ describe("policies in the browser", () => {
     assert.deepEqual(now.spec.allowedHosts, ["example.com", "api.github.com", "two.example"]);
     await byTestId(owner, "reload").click();
     await byTestId(owner, "conflict").waitFor({ state: "detached" });
-    await owner.page.locator('input[data-testid="host-2"][value="two.example"]').waitFor();
+    await eventually(
+      () => hostInputs(owner),
+      (hosts) => hosts.includes("two.example"),
+    );
     assert.deepEqual(await hostInputs(owner), ["example.com", "api.github.com", "two.example"]);
   });
 
