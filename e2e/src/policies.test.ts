@@ -264,9 +264,11 @@ describe("policies in the browser", () => {
     const conflict = (await byTestId(owner, "conflict").textContent()) ?? "";
     assert.ok(conflict.includes(users.owner2), conflict);
     assert.match(conflict, /theirs first/);
-    assert.match(
-      (await byTestId(owner, "conflict-diff").textContent()) ?? "",
-      /\+\s*- two\.example/,
+    const theirDiff = await byTestId(owner, "conflict-diff").locator("div").allTextContents();
+    assert.deepEqual(
+      theirDiff.filter((line) => /^[-+][^-+]/.test(line)).map((line) => line.trim()),
+      ["+  - two.example"],
+      "their change is exactly their one host",
     );
     await owner.snap("conflict");
     const now = JSON.parse(

@@ -2,10 +2,22 @@
 import { createTwoFilesPatch } from "diff";
 import { stringify } from "yaml";
 
-/** The rules as YAML (the form the editor's YAML view and every diff use); "" for none. */
+/** Keys sorted at every level: the API server, Postgres (jsonb) and browsers order them differently. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+    );
+  return value;
+}
+
+/** The rules as YAML, keys sorted (what every diff compares); "" for none. */
 export function specYaml(spec: unknown): string {
   if (spec === undefined || spec === null) return "";
-  return stringify(spec, { lineWidth: 0 });
+  return stringify(canonical(spec), { lineWidth: 0 });
 }
 
 /** A unified diff of the YAML of two versions of `name`'s rules; "" when they are the same. */

@@ -162,6 +162,11 @@ describe("editing policies", () => {
     const details = error.cause.details;
     assert.deepEqual(details.spec.allowedHosts, ["a.example", "theirs.example"]);
     assert.match(details.theirDiff, /\+\s*- theirs\.example/);
+    assert.equal(
+      details.theirDiff.split("\n").filter((l) => /^[-+][^-+]/.test(l)).length,
+      1,
+      `only their one line differs:\n${details.theirDiff}`,
+    );
     assert.equal(details.by?.email, "owner2@example.com");
     assert.equal(details.by?.reason, "theirs");
     assert.match(error.message, /owner2@example\.com/);

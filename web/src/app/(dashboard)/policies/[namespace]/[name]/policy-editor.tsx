@@ -524,7 +524,7 @@ export function PolicyEditor({ namespace, name }: { namespace: string; name: str
                   DNS
                   <Select
                     id="dns-mode"
-                    className="w-40"
+                    className="max-w-48"
                     data-testid="dns-mode"
                     value={dnsMode}
                     disabled={disabled}
@@ -555,7 +555,7 @@ export function PolicyEditor({ namespace, name }: { namespace: string; name: str
               hint="Report lets hosts off the list through and audits them as would-deny."
             >
               <Select
-                className="w-40"
+                className="max-w-48"
                 data-testid="mode"
                 value={(spec.mode as string | undefined) ?? "enforce"}
                 disabled={disabled}
