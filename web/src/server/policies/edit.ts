@@ -77,7 +77,8 @@ async function conflictWith(
   deps: PolicyDeps,
   ref: PolicyRef,
   current: SandboxPolicy,
-  loaded: { resourceVersion: string; spec?: unknown },
+  /** The version the user loaded, and its rules when they sent them. */
+  loaded: { resourceVersion: string; loadedSpec?: unknown },
 ): Promise<TRPCError> {
   const rv = current.metadata.resourceVersion ?? "";
   const [loadedRow, theirRow] = await Promise.all([
@@ -90,7 +91,7 @@ async function conflictWith(
       orderBy: { createdAt: "desc" },
     }),
   ]);
-  const base = loadedRow?.spec ?? loaded.spec;
+  const base = loadedRow?.spec ?? loaded.loadedSpec;
   const details: ConflictDetails = {
     resourceVersion: rv,
     spec: current.spec,
