@@ -148,6 +148,21 @@ describe("policies in the browser", () => {
     assert.equal(await row.getByTestId("policy-sandboxes").textContent(), "0");
     assert.equal(await byTestId(owner, `policy-row-${nsB}-theirs`).count(), 0);
     await owner.page.getByRole("link", { name: "Policies" }).first().waitFor();
+    // An owner makes a new, default-deny policy; a bad name is refused next to the field.
+    await byTestId(owner, `new-policy-${nsA}`).click();
+    await byTestId(owner, `new-policy-name-${nsA}`).fill("Not A Name");
+    await owner.page.getByRole("button", { name: "Create" }).click();
+    await byTestId(owner, `new-policy-error-${nsA}`).waitFor();
+    assert.match(
+      (await byTestId(owner, `new-policy-error-${nsA}`).textContent()) ?? "",
+      /Kubernetes object name/,
+    );
+    await byTestId(owner, `new-policy-name-${nsA}`).fill("fresh");
+    await owner.page.getByRole("button", { name: "Create" }).click();
+    await owner.page.waitForURL(url(`/policies/${nsA}/fresh`));
+    await byTestId(owner, "add-host").waitFor();
+    assert.deepEqual(await hostInputs(owner), []);
+    await owner.snap("created");
   });
 
   it("the form view: a bad host and a bad CIDR are refused next to the field; the API server's CEL rule too", async () => {
@@ -315,6 +330,11 @@ describe("policies in the browser", () => {
     await browserSignIn(member, users.member);
     await member.visit(url(`/policies/${nsA}/web`), "member-readonly");
     await byTestId(member, "readonly-notice").waitFor();
+    await member.visit(url("/policies"), "member-list");
+    await byTestId(member, `policy-row-${nsA}-web`).waitFor();
+    assert.equal(await byTestId(member, `new-policy-${nsA}`).count(), 0);
+    await member.visit(url(`/policies/${nsA}/web`), "member-readonly-again");
+    await byTestId(member, "readonly-notice").waitFor();
     assert.equal(await byTestId(member, "host-0").isDisabled(), true);
     const cookie = await signIn(dashboard.url, users.member, PASSWORD);
     const got = await trpcQuery(dashboard.url, cookie, "policies.get", {
@@ -342,7 +362,8 @@ describe("policies in the browser", () => {
     await byTestId(outsider, `policy-row-${nsB}-theirs`).waitFor();
     assert.equal(await byTestId(outsider, `policy-row-${nsA}-web`).count(), 0);
     await outsider.visit(url(`/policies/${nsA}/web`), "outsider-refused");
-    await byTestId(outsider, "policy-error").waitFor();
+    await byTestId(outsider, "policy-error").waitFor({ timeout: 5_000 });
+    await outsider.snap("outsider-refused-shown");
     assert.match((await byTestId(outsider, "policy-error").textContent()) ?? "", /forbidden/i);
     const cookie = await signIn(dashboard.url, users.outsider, PASSWORD);
     for (const [path, input] of [

@@ -91,3 +91,11 @@ export function secretsOf(spec: Spec): SecretRow[] {
     };
   });
 }
+
+/** React Query's retry for the policy pages: never again after a refusal or a missing object. */
+export function retryUnlessRefused(failures: number, error: unknown): boolean {
+  const code = (error as { data?: { code?: string } } | null)?.data?.code;
+  if (code && ["FORBIDDEN", "NOT_FOUND", "UNAUTHORIZED", "BAD_REQUEST"].includes(code))
+    return false;
+  return failures < 2;
+}

@@ -46,3 +46,23 @@ export async function mayEditPolicies(apis: ImpersonatedApis, namespace: string)
   });
   return review.status?.allowed === true;
 }
+
+/** Whether the user may create SandboxPolicies in the namespace: owners and admins. */
+export async function mayCreatePolicies(
+  apis: ImpersonatedApis,
+  namespace: string,
+): Promise<boolean> {
+  const review = await apis.authorization.createSelfSubjectAccessReview({
+    body: {
+      spec: {
+        resourceAttributes: {
+          group: "turgon.dev",
+          resource: "sandboxpolicies",
+          verb: "create",
+          namespace,
+        },
+      },
+    },
+  });
+  return review.status?.allowed === true;
+}

@@ -6,6 +6,7 @@
 import type { Sandbox } from "@turgon/api/crd";
 import { statusOf } from "../kube/errors.ts";
 import type { ImpersonatedApis } from "../kube/impersonation.ts";
+import { mayCreatePolicies } from "./access.ts";
 import { listPolicies } from "./kube.ts";
 import { policyOfSandbox, templateNetworks } from "./reach.ts";
 
@@ -22,6 +23,8 @@ export interface NamespacePolicies {
   namespace: string;
   team: string;
   policies: PolicyRow[];
+  /** Whether the user may create policies here (owners and admins). */
+  canCreate: boolean;
   /** Set when the user may not list policies there (RBAC). */
   error?: string;
 }
@@ -34,9 +37,10 @@ export async function policiesByNamespace(
   return Promise.all(
     namespaces.map(async ({ name: namespace, team }): Promise<NamespacePolicies> => {
       try {
-        const [policies, templates] = await Promise.all([
+        const [policies, templates, canCreate] = await Promise.all([
           listPolicies(apis, namespace),
           templateNetworks(apis, namespace),
+          mayCreatePolicies(apis, namespace),
         ]);
         const counts = new Map<string, number>();
         for (const sandbox of sandboxes) {
@@ -47,6 +51,7 @@ export async function policiesByNamespace(
         return {
           namespace,
           team,
+          canCreate,
           policies: policies
             .map((p) => ({
               namespace,
@@ -61,7 +66,13 @@ export async function policiesByNamespace(
       } catch (error) {
         const status = statusOf(error);
         if (status === 403 || status === 404)
-          return { namespace, team, policies: [], error: (error as Error).message };
+          return {
+            namespace,
+            team,
+            policies: [],
+            canCreate: false,
+            error: (error as Error).message,
+          };
         throw error;
       }
     }),

@@ -1,11 +1,70 @@
 "use client";
 
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { Alert } from "~/components/form";
+import { useRouter } from "next/navigation";
+import { type FormEvent, useState } from "react";
+import { Alert, Button, Input } from "~/components/form";
 import { ShieldIcon } from "~/components/icons";
 import { Badge, Card, EmptyState } from "~/components/page";
 import { useTRPC } from "~/trpc/react";
+
+/** A new, empty (default-deny) policy in `namespace`; then its editor. */
+function NewPolicy({ namespace }: { namespace: string }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const [open, setOpen] = useState(false);
+  const [name, setName] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const create = useMutation(trpc.policies.create.mutationOptions());
+  if (!open)
+    return (
+      <Button
+        tone="secondary"
+        size="sm"
+        data-testid={`new-policy-${namespace}`}
+        onClick={() => setOpen(true)}
+      >
+        New policy
+      </Button>
+    );
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    try {
+      await create.mutateAsync({ namespace, name: name.trim(), spec: {} });
+      router.push(`/policies/${namespace}/${name.trim()}`);
+    } catch (e) {
+      const data = (
+        e as { data?: { zodError?: { fieldErrors?: Record<string, string[]> } | null } }
+      ).data;
+      setError(data?.zodError?.fieldErrors?.name?.join("; ") ?? (e as Error).message);
+    }
+  };
+  return (
+    <form onSubmit={submit} className="flex items-start gap-2">
+      <div>
+        <Input
+          aria-label="New policy name"
+          placeholder="name"
+          value={name}
+          autoFocus
+          data-testid={`new-policy-name-${namespace}`}
+          aria-invalid={error ? true : undefined}
+          onChange={(e) => setName(e.target.value)}
+        />
+        {error ? (
+          <p className="mt-1 text-xs text-red-600" data-testid={`new-policy-error-${namespace}`}>
+            {error}
+          </p>
+        ) : null}
+      </div>
+      <Button type="submit" size="sm" disabled={create.isPending}>
+        Create
+      </Button>
+    </form>
+  );
+}
 
 export function PoliciesList() {
   const trpc = useTRPC();
@@ -29,6 +88,7 @@ export function PoliciesList() {
               {ns.namespace}
               <span className="ml-2 font-normal text-slate-500">team {ns.team}</span>
             </h2>
+            {ns.canCreate ? <NewPolicy namespace={ns.namespace} /> : null}
           </div>
           {ns.error ? (
             <p className="px-5 py-4 text-sm text-slate-500">{ns.error}</p>

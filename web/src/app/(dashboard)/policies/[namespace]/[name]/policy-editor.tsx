@@ -12,6 +12,7 @@ import {
   type FieldErrors,
   fromYaml,
   METHODS,
+  retryUnlessRefused,
   type SecretRow,
   type Spec,
   secretsOf,
@@ -156,7 +157,7 @@ export function PolicyEditor({ namespace, name }: { namespace: string; name: str
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const getOptions = trpc.policies.get.queryOptions({ namespace, name });
-  const current = useQuery(getOptions);
+  const current = useQuery({ ...getOptions, retry: retryUnlessRefused });
   const secrets = useQuery({
     ...trpc.policies.injectableSecrets.queryOptions({ namespace }),
     enabled: current.data?.canEdit === true,
@@ -747,7 +748,7 @@ export function PolicyEditor({ namespace, name }: { namespace: string; name: str
         </div>
       </Card>
 
-      {preview.data ? (
+      {preview.data && !conflict ? (
         <Card>
           <CardHeader
             title="Review"

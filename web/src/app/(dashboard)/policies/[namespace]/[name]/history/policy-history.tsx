@@ -5,6 +5,7 @@ import { useState } from "react";
 import { Alert, Button } from "~/components/form";
 import { Badge, Card } from "~/components/page";
 import { DiffView } from "~/components/policy/diff-view";
+import { retryUnlessRefused } from "~/lib/policy-form";
 import { useTRPC } from "~/trpc/react";
 
 const TONES: Record<string, "slate" | "indigo" | "green" | "amber"> = {
@@ -18,7 +19,10 @@ const TONES: Record<string, "slate" | "indigo" | "green" | "amber"> = {
 export function PolicyHistory({ namespace, name }: { namespace: string; name: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const history = useQuery(trpc.policies.history.queryOptions({ namespace, name }));
+  const history = useQuery({
+    ...trpc.policies.history.queryOptions({ namespace, name }),
+    retry: retryUnlessRefused,
+  });
   const restore = useMutation(trpc.policies.restore.mutationOptions());
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
 
