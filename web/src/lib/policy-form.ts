@@ -62,7 +62,8 @@ export function fromYaml(text: string): { spec: Spec } | { error: string } {
   } catch (error) {
     const e = error as { message?: string; linePos?: { line: number; col: number }[] };
     const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
-    return { error: `YAML ${where}${(e.message ?? "cannot be read").split("\n")[0]}` };
+    const first = (e.message ?? "cannot be read").split("\n")[0] ?? "";
+    return { error: `YAML ${where}${first.replace(/ at line \d+, column \d+:?$/, "")}` };
   }
 }
 
