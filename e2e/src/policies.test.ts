@@ -9,6 +9,7 @@
  * response of the test may carry the injectable Secret's value.
  */
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
@@ -392,7 +393,7 @@ describe("policies in the browser", () => {
     assert.deepEqual(now.spec.allowedHosts, ["example.com", "api.github.com"]);
   });
 
-  it("no tRPC response of this test carried the Secret's value", async () => {
+  it("no tRPC response, page or dashboard log line of this test carried the Secret's value", async () => {
     const all = await Promise.all(bodies);
     assert.ok(all.length > 10, `only ${all.length} tRPC responses were seen`);
     const b64 = Buffer.from(SECRET_VALUE).toString("base64");
@@ -406,5 +407,7 @@ describe("policies in the browser", () => {
     );
     for (const b of [owner, owner2, member, outsider])
       assert.ok(!(await b.page.content()).includes(SECRET_VALUE));
+    const log = await readFile(dashboard.logFile, "utf8");
+    assert.ok(!log.includes(SECRET_VALUE), "the dashboard's log carried the Secret's value");
   });
 });
