@@ -101,6 +101,13 @@ describe("binding namespaces to teams", () => {
     assert.equal(again.changed, false);
     assert.equal((await roleBindings(ns)).length, 1);
     assert.equal((await roleBindings(ns, true)).length, 1);
+
+    // A namespace bound before owners had a role of their own: binding it again adds theirs.
+    await must(["delete", "rolebinding", teamOwnerRoleBindingName(team), "-n", ns]);
+    const upgraded = await bindNamespace(admin(), team, ns);
+    assert.equal(upgraded.changed, true);
+    assert.equal((await roleBindings(ns, true)).length, 1);
+    assert.equal((await roleBindings(ns)).length, 1);
   });
 
   it("a namespace bound to one team is refused to a second, and stays as it was", async () => {
