@@ -5,6 +5,7 @@ import { usePathname, useRouter } from "next/navigation";
 import { type ComponentType, type SVGProps, useState } from "react";
 import {
   CubeIcon,
+  PolicyIcon,
   ServerIcon,
   ShieldIcon,
   SignOutIcon,
@@ -23,6 +24,7 @@ interface NavItem {
 const ITEMS: NavItem[] = [
   { href: "/sandboxes", label: "Sandboxes", icon: CubeIcon },
   { href: "/nodes", label: "Nodes", icon: ServerIcon },
+  { href: "/policies", label: "Policies", icon: PolicyIcon },
   { href: "/audit", label: "Audit", icon: ShieldIcon },
   { href: "/teams", label: "Teams", icon: TeamIcon, adminOnly: true },
   { href: "/profile", label: "Profile", icon: UserIcon },
