@@ -24,6 +24,7 @@ const ITEMS: NavItem[] = [
   { href: "/sandboxes", label: "Sandboxes", icon: CubeIcon },
   { href: "/nodes", label: "Nodes", icon: ServerIcon },
   { href: "/audit", label: "Audit", icon: ShieldIcon },
+  { href: "/policies/requests", label: "Requests", icon: ShieldIcon },
   { href: "/teams", label: "Teams", icon: TeamIcon, adminOnly: true },
   { href: "/profile", label: "Profile", icon: UserIcon },
 ];
