@@ -2,6 +2,7 @@ import { auditRouter } from "./routers/audit.ts";
 import { meRouter } from "./routers/me.ts";
 import { nodesRouter } from "./routers/nodes.ts";
 import { policyRequestsRouter } from "./routers/policy-requests.ts";
+import { sandboxNetworkRouter } from "./routers/sandbox-network.ts";
 import { sandboxesRouter } from "./routers/sandboxes.ts";
 import { sshKeysRouter } from "./routers/ssh-keys.ts";
 import { teamsRouter } from "./routers/teams.ts";
@@ -14,6 +15,7 @@ export const appRouter = createTRPCRouter({
   audit: auditRouter,
   me: meRouter,
   sandboxes: sandboxesRouter,
+  sandboxNetwork: sandboxNetworkRouter,
   nodes: nodesRouter,
   policyRequests: policyRequestsRouter,
   sshKeys: sshKeysRouter,
