@@ -34,8 +34,8 @@ export async function apply(object: unknown, verb: "apply" | "create" = "apply")
 
 /**
  * Binds `namespace` to `team` as the dashboard's teams page does: the
- * turgon.dev/team label and a RoleBinding of turgon-team-member for the
- * team's group.
+ * turgon.dev/team label, a RoleBinding of turgon-team-member for the
+ * team's group and one of turgon-team-owner for its owners' group.
  */
 export async function bindNamespace(namespace: string, team: string): Promise<void> {
   await must(["label", "namespace", namespace, `${TEAM_LABEL}=${team}`, "--overwrite"]);
@@ -50,6 +50,19 @@ export async function bindNamespace(namespace: string, team: string): Promise<vo
     },
     subjects: [
       { apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: `turgon:team:${team}` },
+    ],
+  });
+  await apply({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: `turgon-team-owner-${team}`, namespace },
+    roleRef: {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: "turgon-team-owner",
+    },
+    subjects: [
+      { apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: `turgon:team-owner:${team}` },
     ],
   });
 }

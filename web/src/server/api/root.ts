@@ -1,6 +1,7 @@
 import { auditRouter } from "./routers/audit.ts";
 import { meRouter } from "./routers/me.ts";
 import { nodesRouter } from "./routers/nodes.ts";
+import { policiesRouter } from "./routers/policies.ts";
 import { policyRequestsRouter } from "./routers/policy-requests.ts";
 import { sandboxNetworkRouter } from "./routers/sandbox-network.ts";
 import { sandboxesRouter } from "./routers/sandboxes.ts";
@@ -17,6 +18,7 @@ export const appRouter = createTRPCRouter({
   sandboxes: sandboxesRouter,
   sandboxNetwork: sandboxNetworkRouter,
   nodes: nodesRouter,
+  policies: policiesRouter,
   policyRequests: policyRequestsRouter,
   sshKeys: sshKeysRouter,
   teams: teamsRouter,

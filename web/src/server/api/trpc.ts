@@ -8,6 +8,7 @@ import superjson from "superjson";
 import { ZodError, z } from "zod";
 import { getSession, type TurgonSession } from "../auth/index.ts";
 import { componentLogger } from "../logger.ts";
+import { PolicyConflict } from "../policies/edit.ts";
 
 const log = componentLogger("trpc");
 
@@ -29,6 +30,8 @@ const t = initTRPC.context<TRPCContext>().create({
         ...shape.data,
         // Field errors for forms; never a stack in production.
         zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
+        // A policy saved over someone else's newer version: theirs, to show (policies router).
+        conflict: error.cause instanceof PolicyConflict ? error.cause.details : null,
       },
     };
   },

@@ -18,6 +18,8 @@ export interface TurgonSession {
   isAdmin: boolean;
   /** Slugs of the teams (better-auth organizations) the user belongs to. */
   teams: string[];
+  /** Slugs of the teams they own (organization role owner or admin): they may apply policy changes there. */
+  owns: string[];
 }
 
 /** Who sent these request headers (the session cookie), or null when nobody signed in. */
@@ -28,13 +30,16 @@ export async function getSession(requestHeaders: Headers): Promise<TurgonSession
   const role = session.user.role ?? "user";
   const memberships = await getDb().member.findMany({
     where: { userId: id },
-    select: { organization: { select: { slug: true } } },
+    select: { role: true, organization: { select: { slug: true } } },
     orderBy: { organization: { slug: "asc" } },
   });
   return {
     user: { id, email, name, role },
     isAdmin: role.split(",").includes(ADMIN_ROLE),
     teams: memberships.map((m) => m.organization.slug),
+    owns: memberships
+      .filter((m) => m.role.split(",").some((r) => r === "owner" || r === "admin"))
+      .map((m) => m.organization.slug),
   };
 }
 

@@ -49,6 +49,21 @@ describe("principals", () => {
     });
   });
 
+  it("owners get turgon:team-owner:<team> too, only for a team they are a member of", () => {
+    assert.deepEqual(
+      impersonationOf({
+        email: "ada@example.com",
+        teams: ["ml", "web"],
+        owns: ["web", "other"],
+        admin: false,
+      }),
+      {
+        user: "ada@example.com",
+        groups: ["turgon:team-owner:web", "turgon:team:ml", "turgon:team:web"],
+      },
+    );
+  });
+
   it("are refused, naming the field, when a name could become someone else", () => {
     const refused = (principal: { email: string; teams: string[] }, field: string) => {
       assert.throws(

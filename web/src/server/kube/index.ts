@@ -38,12 +38,16 @@ export {
   impersonationOf,
   type Principal,
   TEAM_GROUP_PREFIX,
+  TEAM_OWNER_GROUP_PREFIX,
   teamGroup,
+  teamOwnerGroup,
 } from "./principal.ts";
 export {
   bindNamespace,
   type NamespaceBinding,
   TEAM_MEMBER_ROLE,
+  TEAM_OWNER_ROLE,
+  teamOwnerRoleBindingName,
   teamRoleBindingName,
   unbindNamespace,
 } from "./teams.ts";

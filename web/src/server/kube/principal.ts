@@ -9,6 +9,12 @@ import { PrincipalError } from "./errors.ts";
 
 /** The group every member of team `<team>` is impersonated in. */
 export const TEAM_GROUP_PREFIX = "turgon:team:";
+/**
+ * The extra group a team's owners (better-auth organization role owner or
+ * admin) are impersonated in: bound to ClusterRole turgon-team-owner in the
+ * team's namespaces, which lets them apply policy changes.
+ */
+export const TEAM_OWNER_GROUP_PREFIX = "turgon:team-owner:";
 /** The group administrators are impersonated in; bound to ClusterRole turgon-admin. */
 export const ADMINS_GROUP = "turgon:admins";
 
@@ -17,7 +23,14 @@ export interface Principal {
   email: string;
   /** Slugs of the teams (better-auth organizations) they belong to. */
   teams: readonly string[];
+  /** Slugs of the teams they own (organization role owner or admin); each is also in `teams`. */
+  owns?: readonly string[];
   admin: boolean;
+}
+
+/** The Kubernetes group of a team's owners. */
+export function teamOwnerGroup(team: string): string {
+  return `${TEAM_OWNER_GROUP_PREFIX}${team}`;
 }
 
 /** The Kubernetes group of a team. */
@@ -54,6 +67,11 @@ export function impersonationOf(principal: Principal): { user: string; groups: s
         `${JSON.stringify(team)} ${checked.error.issues[0]?.message ?? "is not a DNS label"}`,
       );
     groups.add(teamGroup(team));
+  }
+  for (const team of principal.owns ?? []) {
+    // Only a team they are a member of: ownership never reaches past membership.
+    if (!principal.teams.includes(team)) continue;
+    groups.add(teamOwnerGroup(team));
   }
   if (principal.admin) groups.add(ADMINS_GROUP);
   return { user: user.data, groups: [...groups].sort() };

@@ -9,8 +9,15 @@ import { TEAM_LABEL } from "@turgon/api/routing";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { KubeApiError, TeamBindingError } from "./errors.ts";
 import { impersonatedApis } from "./impersonation.ts";
-import { teamGroup } from "./principal.ts";
-import { bindNamespace, TEAM_MEMBER_ROLE, teamRoleBindingName, unbindNamespace } from "./teams.ts";
+import { teamGroup, teamOwnerGroup } from "./principal.ts";
+import {
+  bindNamespace,
+  TEAM_MEMBER_ROLE,
+  TEAM_OWNER_ROLE,
+  teamOwnerRoleBindingName,
+  teamRoleBindingName,
+  unbindNamespace,
+} from "./teams.ts";
 import { dashboardKubeConfig, installWebRbac, must, untilAllowed } from "./testing.ts";
 
 /** The namespace's team label ("" when none), as kubectl shows it. */
@@ -19,10 +26,13 @@ async function teamOf(namespace: string): Promise<string> {
   return (JSON.parse(out) as V1Namespace).metadata?.labels?.[TEAM_LABEL] ?? "";
 }
 
-async function roleBindings(namespace: string): Promise<V1RoleBinding[]> {
+/** The teams' RoleBindings of turgon-team-member (`owners` for those of turgon-team-owner). */
+async function roleBindings(namespace: string, owners = false): Promise<V1RoleBinding[]> {
   const out = await must(["get", "rolebindings", "-n", namespace, "-o", "json"]);
-  return (JSON.parse(out) as { items: V1RoleBinding[] }).items.filter((rb) =>
-    rb.metadata?.name?.startsWith("turgon-team-"),
+  return (JSON.parse(out) as { items: V1RoleBinding[] }).items.filter(
+    (rb) =>
+      rb.metadata?.name?.startsWith("turgon-team-") &&
+      rb.metadata.name.startsWith("turgon-team-owner-") === owners,
   );
 }
 
@@ -73,6 +83,14 @@ describe("binding namespaces to teams", () => {
       rb?.subjects?.map((s) => [s.kind, s.name]),
       [["Group", teamGroup(team)]],
     );
+    const [owners, ...moreOwners] = await roleBindings(ns, true);
+    assert.equal(moreOwners.length, 0);
+    assert.equal(owners?.metadata?.name, teamOwnerRoleBindingName(team));
+    assert.equal(owners?.roleRef.name, TEAM_OWNER_ROLE);
+    assert.deepEqual(
+      owners?.subjects?.map((s) => [s.kind, s.name]),
+      [["Group", teamOwnerGroup(team)]],
+    );
     await untilAllowed(
       impersonatedApis(dashboard, { email: "ann@example.com", teams: [team], admin: false }),
       ns,
@@ -82,6 +100,7 @@ describe("binding namespaces to teams", () => {
     const again = await bindNamespace(admin(), team, ns);
     assert.equal(again.changed, false);
     assert.equal((await roleBindings(ns)).length, 1);
+    assert.equal((await roleBindings(ns, true)).length, 1);
   });
 
   it("a namespace bound to one team is refused to a second, and stays as it was", async () => {
@@ -217,6 +236,7 @@ describe("binding namespaces to teams", () => {
       "--verb=bind",
       "--resource=clusterroles.rbac.authorization.k8s.io",
       `--resource-name=${TEAM_MEMBER_ROLE}`,
+      `--resource-name=${TEAM_OWNER_ROLE}`,
     ]);
     await must(["create", "clusterrole", `${role}-ns`, "--verb=get", "--resource=namespaces"]);
     for (const r of [role, `${role}-bind`, `${role}-ns`])
@@ -242,6 +262,7 @@ describe("binding namespaces to teams", () => {
       assert.match(error.message, /cannot patch resource "namespaces"/);
       assert.equal(await teamOf(ns), "");
       assert.deepEqual(await roleBindings(ns), [], "the RoleBinding made for it is gone again");
+      assert.deepEqual(await roleBindings(ns, true), [], "and the owners' one");
 
       // Bound properly by an admin, then the half-admin tries to unbind.
       await bindNamespace(admin(), team, ns);
@@ -254,6 +275,7 @@ describe("binding namespaces to teams", () => {
       const [restored] = await roleBindings(ns);
       assert.equal(restored?.metadata?.name, teamRoleBindingName(team), "the RoleBinding is back");
       assert.notEqual(restored?.metadata?.uid, original, "made again, since it had been deleted");
+      assert.equal((await roleBindings(ns, true)).length, 1, "the owners' RoleBinding is back too");
     } finally {
       for (const r of [role, `${role}-bind`, `${role}-ns`]) {
         await kubectl(["delete", "clusterrolebinding", r, "--ignore-not-found"]);

@@ -2,9 +2,10 @@
  * Binding a namespace to a team: the namespace's `turgon.dev/team` label
  * (which the router, the SSH gateway and the dashboard's lists read) and a
  * RoleBinding there that gives the team's group the ClusterRole
- * turgon-team-member (which Kubernetes enforces). Both are written as the
+ * turgon-team-member, and one that gives its owners' group the ClusterRole
+ * turgon-team-owner (which Kubernetes enforces). All are written as the
  * signed-in admin, through impersonation: ClusterRole turgon-admin lets
- * admins patch namespaces, manage RoleBindings and `bind` turgon-team-member
+ * admins patch namespaces, manage RoleBindings and `bind` both roles
  * (RBAC refuses a RoleBinding granting more than its creator may grant).
  */
 import {
@@ -18,10 +19,12 @@ import { TEAM_LABEL } from "@turgon/api/routing";
 import { statusOf, TeamBindingError } from "./errors.ts";
 import type { ImpersonatedApis } from "./impersonation.ts";
 import { kubeLogger, type Logger } from "./log.ts";
-import { teamGroup } from "./principal.ts";
+import { teamGroup, teamOwnerGroup } from "./principal.ts";
 
 /** The ClusterRole a team holds in each of its namespaces (web/deploy/rbac.yaml). */
 export const TEAM_MEMBER_ROLE = "turgon-team-member";
+/** The ClusterRole a team's owners hold beside it: applying policy changes (web/deploy/rbac.yaml). */
+export const TEAM_OWNER_ROLE = "turgon-team-owner";
 const RBAC_GROUP = "rbac.authorization.k8s.io";
 const MANAGED_BY = { "app.kubernetes.io/managed-by": "turgon-web" };
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -32,6 +35,21 @@ const ATTEMPTS = 3;
 export function teamRoleBindingName(team: string): string {
   return `turgon-team-${team}`;
 }
+
+/** The RoleBinding that gives `team`'s owners their extra role in a namespace. */
+export function teamOwnerRoleBindingName(team: string): string {
+  return `turgon-team-owner-${team}`;
+}
+
+/** The two grants a bound namespace carries: the team's, and its owners'. */
+type Grant = "member" | "owner";
+const GRANTS: Record<
+  Grant,
+  { name: (t: string) => string; role: string; group: (t: string) => string }
+> = {
+  member: { name: teamRoleBindingName, role: TEAM_MEMBER_ROLE, group: teamGroup },
+  owner: { name: teamOwnerRoleBindingName, role: TEAM_OWNER_ROLE, group: teamOwnerGroup },
+};
 
 export interface NamespaceBinding {
   namespace: string;
@@ -64,12 +82,15 @@ export async function bindNamespace(
   let current = await readNamespace(apis, namespace);
   if (!current) throw notFound(namespace);
   refuseOtherTeam(current, team, namespace);
-  const created = await ensureRoleBinding(apis, team, namespace);
+  const created = await ensureRoleBinding(apis, team, namespace, "member");
+  let createdOwner = false;
   try {
+    createdOwner = await ensureRoleBinding(apis, team, namespace, "owner");
     for (let attempt = 1; ; attempt++) {
       if (teamLabel(current) === team) {
-        if (created) log.info("namespace bound to team (its label was already set)");
-        return { ...result, changed: created };
+        if (created || createdOwner)
+          log.info("namespace bound to team (its label was already set)");
+        return { ...result, changed: created || createdOwner };
       }
       try {
         await setTeamLabel(apis, current, team);
@@ -84,6 +105,10 @@ export async function bindNamespace(
       refuseOtherTeam(current, team, namespace);
     }
   } catch (error) {
+    if (createdOwner)
+      await rollBack(log, "delete the owners' RoleBinding made for it", () =>
+        apis.rbac.deleteNamespacedRoleBinding({ name: teamOwnerRoleBindingName(team), namespace }),
+      );
     if (created)
       await rollBack(log, "delete the RoleBinding made for it", () =>
         apis.rbac.deleteNamespacedRoleBinding({ name: result.roleBinding, namespace }),
@@ -110,10 +135,14 @@ export async function unbindNamespace(
   let current = await readNamespace(apis, namespace);
   if (!current) return { ...result, changed: false };
   refuseOtherTeam(current, team, namespace);
-  const removed = await removeRoleBinding(apis, team, namespace);
+  // The owners' grant goes first: it is the larger one.
+  const removedOwner = await removeRoleBinding(apis, team, namespace, "owner");
+  let removed: V1RoleBinding | undefined;
   try {
+    removed = await removeRoleBinding(apis, team, namespace, "member");
     for (let attempt = 1; ; attempt++) {
-      if (teamLabel(current) !== team) return { ...result, changed: removed !== undefined };
+      if (teamLabel(current) !== team)
+        return { ...result, changed: removed !== undefined || removedOwner !== undefined };
       try {
         await setTeamLabel(apis, current, null);
         log.info("namespace unbound from team");
@@ -122,13 +151,24 @@ export async function unbindNamespace(
         if (statusOf(error) !== 409 || attempt >= ATTEMPTS) throw error;
       }
       current = await readNamespace(apis, namespace);
-      if (!current) return { ...result, changed: removed !== undefined };
+      if (!current)
+        return { ...result, changed: removed !== undefined || removedOwner !== undefined };
       refuseOtherTeam(current, team, namespace);
     }
   } catch (error) {
     if (removed)
       await rollBack(log, "restore its RoleBinding", () =>
-        apis.rbac.createNamespacedRoleBinding({ namespace, body: roleBinding(team, namespace) }),
+        apis.rbac.createNamespacedRoleBinding({
+          namespace,
+          body: roleBinding(team, namespace, "member"),
+        }),
+      );
+    if (removedOwner)
+      await rollBack(log, "restore its owners' RoleBinding", () =>
+        apis.rbac.createNamespacedRoleBinding({
+          namespace,
+          body: roleBinding(team, namespace, "owner"),
+        }),
       );
     throw error;
   }
@@ -196,34 +236,36 @@ async function setTeamLabel(
   );
 }
 
-function roleBinding(team: string, namespace: string): V1RoleBinding {
+function roleBinding(team: string, namespace: string, grant: Grant): V1RoleBinding {
+  const { name, role, group } = GRANTS[grant];
   return {
     apiVersion: `${RBAC_GROUP}/v1`,
     kind: "RoleBinding",
     metadata: {
-      name: teamRoleBindingName(team),
+      name: name(team),
       namespace,
       labels: { ...MANAGED_BY, [TEAM_LABEL]: team },
     },
-    roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name: TEAM_MEMBER_ROLE },
-    subjects: [{ apiGroup: RBAC_GROUP, kind: "Group", name: teamGroup(team) }],
+    roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name: role },
+    subjects: [{ apiGroup: RBAC_GROUP, kind: "Group", name: group(team) }],
   };
 }
 
 /** Whether an existing RoleBinding is the one we would make (it may carry more subjects). */
-function grantsTeam(existing: V1RoleBinding, team: string): boolean {
+function grantsTeam(existing: V1RoleBinding, team: string, grant: Grant): boolean {
+  const { role, group } = GRANTS[grant];
   return (
     existing.roleRef.kind === "ClusterRole" &&
-    existing.roleRef.name === TEAM_MEMBER_ROLE &&
-    (existing.subjects ?? []).some((s) => s.kind === "Group" && s.name === teamGroup(team))
+    existing.roleRef.name === role &&
+    (existing.subjects ?? []).some((s) => s.kind === "Group" && s.name === group(team))
   );
 }
 
-const conflict = (team: string, namespace: string) =>
+const conflict = (team: string, namespace: string, grant: Grant) =>
   new TeamBindingError(
     "namespace",
     "RoleBindingConflict",
-    `namespace ${namespace} has a RoleBinding ${teamRoleBindingName(team)} that does not grant ${teamGroup(team)} the ClusterRole ${TEAM_MEMBER_ROLE}; remove or rename it first`,
+    `namespace ${namespace} has a RoleBinding ${GRANTS[grant].name(team)} that does not grant ${GRANTS[grant].group(team)} the ClusterRole ${GRANTS[grant].role}; remove or rename it first`,
   );
 
 /** Creates the team's RoleBinding; true if this call made it, false if it was there already. */
@@ -231,18 +273,22 @@ async function ensureRoleBinding(
   apis: ImpersonatedApis,
   team: string,
   namespace: string,
+  grant: Grant,
 ): Promise<boolean> {
   try {
-    await apis.rbac.createNamespacedRoleBinding({ namespace, body: roleBinding(team, namespace) });
+    await apis.rbac.createNamespacedRoleBinding({
+      namespace,
+      body: roleBinding(team, namespace, grant),
+    });
     return true;
   } catch (error) {
     if (statusOf(error) !== 409) throw error;
   }
   const existing = await apis.rbac.readNamespacedRoleBinding({
-    name: teamRoleBindingName(team),
+    name: GRANTS[grant].name(team),
     namespace,
   });
-  if (!grantsTeam(existing, team)) throw conflict(team, namespace);
+  if (!grantsTeam(existing, team, grant)) throw conflict(team, namespace, grant);
   return false;
 }
 
@@ -251,8 +297,9 @@ async function removeRoleBinding(
   apis: ImpersonatedApis,
   team: string,
   namespace: string,
+  grant: Grant,
 ): Promise<V1RoleBinding | undefined> {
-  const name = teamRoleBindingName(team);
+  const name = GRANTS[grant].name(team);
   let existing: V1RoleBinding;
   try {
     existing = await apis.rbac.readNamespacedRoleBinding({ name, namespace });
@@ -260,7 +307,7 @@ async function removeRoleBinding(
     if (statusOf(error) === 404) return undefined;
     throw error;
   }
-  if (!grantsTeam(existing, team)) throw conflict(team, namespace);
+  if (!grantsTeam(existing, team, grant)) throw conflict(team, namespace, grant);
   try {
     await apis.rbac.deleteNamespacedRoleBinding({
       name,

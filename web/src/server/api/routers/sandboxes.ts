@@ -42,7 +42,12 @@ const POLICIES = { group: GROUP, version: VERSION, plural: "sandboxpolicies" } a
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 export function principalOf(session: TurgonSession): Principal {
-  return { email: session.user.email, teams: session.teams, admin: session.isAdmin };
+  return {
+    email: session.user.email,
+    teams: session.teams,
+    owns: session.owns,
+    admin: session.isAdmin,
+  };
 }
 
 /** The user's API clients: every request is made as them (Impersonate-User/-Group). */
