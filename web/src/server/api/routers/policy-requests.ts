@@ -8,7 +8,7 @@ import { z } from "zod";
 import { auditPool } from "~/server/audit/index.ts";
 import type { TurgonSession } from "~/server/auth/index.ts";
 import { getKubeCache } from "~/server/kube-cache.ts";
-import { allowHostApplier } from "~/server/policy-requests/applier.ts";
+import { allowHostApplierFor } from "~/server/policy-requests/applier.ts";
 import {
   type Actor,
   allowedBy,
@@ -53,7 +53,13 @@ export const policyRequestsRouter = createTRPCRouter({
   allowNow: protectedProcedure
     .input(CreateInput.extend({ note: DecideInput.shape.note }))
     .mutation(async ({ ctx, input }) =>
-      allowNow(auditPool(), await teamDirectory(), actorOf(ctx.session), input, allowHostApplier),
+      allowNow(
+        auditPool(),
+        await teamDirectory(),
+        actorOf(ctx.session),
+        input,
+        allowHostApplierFor(ctx.session),
+      ),
     ),
 
   list: protectedProcedure
@@ -70,7 +76,7 @@ export const policyRequestsRouter = createTRPCRouter({
         await teamDirectory(),
         actorOf(ctx.session),
         input,
-        allowHostApplier,
+        allowHostApplierFor(ctx.session),
       ),
     ),
 
