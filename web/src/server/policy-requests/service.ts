@@ -14,7 +14,7 @@
 
 import { TRPCError } from "@trpc/server";
 import { hostPattern } from "@turgon/api/crd";
-import { z } from "zod";
+import { ZodRealError, z } from "zod";
 import { PRESET_MS } from "../../lib/audit.ts";
 import { type AuditAccess, getEgress, type Queryable } from "../audit/query.ts";
 
@@ -100,8 +100,9 @@ export const ListInput = z.object({
 export type ListInput = z.input<typeof ListInput>;
 
 function fieldError(field: string, message: string): TRPCError {
-  // A ZodError cause, so the error formatter hands the form `fieldErrors[field]`.
-  const cause = new z.ZodError([{ code: "custom", path: [field], message, input: undefined }]);
+  // A ZodRealError cause (in zod 4 only it is an Error, which tRPC keeps), so the
+  // error formatter hands the form `fieldErrors[field]`.
+  const cause = new ZodRealError([{ code: "custom", path: [field], message, input: undefined }]);
   return new TRPCError({ code: "BAD_REQUEST", message: `${field}: ${message}`, cause });
 }
 
