@@ -173,6 +173,9 @@ function AllowHostForm({ row, onDone }: { row: EgressRow; onDone: () => void }) 
     >
       <p className="text-sm text-slate-700">
         Adds the host to the allowed hosts of {target}, live, without a reboot.
+        {row.policy
+          ? null
+          : " Approving changes to a sandbox's own rules is not available in the dashboard yet: the request records what is needed."}
       </p>
       <Field
         id="allow-host"
@@ -209,7 +212,7 @@ function AllowHostForm({ row, onDone }: { row: EgressRow; onDone: () => void }) 
         <Button tone="ghost" onClick={onDone}>
           Cancel
         </Button>
-        {decider.data ? (
+        {decider.data && row.policy ? (
           <Button
             tone="secondary"
             disabled={allow.isPending || create.isPending}
