@@ -110,6 +110,12 @@ describe("policy requests, from denial to approval", () => {
     team,
     role: "owner" as const,
   };
+  const outsider = {
+    email: "otto@example.com",
+    password: "otto-password-123456",
+    name: "Otto",
+    team: "preq-other",
+  };
   const denied = {
     id: randomUUID(),
     time: ago(3 * MIN),
@@ -133,6 +139,7 @@ describe("policy requests, from denial to approval", () => {
     pool = new pg.Pool({ connectionString: dashboard.databaseUrl, max: 3 });
     source = committedRows(dashboard, pool);
     await createMember(dashboard, member);
+    await createMember(dashboard, outsider);
     await addToTeam(dashboard, owner);
     await must(["create", "namespace", ns]);
     await bindNamespace(ns, team);
@@ -267,6 +274,27 @@ describe("policy requests, from denial to approval", () => {
       id: request?.id,
     });
     assert.equal(twice.error?.code, "CONFLICT");
+  });
+
+  it("gives another team's member nothing: no request, list, rollout or effective policy", async () => {
+    const cookie = await signIn(dashboard.url, outsider.email, outsider.password);
+    const create = await trpcMutation(dashboard.url, cookie, "policyRequests.create", {
+      eventId: denied.id,
+      eventTime: denied.time.toISOString(),
+    });
+    assert.equal(create.error?.code, "NOT_FOUND");
+    const list = await trpcQuery(dashboard.url, cookie, "policyRequests.list", { status: "all" });
+    assert.deepEqual(list.data, []);
+    const rollout = await trpcQuery(dashboard.url, cookie, "policyRequests.rollout", {
+      namespace: ns,
+      policy: "report-policy",
+    });
+    assert.deepEqual(rollout.data, []);
+    const effective = await trpcQuery(dashboard.url, cookie, "sandboxNetwork.effective", {
+      namespace: ns,
+      name: "web",
+    });
+    assert.equal(effective.error?.code, "FORBIDDEN", JSON.stringify(effective.error));
   });
 
   it("the audit row says who allowed the host and when, and links to the request", async () => {

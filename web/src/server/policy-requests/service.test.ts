@@ -310,3 +310,21 @@ describe("policy requests", () => {
     );
   });
 });
+
+describe("host patterns", () => {
+  it("covers a host by itself or a *. wildcard over a parent, never a bare parent or *", async () => {
+    const { patternCovers, coveringPatterns } = await import("./service.ts");
+    assert.ok(patternCovers("api.example.com", "API.example.com"));
+    assert.ok(patternCovers("*.example.com", "api.example.com"));
+    assert.ok(patternCovers("*.example.com", "a.b.example.com"));
+    assert.ok(!patternCovers("*.example.com", "example.com"));
+    assert.ok(!patternCovers("*.api.example.com", "api.example.com"));
+    assert.ok(!patternCovers("*", "api.example.com"));
+    assert.ok(!patternCovers("*.xample.com", "api.example.com"));
+    assert.deepEqual(coveringPatterns("a.b.example.com"), [
+      "a.b.example.com",
+      "*.b.example.com",
+      "*.example.com",
+    ]);
+  });
+});

@@ -14,14 +14,18 @@ import { useTRPC } from "~/trpc/react";
 
 type Status = "pending" | "approved" | "rejected" | "all";
 
-/** The audit list filtered to a request's event: its namespace's requests to its host, denied. */
-function auditHref(request: { namespace: string; host: string }): string {
+/**
+ * The audit list filtered to a request's event: its namespace's requests to
+ * its host (and its sandbox, when the request is for one), denied or
+ * would-deny alike.
+ */
+function auditHref(request: { namespace: string; host: string; kind: string; name: string }) {
   const params = new URLSearchParams({
     namespace: request.namespace,
     host: request.host,
-    decision: "denied",
     range: "30d",
   });
+  if (request.kind === "Sandbox") params.set("sandbox", request.name);
   return `/audit?${params.toString()}`;
 }
 
