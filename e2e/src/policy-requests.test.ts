@@ -182,6 +182,7 @@ describe("policy requests, from denial to approval", () => {
     });
     await source.emit([
       denied,
+      { ...denied, id: randomUUID(), time: ago(2 * MIN), host: "files.example.net", path: "/" },
       wouldDeny("tracker.example.com", 10),
       wouldDeny("tracker.example.com", 5),
       wouldDeny("cdn.example.org", 4),
@@ -313,6 +314,31 @@ describe("policy requests, from denial to approval", () => {
     await page.getByTestId("request").filter({ hasText: "Approved by olga@example.com" }).waitFor();
     await memberBrowser.settle();
     await memberBrowser.snap("member-request-history");
+  });
+
+  it("the owner allows a host now from the audit row, recorded as an approved request", async () => {
+    assert.ok(ownerBrowser);
+    const { page } = ownerBrowser;
+    await ownerBrowser.visit(url("/audit?range=1h&host=files.example.net"), "owner-audit");
+    await page.getByTestId("egress-row").filter({ hasText: "files.example.net" }).click();
+    const details = page.getByTestId("event-details");
+    await details.getByRole("button", { name: "Allow this host…" }).click();
+    const form = details.getByRole("form", { name: "Allow this host" });
+    await form.getByRole("button", { name: "*.example.net" }).click();
+    assert.equal(await form.getByLabel("Host").inputValue(), "*.example.net");
+    await ownerBrowser.snap("owner-allow-form");
+    await form.getByRole("button", { name: "Allow now" }).click();
+    await details.getByTestId("allow-host-done").waitFor();
+    await details
+      .getByTestId("allowed-by")
+      .getByText(/Allowed by olga@example\.com/)
+      .waitFor();
+    await ownerBrowser.snap("owner-allowed-now");
+    assert.ok((await allowedHostsOf(ns, "web-policy")).includes("*.example.net"));
+    const { rows } = await pool.query<{ status: string; requestedByEmail: string }>(
+      `SELECT status, "requestedByEmail" FROM policy_request WHERE host = '*.example.net'`,
+    );
+    assert.deepEqual(rows, [{ status: "approved", requestedByEmail: owner.email }]);
   });
 
   it("the Network tab shows the effective policy with each rule's origin", async () => {

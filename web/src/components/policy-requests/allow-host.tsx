@@ -182,7 +182,7 @@ function AllowHostForm({ row, onDone }: { row: EgressRow; onDone: () => void }) 
         label="Host"
         error={fieldMessage("Host", errors.fields.host)}
         hint={
-          wider ? (
+          wider && host !== wider ? (
             <>
               Or widen it:{" "}
               <button type="button" className="font-mono underline" onClick={() => setHost(wider)}>
