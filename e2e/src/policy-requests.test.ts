@@ -314,6 +314,17 @@ describe("policy requests, from denial to approval", () => {
     await page.getByTestId("request").filter({ hasText: "Approved by olga@example.com" }).waitFor();
     await memberBrowser.settle();
     await memberBrowser.snap("member-request-history");
+    // The request links back to its denied event.
+    await page
+      .getByTestId("request")
+      .filter({ hasText: "Approved by olga@example.com" })
+      .getByRole("link", { name: "the denied event" })
+      .click();
+    await page.waitForURL(/\/audit\?.*sandbox=web/);
+    await page.getByTestId("egress-row").filter({ hasText: "evil.example.com" }).waitFor();
+    assert.equal(await page.getByTestId("egress-row").count(), 1);
+    await memberBrowser.settle();
+    await memberBrowser.snap("member-denied-event");
   });
 
   it("the owner allows a host now from the audit row, recorded as an approved request", async () => {

@@ -391,6 +391,8 @@ export async function allowNow(
 export interface RequestListItem extends PolicyRequestRow {
   /** Whether this actor may approve or reject it. */
   canDecide: boolean;
+  /** The sandbox of the event it came from (null once the event's day is past retention). */
+  eventSandbox: string | null;
 }
 
 /**
@@ -420,9 +422,14 @@ export async function listRequests(
   }
   if (status !== "all") where.push(`status = ${param(status)}`);
   if (namespace) where.push(`namespace = ${param(namespace)}`);
-  const { rows } = await db.query<PolicyRequestRow>(
-    `SELECT ${COLUMNS} FROM policy_request ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-     ORDER BY (status = 'pending') DESC, "createdAt" DESC LIMIT ${param(limit)}`,
+  // The event's sandbox, for the link to it: a keyed lookup per listed request.
+  const { rows } = await db.query<PolicyRequestRow & { eventSandbox: string | null }>(
+    `SELECT r.*, (SELECT e.sandbox FROM egress_event e
+                  WHERE e."time" = r."eventTime" AND e.id = r."eventId"::uuid) AS "eventSandbox"
+     FROM (SELECT ${COLUMNS} FROM policy_request
+           ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+           ORDER BY (status = 'pending') DESC, "createdAt" DESC LIMIT ${param(limit)}) r
+     ORDER BY (r.status = 'pending') DESC, r."createdAt" DESC`,
     values,
   );
   const managed = new Set(managedNamespaces);

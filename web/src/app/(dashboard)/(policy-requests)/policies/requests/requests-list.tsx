@@ -15,17 +15,19 @@ import { useTRPC } from "~/trpc/react";
 type Status = "pending" | "approved" | "rejected" | "all";
 
 /**
- * The audit list filtered to a request's event: its namespace's requests to
- * its host (and its sandbox, when the request is for one), denied or
- * would-deny alike.
+ * The audit list around a request's event: its sandbox's requests to its
+ * host within a second of it (denied or would-deny alike).
  */
-function auditHref(request: { namespace: string; host: string; kind: string; name: string }) {
-  const params = new URLSearchParams({
-    namespace: request.namespace,
-    host: request.host,
-    range: "30d",
-  });
-  if (request.kind === "Sandbox") params.set("sandbox", request.name);
+function auditHref(request: RequestListItem): string {
+  const params = new URLSearchParams({ namespace: request.namespace, host: request.host });
+  const sandbox = request.eventSandbox ?? (request.kind === "Sandbox" ? request.name : null);
+  if (sandbox) params.set("sandbox", sandbox);
+  if (request.eventTime) {
+    const at = request.eventTime.getTime();
+    params.set("range", "custom");
+    params.set("from", new Date(at - 1000).toISOString());
+    params.set("to", new Date(at + 1000).toISOString());
+  } else params.set("range", "30d");
   return `/audit?${params.toString()}`;
 }
 
