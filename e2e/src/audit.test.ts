@@ -449,8 +449,8 @@ describe("the audit page", () => {
       assert.match((await details.textContent()) ?? "", /host not in allowedHosts/);
       await admin.snap("audit-row-details");
       await details.getByRole("button", { name: "Allow this host…" }).click();
-      await details.getByTestId("allow-host-explained").waitFor();
-      await admin.snap("audit-allow-host-explained");
+      await details.getByRole("form", { name: "Allow this host" }).waitFor();
+      await admin.snap("audit-allow-host-form");
       await page.keyboard.press("Escape");
       // A summary click filters the list, and the URL says so.
       await page.getByTestId("top-denied").getByText("evil.example.com").click();

@@ -10,7 +10,7 @@ export const RANGE_PRESETS = ["5m", "15m", "1h", "6h", "24h", "7d", "30d"] as co
 export type RangePreset = (typeof RANGE_PRESETS)[number];
 export const DEFAULT_RANGE: RangePreset = "24h";
 
-const PRESET_MS: Record<RangePreset, number> = {
+export const PRESET_MS: Record<RangePreset, number> = {
   "5m": 5 * 60_000,
   "15m": 15 * 60_000,
   "1h": 3_600_000,

@@ -25,6 +25,7 @@ const ITEMS: NavItem[] = [
   { href: "/sandboxes", label: "Sandboxes", icon: CubeIcon },
   { href: "/nodes", label: "Nodes", icon: ServerIcon },
   { href: "/policies", label: "Policies", icon: PolicyIcon },
+  { href: "/policies/requests", label: "Requests", icon: ShieldIcon },
   { href: "/audit", label: "Audit", icon: ShieldIcon },
   { href: "/teams", label: "Teams", icon: TeamIcon, adminOnly: true },
   { href: "/profile", label: "Profile", icon: UserIcon },
@@ -35,7 +36,7 @@ export function NavLinks({ isAdmin }: { isAdmin: boolean }) {
   return (
     <ul className="space-y-1">
       {ITEMS.filter((item) => isAdmin || !item.adminOnly).map(({ href, label, icon: Icon }) => {
-        const current = pathname === href || pathname.startsWith(`${href}/`);
+        const current = isCurrent(pathname, href);
         return (
           <li key={href}>
             <Link
@@ -77,5 +78,13 @@ export function SignOutButton() {
       <SignOutIcon className="size-5 shrink-0 text-slate-500" />
       {pending ? "Signing out…" : "Sign out"}
     </button>
+  );
+}
+
+/** The item whose href is the longest prefix of the path is the current one (Requests under Policies). */
+function isCurrent(pathname: string, href: string): boolean {
+  const within = (h: string) => pathname === h || pathname.startsWith(`${h}/`);
+  return (
+    within(href) && !ITEMS.some((other) => other.href.length > href.length && within(other.href))
   );
 }

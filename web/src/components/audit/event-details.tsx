@@ -1,10 +1,10 @@
 "use client";
 
-import { type ReactNode, useEffect, useRef, useState } from "react";
+import { type ReactNode, useEffect, useRef } from "react";
 import { XMarkIcon } from "~/components/action-icons";
+import { AllowHostSection } from "~/components/policy-requests/allow-host";
 import { formatTime } from "~/components/time";
 import { type EgressRow, formatBytes, formatDuration } from "~/lib/audit.ts";
-import { buttonClass } from "./controls";
 import { DecisionBadge, StatusCode } from "./decision-badge";
 
 function Field({ label, children }: { label: string; children: ReactNode }) {
@@ -19,18 +19,16 @@ function Field({ label, children }: { label: string; children: ReactNode }) {
 const mono = (text: string) => <span className="font-mono text-[0.8125rem]">{text}</span>;
 
 /**
- * Every field of one egress event, in a modal. A denied request offers
- * "Allow this host…", which for now explains what the policy editor will do.
+ * Every field of one egress event, in a modal, with its policy side: who
+ * allowed its host, its requests, and "Allow this host…" when it was denied.
  */
 export function EventDetails({ row, onClose }: { row: EgressRow | null; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
-  const [allowing, setAllowing] = useState(false);
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
     if (row && !dialog.open) dialog.showModal();
     if (!row && dialog.open) dialog.close();
-    setAllowing(false);
   }, [row]);
   return (
     <dialog
@@ -115,43 +113,7 @@ export function EventDetails({ row, onClose }: { row: EgressRow | null; onClose:
             <Field label="Received (UTC)">{mono(row.receivedAt)}</Field>
             <Field label="Event id">{mono(`${row.id} · seq ${row.seq}`)}</Field>
           </dl>
-          {row.decision !== "allowed" ? (
-            allowing ? (
-              <div
-                role="status"
-                data-testid="allow-host-explained"
-                className="mt-4 rounded-md bg-indigo-50 p-4 text-sm text-indigo-900 ring-1 ring-indigo-600/20"
-              >
-                <p className="font-medium">The policy editor completes this.</p>
-                <p className="mt-1">
-                  It will add <span className="font-mono">{row.host}</span> to the allowed hosts of{" "}
-                  {row.policy ? (
-                    <>
-                      the SandboxPolicy <span className="font-mono">{row.policy}</span>
-                    </>
-                  ) : (
-                    <>
-                      sandbox{" "}
-                      <span className="font-mono">
-                        {row.namespace}/{row.sandbox}
-                      </span>
-                    </>
-                  )}
-                  , live, without a reboot. It is not built yet: until then, add the host to{" "}
-                  <span className="font-mono">
-                    {row.policy ? "spec.allowedHosts" : "spec.network.allowedHosts"}
-                  </span>{" "}
-                  with kubectl. Nothing has been changed.
-                </p>
-              </div>
-            ) : (
-              <div className="mt-4 flex justify-end">
-                <button type="button" className={buttonClass} onClick={() => setAllowing(true)}>
-                  Allow this host…
-                </button>
-              </div>
-            )
-          ) : null}
+          <AllowHostSection key={row.id} row={row} />
         </div>
       ) : null}
     </dialog>

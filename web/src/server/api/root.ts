@@ -2,6 +2,8 @@ import { auditRouter } from "./routers/audit.ts";
 import { meRouter } from "./routers/me.ts";
 import { nodesRouter } from "./routers/nodes.ts";
 import { policiesRouter } from "./routers/policies.ts";
+import { policyRequestsRouter } from "./routers/policy-requests.ts";
+import { sandboxNetworkRouter } from "./routers/sandbox-network.ts";
 import { sandboxesRouter } from "./routers/sandboxes.ts";
 import { sshKeysRouter } from "./routers/ssh-keys.ts";
 import { teamsRouter } from "./routers/teams.ts";
@@ -14,8 +16,10 @@ export const appRouter = createTRPCRouter({
   audit: auditRouter,
   me: meRouter,
   sandboxes: sandboxesRouter,
+  sandboxNetwork: sandboxNetworkRouter,
   nodes: nodesRouter,
   policies: policiesRouter,
+  policyRequests: policyRequestsRouter,
   sshKeys: sshKeysRouter,
   teams: teamsRouter,
   terminal: terminalRouter,

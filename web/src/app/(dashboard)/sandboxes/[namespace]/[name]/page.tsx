@@ -86,7 +86,10 @@ export default async function SandboxPage({
       </div>
     );
   const tab =
-    query.tab === "terminal" || query.tab === "egress" || query.tab === "sessions"
+    query.tab === "terminal" ||
+    query.tab === "network" ||
+    query.tab === "egress" ||
+    query.tab === "sessions"
       ? query.tab
       : "overview";
   return (

@@ -11,6 +11,7 @@ import { SessionsView } from "~/components/audit/sessions-view";
 import { AlertIcon, TerminalIcon } from "~/components/icons";
 import { LiveIndicator } from "~/components/live";
 import { Badge, Card, Code } from "~/components/page";
+import { NetworkTab } from "~/components/policy-requests/network-tab";
 import { Age, formatTime } from "~/components/time";
 import type { AuditFilter, QueryParse, SessionFilter } from "~/lib/audit.ts";
 import { displayPhase } from "~/lib/sandboxes.ts";
@@ -19,7 +20,7 @@ import { DeleteSandboxButton } from "../../_components/delete-sandbox";
 import { PhaseBadge } from "../../_components/phase-badge";
 import { TerminalSlot } from "./terminal-slot";
 
-type Tab = "overview" | "terminal" | "egress" | "sessions";
+type Tab = "overview" | "terminal" | "network" | "egress" | "sessions";
 
 const buttonClass =
   "inline-flex items-center gap-1.5 rounded-md bg-white px-3 py-2 text-sm font-semibold text-slate-900 shadow-xs ring-1 ring-slate-300 ring-inset hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50";
@@ -190,6 +191,7 @@ export function SandboxDetail({
             [
               ["overview", "Overview"],
               ["terminal", "Terminal"],
+              ["network", "Network"],
               ["egress", "Egress"],
               ["sessions", "Sessions"],
             ] as const
@@ -214,6 +216,8 @@ export function SandboxDetail({
 
       {tab === "terminal" ? (
         <TerminalSlot namespace={namespace} name={name} uid={uid} phase={phase} />
+      ) : tab === "network" ? (
+        <NetworkTab namespace={namespace} name={name} />
       ) : tab === "egress" ? (
         <EgressView
           initialFilter={audit.egress.filter}
