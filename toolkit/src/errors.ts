@@ -12,6 +12,13 @@ export class DevError extends Error {
   }
 }
 
+/** A command line the command does not take; the message names the argument. */
+export class UsageError extends DevError {
+  constructor(message: string, command: string) {
+    super(message, `Run \`${command} --help\` for what it takes.`);
+  }
+}
+
 export class PortInUseError extends DevError {
   readonly port: number;
   readonly service: string;
@@ -75,6 +82,8 @@ export class ServiceStartError extends DevError {
 export function reportFailure(error: unknown): number {
   if (error instanceof DevError) {
     console.error(`\nerror: ${error.message}\nwhat to do: ${error.hint}`);
+    // 2, as for any command line a program does not take.
+    return error instanceof UsageError ? 2 : 1;
   } else {
     console.error("\nerror:", error);
   }

@@ -1,12 +1,15 @@
+import { readCommandLine } from "@turgon/toolkit/command-line";
 import { reportFailure } from "@turgon/toolkit/errors";
 import { auditWorkerStatus } from "../dashboard/audit-worker.ts";
 import { dashboardStatus } from "../dashboard/index.ts";
 import { readEnvironmentInfo, serviceStatus } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
 import { platformStatus } from "../platform/index.ts";
+import { STATUS } from "./commands.ts";
 
 /** `npm run status`: which of the local platform's services run, and where. */
 async function main(): Promise<void> {
+  if (!readCommandLine(STATUS)) return;
   const stateDir = upStateDir();
   const status = {
     ...(await serviceStatus(stateDir)),

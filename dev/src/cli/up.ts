@@ -1,4 +1,5 @@
 import { dirname } from "node:path";
+import { readCommandLine } from "@turgon/toolkit/command-line";
 import { reportFailure } from "@turgon/toolkit/errors";
 import { formatDuration } from "@turgon/toolkit/progress";
 import {
@@ -29,9 +30,11 @@ import {
   platformPortsFromEnv,
   startPlatform,
 } from "../platform/index.ts";
+import { UP } from "./commands.ts";
 
 /** `npm run up`: starts the local platform (idempotent) and says how to use it. */
 async function main(): Promise<void> {
+  if (!readCommandLine(UP)) return;
   const started = Date.now();
   const stateDir = upStateDir();
   const platformPorts = platformPortsFromEnv();

@@ -21,7 +21,7 @@ import {
 import { assertPortFree, portsFromEnvironment } from "../process/ports.ts";
 
 export const AUDIT_WORKER = "audit-worker";
-const PORT_VARIABLE = "TURGON_AUDIT_WORKER_PORT";
+export const PORT_VARIABLE = "TURGON_AUDIT_WORKER_PORT";
 const ENTRY = "web/src/worker/main.ts";
 /** What the worker runs: its own folder, the audit contract, the Kubernetes config loader, the lock file. */
 const INPUTS = ["web/src/worker", "api/src/audit", "web/src/server/kube", "toolkit/src/flags.ts"];

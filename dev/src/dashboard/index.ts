@@ -28,7 +28,7 @@ export { type DashboardBuild, dashboardInputsDigest, ensureDashboardBuild } from
 
 export const DASHBOARD = "dashboard";
 export const ADMIN_EMAIL = "admin@turgon.local";
-const PORT_VARIABLE = "TURGON_WEB_PORT";
+export const PORT_VARIABLE = "TURGON_WEB_PORT";
 /** Preloaded into the dashboard's server: it settles X-Forwarded-For before Next.js reads it. */
 const DASHBOARD_PRELOAD = join(repoRoot, "web/src/server/http/preload.ts");
 

@@ -99,7 +99,7 @@ export const SERVICES = [
 ] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-const PORT_ENV: Record<keyof Ports, string> = {
+export const PORT_ENV: Record<keyof Ports, string> = {
   apiServer: "TURGON_APISERVER_PORT",
   controllerManager: "TURGON_CONTROLLER_MANAGER_PORT",
   etcdClient: "TURGON_ETCD_PORT",

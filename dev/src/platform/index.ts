@@ -44,7 +44,7 @@ export interface PlatformPorts {
   routerSsh: number;
 }
 
-const PORT_ENV: Record<keyof PlatformPorts, string> = {
+export const PORT_ENV: Record<keyof PlatformPorts, string> = {
   agentApi: "TURGON_AGENT_API_PORT",
   agentIngress: "TURGON_AGENT_INGRESS_PORT",
   operatorMetrics: "TURGON_OPERATOR_METRICS_PORT",
@@ -52,7 +52,7 @@ const PORT_ENV: Record<keyof PlatformPorts, string> = {
   routerMetrics: "TURGON_ROUTER_METRICS_PORT",
   routerSsh: "TURGON_ROUTER_SSH_PORT",
 };
-const DEFAULT_PORTS: PlatformPorts = {
+export const DEFAULT_PORTS: PlatformPorts = {
   agentApi: 17443,
   agentIngress: 17080,
   operatorMetrics: 18081,
