@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { imageStoreDir } from "@turgon/image-store";
 import { ensureImage } from "@turgon/images/build";
-import { imageStoreDir } from "@turgon/images/store";
 import { type DebianPackage, ensureDebianPackages, fileExists } from "@turgon/toolkit/apt";
 import { withStep } from "@turgon/toolkit/progress";
 import { commandExists } from "@turgon/toolkit/run";

@@ -3,7 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadAssetManifest, verifyAssets } from "@earendil-works/gondolin";
-import { resolveLocalImage } from "../store/index.ts";
+import { resolveLocalImage } from "@turgon/image-store";
 import { ensureImage } from "./index.ts";
 
 describe("ensureImage", () => {

@@ -1,9 +1,9 @@
 import { readdir } from "node:fs/promises";
+import { imageStoreDir } from "@turgon/image-store";
 import { readCommandLine, UsageError } from "@turgon/toolkit/command-line";
 import { reportFailure } from "@turgon/toolkit/errors";
 import { ensureImage } from "../build/index.ts";
 import { RECIPES_DIR } from "../recipe/schema.ts";
-import { imageStoreDir } from "../store/index.ts";
 
 /** `npm run images [recipe ...]`: builds the named recipes (default: all) into the image store. */
 async function main(): Promise<void> {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { loadGuestAssets } from "@earendil-works/gondolin";
 import { testEnvironment } from "@turgon/dev/testing";
-import { ImageNotFoundError, resolveLocalImage } from "@turgon/images/store";
+import { ImageNotFoundError, resolveLocalImage } from "@turgon/image-store";
 import { chooseAccelerator } from "./accelerator.ts";
 import { InvalidVmSpecError, VmLauncher } from "./launcher.ts";
 

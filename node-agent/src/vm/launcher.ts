@@ -9,7 +9,7 @@ import {
   type VMOptions,
   VmCheckpoint,
 } from "@earendil-works/gondolin";
-import { imageStoreDir, resolveLocalImage } from "@turgon/images/store";
+import { imageStoreDir, resolveLocalImage } from "@turgon/image-store";
 import { type Accelerator, type AcceleratorSetting, chooseAccelerator } from "./accelerator.ts";
 
 export type RootfsMode = "readonly" | "memory" | "cow";
