@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { describe, it } from "node:test";
 import { loadAssetManifest, verifyAssets } from "@earendil-works/gondolin";
 import { resolveLocalImage } from "@turgon/image-store";
-import { ensureImage } from "./index.ts";
+import { loadRecipe } from "../recipe/schema.ts";
+import { ensureImage, imageCacheKey } from "./index.ts";
 
 describe("ensureImage", () => {
   it("skips the build when nothing changed and keeps the store's tag pointing at it", async () => {
@@ -28,5 +29,21 @@ describe("ensureImage", () => {
     // lz4 legacy frame magic: what Linux's initramfs unpacker reads.
     const initramfs = await readFile(join(dir, "initramfs.cpio.lz4"));
     assert.equal(initramfs.readUInt32LE(0), 0x184c2102);
+  });
+
+  it("keys the cached image on the recipe, so a recipe change builds a new image", async () => {
+    const recipe = await loadRecipe("debian-python");
+    const image = await ensureImage("debian-python");
+    const key = await imageCacheKey(recipe);
+    assert.equal(basename(image.dir), key, "the cached image is the one the recipe's key names");
+    assert.equal(await imageCacheKey(structuredClone(recipe)), key, "same inputs, same image");
+    // Fields outside the Debian base, so the test does not debootstrap a new one.
+    const changed = [
+      { ...recipe, rootfs: { ...recipe.rootfs, freeSpaceMiB: recipe.rootfs.freeSpaceMiB + 1 } },
+      { ...recipe, kernel: { ...recipe.kernel, modules: [...recipe.kernel.modules, "vsock"] } },
+      { ...recipe, tag: "next" },
+    ];
+    for (const variant of changed)
+      assert.notEqual(await imageCacheKey(variant), key, JSON.stringify(variant));
   });
 });

@@ -10,7 +10,7 @@ import { type DebianPackage, ensureDebianPackages } from "@turgon/toolkit/apt";
 import { cachedArtifact } from "@turgon/toolkit/cache";
 import { withStep } from "@turgon/toolkit/progress";
 import { commandExists } from "@turgon/toolkit/run";
-import { loadRecipe } from "../recipe/schema.ts";
+import { type ImageRecipe, loadRecipe } from "../recipe/schema.ts";
 import { buildInitramfs } from "./initramfs.ts";
 import { fetchKernel } from "./kernel.ts";
 import { INITRAMFS_FILE, KERNEL_FILE, ROOTFS_FILE, writeManifest } from "./manifest.ts";
@@ -44,16 +44,22 @@ export interface BuiltImage {
 }
 
 /**
- * Builds the image a recipe describes unless an identical one exists
- * (content-addressed over the recipe, the Debian base, the guest daemons,
- * the init scripts and the builder), then imports it as `name:tag`.
+ * The build cache's key for a recipe: a digest over everything that goes
+ * into the image (the recipe, the Debian base, the guest daemons, the init
+ * scripts and the builder). A change to any of them is a new key, so a
+ * rebuild; nothing changed is the same key, so the cached image.
  */
-export async function ensureImage(recipeName: string): Promise<BuiltImage> {
-  const recipe = await loadRecipe(recipeName);
+export async function imageCacheKey(recipe: ImageRecipe): Promise<string> {
+  return (await imageInputs(recipe)).key;
+}
+
+/** What a build reads, made ready (each cached on its own inputs), and the cache key over them. */
+async function imageInputs(
+  recipe: ImageRecipe,
+): Promise<{ key: string; daemonsDir: string; baseTar: string }> {
   await ensureDebianPackages(BUILDER_PACKAGES);
   const daemonsDir = await ensureGuestDaemons();
   const baseTar = await ensureDebianBase(recipe);
-
   const digest = createHash("sha256")
     .update(
       JSON.stringify({
@@ -67,8 +73,18 @@ export async function ensureImage(recipeName: string): Promise<BuiltImage> {
     .update(await readFile(ROOTFS_INIT_SCRIPT))
     .digest("hex")
     .slice(0, 12);
+  return { key: `image-${recipe.name}-${digest}`, daemonsDir, baseTar };
+}
 
-  const { dir, built } = await cachedArtifact(`image-${recipe.name}-${digest}`, (outDir) =>
+/**
+ * Builds the image a recipe describes unless an identical one exists
+ * (`imageCacheKey`), then imports it as `name:tag`.
+ */
+export async function ensureImage(recipeName: string): Promise<BuiltImage> {
+  const recipe = await loadRecipe(recipeName);
+  const { key, daemonsDir, baseTar } = await imageInputs(recipe);
+
+  const { dir, built } = await cachedArtifact(key, (outDir) =>
     withStep(`building guest image ${recipe.name}:${recipe.tag}`, async (progress) => {
       const work = await mkdtemp(join(tmpdir(), "turgon-image-"));
       try {
