@@ -14,6 +14,10 @@ export interface ProbeOptions {
   /** Where the probe's verdict is remembered between runs. */
   cacheFile: string;
   timeoutMs?: number;
+  /** The KVM device (default /dev/kvm); tests point it elsewhere. */
+  kvmDevice?: string;
+  /** The probe boot (default: QEMU under KVM); tests inject one to exercise the cache. */
+  probe?: (options: ProbeOptions) => Promise<{ accelerator: Accelerator; reason: string }>;
 }
 
 interface ProbeRecord {
@@ -35,10 +39,11 @@ export async function chooseAccelerator(
   probe: ProbeOptions,
 ): Promise<{ accelerator: Accelerator; reason: string }> {
   if (setting !== "auto") return { accelerator: setting, reason: "configured" };
+  const device = probe.kvmDevice ?? "/dev/kvm";
   try {
-    await access("/dev/kvm", constants.R_OK | constants.W_OK);
+    await access(device, constants.R_OK | constants.W_OK);
   } catch {
-    return { accelerator: "tcg", reason: "/dev/kvm is not usable" };
+    return { accelerator: "tcg", reason: `${device} is not usable` };
   }
   const key = JSON.stringify({ qemu: probe.qemuPath, host: release(), kernel: probe.kernelPath });
   const cached = await readProbeRecord(probe.cacheFile);
@@ -48,7 +53,7 @@ export async function chooseAccelerator(
       reason: `${cached.reason} (probed ${cached.probedAt})`,
     };
 
-  const verdict = await probeKvm(probe);
+  const verdict = await (probe.probe ?? probeKvm)(probe);
   const record: ProbeRecord = { key, ...verdict, probedAt: new Date().toISOString() };
   await mkdir(dirname(probe.cacheFile), { recursive: true });
   await writeFile(probe.cacheFile, `${JSON.stringify(record, null, 2)}\n`);
@@ -67,7 +72,9 @@ async function readProbeRecord(path: string): Promise<ProbeRecord | undefined> {
  * Boots the kernel without a root disk under KVM: a working KVM reaches the
  * "no root" panic and exits (-no-reboot) within a second or two.
  */
-function probeKvm(probe: ProbeOptions): Promise<{ accelerator: Accelerator; reason: string }> {
+export function probeKvm(
+  probe: ProbeOptions,
+): Promise<{ accelerator: Accelerator; reason: string }> {
   const timeoutMs = probe.timeoutMs ?? 15_000;
   return new Promise((resolve) => {
     const qemu = spawn(
