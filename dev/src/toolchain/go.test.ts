@@ -1,20 +1,26 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { GoBuildError, ToolMissingError } from "@turgon/toolkit/errors";
 import { step } from "@turgon/toolkit/progress";
-import { run } from "@turgon/toolkit/run";
+import { commandExists, run } from "@turgon/toolkit/run";
 import { ensureEtcdBinary } from "./etcd.ts";
 import { buildGoBinaries, buildGroups } from "./go.ts";
 import { ensureKubernetesBinaries } from "./kubernetes.ts";
 
-/** PATH with no Go on it: any attempt to build would fail with ToolMissingError. */
-const NO_GO_ENV = { ...process.env, PATH: "/usr/bin:/bin" };
+/**
+ * A PATH of one directory that holds only `sh`, so Go cannot be on it
+ * whatever the machine has installed where: any attempt to build fails
+ * with ToolMissingError.
+ */
+const noGoDir = await mkdtemp(join(tmpdir(), "turgon-no-go-"));
+await symlink("/bin/sh", join(noGoDir, "sh"));
+const NO_GO_ENV = { ...process.env, PATH: noGoDir };
 
 describe("Go builds", () => {
-  const dirs: string[] = [];
+  const dirs: string[] = [noGoDir];
   const scratch = async () => {
     const dir = await mkdtemp(join(tmpdir(), "turgon-go-"));
     dirs.push(dir);
@@ -122,6 +128,8 @@ describe("Go builds", () => {
   });
 
   it("says Go is missing instead of failing obscurely", async () => {
+    assert.equal(await commandExists("go", NO_GO_ENV), false, "no Go on the test's PATH");
+    assert.equal(await commandExists("sh", NO_GO_ENV), true, "but the shell that looks for it");
     const dir = await scratch();
     await assert.rejects(
       buildGoBinaries(
