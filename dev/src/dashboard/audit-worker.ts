@@ -5,20 +5,21 @@
  * than the checkout's is restarted, as the dashboard is for a new build.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { get as httpGet } from "node:http";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { withStep } from "@turgon/toolkit/progress";
 import { repoRoot } from "../paths.ts";
+import { type DaemonRecord, startDaemon, waitUntilReady } from "../process/daemon.ts";
 import {
-  type DaemonRecord,
-  isDaemonAlive,
-  readDaemonRecord,
-  startDaemon,
-  stopDaemon,
-  waitUntilReady,
-} from "../process/daemon.ts";
-import { assertPortFree, portsFromEnvironment } from "../process/ports.ts";
+  assertDaemonPortsFree,
+  daemonPaths,
+  httpOk,
+  recordStartedWith,
+  runningDaemon,
+  startedWith,
+  stopLocalDaemon,
+} from "../process/local-daemons.ts";
+import { portsFromEnvironment } from "../process/ports.ts";
 
 export const AUDIT_WORKER = "audit-worker";
 export const PORT_VARIABLE = "TURGON_AUDIT_WORKER_PORT";
@@ -29,17 +30,6 @@ const INPUTS = ["web/src/worker", "api/src/audit", "web/src/server/kube", "toolk
 /** The port of its /healthz. */
 export function auditWorkerPortFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   return portsFromEnvironment({ health: 18083 }, { health: PORT_VARIABLE }, env).health;
-}
-
-export function auditWorkerPaths(stateDir: string) {
-  const dir = join(stateDir, AUDIT_WORKER);
-  return {
-    dir,
-    pidFile: join(dir, `${AUDIT_WORKER}.pid`),
-    logFile: join(dir, `${AUDIT_WORKER}.log`),
-    /** Which sources (and settings) the running daemon was started with. */
-    sourcesFile: join(dir, "sources"),
-  };
 }
 
 /** A digest of the worker's sources (tests excluded) and the lock file. */
@@ -66,15 +56,9 @@ async function listFiles(root: string, path: string): Promise<string[]> {
     .map((entry) => relative(root, join(entry.parentPath, entry.name)));
 }
 
-async function runningAuditWorker(stateDir: string): Promise<DaemonRecord | undefined> {
-  const record = await readDaemonRecord(auditWorkerPaths(stateDir).pidFile);
-  return record && (await isDaemonAlive(record)) ? record : undefined;
-}
-
 /** Checks the worker's health port before anything starts, unless ours already runs. */
-export async function planAuditWorker(stateDir: string, port: number): Promise<void> {
-  if (await runningAuditWorker(stateDir)) return;
-  await assertPortFree(AUDIT_WORKER, "127.0.0.1", port, PORT_VARIABLE);
+export function planAuditWorker(stateDir: string, port: number): Promise<void> {
+  return assertDaemonPortsFree(stateDir, AUDIT_WORKER, [{ port, variable: PORT_VARIABLE }]);
 }
 
 export interface AuditWorkerOutcome {
@@ -90,15 +74,16 @@ export async function ensureAuditWorker(options: {
   /** The dashboard's own kubeconfig (ServiceAccount turgon-web may list and watch namespaces). */
   kubeconfig: string;
 }): Promise<AuditWorkerOutcome> {
-  const paths = auditWorkerPaths(options.stateDir);
+  const paths = daemonPaths(options.stateDir, AUDIT_WORKER);
   await mkdir(paths.dir, { recursive: true });
+  // Which sources (and settings) the daemon runs.
   const sources = `${await auditWorkerInputsDigest()} ${options.port} ${options.redisUrl}`;
-  const running = await runningAuditWorker(options.stateDir);
+  const running = await runningDaemon(options.stateDir, AUDIT_WORKER);
   let state: AuditWorkerOutcome["state"] = "started";
   if (running) {
-    const runningSources = (await readFile(paths.sourcesFile, "utf8").catch(() => "")).trim();
-    if (runningSources === sources) return { state: "already running", logFile: paths.logFile };
-    await stopDaemon(paths.pidFile, { graceMs: 30_000 });
+    if ((await startedWith(options.stateDir, AUDIT_WORKER)) === sources)
+      return { state: "already running", logFile: paths.logFile };
+    await stopAuditWorker(options.stateDir);
     state = "restarted with new sources";
   }
   await withStep(`starting the audit worker (health on 127.0.0.1:${options.port})`, async () => {
@@ -125,26 +110,15 @@ export async function ensureAuditWorker(options: {
       60_000,
     );
   });
-  await writeFile(paths.sourcesFile, `${sources}\n`);
+  await recordStartedWith(options.stateDir, AUDIT_WORKER, sources);
   return { state, logFile: paths.logFile };
-}
-
-function httpOk(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = httpGet(url, { timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
 }
 
 /** SIGTERM: it finishes the batches in hand first. */
 export function stopAuditWorker(stateDir: string): Promise<"stopped" | "not-running"> {
-  return stopDaemon(auditWorkerPaths(stateDir).pidFile, { graceMs: 30_000 });
+  return stopLocalDaemon(stateDir, AUDIT_WORKER, { graceMs: 30_000 });
 }
 
 export function auditWorkerStatus(stateDir: string): Promise<DaemonRecord | undefined> {
-  return runningAuditWorker(stateDir);
+  return runningDaemon(stateDir, AUDIT_WORKER);
 }

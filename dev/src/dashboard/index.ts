@@ -5,7 +5,6 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { get as httpGet } from "node:http";
 import { join } from "node:path";
 import { createPrismaClient } from "@turgon/prisma";
 import { migrateDatabase } from "@turgon/prisma/migrate";
@@ -13,15 +12,17 @@ import { withStep } from "@turgon/toolkit/progress";
 import { createAuth } from "@turgon/web/auth";
 import pino from "pino";
 import { repoRoot } from "../paths.ts";
+import { type DaemonRecord, startDaemon, waitUntilReady } from "../process/daemon.ts";
 import {
-  type DaemonRecord,
-  isDaemonAlive,
-  readDaemonRecord,
-  startDaemon,
-  stopDaemon,
-  waitUntilReady,
-} from "../process/daemon.ts";
-import { assertPortFree, portsFromEnvironment } from "../process/ports.ts";
+  assertDaemonPortsFree,
+  daemonPaths,
+  httpOk,
+  recordStartedWith,
+  runningDaemon,
+  startedWith,
+  stopLocalDaemon,
+} from "../process/local-daemons.ts";
+import { portsFromEnvironment } from "../process/ports.ts";
 import { type DashboardBuild, ensureDashboardBuild } from "./build.ts";
 
 export { type DashboardBuild, dashboardInputsDigest, ensureDashboardBuild } from "./build.ts";
@@ -43,13 +44,11 @@ export function dashboardUrl(port: number): string {
 
 /** The dashboard's files under a state directory: pid, log, secrets (0600). */
 export function dashboardPaths(stateDir: string) {
-  const dir = join(stateDir, DASHBOARD);
+  const { dir, pidFile, logFile } = daemonPaths(stateDir, DASHBOARD);
   return {
     dir,
-    pidFile: join(dir, `${DASHBOARD}.pid`),
-    logFile: join(dir, `${DASHBOARD}.log`),
-    /** Which cached build the running daemon serves, and a digest of the settings it was given. */
-    buildFile: join(dir, "build"),
+    pidFile,
+    logFile,
     authSecretFile: join(dir, "auth-secret"),
     adminPasswordFile: join(dir, "admin-password"),
     kubeconfig: join(dir, "kubeconfig"),
@@ -178,26 +177,9 @@ export async function startDashboardServer(server: DashboardServer): Promise<Dae
   return record;
 }
 
-function httpOk(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = httpGet(url, { timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
-}
-
-async function runningDashboard(stateDir: string): Promise<DaemonRecord | undefined> {
-  const record = await readDaemonRecord(dashboardPaths(stateDir).pidFile);
-  return record && (await isDaemonAlive(record)) ? record : undefined;
-}
-
 /** Checks the dashboard's port before anything starts, unless ours already runs. */
-export async function planDashboard(stateDir: string, port: number): Promise<void> {
-  if (await runningDashboard(stateDir)) return;
-  await assertPortFree(DASHBOARD, "127.0.0.1", port, PORT_VARIABLE);
+export function planDashboard(stateDir: string, port: number): Promise<void> {
+  return assertDaemonPortsFree(stateDir, DASHBOARD, [{ port, variable: PORT_VARIABLE }]);
 }
 
 export interface DashboardOutcome {
@@ -249,15 +231,16 @@ export async function ensureDashboard(options: {
   };
   // A daemon started with other settings (or before one existed) is restarted too.
   const settings = createHash("sha256").update(JSON.stringify(env)).digest("hex").slice(0, 16);
-  const running = await runningDashboard(options.stateDir);
-  const [runningBuild, runningSettings] = (await readFile(paths.buildFile, "utf8").catch(() => ""))
-    .trim()
-    .split(/\s+/);
+  const running = await runningDaemon(options.stateDir, DASHBOARD);
+  // Which cached build the running daemon serves, and a digest of the settings it was given.
+  const [runningBuild, runningSettings] = (await startedWith(options.stateDir, DASHBOARD)).split(
+    /\s+/,
+  );
   let state: DashboardOutcome["state"] = "started";
   if (running) {
     if (runningBuild === build.key && runningSettings === settings)
       return { state: "already running", url, admin, logFile: paths.logFile };
-    await stopDaemon(paths.pidFile);
+    await stopLocalDaemon(options.stateDir, DASHBOARD);
     state =
       runningBuild === build.key ? "restarted with new settings" : "restarted with a new build";
   }
@@ -275,14 +258,14 @@ export async function ensureDashboard(options: {
       env,
     }),
   );
-  await writeFile(paths.buildFile, `${build.key} ${settings}\n`);
+  await recordStartedWith(options.stateDir, DASHBOARD, `${build.key} ${settings}`);
   return { state, url, admin, logFile: paths.logFile };
 }
 
-export async function stopDashboard(stateDir: string): Promise<"stopped" | "not-running"> {
-  return stopDaemon(dashboardPaths(stateDir).pidFile);
+export function stopDashboard(stateDir: string): Promise<"stopped" | "not-running"> {
+  return stopLocalDaemon(stateDir, DASHBOARD);
 }
 
-export async function dashboardStatus(stateDir: string): Promise<DaemonRecord | undefined> {
-  return runningDashboard(stateDir);
+export function dashboardStatus(stateDir: string): Promise<DaemonRecord | undefined> {
+  return runningDaemon(stateDir, DASHBOARD);
 }

@@ -14,13 +14,14 @@ import {
 import { etcdUrl, startEtcd } from "../controlplane/etcd.ts";
 import { buildKubeConfig, writeKubeConfig } from "../controlplane/kubeconfig.ts";
 import { ensurePki } from "../controlplane/pki.ts";
+import type { DaemonRecord } from "../process/daemon.ts";
 import {
-  type DaemonRecord,
-  isDaemonAlive,
-  readDaemonRecord,
-  stopDaemon,
-} from "../process/daemon.ts";
-import { assertPortFree, freePort, portsFromEnvironment } from "../process/ports.ts";
+  assertDaemonPortsFree,
+  daemonsStatus,
+  runningDaemon,
+  stopLocalDaemon,
+} from "../process/local-daemons.ts";
+import { freePort, portsFromEnvironment } from "../process/ports.ts";
 import { databaseUrl, postgresPackage, startPostgres } from "../services/postgres.ts";
 import { redisPackage, redisUrl, startRedis } from "../services/redis.ts";
 import { ensureEtcdBinary } from "../toolchain/etcd.ts";
@@ -145,19 +146,6 @@ export function defaultPostgresDataDir(stateDir: string): string {
   return join("/var/lib/turgon", key, "postgres");
 }
 
-/** Each service keeps its pid file, log and data in `<stateDir>/<service>/`. */
-function pidFile(stateDir: string, service: ServiceName): string {
-  return join(stateDir, service, `${service}.pid`);
-}
-
-async function runningRecord(
-  stateDir: string,
-  service: ServiceName,
-): Promise<DaemonRecord | undefined> {
-  const record = await readDaemonRecord(pidFile(stateDir, service));
-  return record && (await isDaemonAlive(record)) ? record : undefined;
-}
-
 /**
  * While any of our services runs, the ports it was started with stay in
  * force; `npm run down` first to move to new ones.
@@ -186,10 +174,12 @@ const SERVICE_PORTS: Record<ServiceName, (keyof Ports)[]> = {
 async function planStart(config: EnvironmentConfig): Promise<Set<ServiceName>> {
   const toStart = new Set<ServiceName>();
   for (const service of SERVICES) {
-    if (await runningRecord(config.stateDir, service)) continue;
-    for (const key of SERVICE_PORTS[service]) {
-      await assertPortFree(service, "127.0.0.1", config.ports[key], PORT_ENV[key]);
-    }
+    if (await runningDaemon(config.stateDir, service)) continue;
+    await assertDaemonPortsFree(
+      config.stateDir,
+      service,
+      SERVICE_PORTS[service].map((key) => ({ port: config.ports[key], variable: PORT_ENV[key] })),
+    );
     toStart.add(service);
   }
   return toStart;
@@ -315,13 +305,10 @@ export async function readEnvironmentInfo(stateDir: string): Promise<Environment
 }
 
 /** Which of our services are running, by name. */
-export async function serviceStatus(
+export function serviceStatus(
   stateDir: string,
 ): Promise<Record<ServiceName, DaemonRecord | undefined>> {
-  const entries = await Promise.all(
-    SERVICES.map(async (s) => [s, await runningRecord(stateDir, s)] as const),
-  );
-  return Object.fromEntries(entries) as Record<ServiceName, DaemonRecord | undefined>;
+  return daemonsStatus(stateDir, SERVICES);
 }
 
 /** Stops the services this state directory started, and nothing else. */
@@ -332,7 +319,7 @@ export async function stopEnvironment(
   for (const service of [...SERVICES].reverse()) {
     // SIGINT is PostgreSQL's "fast shutdown": it does not wait for clients to leave.
     const signal = service === "postgres" ? "SIGINT" : "SIGTERM";
-    result[service] = await stopDaemon(pidFile(stateDir, service), { signal });
+    result[service] = await stopLocalDaemon(stateDir, service, { signal });
   }
   return result;
 }

@@ -5,8 +5,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
-import { get as httpGet } from "node:http";
-import { get as httpsGet } from "node:https";
 import { homedir, userInfo } from "node:os";
 import { delimiter, join } from "node:path";
 import { SSH_USERS_SECRET, type SshUsersFile } from "@turgon/api/routing";
@@ -18,15 +16,16 @@ import { buildClientKubeConfig } from "../controlplane/kubeconfig.ts";
 import { issueClientCertificate, pkiPaths } from "../controlplane/pki.ts";
 import type { EnvironmentInfo } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
+import { type DaemonRecord, startDaemon, waitUntilReady } from "../process/daemon.ts";
 import {
-  type DaemonRecord,
-  isDaemonAlive,
-  readDaemonRecord,
-  startDaemon,
-  stopDaemon,
-  waitUntilReady,
-} from "../process/daemon.ts";
-import { assertPortFree, portsFromEnvironment } from "../process/ports.ts";
+  assertDaemonPortsFree,
+  daemonPaths,
+  daemonsStatus,
+  httpOk,
+  runningDaemon,
+  stopLocalDaemon,
+} from "../process/local-daemons.ts";
+import { portsFromEnvironment } from "../process/ports.ts";
 
 export const COMPONENTS = ["node-agent", "operator", "router"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -70,24 +69,14 @@ export function platformPortsFromEnv(env: NodeJS.ProcessEnv = process.env): Plat
   return portsFromEnvironment(DEFAULT_PORTS, PORT_ENV, env);
 }
 
-const pidFile = (stateDir: string, component: ComponentName) =>
-  join(stateDir, component, `${component}.pid`);
-
-async function running(
-  stateDir: string,
-  component: ComponentName,
-): Promise<DaemonRecord | undefined> {
-  const record = await readDaemonRecord(pidFile(stateDir, component));
-  return record && (await isDaemonAlive(record)) ? record : undefined;
-}
-
 /** Checks the ports of components that will start, before anything starts. */
 export async function planPlatform(stateDir: string, ports: PlatformPorts): Promise<void> {
-  for (const component of COMPONENTS) {
-    if (await running(stateDir, component)) continue;
-    for (const key of COMPONENT_PORTS[component])
-      await assertPortFree(component, "127.0.0.1", ports[key], PORT_ENV[key]);
-  }
+  for (const component of COMPONENTS)
+    await assertDaemonPortsFree(
+      stateDir,
+      component,
+      COMPONENT_PORTS[component].map((key) => ({ port: ports[key], variable: PORT_ENV[key] })),
+    );
 }
 
 async function kubectl(info: EnvironmentInfo, args: string[]): Promise<void> {
@@ -131,8 +120,8 @@ async function ensureComponent(
   info: EnvironmentInfo,
   plan: ComponentPlan,
 ): Promise<"started" | "already running"> {
-  if (await running(info.stateDir, plan.name)) return "already running";
-  const dir = join(info.stateDir, plan.name);
+  if (await runningDaemon(info.stateDir, plan.name)) return "already running";
+  const { dir, pidFile, logFile } = daemonPaths(info.stateDir, plan.name);
   const kubeconfig = join(dir, "kubeconfig");
   await componentKubeconfig(info, kubeconfig, plan.user, plan.groups);
   await withStep(`starting ${plan.name} ${plan.what}`, async () => {
@@ -140,14 +129,14 @@ async function ensureComponent(
       name: plan.name,
       executable: process.execPath,
       args: [join(repoRoot, plan.entry), ...flags(plan.flags(dir, kubeconfig))],
-      logFile: join(dir, `${plan.name}.log`),
-      pidFile: pidFile(info.stateDir, plan.name),
+      logFile,
+      pidFile,
       cwd: repoRoot,
     });
     await waitUntilReady(
       record,
       `${plan.name}'s /healthz`,
-      () => healthy(plan.health, plan.healthCa),
+      () => httpOk(plan.health, plan.healthCa),
       60_000,
     );
   });
@@ -359,35 +348,19 @@ function flags(values: Record<string, string | number>): string[] {
   return Object.entries(values).flatMap(([name, value]) => [`--${name}`, String(value)]);
 }
 
-/** A GET of `url` answers 2xx; over https, trusting `ca` (the agent plane's own CA). */
-function healthy(url: string, ca?: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const get = url.startsWith("https:") ? httpsGet : httpGet;
-    const req = get(url, { ca, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve((res.statusCode ?? 500) < 300);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
-}
-
 /** Stops the router and operator first (so nothing reacts), then the agent (which closes its VMs). */
 export async function stopPlatform(
   stateDir: string,
 ): Promise<Record<ComponentName, "stopped" | "not-running">> {
   return {
-    router: await stopDaemon(pidFile(stateDir, "router")),
-    operator: await stopDaemon(pidFile(stateDir, "operator")),
-    "node-agent": await stopDaemon(pidFile(stateDir, "node-agent"), { graceMs: 60_000 }),
+    router: await stopLocalDaemon(stateDir, "router"),
+    operator: await stopLocalDaemon(stateDir, "operator"),
+    "node-agent": await stopLocalDaemon(stateDir, "node-agent", { graceMs: 60_000 }),
   };
 }
 
-export async function platformStatus(
+export function platformStatus(
   stateDir: string,
 ): Promise<Record<ComponentName, DaemonRecord | undefined>> {
-  const entries = await Promise.all(
-    COMPONENTS.map(async (c) => [c, await running(stateDir, c)] as const),
-  );
-  return Object.fromEntries(entries) as Record<ComponentName, DaemonRecord | undefined>;
+  return daemonsStatus(stateDir, COMPONENTS);
 }
