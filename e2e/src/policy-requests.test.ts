@@ -17,13 +17,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { installCrds, kubectl, uniqueName } from "@turgon/dev/testing";
 import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
-import { createPrismaClient } from "@turgon/prisma";
-import { createAuth } from "@turgon/web/auth";
 import pg from "pg";
-import pino from "pino";
 import { type AuditSource, committedRows } from "./audit-support.ts";
 import { ARTIFACTS_DIR, type BrowserSession, openBrowser } from "./browser/chromium.ts";
 import { eventually } from "./cluster.ts";
+import { addTeamUser } from "./policies-support.ts";
 import {
   apply,
   bindNamespace,
@@ -36,31 +34,6 @@ import {
 
 const MIN = 60_000;
 const ago = (ms: number) => new Date(Date.now() - ms);
-
-/** Another user in an existing team, with this role. */
-async function addToTeam(
-  dashboard: TestDashboard,
-  user: { email: string; password: string; name: string; team: string; role: "owner" | "member" },
-): Promise<void> {
-  const prisma = createPrismaClient(dashboard.databaseUrl);
-  try {
-    const auth = createAuth({
-      prisma,
-      secret: "only-hashes-passwords-here-not-sessions-0123456789",
-      baseURL: dashboard.url,
-      logger: pino({ name: "test-users", level: "warn" }),
-    });
-    const created = await auth.api.createUser({
-      body: { email: user.email, password: user.password, name: user.name, role: "user" },
-    });
-    const team = await prisma.organization.findUniqueOrThrow({ where: { slug: user.team } });
-    await auth.api.addMember({
-      body: { userId: created.user.id, role: user.role, organizationId: team.id },
-    });
-  } finally {
-    await prisma.$disconnect();
-  }
-}
 
 async function browserSignIn(
   dashboard: TestDashboard,
@@ -140,7 +113,7 @@ describe("policy requests, from denial to approval", () => {
     source = committedRows(dashboard, pool);
     await createMember(dashboard, member);
     await createMember(dashboard, outsider);
-    await addToTeam(dashboard, owner);
+    await addTeamUser(dashboard, owner);
     await must(["create", "namespace", ns]);
     await bindNamespace(ns, team);
     await apply({

@@ -3,32 +3,24 @@
  * egress_event, or dead letters with the reason they were refused. No I/O.
  */
 import { AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
+import type { EgressEvent } from "@turgon/prisma";
 import type { z } from "zod";
 import { dayExpired, retentionCutoff, utcDay } from "./partitions.ts";
 
-/** One row of egress_event, as the store inserts it (seq and receivedAt come from Postgres). */
-export interface EgressRow {
-  id: string;
+/**
+ * One row of egress_event as the store inserts it: the schema's columns,
+ * with the time as an ISO string and byte counts as numbers (JSON carries
+ * them to Postgres); seq and receivedAt come from Postgres.
+ */
+export type EgressRow = Omit<
+  EgressEvent,
+  "time" | "seq" | "receivedAt" | "decision" | "bytesSent" | "bytesReceived"
+> & {
   time: string;
-  node: string;
-  namespace: string;
-  sandbox: string;
-  sandboxUid: string;
-  team: string | null;
-  method: string;
-  scheme: string;
-  host: string;
-  port: number;
-  path: string;
-  status: number | null;
   decision: string;
-  reason: string;
-  policy: string | null;
-  secrets: string[];
   bytesSent: number | null;
   bytesReceived: number | null;
-  durationMs: number;
-}
+};
 
 /** A payload the worker could not use, kept with why. */
 export interface DeadLetter {

@@ -20,11 +20,12 @@ import {
   STATUS_CLASSES,
 } from "~/lib/audit.ts";
 import { useTRPC } from "~/trpc/react";
-import { buttonClass, FilterErrors, FilterSelect, TextFilter, writeAddress } from "./controls";
+import { buttonClass, FilterErrors, FilterSelect, TextFilter } from "./controls";
 import { DecisionBadge, StatusCode } from "./decision-badge";
 import { EventDetails } from "./event-details";
 import { Summaries, type SummaryPick } from "./summaries";
 import { TimeRange } from "./time-range";
+import { FilterIssues, useAddressFilter } from "./use-address-filter";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"];
 /** Live rows kept in the browser beyond the loaded pages; the oldest go first. */
@@ -56,25 +57,11 @@ export function EgressView({
   scope?: { namespace: string; sandbox: string };
 }) {
   const trpc = useTRPC();
-  const [filter, setFilter] = useState<AuditFilter>(() =>
-    scope ? { ...initialFilter, ...scope } : initialFilter,
-  );
-  const [filterError, setFilterError] = useState<Record<string, string>>({});
-  const update = (patch: Record<string, string | undefined>) => {
-    const merged: Record<string, unknown> = { ...filter, ...patch, ...scope };
-    for (const key of Object.keys(merged)) if (merged[key] === "") delete merged[key];
-    const parsed = AuditFilter.safeParse(merged);
-    if (!parsed.success) {
-      setFilterError(
-        Object.fromEntries(parsed.error.issues.map((i) => [String(i.path[0]), i.message])),
-      );
-      return;
-    }
-    setFilterError({});
-    setFilter(parsed.data);
-    const { namespace: _n, sandbox: _s, ...unscoped } = parsed.data;
-    writeAddress(filterToQuery(scope ? unscoped : parsed.data), FILTER_KEYS);
-  };
+  const {
+    filter,
+    update,
+    issues: filterError,
+  } = useAddressFilter({ schema: AuditFilter, initial: initialFilter, keys: FILTER_KEYS, scope });
 
   const list = useInfiniteQuery(
     trpc.audit.list.infiniteQueryOptions(
@@ -238,13 +225,7 @@ export function EgressView({
           </button>
         ) : null}
       </div>
-      {Object.keys(filterError).length ? (
-        <p role="alert" className="text-sm text-red-700" data-testid="filter-error">
-          {Object.entries(filterError)
-            .map(([field, message]) => `${field} ${message}`)
-            .join("; ")}
-        </p>
-      ) : null}
+      <FilterIssues issues={filterError} />
 
       <Summaries filter={filter} live={!paused} arrivals={tail?.rows.length ?? 0} onPick={onPick} />
 

@@ -2,7 +2,6 @@
 
 import { useInfiniteQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useState } from "react";
 import { DownloadIcon } from "~/components/action-icons";
 import { TerminalIcon } from "~/components/icons";
 import { Card, EmptyState } from "~/components/page";
@@ -18,8 +17,9 @@ import {
   sessionDurationMs,
 } from "~/lib/audit.ts";
 import { useTRPC } from "~/trpc/react";
-import { buttonClass, FilterErrors, FilterSelect, TextFilter, writeAddress } from "./controls";
+import { buttonClass, FilterErrors, FilterSelect, TextFilter } from "./controls";
 import { TimeRange } from "./time-range";
+import { FilterIssues, useAddressFilter } from "./use-address-filter";
 
 /** Exec and SSH sessions: who, which sandbox, when, how long, the command and how it ended. */
 export function SessionsView({
@@ -32,25 +32,16 @@ export function SessionsView({
   scope?: { namespace: string; sandbox: string };
 }) {
   const trpc = useTRPC();
-  const [filter, setFilter] = useState<SessionFilter>(() =>
-    scope ? { ...initialFilter, ...scope } : initialFilter,
-  );
-  const [filterError, setFilterError] = useState<string | null>(null);
-  const update = (patch: Record<string, string | undefined>) => {
-    const merged: Record<string, unknown> = { ...filter, ...patch, ...scope };
-    for (const key of Object.keys(merged)) if (merged[key] === "") delete merged[key];
-    const parsed = SessionFilter.safeParse(merged);
-    if (!parsed.success) {
-      setFilterError(
-        parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`).join("; "),
-      );
-      return;
-    }
-    setFilterError(null);
-    setFilter(parsed.data);
-    const { namespace: _n, sandbox: _s, ...unscoped } = parsed.data;
-    writeAddress(filterToQuery(scope ? unscoped : parsed.data), SESSION_FILTER_KEYS);
-  };
+  const {
+    filter,
+    update,
+    issues: filterError,
+  } = useAddressFilter({
+    schema: SessionFilter,
+    initial: initialFilter,
+    keys: SESSION_FILTER_KEYS,
+    scope,
+  });
   const list = useInfiniteQuery(
     trpc.audit.sessions.infiniteQueryOptions(
       { filter, limit: DEFAULT_PAGE_SIZE },
@@ -118,11 +109,7 @@ export function SessionsView({
           </a>
         </div>
       </div>
-      {filterError ? (
-        <p role="alert" className="text-sm text-red-700">
-          {filterError}
-        </p>
-      ) : null}
+      <FilterIssues issues={filterError} />
       <Card className="overflow-hidden">
         {list.error ? (
           <p role="alert" className="p-4 text-sm text-red-700">

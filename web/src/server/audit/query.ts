@@ -11,6 +11,7 @@
  * Plain `pg` (no "server-only"), so tests and the benchmark run it as the
  * dashboard does.
  */
+import type { EgressEvent } from "@turgon/prisma";
 import {
   type AuditFilter,
   type Decision,
@@ -112,30 +113,17 @@ const EGRESS_COLUMNS = `id::text AS id, "time", seq::text AS seq, "receivedAt", 
   reason, policy, secrets, "bytesSent"::float8 AS "bytesSent",
   "bytesReceived"::float8 AS "bytesReceived", "durationMs"`;
 
-interface EgressRecord {
-  id: string;
-  time: Date;
+/** A row as EGRESS_COLUMNS reads it: the schema's columns, seq as text, byte counts as numbers. */
+type EgressRecord = Omit<
+  EgressEvent,
+  "seq" | "decision" | "secrets" | "bytesSent" | "bytesReceived"
+> & {
   seq: string;
-  receivedAt: Date;
-  node: string;
-  namespace: string;
-  sandbox: string;
-  sandboxUid: string;
-  team: string | null;
-  method: string;
-  scheme: string;
-  host: string;
-  port: number;
-  path: string;
-  status: number | null;
   decision: string;
-  reason: string;
-  policy: string | null;
   secrets: string[] | null;
   bytesSent: number | null;
   bytesReceived: number | null;
-  durationMs: number;
-}
+};
 
 export function egressRowOf(record: EgressRecord): EgressRow {
   return {
