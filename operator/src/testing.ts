@@ -10,6 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import {
+  agentApiHeaders,
+  agentTlsOptions,
+  loadAgentCredentials,
+} from "@turgon/api/agent/credentials";
 import { SSH_USERS_SECRET, type SshUsersFile } from "@turgon/api/routing";
 import {
   type AgentPkiFiles,
@@ -24,7 +29,6 @@ import { testAgentFlags } from "@turgon/node-agent/testing";
 import { run as runCommand } from "@turgon/toolkit/run";
 import ssh2 from "ssh2";
 import { Agent, request } from "undici";
-import { agentApiHeaders, agentTlsOptions, loadAgentCredentials } from "./agents/credentials.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -43,7 +47,7 @@ export interface RunningProcess {
 /** Starts a component's `main.ts` with flags and waits for the log line `readyMessage`. */
 const ENTRIES = {
   operator: "operator/src/main.ts",
-  router: "operator/src/router/main.ts",
+  router: "router/src/main.ts",
   "node-agent": "node-agent/src/main.ts",
 } as const;
 
@@ -221,7 +225,7 @@ export async function startStack(
   await installCrds();
   for (const file of [
     "operator/deploy/rbac.yaml",
-    "operator/deploy/router-rbac.yaml",
+    "router/deploy/rbac.yaml",
     "node-agent/deploy/rbac.yaml",
   ])
     await must(["apply", "-f", `${ROOT}${file}`]);

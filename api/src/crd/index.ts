@@ -6,6 +6,7 @@ import { SandboxPolicy } from "./sandbox-policy.ts";
 import { SandboxTemplate } from "./sandbox-template.ts";
 
 export * from "./common.ts";
+export * from "./conditions.ts";
 export * from "./policy.ts";
 export * from "./sandbox.ts";
 export * from "./sandbox-node.ts";

@@ -264,7 +264,7 @@ export async function startPlatform(
     const manifests = [
       "node-agent/deploy/rbac.yaml",
       "operator/deploy/rbac.yaml",
-      "operator/deploy/router-rbac.yaml",
+      "router/deploy/rbac.yaml",
     ];
     // The dashboard's identity (turgon-web) and the team roles, once web/deploy/ has them.
     if (await exists(join(repoRoot, "web/deploy/rbac.yaml")))
@@ -323,7 +323,7 @@ export async function startPlatform(
     }),
     router: await ensureComponent(info, {
       name: "router",
-      entry: "operator/src/router/main.ts",
+      entry: "router/src/main.ts",
       user: "system:serviceaccount:turgon-system:turgon-router",
       groups: SERVICE_ACCOUNT_GROUPS,
       flags: (_dir, kubeconfig) => ({

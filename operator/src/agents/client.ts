@@ -4,9 +4,13 @@ import {
   type DesiredSandbox,
   ObservedSandbox,
 } from "@turgon/api/agent";
+import {
+  type AgentCredentials,
+  agentApiHeaders,
+  agentTlsOptions,
+} from "@turgon/api/agent/credentials";
 import { Agent, type Dispatcher, request } from "undici";
 import { z } from "zod";
-import { type AgentCredentials, agentApiHeaders, agentTlsOptions } from "./credentials.ts";
 
 /** The agent could not be reached at all: connection refused, reset, timed out. */
 export class AgentUnreachableError extends Error {

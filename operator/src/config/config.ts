@@ -1,8 +1,12 @@
 import { hostname } from "node:os";
+import {
+  AGENT_ACCESS_FLAGS,
+  agentAccessSchema,
+  checkAgentAccess,
+} from "@turgon/api/agent/credentials";
 import { ingressDomain, sandboxHostLabel } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
-import { AGENT_ACCESS_FLAGS, agentAccessSchema, checkAgentAccess } from "../agents/credentials.ts";
 
 /** Every setting, its flag, its environment variable and its meaning. */
 const OPTIONS = {

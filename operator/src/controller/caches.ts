@@ -14,8 +14,7 @@ import {
   type SandboxTemplate,
   VERSION,
 } from "@turgon/api/crd";
-import type { Logger } from "../logger.ts";
-import { type CachedInformer, customResourceInformer } from "./informer.ts";
+import { type CachedInformer, customResourceInformer } from "@turgon/toolkit/kube";
 
 /** The informer caches the operator reads from: every replica keeps them warm. */
 export type Caches = {
@@ -68,41 +67,4 @@ function injectableSecrets(kc: KubeConfig): CachedInformer<V1Secret> {
   informer.on("add", trim);
   informer.on("update", trim);
   return informer;
-}
-
-/** Starts every informer and resolves once each has listed (its cache is synced). */
-// biome-ignore lint/suspicious/noExplicitAny: any informer cache, whatever it holds
-export type InformerSet = Record<string, CachedInformer<any>>;
-
-export async function startCaches(caches: InformerSet, log: Logger): Promise<void> {
-  const informers = Object.entries(caches) as [string, CachedInformer<KubernetesObject>][];
-  for (const [name, informer] of informers) {
-    informer.on("error", (error) => {
-      if (stopped.has(informer)) return;
-      log.warn({ err: error, informer: name }, "list or watch failed; restarting in 2 s");
-      // client-node's ListWatch stops on errors other than 410 and timeouts.
-      setTimeout(() => {
-        if (!stopped.has(informer)) void informer.start();
-      }, 2000).unref();
-    });
-  }
-  await Promise.all(informers.map(([name, informer]) => waitForSync(name, informer)));
-}
-
-const stopped = new WeakSet<object>();
-
-/** start() resolves even when the first list fails; synced means a resourceVersion is known. */
-async function waitForSync(name: string, informer: CachedInformer<KubernetesObject>) {
-  await informer.start();
-  const deadline = Date.now() + 120_000;
-  const listWatch = informer as unknown as { latestResourceVersion(): string };
-  while (!listWatch.latestResourceVersion()) {
-    if (Date.now() > deadline) throw new Error(`the ${name} informer did not sync within 120 s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-export async function stopCaches(caches: InformerSet): Promise<void> {
-  for (const informer of Object.values(caches)) stopped.add(informer);
-  await Promise.allSettled(Object.values(caches).map((informer) => informer.stop()));
 }

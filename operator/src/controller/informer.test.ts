@@ -3,9 +3,9 @@ import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, VERSION } from "@turgon/api/crd";
 import { installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { customResourceInformer, startCaches, stopCaches } from "@turgon/toolkit/kube";
 import { logger } from "../logger.ts";
-import { startCaches, stopCaches } from "./caches.ts";
-import { customResourceInformer, watchResource } from "./informer.ts";
+import { watchResource } from "./informer.ts";
 import { WorkQueue } from "./workqueue.ts";
 
 describe("informer → work queue on the real API server", () => {

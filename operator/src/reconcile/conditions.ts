@@ -30,15 +30,3 @@ export function setCondition(
   };
   return [...conditions.filter((c) => c.type !== update.type), next];
 }
-
-export function findCondition(
-  conditions: Condition[] | undefined,
-  type: string,
-): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
-
-/** True when an object (a SandboxNode, a Sandbox) reports Ready=True. */
-export function isReady(object: { status?: { conditions?: Condition[] } } | undefined): boolean {
-  return findCondition(object?.status?.conditions, "Ready")?.status === "True";
-}

@@ -1,8 +1,8 @@
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { isReady } from "@turgon/api/crd";
 import type { AgentClient } from "../agents/client.ts";
 import type { Caches } from "../controller/caches.ts";
 import type { Logger } from "../logger.ts";
-import { isReady } from "./conditions.ts";
 
 /**
  * Removes VMs that no Sandbox wants on that node: left by a Sandbox deleted

@@ -4,11 +4,10 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import { API_VERSION, GROUP, type SandboxNode, VERSION } from "@turgon/api/crd";
+import { API_VERSION, findCondition, GROUP, type SandboxNode, VERSION } from "@turgon/api/crd";
 import type { Caches } from "../controller/caches.ts";
 import type { EventRecorder } from "../events/recorder.ts";
 import type { Logger } from "../logger.ts";
-import { findCondition } from "./conditions.ts";
 
 const target = { group: GROUP, version: VERSION, plural: "sandboxnodes" };
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);

@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { API_VERSION, INJECTABLE_LABEL, type SandboxPolicy } from "@turgon/api/crd";
 import { testKubeConfig, uniqueName } from "@turgon/dev/testing";
-import { type Caches, createCaches, startCaches, stopCaches } from "../controller/caches.ts";
+import { startCaches, stopCaches } from "@turgon/toolkit/kube";
+import { type Caches, createCaches } from "../controller/caches.ts";
 import { logger } from "../logger.ts";
 import {
   cachedPolicySources,

@@ -13,12 +13,15 @@ import {
 } from "@turgon/api/agent";
 import {
   API_VERSION,
+  findCondition,
   GROUP,
+  isReady,
   type Sandbox,
   type SandboxNode,
   type SandboxStatus,
   VERSION,
 } from "@turgon/api/crd";
+import { HostLabelIndex, hostConflict } from "@turgon/api/routing/host-conflict";
 import { type AgentClient, AgentRequestError, AgentUnreachableError } from "../agents/client.ts";
 import type { Caches } from "../controller/caches.ts";
 import type { Result } from "../controller/controller.ts";
@@ -26,9 +29,8 @@ import type { EventRecorder } from "../events/recorder.ts";
 import type { Logger } from "../logger.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { schedule } from "../scheduling/scheduler.ts";
-import { type ConditionUpdate, findCondition, isReady, setCondition } from "./conditions.ts";
+import { type ConditionUpdate, setCondition } from "./conditions.ts";
 import { desiredSandbox, requestOf, specField } from "./desired.ts";
-import { HostLabelIndex, hostConflict } from "./host-conflict.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
 import { cachedPolicySources, PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
 import { nodeRoom } from "./room.ts";

@@ -1,5 +1,5 @@
 import type { SandboxNode } from "@turgon/api/crd";
-import { isReady } from "../reconcile/conditions.ts";
+import { isReady } from "@turgon/api/crd";
 
 export interface Request {
   cpus: number;

@@ -1,9 +1,9 @@
 import type { KubernetesObject, V1Namespace } from "@kubernetes/client-node";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { findCondition, isReady } from "@turgon/api/crd";
 import { namespaceTeam } from "@turgon/api/routing";
-import type { CachedInformer } from "../controller/informer.ts";
-import { findCondition, isReady } from "../reconcile/conditions.ts";
-import { HostLabelIndex } from "../reconcile/host-conflict.ts";
+import { HostLabelIndex } from "@turgon/api/routing/host-conflict";
+import type { CachedInformer } from "@turgon/toolkit/kube";
 
 type Access = "private" | "authenticated" | "public";
 

@@ -1,11 +1,16 @@
 import { createServer, type Server } from "node:http";
-import type { Registry } from "prom-client";
+
+/** What `/metrics` renders: a prom-client Registry, or anything shaped like one. */
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
 
 /** Serves `/metrics` (Prometheus) and `/healthz` (JSON) on their own port. */
 export async function serveMetrics(
   host: string,
   port: number,
-  registry: Registry,
+  registry: MetricsSource,
   health: () => Record<string, unknown>,
 ): Promise<Server> {
   const server = createServer((request, response) => {

@@ -25,19 +25,19 @@ import {
 } from "@turgon/api/routing";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
-import { loadTest } from "@turgon/toolkit/bench";
-import { run } from "@turgon/toolkit/run";
-import { Queue } from "bullmq";
-import { Redis } from "ioredis";
-import { SignJWT } from "jose";
-import WebSocket, { WebSocketServer } from "ws";
 import {
   eventually,
   type RunningProcess,
   type Stack,
   startProcess,
   startStack,
-} from "../testing.ts";
+} from "@turgon/operator/testing";
+import { loadTest } from "@turgon/toolkit/bench";
+import { run } from "@turgon/toolkit/run";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { SignJWT } from "jose";
+import WebSocket, { WebSocketServer } from "ws";
 
 const ROUTER_FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
 

@@ -1,7 +1,10 @@
-import type { KubernetesObject } from "@kubernetes/client-node";
-import type { Sandbox } from "@turgon/api/crd";
-import { sandboxHostLabel } from "@turgon/api/routing";
-import type { CachedInformer } from "../controller/informer.ts";
+import type { Sandbox } from "../crd/index.ts";
+import { sandboxHostLabel } from "./index.ts";
+
+/** What `following` needs of a Sandbox informer (client-node's, or any emitter like it). */
+export interface SandboxEvents {
+  on(event: "add" | "update" | "delete", handler: (sandbox: Sandbox) => void): void;
+}
 
 /** `namespace/name` of a sandbox. */
 type SandboxKey = string;
@@ -30,7 +33,7 @@ export class HostLabelIndex {
   }
 
   /** An index kept up to date from a Sandbox informer (its cache as it fills, then every change). */
-  static following(sandboxes: CachedInformer<Sandbox & KubernetesObject>): HostLabelIndex {
+  static following(sandboxes: SandboxEvents): HostLabelIndex {
     const index = new HostLabelIndex();
     const meta = (s: Sandbox) => s.metadata as { name: string; namespace: string };
     // Name and namespace never change, so an update claims the same label again (a no-op).

@@ -1,7 +1,7 @@
-import { INGRESS_TICKET_HEADER, signIngressTicket } from "@turgon/api/agent";
 import type { FlagSpec } from "@turgon/toolkit/flags";
 import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { z } from "zod";
+import { INGRESS_TICKET_HEADER, signIngressTicket } from "./index.ts";
 
 /**
  * How the operator and the router prove themselves to node agents: a client

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { API_VERSION, type Sandbox } from "@turgon/api/crd";
+import { API_VERSION, type Sandbox } from "../crd/index.ts";
 import { HostLabelIndex, hostConflict } from "./host-conflict.ts";
 
 /** The index the operator keeps, holding `sandboxes`. */

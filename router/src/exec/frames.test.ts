@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { agentFrame, clientFrame } from "./exec-frames.ts";
+import { agentFrame, clientFrame } from "./frames.ts";
 
 const text = (s: string) => Buffer.from(s, "utf8");
 

@@ -16,10 +16,14 @@ import {
   testKubeConfig,
   uniqueName,
 } from "@turgon/dev/testing";
-import { type InformerSet, startCaches, stopCaches } from "../controller/caches.ts";
-import { customResourceInformer } from "../controller/informer.ts";
+import { eventually } from "@turgon/operator/testing";
+import {
+  customResourceInformer,
+  type InformerSet,
+  startCaches,
+  stopCaches,
+} from "@turgon/toolkit/kube";
 import { logger } from "../logger.ts";
-import { eventually } from "../testing.ts";
 import { type Route, SandboxDirectory } from "./directory.ts";
 import { namespaceInformer } from "./namespaces.ts";
 
@@ -160,7 +164,7 @@ describe("sandbox directory from the router's own informers (its RBAC) on the re
   before(async () => {
     await installCrds();
     await must(["apply", "-f", `${ROOT}operator/deploy/rbac.yaml`]);
-    await must(["apply", "-f", `${ROOT}operator/deploy/router-rbac.yaml`]);
+    await must(["apply", "-f", `${ROOT}router/deploy/rbac.yaml`]);
     await must(["create", "namespace", namespace]);
     // A node and a serving sandbox as the agent and the operator leave them; its
     // author labels it with another team's name.

@@ -2,19 +2,23 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { AGENT_API_PREFIX, type ExecServerControl } from "@turgon/api/agent";
+import {
+  type AgentCredentials,
+  agentApiHeaders,
+  agentTlsOptions,
+} from "@turgon/api/agent/credentials";
 import type { ExecAuditEvent } from "@turgon/api/audit";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { isReady } from "@turgon/api/crd";
 import type { ExecTokenClaims } from "@turgon/api/routing";
 import { WebSocket, WebSocketServer } from "ws";
-import { type AgentCredentials, agentApiHeaders, agentTlsOptions } from "../agents/credentials.ts";
+import { ReplayCheckUnavailable, type SingleUseGuard } from "../access/replay.ts";
+import { TokenError, type TokenKeys } from "../access/tokens.ts";
+import type { SandboxDirectory } from "../directory/directory.ts";
+import { refuseUpgrade } from "../http/pages.ts";
 import type { Logger } from "../logger.ts";
-import { isReady } from "../reconcile/conditions.ts";
-import type { SandboxDirectory } from "./directory.ts";
-import { agentFrame, clientFrame } from "./exec-frames.ts";
-import type { RouterMetrics } from "./metrics.ts";
-import { refuseUpgrade } from "./pages.ts";
-import { ReplayCheckUnavailable, type SingleUseGuard } from "./replay.ts";
-import { TokenError, type TokenKeys } from "./tokens.ts";
+import type { RouterMetrics } from "../metrics.ts";
+import { agentFrame, clientFrame } from "./frames.ts";
 
 /** Input a client may send before the agent's socket opens; more is refused, not buffered without end. */
 const MAX_PENDING_BYTES = 1 << 20;

@@ -18,12 +18,16 @@ import ssh2, {
 // ssh2 is CommonJS: Node exposes only its default export to ESM.
 const { Client: SshClient, Server: SshServer, utils } = ssh2;
 
+import {
+  type AgentCredentials,
+  agentApiHeaders,
+  agentTlsOptions,
+} from "@turgon/api/agent/credentials";
 import type { SshUsersFile } from "@turgon/api/routing";
 import { Agent, request } from "undici";
 import { createWebSocketStream, WebSocket } from "ws";
-import { type AgentCredentials, agentApiHeaders, agentTlsOptions } from "../agents/credentials.ts";
+import type { SandboxDirectory } from "../directory/directory.ts";
 import type { Logger } from "../logger.ts";
-import type { SandboxDirectory } from "./directory.ts";
 
 interface RegisteredKey {
   user: SshUsersFile[number];

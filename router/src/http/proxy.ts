@@ -15,14 +15,13 @@ import {
 import { connect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
-import type { IngressTokenClaims } from "@turgon/api/routing";
-import { EXEC_PATH, hostLabel, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
 import {
   type AgentCredentials,
   agentIngressHeaders,
   agentTlsOptions,
-} from "../agents/credentials.ts";
-import type { Logger } from "../logger.ts";
+} from "@turgon/api/agent/credentials";
+import type { IngressTokenClaims } from "@turgon/api/routing";
+import { EXEC_PATH, hostLabel, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
 import {
   cookieValue,
   guestSetCookie,
@@ -30,15 +29,16 @@ import {
   ingressCookie,
   ingressCookieName,
   withoutRouterCookies,
-} from "./cookies.ts";
-import type { Route, SandboxDirectory } from "./directory.ts";
-import type { ExecEdge } from "./exec.ts";
+} from "../access/cookies.ts";
+import { ReplayCheckUnavailable, type SingleUseGuard } from "../access/replay.ts";
+import { TokenError, type TokenKeys } from "../access/tokens.ts";
+import type { Route, SandboxDirectory } from "../directory/directory.ts";
+import type { ExecEdge } from "../exec/edge.ts";
+import type { Logger } from "../logger.ts";
+import type { RouterMetrics } from "../metrics.ts";
 import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
-import type { RouterMetrics } from "./metrics.ts";
 import { type Refusal, refuse, refuseUpgrade } from "./pages.ts";
-import { ReplayCheckUnavailable, type SingleUseGuard } from "./replay.ts";
 import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
-import { TokenError, type TokenKeys } from "./tokens.ts";
 
 /** Headers that belong to one hop (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([

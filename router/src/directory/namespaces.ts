@@ -4,7 +4,7 @@ import {
   makeInformer,
   type V1Namespace,
 } from "@kubernetes/client-node";
-import type { CachedInformer } from "../controller/informer.ts";
+import type { CachedInformer } from "@turgon/toolkit/kube";
 
 /**
  * Every Namespace, for the team each belongs to (its `turgon.dev/team`

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { logger } from "../logger.ts";
 import { ConfigError, loadRouterConfig, usage } from "./config.ts";
+import { logger } from "./logger.ts";
 import { RouterFileError, startRouter } from "./router.ts";
 
 /** `turgon-router [flags]`: see `--help`. */

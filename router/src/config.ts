@@ -1,8 +1,12 @@
+import {
+  AGENT_ACCESS_FLAGS,
+  agentAccessSchema,
+  checkAgentAccess,
+} from "@turgon/api/agent/credentials";
 import { type Cidr, parseCidr } from "@turgon/api/net";
 import { ingressDomain } from "@turgon/api/routing";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
-import { AGENT_ACCESS_FLAGS, agentAccessSchema, checkAgentAccess } from "../agents/credentials.ts";
 
 const OPTIONS = {
   kubeconfig: { env: "KUBECONFIG", description: "kubeconfig (in-cluster when unset)" },

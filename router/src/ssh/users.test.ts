@@ -14,9 +14,9 @@ import {
 } from "@kubernetes/client-node";
 import type { SshUsersFile } from "@turgon/api/routing";
 import { kubeConfigAs, kubectl, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { eventually } from "@turgon/operator/testing";
 import { logger } from "../logger.ts";
-import { eventually } from "../testing.ts";
-import { parseSshUsers, SshUsersError, SshUsersSecret, usersOfSecret } from "./ssh-users.ts";
+import { parseSshUsers, SshUsersError, SshUsersSecret, usersOfSecret } from "./users.ts";
 
 const ROUTER = "system:serviceaccount:turgon-system:turgon-router";
 const GROUPS = ["system:serviceaccounts", "system:serviceaccounts:turgon-system"];
@@ -48,7 +48,7 @@ describe("SSH users from a Secret", () => {
     const rbac = await kubectl([
       "apply",
       "-f",
-      new URL("../../deploy/router-rbac.yaml", import.meta.url).pathname,
+      new URL("../../deploy/rbac.yaml", import.meta.url).pathname,
     ]);
     assert.equal(rbac.exitCode, 0, rbac.tail);
     // The mechanics are tested on a Secret of this test's own, so that stacks using the

@@ -5,7 +5,7 @@
  * and through the router, with the router's ratios from the same run, and
  * the error count of each (the router's must be zero).
  *
- * Usage: node operator/bench/router.ts [--seconds 30] [--concurrency 8]
+ * Usage: node router/bench/router.ts [--seconds 30] [--concurrency 8]
  * (`npm run bench:router`). Loopback only; bounded in time and count.
  */
 import { readFile, writeFile } from "node:fs/promises";
@@ -14,8 +14,8 @@ import { parseArgs } from "node:util";
 import type { Sandbox } from "@turgon/api/crd";
 import { kubectl } from "@turgon/dev/testing";
 import { globalSetup, globalTeardown } from "@turgon/dev/testing/platform";
+import { eventually, type Stack, startStack } from "@turgon/operator/testing";
 import { loadTest } from "@turgon/toolkit/bench";
-import { eventually, type Stack, startStack } from "../src/testing.ts";
 
 const { values } = parseArgs({
   options: {

@@ -1,0 +1,3 @@
+/** Kubernetes client plumbing shared by the operator, the router and the dashboard. */
+export * from "./informer.ts";
+export * from "./leader.ts";
