@@ -60,9 +60,9 @@ module.exports = {
       name: "node-agent-not-image-building",
       severity: "error",
       comment:
-        "The node agent only reads the image store (@turgon/images/store); building images (@turgon/images/build, @turgon/guest) is the dev tooling's.",
+        "The node agent only reads the image store (@turgon/image-store); building images (@turgon/images, @turgon/guest) is the dev tooling's.",
       from: { path: "^node-agent/src/", pathNot: TEST_OR_BENCH },
-      to: { path: ["^images/src/build/", "^guest/src/"], reachable: true },
+      to: { path: ["^images/", "^guest/src/"], reachable: true },
     },
     {
       name: "web-not-daemons",

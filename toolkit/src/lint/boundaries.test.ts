@@ -53,16 +53,20 @@ const COMPLIANT: Record<string, string> = {
   "router/src/router.test.ts":
     "import { startStack } from '@turgon/operator/testing';\nstartStack();\n",
   "operator/src/testing.ts": "export function startStack() {}\n",
-  "images/src/store/index.ts": "export const store = 1;\n",
+  "image-store/src/store.ts": "export const store = 1;\n",
+  "image-store/package.json": JSON.stringify({
+    name: "@turgon/image-store",
+    exports: { ".": "./src/store.ts" },
+  }),
   "images/src/build/index.ts": "export const build = 1;\n",
   "guest/src/build.ts": "export const zig = 1;\n",
   "images/package.json": JSON.stringify({
     name: "@turgon/images",
-    exports: { "./store": "./src/store/index.ts", "./build": "./src/build/index.ts" },
+    exports: { "./build": "./src/build/index.ts" },
   }),
   "node-agent/package.json": JSON.stringify({ name: "@turgon/node-agent" }),
   "node-agent/src/vm/launcher.ts":
-    "import { store } from '@turgon/images/store';\nexport const s = store;\n",
+    "import { store } from '@turgon/image-store';\nexport const s = store;\n",
   "web/src/page.ts": "import { GROUP } from '@turgon/api/crd';\nexport const g = GROUP;\n",
 };
 
@@ -79,7 +83,7 @@ describe("module boundaries (dependency-cruiser)", () => {
     const root = join(dir, name);
     await plant(root, { ...COMPLIANT, ...files });
     await mkdir(join(root, "node_modules/@turgon"), { recursive: true });
-    for (const workspace of ["api", "operator", "images", "node-agent"])
+    for (const workspace of ["api", "operator", "images", "image-store", "node-agent"])
       await symlink(`../../${workspace}`, join(root, `node_modules/@turgon/${workspace}`));
     return root;
   };
