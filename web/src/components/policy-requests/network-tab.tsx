@@ -42,9 +42,9 @@ function Rule({
   children: ReactNode;
 }) {
   return (
-    <div className="grid grid-cols-4 gap-3 px-5 py-3" data-rule={field}>
+    <div className="grid grid-cols-[7.5rem_1fr_auto] gap-3 px-5 py-3" data-rule={field}>
       <dt className="text-sm font-medium text-slate-500">{label}</dt>
-      <dd className="col-span-2 text-sm break-all text-slate-900">{children}</dd>
+      <dd className="text-sm break-all text-slate-900">{children}</dd>
       <dd className="text-right">
         <OriginBadge origin={origin} />
       </dd>

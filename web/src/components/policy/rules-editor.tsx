@@ -9,7 +9,7 @@
  * from the page: `prefix` says where the rules sit (`spec`, `spec.network`),
  * and the `actions` talk to the server.
  */
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { Alert, Button, CardHeader, Input, Textarea } from "~/components/form";
 import { Badge, Card } from "~/components/page";
 import { DiffView } from "~/components/policy/diff-view";
@@ -152,6 +152,22 @@ export function RulesEditor({
   const [previewing, setPreviewing] = useState(false);
   const [saving, setSaving] = useState(false);
   const [preview, setPreview] = useState<PreviewData | null>(null);
+
+  // A newer version from the server (a restore from history, a reload elsewhere on the page)
+  // replaces the draft, unless the user has edited it: their edits are never dropped.
+  const initialYaml = toYaml(initial.spec);
+  const dirty = toYaml(spec) !== toYaml(loaded.spec);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: keyed on the server's version and rules
+  useEffect(() => {
+    if (dirty || view !== "form") return;
+    if (initial.version === loaded.version && initialYaml === toYaml(loaded.spec)) return;
+    setLoaded(initial);
+    setSpec(initial.spec);
+    setYamlText(initialYaml);
+    setServerErrors({});
+    setServerIssues(null);
+    setPreview(null);
+  }, [initial.version, initialYaml]);
 
   const local = useMemo(() => clientIssues(spec), [spec, clientIssues]);
   const errors: FieldErrors = useMemo(() => {

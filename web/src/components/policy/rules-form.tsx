@@ -162,6 +162,7 @@ export function RulesForm({
   );
   return (
     <div className="divide-y divide-slate-100">
+      {leading}
       <Section title="Allowed hosts" hint="Names, *.domain wildcards, or * for any.">
         <StringList
           field={`${prefix}.allowedHosts`}

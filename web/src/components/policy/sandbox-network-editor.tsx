@@ -55,6 +55,8 @@ export function SandboxNetworkEditor({ namespace, name }: { namespace: string; n
     },
     reload: async (): Promise<LoadedRules> => {
       const fresh = await queryClient.fetchQuery({ ...getOptions, staleTime: 0 });
+      // Their version shows in the effective view and history too.
+      await refresh();
       return { version: String(fresh.generation), spec: fresh.network as Spec };
     },
   };
