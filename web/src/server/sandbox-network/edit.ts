@@ -39,8 +39,8 @@ export interface SandboxRef {
 /** Attempts at a save when the object keeps changing elsewhere (status writes) in between. */
 const ATTEMPTS = 5;
 
-/** The label of the rules in diffs and history. */
-const diffName = (name: string) => `${name}/spec.network`;
+/** The label of the rules in diffs: the sandbox's name, as history (recordChange) labels them. */
+const diffName = (name: string) => name;
 
 const sameRules = (a: unknown, b: unknown) => specYaml(a ?? {}) === specYaml(b ?? {});
 
