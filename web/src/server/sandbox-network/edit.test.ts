@@ -451,7 +451,8 @@ describe("editing a sandbox's own network rules", () => {
     assert.equal((await db.policyChange.findUniqueOrThrow({ where: { id: again.id } })).diff, "");
 
     // The sandbox's policy allows no overrides and not the host: refused, naming the field.
-    await createSandbox("b", { policyRef: { name: "strict" } });
+    await createPolicyAsAdmin(namespace, "closed", { allowedHosts: ["example.com"] });
+    await createSandbox("b", { policyRef: { name: "closed" } });
     const error = await rejection(
       apply(actor, { namespace, kind: "Sandbox", name: "b", host: "evil.example", requestId }),
     );
@@ -461,11 +462,30 @@ describe("editing a sandbox's own network rules", () => {
       (await readSandbox(deps(owner).apis, namespace, "b")).spec.network?.allowedHosts,
       undefined,
     );
+    // The team's member may patch the sandbox, but approving is for owners and admins.
+    const byMember = await rejection(
+      allowHostApplier(member, deps(member))(actor, {
+        namespace,
+        kind: "Sandbox",
+        name: "a",
+        host: "m.example",
+        requestId,
+      }),
+    );
+    assert.ok(byMember instanceof TRPCError && byMember.code === "FORBIDDEN", String(byMember));
     // Another team's owner is refused by RBAC.
     const theirs = allowHostApplier(outsider, deps(outsider));
     const refused = await rejection(
       theirs(actor, { namespace, kind: "Sandbox", name: "a", host: "x.example", requestId }),
     );
-    assert.ok(refused instanceof KubeApiError && refused.status === 403, String(refused));
+    assert.ok(
+      (refused instanceof KubeApiError && refused.status === 403) ||
+        (refused instanceof TRPCError && refused.code === "FORBIDDEN"),
+      String(refused),
+    );
+    assert.deepEqual(
+      (await readSandbox(deps(owner).apis, namespace, "a")).spec.network?.allowedHosts,
+      ["keep.example", "new.example"],
+    );
   });
 });
