@@ -201,6 +201,45 @@ describe("editing a sandbox's own network rules", () => {
     assert.equal(await db.policyChange.count({ where: { name: "v" } }), 0);
   });
 
+  it("validate: a secret's Secret must be injectable and have the key (what the operator would refuse), named by field", async () => {
+    await applyObject({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "gh", namespace, labels: { "turgon.dev/injectable": "true" } },
+      stringData: { token: "not-for-anyone" },
+    });
+    await applyObject({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "plain", namespace },
+      stringData: { token: "not-injectable" },
+    });
+    await createSandbox("sec");
+    const secret = (name: string, key: string) => ({
+      secrets: [{ name: "GH_TOKEN", hosts: ["api.github.com"], secretKeyRef: { name, key } }],
+    });
+    const fields = async (network: unknown) =>
+      (await validateNetwork(deps(owner), { namespace, name: "sec", network })).map((i) => [
+        i.field,
+        i.source,
+      ]);
+    assert.deepEqual(await fields(secret("gh", "token")), []);
+    assert.deepEqual(await fields(secret("gh", "nope")), [
+      ["spec.network.secrets[0].secretKeyRef.key", "policy"],
+    ]);
+    assert.deepEqual(await fields(secret("plain", "token")), [
+      ["spec.network.secrets[0].secretKeyRef.name", "policy"],
+    ]);
+    // No issue carries a value.
+    const issues = await validateNetwork(deps(owner), {
+      namespace,
+      name: "sec",
+      network: secret("plain", "token"),
+    });
+    assert.ok(!JSON.stringify(issues).includes("not-injectable"));
+    assert.ok(!JSON.stringify(issues).includes("not-for-anyone"));
+  });
+
   it("save writes spec.network alone, records history, and the preview names this sandbox", async () => {
     await createSandbox("s");
     const preview = await previewNetwork(deps(owner), {
@@ -357,16 +396,19 @@ describe("editing a sandbox's own network rules", () => {
     assert.equal(await mayEditSandbox(deps(outsider).apis, namespace, "r"), false);
     assert.equal(await mayEditSandbox(deps(owner).apis, namespace, "r"), true);
     assert.equal(await mayEditSandbox(deps(member).apis, namespace, "r"), true);
+    // Each call made only when awaited, so no refusal goes unhandled meanwhile.
     for (const attempt of [
-      saveNetwork(deps(outsider), outsider, {
-        namespace,
-        name: "r",
-        network: { allowedHosts: ["x.example"] },
-        loadedNetwork: {},
-      }),
-      validateNetwork(deps(outsider), { namespace, name: "r", network: {} }),
+      () =>
+        saveNetwork(deps(outsider), outsider, {
+          namespace,
+          name: "r",
+          network: { allowedHosts: ["x.example"] },
+          loadedNetwork: {},
+        }),
+      () => validateNetwork(deps(outsider), { namespace, name: "r", network: {} }),
+      () => previewNetwork(deps(outsider), { namespace, name: "r", network: {} }),
     ]) {
-      const error = await rejection(attempt);
+      const error = await rejection(attempt());
       assert.ok(error instanceof KubeApiError && error.status === 403, String(error));
     }
     await saveNetwork(deps(member), member, {
