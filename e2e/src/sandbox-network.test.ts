@@ -9,8 +9,9 @@
  * dry-run), and so is a host the policy allows no override for (the
  * operator's rule); a status write between load and save is no conflict,
  * but a second owner's save over the first's is, showing their change;
- * history lists both with restore; another team's member is refused by
- * Kubernetes in the page and through direct tRPC calls.
+ * history lists both with restore; a secret is picked by name and key, and
+ * its value reaches no tRPC response or page; another team's member is
+ * refused by Kubernetes in the page and through direct tRPC calls.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -29,6 +30,7 @@ import {
 } from "./sandboxes-support.ts";
 
 const PASSWORD = "correct-horse-battery-staple-9";
+const SECRET_VALUE = `ghp_${uniqueName("value").replace(/-/g, "")}`;
 
 describe("a sandbox's own network rules in the browser", () => {
   let dashboard: TestDashboard;
@@ -45,10 +47,18 @@ describe("a sandbox's own network rules in the browser", () => {
     outsider: `${uniqueName("outsider")}@example.com`,
   };
 
+  const bodies: Promise<string>[] = [];
+
   before(async () => {
     owner = await openBrowser("sandbox-network");
     owner2 = await openBrowser("sandbox-network-owner2");
     outsider = await openBrowser("sandbox-network-outsider");
+    for (const b of [owner, owner2, outsider])
+      b.page.on("response", (response) => {
+        if (!response.url().includes("/api/trpc/")) return;
+        if (response.request().resourceType() === "eventsource") return;
+        bodies.push(response.text().catch(() => ""));
+      });
     dashboard = await startTestDashboard({ logFile: join(owner.artifacts, "dashboard.log") });
     for (const ns of [nsA, nsB]) await must(["create", "namespace", ns]);
     await bindNamespace(nsA, teamA);
@@ -70,6 +80,12 @@ describe("a sandbox's own network rules in the browser", () => {
       kind: "SandboxPolicy",
       metadata: { name: "strict", namespace: nsA },
       spec: { allowedHosts: ["example.com"] },
+    });
+    await apply({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "gh", namespace: nsA, labels: { "turgon.dev/injectable": "true" } },
+      stringData: { token: SECRET_VALUE },
     });
     await apply({
       apiVersion: "turgon.dev/v1alpha1",
@@ -247,6 +263,30 @@ describe("a sandbox's own network rules in the browser", () => {
     assert.deepEqual((await sandboxNetwork()).spec.network?.allowedHosts, ["api.example.org"]);
   });
 
+  it("a secret by injectable Secret and key (names only) joins the inline rules and shows in the effective view", async () => {
+    await inEditor(owner, "add-secret").click();
+    await inEditor(owner, "secret-env-0").fill("GH_TOKEN");
+    await editor(owner)
+      .getByTestId("secret-name-0")
+      .locator('option[value="gh"]')
+      .waitFor({ state: "attached" });
+    await inEditor(owner, "secret-name-0").selectOption("gh");
+    await inEditor(owner, "secret-key-0").selectOption("token");
+    await inEditor(owner, "secret-hosts-0").fill("api.example.org");
+    await inEditor(owner, "check").click();
+    await inEditor(owner, "check-result").filter({ hasText: "accepts" }).waitFor();
+    await inEditor(owner, "review").click();
+    await inEditor(owner, "save").click();
+    await inEditor(owner, "saved").waitFor();
+    const secrets = owner.page.getByTestId("effective-secrets");
+    await secrets.filter({ hasText: "GH_TOKEN" }).waitFor();
+    assert.equal(await secrets.locator('[data-origin="inline"]').count(), 1);
+    await owner.snap("network-secret");
+    assert.deepEqual((await sandboxNetwork()).spec.network?.secrets, [
+      { name: "GH_TOKEN", hosts: ["api.example.org"], secretKeyRef: { name: "gh", key: "token" } },
+    ]);
+  });
+
   it("another team's member is refused by Kubernetes: page and direct tRPC", async () => {
     await browserSignIn(outsider, users.outsider);
     await outsider.visit(networkTab(), "network-outsider");
@@ -268,5 +308,21 @@ describe("a sandbox's own network rules in the browser", () => {
       assert.equal(answer.error?.code, "FORBIDDEN", `${path}: ${JSON.stringify(answer)}`);
     }
     assert.deepEqual((await sandboxNetwork()).spec.network?.allowedHosts, ["api.example.org"]);
+  });
+
+  it("no tRPC response or page of this test carried the Secret's value", async () => {
+    const all = await Promise.all(bodies);
+    assert.ok(all.length > 10, `only ${all.length} tRPC responses were seen`);
+    const b64 = Buffer.from(SECRET_VALUE).toString("base64");
+    for (const body of all) {
+      assert.ok(!body.includes(SECRET_VALUE), "a tRPC response carried the Secret's value");
+      assert.ok(!body.includes(b64), "a tRPC response carried the Secret's value (base64)");
+    }
+    assert.ok(
+      all.some((body) => body.includes('"token"')),
+      "the picker's key names were seen",
+    );
+    for (const b of [owner, owner2, outsider])
+      assert.ok(!(await b.page.content()).includes(SECRET_VALUE));
   });
 });

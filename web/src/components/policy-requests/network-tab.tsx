@@ -42,12 +42,14 @@ function Rule({
   children: ReactNode;
 }) {
   return (
-    <div className="grid grid-cols-[7.5rem_1fr_auto] gap-3 px-5 py-3" data-rule={field}>
-      <dt className="text-sm font-medium text-slate-500">{label}</dt>
-      <dd className="text-sm break-all text-slate-900">{children}</dd>
-      <dd className="text-right">
-        <OriginBadge origin={origin} />
-      </dd>
+    <div className="px-5 py-3" data-rule={field}>
+      <div className="flex items-center justify-between gap-2">
+        <dt className="text-sm font-medium text-slate-500">{label}</dt>
+        <dd>
+          <OriginBadge origin={origin} />
+        </dd>
+      </div>
+      <dd className="mt-1 text-sm break-words text-slate-900">{children}</dd>
     </div>
   );
 }
@@ -76,11 +78,11 @@ const list = (items: readonly string[] | undefined, none: string) =>
 export function NetworkTab({ namespace, name }: { namespace: string; name: string }) {
   return (
     <div className="space-y-6">
-      <div className="grid items-start gap-6 xl:grid-cols-5">
-        <div className="xl:col-span-3">
+      <div className="grid items-start gap-6 xl:grid-cols-3">
+        <div className="xl:col-span-2">
           <SandboxNetworkEditor namespace={namespace} name={name} />
         </div>
-        <div className="xl:col-span-2">
+        <div>
           <EffectivePolicy namespace={namespace} name={name} />
         </div>
       </div>
