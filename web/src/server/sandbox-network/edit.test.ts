@@ -279,6 +279,19 @@ describe("editing a sandbox's own network rules", () => {
     assert.equal(rows[0]?.userEmail, "owner@example.com");
     assert.equal(rows[0]?.reason, "the app calls the API");
     assert.match(rows[0]?.diff ?? "", /\+ {2}- api\.example\.com/);
+
+    // No rules at all: spec.network is removed, not left as {}.
+    await saveNetwork(deps(owner), owner, {
+      namespace,
+      name: "s",
+      network: {},
+      loadedNetwork: saved.spec.network,
+    });
+    const cleared = await readSandbox(deps(owner).apis, namespace, "s");
+    assert.equal(cleared.spec.network, undefined);
+    assert.equal(cleared.spec.image, "debian:test");
+    const [latest] = await historyOf(db, { namespace, kind: "Sandbox", name: "s" });
+    assert.deepEqual(latest?.removedHosts, ["api.example.com"]);
   });
 
   it("a status write in between is not a conflict; a concurrent spec.network edit is, showing theirs", async () => {
