@@ -1,8 +1,11 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
+import Link from "next/link";
 import type { ReactNode } from "react";
 import { Alert, CardHeader } from "~/components/form";
+import { SandboxNetworkEditor } from "~/components/policy/sandbox-network-editor";
+import { SandboxNetworkHistory } from "~/components/policy/sandbox-network-history";
 import { Card } from "~/components/policy-requests/card";
 import { useTRPC } from "~/trpc/react";
 import { ReportModeRollout } from "./report-mode-rollout";
@@ -39,12 +42,14 @@ function Rule({
   children: ReactNode;
 }) {
   return (
-    <div className="grid grid-cols-4 gap-3 px-5 py-3" data-rule={field}>
-      <dt className="text-sm font-medium text-slate-500">{label}</dt>
-      <dd className="col-span-2 text-sm break-all text-slate-900">{children}</dd>
-      <dd className="text-right">
-        <OriginBadge origin={origin} />
-      </dd>
+    <div className="px-5 py-3" data-rule={field}>
+      <div className="flex items-center justify-between gap-2">
+        <dt className="text-sm font-medium text-slate-500">{label}</dt>
+        <dd>
+          <OriginBadge origin={origin} />
+        </dd>
+      </div>
+      <dd className="mt-1 text-sm break-words text-slate-900">{children}</dd>
     </div>
   );
 }
@@ -63,12 +68,31 @@ const list = (items: readonly string[] | undefined, none: string) =>
   );
 
 /**
- * A sandbox's Network tab: the effective egress policy (its SandboxPolicy,
- * template and inline rules merged as the operator merges them), each rule
- * with its origin; secrets by name and hosts. Read-only here. In report
- * mode, the rollout of its policy's would-deny hosts follows.
+ * A sandbox's Network tab: the editor of its own spec.network (policyRef and
+ * inline rules) beside the effective egress policy (its SandboxPolicy,
+ * template and inline rules merged as the operator merges them, each rule
+ * with its origin; secrets by name and hosts), which refreshes after a
+ * save; then the history of its own rules. In report mode, the rollout of
+ * its policy's would-deny hosts follows.
  */
 export function NetworkTab({ namespace, name }: { namespace: string; name: string }) {
+  return (
+    <div className="space-y-6">
+      <div className="grid items-start gap-6 xl:grid-cols-3">
+        <div className="xl:col-span-2">
+          <SandboxNetworkEditor namespace={namespace} name={name} />
+        </div>
+        <div>
+          <EffectivePolicy namespace={namespace} name={name} />
+        </div>
+      </div>
+      <SandboxNetworkHistory namespace={namespace} name={name} />
+    </div>
+  );
+}
+
+/** The effective egress policy with each rule's origin (read-only), and the report-mode rollout. */
+function EffectivePolicy({ namespace, name }: { namespace: string; name: string }) {
   const trpc = useTRPC();
   const effective = useQuery(trpc.sandboxNetwork.effective.queryOptions({ namespace, name }));
   if (effective.error) return <Alert>{effective.error.message}</Alert>;
@@ -149,8 +173,23 @@ export function NetworkTab({ namespace, name }: { namespace: string; name: strin
           )}
         </div>
         <p className="border-t border-slate-200 px-5 py-3 text-xs text-slate-500">
-          Read-only here; edit the policy on its page. Inline rules are edited with the sandbox for
-          now.
+          {data.policyName ? (
+            <>
+              Edit the policy on its{" "}
+              <Link
+                className="font-medium text-indigo-600 hover:text-indigo-500"
+                href={`/policies/${namespace}/${data.policyName}`}
+              >
+                page
+              </Link>
+              ; this sandbox's inline rules beside.
+            </>
+          ) : (
+            "Edit this sandbox's inline rules beside."
+          )}
+          {data.policyName && !data.allowSandboxOverrides
+            ? " Its policy allows no overrides: inline rules may only tighten it."
+            : ""}
         </p>
       </Card>
       {rules.mode === "report" && data.policyName ? (

@@ -14,8 +14,12 @@ export interface FieldIssue {
   /** The API server's field path: `spec.deniedCIDRs[0]`; "" for the object itself. */
   field: string;
   message: string;
-  /** schema: the zod schema in @turgon/api; apiserver: the API server's dry-run (OpenAPI, CEL). */
-  source: "schema" | "apiserver";
+  /**
+   * schema: the zod schema in @turgon/api; apiserver: the API server's
+   * dry-run (OpenAPI, CEL); policy: what the operator would refuse (a
+   * sandbox's inline rule relaxing a policy that allows no overrides).
+   */
+  source: "schema" | "apiserver" | "policy";
 }
 
 /** A zod path as the API server spells it: spec.a.b[0].c */

@@ -1,47 +1,59 @@
 /**
- * The seam with the policy editor core: approval applies a host through
- * `applyAllowHost` (web/src/server/policies/apply.ts) as the approver, so
- * Kubernetes RBAC decides, and returns the PolicyChange it recorded.
- *
- * applyAllowHost edits SandboxPolicies only; a request whose target is a
- * sandbox's inline rules (the event had no policy) is refused here with
- * PRECONDITION_FAILED until inline editing lands, and stays pending.
+ * The seam with the policy editor core: approval applies a host as the
+ * approver, so Kubernetes RBAC decides, and returns the PolicyChange it
+ * recorded (action "approve", linked to the request, which keeps the
+ * denied event):
+ * - a SandboxPolicy target through `applyAllowHost` (~/server/policies/apply.ts);
+ * - a Sandbox target (the event had no policy) through `allowHostInSandbox`
+ *   (~/server/sandbox-network/allow-host.ts): the host joins the sandbox's
+ *   spec.network.allowedHosts, refused with PRECONDITION_FAILED, naming the
+ *   field, where its SandboxPolicy allows no overrides. Every member may
+ *   patch their team's sandboxes, so RBAC alone would let a member approve
+ *   their own request there; approving is what Kubernetes lets apply policy
+ *   changes do (update SandboxPolicies in the namespace: owners and admins),
+ *   so that is asked first, as the approver.
  */
-import "server-only";
 import { TRPCError } from "@trpc/server";
-import type { TurgonSession } from "~/server/auth/index.ts";
-import { toTRPCError } from "~/server/kube-errors.ts";
-import { applyAllowHost } from "~/server/policies/apply.ts";
-import { actingPrincipalOf, policyDeps } from "~/server/policies/session.ts";
+import { mayEditPolicies } from "../policies/access.ts";
+import { applyAllowHost } from "../policies/apply.ts";
+import type { ActingPrincipal, PolicyDeps } from "../policies/deps.ts";
+import { allowHostInSandbox } from "../sandbox-network/allow-host.ts";
 import type { AllowHostApplier } from "./service.ts";
 
-/** Applies as the session's user (the approver). */
-export function allowHostApplierFor(session: TurgonSession): AllowHostApplier {
+/**
+ * Applies as `principal` (the approver) with `deps` made for them. What the
+ * API server refuses comes back as its KubeApiError (the dashboard's
+ * `allowHostApplierFor` in ./applier-session.ts maps it to a TRPCError).
+ */
+export function allowHostApplier(principal: ActingPrincipal, deps: PolicyDeps): AllowHostApplier {
   return async (_actor, input) => {
-    if (input.kind !== "SandboxPolicy")
-      throw new TRPCError({
-        code: "PRECONDITION_FAILED",
-        message: `Allowing a host in sandbox ${input.namespace}/${input.name}'s own rules is not available yet; add it to spec.network.allowedHosts, or give the sandbox a SandboxPolicy.`,
-      });
-    const principal = actingPrincipalOf(session);
-    try {
-      const change = await applyAllowHost(
-        {
-          principal,
-          namespace: input.namespace,
-          kind: "SandboxPolicy",
-          name: input.name,
-          host: input.host,
-          reason: input.reason ?? null,
-          requestId: input.requestId,
-          eventId: input.eventId ?? null,
-        },
-        policyDeps(principal),
-      );
-      return { id: change.id };
-    } catch (error) {
-      if (error instanceof TRPCError) throw error;
-      throw toTRPCError(error);
-    }
+    const common = {
+      principal,
+      namespace: input.namespace,
+      name: input.name,
+      host: input.host,
+      reason: input.reason ?? null,
+      requestId: input.requestId,
+    };
+    const change =
+      input.kind === "SandboxPolicy"
+        ? await applyAllowHost(
+            { ...common, kind: "SandboxPolicy", eventId: input.eventId ?? null },
+            deps,
+          )
+        : await allowHostInSandboxAsApprover(common, deps);
+    return { id: change.id };
   };
+}
+
+async function allowHostInSandboxAsApprover(
+  input: Parameters<typeof allowHostInSandbox>[0],
+  deps: PolicyDeps,
+) {
+  if (!(await mayEditPolicies(deps.apis, input.namespace)))
+    throw new TRPCError({
+      code: "FORBIDDEN",
+      message: `Only an admin or the team's owner may approve a change to sandbox ${input.namespace}/${input.name}'s network rules.`,
+    });
+  return allowHostInSandbox(input, deps);
 }

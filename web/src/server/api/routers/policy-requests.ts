@@ -8,7 +8,7 @@ import { z } from "zod";
 import { auditPool } from "~/server/audit/index.ts";
 import type { TurgonSession } from "~/server/auth/index.ts";
 import { getKubeCache } from "~/server/kube-cache.ts";
-import { allowHostApplierFor } from "~/server/policy-requests/applier.ts";
+import { allowHostApplierFor } from "~/server/policy-requests/applier-session.ts";
 import {
   type Actor,
   allowedBy,
