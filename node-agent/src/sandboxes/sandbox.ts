@@ -482,7 +482,8 @@ export class ManagedSandbox {
     if (names && (names.added.length > 0 || names.removed.length > 0)) {
       this.log.info({ uid: desired.uid, ...names }, "secret names changed live");
       // New SSH sessions source the env file: rewrite it (sessions already open keep theirs).
-      if (this.vm && this.phase === "Running") void this.ssh.refreshEnv(this.vm, this.guestEnv());
+      // Not only when Running: SSH may be opening in a VM still booting; off, it is a no-op.
+      if (this.vm) void this.ssh.refreshEnv(this.vm, this.guestEnv());
     }
     if (this.vm && this.phase === "Running" && desired.ingress.routes)
       this.vm.setIngressRoutes(tableRoutes(desired.ingress.routes));
