@@ -951,6 +951,127 @@ describe("node agent", async () => {
       );
     });
 
+    it("injects a secret name added to the running VM live: new execs and SSH sessions get its placeholder, its hosts the value; removing it stops the substitution", async () => {
+      const sandbox = agent.manager.get(uid);
+      assert.ok(sandbox);
+      const pid = sandbox.hostPid();
+      const startedAt = sandbox.observe().startedAt;
+      const ADDED = "added-secret-value-5e81c0";
+      const apiToken = { name: "API_TOKEN", hosts: [upstream.address], value: SECRET };
+      const putPolicy = async (secrets: Record<string, unknown>[]) => {
+        const response = await call(
+          "PUT",
+          `/v1/sandboxes/${uid}/policy`,
+          policy({ allowedHosts: [upstream.address], secrets }),
+        );
+        assert.ok(response.status < 300, await response.clone().text());
+        return ((await response.json()) as { outcome: string }).outcome;
+      };
+      const guest = async (script: string) =>
+        (await sandbox.vm?.exec(["/bin/sh", "-c", script]))?.stdout ?? "";
+      const curlWith = async (header: string, path: string) =>
+        Number(
+          await guest(
+            `curl -s -o /dev/null -m 30 -x http://192.0.2.1:80 -H "${header}" -w '%{http_code}' '${upstream.url}${path}'`,
+          ),
+        );
+      const received = (path: string) => upstream.received.filter((r) => r.url === path);
+      /** A script printing the variable's value, or "unset". */
+      const printUnlessUnset = (name: string) => `printf %s "\${${name}-unset}"`;
+      // SSH on, so the rewrite of its sessions' env is seen too; as it was, after.
+      const sshWasOn = sandbox.desired.ssh.enabled;
+      const setSsh = (enabled: boolean) =>
+        call("PUT", `/v1/sandboxes/${uid}`, { ...sandbox.desired, ssh: { enabled } });
+      if (!sshWasOn) assert.equal((await setSsh(true)).status, 200);
+      const sshPrint = async (name: string) => {
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          try {
+            return (
+              await sshExec({
+                apiUrl: agent.apiUrl,
+                token,
+                uid,
+                command: printUnlessUnset(name),
+              })
+            ).stdout;
+          } catch (error) {
+            // SSH still starting (credentials 409) right after it was turned on.
+            if (Date.now() > deadline) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+        }
+      };
+
+      assert.ok(["updated", "unchanged"].includes(await putPolicy([apiToken])));
+      const apiPlaceholder = await guest('printf %s "$API_TOKEN"');
+      assert.equal(await guest(printUnlessUnset("NEW_TOKEN")), "unset");
+      assert.equal(await sshPrint("NEW_TOKEN"), "unset");
+
+      // Added: no reboot; new execs see a placeholder, never the value.
+      const added = { name: "NEW_TOKEN", hosts: [upstream.address], value: ADDED };
+      assert.equal(await putPolicy([apiToken, added]), "updated");
+      assert.deepEqual(sandbox.observe().secretNames, ["API_TOKEN", "NEW_TOKEN"]);
+      const placeholder = await guest('printf %s "$NEW_TOKEN"');
+      assert.ok(placeholder.length > 0 && placeholder !== "unset", "a new exec sees the secret");
+      assert.ok(!placeholder.includes(ADDED), "as a placeholder, never the value");
+      assert.equal(
+        await guest('printf %s "$API_TOKEN"'),
+        apiPlaceholder,
+        "the secret already there keeps its placeholder",
+      );
+      // SSH sessions source a file the agent rewrites after the change: poll, bounded.
+      let overSsh = await sshPrint("NEW_TOKEN");
+      for (let i = 0; i < 40 && overSsh !== placeholder; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        overSsh = await sshPrint("NEW_TOKEN");
+      }
+      assert.equal(overSsh, placeholder, "a new SSH session sees the same placeholder");
+
+      // Its host gets the real value; the secret already there is still substituted.
+      assert.equal(await curlWith("Authorization: Bearer $NEW_TOKEN", "/added"), 200);
+      assert.equal(received("/added").at(-1)?.headers.authorization, `Bearer ${ADDED}`);
+      assert.equal(await curlWith("Authorization: Bearer $API_TOKEN", "/kept"), 200);
+      assert.equal(received("/kept").at(-1)?.headers.authorization, `Bearer ${SECRET}`);
+      const [injected] = await waitForEvents((e) => e.path === "/added", 1);
+      assert.deepEqual(injected?.secretsInjected, ["NEW_TOKEN"]);
+
+      // Scoped elsewhere (live, in place): a request to this host with it is refused.
+      const elsewhere = { ...added, hosts: ["elsewhere.example"] };
+      assert.equal(await putPolicy([apiToken, elsewhere]), "updated");
+      assert.equal(await curlWith("Authorization: Bearer $NEW_TOKEN", "/misdirected"), 403);
+      assert.deepEqual(received("/misdirected"), [], "nothing reached the host");
+      const [refused] = await waitForEvents((e) => e.path === "/misdirected", 1);
+      assert.match(refused?.reason ?? "", /secret NEW_TOKEN may not be sent/);
+
+      // Removed: new execs and sessions lose it; its placeholder substitutes nothing.
+      assert.equal(await putPolicy([apiToken]), "updated");
+      assert.deepEqual(sandbox.observe().secretNames, ["API_TOKEN"]);
+      assert.equal(await guest(printUnlessUnset("NEW_TOKEN")), "unset");
+      let gone = await sshPrint("NEW_TOKEN");
+      for (let i = 0; i < 40 && gone !== "unset"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        gone = await sshPrint("NEW_TOKEN");
+      }
+      assert.equal(gone, "unset", "a new SSH session no longer has it");
+      assert.equal(await curlWith(`Authorization: Bearer ${placeholder}`, "/removed"), 200);
+      assert.equal(
+        received("/removed").at(-1)?.headers.authorization,
+        `Bearer ${placeholder}`,
+        "the placeholder went out as it is, not the value",
+      );
+
+      assert.equal(sandbox.hostPid(), pid, "same QEMU process: no reboot");
+      assert.equal(sandbox.observe().startedAt, startedAt);
+      for (const r of upstream.received)
+        if (r.url !== "/added")
+          assert.ok(!JSON.stringify(r.headers).includes(ADDED), `${r.url} got the value`);
+      await agent.spool.sync();
+      for (const file of await readdir(join(dir, "spool")))
+        assert.ok(!(await readFile(join(dir, "spool", file), "utf8")).includes(ADDED));
+      if (!sshWasOn) assert.equal((await setSsh(false)).status, 200);
+    });
+
     it("exposes Prometheus metrics: VMs by phase, boot time, egress by decision, ingress latency", async () => {
       const text = await (await fetch(`${agent.apiUrl}/metrics`)).text();
       assert.match(text, /^turgon_agent_vms\{phase="Running"\} 1$/m);

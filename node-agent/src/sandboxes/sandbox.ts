@@ -1,16 +1,11 @@
 import { isDeepStrictEqual } from "node:util";
-import {
-  createHttpHooks,
-  type HttpHooks,
-  type IngressAccess,
-  type IngressRoute,
-  type SecretManager,
-} from "@earendil-works/gondolin";
+import type { IngressAccess, IngressRoute } from "@earendil-works/gondolin";
 import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
 import type { AddressRules } from "../egress/addresses.ts";
 import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
+import { LiveSecretHooks } from "../egress/live-secrets.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
 import { NOT_PROBED, RouteReadiness } from "../ingress/readiness.ts";
 import type { Logger } from "../logger.ts";
@@ -18,6 +13,7 @@ import { SandboxSsh } from "../ssh/access.ts";
 import type { CheckpointRecord, Checkpoints } from "../state/checkpoints.ts";
 import type { VmRecords } from "../state/vm-records.ts";
 import type { SandboxRuntime, SandboxVm, VmSpec } from "../vm/launcher.ts";
+import { withLiveEnv } from "./guest-env.ts";
 
 /** Where the detached `command` writes its output inside the guest. */
 const COMMAND_LOG = "/var/log/turgon-command.log";
@@ -28,7 +24,8 @@ const ACTIVITY_RESOLUTION_MS = 1000;
 /**
  * The desired-state fields that only a new VM can change. `operatingMode` is
  * not one of them: suspending and resuming keep the VM's disk. Nor is `ssh`:
- * SSH is enabled in (and closed for) the running VM.
+ * SSH is enabled in (and closed for) the running VM. Nor are secrets, names
+ * included: their placeholders reach new execs and SSH sessions live.
  */
 export function bootIdentity(desired: DesiredSandbox): string {
   return JSON.stringify([
@@ -38,7 +35,6 @@ export function bootIdentity(desired: DesiredSandbox): string {
     desired.command,
     desired.rootfsMode,
     desired.ingress.websockets,
-    desired.policy.secrets.map((s) => s.name).sort(),
     // The guest's resolver is fixed when its network starts.
     desired.policy.dns?.mode ?? "synthetic",
   ]);
@@ -71,12 +67,12 @@ export interface SandboxContext {
   egress: EgressSettings;
 }
 
-/** The egress hooks of a sandbox: made once, kept across suspend and resume. */
+/**
+ * The egress hooks of a sandbox: made once, kept across suspend and resume,
+ * so a secret's placeholder stays the same and files holding it stay valid.
+ */
 interface Egress {
-  httpHooks: HttpHooks;
-  /** Secret placeholders the guest sees; stable across resumes, so files holding them stay valid. */
-  env: Record<string, string>;
-  secretManager: SecretManager;
+  secrets: LiveSecretHooks;
   auditor: EgressAuditor;
 }
 
@@ -105,7 +101,6 @@ export class ManagedSandbox {
   private readiness?: RouteReadiness;
   private guard: EgressGuard;
   private egress?: Egress;
-  private secretNames: string[] = [];
   private supervisor?: NodeJS.Timeout;
   private stopping = false;
   private work: Promise<void> = Promise.resolve();
@@ -166,7 +161,7 @@ export class ManagedSandbox {
       ...(this.phase === "Running" && this.desired.ingress.enabled
         ? { ingressReady: this.readiness?.current() ?? NOT_PROBED }
         : {}),
-      secretNames: this.secretNames,
+      secretNames: this.egress?.secrets.names() ?? [],
     };
   }
 
@@ -231,34 +226,24 @@ export class ManagedSandbox {
   private egressHooks(): Egress {
     if (this.egress) return this.egress;
     const { desired } = this;
-    const secrets = Object.fromEntries(
-      desired.policy.secrets.map((s) => [s.name, { hosts: s.hosts, value: s.value }]),
-    );
-    let placeholders = new Map<string, { name: string; hosts: string[] }>();
+    let secrets: LiveSecretHooks | undefined;
     const auditor = new EgressAuditor(this.guard, {
       node: this.nodeName,
       sandbox: { uid: desired.uid, name: desired.name, namespace: desired.namespace },
-      placeholders: () => placeholders,
+      placeholders: () => secrets?.placeholders() ?? new Map(),
       emit: this.audit,
     });
-    const { httpHooks, env, secretManager } = createHttpHooks({
-      // Turgon's guard decides, live; Gondolin's own allowlist and range block stay open.
-      allowedHosts: ["*"],
-      blockInternalRanges: false,
-      secrets,
-      ...auditor.hooks(),
-    });
-    placeholders = new Map(
-      desired.policy.secrets.map((s) => [env[s.name] as string, { name: s.name, hosts: s.hosts }]),
-    );
-    this.secretNames = Object.keys(secrets).sort();
-    this.egress = { httpHooks, env, secretManager, auditor };
+    secrets = new LiveSecretHooks(auditor.hooks(), desired.policy.secrets);
+    this.egress = { secrets, auditor };
     return this.egress;
   }
 
-  /** The env of every guest process (and SSH session): spec.env and secret placeholders, never values. */
+  /**
+   * The env of every new guest process (and SSH session): spec.env and the
+   * placeholders of the secrets in force now, never values.
+   */
   private guestEnv(egress = this.egressHooks()): Record<string, string> {
-    return { ...this.desired.env, ...egress.env };
+    return { ...this.desired.env, ...egress.secrets.placeholderEnv() };
   }
 
   private vmSpec(egress: Egress): VmSpec {
@@ -269,8 +254,9 @@ export class ManagedSandbox {
       image: desired.image,
       cpus: desired.resources.cpus,
       memoryMiB: desired.resources.memoryMiB,
-      env: this.guestEnv(egress),
-      httpHooks: egress.httpHooks,
+      // Placeholders change live, so they come with each exec (withLiveEnv), not the boot.
+      env: desired.env,
+      httpHooks: egress.secrets.httpHooks,
       dns: {
         mode: dnsMode,
         ...(dnsMode === "trusted" && trusted ? { trustedServers: trusted } : {}),
@@ -303,9 +289,12 @@ export class ManagedSandbox {
     const started = performance.now();
     let vm: SandboxVm | undefined;
     try {
-      vm = resumeFrom
-        ? await this.runtime.resume(resumeFrom, this.vmSpec(egress))
-        : await this.runtime.launch(this.vmSpec(egress));
+      vm = withLiveEnv(
+        resumeFrom
+          ? await this.runtime.resume(resumeFrom, this.vmSpec(egress))
+          : await this.runtime.launch(this.vmSpec(egress)),
+        () => this.guestEnv(egress),
+      );
       this.vm = vm;
       const pid = vm.getHostPid();
       if (pid) await this.records.save(desired.uid, pid);
@@ -479,20 +468,23 @@ export class ManagedSandbox {
   }
 
   /**
-   * Applies what changes without a new VM: routes, the egress policy (secret
-   * values and hosts included), SSH on or off, and operatingMode (suspend or
-   * resume). SSH and mode changes queue behind any transition in progress.
+   * Applies what changes without a new VM: routes, the egress policy
+   * (secrets too: values, hosts and names), SSH on or off, and operatingMode
+   * (suspend or resume). SSH and mode changes queue behind any transition in
+   * progress.
    */
   applyLive(desired: DesiredSandbox): void {
     const modeChanged = desired.operatingMode !== this.desired.operatingMode;
     const sshChanged = desired.ssh.enabled !== this.desired.ssh.enabled;
     this.desired = desired;
     this.guard.update(desired.policy);
-    for (const secret of desired.policy.secrets)
-      this.egress?.secretManager.updateSecret(secret.name, {
-        value: secret.value,
-        hosts: secret.hosts,
-      });
+    const names = this.egress?.secrets.update(desired.policy.secrets);
+    if (names && (names.added.length > 0 || names.removed.length > 0)) {
+      this.log.info({ uid: desired.uid, ...names }, "secret names changed live");
+      // New SSH sessions source the env file: rewrite it (sessions already open keep theirs).
+      // Not only when Running: SSH may be opening in a VM still booting; off, it is a no-op.
+      if (this.vm) void this.ssh.refreshEnv(this.vm, this.guestEnv());
+    }
     if (this.vm && this.phase === "Running" && desired.ingress.routes)
       this.vm.setIngressRoutes(tableRoutes(desired.ingress.routes));
     this.onChange(this);

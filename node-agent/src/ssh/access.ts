@@ -25,7 +25,8 @@ export type SshState =
  * virtio TCP forwarder (`sandboxssh`), exposed as a loopback listener here.
  * Closing removes that listener and the key file; the agent also ends every
  * tunnel still open, so turning SSH off cuts live sessions too. Sessions get
- * the sandbox's env as exec does (see `installSessionEnv`).
+ * the sandbox's env as exec does (see `installSessionEnv`), rewritten when it
+ * changes while SSH is on (`refreshEnv`).
  */
 export class SandboxSsh {
   private access?: SshAccess;
@@ -35,6 +36,9 @@ export class SandboxSsh {
   private generation = 0;
   private readonly tunnels = new Set<() => void>();
   private readonly log: Logger;
+  /** The env sessions get: the latest one given, written by one write at a time. */
+  private env: Record<string, string> = {};
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(log: Logger) {
     this.log = log;
@@ -50,10 +54,11 @@ export class SandboxSsh {
     const generation = this.generation;
     this.enabling = true;
     this.failure = undefined;
+    this.env = env;
     const started = performance.now();
     try {
       // Before sshd is reachable, so no session starts without the env.
-      await installSessionEnv(vm, SSH_USER, env);
+      await this.writeEnv(vm);
       const access = await vm.enableSsh({
         user: SSH_USER,
         listenHost: "127.0.0.1",
@@ -75,6 +80,26 @@ export class SandboxSsh {
     } finally {
       if (generation === this.generation) this.enabling = false;
     }
+  }
+
+  /** Writes the latest env after any write in progress, so the last one given wins. */
+  private writeEnv(vm: SandboxVm): Promise<void> {
+    const write = this.writing.then(() => installSessionEnv(vm, SSH_USER, this.env));
+    this.writing = write.catch(() => {});
+    return write;
+  }
+
+  /**
+   * Gives SSH sessions started from now on `env` (a secret name added or
+   * removed live). While SSH is off there is nothing to write: `open` writes
+   * the env it is given. A failure is logged; sessions then keep the old env.
+   */
+  async refreshEnv(vm: SandboxVm, env: Record<string, string>): Promise<void> {
+    this.env = env;
+    if (!this.access && !this.enabling) return;
+    await this.writeEnv(vm).catch((error: Error) => {
+      this.log.warn({ err: error.message }, "could not rewrite the SSH sessions' env");
+    });
   }
 
   /** Ends every open tunnel, then closes the forwarder and removes the key file. */
