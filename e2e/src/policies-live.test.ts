@@ -389,9 +389,23 @@ describe("policies edited in the browser reach a running VM live", () => {
       "the version names the request",
     );
 
-    // The request links its denied event: the audit page shows that one row.
+    // Who allowed this host, and when: the history names the requester and links the
+    // request (as the requests page shows it) and the denied event, where the audit page
+    // shows that one row.
+    assert.equal(await newest.getByTestId("version-requester").textContent(), users.member.email);
+    assert.equal(
+      await newest.getByTestId("version-request-link").getAttribute("href"),
+      `/policies/requests#request-${request.id}`,
+    );
+    const fromHistory = await newest.getByTestId("version-event-link").getAttribute("href");
     await visit(owner, "/policies/requests", "owner-requests-after");
-    await item.getByRole("link", { name: "the denied event" }).click();
+    assert.equal(
+      await item.getByRole("link", { name: "the denied event" }).getAttribute("href"),
+      fromHistory,
+      "the history and the requests page link the same event",
+    );
+    await visit(owner, `/policies/${ns}/live/history`, "history-approval-links");
+    await owner.page.getByTestId("version-0").getByTestId("version-event-link").click();
     await owner.page.waitForURL(/\/audit\?/);
     await owner.page
       .getByTestId("egress-row")
@@ -403,15 +417,6 @@ describe("policies edited in the browser reach a running VM live", () => {
     assert.equal(rows.length, 1, rows.join(" | "));
     assert.match(rows[0] ?? "", /\/needed/, "the event the member asked from");
     await snap(owner, "denied-event-from-request");
-  });
-
-  it("the history page itself names the requester and links the request and the denied event", {
-    todo: "web: a policy's history shows the approver and the request's id only; the requester and the denied event are on the requests page",
-  }, async () => {
-    await visit(owner, `/policies/${ns}/live/history`, "history-links");
-    const approval = owner.page.locator('[data-testid^="version-"][data-action="approve"]').first();
-    assert.ok(((await approval.textContent()) ?? "").includes(users.member.email));
-    await approval.getByRole("link", { name: /denied event/ }).waitFor({ timeout: 2_000 });
   });
 
   it("restoring an earlier version on the history page applies it live and shows as a new restore version", async () => {

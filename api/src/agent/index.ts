@@ -92,7 +92,7 @@ export const ObservedSandbox = z.strictObject({
    * is on and the VM runs; the operator's IngressReady and Ready follow it.
    */
   ingressReady: z.strictObject({ ready: z.boolean(), message: z.string() }).optional(),
-  /** Secret names whose placeholders the guest got at boot; a new name needs a reboot. */
+  /** Secret names whose placeholders new guest processes get; names are added and removed live. */
   secretNames: z.array(z.string()),
 });
 export type ObservedSandbox = z.infer<typeof ObservedSandbox>;

@@ -175,7 +175,7 @@ function AllowHostForm({ row, onDone }: { row: EgressRow; onDone: () => void }) 
         Adds the host to the allowed hosts of {target}, live, without a reboot.
         {row.policy
           ? null
-          : " Approving changes to a sandbox's own rules is not available in the dashboard yet: the request records what is needed."}
+          : " The sandbox has no SandboxPolicy, so the host goes into its own rules (spec.network), which only a team owner or an admin may approve."}
       </p>
       <Field
         id="allow-host"

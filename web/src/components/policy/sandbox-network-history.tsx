@@ -8,6 +8,7 @@ import { useState } from "react";
 import { Alert, Button, CardHeader } from "~/components/form";
 import { Badge, Card } from "~/components/page";
 import { DiffView } from "~/components/policy/diff-view";
+import { RequestProvenance } from "~/components/policy-requests/provenance";
 import { retryUnlessRefused } from "~/lib/policy-form";
 import { useTRPC } from "~/trpc/react";
 
@@ -117,11 +118,7 @@ export function SandboxNetworkHistory({ namespace, name }: { namespace: string; 
             {v.restoredFrom ? (
               <p className="text-xs text-slate-500">Restored from an earlier version.</p>
             ) : null}
-            {v.requestId ? (
-              <p className="text-xs text-slate-500" data-testid="version-request">
-                Approved request {v.requestId}
-              </p>
-            ) : null}
+            {v.request ? <RequestProvenance request={v.request} /> : null}
             <DiffView diff={v.diff} testId={`network-version-diff-${i}`} />
           </div>
         ))}

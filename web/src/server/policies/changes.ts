@@ -55,15 +55,92 @@ export async function recordChange(db: PrismaClient, change: RecordChange): Prom
   });
 }
 
-/** The object's saved versions, newest first. */
-export function historyOf(
+/** The request a version approved: who asked, why, and the denied event it came from. */
+export interface VersionRequest {
+  id: string;
+  namespace: string;
+  kind: string;
+  name: string;
+  host: string;
+  requestedByEmail: string;
+  reason: string | null;
+  eventId: string | null;
+  eventTime: Date | null;
+  /** The sandbox of the event (null once the event's day is past retention). */
+  eventSandbox: string | null;
+}
+
+/** One saved version as the history pages show it (the rules themselves stay on the server). */
+export interface HistoryVersion {
+  id: string;
+  action: string;
+  resourceVersion: string;
+  diff: string;
+  addedHosts: string[];
+  removedHosts: string[];
+  reason: string | null;
+  restoredFrom: string | null;
+  userEmail: string;
+  createdAt: Date;
+  restorable: boolean;
+  request: VersionRequest | null;
+}
+
+/** The object's saved versions, newest first, each with the request it approved. */
+export async function historyOf(
   db: PrismaClient,
   target: { namespace: string; kind: PolicyKind; name: string },
   limit = 200,
-): Promise<PolicyChange[]> {
-  return db.policyChange.findMany({
+): Promise<HistoryVersion[]> {
+  const rows = await db.policyChange.findMany({
     where: target,
     orderBy: { createdAt: "desc" },
     take: limit,
   });
+  const requests = await requestsOf(
+    db,
+    rows.flatMap((row) => (row.requestId ? [row.requestId] : [])),
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    action: row.action,
+    resourceVersion: row.resourceVersion,
+    diff: row.diff,
+    addedHosts: row.addedHosts,
+    removedHosts: row.removedHosts,
+    reason: row.reason,
+    restoredFrom: row.restoredFrom,
+    userEmail: row.userEmail,
+    createdAt: row.createdAt,
+    restorable: row.spec !== null,
+    request: (row.requestId && requests.get(row.requestId)) || null,
+  }));
+}
+
+async function requestsOf(db: PrismaClient, ids: string[]): Promise<Map<string, VersionRequest>> {
+  if (ids.length === 0) return new Map();
+  const requests = await db.policyRequest.findMany({ where: { id: { in: ids } } });
+  const found = new Map<string, VersionRequest>();
+  for (const request of requests) {
+    const event =
+      request.eventId && request.eventTime
+        ? await db.egressEvent.findUnique({
+            where: { time_id: { time: request.eventTime, id: request.eventId } },
+            select: { sandbox: true },
+          })
+        : null;
+    found.set(request.id, {
+      id: request.id,
+      namespace: request.namespace,
+      kind: request.kind,
+      name: request.name,
+      host: request.host,
+      requestedByEmail: request.requestedByEmail,
+      reason: request.reason,
+      eventId: request.eventId,
+      eventTime: request.eventTime,
+      eventSandbox: event?.sandbox ?? null,
+    });
+  }
+  return found;
 }

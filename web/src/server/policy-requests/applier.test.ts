@@ -20,6 +20,7 @@ import {
 } from "../audit/testing.ts";
 import { impersonatedApis } from "../kube/impersonation.ts";
 import { dashboardKubeConfig, installWebRbac } from "../kube/testing.ts";
+import { historyOf } from "../policies/changes.ts";
 import type { ActingPrincipal } from "../policies/deps.ts";
 import {
   applyObject,
@@ -155,6 +156,21 @@ describe("approving a request for a sandbox's own rules", () => {
     assert.deepEqual(
       who.map((row) => [row.kind, row.name, row.userEmail, row.requestId]),
       [["Sandbox", "box", "owner@a.test", request.id]],
+    );
+
+    // The sandbox's history names both people and the event the request came from.
+    const [version] = await historyOf(prisma, { namespace, kind: "Sandbox", name: "box" });
+    assert.equal(version?.userEmail, "owner@a.test");
+    assert.deepEqual(
+      [
+        version?.request?.id,
+        version?.request?.requestedByEmail,
+        version?.request?.reason,
+        version?.request?.eventId,
+        version?.request?.eventTime?.getTime(),
+        version?.request?.eventSandbox,
+      ],
+      [request.id, "member@a.test", "downloads", event.id, event.time.getTime(), "box"],
     );
   });
 });

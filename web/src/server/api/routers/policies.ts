@@ -148,25 +148,9 @@ export const policiesRouter = createTRPCRouter({
     const actor = actingPrincipalOf(ctx.session);
     const deps = policyDeps(actor);
     await kube(() => mustReadPolicies(deps.apis, input.namespace));
-    const rows = await historyOf(deps.db, { ...input, kind: "SandboxPolicy" });
+    const versions = await historyOf(deps.db, { ...input, kind: "SandboxPolicy" });
     const canEdit = await kube(() => mayEditPolicies(deps.apis, input.namespace));
-    return {
-      canEdit,
-      versions: rows.map((row) => ({
-        id: row.id,
-        action: row.action,
-        resourceVersion: row.resourceVersion,
-        diff: row.diff,
-        addedHosts: row.addedHosts,
-        removedHosts: row.removedHosts,
-        reason: row.reason,
-        restoredFrom: row.restoredFrom,
-        requestId: row.requestId,
-        userEmail: row.userEmail,
-        createdAt: row.createdAt,
-        restorable: row.spec !== null,
-      })),
-    };
+    return { canEdit, versions };
   }),
 
   /** Writes an earlier version's rules as a new version (action restore). */

@@ -166,26 +166,11 @@ export const sandboxNetworkRouter = createTRPCRouter({
     const actor = actingPrincipalOf(ctx.session);
     const deps = policyDeps(actor);
     await kube(() => mustReadSandbox(deps.apis, input.namespace, input.name));
-    const [rows, canEdit] = await Promise.all([
+    const [versions, canEdit] = await Promise.all([
       historyOf(deps.db, { ...input, kind: "Sandbox" }),
       kube(() => mayEditSandbox(deps.apis, input.namespace, input.name)),
     ]);
-    return {
-      canEdit,
-      versions: rows.map((row) => ({
-        id: row.id,
-        action: row.action,
-        diff: row.diff,
-        addedHosts: row.addedHosts,
-        removedHosts: row.removedHosts,
-        reason: row.reason,
-        restoredFrom: row.restoredFrom,
-        requestId: row.requestId,
-        userEmail: row.userEmail,
-        createdAt: row.createdAt,
-        restorable: row.spec !== null,
-      })),
-    };
+    return { canEdit, versions };
   }),
 
   /** Writes an earlier version's spec.network as a new version (action restore). */

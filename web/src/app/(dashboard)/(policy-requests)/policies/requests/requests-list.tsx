@@ -7,29 +7,13 @@ import { Alert, Button, Select, Textarea } from "~/components/form";
 import { ShieldIcon } from "~/components/icons";
 import { Card, EmptyState } from "~/components/page";
 import { RequestStatus } from "~/components/policy-requests/allow-host";
+import { deniedEventHref } from "~/components/policy-requests/links";
 import { formatTime } from "~/components/time";
 import { formErrors } from "~/lib/form-errors.ts";
 import type { RequestListItem } from "~/server/policy-requests/service.ts";
 import { useTRPC } from "~/trpc/react";
 
 type Status = "pending" | "approved" | "rejected" | "all";
-
-/**
- * The audit list around a request's event: its sandbox's requests to its
- * host within a second of it (denied or would-deny alike).
- */
-function auditHref(request: RequestListItem): string {
-  const params = new URLSearchParams({ namespace: request.namespace, host: request.host });
-  const sandbox = request.eventSandbox ?? (request.kind === "Sandbox" ? request.name : null);
-  if (sandbox) params.set("sandbox", sandbox);
-  if (request.eventTime) {
-    const at = request.eventTime.getTime();
-    params.set("range", "custom");
-    params.set("from", new Date(at - 1000).toISOString());
-    params.set("to", new Date(at + 1000).toISOString());
-  } else params.set("range", "30d");
-  return `/audit?${params.toString()}`;
-}
 
 export function RequestsList() {
   const trpc = useTRPC();
@@ -107,7 +91,7 @@ function RequestItem({ request }: { request: RequestListItem }) {
         {request.eventId ? (
           <>
             {" · "}
-            <Link className="text-indigo-700 underline" href={auditHref(request)}>
+            <Link className="text-indigo-700 underline" href={deniedEventHref(request)}>
               the denied event
             </Link>
           </>

@@ -5,6 +5,7 @@ import { useState } from "react";
 import { Alert, Button } from "~/components/form";
 import { Badge, Card } from "~/components/page";
 import { DiffView } from "~/components/policy/diff-view";
+import { RequestProvenance } from "~/components/policy-requests/provenance";
 import { retryUnlessRefused } from "~/lib/policy-form";
 import { useTRPC } from "~/trpc/react";
 
@@ -106,11 +107,7 @@ export function PolicyHistory({ namespace, name }: { namespace: string; name: st
             {v.restoredFrom ? (
               <p className="text-xs text-slate-500">Restored from an earlier version.</p>
             ) : null}
-            {v.requestId ? (
-              <p className="text-xs text-slate-500" data-testid="version-request">
-                Approved request {v.requestId}
-              </p>
-            ) : null}
+            {v.request ? <RequestProvenance request={v.request} /> : null}
             <DiffView diff={v.diff} testId={`version-diff-${i}`} />
           </div>
         </Card>
