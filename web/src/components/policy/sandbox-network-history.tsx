@@ -5,20 +5,11 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { Alert, Button, CardHeader } from "~/components/form";
-import { Badge, Card } from "~/components/page";
-import { DiffView } from "~/components/policy/diff-view";
-import { RequestProvenance } from "~/components/policy-requests/provenance";
+import { Alert, CardHeader } from "~/components/form";
+import { Card } from "~/components/page";
+import { RestoreMessage, VersionEntry } from "~/components/policy/version-entry";
 import { retryUnlessRefused } from "~/lib/policy-form";
 import { useTRPC } from "~/trpc/react";
-
-const TONES: Record<string, "slate" | "indigo" | "green" | "amber"> = {
-  create: "green",
-  update: "indigo",
-  restore: "amber",
-  approve: "green",
-  delete: "slate",
-};
 
 export function SandboxNetworkHistory({ namespace, name }: { namespace: string; name: string }) {
   const trpc = useTRPC();
@@ -57,16 +48,7 @@ export function SandboxNetworkHistory({ namespace, name }: { namespace: string; 
       <div className="divide-y divide-slate-100" data-testid="network-history">
         {message ? (
           <div className="px-5 py-3">
-            {message.ok ? (
-              <div
-                className="rounded-md bg-emerald-50 p-3 text-sm text-emerald-800"
-                data-testid="restored"
-              >
-                {message.text}
-              </div>
-            ) : (
-              <Alert title="Not restored">{message.text}</Alert>
-            )}
+            <RestoreMessage message={message} />
           </div>
         ) : null}
         {versions.length === 0 ? (
@@ -75,52 +57,16 @@ export function SandboxNetworkHistory({ namespace, name }: { namespace: string; 
           </p>
         ) : null}
         {versions.map((v, i) => (
-          <div
+          <VersionEntry
             key={v.id}
-            className="space-y-3 px-5 py-4"
-            data-testid={`network-version-${i}`}
-            data-action={v.action}
-          >
-            <div className="flex flex-wrap items-center justify-between gap-2">
-              <div className="flex flex-wrap items-center gap-2 text-sm">
-                <Badge tone={TONES[v.action] ?? "slate"}>{v.action}</Badge>
-                <span className="font-medium text-slate-900" data-testid="version-user">
-                  {v.userEmail}
-                </span>
-                <time className="text-slate-500" dateTime={new Date(v.createdAt).toISOString()}>
-                  {new Date(v.createdAt).toLocaleString()}
-                </time>
-                {i === 0 ? <Badge tone="green">latest</Badge> : null}
-              </div>
-              {canEdit && v.restorable && i > 0 ? (
-                <Button
-                  tone="secondary"
-                  size="sm"
-                  data-testid={`network-restore-${i}`}
-                  disabled={restore.isPending}
-                  onClick={() => onRestore(v.id)}
-                >
-                  Restore this version
-                </Button>
-              ) : null}
-            </div>
-            {v.reason ? (
-              <p className="text-sm text-slate-700" data-testid="version-reason">
-                “{v.reason}”
-              </p>
-            ) : null}
-            {v.addedHosts.length || v.removedHosts.length ? (
-              <p className="text-sm text-slate-600">
-                {v.addedHosts.length ? <>Allowed {v.addedHosts.join(", ")}. </> : null}
-                {v.removedHosts.length ? <>Removed {v.removedHosts.join(", ")}.</> : null}
-              </p>
-            ) : null}
-            {v.restoredFrom ? (
-              <p className="text-xs text-slate-500">Restored from an earlier version.</p>
-            ) : null}
-            {v.request ? <RequestProvenance request={v.request} /> : null}
-            <DiffView diff={v.diff} testId={`network-version-diff-${i}`} />
-          </div>
+            version={v}
+            index={i}
+            testPrefix="network-"
+            latestLabel="latest"
+            canRestore={canEdit}
+            restoring={restore.isPending}
+            onRestore={onRestore}
+          />
         ))}
       </div>
     </Card>
