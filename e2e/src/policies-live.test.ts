@@ -26,15 +26,9 @@ import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dash
 import { type Stack, startStack } from "@turgon/operator/testing";
 import pg from "pg";
 import { type BrowserSession, openBrowser } from "./browser/chromium.ts";
+import { SeenByBrowsers } from "./browser/seen-by-browsers.ts";
 import { must } from "./cluster.ts";
-import {
-  guestCurl,
-  guestVariable,
-  SeenByBrowsers,
-  savePolicy,
-  until,
-  vmHostPid,
-} from "./policies-live-support.ts";
+import { guestCurl, guestVariable, savePolicy, until, vmHostPid } from "./policies-live-support.ts";
 import { addTeamUser } from "./policies-support.ts";
 import { bindNamespace, signIn } from "./sandboxes-support.ts";
 

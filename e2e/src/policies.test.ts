@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
-import type { Page } from "playwright-core";
 import { type BrowserSession, openBrowser } from "./browser/chromium.ts";
+import { SeenByBrowsers } from "./browser/seen-by-browsers.ts";
 import { addTeamUser } from "./policies-support.ts";
 import {
   apply,
@@ -45,20 +45,15 @@ describe("policies in the browser", () => {
     member: `${uniqueName("member")}@example.com`,
     outsider: `${uniqueName("outsider")}@example.com`,
   };
-  const bodies: Promise<string>[] = [];
-  const watch = (page: Page) =>
-    page.on("response", (response) => {
-      if (!response.url().includes("/api/trpc/")) return;
-      if (response.request().resourceType() === "eventsource") return;
-      bodies.push(response.text().catch(() => ""));
-    });
+  // Every body the browsers got, read through the test so none is missed when a page moves on.
+  const seen = new SeenByBrowsers();
 
   before(async () => {
     owner = await openBrowser("policies");
     owner2 = await openBrowser("policies-owner2");
     member = await openBrowser("policies-member");
     outsider = await openBrowser("policies-outsider");
-    for (const b of [owner, owner2, member, outsider]) watch(b.page);
+    for (const b of [owner, owner2, member, outsider]) await seen.watch(b.page);
     dashboard = await startTestDashboard({ logFile: join(owner.artifacts, "dashboard.log") });
     for (const ns of [nsA, nsB]) await must(["create", "namespace", ns]);
     await bindNamespace(nsA, teamA);
@@ -394,8 +389,8 @@ describe("policies in the browser", () => {
   });
 
   it("no tRPC response, page or dashboard log line of this test carried the Secret's value", async () => {
-    const all = await Promise.all(bodies);
-    assert.ok(all.length > 10, `only ${all.length} tRPC responses were seen`);
+    const all = seen.all().bodies;
+    assert.ok(all.length > 10, `only ${all.length} responses were seen`);
     const b64 = Buffer.from(SECRET_VALUE).toString("base64");
     for (const body of all) {
       assert.ok(!body.includes(SECRET_VALUE), "a tRPC response carried the Secret's value");

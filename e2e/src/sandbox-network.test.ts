@@ -19,6 +19,7 @@ import { after, before, describe, it } from "node:test";
 import { kubectl, uniqueName } from "@turgon/dev/testing";
 import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
 import { type BrowserSession, openBrowser } from "./browser/chromium.ts";
+import { SeenByBrowsers } from "./browser/seen-by-browsers.ts";
 import { addTeamUser } from "./policies-support.ts";
 import {
   apply,
@@ -47,18 +48,14 @@ describe("a sandbox's own network rules in the browser", () => {
     outsider: `${uniqueName("outsider")}@example.com`,
   };
 
-  const bodies: Promise<string>[] = [];
+  // Every body the browsers got, read through the test so none is missed when a page moves on.
+  const seen = new SeenByBrowsers();
 
   before(async () => {
     owner = await openBrowser("sandbox-network");
     owner2 = await openBrowser("sandbox-network-owner2");
     outsider = await openBrowser("sandbox-network-outsider");
-    for (const b of [owner, owner2, outsider])
-      b.page.on("response", (response) => {
-        if (!response.url().includes("/api/trpc/")) return;
-        if (response.request().resourceType() === "eventsource") return;
-        bodies.push(response.text().catch(() => ""));
-      });
+    for (const b of [owner, owner2, outsider]) await seen.watch(b.page);
     dashboard = await startTestDashboard({ logFile: join(owner.artifacts, "dashboard.log") });
     for (const ns of [nsA, nsB]) await must(["create", "namespace", ns]);
     await bindNamespace(nsA, teamA);
@@ -311,8 +308,8 @@ describe("a sandbox's own network rules in the browser", () => {
   });
 
   it("no tRPC response or page of this test carried the Secret's value", async () => {
-    const all = await Promise.all(bodies);
-    assert.ok(all.length > 10, `only ${all.length} tRPC responses were seen`);
+    const all = seen.all().bodies;
+    assert.ok(all.length > 10, `only ${all.length} responses were seen`);
     const b64 = Buffer.from(SECRET_VALUE).toString("base64");
     for (const body of all) {
       assert.ok(!body.includes(SECRET_VALUE), "a tRPC response carried the Secret's value");
