@@ -153,7 +153,11 @@ export class SandboxReconciler {
 
   /** A sandbox lost with its node stays Failed unless it asked to be rescheduled. */
   private async afterNodeLoss(pass: Pass): Promise<Result> {
-    if (pass.sandbox.spec.restartPolicy !== "OnNodeFailure") return {};
+    if (pass.sandbox.spec.restartPolicy !== "OnNodeFailure") {
+      // Written only when the generation moved (an edit), so a client can wait for the answer.
+      await this.save(pass, { kind: "StaysLost" });
+      return {};
+    }
     this.placements.forget(pass.sandbox.metadata.uid as string);
     await this.save(pass, { kind: "Rescheduling" });
     return { requeueAfterMs: 0 };

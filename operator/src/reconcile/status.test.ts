@@ -183,6 +183,16 @@ const cases: Case[] = [
     message: /nodeSelector/,
   },
   {
+    name: "its node was lost and restartPolicy is Never: it stays Failed, recording the generation seen",
+    previous: lost,
+    observation: { kind: "StaysLost" },
+    phase: "Failed",
+    nodeName: "n1",
+    conditions: { Ready: "False/NodeLost", IngressReady: "False/NodeLost" },
+    message: "SandboxNode n1 was lost",
+    also: (s) => assert.deepEqual({ ...s, observedGeneration: 2 }, lost, "nothing else moves"),
+  },
+  {
     name: "its node was lost and restartPolicy is OnNodeFailure: Pending again, placed nowhere",
     previous: lost,
     observation: { kind: "Rescheduling" },

@@ -57,6 +57,8 @@ export interface AgentReport {
 
 /** What one reconcile step found, from which the sandbox's status follows. */
 export type Observation =
+  /** Lost with its node, restartPolicy Never: it stays Failed as it is. */
+  | { kind: "StaysLost" }
   /** Lost with its node, restartPolicy OnNodeFailure: back to Pending, to be placed again. */
   | { kind: "Rescheduling" }
   /** spec.templateRef names no SandboxTemplate. */
@@ -146,6 +148,9 @@ export function sandboxStatus(
   };
 
   switch (observation.kind) {
+    case "StaysLost":
+      // Only the generation seen moves: a client can tell that an edit was looked at.
+      break;
     case "Rescheduling":
       delete status.nodeName;
       delete status.startedAt;
