@@ -75,6 +75,8 @@ try {
       "node-name": name,
       "api-port": "0",
       "ingress-port": "0",
+      // Plain HTTP with the shared bearer token: the agent refuses a token without --insecure.
+      insecure: "true",
       "token-file": join(dir, "token"),
       kubeconfig: env.kubeconfig,
       "state-dir": join(agentDir, "state"),

@@ -124,6 +124,38 @@ describe("operator with real agents and VMs", async () => {
         .readNamespacedLease({ name: run, namespace: "turgon-system" })
     ).spec?.holderIdentity;
 
+  /** A Sandbox of this test run (the operators watch only those). */
+  const sandboxManifest = (name: string, spec: Record<string, unknown>) => ({
+    apiVersion: "turgon.dev/v1alpha1",
+    kind: "Sandbox",
+    metadata: { name, namespace, labels: { "turgon.dev/test-run": run } },
+    spec,
+  });
+  const isReadySandbox = (s: Sandbox) => condition(s, "Ready")?.status === "True";
+  const exists = async (name: string) =>
+    (await kubectl(["get", "sandbox", name, "-n", namespace])).exitCode === 0;
+  /**
+   * The examples applied and hello Ready, as the first test leaves them. The
+   * tests that use hello start here, so that each also runs alone; a hello
+   * that exists is taken as it is (an earlier test may have changed it).
+   */
+  const readyHello = async (): Promise<Sandbox> => {
+    if (!(await exists("hello"))) {
+      const applied = await kubectl(["apply", "-n", namespace, "-f", EXAMPLES]);
+      assert.equal(applied.exitCode, 0, applied.tail);
+      const labelled = await kubectl(["label", "-n", namespace, "sandbox", "hello", selector]);
+      assert.equal(labelled.exitCode, 0, labelled.tail);
+    }
+    return eventually("sandbox hello Ready", () => getSandbox("hello"), isReadySandbox, 180_000);
+  };
+  /** A sandbox applied unless it exists, and Ready. */
+  const readySandbox = async (manifest: ReturnType<typeof sandboxManifest>): Promise<Sandbox> => {
+    const { name } = manifest.metadata;
+    if (!(await exists(name))) await applyObject(manifest);
+    return eventually(`${name} Ready`, () => getSandbox(name), isReadySandbox, 120_000);
+  };
+  const handoverManifest = sandboxManifest("handover", { image: "debian-python:latest" });
+
   before(async () => {
     await installCrds();
     const applied = await kubectl(["apply", "-f", RBAC]);
@@ -250,7 +282,7 @@ describe("operator with real agents and VMs", async () => {
   });
 
   it("a SandboxPolicy edit reaches the running VM live, without a reboot", async () => {
-    const hello = await getSandbox("hello");
+    const hello = await readyHello();
     const node = hello.status?.nodeName as string;
     const guestCurl = async () => {
       const { status, body } = await agentCall(
@@ -304,10 +336,12 @@ describe("operator with real agents and VMs", async () => {
       });
     await writeFile(join(dir, "secret.json"), secretValue("first-secret-value-1"));
     assert.equal((await kubectl(["apply", "-f", join(dir, "secret.json")])).exitCode, 0);
-    const before = await getSandbox("hello");
+    const before = await readyHello();
     // A new secret name is injected live too: no reboot.
+    // The upstream is allowed as the policy-edit test leaves it (unchanged when it ran first).
     const patched = await mergePatch("sandboxpolicy", "python-packages", {
       spec: {
+        allowedHosts: ["pypi.org", upstream.address],
         secrets: [
           {
             name: "API_TOKEN",
@@ -318,7 +352,7 @@ describe("operator with real agents and VMs", async () => {
       },
     });
     assert.equal(patched.exitCode, 0, patched.tail);
-    const rebooted = await eventually(
+    const live = await eventually(
       "hello has the secret, live",
       () => getSandbox("hello"),
       (s) =>
@@ -326,13 +360,13 @@ describe("operator with real agents and VMs", async () => {
         condition(s, "Ready")?.status === "True",
       30_000,
     );
-    assert.equal(rebooted.status?.startedAt, before.status?.startedAt, "no reboot for a new name");
-    const node = rebooted.status?.nodeName as string;
+    assert.equal(live.status?.startedAt, before.status?.startedAt, "no reboot for a new name");
+    const node = live.status?.nodeName as string;
     const guest = async (script: string) => {
       const { status, body } = await agentCall(
         node,
         "POST",
-        `/v1/sandboxes/${rebooted.metadata.uid}/exec`,
+        `/v1/sandboxes/${live.metadata.uid}/exec`,
         {
           command: ["/bin/sh", "-c", script],
         },
@@ -362,7 +396,7 @@ describe("operator with real agents and VMs", async () => {
     );
     assert.equal(
       (await getSandbox("hello")).status?.startedAt,
-      rebooted.status?.startedAt,
+      live.status?.startedAt,
       "no reboot for a new value",
     );
     const events = await json<{ items: { reason: string }[] }>([
@@ -381,7 +415,7 @@ describe("operator with real agents and VMs", async () => {
   });
 
   it("operatingMode: Suspended checkpoints the VM; Running resumes it with its disk", async () => {
-    const hello = await getSandbox("hello");
+    const hello = await readyHello();
     const node = hello.status?.nodeName as string;
     const uid = hello.metadata.uid as string;
     const exec = async (command: string[]) => {
@@ -418,13 +452,8 @@ describe("operator with real agents and VMs", async () => {
   });
 
   it("a leader killed mid-reconcile: the other replica finishes, with no duplicate VM", async () => {
-    const manifest = {
-      apiVersion: "turgon.dev/v1alpha1",
-      kind: "Sandbox",
-      metadata: { name: "handover", namespace, labels: { "turgon.dev/test-run": run } },
-      spec: { image: "debian-python:latest" },
-    };
-    await applyObject(manifest);
+    const hello = await readyHello();
+    await applyObject(handoverManifest);
     // Placed (the placement is persisted) while the VM still boots: mid-reconcile.
     const placed = await eventually(
       "handover placed",
@@ -432,7 +461,6 @@ describe("operator with real agents and VMs", async () => {
       (s) => s.status?.nodeName !== undefined,
     );
     assert.equal(placed.status?.phase, "Starting");
-    const hello = await getSandbox("hello");
     assert.notEqual(placed.status?.nodeName, hello.status?.nodeName, "equal room spreads");
 
     const leader = (await leaseHolder()) as string;
@@ -452,10 +480,12 @@ describe("operator with real agents and VMs", async () => {
     const uid = ready.metadata.uid as string;
     const copies = (await Promise.all(nodeNames.map(vmsOn))).flat().filter((u) => u === uid);
     assert.equal(copies.length, 1, "exactly one VM for the sandbox across all nodes");
+    // Two replicas again, so the tests after this one find what a test run alone finds.
+    await startOperator(leader);
   });
 
   it("kubectl delete destroys the VM before the object goes", async () => {
-    const sandbox = await getSandbox("handover");
+    const sandbox = await readySandbox(handoverManifest);
     const node = sandbox.status?.nodeName as string;
     assert.ok((await vmsOn(node)).includes(sandbox.metadata.uid as string));
     const deleted = await kubectl([
@@ -505,7 +535,7 @@ describe("operator with real agents and VMs", async () => {
   });
 
   it("a killed agent: its node goes NotReady and its sandboxes fail with NodeLost", async () => {
-    const hello = await getSandbox("hello");
+    const hello = await readyHello();
     const node = hello.status?.nodeName as string;
     const other = nodeNames.find((n) => n !== node) as string;
     // A sandbox that opts into rescheduling, on the same node: keep the other one out of reach meanwhile.
@@ -575,6 +605,18 @@ describe("operator with real agents and VMs", async () => {
       (n) => n.status?.conditions?.find((c) => c.type === "Ready")?.status === "True",
       30_000,
     );
-    assert.equal((await getSandbox("hello")).status?.phase, "Failed");
+    // Read only once the operator has looked at hello with its node back: an edit made now is
+    // in status.observedGeneration only after a reconcile that saw it.
+    const edited = await mergePatch("sandbox", "hello", { spec: { lifecycle: { ttl: "9h" } } });
+    assert.equal(edited.exitCode, 0, edited.tail);
+    const generation = (await getSandbox("hello")).metadata.generation;
+    const settled = await eventually(
+      "hello's edit seen by the operator",
+      () => getSandbox("hello"),
+      (s) => s.status?.observedGeneration === generation,
+      30_000,
+    );
+    assert.equal(settled.status?.phase, "Failed");
+    assert.ok(!(await vmsOn(node)).includes(hello.metadata.uid as string), "no VM for it again");
   });
 });

@@ -59,7 +59,7 @@ describe("resolveEffectivePolicy", () => {
           labels: injectable,
           annotations: { "kubectl.kubernetes.io/last-applied-configuration": "pypi-real-token" },
         },
-        stringData: { pypi: "pypi-real-token", gh: "gh-real-token" },
+        stringData: { pypi: "pypi-real-token", gh: "gh-real-token", utf8: "tøken-ü €" },
       },
     });
     await core.createNamespacedSecret({
@@ -72,8 +72,10 @@ describe("resolveEffectivePolicy", () => {
     const fromCache = cachedPolicySources(caches, namespace);
     sources = { policy: async (name) => byName.get(name), secret: fromCache.secret };
     const deadline = Date.now() + 10_000;
-    while (!caches.secrets.get("creds", namespace) && Date.now() < deadline)
+    while (!caches.secrets.get("creds", namespace)) {
+      if (Date.now() > deadline) throw new Error("Secret creds never reached the informer cache");
       await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
   after(async () => {
     await stopCaches({ secrets: caches.secrets });
@@ -113,6 +115,15 @@ describe("resolveEffectivePolicy", () => {
         { name: "GH_TOKEN", hosts: ["api.github.com"], value: "gh-real-token" },
       ],
     });
+  });
+
+  it("decodes cached Secret values (base64 of UTF-8, as the API server keeps them) with their labels", async () => {
+    // The production decoder, through the operator's own Secret informer: no copy of it here.
+    assert.deepEqual(await sources.secret("creds"), {
+      labels: { [INJECTABLE_LABEL]: "true" },
+      data: { pypi: "pypi-real-token", gh: "gh-real-token", utf8: "tøken-ü €" },
+    });
+    assert.equal(await sources.secret("no-such-secret"), undefined);
   });
 
   it("names the field when a policy, Secret or key is missing", async () => {

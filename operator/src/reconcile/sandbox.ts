@@ -1,25 +1,13 @@
 import { isDeepStrictEqual } from "node:util";
-import {
-  CustomObjectsApi,
-  type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
-import {
-  type DesiredSandbox,
-  describeFields,
-  type EffectivePolicy,
-  type ObservedSandbox,
-} from "@turgon/api/agent";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { DesiredSandbox, EffectivePolicy, ObservedSandbox } from "@turgon/api/agent";
 import {
   API_VERSION,
   findCondition,
-  GROUP,
   isReady,
   type Sandbox,
   type SandboxNode,
   type SandboxStatus,
-  VERSION,
 } from "@turgon/api/crd";
 import { HostLabelIndex, hostConflict } from "@turgon/api/routing/host-conflict";
 import { type AgentClient, AgentRequestError, AgentUnreachableError } from "../agents/client.ts";
@@ -28,19 +16,22 @@ import type { Result } from "../controller/controller.ts";
 import type { EventRecorder } from "../events/recorder.ts";
 import type { Logger } from "../logger.ts";
 import type { OperatorMetrics } from "../metrics/metrics.ts";
-import { schedule } from "../scheduling/scheduler.ts";
-import { type ConditionUpdate, setCondition } from "./conditions.ts";
-import { desiredSandbox, requestOf, specField } from "./desired.ts";
+import { ActivityTracker } from "./activity.ts";
+import { desiredSandbox } from "./desired.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
+import { SandboxPlacements } from "./placement.ts";
 import { cachedPolicySources, PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
-import { nodeRoom } from "./room.ts";
-import { applyTemplate, type EffectiveSpec, TemplateNotFoundError } from "./template.ts";
+import { agentFailure, lostWithNode, nodeLoss, type Observation, sandboxStatus } from "./status.ts";
+import { ConflictError, SandboxWrites } from "./status-writes.ts";
+import {
+  applyTemplate,
+  type EffectiveSpec,
+  TemplateNotFoundError,
+  templateOf,
+} from "./template.ts";
 
 /** Keeps a Sandbox until its VM is gone. */
 export const FINALIZER = "turgon.dev/vm-cleanup";
-
-const target = { group: GROUP, version: VERSION, plural: "sandboxes" };
-const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /** How long to wait before looking again at a sandbox that is on its way. */
 const BOOTING_RECHECK_MS = 5_000;
@@ -61,17 +52,15 @@ export interface SandboxReconcilerOptions {
   resyncMs: number;
 }
 
-/** A status write lost a race with another writer: look again with fresh state. */
-class ConflictError extends Error {}
+/** One reconcile of one sandbox: the object as read (then as last written) and its status so far. */
+interface Pass {
+  sandbox: Sandbox;
+  status: SandboxStatus;
+  generation: number;
+}
 
-const AGENT_PHASE: Record<ObservedSandbox["phase"], NonNullable<SandboxStatus["phase"]>> = {
-  Booting: "Starting",
-  Running: "Running",
-  Suspending: "Running",
-  Suspended: "Suspended",
-  Failed: "Failed",
-  Stopping: "Terminating",
-};
+/** A step hands what it found to the next (`next`), or ends the reconcile (`done`). */
+type Step<T> = { next: T } | { done: Result };
 
 /**
  * Level-triggered reconcile of one Sandbox: place it on a node, persist the
@@ -79,15 +68,17 @@ const AGENT_PHASE: Record<ObservedSandbox["phase"], NonNullable<SandboxStatus["p
  * by UID), and mirror what the agent reports into status. The placement is
  * written before the agent is called, so a replica that takes over after a
  * crash finds the node already chosen and never creates a second VM.
+ *
+ * This class keeps the order of the steps; what status says is status.ts,
+ * where a sandbox goes is placement.ts, idleness is activity.ts and the
+ * writes to the API server are status-writes.ts.
  */
 export class SandboxReconciler {
-  private readonly api: CustomObjectsApi;
   private readonly options: SandboxReconcilerOptions;
   private readonly log: Logger;
-  /** Placements written but maybe not yet seen by the informer: uid → node. */
-  private readonly assumed = new Map<string, string>();
-  /** The latest activity each agent reported, for idleTimeout: uid → time. */
-  private readonly activity = new Map<string, string>();
+  private readonly writes: SandboxWrites;
+  private readonly placements: SandboxPlacements;
+  private readonly activity: ActivityTracker;
   /** Desired states an agent refused as invalid: uid → that state, never sent again unchanged. */
   private readonly refused = new Map<string, DesiredSandbox>();
   /** Which sandboxes claim which routed host, kept from the informer. */
@@ -95,46 +86,32 @@ export class SandboxReconciler {
 
   constructor(options: SandboxReconcilerOptions) {
     this.options = options;
-    this.api = options.kc.makeApiClient(CustomObjectsApi);
+    this.writes = new SandboxWrites(options.kc);
+    this.placements = new SandboxPlacements(options.caches);
+    this.activity = new ActivityTracker({
+      agents: options.agents,
+      nodeOf: (sandbox) => {
+        const name = this.placements.nodeOf(sandbox);
+        return name ? this.placements.node(name) : undefined;
+      },
+    });
     this.hostLabels = HostLabelIndex.following(options.caches.sandboxes);
     this.log = options.log.child({ component: "sandbox-controller" });
   }
 
   /** Records what an agent said about a sandbox outside a reconcile (its event stream). */
   observe(sandbox: ObservedSandbox): void {
-    if (sandbox.lastActivityAt) this.activity.set(sandbox.uid, sandbox.lastActivityAt);
+    this.activity.observe(sandbox);
   }
 
   /** What a sandbox asks of its node, with its template's resources when it sets none. */
   requestOf(sandbox: Sandbox): { cpus: number; memoryMiB: number } {
-    try {
-      return requestOf(applyTemplate(sandbox.spec, this.template(sandbox)));
-    } catch {
-      return requestOf({});
-    }
-  }
-
-  /**
-   * The latest activity the agent reported. Activity does not stream (it
-   * would flood), so before ending a sandbox for idleness ask its agent afresh.
-   */
-  private async lastActivity(sandbox: Sandbox, spec: EffectiveSpec): Promise<string | undefined> {
-    const uid = sandbox.metadata.uid as string;
-    const known = this.activity.get(uid);
-    if (!lifecycleDeadline(sandbox, spec, known).expired) return known;
-    const nodeName = this.nodeOf(sandbox);
-    const node = nodeName
-      ? (this.options.caches.nodes.get(nodeName) as SandboxNode | undefined)
-      : undefined;
-    if (!node || !isReady(node)) return known;
-    const observed = await this.options.agents.get(node.spec.address, uid).catch(() => undefined);
-    if (observed) this.observe(observed);
-    return this.activity.get(uid);
+    return this.placements.requestOf(sandbox);
   }
 
   /** The node a sandbox is placed on, counting placements the cache may not show yet. */
   nodeOf(sandbox: Sandbox): string | undefined {
-    return sandbox.status?.nodeName ?? this.assumed.get(sandbox.metadata.uid as string);
+    return this.placements.nodeOf(sandbox);
   }
 
   reconcile = async (key: string): Promise<Result> => {
@@ -144,7 +121,7 @@ export class SandboxReconciler {
     try {
       if (sandbox.metadata.deletionTimestamp) return await this.finalize(sandbox);
       if (!sandbox.metadata.finalizers?.includes(FINALIZER)) {
-        await this.patchMetadata(sandbox, {
+        await this.writes.metadata(sandbox, {
           finalizers: [...(sandbox.metadata.finalizers ?? []), FINALIZER],
         });
         return {};
@@ -156,283 +133,228 @@ export class SandboxReconciler {
     }
   };
 
+  /** The steps, in order; each may end the reconcile. */
   private async converge(sandbox: Sandbox): Promise<Result> {
-    const { metadata } = sandbox;
-    const uid = metadata.uid as string;
-    const generation = metadata.generation ?? 0;
-    const status: SandboxStatus = structuredClone(sandbox.status ?? {});
-    status.observedGeneration = generation;
-    const setCond = (update: ConditionUpdate) => {
-      status.conditions = setCondition(status.conditions ?? [], update, generation);
+    const pass: Pass = {
+      sandbox,
+      status: structuredClone(sandbox.status ?? {}),
+      generation: sandbox.metadata.generation ?? 0,
     };
+    if (lostWithNode(sandbox.status)) return this.afterNodeLoss(pass);
+    const spec = await this.effectiveSpec(pass);
+    if ("done" in spec) return spec.done;
+    if (await this.endIfExpired(pass, spec.next)) return {};
+    const policy = await this.effectivePolicy(pass, spec.next);
+    if ("done" in policy) return policy.done;
+    const desired = desiredSandbox(sandbox, spec.next, policy.next);
+    const nodeName = await this.place(pass, spec.next);
+    if ("done" in nodeName) return nodeName.done;
+    const node = await this.readyNode(pass, nodeName.next);
+    if ("done" in node) return node.done;
+    if (this.refusedBefore(desired)) return {};
+    const observed = await this.tellAgent(pass, node.next, desired);
+    if ("done" in observed) return observed.done;
+    return this.mirror(pass, spec.next, policy.next, observed.next);
+  }
 
-    // A sandbox lost with its node stays Failed unless it asked to be rescheduled.
-    if (
-      status.phase === "Failed" &&
-      findCondition(status.conditions, "Ready")?.reason === "NodeLost"
-    ) {
-      if (sandbox.spec.restartPolicy !== "OnNodeFailure") return {};
-      this.assumed.delete(uid);
-      delete status.nodeName;
-      delete status.startedAt;
-      status.phase = "Pending";
-      setCond({
-        type: "Scheduled",
-        status: "False",
-        reason: "Rescheduling",
-        message: "its node was lost; restartPolicy is OnNodeFailure",
-      });
-      await this.writeStatus(sandbox, status);
-      return { requeueAfterMs: 0 };
-    }
-
-    let spec: EffectiveSpec;
-    try {
-      spec = applyTemplate(sandbox.spec, this.template(sandbox));
-    } catch (error) {
-      if (!(error instanceof TemplateNotFoundError)) throw error;
-      return this.pending(sandbox, status, "TemplateNotFound", error.message, setCond);
-    }
-
-    const expiry = lifecycleDeadline(sandbox, spec, await this.lastActivity(sandbox, spec));
-    if (expiry.expired) {
-      await this.options.events.record(
-        this.ref(sandbox),
-        "Normal",
-        expiry.expired.reason,
-        `${expiry.expired.message}; deleting the sandbox`,
-      );
-      await this.api.deleteNamespacedCustomObject({
-        ...target,
-        namespace: metadata.namespace as string,
-        name: metadata.name as string,
-        body: { preconditions: { uid } },
-      });
+  /** A sandbox lost with its node stays Failed unless it asked to be rescheduled. */
+  private async afterNodeLoss(pass: Pass): Promise<Result> {
+    if (pass.sandbox.spec.restartPolicy !== "OnNodeFailure") {
+      // Written only when the generation moved (an edit), so a client can wait for the answer.
+      await this.save(pass, { kind: "StaysLost" });
       return {};
     }
+    this.placements.forget(pass.sandbox.metadata.uid as string);
+    await this.save(pass, { kind: "Rescheduling" });
+    return { requeueAfterMs: 0 };
+  }
 
-    let policy: EffectivePolicy;
+  /** The spec with the template's values; a missing template keeps the sandbox Pending. */
+  private async effectiveSpec(pass: Pass): Promise<Step<EffectiveSpec>> {
     try {
-      policy = await resolveEffectivePolicy(
-        spec.network,
-        cachedPolicySources(this.options.caches, metadata.namespace as string),
-      );
+      return {
+        next: applyTemplate(pass.sandbox.spec, templateOf(this.options.caches, pass.sandbox)),
+      };
+    } catch (error) {
+      if (!(error instanceof TemplateNotFoundError)) throw error;
+      await this.save(pass, { kind: "TemplateNotFound", message: error.message });
+      return { done: { requeueAfterMs: PENDING_RECHECK_MS } };
+    }
+  }
+
+  /** Past its shutdownTime, ttl or idleTimeout the sandbox is deleted (the finalizer ends its VM). */
+  private async endIfExpired(pass: Pass, spec: EffectiveSpec): Promise<boolean> {
+    const { sandbox } = pass;
+    const lastActivity = await this.activity.confirmed(sandbox, spec);
+    const { expired } = lifecycleDeadline(sandbox, spec, lastActivity);
+    if (!expired) return false;
+    await this.record(
+      sandbox,
+      "Normal",
+      expired.reason,
+      `${expired.message}; deleting the sandbox`,
+    );
+    await this.writes.delete(sandbox);
+    return true;
+  }
+
+  /** The egress policy the agent enforces; while it cannot be resolved, status says why. */
+  private async effectivePolicy(pass: Pass, spec: EffectiveSpec): Promise<Step<EffectivePolicy>> {
+    const namespace = pass.sandbox.metadata.namespace as string;
+    try {
+      return {
+        next: await resolveEffectivePolicy(
+          spec.network,
+          cachedPolicySources(this.options.caches, namespace),
+        ),
+      };
     } catch (error) {
       if (!(error instanceof PolicyResolutionError)) throw error;
-      setCond({
-        type: "PolicyApplied",
-        status: "False",
-        reason: error.reason,
-        message: error.message,
-      });
-      await this.options.events.record(this.ref(sandbox), "Warning", error.reason, error.message);
-      // A running VM keeps the policy it has; a new one waits for the policy to resolve.
-      if (!status.nodeName)
-        return this.pending(sandbox, status, error.reason, error.message, setCond);
-      await this.writeStatus(sandbox, status);
-      return { requeueAfterMs: this.options.resyncMs };
+      this.note(pass, { kind: "PolicyUnresolved", reason: error.reason, message: error.message });
+      await this.record(pass.sandbox, "Warning", error.reason, error.message);
+      await this.save(pass);
+      // A running VM keeps the policy it has and is looked at as usual.
+      return {
+        done: { requeueAfterMs: pass.status.nodeName ? this.options.resyncMs : PENDING_RECHECK_MS },
+      };
     }
+  }
 
-    const desired = desiredSandbox(sandbox, spec, policy);
-    let nodeName = this.nodeOf(sandbox);
-    if (!nodeName) {
-      const nodes = this.options.caches.nodes.list() as SandboxNode[];
-      const placement = schedule(
-        { ...desired.resources, ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}) },
-        nodeRoom(nodes, this.options.caches.sandboxes.list() as Sandbox[], this),
-      );
-      if (placement.node === undefined) {
-        setCond({
-          type: "Scheduled",
-          status: "False",
-          reason: placement.reason,
-          message: placement.message,
-        });
-        await this.options.events.record(
-          this.ref(sandbox),
-          "Warning",
-          "FailedScheduling",
-          placement.message,
-        );
-        return this.pending(sandbox, status, placement.reason, placement.message, setCond);
-      }
-      nodeName = placement.node;
-      status.nodeName = nodeName;
-      status.phase = "Starting";
-      delete status.message;
-      setCond({
-        type: "Scheduled",
-        status: "True",
-        reason: "Scheduled",
-        message: `placed on SandboxNode ${nodeName}`,
-      });
-      setCond({ type: "Ready", status: "False", reason: "Booting", message: "the VM is booting" });
-      // Persist the placement before any VM exists: a successor replica reuses it.
-      sandbox = await this.writeStatus(sandbox, status);
-      this.assumed.set(uid, nodeName);
-      await this.options.events.record(
-        this.ref(sandbox),
-        "Normal",
-        "Scheduled",
-        `placed on SandboxNode ${nodeName}`,
-      );
+  /** The sandbox's node: where it is placed, or one chosen now and written before any VM exists. */
+  private async place(pass: Pass, spec: EffectiveSpec): Promise<Step<string>> {
+    const placed = this.placements.nodeOf(pass.sandbox);
+    if (placed) return { next: placed };
+    const placement = this.placements.choose(spec);
+    if (placement.node === undefined) {
+      const { reason, message } = placement;
+      this.note(pass, { kind: "Unschedulable", reason, message });
+      await this.record(pass.sandbox, "Warning", "FailedScheduling", message);
+      await this.save(pass);
+      return { done: { requeueAfterMs: PENDING_RECHECK_MS } };
     }
+    // Persist the placement before any VM exists: a successor replica reuses it.
+    await this.save(pass, { kind: "Scheduled", nodeName: placement.node });
+    this.placements.assume(pass.sandbox.metadata.uid as string, placement.node);
+    const message = `placed on SandboxNode ${placement.node}`;
+    await this.record(pass.sandbox, "Normal", "Scheduled", message);
+    return { next: placement.node };
+  }
 
-    const node = this.options.caches.nodes.get(nodeName) as SandboxNode | undefined;
-    if (!isReady(node)) return this.nodeNotReady(sandbox, status, nodeName, node, setCond);
+  /** The node if it is Ready; else wait out the grace period, then fail the sandbox with NodeLost. */
+  private async readyNode(pass: Pass, nodeName: string): Promise<Step<SandboxNode>> {
+    const node = this.placements.node(nodeName);
+    if (node && isReady(node)) return { next: node };
+    const loss = nodeLoss(nodeName, node, this.options.nodeLostMs);
+    await this.save(pass, { kind: "NodeNotReady", loss });
+    if (!loss.lost) return { done: { requeueAfterMs: loss.lostAt - Date.now() + 100 } };
+    await this.record(pass.sandbox, "Warning", "NodeLost", loss.message);
+    return {
+      done: pass.sandbox.spec.restartPolicy === "OnNodeFailure" ? { requeueAfterMs: 0 } : {},
+    };
+  }
 
-    // A spec the agent refused stays refused until the sandbox, its template or policy change.
-    if (isDeepStrictEqual(this.refused.get(uid), desired)) return {};
-    this.refused.delete(uid);
+  /** A spec the agent refused stays refused until the sandbox, its template or policy change. */
+  private refusedBefore(desired: DesiredSandbox): boolean {
+    if (isDeepStrictEqual(this.refused.get(desired.uid), desired)) return true;
+    this.refused.delete(desired.uid);
+    return false;
+  }
+
+  /** Tells the node's agent the desired state (an idempotent PUT keyed by UID). */
+  private async tellAgent(
+    pass: Pass,
+    node: SandboxNode,
+    desired: DesiredSandbox,
+  ): Promise<Step<ObservedSandbox>> {
     let response: Awaited<ReturnType<AgentClient["put"]>>;
     try {
-      response = await this.options.agents.put((node as SandboxNode).spec.address, desired);
+      response = await this.options.agents.put(node.spec.address, desired);
     } catch (error) {
       if (error instanceof AgentRequestError && error.status === 400)
-        this.refused.set(uid, desired);
-      return this.agentFailed(sandbox, status, nodeName, error, setCond);
+        this.refused.set(desired.uid, desired);
+      return { done: await this.agentFailed(pass, node.metadata.name as string, error) };
     }
-    this.observe(response.sandbox);
+    this.activity.observe(response.sandbox);
     if (response.outcome === "rebooting") {
-      await this.options.events.record(
-        this.ref(sandbox),
+      await this.record(
+        pass.sandbox,
         "Normal",
         "Rebooting",
-        "a field that only a new VM can change was edited (image, resources, env, command, websockets or secret names); the VM restarts",
+        "a field that only a new VM can change was edited (image, resources, env, command, rootfs mode, WebSockets or DNS mode); the VM restarts",
       );
     }
-    return this.mirror(sandbox, spec, status, response.sandbox, policy, setCond);
+    return { next: response.sandbox };
+  }
+
+  /** Says in status why the agent did not take the desired state; retries what may pass. */
+  private async agentFailed(pass: Pass, nodeName: string, error: unknown): Promise<Result> {
+    const failure = agentFailure(error, nodeName);
+    const previous = findCondition(pass.status.conditions, "Ready");
+    switch (failure.kind) {
+      case "NodeFull":
+        // The node filled up before its heartbeat said so: place the sandbox again.
+        this.placements.forget(pass.sandbox.metadata.uid as string);
+        await this.save(pass, { kind: "AgentFailed", failure });
+        await this.record(pass.sandbox, "Warning", "NodeFull", `${nodeName}: ${failure.message}`);
+        return { requeueAfterMs: 0 };
+      case "InvalidSpec":
+        // Wait for an edit rather than retry.
+        await this.save(pass, { kind: "AgentFailed", failure });
+        await this.record(pass.sandbox, "Warning", "InvalidSpec", failure.message);
+        return {};
+      case "AgentUnreachable":
+        await this.save(pass, { kind: "AgentFailed", failure });
+        break;
+      case "AgentError":
+        await this.save(pass, { kind: "AgentFailed", failure });
+        if (previous?.reason !== "AgentError")
+          await this.record(pass.sandbox, "Warning", "AgentError", failure.message);
+        break;
+      case "Unexpected":
+        break;
+    }
+    // Retried with backoff by the work queue.
+    throw error;
   }
 
   /** Writes what the agent reports into status, and decides when to look again. */
   private async mirror(
-    sandbox: Sandbox,
+    pass: Pass,
     spec: EffectiveSpec,
-    status: SandboxStatus,
-    observed: ObservedSandbox,
     policy: EffectivePolicy,
-    setCond: (update: ConditionUpdate) => void,
+    observed: ObservedSandbox,
   ): Promise<Result> {
-    const previousReady = findCondition(status.conditions, "Ready");
-    const wasReady = previousReady?.status === "True";
-    const hadStarted = status.startedAt !== undefined;
-    status.phase = AGENT_PHASE[observed.phase];
-    if (observed.startedAt) status.startedAt = observed.startedAt.replace(/\.\d{3}Z$/, "Z");
-    if (observed.message && observed.phase === "Failed") status.message = observed.message;
-    else delete status.message;
-    const running = observed.phase === "Running";
-    // Ready means serving: with ingress on, every route must answer its readiness probe.
-    const conflict = spec.ingress?.enabled ? hostConflict(sandbox, this.hostLabels) : undefined;
-    const ingressReady = conflict
-      ? { ready: false, message: conflict }
-      : (observed.ingressReady ?? { ready: true, message: "serving" });
-    const serving = running && (!spec.ingress?.enabled || ingressReady.ready);
-    setCond(
-      serving
-        ? { type: "Ready", status: "True", reason: "Running", message: "the VM is running" }
-        : running
-          ? {
-              type: "Ready",
-              status: "False",
-              reason: conflict ? "HostConflict" : "IngressNotReady",
-              message: `the VM is running; not serving yet: ${ingressReady.message}`,
-            }
-          : {
-              type: "Ready",
-              status: "False",
-              reason: observed.reason ?? observed.phase,
-              message: observed.message ?? `the VM is ${observed.phase.toLowerCase()}`,
-            },
-    );
-    setCond({
-      type: "PolicyApplied",
-      status: "True",
-      reason: "Applied",
-      message: `egress policy (${policy.mode}) with ${policy.allowedHosts.length} allowed host(s) and ${policy.secrets.length} secret(s) is in force`,
+    const previousReady = findCondition(pass.status.conditions, "Ready");
+    const hadStarted = pass.status.startedAt !== undefined;
+    const name = pass.sandbox.metadata.name as string;
+    const namespace = pass.sandbox.metadata.namespace as string;
+    await this.save(pass, {
+      kind: "AgentReported",
+      report: {
+        observed,
+        spec,
+        policy,
+        hostConflict: spec.ingress?.enabled
+          ? hostConflict(pass.sandbox, this.hostLabels)
+          : undefined,
+        ingressUrl: this.options.ingressUrl(name, namespace),
+        sshCommand: this.options.sshCommand(name, namespace),
+      },
     });
-    setCond(
-      observed.phase === "Suspended"
-        ? {
-            type: "Suspended",
-            status: "True",
-            reason: "Checkpointed",
-            message: "the VM's disk is checkpointed and the VM is stopped",
-          }
-        : {
-            type: "Suspended",
-            status: "False",
-            reason: observed.phase === "Suspending" ? "Suspending" : "Running",
-            message:
-              observed.phase === "Suspending"
-                ? "checkpointing the VM's disk"
-                : "the sandbox is not suspended",
-          },
-    );
-    if (spec.ingress?.enabled) {
-      status.ingress = {
-        url: this.options.ingressUrl(
-          sandbox.metadata.name as string,
-          sandbox.metadata.namespace as string,
-        ),
-        routes: observed.routes,
-        access: spec.ingress.access ?? "private",
-      };
-      setCond(
-        serving
-          ? {
-              type: "IngressReady",
-              status: "True",
-              reason: "Routed",
-              message: `serving ${observed.routes.length} route(s)`,
-            }
-          : running
-            ? {
-                type: "IngressReady",
-                status: "False",
-                reason: conflict ? "HostConflict" : "NotServing",
-                message: ingressReady.message,
-              }
-            : {
-                type: "IngressReady",
-                status: "False",
-                reason: "NotRunning",
-                message: "the VM is not running",
-              },
-      );
-    } else {
-      delete status.ingress;
-      setCond({
-        type: "IngressReady",
-        status: "False",
-        reason: "IngressDisabled",
-        message: "spec.ingress.enabled is false",
-      });
-    }
-    if (spec.ssh?.enabled)
-      status.ssh = {
-        command: this.options.sshCommand(
-          sandbox.metadata.name as string,
-          sandbox.metadata.namespace as string,
-        ),
-      };
-    else delete status.ssh;
-    sandbox = await this.writeStatus(sandbox, status);
-    if (serving && !wasReady) {
+    const { sandbox, status } = pass;
+    // Ready means serving (status.ts).
+    const serving = isReady({ status });
+    if (serving && previousReady?.status !== "True") {
       if (!hadStarted && sandbox.metadata.creationTimestamp) {
         this.options.metrics.applyToReadySeconds.observe(
           (Date.now() - Date.parse(sandbox.metadata.creationTimestamp)) / 1000,
         );
       }
-      await this.options.events.record(
-        this.ref(sandbox),
-        "Normal",
-        "Ready",
-        `the VM is running on ${status.nodeName}`,
-      );
+      await this.record(sandbox, "Normal", "Ready", `the VM is running on ${status.nodeName}`);
     }
     if (observed.phase === "Failed" && previousReady?.reason !== observed.reason) {
-      await this.options.events.record(
-        this.ref(sandbox),
+      await this.record(
+        sandbox,
         "Warning",
         observed.reason ?? "Failed",
         observed.message ?? "the VM failed",
@@ -441,7 +363,7 @@ export class SandboxReconciler {
     const { remainingMs } = lifecycleDeadline(
       sandbox,
       spec,
-      this.activity.get(sandbox.metadata.uid as string),
+      this.activity.known(sandbox.metadata.uid as string),
     );
     const next =
       (observed.phase === "Running" && serving) ||
@@ -452,117 +374,12 @@ export class SandboxReconciler {
     return { requeueAfterMs: Math.min(next, remainingMs ?? Number.POSITIVE_INFINITY) };
   }
 
-  private async pending(
-    sandbox: Sandbox,
-    status: SandboxStatus,
-    reason: string,
-    message: string,
-    setCond: (update: ConditionUpdate) => void,
-  ): Promise<Result> {
-    status.phase = status.nodeName ? status.phase : "Pending";
-    status.message = message;
-    setCond({ type: "Ready", status: "False", reason, message });
-    await this.writeStatus(sandbox, status);
-    return { requeueAfterMs: PENDING_RECHECK_MS };
-  }
-
-  /** The node is NotReady: wait out the grace period, then fail the sandbox with NodeLost. */
-  private async nodeNotReady(
-    sandbox: Sandbox,
-    status: SandboxStatus,
-    nodeName: string,
-    node: SandboxNode | undefined,
-    setCond: (update: ConditionUpdate) => void,
-  ): Promise<Result> {
-    const ready = findCondition(node?.status?.conditions, "Ready");
-    const since = node && ready ? Date.parse(ready.lastTransitionTime) : 0;
-    const why = node
-      ? `${ready?.reason ?? "NotReady"}: ${ready?.message ?? "no heartbeat"}`
-      : "the SandboxNode was deleted";
-    const lostAt = since + this.options.nodeLostMs;
-    if (Date.now() < lostAt) {
-      setCond({
-        type: "Ready",
-        status: "Unknown",
-        reason: "NodeNotReady",
-        message: `SandboxNode ${nodeName} is not ready (${why})`,
-      });
-      await this.writeStatus(sandbox, status);
-      return { requeueAfterMs: lostAt - Date.now() + 100 };
-    }
-    const message = `SandboxNode ${nodeName} was lost (${why}); the VM is gone with it`;
-    status.phase = "Failed";
-    status.message = message;
-    setCond({ type: "Ready", status: "False", reason: "NodeLost", message });
-    setCond({ type: "IngressReady", status: "False", reason: "NodeLost", message });
-    await this.writeStatus(sandbox, status);
-    await this.options.events.record(this.ref(sandbox), "Warning", "NodeLost", message);
-    return sandbox.spec.restartPolicy === "OnNodeFailure" ? { requeueAfterMs: 0 } : {};
-  }
-
-  private async agentFailed(
-    sandbox: Sandbox,
-    status: SandboxStatus,
-    nodeName: string,
-    error: unknown,
-    setCond: (update: ConditionUpdate) => void,
-  ): Promise<Result> {
-    const uid = sandbox.metadata.uid as string;
-    if (error instanceof AgentRequestError && error.status === 409) {
-      // The node filled up before its heartbeat said so: place the sandbox again.
-      this.assumed.delete(uid);
-      delete status.nodeName;
-      status.phase = "Pending";
-      setCond({ type: "Scheduled", status: "False", reason: "NodeFull", message: error.message });
-      await this.writeStatus(sandbox, status);
-      await this.options.events.record(
-        this.ref(sandbox),
-        "Warning",
-        "NodeFull",
-        `${nodeName}: ${error.message}`,
-      );
-      return { requeueAfterMs: 0 };
-    }
-    if (error instanceof AgentRequestError && error.status === 400) {
-      // A spec the agent cannot run: say which field, and wait for an edit rather than retry.
-      const message = error.fields.length
-        ? describeFields(error.fields.map((f) => ({ ...f, path: specField(f.path) })))
-        : error.message;
-      status.phase = "Failed";
-      status.message = message;
-      setCond({ type: "Ready", status: "False", reason: "InvalidSpec", message });
-      await this.writeStatus(sandbox, status);
-      await this.options.events.record(this.ref(sandbox), "Warning", "InvalidSpec", message);
-      return {};
-    }
-    if (error instanceof AgentUnreachableError) {
-      setCond({
-        type: "Ready",
-        status: "Unknown",
-        reason: "AgentUnreachable",
-        message: error.message,
-      });
-      await this.writeStatus(sandbox, status);
-    } else if (error instanceof AgentRequestError) {
-      // The agent failed in a way nobody planned for: say so, not "booting", and retry with backoff.
-      const message = `node agent ${nodeName} answered ${error.status}: ${error.message}`;
-      const previous = findCondition(status.conditions, "Ready");
-      setCond({ type: "Ready", status: "False", reason: "AgentError", message });
-      await this.writeStatus(sandbox, status);
-      if (previous?.reason !== "AgentError")
-        await this.options.events.record(this.ref(sandbox), "Warning", "AgentError", message);
-    }
-    throw error;
-  }
-
   /** On delete: destroy the VM, then let the object go. */
   private async finalize(sandbox: Sandbox): Promise<Result> {
     if (!sandbox.metadata.finalizers?.includes(FINALIZER)) return {};
     const uid = sandbox.metadata.uid as string;
-    const nodeName = this.nodeOf(sandbox);
-    const node = nodeName
-      ? (this.options.caches.nodes.get(nodeName) as SandboxNode | undefined)
-      : undefined;
+    const nodeName = this.placements.nodeOf(sandbox);
+    const node = nodeName ? this.placements.node(nodeName) : undefined;
     if (node) {
       try {
         await this.options.agents.delete(node.spec.address, uid);
@@ -571,11 +388,11 @@ export class SandboxReconciler {
         if (!(error instanceof AgentUnreachableError) || isReady(node)) throw error;
       }
     }
-    await this.patchMetadata(sandbox, {
+    await this.writes.metadata(sandbox, {
       finalizers: (sandbox.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
     });
-    this.assumed.delete(uid);
-    this.activity.delete(uid);
+    this.placements.forget(uid);
+    this.activity.forget(uid);
     this.refused.delete(uid);
     this.log.info(
       { sandbox: `${sandbox.metadata.namespace}/${sandbox.metadata.name}`, node: nodeName },
@@ -584,56 +401,34 @@ export class SandboxReconciler {
     return {};
   }
 
-  private template(sandbox: Sandbox) {
-    const ref = sandbox.spec.templateRef;
-    if (!ref) return undefined;
-    return this.options.caches.templates.get(ref.name, sandbox.metadata.namespace);
+  /** Moves the pass's status on by what was observed (status.ts); nothing is written yet. */
+  private note(pass: Pass, observation: Observation): void {
+    pass.status = sandboxStatus(pass.status, pass.generation, observation);
   }
 
-  private ref(sandbox: Sandbox) {
-    return {
-      apiVersion: API_VERSION,
-      kind: "Sandbox",
-      name: sandbox.metadata.name as string,
-      namespace: sandbox.metadata.namespace as string,
-      uid: sandbox.metadata.uid as string,
-    };
+  /** Writes the pass's status (after noting `observation`, if given); unchanged status is not written. */
+  private async save(pass: Pass, observation?: Observation): Promise<void> {
+    if (observation) this.note(pass, observation);
+    pass.sandbox = await this.writes.status(pass.sandbox, pass.status);
   }
 
-  /** Replaces status with optimistic concurrency; unchanged status is not written. */
-  private async writeStatus(sandbox: Sandbox, status: SandboxStatus): Promise<Sandbox> {
-    if (isDeepStrictEqual(sandbox.status ?? {}, status)) return sandbox;
-    try {
-      return (await this.api.replaceNamespacedCustomObjectStatus({
-        ...target,
-        namespace: sandbox.metadata.namespace as string,
+  private record(
+    sandbox: Sandbox,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    return this.options.events.record(
+      {
+        apiVersion: API_VERSION,
+        kind: "Sandbox",
         name: sandbox.metadata.name as string,
-        body: { ...sandbox, status },
-      })) as Sandbox;
-    } catch (error) {
-      if ((error as { code?: number }).code === 409)
-        throw new ConflictError("status changed meanwhile");
-      throw error;
-    }
-  }
-
-  /** Merge-patches metadata, guarded by resourceVersion. */
-  private async patchMetadata(sandbox: Sandbox, metadata: Record<string, unknown>): Promise<void> {
-    try {
-      await this.api.patchNamespacedCustomObject(
-        {
-          ...target,
-          namespace: sandbox.metadata.namespace as string,
-          name: sandbox.metadata.name as string,
-          body: { metadata: { ...metadata, resourceVersion: sandbox.metadata.resourceVersion } },
-        },
-        mergePatch,
-      );
-    } catch (error) {
-      const code = (error as { code?: number }).code;
-      if (code === 409) throw new ConflictError("object changed meanwhile");
-      if (code === 404) return;
-      throw error;
-    }
+        namespace: sandbox.metadata.namespace as string,
+        uid: sandbox.metadata.uid as string,
+      },
+      type,
+      reason,
+      message,
+    );
   }
 }

@@ -1,4 +1,5 @@
-import type { SandboxSpec, SandboxTemplate } from "@turgon/api/crd";
+import type { Sandbox, SandboxSpec, SandboxTemplate } from "@turgon/api/crd";
+import type { Caches } from "../controller/caches.ts";
 
 /** The spec a sandbox runs with once its template's values fill what it leaves unset. */
 export type EffectiveSpec = Omit<SandboxSpec, "image" | "templateRef"> & { image: string };
@@ -48,4 +49,14 @@ export function applyTemplate(
     if (value) (merged as Record<Section, object>)[section] = value;
   }
   return merged;
+}
+
+/** The SandboxTemplate a sandbox references, from the cache; undefined when none or missing. */
+export function templateOf(
+  caches: Pick<Caches, "templates">,
+  sandbox: Sandbox,
+): SandboxTemplate | undefined {
+  const ref = sandbox.spec.templateRef;
+  if (!ref) return undefined;
+  return caches.templates.get(ref.name, sandbox.metadata.namespace);
 }

@@ -1,16 +1,48 @@
 import assert from "node:assert/strict";
+import { EventEmitter, once } from "node:events";
 import { after, before, describe, it } from "node:test";
-import { CoreV1Api } from "@kubernetes/client-node";
-import { testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { testEnvironment, testKubeConfig, uniqueName } from "@turgon/dev/testing";
 import { LeaderElector } from "./leader.ts";
 
 const timings = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 250 };
 
+/** Fires on every Lease read a replica makes and on every change of leadership. */
+const changed = new EventEmitter();
+
+/**
+ * The test cluster's kubeconfig, counting this replica's Lease reads. Each
+ * attempt to take or renew the lease starts with a read, so the count says
+ * how many attempts a replica has made: the test waits on that, not on time.
+ */
+class CountingKubeConfig extends KubeConfig {
+  leaseReads = 0;
+
+  constructor() {
+    super();
+    this.loadFromFile(testEnvironment().kubeconfig);
+  }
+
+  override async applySecurityAuthentication(
+    context: Parameters<KubeConfig["applySecurityAuthentication"]>[0],
+  ): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    if (context.getHttpMethod() === "GET" && context.getUrl().includes("/leases/")) {
+      this.leaseReads++;
+      changed.emit("change");
+    }
+  }
+}
+
+/** Waits until `condition` holds, looking again at each read or leadership change; bounded in time. */
 async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const signal = AbortSignal.timeout(timeoutMs);
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    try {
+      await once(changed, "change", { signal });
+    } catch {
+      throw new Error(`timed out waiting for ${what}`);
+    }
   }
 }
 
@@ -30,15 +62,24 @@ describe("leader election on a Lease", () => {
       .then(() => {}),
   );
 
-  const replica = (identity: string, log: string[]) =>
-    new LeaderElector(kc, {
+  const replica = (identity: string, log: string[]) => {
+    const counting = new CountingKubeConfig();
+    const elector = new LeaderElector(counting, {
       namespace,
       name: "turgon-operator",
       identity,
       ...timings,
-      onStartedLeading: () => log.push(`${identity} leads`),
-      onStoppedLeading: () => log.push(`${identity} stops`),
+      onStartedLeading: () => {
+        log.push(`${identity} leads`);
+        changed.emit("change");
+      },
+      onStoppedLeading: () => {
+        log.push(`${identity} stops`);
+        changed.emit("change");
+      },
     });
+    return Object.assign(elector, { attempts: () => counting.leaseReads });
+  };
 
   it("lets exactly one of two replicas lead, and hands over when the leader dies", async () => {
     const log: string[] = [];
@@ -47,9 +88,15 @@ describe("leader election on a Lease", () => {
     a.start();
     b.start();
     await until("a leader", () => a.isLeader || b.isLeader);
-    // Several renew periods later there is still exactly one leader.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Several renew periods later (each replica has tried the lease four more times)
+    // there is still exactly one leader.
+    const [aFrom, bFrom] = [a.attempts(), b.attempts()];
+    await until(
+      "four more attempts by each replica",
+      () => a.attempts() >= aFrom + 4 && b.attempts() >= bFrom + 4,
+    );
     assert.equal(Number(a.isLeader) + Number(b.isLeader), 1);
+    assert.equal(log.filter((line) => line.endsWith("leads")).length, 1, log.join(", "));
     const [leader, follower] = a.isLeader ? [a, b] : [b, a];
 
     // The leader dies without releasing the lease: the follower waits for it to expire.
@@ -72,7 +119,8 @@ describe("leader election on a Lease", () => {
     await until("c to lead", () => a.isLeader);
     const b = replica("d", log);
     b.start();
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // A second read means d's first attempt is over: it found the lease held and live.
+    await until("d to try the held lease", () => b.attempts() >= 2);
     assert.equal(b.isLeader, false);
     await a.stop(true);
     const released = Date.now();
