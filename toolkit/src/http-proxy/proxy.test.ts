@@ -56,14 +56,15 @@ interface Front {
 
 /** A server in front of `upstream` through the shared proxy, answering failures as the callers do. */
 async function front(
-  upstream: (req: IncomingMessage) => Upstream,
+  upstream: (req: IncomingMessage) => Omit<Upstream, "onFailure">,
   options: Partial<HttpProxyOptions> = {},
 ): Promise<Front> {
   const failures: ProxyFailure[] = [];
-  const proxy = createHttpProxy({
-    connectTimeoutMs: 5_000,
-    ...options,
-    onFailure: (failure, _req, answer) => {
+  const proxy = createHttpProxy({ connectTimeoutMs: 5_000, ...options });
+  cleanups.push(() => proxy.close());
+  const answering = (req: IncomingMessage): Upstream => ({
+    ...upstream(req),
+    onFailure: (failure, answer) => {
       failures.push(failure);
       if (!answer) return;
       if ("writeHead" in answer)
@@ -71,9 +72,8 @@ async function front(
       else answer.end(`HTTP/1.1 ${failure.status} ${failure.reason}\r\nconnection: close\r\n\r\n`);
     },
   });
-  cleanups.push(() => proxy.close());
-  const server = createServer((req, res) => proxy.web(req, res, upstream(req)));
-  server.on("upgrade", (req, socket: Socket, head) => proxy.ws(req, socket, head, upstream(req)));
+  const server = createServer((req, res) => proxy.web(req, res, answering(req)));
+  server.on("upgrade", (req, socket: Socket, head) => proxy.ws(req, socket, head, answering(req)));
   return { port: await listen(server), failures };
 }
 

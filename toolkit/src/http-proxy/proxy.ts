@@ -45,6 +45,14 @@ export interface Upstream {
   responseHeaders?(headers: IncomingHttpHeaders): IncomingHttpHeaders;
   /** A WebSocket now flows both ways between these two sockets. */
   onTunnel?(upstream: Socket, client: Socket): void;
+  /**
+   * Told of a failed exchange, to log and count it. `answer` is given while
+   * the client can still be told (nothing of the response sent yet): the
+   * callee writes the refusal there (a ServerResponse, or an upgrade's raw
+   * socket). Otherwise the client's connection is cut, so it cannot take a
+   * truncated body for a whole one.
+   */
+  onFailure(failure: ProxyFailure, answer?: ServerResponse | Socket): void;
 }
 
 export interface HttpProxyOptions {
@@ -56,14 +64,6 @@ export interface HttpProxyOptions {
   tls?: HttpsAgentOptions;
   /** Most pooled connections per upstream. */
   maxSockets?: number;
-  /**
-   * Told of each failed exchange, to log and count it. `answer` is given while
-   * the client can still be told (nothing of the response sent yet): the
-   * callee writes the refusal there (a ServerResponse, or an upgrade's raw
-   * socket). Otherwise the client's connection is cut, so it cannot take a
-   * truncated body for a whole one.
-   */
-  onFailure(failure: ProxyFailure, req: IncomingMessage, answer?: ServerResponse | Socket): void;
 }
 
 export interface HttpProxy {
@@ -183,18 +183,18 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     const exchange = exchanges.get(req);
     const failure = describe(error);
     if (answer instanceof ServerResponse) {
-      if (answer.headersSent || answer.destroyed) {
-        options.onFailure(failure, req);
+      if (!exchange || answer.headersSent || answer.destroyed) {
+        exchange?.upstream.onFailure(failure);
         answer.destroy();
-      } else options.onFailure(failure, req, answer);
+      } else exchange.upstream.onFailure(failure, answer);
       return;
     }
     // An upgrade: http-proxy-3 closes the client's socket once this returns.
     const socket = answer as Socket;
-    if (exchange?.settled || socket.destroyed) options.onFailure(failure, req);
+    if (!exchange || exchange.settled || socket.destroyed) exchange?.upstream.onFailure(failure);
     else {
-      if (exchange) exchange.settled = true;
-      options.onFailure(failure, req, socket);
+      exchange.settled = true;
+      exchange.upstream.onFailure(failure, socket);
     }
   });
   // The client went away: http-proxy-3 has already dropped the upstream request.
