@@ -136,7 +136,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     proxyReq.once("close", clear);
   };
 
-  server.on("proxyReq", (proxyReq) => watchHead(proxyReq));
+  if (options.headersTimeoutMs) server.on("proxyReq", (proxyReq) => watchHead(proxyReq));
 
   server.on("proxyRes", (proxyRes, req, res) => {
     const headers = clientHeaders(exchanges.get(req), withoutHopByHop(proxyRes.headers));
