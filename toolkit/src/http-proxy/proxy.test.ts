@@ -192,6 +192,25 @@ describe("createHttpProxy", () => {
     assert.equal(path, "/rewritten?a=b");
   });
 
+  it("sends the request target byte for byte: no dot segments resolved, no backslashes turned", async () => {
+    const paths: string[] = [];
+    const upstream = createServer((req, res) => {
+      paths.push(req.url ?? "");
+      res.end();
+    });
+    const { port } = await front(to(await listen(upstream)));
+    const sent = [
+      "/a/../admin",
+      "/%2e%2e/admin",
+      "/\\admin",
+      "/a/./b",
+      "//twice//x",
+      "/q?x=1&y=%2F",
+    ];
+    for (const path of sent) assert.equal((await get(port, path)).status, 200, path);
+    assert.deepEqual(paths, sent);
+  });
+
   it("pools upstream connections: sequential requests share one", async () => {
     let connections = 0;
     const upstream = createServer((_req, res) => res.end("ok"));

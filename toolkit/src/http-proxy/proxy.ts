@@ -205,6 +205,9 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     const host = upstream.origin.hostname.replace(/^\[(.*)\]$/, "$1");
     return {
       target: upstream.origin,
+      // The path exactly as given: http-proxy-3 otherwise re-parses it as a URL, resolving
+      // dot segments and backslashes, so the upstream would not get what the caller checked.
+      toProxy: true,
       agent: secure ? pools.https : pools.http,
       // A fresh object each time (http-proxy-3 builds the request on it). Verify the upstream by its
       // own name, not the client's Host (Node's default); an IP address has no name to send.
