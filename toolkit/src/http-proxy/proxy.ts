@@ -79,7 +79,7 @@ export interface HttpProxy {
 interface Exchange {
   upstream: Upstream;
   proxyReq?: ClientRequest;
-  /** The client left (or was answered) before an upgrade completed: nothing more to tell it. */
+  /** An upgrade that is past telling the client of a failure: switched, answered otherwise, or the client left. */
   settled?: boolean;
   client?: Socket;
 }
