@@ -2,14 +2,14 @@ import {
   createServer,
   type IncomingHttpHeaders,
   type IncomingMessage,
-  request,
   type Server,
-  type ServerResponse,
+  ServerResponse,
   STATUS_CODES,
 } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
+import { createHttpProxy, type Upstream } from "@turgon/toolkit/http-proxy";
 import { type CallerAuthentication, ingressAllowed } from "../api/auth.ts";
 import { type AgentTls, tlsServerOptions } from "../api/tls.ts";
 import type { Logger } from "../logger.ts";
@@ -18,30 +18,17 @@ import type { SandboxManager } from "../sandboxes/manager.ts";
 import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
 import { refusedByHooks } from "./hooks.ts";
 
-/** Headers that belong to one hop and must not be forwarded (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-];
-
-function forwardHeaders(headers: IncomingHttpHeaders, keepUpgrade: boolean): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (name === SANDBOX_HEADER || name === INGRESS_TICKET_HEADER) continue;
-    if (!keepUpgrade && HOP_BY_HOP.includes(name)) continue;
-    out[name] = value;
-  }
-  return out;
+/** The router's own headers stop here: the gateway and the guest never see them. */
+function withoutRouterHeaders(forwardable: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { [SANDBOX_HEADER]: _sandbox, [INGRESS_TICKET_HEADER]: _ticket, ...rest } = forwardable;
+  return rest;
 }
 
-type Target =
-  | { host: string; port: number; sandbox: ManagedSandbox }
-  | { status: number; message: string; retryAfter?: number };
+/** How long the VM's Gondolin gateway (on this host) may take to accept a connection. */
+const GATEWAY_CONNECT_TIMEOUT_MS = 3_000;
+
+type Reached = { host: string; port: number; sandbox: ManagedSandbox };
+type Target = Reached | { status: number; message: string; retryAfter?: number };
 
 /** Denied by the sandbox's ingress hooks, judged on the target as sent (Gondolin sees it parsed). */
 const DENIED_PATH = { status: 403, message: "the sandbox's ingress hooks deny this path" };
@@ -76,12 +63,21 @@ function refuse(
   res.writeHead(target.status, headers).end(`${JSON.stringify({ error: target.message })}\n`);
 }
 
+/** The same refusal on an upgrade's raw socket: the status line, no body. */
+function refuseUpgrade(client: Socket, status: number) {
+  client.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+  );
+}
+
 export interface IngressServerOptions {
   manager: SandboxManager;
   auth: CallerAuthentication;
   log: Logger;
   metrics?: AgentMetrics;
   tls?: AgentTls;
+  /** How long the gateway may take to accept a connection (a 504 after). */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -97,7 +93,26 @@ export function createIngressServer({
   log,
   metrics,
   tls,
+  connectTimeoutMs = GATEWAY_CONNECT_TIMEOUT_MS,
 }: IngressServerOptions): Server {
+  const proxy = createHttpProxy({ connectTimeoutMs });
+  /** The VM's Gondolin ingress gateway, with the request as sent, less the router's headers. */
+  const toGateway = (req: IncomingMessage, target: Reached): Upstream => ({
+    origin: new URL(
+      `http://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`,
+    ),
+    path: req.url ?? "/",
+    headers: withoutRouterHeaders,
+    onFailure: (failure, answer) => {
+      log.warn({ err: failure.error, uid: target.sandbox.desired.uid }, "ingress upstream failed");
+      if (answer instanceof ServerResponse)
+        refuse(answer, {
+          status: failure.status,
+          message: `sandbox gateway failed: ${failure.message}`,
+        });
+      else if (answer) refuseUpgrade(answer, failure.status);
+    },
+  });
   const server: Server = tls ? createTlsServer(tlsServerOptions(tls)) : createServer();
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const timer = metrics?.ingressSeconds.startTimer();
@@ -106,58 +121,23 @@ export function createIngressServer({
     if ("status" in target) return refuse(res, target);
     // Activity for idleTimeout (throttled inside: this is every request).
     target.sandbox.touch();
-    const upstream = request(
-      {
-        host: target.host,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: forwardHeaders(req.headers, false),
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, forwardHeaders(answer.headers, false));
-        answer.pipe(res);
-      },
-    );
-    upstream.on("error", (error) => {
-      log.warn({ err: error, uid: req.headers[SANDBOX_HEADER] }, "ingress upstream failed");
-      if (!res.headersSent)
-        refuse(res, { status: 502, message: `sandbox gateway failed: ${error.message}` });
-      else res.destroy(error);
-    });
-    req.pipe(upstream);
+    proxy.web(req, res, toGateway(req, target));
   });
 
   server.on("upgrade", (req: IncomingMessage, client: Socket, head: Buffer) => {
     const target = resolveTarget(manager, req, auth);
-    if ("status" in target) {
-      client.end(
-        `HTTP/1.1 ${target.status} ${STATUS_CODES[target.status] ?? "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-      );
-      return;
-    }
+    if ("status" in target) return refuseUpgrade(client, target.status);
     target.sandbox.touch();
-    const upstream = connect(target.port, target.host, () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (const [name, value] of Object.entries(forwardHeaders(req.headers, true))) {
-        for (const v of Array.isArray(value) ? value : [value])
-          if (v !== undefined) lines.push(`${name}: ${v}`);
-      }
-      upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
+    proxy.ws(req, client, head, {
+      ...toGateway(req, target),
       // A long-lived WebSocket is activity for as long as messages flow either way.
-      const touch = () => target.sandbox.touch();
-      upstream.on("data", touch);
-      client.on("data", touch);
+      onTunnel: (upstream, downstream) => {
+        const touch = () => target.sandbox.touch();
+        upstream.on("data", touch);
+        downstream.on("data", touch);
+      },
     });
-    const close = () => {
-      upstream.destroy();
-      client.destroy();
-    };
-    upstream.on("error", close);
-    client.on("error", close);
   });
+  server.on("close", () => proxy.close());
   return server;
 }

@@ -1,19 +1,12 @@
 import {
   createServer,
-  Agent as HttpAgent,
-  request as httpRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
   type Server,
-  type ServerResponse,
+  ServerResponse,
 } from "node:http";
-import {
-  createServer as createTlsServer,
-  Agent as HttpsAgent,
-  request as httpsRequest,
-} from "node:https";
-import { connect, isIP, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
+import { createServer as createTlsServer } from "node:https";
+import type { Socket } from "node:net";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
 import {
   type AgentCredentials,
@@ -22,9 +15,9 @@ import {
 } from "@turgon/api/agent/credentials";
 import type { IngressTokenClaims } from "@turgon/api/routing";
 import { EXEC_PATH, hostLabel, INGRESS_TOKEN_PARAM } from "@turgon/api/routing";
+import { createHttpProxy, type ProxyFailure, type Upstream } from "@turgon/toolkit/http-proxy";
 import {
   cookieValue,
-  guestSetCookie,
   guestSetCookies,
   ingressCookie,
   ingressCookieName,
@@ -39,17 +32,6 @@ import type { RouterMetrics } from "../metrics.ts";
 import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
 import { type Refusal, refuse, refuseUpgrade } from "./pages.ts";
 import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
-
-/** Headers that belong to one hop (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 export interface ProxyOptions {
   directory: SandboxDirectory;
@@ -81,46 +63,6 @@ type Decision =
   | { kind: "refuse"; refusal: Refusal }
   | { kind: "redirect"; location: string; cookie?: string };
 
-/** The most a WebSocket answer's head may take before the router gives up on it. */
-const MAX_RESPONSE_HEAD = 64 * 1024;
-
-/**
- * Relays the head of the agent's answer to a WebSocket upgrade with the
- * guest's Set-Cookie lines made host-only (browsers take cookies from a 101
- * too), then the rest of the stream as is.
- */
-function relayUpgradeAnswer(upstream: Socket, client: Socket, fail: (error: Error) => void): void {
-  let head = Buffer.alloc(0);
-  const onEnd = () => fail(new Error("the agent closed before answering the upgrade"));
-  const onData = (chunk: Buffer) => {
-    head = Buffer.concat([head, chunk]);
-    const end = head.indexOf("\r\n\r\n");
-    if (end < 0) {
-      if (head.length > MAX_RESPONSE_HEAD) fail(new Error("the agent's answer has no end of head"));
-      return;
-    }
-    upstream.off("data", onData);
-    upstream.off("end", onEnd);
-    upstream.pause();
-    const lines = head
-      .subarray(0, end)
-      .toString("latin1")
-      .split("\r\n")
-      .flatMap((line) => {
-        const match = /^set-cookie:(.*)$/i.exec(line);
-        if (!match) return [line];
-        const cookie = guestSetCookie((match[1] ?? "").trim());
-        return cookie === undefined ? [] : [`Set-Cookie: ${cookie}`];
-      });
-    client.write(Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"));
-    const rest = head.subarray(end + 4);
-    if (rest.length > 0) client.write(rest);
-    upstream.pipe(client);
-  };
-  upstream.on("data", onData);
-  upstream.once("end", onEnd);
-}
-
 /** Private sandboxes admit their team and admins; authenticated ones anyone signed in. */
 function teamRefusal(route: Serve, claims: IngressTokenClaims): Decision | undefined {
   if (route.access !== "private" || claims.admin || claims.teams.includes(route.team))
@@ -144,15 +86,11 @@ export function createRouterServer(options: ProxyOptions): Server {
   const { directory, keys, metrics, log } = options;
   const scheme = options.https ? "https" : "http";
   const cookieName = ingressCookieName(options.https);
-  // Keep-alive pools to agents' ingress ports: https with the router's client certificate.
-  const agentPools = {
-    http: new HttpAgent({ keepAlive: true, maxSockets: 256 }),
-    https: new HttpsAgent({
-      keepAlive: true,
-      maxSockets: 256,
-      ...agentTlsOptions(options.agentCredentials),
-    }),
-  };
+  // To agents' ingress ports, pooled: https with the router's client certificate.
+  const proxy = createHttpProxy({
+    connectTimeoutMs: options.connectTimeoutMs,
+    tls: agentTlsOptions(options.agentCredentials),
+  });
 
   const decide = async (req: IncomingMessage, upgrade: boolean): Promise<Decision> => {
     const label = hostLabel(req.headers.host, options.domain);
@@ -240,32 +178,68 @@ export function createRouterServer(options: ProxyOptions): Server {
     return { kind: "redirect", location: siteUrl(origin, url), cookie };
   };
 
-  const forwardHeaders = (
+  /** The agent's ingress for `route`: the sandbox named, the router's credential, the router's view of the client. */
+  const toAgent = (req: IncomingMessage, route: Serve, path: string): Upstream => {
+    const sent = req.headers;
+    return {
+      origin: new URL(route.agent),
+      path,
+      headers: (forwardable) => {
+        const out: IncomingHttpHeaders = {};
+        for (const [name, value] of Object.entries(forwardable)) {
+          if (
+            name === SANDBOX_HEADER ||
+            name === INGRESS_TICKET_HEADER ||
+            name === "cookie" ||
+            isForwardingHeader(name)
+          )
+            continue;
+          out[name] = value;
+        }
+        const cookie = withoutRouterCookies(sent.cookie);
+        if (cookie) out.cookie = cookie;
+        Object.assign(
+          out,
+          options.trustedProxies.forwardingHeaders(sent, req.socket.remoteAddress, scheme),
+        );
+        out[SANDBOX_HEADER] = route.uid;
+        Object.assign(out, agentIngressHeaders(options.agentCredentials, route.uid));
+        return out;
+      },
+      // Guest cookies become host-only, on HTTP and on a WebSocket's answer (browsers take them from a 101 too).
+      responseHeaders: (headers) => {
+        const { "set-cookie": _, ...rest } = headers;
+        const cookies = guestSetCookies(headers["set-cookie"]);
+        return cookies ? { ...rest, "set-cookie": cookies } : rest;
+      },
+      onFailure: (failure, answer) => answerFailure(failure, req, route, answer),
+    };
+  };
+
+  /** The agent could not be reached or failed: a page while the client can still be told. */
+  const answerFailure = (
+    failure: ProxyFailure,
     req: IncomingMessage,
     route: Serve,
-    upgrade: boolean,
-  ): IncomingHttpHeaders => {
-    const out: IncomingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (
-        name === SANDBOX_HEADER ||
-        name === INGRESS_TICKET_HEADER ||
-        name === "cookie" ||
-        isForwardingHeader(name)
-      )
-        continue;
-      if (!upgrade && HOP_BY_HOP.has(name)) continue;
-      out[name] = value;
-    }
-    const cookie = withoutRouterCookies(req.headers.cookie);
-    if (cookie) out.cookie = cookie;
-    Object.assign(
-      out,
-      options.trustedProxies.forwardingHeaders(req.headers, req.socket.remoteAddress, scheme),
-    );
-    out[SANDBOX_HEADER] = route.uid;
-    Object.assign(out, agentIngressHeaders(options.agentCredentials, route.uid));
-    return out;
+    answer: ServerResponse | Socket | undefined,
+  ) => {
+    log.warn({ err: failure.error, sandbox: route.uid }, "agent ingress failed");
+    if (!answer) return;
+    const refusal: Refusal =
+      failure.status === 504
+        ? {
+            status: 504,
+            reason: "AgentTimeout",
+            message: `the sandbox's node agent did not answer in time: ${failure.message}`,
+          }
+        : {
+            status: 502,
+            reason: "AgentUnreachable",
+            message: `the sandbox's node agent did not answer: ${failure.message}`,
+          };
+    metrics.errors.inc({ reason: refusal.reason });
+    if (answer instanceof ServerResponse) refuse(req, answer, refusal);
+    else refuseUpgrade(answer, refusal);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -290,51 +264,7 @@ export function createRouterServer(options: ProxyOptions): Server {
         .end();
       return;
     }
-    const agent = new URL(decision.route.agent);
-    const secure = agent.protocol === "https:";
-    const upstream = (secure ? httpsRequest : httpRequest)({
-      host: agent.hostname,
-      port: agent.port,
-      method: req.method,
-      path: decision.path,
-      headers: forwardHeaders(req, decision.route, false),
-      agent: secure ? agentPools.https : agentPools.http,
-      // Verify the agent by its own address, not by the sandbox's Host header (Node's default).
-      ...(secure ? { servername: isIP(agent.hostname) ? "" : agent.hostname } : {}),
-    });
-    upstream.on("socket", (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(
-        () => upstream.destroy(new Error(`no connection within ${options.connectTimeoutMs} ms`)),
-        options.connectTimeoutMs,
-      );
-      socket.once("connect", () => clearTimeout(timer));
-      socket.once("close", () => clearTimeout(timer));
-    });
-    upstream.on("response", (answer) => {
-      const headers: IncomingHttpHeaders = {};
-      for (const [name, value] of Object.entries(answer.headers))
-        if (!HOP_BY_HOP.has(name) && name !== "set-cookie") headers[name] = value;
-      const cookies = guestSetCookies(answer.headers["set-cookie"]);
-      if (cookies) headers["set-cookie"] = cookies;
-      res.writeHead(answer.statusCode ?? 502, headers);
-      answer.pipe(res);
-    });
-    upstream.on("error", (error) => {
-      log.warn({ err: error, sandbox: decision.route.uid }, "agent ingress failed");
-      if (!res.headersSent) {
-        metrics.errors.inc({ reason: "AgentUnreachable" });
-        refuse(req, res, {
-          status: 502,
-          reason: "AgentUnreachable",
-          message: `the sandbox's node agent did not answer: ${error.message}`,
-        });
-      } else res.destroy(error);
-    });
-    res.once("close", () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
+    proxy.web(req, res, toAgent(req, decision.route, decision.path));
   };
 
   const server = options.tls ? createTlsServer(options.tls) : createServer();
@@ -381,45 +311,8 @@ export function createRouterServer(options: ProxyOptions): Server {
       refuseUpgrade(client, refusal);
       return;
     }
-    const agent = new URL(decision.route.agent);
-    const secure = agent.protocol === "https:";
-    const upstream = secure
-      ? tlsConnect({
-          host: agent.hostname,
-          port: Number(agent.port),
-          ...agentTlsOptions(options.agentCredentials),
-        })
-      : connect(Number(agent.port), agent.hostname);
-    const timer = setTimeout(
-      () => upstream.destroy(new Error("connect timeout")),
-      options.connectTimeoutMs,
-    );
-    upstream.once(secure ? "secureConnect" : "connect", () => {
-      clearTimeout(timer);
-      const lines = [`${req.method} ${decision.path} HTTP/1.1`];
-      for (const [name, value] of Object.entries(forwardHeaders(req, decision.route, true)))
-        for (const v of Array.isArray(value) ? value : [value])
-          if (v !== undefined) lines.push(`${name}: ${v}`);
-      upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      relayUpgradeAnswer(upstream, client, close);
-      client.pipe(upstream);
-    });
-    const close = () => {
-      clearTimeout(timer);
-      if (!upstream.readyState || upstream.connecting)
-        client.end(
-          "HTTP/1.1 502 AgentUnreachable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-        );
-      upstream.destroy();
-      client.destroy();
-    };
-    upstream.on("error", close);
-    client.on("error", close);
+    proxy.ws(req, client, head, toAgent(req, decision.route, decision.path));
   };
-  server.on("close", () => {
-    agentPools.http.destroy();
-    agentPools.https.destroy();
-  });
+  server.on("close", () => proxy.close());
   return server;
 }
