@@ -16,6 +16,7 @@ const TITLES: Record<number, string> = {
   409: "Conflict",
   502: "Bad gateway",
   503: "Unavailable",
+  504: "Gateway timeout",
 };
 
 function escapeHtml(text: string): string {
