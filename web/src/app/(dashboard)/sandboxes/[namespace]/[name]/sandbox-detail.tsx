@@ -12,6 +12,7 @@ import { AlertIcon, TerminalIcon } from "~/components/icons";
 import { LiveIndicator } from "~/components/live";
 import { Badge, Card, Code } from "~/components/page";
 import { NetworkTab } from "~/components/policy-requests/network-tab";
+import { Tabs, useAddressTab } from "~/components/tabs";
 import { Age, formatTime } from "~/components/time";
 import type { AuditFilter, QueryParse, SessionFilter } from "~/lib/audit.ts";
 import { displayPhase } from "~/lib/sandboxes.ts";
@@ -76,14 +77,7 @@ export function SandboxDetail({
   );
   const sandbox = live === undefined ? data.sandbox : live.sandbox;
   const team = live?.team ?? data.team;
-  const [tab, setTab] = useState<Tab>(initialTab);
-  const chooseTab = (next: Tab) => {
-    setTab(next);
-    const url = new URL(window.location.href);
-    if (next === "overview") url.searchParams.delete("tab");
-    else url.searchParams.set("tab", next);
-    window.history.replaceState(window.history.state, "", `${url.pathname}${url.search}`);
-  };
+  const [tab, chooseTab] = useAddressTab<Tab>(initialTab, "overview");
 
   const setMode = useMutation(trpc.sandboxes.setOperatingMode.mutationOptions());
   const shown = sandbox ?? data.sandbox;
@@ -185,34 +179,18 @@ export function SandboxDetail({
         </div>
       ) : null}
 
-      <div className="border-b border-slate-200">
-        <div className="-mb-px flex gap-6" aria-label="Sandbox views" role="tablist">
-          {(
-            [
-              ["overview", "Overview"],
-              ["terminal", "Terminal"],
-              ["network", "Network"],
-              ["egress", "Egress"],
-              ["sessions", "Sessions"],
-            ] as const
-          ).map(([key, label]) => (
-            <button
-              key={key}
-              type="button"
-              role="tab"
-              aria-selected={tab === key}
-              onClick={() => chooseTab(key)}
-              className={`border-b-2 px-1 pb-3 text-sm font-medium ${
-                tab === key
-                  ? "border-indigo-500 text-indigo-600"
-                  : "border-transparent text-slate-500 hover:border-slate-300 hover:text-slate-700"
-              }`}
-            >
-              {label}
-            </button>
-          ))}
-        </div>
-      </div>
+      <Tabs
+        label="Sandbox views"
+        tabs={[
+          ["overview", "Overview"],
+          ["terminal", "Terminal"],
+          ["network", "Network"],
+          ["egress", "Egress"],
+          ["sessions", "Sessions"],
+        ]}
+        current={tab}
+        onChoose={chooseTab}
+      />
 
       {tab === "terminal" ? (
         <TerminalSlot namespace={namespace} name={name} uid={uid} phase={phase} />
