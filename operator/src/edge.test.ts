@@ -113,4 +113,12 @@ describe("the edge ConfigMap", () => {
     assert.equal(stack.operator.child.exitCode, null, "the operator did not restart");
     assert.equal(stack.operator.child.pid, operatorPid);
   });
+
+  it("SIGTERM stops the router and the operator gracefully: exit 0 (the daemon scaffold)", async () => {
+    for (const daemon of [stack.router, stack.operator]) {
+      await daemon.stop();
+      assert.deepEqual([daemon.child.exitCode, daemon.child.signalCode], [0, null]);
+      assert.ok(daemon.lines.some((line) => line.includes('"msg":"shutting down')));
+    }
+  });
 });

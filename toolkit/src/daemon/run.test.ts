@@ -151,13 +151,31 @@ describe("runDaemon", () => {
         [["demo started", "http://x"]],
       );
       p.handlers.get(signal)?.();
-      p.handlers.get("SIGTERM")?.();
-      p.handlers.get("SIGINT")?.();
-      assert.equal(stops, 1, `${signal}: one graceful stop however many signals`);
+      assert.equal(stops, 1, signal);
       finish?.();
       assert.equal(await p.exit, EXIT.ok);
+      assert.deepEqual(p.codes, [EXIT.ok]);
       assert.equal(p.logs.at(-1)?.msg, "shutting down: closing things");
     }
+  });
+
+  it("a second signal during the graceful stop exits 1 at once, without a second stop", async () => {
+    const p = fakeProcess([]);
+    let stops = 0;
+    const daemon = demo(p.log, {
+      start: async () => ({
+        stop: () => {
+          stops += 1;
+          return new Promise<void>(() => {});
+        },
+      }),
+    });
+    await outcome(runDaemon(daemon, p.io), p);
+    p.handlers.get("SIGTERM")?.();
+    p.handlers.get("SIGINT")?.();
+    assert.equal(stops, 1);
+    assert.deepEqual(p.codes, [EXIT.failed]);
+    assert.match(String(p.logs.at(-1)?.msg), /second signal/);
   });
 
   it("a failed graceful stop exits 1 with a fatal line", async () => {

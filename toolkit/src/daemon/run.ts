@@ -61,7 +61,8 @@ export function wantsHelp(argv: string[]): boolean {
  * Runs one Turgon daemon the same way for all of them:
  * 1. `--help`/`-h`: usage on stdout, exit 0, before anything else is read;
  * 2. TURGON_LOG_LEVEL checked, then flags and environment loaded;
- * 3. started; SIGTERM/SIGINT stop it gracefully once and exit 0.
+ * 3. started; SIGTERM/SIGINT stop it gracefully once and exit 0 (a second
+ *    signal during the stop exits 1 at once).
  * A ConfigError (bad flag, variable, file or kubeconfig) prints
  * `turgon-<name>: <message>` on stderr and exits 2; any other start failure
  * is a fatal log line and exit 1.
@@ -97,7 +98,12 @@ export async function runDaemon<Config, Running extends { stop(): Promise<void> 
   if (daemon.started) log.info(daemon.started(running), `${daemon.name} started`);
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    // A second signal while stopping (Ctrl-C twice) gives up on the graceful stop, as the
+    // default action of a signal would.
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting without waiting for the graceful stop");
+      return io.exit(EXIT.failed);
+    }
     stopping = true;
     log.info({ signal }, daemon.stopping ? `shutting down: ${daemon.stopping}` : "shutting down");
     try {
