@@ -1,13 +1,13 @@
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describeDaemonCli } from "@turgon/toolkit/daemon/testing";
+import { describeDaemonCli, tokenFile } from "@turgon/toolkit/daemon/testing";
 
 /** An --insecure agent: the fewest files to get as far as the kubeconfig. */
-const insecure = async (dir: string) => {
-  await writeFile(join(dir, "token"), "a-token-of-sixteen-characters-or-more");
-  return ["--insecure", "true", "--token-file", join(dir, "token")];
-};
+const insecure = async (dir: string) => [
+  "--insecure",
+  "true",
+  "--token-file",
+  await tokenFile(dir),
+];
 
 describeDaemonCli({
   name: "node-agent",

@@ -1,17 +1,10 @@
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describeDaemonCli } from "@turgon/toolkit/daemon/testing";
-
-const token = async (dir: string) => {
-  await writeFile(join(dir, "token"), "a-token-of-sixteen-characters-or-more");
-  return ["--agent-token-file", join(dir, "token")];
-};
+import { describeDaemonCli, tokenFile } from "@turgon/toolkit/daemon/testing";
 
 describeDaemonCli({
   name: "operator",
   entry: fileURLToPath(new URL("./main.ts", import.meta.url)),
-  validFlags: token,
+  validFlags: async (dir) => ["--agent-token-file", await tokenFile(dir)],
   missing: {
     // How it reaches agents is the operator's one required setting.
     flags: async () => ["--agent-ca-file", "/pki/ca.crt"],

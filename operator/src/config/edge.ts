@@ -6,7 +6,7 @@ import {
   parseEdgeFacts,
 } from "@turgon/api/routing/edge";
 import { ConfigError } from "@turgon/toolkit/flags";
-import { ConfigMapFollower } from "@turgon/toolkit/kube";
+import { followConfigMap } from "@turgon/toolkit/kube";
 import type { Logger } from "../logger.ts";
 import { edgeOverrides, type OperatorConfig } from "./config.ts";
 
@@ -34,7 +34,7 @@ export async function followEdge(
   const overrides = edgeOverrides(config);
   let facts: EdgeFacts | undefined;
   let started = false;
-  const follower = new ConfigMapFollower(
+  const follower = followConfigMap(
     kc,
     ref,
     (data) => {

@@ -47,6 +47,13 @@ export function runCli(
   });
 }
 
+/** A bearer token file in `dir` long enough for every daemon (16+ characters); its path. */
+export async function tokenFile(dir: string): Promise<string> {
+  const path = join(dir, "token");
+  await writeFile(path, "a-token-of-sixteen-characters-or-more");
+  return path;
+}
+
 export interface DaemonCliCases {
   /** `operator` for `turgon-operator`. */
   name: string;
