@@ -188,7 +188,7 @@ describe("sandbox dashboard through the whole stack", () => {
     assert.equal(await row(namespace, "web").getByTestId("node").textContent(), nodeName());
     assert.match(
       (await row(namespace, "web").getByTestId("url").getAttribute("href")) ?? "",
-      new RegExp(`^http://web--${namespace}\\.localhost:18080/$`),
+      new RegExp(`^http://web--${namespace}\\.localhost:${stack.routerPort}/$`),
     );
 
     // Filters live in the URL query, and apply to the live rows.
@@ -221,7 +221,7 @@ describe("sandbox dashboard through the whole stack", () => {
     await page.getByTestId("event").filter({ hasText: "Ready" }).first().waitFor();
     assert.equal(
       await page.getByTestId("sandbox-url").getAttribute("href"),
-      `http://web--${namespace}.localhost:18080/`,
+      `http://web--${namespace}.localhost:${stack.routerPort}/`,
     );
     assert.match((await page.getByTestId("routes").textContent()) ?? "", /\/.*8000/);
     assert.match(

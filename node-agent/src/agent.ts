@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
-import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import { listen, loadKubeConfig } from "@turgon/toolkit/daemon";
+import { ConfigError } from "@turgon/toolkit/flags";
 import type { CallerAuthentication } from "./api/auth.ts";
 import { type AgentRoute, buildApiServer } from "./api/server.ts";
 import type { AgentTls } from "./api/tls.ts";
@@ -32,7 +32,7 @@ export interface RunningAgent {
 }
 
 /** A file named by a flag cannot be used; the message names the flag. */
-export class ConfigFileError extends Error {}
+export class ConfigFileError extends ConfigError {}
 
 async function readToken(path: string): Promise<string> {
   let token: string;
@@ -71,20 +71,14 @@ async function callerAuthentication(config: AgentConfig): Promise<CallerAuthenti
   return { mode: "token", token: await readToken(config["token-file"] as string) };
 }
 
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
 /** Starts the agent: API, ingress data plane, and the SandboxNode registration. */
 export async function startAgent(config: AgentConfig, log: Logger = logger): Promise<RunningAgent> {
   const auth = await callerAuthentication(config);
   const tls = await readTls(config);
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromCluster();
+  const kc = loadKubeConfig({
+    file: config.kubeconfig,
+    serviceAccount: "turgon-system/turgon-node-agent",
+  });
 
   let runtime: SandboxRuntime;
   if (config.runtime === "simulated") {

@@ -1,15 +1,18 @@
 import type { AddressInfo } from "node:net";
-import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { ObservedSandbox } from "@turgon/api/agent";
 import { loadAgentCredentials } from "@turgon/api/agent/credentials";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
 import { findCondition, isReady } from "@turgon/api/crd";
+import { sandboxSshCommand, sandboxUrl } from "@turgon/api/routing/edge";
+import { loadKubeConfig } from "@turgon/toolkit/daemon";
 import { FlagFileError } from "@turgon/toolkit/flags";
 import { LeaderElector, objectKey, startCaches, stopCaches } from "@turgon/toolkit/kube";
 import { serveMetrics } from "@turgon/toolkit/metrics";
 import { AgentClient } from "./agents/client.ts";
 import { AgentEventStreams } from "./agents/streams.ts";
-import { ingressUrl, type OperatorConfig, sshCommand } from "./config/config.ts";
+import type { OperatorConfig } from "./config/config.ts";
+import { followEdge } from "./config/edge.ts";
 import { type Caches, createCaches } from "./controller/caches.ts";
 import { runWorkers } from "./controller/controller.ts";
 import { WorkQueue } from "./controller/workqueue.ts";
@@ -41,11 +44,16 @@ export async function startOperator(
   options: { log?: Logger; onLostLeadership?: () => void } = {},
 ): Promise<RunningOperator> {
   const log = options.log ?? logger;
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromCluster();
+  const kc = loadKubeConfig({
+    file: config.kubeconfig,
+    serviceAccount: "turgon-system/turgon-operator",
+  });
   const credentials = await loadAgentCredentials(config);
 
+  // Every sandbox's URL and SSH command follow the edge ConfigMap: a change reconciles them all.
+  const edge = await followEdge(kc, config, log, () => {
+    if (leading) for (const sandbox of caches.sandboxes.list()) queue.add(objectKey(sandbox));
+  });
   const caches = createCaches(kc, {
     ...(config["sandbox-selector"] ? { sandboxes: config["sandbox-selector"] } : {}),
     ...(config["node-selector"] ? { nodes: config["node-selector"] } : {}),
@@ -61,8 +69,8 @@ export async function startOperator(
     events,
     metrics,
     log,
-    ingressUrl: (name, namespace) => ingressUrl(config, name, namespace),
-    sshCommand: (name, namespace) => sshCommand(config, name, namespace),
+    ingressUrl: (name, namespace) => sandboxUrl(edge.current(), name, namespace),
+    sshCommand: (name, namespace) => sandboxSshCommand(edge.current(), name, namespace),
     nodeLostMs: config["node-lost-seconds"] * 1000,
     resyncMs: config["resync-seconds"] * 1000,
   });
@@ -154,6 +162,7 @@ export async function startOperator(
       if (elector) await elector.stop();
       stopLeading();
       await workers;
+      edge.stop();
       await stopCaches(caches);
       await agents.close();
       await new Promise((resolve) => server.close(resolve));

@@ -16,6 +16,7 @@ import {
   loadAgentCredentials,
 } from "@turgon/api/agent/credentials";
 import { SSH_USERS_SECRET, type SshUsersFile } from "@turgon/api/routing";
+import { DEFAULT_EDGE, type EdgeFacts, edgeConfigData } from "@turgon/api/routing/edge";
 import {
   type AgentPkiFiles,
   ensureAgentPki,
@@ -143,6 +144,12 @@ export interface Stack {
   operator: RunningProcess;
   router: RunningProcess;
   routerPort: number;
+  /**
+   * This stack's own edge ConfigMap (`turgon-system/turgon-edge-<run>`: test
+   * files run stacks in parallel), stating the router's real ports; the
+   * operator follows it, the router read its domain at start.
+   */
+  edge: { ref: string; facts: EdgeFacts; set(facts: EdgeFacts): Promise<void> };
   /** The Redis that agents (egress audit) and the router (exec sessions) write to. */
   redisUrl: string;
   /**
@@ -202,6 +209,42 @@ async function sharedIngressKey(proposed: string): Promise<string> {
 }
 
 /**
+ * Lets the operator (get, list, watch) and the router (get) read this
+ * stack's edge ConfigMap, as deploy/rbac.yaml lets them read turgon-edge:
+ * RBAC names ConfigMaps one by one, and each stack has its own.
+ */
+async function grantEdgeConfigMap(
+  dir: string,
+  name: string,
+  must: (args: string[]) => Promise<unknown>,
+): Promise<void> {
+  const grant = (user: "turgon-operator" | "turgon-router", verbs: string[]) => [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: `${user}-${name}`, namespace: "turgon-system" },
+      rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [name], verbs }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: `${user}-${name}`, namespace: "turgon-system" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${user}-${name}` },
+      subjects: [{ kind: "ServiceAccount", name: user, namespace: "turgon-system" }],
+    },
+  ];
+  const items = [
+    ...grant("turgon-operator", ["get", "list", "watch"]),
+    ...grant("turgon-router", ["get"]),
+  ];
+  await writeFile(
+    join(dir, "edge-rbac.json"),
+    JSON.stringify({ apiVersion: "v1", kind: "List", items }),
+  );
+  await must(["apply", "-f", join(dir, "edge-rbac.json")]);
+}
+
+/**
  * The whole data path as real processes on the test platform: one node
  * agent, the operator and the router, each with its deploy/ RBAC identity,
  * scoped by a label selector to this run's objects.
@@ -211,6 +254,8 @@ export async function startStack(
     agentFlags?: Record<string, string>;
     /** The dashboard's sign-in page the router sends browsers to (a test dashboard's own). */
     signInUrl?: string;
+    /** Edge facts other than the router's ports (default: DEFAULT_EDGE's domain, http, localhost). */
+    edge?: Partial<Pick<EdgeFacts, "domain" | "scheme" | "sshHost">>;
   } = {},
 ): Promise<Stack> {
   const must = async (args: string[]) => {
@@ -308,6 +353,60 @@ export async function startStack(
     await must(["label", "sandboxnode", node, selector, "--overwrite"]);
     return agent;
   };
+  const agent = await startAgent();
+  // The edge ConfigMap first (the router reads its domain at start), then the router's real ports in it.
+  const edgeName = `turgon-edge-${run}`;
+  const edgeRef = `turgon-system/${edgeName}`;
+  await grantEdgeConfigMap(dir, edgeName, must);
+  const edge: Stack["edge"] = {
+    ref: edgeRef,
+    facts: { ...DEFAULT_EDGE, ...options.edge },
+    async set(facts) {
+      const configMap = {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: edgeName, namespace: "turgon-system" },
+        data: edgeConfigData(facts),
+      };
+      await writeFile(join(dir, "edge.json"), JSON.stringify(configMap));
+      await must(["apply", "-f", join(dir, "edge.json")]);
+      edge.facts = facts;
+    },
+  };
+  await edge.set(edge.facts);
+  const router = await startProcess(
+    "router",
+    flags({
+      kubeconfig: await identity("turgon-router"),
+      port: "0",
+      "metrics-port": "0",
+      "sandbox-selector": selector,
+      "node-selector": selector,
+      "sign-in-url": options.signInUrl ?? "http://dashboard.localhost:3000/signin",
+      ...accessAs("router"),
+      "redis-url": redis.url,
+      "ssh-port": "0",
+      "ssh-host-key-file": join(dir, "ssh_host_key"),
+      "ssh-users-secret": `turgon-system/${SSH_USERS_SECRET}`,
+      "edge-config": edgeRef,
+    }),
+    "router started",
+  );
+  const routerPort = Number(new URL(String(router.ready.url)).port);
+  await edge.set({ ...edge.facts, port: routerPort, sshPort: Number(router.ready.sshPort) });
+  const operator = await startProcess(
+    "operator",
+    flags({
+      kubeconfig: await identity("turgon-operator"),
+      ...accessAs("operator"),
+      "leader-elect": "false",
+      "metrics-port": "0",
+      "sandbox-selector": selector,
+      "node-selector": selector,
+      "edge-config": edgeRef,
+    }),
+    "operator started",
+  );
   const stack: Stack = {
     dir,
     pki,
@@ -329,39 +428,11 @@ export async function startStack(
     key: new TextEncoder().encode(keyText),
     selector,
     labels: { "turgon.dev/test-run": run },
-    agent: await startAgent(),
-    operator: await startProcess(
-      "operator",
-      flags({
-        kubeconfig: await identity("turgon-operator"),
-        ...accessAs("operator"),
-        "leader-elect": "false",
-        "metrics-port": "0",
-        "sandbox-selector": selector,
-        "node-selector": selector,
-        "ingress-scheme": "http",
-        "ingress-port": "18080",
-      }),
-      "operator started",
-    ),
-    router: await startProcess(
-      "router",
-      flags({
-        kubeconfig: await identity("turgon-router"),
-        port: "0",
-        "metrics-port": "0",
-        "sandbox-selector": selector,
-        "node-selector": selector,
-        "sign-in-url": options.signInUrl ?? "http://dashboard.localhost:3000/signin",
-        ...accessAs("router"),
-        "redis-url": redis.url,
-        "ssh-port": "0",
-        "ssh-host-key-file": join(dir, "ssh_host_key"),
-        "ssh-users-secret": `turgon-system/${SSH_USERS_SECRET}`,
-      }),
-      "router started",
-    ),
-    routerPort: 0,
+    agent,
+    operator,
+    router,
+    routerPort,
+    edge,
     redisUrl: redis.url,
     ssh: { port: 0, adminKey: admin.path, outsiderKey: outsider.path, setUsers: setSshUsers },
     async restartAgent() {
@@ -377,11 +448,12 @@ export async function startStack(
     async stop() {
       for (const p of [stack.router, stack.operator, stack.agent]) await p.stop();
       await setSshUsers(stackUsersKey, undefined);
+      await kubectl(["delete", "-f", join(dir, "edge-rbac.json"), "--ignore-not-found"]);
+      await kubectl(["delete", "configmap", edgeName, "-n", "turgon-system", "--ignore-not-found"]);
       await operatorDispatcher.close();
       await redis.remove();
     },
   };
-  stack.routerPort = Number(new URL(String(stack.router.ready.url)).port);
   stack.ssh.port = Number(stack.router.ready.sshPort);
   return stack;
 }

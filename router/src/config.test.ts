@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { DEFAULT_EDGE } from "@turgon/api/routing/edge";
 import { ConfigError, loadRouterConfig, servesHttps } from "./config.ts";
 
 describe("router configuration", () => {
@@ -16,7 +17,12 @@ describe("router configuration", () => {
   it("has local defaults", () => {
     const config = loadRouterConfig(agents, {});
     assert.equal(config.port, 18080);
-    assert.equal(config["ingress-domain"], "localhost");
+    assert.equal(
+      config["edge-config"],
+      "turgon-system/turgon-edge",
+      "the domain comes from the edge ConfigMap",
+    );
+    assert.equal(DEFAULT_EDGE.domain, "localhost");
     assert.equal(config["token-secret"], "turgon-system/turgon-ingress-keys");
     assert.equal(config["external-tls"], false);
     assert.deepEqual(config["trusted-proxies"], [], "no proxy is trusted unless configured");

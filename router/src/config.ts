@@ -1,11 +1,19 @@
+import type { KubeConfig } from "@kubernetes/client-node";
 import {
   AGENT_ACCESS_FLAGS,
   agentAccessSchema,
   checkAgentAccess,
 } from "@turgon/api/agent/credentials";
 import { type Cidr, parseCidr } from "@turgon/api/net";
-import { ingressDomain } from "@turgon/api/routing";
+import {
+  configMapRef,
+  EDGE_CONFIG,
+  EdgeConfigError,
+  type EdgeFacts,
+  parseEdgeFacts,
+} from "@turgon/api/routing/edge";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
+import { readConfigMapData } from "@turgon/toolkit/kube";
 import { z } from "zod";
 
 const OPTIONS = {
@@ -16,9 +24,9 @@ const OPTIONS = {
     env: "TURGON_ROUTER_METRICS_PORT",
     description: "Prometheus /metrics and /healthz port (0 picks a free one)",
   },
-  "ingress-domain": {
-    env: "TURGON_INGRESS_DOMAIN",
-    description: "domain of routed URLs: <name>--<namespace>.<domain>",
+  "edge-config": {
+    env: "TURGON_EDGE_CONFIG",
+    description: `namespace/name of the ConfigMap with the edge's public facts; the router serves its domain, read at start (default ${EDGE_CONFIG})`,
   },
   "tls-cert-file": {
     env: "TURGON_ROUTER_TLS_CERT_FILE",
@@ -112,7 +120,7 @@ export const RouterConfig = z
     "listen-host": z.string().min(1).default("127.0.0.1"),
     port: port.default(18080),
     "metrics-port": port.default(18082),
-    "ingress-domain": ingressDomain.default("localhost"),
+    "edge-config": configMapRef.default(EDGE_CONFIG),
     "tls-cert-file": z.string().min(1).optional(),
     "tls-key-file": z.string().min(1).optional(),
     "external-tls": z.stringbool({ error: "must be true or false" }).default(false),
@@ -163,6 +171,31 @@ export { ConfigError };
 /** Whether browsers reach the router over TLS: its own certificate, or a terminator in front. */
 export function servesHttps(config: RouterConfig): boolean {
   return config["tls-cert-file"] !== undefined || config["external-tls"];
+}
+
+/**
+ * The edge's public facts from `--edge-config`, read once at start: the
+ * domain decides which Host headers are sandboxes and where cookies live,
+ * and moving it means new DNS and certificates (files the router also reads
+ * at start), so it is a restart, unlike the operator, which follows the
+ * ConfigMap live to re-render URLs. A missing ConfigMap means DEFAULT_EDGE.
+ */
+export async function loadEdgeFacts(kc: KubeConfig, config: RouterConfig): Promise<EdgeFacts> {
+  const ref = config["edge-config"];
+  let data: Record<string, string> | undefined;
+  try {
+    data = await readConfigMapData(kc, ref);
+  } catch (error) {
+    throw new ConfigError(
+      `--edge-config (TURGON_EDGE_CONFIG) ${ref} cannot be read: ${(error as Error).message} (the router's Role turgon-router-edge in router/deploy/rbac.yaml grants get on it)`,
+    );
+  }
+  try {
+    return parseEdgeFacts(data, ref);
+  } catch (error) {
+    if (error instanceof EdgeConfigError) throw new ConfigError(`--edge-config: ${error.message}`);
+    throw error;
+  }
 }
 
 export function usage(): string {

@@ -1,10 +1,10 @@
-import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { loadAgentCredentials } from "@turgon/api/agent/credentials";
 import { AUDIT_JOB_OPTIONS, EXEC_AUDIT_QUEUE, type ExecAuditEvent } from "@turgon/api/audit";
 import { GROUP, VERSION } from "@turgon/api/crd";
 import type { SshUsersFile } from "@turgon/api/routing";
+import { listen, loadKubeConfig } from "@turgon/toolkit/daemon";
 import { FlagFileError, readFlagFile } from "@turgon/toolkit/flags";
 import { customResourceInformer, startCaches, stopCaches } from "@turgon/toolkit/kube";
 import { serveMetrics } from "@turgon/toolkit/metrics";
@@ -12,7 +12,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { SingleUseGuard } from "./access/replay.ts";
 import { TokenKeys } from "./access/tokens.ts";
-import { type RouterConfig, servesHttps } from "./config.ts";
+import { loadEdgeFacts, type RouterConfig, servesHttps } from "./config.ts";
 import { SandboxDirectory } from "./directory/directory.ts";
 import { namespaceInformer } from "./directory/namespaces.ts";
 import { ExecEdge } from "./exec/edge.ts";
@@ -34,22 +34,17 @@ export interface RunningRouter {
 
 export { FlagFileError as RouterFileError };
 
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
 /** Starts the router: informer caches of Sandboxes, SandboxNodes and Namespaces, token keys, the data path. */
 export async function startRouter(
   config: RouterConfig,
   parent: Logger = logger,
 ): Promise<RunningRouter> {
   const log = parent.child({ component: "router" });
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromCluster();
+  const kc = loadKubeConfig({
+    file: config.kubeconfig,
+    serviceAccount: "turgon-system/turgon-router",
+  });
+  const edge = await loadEdgeFacts(kc, config);
   const tls =
     config["tls-cert-file"] && config["tls-key-file"]
       ? {
@@ -108,13 +103,19 @@ export async function startRouter(
     record: recordSession,
     replay: new SingleUseGuard(redis, "exec"),
   });
-  const https = servesHttps(config);
+  // The edge says https when a terminator in front holds the certificate: then cookies are Secure too.
+  const https = servesHttps(config) || edge.scheme === "https";
+  if (tls && edge.scheme === "http")
+    log.warn(
+      { edge },
+      "the router serves TLS but the edge ConfigMap says http: its URLs will be wrong",
+    );
   const server = createRouterServer({
     directory,
     keys,
     metrics,
     log,
-    domain: config["ingress-domain"],
+    domain: edge.domain,
     signInUrl: config["sign-in-url"],
     connectTimeoutMs: config["agent-connect-timeout-ms"],
     https,
@@ -142,7 +143,7 @@ export async function startRouter(
   log.info(
     {
       url,
-      domain: config["ingress-domain"],
+      domain: edge.domain,
       https,
       trustedProxies: config["trusted-proxies"].map((c) => `${c.address}/${c.prefix}`),
     },

@@ -59,15 +59,29 @@ export function loadFlags<S extends z.ZodType>(options: {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]);
-      return `--${name} (${flags[name]?.env}): ${issue.message}`;
+      const flag = `--${name} (${flags[name]?.env})`;
+      return `${flag}${plainProblem(issue, raw[name]) ?? `: ${issue.message}`}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   }
   return parsed.data;
 }
 
-/** A file named by a flag cannot be read; the message names the flag. */
-export class FlagFileError extends Error {}
+/**
+ * zod's wording for the two commonest mistakes ("Invalid input: expected
+ * number, received NaN") says how zod works, not what to do: a flag that
+ * was not given is required, a flag that does not parse must be a number.
+ */
+function plainProblem(issue: z.core.$ZodIssue, given: unknown): string | undefined {
+  if (issue.code !== "invalid_type") return undefined;
+  if (given === undefined) return " is required";
+  if (issue.expected === "number") return " must be a number";
+  if (issue.expected === "int") return " must be a whole number";
+  return undefined;
+}
+
+/** A file named by a flag cannot be read; the message names the flag. A configuration error too. */
+export class FlagFileError extends ConfigError {}
 
 export async function readFlagFile(flag: string, path: string): Promise<string> {
   try {

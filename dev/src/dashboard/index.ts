@@ -3,9 +3,11 @@
  * admin, its cached build, and the server as a daemon (`npm run up`), or as a
  * throw-away instance for tests (see ../testing/dashboard.ts).
  */
+
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { EdgeFacts } from "@turgon/api/routing/edge";
 import { createPrismaClient } from "@turgon/prisma";
 import { migrateDatabase } from "@turgon/prisma/migrate";
 import { withStep } from "@turgon/toolkit/progress";
@@ -130,12 +132,14 @@ export interface DashboardServer {
   env?: Record<string, string>;
 }
 
-/** The router's public site, as the dashboard's TURGON_INGRESS_* variables say it. */
-export function ingressEnvironment(site: {
-  domain: string;
-  scheme: "http" | "https";
-  port: number;
-}): Record<string, string> {
+/**
+ * The router's public site, as the dashboard's TURGON_INGRESS_* variables
+ * say it: the same edge facts the operator and router read from the edge
+ * ConfigMap (`localEdge` in dev/src/platform for `npm run up`).
+ */
+export function ingressEnvironment(
+  site: Pick<EdgeFacts, "domain" | "scheme" | "port">,
+): Record<string, string> {
   return {
     TURGON_INGRESS_DOMAIN: site.domain,
     TURGON_INGRESS_SCHEME: site.scheme,

@@ -8,6 +8,7 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
 import { delimiter, join } from "node:path";
 import { SSH_USERS_SECRET, type SshUsersFile } from "@turgon/api/routing";
+import { EDGE_CONFIG, type EdgeFacts, edgeConfigData } from "@turgon/api/routing/edge";
 import { DevError } from "@turgon/toolkit/errors";
 import { withStep } from "@turgon/toolkit/progress";
 import { run } from "@turgon/toolkit/run";
@@ -144,6 +145,37 @@ async function ensureComponent(
 }
 
 /** The key ingress tokens are signed with: made once, kept in a Secret the router reads. */
+/** Where `npm run up`'s router is reached: the facts its edge ConfigMap states (and the dashboard's TURGON_INGRESS_*). */
+export function localEdge(ports: PlatformPorts): EdgeFacts {
+  return {
+    domain: INGRESS_DOMAIN,
+    scheme: "http",
+    port: ports.router,
+    sshHost: "localhost",
+    sshPort: ports.routerSsh,
+  };
+}
+
+/**
+ * The edge's public facts, once, in the ConfigMap the operator and the
+ * router read (turgon-system/turgon-edge): plain HTTP under *.localhost on
+ * the router's port, SSH on its gateway's. Applied on every `up`, so a
+ * changed port (TURGON_ROUTER_PORT) reaches the URLs the operator writes.
+ */
+async function ensureEdgeConfig(info: EnvironmentInfo, ports: PlatformPorts): Promise<void> {
+  const [namespace, name] = EDGE_CONFIG.split("/") as [string, string];
+  const facts = localEdge(ports);
+  const path = join(info.stateDir, "edge-configmap.json");
+  const configMap = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace },
+    data: edgeConfigData(facts),
+  };
+  await writeFile(path, `${JSON.stringify(configMap, null, 2)}\n`);
+  await kubectl(info, ["apply", "-f", path]);
+}
+
 async function ensureTokenKeys(info: EnvironmentInfo): Promise<void> {
   const env = { ...process.env, KUBECONFIG: info.kubeconfig };
   const existing = await run(
@@ -272,6 +304,7 @@ export async function startPlatform(
     await kubectl(info, ["apply", ...manifests.flatMap((m) => ["-f", join(repoRoot, m)])]);
   });
   await ensureTokenKeys(info);
+  await ensureEdgeConfig(info, ports);
   const sshHostKey = await ensureSshHostKey(stateDir);
   await ensureLocalSshUsers(info);
   // The agent serves TLS; the operator and the router present client certificates (kubelet-style).
@@ -313,10 +346,7 @@ export async function startPlatform(
         kubeconfig,
         ...agentAccess("operator"),
         "metrics-port": ports.operatorMetrics,
-        "ingress-domain": INGRESS_DOMAIN,
-        "ingress-scheme": "http",
-        "ingress-port": ports.router,
-        "ssh-port": ports.routerSsh,
+        "edge-config": EDGE_CONFIG,
       }),
       health: `http://127.0.0.1:${ports.operatorMetrics}/healthz`,
       what: `(metrics on 127.0.0.1:${ports.operatorMetrics})`,
@@ -330,7 +360,7 @@ export async function startPlatform(
         kubeconfig,
         port: ports.router,
         "metrics-port": ports.routerMetrics,
-        "ingress-domain": INGRESS_DOMAIN,
+        "edge-config": EDGE_CONFIG,
         "sign-in-url": signInUrl,
         ...agentAccess("router"),
         "redis-url": info.redisUrl,

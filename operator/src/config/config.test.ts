@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, ingressUrl, loadConfig } from "./config.ts";
+import { DEFAULT_EDGE, overrideEdge, sandboxUrl } from "@turgon/api/routing/edge";
+import { ConfigError, edgeOverrides, loadConfig } from "./config.ts";
 
 describe("operator configuration", () => {
   it("reads flags over environment over defaults", () => {
@@ -10,10 +11,24 @@ describe("operator configuration", () => {
     });
     assert.equal(config.workers, 8);
     assert.equal(config["ingress-domain"], "sbx.example.com");
-    assert.equal(ingressUrl(config, "hello", "team-a"), "https://hello--team-a.sbx.example.com/");
+    // The flags override the edge ConfigMap's facts; what they leave unset keeps its default.
+    const facts = (c: typeof config) => overrideEdge(DEFAULT_EDGE, edgeOverrides(c));
     assert.equal(
-      ingressUrl({ ...config, "ingress-scheme": "http", "ingress-port": 8080 }, "a", "b"),
+      sandboxUrl(
+        facts({ ...config, "ingress-scheme": "https", "ingress-port": 0 }),
+        "hello",
+        "team-a",
+      ),
+      "https://hello--team-a.sbx.example.com/",
+    );
+    assert.equal(
+      sandboxUrl({ ...facts(config), scheme: "http", port: 8080 }, "a", "b"),
       "http://a--b.sbx.example.com:8080/",
+    );
+    assert.equal(
+      sandboxUrl(facts(config), "a", "b"),
+      "http://a--b.sbx.example.com:18080/",
+      "the defaults are the router's: plain HTTP on 18080",
     );
   });
 

@@ -4,7 +4,8 @@ import {
   agentAccessSchema,
   checkAgentAccess,
 } from "@turgon/api/agent/credentials";
-import { ingressDomain, sandboxHostLabel } from "@turgon/api/routing";
+import { ingressDomain } from "@turgon/api/routing";
+import { configMapRef, EDGE_CONFIG, type EdgeFacts } from "@turgon/api/routing/edge";
 import { ConfigError, flagUsage, labelSelector, loadFlags } from "@turgon/toolkit/flags";
 import { z } from "zod";
 
@@ -12,20 +13,28 @@ import { z } from "zod";
 const OPTIONS = {
   kubeconfig: { env: "KUBECONFIG", description: "kubeconfig (in-cluster when unset)" },
   ...AGENT_ACCESS_FLAGS,
+  "edge-config": {
+    env: "TURGON_EDGE_CONFIG",
+    description: `namespace/name of the ConfigMap with the edge's public facts (domain, scheme, port, sshHost, sshPort), followed live (default ${EDGE_CONFIG})`,
+  },
   "ingress-domain": {
     env: "TURGON_INGRESS_DOMAIN",
-    description: "domain of routed URLs: <name>--<namespace>.<domain>",
+    description: "override: the ConfigMap's domain (routed URLs are <name>--<namespace>.<domain>)",
   },
-  "ingress-scheme": { env: "TURGON_INGRESS_SCHEME", description: "http or https" },
+  "ingress-scheme": {
+    env: "TURGON_INGRESS_SCHEME",
+    description: "override: the ConfigMap's scheme (http or https)",
+  },
   "ingress-port": {
     env: "TURGON_INGRESS_PORT",
-    description: "router port in URLs (0: the scheme's default)",
+    description:
+      "override: the ConfigMap's port, the router's external port (0: the scheme's default)",
   },
   "ssh-host": {
     env: "TURGON_SSH_HOST",
-    description: "host of the router's SSH gateway, for status.ssh.command",
+    description: "override: the ConfigMap's sshHost, for status.ssh.command",
   },
-  "ssh-port": { env: "TURGON_SSH_PORT", description: "port of the router's SSH gateway" },
+  "ssh-port": { env: "TURGON_SSH_PORT", description: "override: the ConfigMap's sshPort" },
   "metrics-host": { env: "TURGON_OPERATOR_METRICS_HOST", description: "metrics bind address" },
   "metrics-port": {
     env: "TURGON_OPERATOR_METRICS_PORT",
@@ -72,11 +81,13 @@ const positive = z.coerce.number().int().min(1);
 export const OperatorConfig = z.strictObject({
   kubeconfig: z.string().min(1).optional(),
   ...agentAccessSchema,
-  "ingress-domain": ingressDomain.default("localhost"),
-  "ingress-scheme": z.enum(["http", "https"]).default("https"),
-  "ingress-port": z.coerce.number().int().min(0).max(65535).default(0),
-  "ssh-host": z.string().min(1).default("localhost"),
-  "ssh-port": z.coerce.number().int().min(1).max(65535).default(2222),
+  "edge-config": configMapRef.default(EDGE_CONFIG),
+  // Overrides of the edge ConfigMap: no defaults here, the ConfigMap's (DEFAULT_EDGE) apply.
+  "ingress-domain": ingressDomain.optional(),
+  "ingress-scheme": z.enum(["http", "https"]).optional(),
+  "ingress-port": z.coerce.number().int().min(0).max(65535).optional(),
+  "ssh-host": z.string().min(1).optional(),
+  "ssh-port": z.coerce.number().int().min(1).max(65535).optional(),
   "metrics-host": z.string().min(1).default("127.0.0.1"),
   "metrics-port": z.coerce.number().int().min(0).max(65535).default(8080),
   "leader-elect": z.enum(["true", "false"]).default("true"),
@@ -109,17 +120,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   });
 }
 
-/** The routed URL of a sandbox: `<scheme>://<host label>.<domain>[:port]/`. */
-export function ingressUrl(config: OperatorConfig, name: string, namespace: string): string {
-  const port = config["ingress-port"];
-  const defaultPort = config["ingress-scheme"] === "https" ? 443 : 80;
-  const suffix = port && port !== defaultPort ? `:${port}` : "";
-  const host = `${sandboxHostLabel(name, namespace)}.${config["ingress-domain"]}`;
-  return `${config["ingress-scheme"]}://${host}${suffix}/`;
-}
-
-/** How a user reaches a sandbox over the router's SSH gateway. */
-export function sshCommand(config: OperatorConfig, name: string, namespace: string): string {
-  const port = config["ssh-port"] === 22 ? "" : `-p ${config["ssh-port"]} `;
-  return `ssh ${port}${name}.${namespace}@${config["ssh-host"]}`;
+/** The edge facts the flags override (each unset one comes from the edge ConfigMap). */
+export function edgeOverrides(config: OperatorConfig): Partial<EdgeFacts> {
+  return {
+    domain: config["ingress-domain"],
+    scheme: config["ingress-scheme"],
+    port: config["ingress-port"],
+    sshHost: config["ssh-host"],
+    sshPort: config["ssh-port"],
+  };
 }

@@ -1,0 +1,134 @@
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1ConfigMap,
+  type V1Secret,
+  Watch,
+} from "@kubernetes/client-node";
+import type { Logger } from "../logger.ts";
+
+const RETRY_MS = 2000;
+
+/** `data` of one ConfigMap, or undefined when it does not exist (404). Other errors throw. */
+export async function readConfigMapData(
+  kc: KubeConfig,
+  ref: string,
+): Promise<Record<string, string> | undefined> {
+  const [namespace, name] = ref.split("/") as [string, string];
+  try {
+    const configMap = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ name, namespace });
+    return configMap.data ?? {};
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  }
+}
+
+/** The core objects one can follow by name. */
+interface FollowedKinds {
+  configmaps: V1ConfigMap;
+  secrets: V1Secret;
+}
+
+/**
+ * Follows one ConfigMap or Secret (`namespace/name`) with a list and a
+ * watch narrowed to its name, so RBAC can grant just that one by
+ * resourceNames, and hands every version to `onObject` (undefined: it does
+ * not exist, or was deleted). `start` lists once, failing when the object
+ * cannot be read at all; ended watches (timeouts, 410 Gone, lost
+ * connections) list again after 2 s.
+ */
+export class NamedObjectFollower<Kind extends keyof FollowedKinds> {
+  private readonly kc: KubeConfig;
+  private readonly kind: Kind;
+  private readonly namespace: string;
+  private readonly name: string;
+  private readonly onObject: (object: FollowedKinds[Kind] | undefined) => void;
+  private readonly log: Pick<Logger, "warn">;
+  private watch?: AbortController;
+  private retry?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(options: {
+    kc: KubeConfig;
+    kind: Kind;
+    ref: string;
+    onObject: (object: FollowedKinds[Kind] | undefined) => void;
+    log: Pick<Logger, "warn">;
+  }) {
+    this.kc = options.kc;
+    this.kind = options.kind;
+    [this.namespace, this.name] = options.ref.split("/") as [string, string];
+    this.onObject = options.onObject;
+    this.log = options.log;
+  }
+
+  async start(): Promise<void> {
+    await this.listAndWatch();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.watch?.abort();
+  }
+
+  private async list(fieldSelector: string) {
+    const core = this.kc.makeApiClient(CoreV1Api);
+    const request = { namespace: this.namespace, fieldSelector };
+    return this.kind === "configmaps"
+      ? core.listNamespacedConfigMap(request)
+      : core.listNamespacedSecret(request);
+  }
+
+  private async listAndWatch(): Promise<void> {
+    const fieldSelector = `metadata.name=${this.name}`;
+    const list = await this.list(fieldSelector);
+    this.publish(list.items[0] as FollowedKinds[Kind] | undefined);
+    if (this.stopped) return;
+    this.watch = await new Watch(this.kc).watch(
+      `/api/v1/namespaces/${this.namespace}/${this.kind}`,
+      { fieldSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+      (phase, object: FollowedKinds[Kind]) => {
+        if (phase === "ADDED" || phase === "MODIFIED") this.publish(object);
+        else if (phase === "DELETED") this.publish(undefined);
+      },
+      (error) => this.restart(error),
+    );
+  }
+
+  private publish(object: FollowedKinds[Kind] | undefined): void {
+    if (!this.stopped) this.onObject(object);
+  }
+
+  private restart(error: unknown): void {
+    if (this.stopped) return;
+    if (error)
+      this.log.warn(
+        { err: error, [this.kind]: `${this.namespace}/${this.name}` },
+        "watch ended; listing again",
+      );
+    this.retry = setTimeout(() => {
+      this.listAndWatch().catch((failure) => this.restart(failure));
+    }, RETRY_MS);
+    this.retry.unref();
+  }
+}
+
+/** A ConfigMap's `data` as it changes (undefined: no such ConfigMap). */
+export function followConfigMap(
+  kc: KubeConfig,
+  ref: string,
+  onData: (data: Record<string, string> | undefined) => void,
+  log: Pick<Logger, "warn">,
+): NamedObjectFollower<"configmaps"> {
+  return new NamedObjectFollower({
+    kc,
+    kind: "configmaps",
+    ref,
+    onObject: (configMap) => onData(configMap ? (configMap.data ?? {}) : undefined),
+    log,
+  });
+}
