@@ -23,10 +23,9 @@ import {
   mintIngressToken,
   TEAM_LABEL,
 } from "@turgon/api/routing";
-import { kubectl, uniqueName } from "@turgon/dev/testing";
+import { eventually, kubectl, uniqueName } from "@turgon/dev/testing";
 import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
 import {
-  eventually,
   type RunningProcess,
   type Stack,
   startProcess,
