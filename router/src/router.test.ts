@@ -1391,9 +1391,9 @@ describe("router through the whole stack", async () => {
       (r) => r.exitCode === 0,
       60_000,
     );
-    // A session that says when it is connected, and would otherwise last far beyond the bound.
-    const session = spawn("ssh", sshArgs(stack.ssh.adminKey, "echo connected; exec sleep 600"), {
-      stdio: ["ignore", "pipe", "pipe"],
+    // A session that says when it is connected and echoes what it is sent: it lasts until ended.
+    const session = spawn("ssh", sshArgs(stack.ssh.adminKey, "echo connected; exec cat"), {
+      stdio: ["pipe", "pipe", "pipe"],
     });
     t.after(() => {
       if (session.exitCode === null && session.signalCode === null) session.kill("SIGKILL");
@@ -1405,25 +1405,36 @@ describe("router through the whole stack", async () => {
     const ended = new Promise<number | null>((resolve) =>
       session.once("exit", (code) => resolve(code)),
     );
-    await within(
-      Promise.race([
-        new Promise<void>((resolve) =>
-          session.stdout.on("data", () => stdout.includes("connected\n") && resolve()),
-        ),
-        ended.then((code) => assert.fail(`ssh exited (${code}) before connecting: ${stderr}`)),
-      ]),
-      60_000,
-      "the session connected",
-    );
+    /** Resolves once the session has printed `text`; fails if it ends first or takes over 60 s. */
+    const printed = (text: string) =>
+      within(
+        Promise.race([
+          new Promise<void>((resolve) => {
+            const check = () => stdout.includes(text) && resolve();
+            session.stdout.on("data", check);
+            check();
+          }),
+          ended.then((code) =>
+            assert.fail(`ssh exited (${code}) before printing ${text}: ${stderr}`),
+          ),
+        ]),
+        60_000,
+        `the session printed ${JSON.stringify(text)}`,
+      );
+    await printed("connected\n");
+    // A round trip just before the flip: the session is live, not on its way out.
+    session.stdin.write("still here\n");
+    await printed("still here\n");
 
     const flippedAt = performance.now();
     await patchWeb({ ssh: { enabled: false } });
+    const patchedAt = performance.now();
     const code = await within(ended, 30_000, "the session's end after SSH was turned off");
     t.diagnostic(
-      `the session ended ${Math.round(performance.now() - flippedAt)} ms after spec.ssh.enabled=false`,
+      `kubectl patch took ${Math.round(patchedAt - flippedAt)} ms; the session ended ${Math.round(performance.now() - patchedAt)} ms after it`,
     );
     assert.notEqual(code, 0, `ssh exit code ${code}: ended by the gateway, not by its command`);
-    assert.equal(stdout, "connected\n", "the command never finished on its own");
+    assert.equal(stdout, "connected\nstill here\n", "nothing after the flip");
 
     const refused = await within(
       ssh(stack.ssh.adminKey, "echo should-not-run"),
