@@ -27,21 +27,6 @@ export async function sshUsers(key: string): Promise<SshUsersFile | undefined> {
 
 /**
  * Reads until `accept` holds (for what the dashboard does in the
- * background, such as writing the SSH users Secret), or fails with the
- * last value read.
+ * background, such as writing the SSH users Secret): the one shared helper.
  */
-export async function eventually<T>(
-  what: string,
-  read: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (accept(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.fail(`${what}: not within ${timeoutMs} ms; last ${JSON.stringify(last)}`);
-}
+export { eventually } from "@turgon/dev/testing";

@@ -20,6 +20,7 @@ import {
 import { AUDIT_QUEUE, type AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
 import {
   type ExternalHost,
+  eventually,
   installCrds,
   kubectl,
   type ScratchRedis,
@@ -60,6 +61,8 @@ describe("node agent", async () => {
   const watchEvents = () => {
     const controller = new AbortController();
     const received: AgentEvent[] = [];
+    /** Called on every event read, for `stopAfter`. */
+    const listeners = new Set<() => void>();
     const done = (async () => {
       try {
         const response = await fetch(`${agent.apiUrl}/v1/events`, {
@@ -72,16 +75,35 @@ describe("node agent", async () => {
           const lines = buffer.split("\n");
           buffer = lines.pop() ?? "";
           for (const line of lines.filter(Boolean)) received.push(JSON.parse(line) as AgentEvent);
+          for (const listener of listeners) listener();
         }
       } catch {
         // aborted
       }
     })();
     return {
-      async stop() {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        controller.abort();
-        await done;
+      /** Stops once an event matching `last` has been read (or fails after `timeoutMs`): every event read. */
+      async stopAfter(last: (event: AgentEvent) => boolean, timeoutMs = 30_000) {
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const check = () => {
+              if (!received.some(last)) return;
+              listeners.delete(check);
+              clearTimeout(timer);
+              resolve();
+            };
+            const timer = setTimeout(() => {
+              listeners.delete(check);
+              const seen = received.map((e) => `${e.type}:${e.sandbox.phase}`);
+              reject(new Error(`the awaited event not within ${timeoutMs} ms; read ${seen}`));
+            }, timeoutMs);
+            listeners.add(check);
+            check();
+          });
+        } finally {
+          controller.abort();
+          await done;
+        }
         return received;
       },
     };
@@ -169,8 +191,8 @@ describe("node agent", async () => {
         ])
       ).stdout;
     const first = await heartbeat();
-    await new Promise((resolve) => setTimeout(resolve, 2_200));
-    assert.ok((await heartbeat()) > first, "lastHeartbeatTime advanced");
+    // --heartbeat-seconds 1: the next beats land within a few seconds, or the heartbeat is stuck.
+    await eventually("lastHeartbeatTime advanced", heartbeat, (beat) => beat > first, 10_000);
   });
 
   it("runs the ingress quick start: PUT, serve through the ingress port, PUT again is a no-op, DELETE stops QEMU", async () => {
@@ -213,7 +235,7 @@ describe("node agent", async () => {
     assert.equal(gone.status, 404);
 
     // The event stream told the story in order, for the operator.
-    const story = (await events.stop())
+    const story = (await events.stopAfter((e) => e.type === "deleted" && e.sandbox.uid === uid))
       .filter((e) => e.sandbox.uid === uid)
       .map((e) => `${e.type}:${e.sandbox.phase}`);
     assert.deepEqual(
@@ -249,14 +271,22 @@ describe("node agent", async () => {
 
   it("refuses bad input with a 4xx naming the field, and applies none of it", async () => {
     const uid = randomUUID();
+    const otherUid = randomUUID();
+    // Each message whole: the one field at fault and what is wrong with it, nothing else.
     const cases: [unknown, RegExp][] = [
-      [{ ...quickStart(uid), colour: "blue" }, /\(body\): unknown field\(s\) colour|colour/],
-      [{ ...quickStart(uid), resources: { cpus: 1, memoryMiB: -512 } }, /resources\.memoryMiB/],
+      [{ ...quickStart(uid), colour: "blue" }, /^\(body\): unknown field\(s\) colour$/],
+      [
+        { ...quickStart(uid), resources: { cpus: 1, memoryMiB: -512 } },
+        /^resources\.memoryMiB: [^;]*>=128$/,
+      ],
       [
         { ...quickStart(uid), ingress: { routes: [{ prefix: "api", port: 9000 }] } },
-        /ingress\.routes\[0\]\.prefix: must start with '\/'/,
+        /^ingress\.routes\[0\]\.prefix: must start with '\/' and contain no spaces, '\?' or '#'$/,
       ],
-      [{ ...quickStart(uid), uid: randomUUID() }, /uid: .* does not match/],
+      [
+        { ...quickStart(uid), uid: otherUid },
+        new RegExp(`^uid: ${otherUid} does not match the URL's ${uid}$`),
+      ],
     ];
     for (const [body, field] of cases) {
       const response = await call("PUT", `/v1/sandboxes/${uid}`, body);
@@ -284,8 +314,11 @@ describe("node agent", async () => {
     const GREETING = `it's "quoted" $HOME \`id\` $(id) \\n back\\slash\nsecond line\ttab %s ✓`;
     const env = { GREETING };
     const uid = randomUUID();
-    const seen = () =>
-      upstream.received.map((r) => ({ url: r.url, authorization: r.headers.authorization }));
+    /** What the upstream received, from the `from`th request on (a test's own, when it marks where it began). */
+    const seen = (from = 0) =>
+      upstream.received
+        .slice(from)
+        .map((r) => ({ url: r.url, authorization: r.headers.authorization }));
     const policy = (extra: Record<string, unknown>) => ({
       secrets: [{ name: "API_TOKEN", hosts: [upstream.address], value: SECRET }],
       policyName: "egress-test",
@@ -468,6 +501,9 @@ describe("node agent", async () => {
 
     it("takes a host from denied to allowed live, without a reboot", async () => {
       const pid = agent.manager.get(uid)?.hostPid();
+      // Denied to begin with, whatever ran before.
+      await call("PUT", `/v1/sandboxes/${uid}/policy`, policy({ allowedHosts: [] }));
+      const mark = upstream.received.length;
       assert.equal(await guestCurl("/before"), 403);
       const updated = await call(
         "PUT",
@@ -478,11 +514,11 @@ describe("node agent", async () => {
       assert.equal(await guestCurl("/after?token=query-secret"), 200);
       assert.equal(agent.manager.get(uid)?.hostPid(), pid, "same QEMU process: no reboot");
       assert.deepEqual(
-        seen().map((r) => r.url),
+        seen(mark).map((r) => r.url),
         ["/after?token=query-secret"],
       );
       assert.equal(
-        seen()[0]?.authorization,
+        seen(mark)[0]?.authorization,
         `Bearer ${SECRET}`,
         "the upstream got the real secret",
       );
@@ -640,6 +676,19 @@ describe("node agent", async () => {
     });
 
     it("keeps secrets out of the guest, the spool and the audit events", async () => {
+      // A request of its own that carries the secret and a query string, so there is something to leak.
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address] }),
+      );
+      const mark = upstream.received.length;
+      assert.equal(await guestCurl("/secret-check?token=query-secret"), 200);
+      assert.deepEqual(seen(mark), [
+        { url: "/secret-check?token=query-secret", authorization: `Bearer ${SECRET}` },
+      ]);
+      const [carried] = await waitForEvents((e) => e.path === "/secret-check", 1);
+      assert.deepEqual(carried?.secretsInjected, ["API_TOKEN"]);
       const vm = agent.manager.get(uid)?.vm;
       const env = await vm?.exec("env; tr '\\0' '\\n' < /proc/1/environ");
       assert.ok(env?.stdout.includes("API_TOKEN="), "the guest has the placeholder");
@@ -895,7 +944,6 @@ describe("node agent", async () => {
         `SSH handshake through the tunnel in ${Math.round(performance.now() - connectedAt)} ms`,
       );
       const before = sandbox.observe().lastActivityAt;
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
       const uname = await clientExec(client, "uname -a");
       assert.equal(uname.code, 0);
       assert.match(uname.out, /^Linux /);
@@ -915,9 +963,15 @@ describe("node agent", async () => {
       const digest = createHash("sha256").update(GREETING).digest("hex");
       const shell = await clientShell(client, `printf '%s' "$GREETING" | sha256sum; exit\n`);
       assert.ok(shell.includes(digest), `interactive shell output: ${shell}`);
-      assert.ok(
-        (sandbox.observe().lastActivityAt ?? "") > (before ?? ""),
+      // lastActivityAt moves at most once a second: more traffic until it has moved, bounded.
+      await eventually(
         "tunnel traffic counts as activity",
+        async () => {
+          await clientExec(client, "true");
+          return sandbox.observe().lastActivityAt ?? "";
+        },
+        (at) => at > (before ?? ""),
+        10_000,
       );
 
       // Off again, live: the open session ends, credentials and tunnel are refused.
@@ -1073,16 +1127,60 @@ describe("node agent", async () => {
     });
 
     it("exposes Prometheus metrics: VMs by phase, boot time, egress by decision, ingress latency", async () => {
-      const text = await (await fetch(`${agent.apiUrl}/metrics`)).text();
+      const scrape = () => fetch(`${agent.apiUrl}/metrics`).then((r) => r.text());
+      /** A series' value in a scrape; 0 while it has no sample. */
+      const value = (text: string, series: string) =>
+        Number(
+          text
+            .split("\n")
+            .find((l) => l.startsWith(`${series} `))
+            ?.slice(series.length + 1) ?? 0,
+        );
+      const denied = 'turgon_agent_egress_requests_total{decision="denied"}';
+      const wouldDeny = 'turgon_agent_egress_requests_total{decision="would-deny"}';
+      const served = 'turgon_agent_ingress_request_seconds_count{code="200"}';
+      const before = await scrape();
+      // This test makes what it counts: one denied and one would-deny request, one served through ingress.
+      await call("PUT", `/v1/sandboxes/${uid}/policy`, policy({ allowedHosts: [] }));
+      assert.equal(await guestCurl("/metrics-denied"), 403);
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [], mode: "report" }),
+      );
+      assert.equal(await guestCurl("/metrics-would-deny"), 200);
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address] }),
+      );
+      const vm = agent.manager.get(uid)?.vm;
+      assert.ok(vm);
+      await vm.exec(
+        "setsid python3 -m http.server 9300 --bind 127.0.0.1 --directory /etc >/dev/null 2>&1 </dev/null &",
+      );
+      vm.setIngressRoutes([{ prefix: "/", port: 9300, stripPrefix: true }]);
+      await eventually(
+        "a page through the ingress port",
+        () => fetch(`${agent.ingressUrl}/`, { headers: insecureIngressHeaders(token, uid) }),
+        (page) => page.status === 200,
+        30_000,
+      );
+      const text = await scrape();
       assert.match(text, /^turgon_agent_vms\{phase="Running"\} 1$/m);
       assert.match(text, /^turgon_agent_vm_boot_seconds_count [1-9]\d*$/m);
-      assert.match(text, /^turgon_agent_egress_requests_total\{decision="denied"\} [1-9]\d*$/m);
-      assert.match(text, /^turgon_agent_egress_requests_total\{decision="would-deny"\} [1-9]\d*$/m);
-      assert.match(text, /^turgon_agent_ingress_request_seconds_count\{code="200"\} [1-9]\d*$/m);
+      assert.equal(value(text, denied), value(before, denied) + 1, denied);
+      assert.equal(value(text, wouldDeny), value(before, wouldDeny) + 1, wouldDeny);
+      assert.ok(value(text, served) > value(before, served), served);
     });
 
     it("delivers exactly N distinct events after Redis comes back", async () => {
       const N = 6;
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address] }),
+      );
       await redis.stop();
       for (let i = 0; i < N; i++) assert.equal(await guestCurl(`/burst-${i}`), 200);
       await redis.start();

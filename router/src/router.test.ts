@@ -5,6 +5,7 @@
  * that goes away and comes back.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
@@ -23,10 +24,9 @@ import {
   mintIngressToken,
   TEAM_LABEL,
 } from "@turgon/api/routing";
-import { kubectl, uniqueName } from "@turgon/dev/testing";
+import { eventually, kubectl, uniqueName } from "@turgon/dev/testing";
 import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
 import {
-  eventually,
   type RunningProcess,
   type Stack,
   startProcess,
@@ -272,6 +272,78 @@ describe("router through the whole stack", async () => {
     const result = await stack.guestExec(uid, command, stdin);
     assert.equal(result.exitCode, 0, result.stderr);
   };
+  /** Merge-patches web's spec; fails the test if kubectl does. */
+  const patchWeb = async (spec: Record<string, unknown>) => {
+    const patched = await kubectl([
+      "patch",
+      "sandbox",
+      "web",
+      "-n",
+      namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec }),
+    ]);
+    assert.equal(patched.exitCode, 0, patched.tail);
+  };
+  /**
+   * Puts web's ingress in `access` and waits until the router enforces it, so
+   * each test starts from the access it needs whatever ran before it. A no-op
+   * when the spec and status already say so (the first test's GET stays the first).
+   */
+  const ensureAccess = async (access: "public" | "authenticated" | "private") => {
+    const now = await getSandbox();
+    if (now.spec.ingress?.access === access && now.status?.ingress?.access === access) return;
+    await patchWeb({ ingress: { access } });
+    await eventually(
+      `access ${access} in force`,
+      getSandbox,
+      (s) => s.status?.ingress?.access === access,
+      30_000,
+    );
+    // The router follows the Sandbox by its own watch: ask it as nobody, and as another team.
+    const outsider = await mintIngressToken(stack.key, {
+      sub: "ada",
+      aud: label,
+      teams: ["another-team"],
+    });
+    const expected = { public: [200], authenticated: [302, 200], private: [302, 403] }[access];
+    await eventually(
+      `access ${access} at the router`,
+      async () => [
+        (await get("/api/who")).status,
+        ...(access === "public"
+          ? []
+          : [(await get("/api/who", { cookie: `${INGRESS_COOKIE}=${outsider}` })).status]),
+      ],
+      (seen) => JSON.stringify(seen) === JSON.stringify(expected),
+      30_000,
+    );
+  };
+  const sshOptions = [
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "LogLevel=ERROR",
+  ];
+  const sshArgs = (key: string, command: string) => [
+    "-p",
+    String(stack.ssh.port),
+    "-i",
+    key,
+    ...sshOptions,
+    `web.${namespace}@127.0.0.1`,
+    command,
+  ];
+  /** One command over SSH through the router's gateway, to web. */
+  const ssh = (key: string, command: string) => run("ssh", sshArgs(key, command));
 
   /** The guest apps behind the routes other than "/": written and started through the agent. */
   const installFixtures = async () => {
@@ -361,6 +433,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("curl http://<name>--<ns>.localhost:<port>/ returns the guest's listing: the first GET after kubectl wait --for=condition=Ready", async () => {
+    await ensureAccess("public");
     const url = `http://${host(routerPort)}/`;
     const listing = await run("curl", ["-s", "-m", "20", "-w", "\n%{http_code}", url]);
     assert.match(listing.stdout, /Directory listing[\s\S]*hello\.txt[\s\S]*\n200$/);
@@ -374,6 +447,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("follows Gondolin's routing rules: longest prefix, strip prefix, strip_prefix=false", async () => {
+    await ensureAccess("public");
     const echo = async (path: string) => {
       const answer = await eventually(
         `GET ${path}`,
@@ -406,6 +480,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("forwarding headers: a client's forged ones are dropped; only a --trusted-proxies peer's pass", async () => {
+    await ensureAccess("public");
     const forged = {
       "x-forwarded-for": "6.6.6.6",
       "x-forwarded-proto": "https",
@@ -439,6 +514,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("tunnels a WebSocket to an echo server in the guest", async () => {
+    await ensureAccess("public");
     const socket = new WebSocket(`ws://127.0.0.1:${routerPort}/ws`, {
       headers: { host: host(routerPort) },
     });
@@ -600,24 +676,6 @@ describe("router through the whole stack", async () => {
     );
     assert.equal((await withCookie(await mint({ teams: ["another-team"] }))).status, 200);
     assert.equal((await get("/api/who")).status, 302);
-    // Back to private for the tests that follow.
-    await kubectl([
-      "patch",
-      "sandbox",
-      "web",
-      "-n",
-      namespace,
-      "--type",
-      "merge",
-      "-p",
-      JSON.stringify({ spec: { ingress: { access: "private" } } }),
-    ]);
-    await eventually(
-      "access private again",
-      getSandbox,
-      (sb) => sb.status?.ingress?.access === "private",
-      30_000,
-    );
   });
 
   it("teams: a team label on the sandbox itself gives that team nothing; its namespace's label does, and relabelling the namespace takes effect without a restart", async () => {
@@ -699,6 +757,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("cross-site: a POST and a WebSocket from another sandbox's origin are refused despite a valid cookie; same-origin ones pass", async () => {
+    await ensureAccess("private");
     const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
     const cookie = `${INGRESS_COOKIE}=${token}`;
     const own = `http://${host(routerPort)}`;
@@ -741,6 +800,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("redirects: //evil.example/ and absolute-form targets never send the browser (or return=) to another host", async () => {
+    await ensureAccess("private");
     const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
     const handoffToken = () =>
       mintHandoffToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
@@ -782,6 +842,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("guest cookies: Domain= is dropped and the router's names refused, on HTTP and on a WebSocket's 101; behind TLS the router's cookie is __Host- and Secure", async () => {
+    await ensureAccess("private");
     const token = await mintIngressToken(stack.key, { sub: "ada", aud: label, teams: [namespace] });
     const answer = await eventually(
       "the cookie app",
@@ -844,6 +905,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("host-label conflict: the sandbox that would claim web's label is refused at admission, and web is served on", async () => {
+    await ensureAccess("private");
     const admin = await mintIngressToken(stack.key, { sub: "ops", aud: label, admin: true });
     const headers = { cookie: `${INGRESS_COOKIE}=${admin}` };
     assert.equal((await get("/hello.txt", headers)).status, 200);
@@ -1187,12 +1249,6 @@ describe("router through the whole stack", async () => {
       );
       if ("status" in opened) assert.fail("unreachable");
       await within(opened.closed, 15_000, "the session with the fake agent");
-      // A router that crashed on a frame would have exited by now.
-      await Promise.race([
-        once(edge?.child as NonNullable<typeof edge>["child"], "exit"),
-        new Promise((resolve) => setTimeout(resolve, 1000)),
-      ]);
-      assert.ok(alive(edge), "the router is still running");
       assert.deepEqual(start, {
         type: "start",
         command: ["/bin/echo"],
@@ -1217,6 +1273,8 @@ describe("router through the whole stack", async () => {
         headers: { cookie: `${INGRESS_COOKIE_SECURE}=${admin}` },
       });
       assert.equal(served.status, 200, "and keeps serving");
+      // Checked after a request it served since the frames, not after a pause.
+      assert.ok(alive(edge), "the router is still running");
     } finally {
       agent.close();
       await kubectl(["delete", "namespace", fake.namespace, "--wait=false"]);
@@ -1235,40 +1293,7 @@ describe("router through the whole stack", async () => {
       `${TEAM_LABEL}=nobody`,
     ]);
     assert.equal(labelled.exitCode, 0, labelled.tail);
-    const patched = await kubectl([
-      "patch",
-      "sandbox",
-      "web",
-      "-n",
-      namespace,
-      "--type",
-      "merge",
-      "-p",
-      JSON.stringify({ spec: { ssh: { enabled: true } } }),
-    ]);
-    assert.equal(patched.exitCode, 0, patched.tail);
-    const options = [
-      "-o",
-      "StrictHostKeyChecking=no",
-      "-o",
-      "UserKnownHostsFile=/dev/null",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "IdentitiesOnly=yes",
-      "-o",
-      "LogLevel=ERROR",
-    ];
-    const ssh = (key: string, command: string) =>
-      run("ssh", [
-        "-p",
-        String(stack.ssh.port),
-        "-i",
-        key,
-        ...options,
-        `web.${namespace}@127.0.0.1`,
-        command,
-      ]);
+    await patchWeb({ ssh: { enabled: true } });
     const uname = await eventually(
       "ssh uname -a",
       () => ssh(stack.ssh.adminKey, "uname -a"),
@@ -1291,7 +1316,7 @@ describe("router through the whole stack", async () => {
         String(stack.ssh.port),
         "-i",
         stack.ssh.adminKey,
-        ...options,
+        ...sshOptions,
         ...(mode === "legacy" ? ["-O"] : []),
         local,
         `${target}:${path}`,
@@ -1356,32 +1381,72 @@ describe("router through the whole stack", async () => {
       (r) => r.exitCode === 255,
       30_000,
     );
+  });
 
-    // Turning SSH off live ends a session in progress instead of leaving it hanging.
-    const started = performance.now();
-    const long = ssh(stack.ssh.adminKey, "sleep 120");
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    const off = await kubectl([
-      "patch",
-      "sandbox",
-      "web",
-      "-n",
-      namespace,
-      "--type",
-      "merge",
-      "-p",
-      JSON.stringify({ spec: { ssh: { enabled: false } } }),
-    ]);
-    assert.equal(off.exitCode, 0, off.tail);
-    const ended = await long;
-    assert.notEqual(ended.exitCode, 0);
-    assert.ok(
-      performance.now() - started < 60_000,
-      "the session ended with SSH, not at its own end",
+  it("SSH off, live: spec.ssh.enabled=false ends a connected session within 30 s, and a new one is refused", async (t) => {
+    await patchWeb({ ssh: { enabled: true } });
+    await eventually(
+      "SSH on",
+      () => ssh(stack.ssh.adminKey, "true"),
+      (r) => r.exitCode === 0,
+      60_000,
     );
+    // A session that says when it is connected and echoes what it is sent: it lasts until ended.
+    const session = spawn("ssh", sshArgs(stack.ssh.adminKey, "echo connected; exec cat"), {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    t.after(() => {
+      if (session.exitCode === null && session.signalCode === null) session.kill("SIGKILL");
+    });
+    let stdout = "";
+    let stderr = "";
+    session.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    session.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const ended = new Promise<number | null>((resolve) =>
+      session.once("exit", (code) => resolve(code)),
+    );
+    /** Resolves once the session has printed `text`; fails if it ends first or takes over 60 s. */
+    const printed = (text: string) =>
+      within(
+        Promise.race([
+          new Promise<void>((resolve) => {
+            const check = () => stdout.includes(text) && resolve();
+            session.stdout.on("data", check);
+            check();
+          }),
+          ended.then((code) =>
+            assert.fail(`ssh exited (${code}) before printing ${text}: ${stderr}`),
+          ),
+        ]),
+        60_000,
+        `the session printed ${JSON.stringify(text)}`,
+      );
+    await printed("connected\n");
+    // A round trip just before the flip: the session is live, not on its way out.
+    session.stdin.write("still here\n");
+    await printed("still here\n");
+
+    const flippedAt = performance.now();
+    await patchWeb({ ssh: { enabled: false } });
+    const patchedAt = performance.now();
+    const code = await within(ended, 30_000, "the session's end after SSH was turned off");
+    t.diagnostic(
+      `kubectl patch took ${Math.round(patchedAt - flippedAt)} ms; the session ended ${Math.round(performance.now() - patchedAt)} ms after it`,
+    );
+    assert.notEqual(code, 0, `ssh exit code ${code}: ended by the gateway, not by its command`);
+    assert.equal(stdout, "connected\nstill here\n", "nothing after the flip");
+
+    const refused = await within(
+      ssh(stack.ssh.adminKey, "echo should-not-run"),
+      30_000,
+      "a new session's answer",
+    );
+    assert.equal(refused.exitCode, 255, refused.tail);
+    assert.doesNotMatch(refused.stdout, /should-not-run/);
   });
 
   it("serves 30 s of concurrent requests with zero errors", async () => {
+    await ensureAccess("private");
     const admin = await mintIngressToken(stack.key, {
       sub: "load",
       aud: `web--${namespace}`,
@@ -1399,6 +1464,7 @@ describe("router through the whole stack", async () => {
   });
 
   it("answers quickly while the agent is down, and serves again once it is back, without a router restart", async () => {
+    await ensureAccess("private");
     const admin = await mintIngressToken(stack.key, {
       sub: "ops",
       aud: `web--${namespace}`,

@@ -131,4 +131,5 @@ export async function impostorClientCertificate(): Promise<{ cert: string; key: 
   return issue(ca, `CN=${AGENT_CLIENTS.operator}`, x509.ExtendedKeyUsage.clientAuth);
 }
 
+export { eventually, NotWithinError } from "./eventually.ts";
 export { type ExternalHost, type ReceivedRequest, startExternalHost } from "./external-host.ts";
