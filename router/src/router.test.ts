@@ -442,7 +442,8 @@ describe("router through the whole stack", async () => {
     assert.deepEqual([ingressReady?.status, ingressReady?.message], ["True", "serving 6 route(s)"]);
     assert.equal(
       (await getSandbox()).status?.ingress?.url,
-      `http://web--${namespace}.localhost:18080/`,
+      `http://web--${namespace}.localhost:${routerPort}/`,
+      "the URL the edge ConfigMap gives: where this router really listens",
     );
   });
 
