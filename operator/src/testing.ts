@@ -103,29 +103,8 @@ export async function startProcess(
   return { child, ready, lines, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
 }
 
-/** Polls `read` until `accept` holds, or fails with the last value seen. */
-export async function eventually<T>(
-  what: string,
-  read: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      last = await read();
-      if (accept(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(
-    `${what}: not within ${timeoutMs} ms; last value ${JSON.stringify(last)}${lastError ? `; last error ${(lastError as Error).message}` : ""}`,
-  );
-}
+/** The one bounded wait of the tests (see @turgon/dev/testing). */
+export { eventually } from "@turgon/dev/testing";
 
 export interface Stack {
   dir: string;

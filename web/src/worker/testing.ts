@@ -1,6 +1,5 @@
 /** Helpers for tests of the audit pipeline: a migrated scratch database and bounded waits. */
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { migrateDatabase } from "@turgon/prisma/migrate";
 import pg from "pg";
 
@@ -66,27 +65,5 @@ export async function createAuditDatabase(
   };
 }
 
-/** Polls `read` until `accept` holds; fails after `timeoutMs` with the last value seen. */
-export async function eventually<T>(
-  what: string,
-  read: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 60_000,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      last = await read();
-      if (accept(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(last)}${lastError ? `; last error: ${(lastError as Error).message}` : ""}`,
-  );
-}
+/** The one bounded wait of the tests (see @turgon/dev/testing). */
+export { eventually } from "@turgon/dev/testing";

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { GROUP } from "@turgon/api/crd";
-import { installCrds, kubeConfigAs, kubectl } from "@turgon/dev/testing";
+import { eventually, installCrds, kubeConfigAs, kubectl } from "@turgon/dev/testing";
 import type { ImpersonatedApis } from "./impersonation.ts";
 
 export const WEB_RBAC = new URL("../../../deploy/rbac.yaml", import.meta.url).pathname;
@@ -30,22 +30,8 @@ export function dashboardKubeConfig(): Promise<KubeConfig> {
   ]);
 }
 
-/** Polls `read` until `accept` holds, or fails with the last value seen. */
-export async function eventually<T>(
-  what: string,
-  read: () => T | Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (accept(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms; last value ${JSON.stringify(last)}`);
-}
+/** The one bounded wait of the tests (see @turgon/dev/testing). */
+export { eventually };
 
 /** The status of the API server's refusal in `promise`, or fails if it succeeds. */
 export async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
