@@ -3,9 +3,8 @@ import type { IngressAccess, IngressRoute } from "@earendil-works/gondolin";
 import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
 import type { AddressRules } from "../egress/addresses.ts";
-import { EgressAuditor } from "../egress/auditor.ts";
 import { EgressGuard } from "../egress/guard.ts";
-import { LiveSecretHooks } from "../egress/live-secrets.ts";
+import { createSandboxEgress, type SandboxEgress } from "../egress/sandbox-egress.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
 import { NOT_PROBED, RouteReadiness } from "../ingress/readiness.ts";
 import type { Logger } from "../logger.ts";
@@ -71,10 +70,6 @@ export interface SandboxContext {
  * The egress hooks of a sandbox: made once, kept across suspend and resume,
  * so a secret's placeholder stays the same and files holding it stay valid.
  */
-interface Egress {
-  secrets: LiveSecretHooks;
-  auditor: EgressAuditor;
-}
 
 /**
  * One sandbox on this node: its desired state and the VM that realises it.
@@ -100,7 +95,7 @@ export class ManagedSandbox {
   /** Whether the guest's routes serve, probed while the VM runs with ingress on. */
   private readiness?: RouteReadiness;
   private guard: EgressGuard;
-  private egress?: Egress;
+  private egress?: SandboxEgress;
   private supervisor?: NodeJS.Timeout;
   private stopping = false;
   private work: Promise<void> = Promise.resolve();
@@ -223,18 +218,15 @@ export class ManagedSandbox {
     this.setPhase("Suspended", ...this.suspendedReason(noDisk));
   }
 
-  private egressHooks(): Egress {
-    if (this.egress) return this.egress;
+  private egressHooks(): SandboxEgress {
     const { desired } = this;
-    let secrets: LiveSecretHooks | undefined;
-    const auditor = new EgressAuditor(this.guard, {
+    this.egress ??= createSandboxEgress({
+      guard: this.guard,
       node: this.nodeName,
       sandbox: { uid: desired.uid, name: desired.name, namespace: desired.namespace },
-      placeholders: () => secrets?.placeholders() ?? new Map(),
+      secrets: desired.policy.secrets,
       emit: this.audit,
     });
-    secrets = new LiveSecretHooks(auditor.hooks(), desired.policy.secrets);
-    this.egress = { secrets, auditor };
     return this.egress;
   }
 
@@ -246,7 +238,7 @@ export class ManagedSandbox {
     return { ...this.desired.env, ...egress.secrets.placeholderEnv() };
   }
 
-  private vmSpec(egress: Egress): VmSpec {
+  private vmSpec(egress: SandboxEgress): VmSpec {
     const { desired } = this;
     const dnsMode = desired.policy.dns?.mode ?? "synthetic";
     const trusted = this.egressSettings.dnsTrustedServers;
@@ -332,15 +324,47 @@ export class ManagedSandbox {
         { uid: desired.uid, err: error },
         resumeFrom ? "sandbox failed to resume" : "sandbox failed to boot",
       );
-      await this.ssh.close();
-      this.stopReadiness();
-      await this.ingress?.close().catch(() => {});
-      this.ingress = undefined;
-      await vm?.close().catch(() => {});
-      this.vm = undefined;
-      await this.records.remove(desired.uid);
+      await this.teardown(vm);
       this.setPhase("Failed", resumeFrom ? "ResumeFailed" : "BootFailed", (error as Error).message);
     }
+  }
+
+  /**
+   * Takes a VM down, in the one order every path uses: what fronts it, then
+   * the VM and its record.
+   */
+  private async teardown(
+    vm: SandboxVm | undefined,
+    options: { stopped?: boolean; strict?: boolean } = {},
+  ): Promise<void> {
+    await this.closeFront();
+    await this.releaseVm(vm, options);
+  }
+
+  /** Closes what fronts the VM: SSH, the route probes and the ingress gateway. */
+  private async closeFront(): Promise<void> {
+    await this.ssh.close();
+    this.stopReadiness();
+    await this.ingress?.close().catch(() => {});
+    this.ingress = undefined;
+  }
+
+  /**
+   * Closes the VM (unless `stopped`: a checkpoint already stopped it) and
+   * forgets its record. A VM that fails to close is gone either way, so that
+   * is only logged, unless `strict` (a deliberate stop reports it).
+   */
+  private async releaseVm(
+    vm: SandboxVm | undefined,
+    options: { stopped?: boolean; strict?: boolean } = {},
+  ): Promise<void> {
+    if (this.vm === vm) this.vm = undefined;
+    if (vm && !options.stopped)
+      await vm.close().catch((error: unknown) => {
+        if (options.strict) throw error;
+        this.log.warn({ uid: this.desired.uid, err: error }, "the VM did not close cleanly");
+      });
+    await this.records.remove(this.desired.uid);
   }
 
   /** Probes the guest's routes until the VM stops; each change of verdict is an event. */
@@ -386,12 +410,7 @@ export class ManagedSandbox {
         this.log.warn({ uid: this.desired.uid, pid }, "VM exited unexpectedly");
         // Release what Gondolin still holds for it (gateway, sockets, overlay disk).
         this.vm = undefined;
-        void this.ssh.close();
-        this.stopReadiness();
-        void this.ingress?.close().catch(() => {});
-        this.ingress = undefined;
-        void vm.close().catch(() => {});
-        void this.records.remove(this.desired.uid);
+        void this.teardown(vm);
         this.setPhase("Failed", "VMExited", `the QEMU process (pid ${pid}) exited unexpectedly`);
       }
     }, 1000);
@@ -410,16 +429,12 @@ export class ManagedSandbox {
     const started = performance.now();
     clearInterval(this.supervisor);
     const guestRoutes = vm.getIngressRoutes();
-    await this.ssh.close();
-    this.stopReadiness();
-    await this.ingress?.close().catch(() => {});
-    this.ingress = undefined;
+    // What fronts the VM closes first: nothing reaches a guest whose disk is being saved.
+    await this.closeFront();
     const spec = this.vmSpec(this.egressHooks());
     try {
       if (!this.runtime.canCheckpoint(spec)) {
-        await vm.close();
-        this.vm = undefined;
-        await this.records.remove(uid);
+        await this.releaseVm(vm, { strict: true });
         this.markSuspended(
           `rootfsMode ${this.desired.rootfsMode ?? "of the image"} keeps no disk state: resuming boots a fresh disk`,
         );
@@ -429,8 +444,7 @@ export class ManagedSandbox {
       // Gondolin syncs the guest's filesystems, stops QEMU and moves the VM's
       // qcow2 overlay to this path (rebased onto the image if it was itself a resume).
       await vm.checkpoint(this.checkpoints.diskPath(uid));
-      this.vm = undefined;
-      await this.records.remove(uid);
+      await this.releaseVm(vm, { stopped: true });
       this.checkpoint = {
         uid,
         bootIdentity: bootIdentity(this.desired),
@@ -445,9 +459,7 @@ export class ManagedSandbox {
       this.markSuspended();
     } catch (error) {
       this.log.error({ uid, err: error }, "sandbox failed to suspend");
-      await vm.close().catch(() => {});
-      this.vm = undefined;
-      await this.records.remove(uid);
+      await this.releaseVm(vm);
       this.checkpoint = undefined;
       await this.checkpoints.remove(uid).catch(() => {});
       this.setPhase("Failed", "SuspendFailed", (error as Error).message);
@@ -503,14 +515,8 @@ export class ManagedSandbox {
     clearInterval(this.supervisor);
     await this.work;
     clearInterval(this.supervisor);
-    await this.ssh.close();
-    this.stopReadiness();
-    await this.ingress?.close().catch(() => {});
-    this.ingress = undefined;
-    await this.vm?.close();
-    this.vm = undefined;
+    await this.teardown(this.vm, { strict: true });
     this.egress?.auditor.close();
-    await this.records.remove(this.desired.uid);
     if (!(options.keepSuspended && this.checkpoint))
       await this.checkpoints.remove(this.desired.uid);
   }
