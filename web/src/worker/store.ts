@@ -106,8 +106,12 @@ export function createPool(databaseUrl: string, size: number, onError: (error: E
     statement_timeout: 60_000,
     application_name: "turgon-audit-worker",
   });
-  // An idle connection that Postgres closes (a restart) must not crash the worker.
+  // A connection that Postgres closes (a restart) must not crash the worker: an idle one
+  // reports through the pool, a checked-out one through its own client, which pg leaves
+  // without a listener (an unhandled 'error' event ends the process). The query in
+  // flight fails as well, and the batch is retried.
   pool.on("error", onError);
+  pool.on("connect", (client) => client.on("error", onError));
   return pool;
 }
 
