@@ -120,15 +120,20 @@ export async function historyOf(
 async function requestsOf(db: PrismaClient, ids: string[]): Promise<Map<string, VersionRequest>> {
   if (ids.length === 0) return new Map();
   const requests = await db.policyRequest.findMany({ where: { id: { in: ids } } });
+  // One query for the events' sandboxes, not one per request.
+  const keyed = requests.flatMap((r) =>
+    r.eventId && r.eventTime ? [{ time: r.eventTime, id: r.eventId }] : [],
+  );
+  const events = keyed.length
+    ? await db.egressEvent.findMany({
+        where: { OR: keyed },
+        select: { id: true, time: true, sandbox: true },
+      })
+    : [];
+  const sandboxOf = new Map(events.map((e) => [`${e.time.getTime()}/${e.id}`, e.sandbox]));
   const found = new Map<string, VersionRequest>();
   for (const request of requests) {
-    const event =
-      request.eventId && request.eventTime
-        ? await db.egressEvent.findUnique({
-            where: { time_id: { time: request.eventTime, id: request.eventId } },
-            select: { sandbox: true },
-          })
-        : null;
+    const key = request.eventTime ? `${request.eventTime.getTime()}/${request.eventId}` : "";
     found.set(request.id, {
       id: request.id,
       namespace: request.namespace,
@@ -139,7 +144,7 @@ async function requestsOf(db: PrismaClient, ids: string[]): Promise<Map<string, 
       reason: request.reason,
       eventId: request.eventId,
       eventTime: request.eventTime,
-      eventSandbox: event?.sandbox ?? null,
+      eventSandbox: sandboxOf.get(key) ?? null,
     });
   }
   return found;
