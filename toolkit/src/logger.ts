@@ -27,11 +27,12 @@ export type Logger = pino.Logger;
  * would break `--help`): it falls back to `info`, and the daemon scaffold
  * (`@turgon/toolkit/daemon`) refuses it at start, naming the variable.
  */
-export function createLogger(name: string): Logger {
+export function createLogger(name: string, options: { redact?: string[] } = {}): Logger {
   const level = process.env[LOG_LEVEL_ENV] ?? "";
   return pino({
     name,
     level: isLogLevel(level) ? level : "info",
-    redact: { paths: SECRET_PATHS, censor: "[redacted]" },
+    // A component may redact more paths of its own (the audit worker: connection URLs).
+    redact: { paths: [...SECRET_PATHS, ...(options.redact ?? [])], censor: "[redacted]" },
   });
 }

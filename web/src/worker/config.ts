@@ -54,7 +54,6 @@ const OPTIONS = {
     env: "TURGON_AUDIT_HEALTH_PORT",
     description: "port of /healthz (200 once consuming; 0 picks a free one)",
   },
-  "log-level": { env: "TURGON_LOG_LEVEL", description: "fatal, error, warn, info, debug or trace" },
 } as const;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -83,12 +82,12 @@ export const WorkerConfig = z.strictObject({
   "kube-sync-timeout-seconds": int(0, 3600).default(30),
   "health-host": z.string().min(1).default("127.0.0.1"),
   "health-port": int(0, 65535).default(8081),
-  "log-level": z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfig>;
 
 export { ConfigError };
 
+/** `--help` (the log level is TURGON_LOG_LEVEL, read by the daemon scaffold as for every daemon). */
 export function usage(): string {
   return flagUsage(COMMAND, OPTIONS);
 }

@@ -1,15 +1,14 @@
-import pino from "pino";
+import { createLogger } from "@turgon/toolkit/logger";
+
+export type { Logger } from "@turgon/toolkit/logger";
 
 /**
- * The worker's logger. Events pass through it unlogged: only counts, ids,
- * reasons and partition names are logged, never a line, a path or a
- * connection URL (which carries the database password).
+ * The worker's one logger (its lines and crash logs say `audit-worker`);
+ * the daemon scaffold sets its level from TURGON_LOG_LEVEL. Events pass
+ * through it unlogged: only counts, ids, reasons and partition names are
+ * logged, never a line, a path or a connection URL (which carries the
+ * database password).
  */
-export function createWorkerLogger(level: string) {
-  return pino({
-    name: "audit-worker",
-    level,
-    redact: { paths: ["*.password", "*.url", "*.connectionString"], censor: "[redacted]" },
-  });
-}
-export type Logger = ReturnType<typeof createWorkerLogger>;
+export const logger = createLogger("audit-worker", {
+  redact: ["*.password", "*.url", "*.connectionString"],
+});

@@ -2,56 +2,58 @@
 /** `turgon-audit-worker [flags]`: the audit queues into PostgreSQL. See `--help`. */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { wantsHelp } from "@turgon/toolkit/daemon";
-import { loadKubeConfig } from "../server/kube/config.ts";
-import { KubeConfigError } from "../server/kube/errors.ts";
-import { ConfigError, loadConfig, usage, type WorkerConfig } from "./config.ts";
-import { createWorkerLogger, type Logger } from "./logger.ts";
+import { loadKubeConfig, runDaemon } from "@turgon/toolkit/daemon";
+import { loadConfig, usage, type WorkerConfig } from "./config.ts";
+import { type Logger, logger } from "./logger.ts";
 import { NO_TEAMS, startTeamDirectory, type TeamDirectory } from "./teams.ts";
 import { type AuditWorker, startAuditWorker } from "./worker.ts";
 
-async function main(): Promise<void> {
-  // runDaemon does not fit this process as it stands (its own flag for the log level, its own
-  // redacting logger, and exit 1 for a bad configuration, which worker.test.ts asserts); it
-  // shares the scaffold's reading of --help/-h.
-  if (wantsHelp(process.argv.slice(2))) {
-    console.log(usage());
-    return;
+/** The identity whose kubeconfig the worker is given: the dashboard's (web/deploy/rbac.yaml). */
+const SERVICE_ACCOUNT = "turgon-system/turgon-web";
+
+interface RunningWorker {
+  healthUrl: string;
+  stop(): Promise<void>;
+}
+
+async function start(config: WorkerConfig): Promise<RunningWorker> {
+  // The kubeconfig first: a missing or unreadable one is a configuration error (exit 2), told
+  // before anything connects.
+  const teams = await startTeams(config, logger);
+  let worker: AuditWorker;
+  try {
+    worker = await startAuditWorker({
+      databaseUrl: config["database-url"],
+      redisUrl: config["redis-url"],
+      settings: config,
+      teams,
+      log: logger,
+    });
+  } catch (error) {
+    await teams.stop();
+    throw error;
   }
-  const config = loadConfig(process.argv.slice(2));
-  const log = createWorkerLogger(config["log-level"]);
-  const teams = await startTeams(config, log);
-  const worker = await startAuditWorker({
-    databaseUrl: config["database-url"],
-    redisUrl: config["redis-url"],
-    settings: config,
-    teams,
-    log,
-  });
-  const health = await serveHealth(config, worker);
-  log.info(
-    { health: `http://${config["health-host"]}:${(health.address() as AddressInfo).port}/healthz` },
-    "audit worker started",
-  );
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down: finishing the batches in hand");
+  const health = await serveHealth(config, worker).catch(async (error: unknown) => {
     await worker.stop();
     await teams.stop();
-    health.close();
-    log.info("stopped");
-    process.exit(0);
+    throw error;
+  });
+  return {
+    healthUrl: `http://${config["health-host"]}:${(health.address() as AddressInfo).port}/healthz`,
+    async stop() {
+      await worker.stop();
+      await teams.stop();
+      health.close();
+      logger.info("stopped");
+    },
   };
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-  process.once("SIGINT", () => void shutdown("SIGINT"));
 }
 
 function startTeams(config: WorkerConfig, log: Logger): Promise<TeamDirectory> {
   if (config.teams === "none") return Promise.resolve(NO_TEAMS);
-  const env = config.kubeconfig ? { ...process.env, KUBECONFIG: config.kubeconfig } : process.env;
-  return startTeamDirectory(loadKubeConfig({ env }), {
+  // --kubeconfig, else KUBECONFIG (its variable), else the pod's ServiceAccount.
+  const kc = loadKubeConfig({ file: config.kubeconfig, serviceAccount: SERVICE_ACCOUNT });
+  return startTeamDirectory(kc, {
     syncTimeoutMs: config["kube-sync-timeout-seconds"] * 1000,
     log,
   });
@@ -73,10 +75,12 @@ function serveHealth(config: WorkerConfig, worker: AuditWorker): Promise<Server>
   });
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) console.error(`turgon-audit-worker: ${error.message}`);
-  else if (error instanceof KubeConfigError)
-    console.error(`turgon-audit-worker: ${error.message}\n${error.hint}`);
-  else console.error("turgon-audit-worker failed to start:", error);
-  process.exit(1);
+await runDaemon({
+  name: "audit-worker",
+  usage,
+  log: logger,
+  load: loadConfig,
+  start,
+  started: (worker) => ({ health: worker.healthUrl }),
+  stopping: "finishing the batches in hand",
 });

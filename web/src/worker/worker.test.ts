@@ -27,6 +27,7 @@ import {
   FAST_RECOVERY_FLAGS,
   startAuditWorkerProcess,
 } from "@turgon/dev/testing/audit-worker";
+import { EXIT } from "@turgon/toolkit/daemon";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { dashboardKubeConfig, installWebRbac, must } from "../server/kube/testing.ts";
@@ -45,7 +46,7 @@ describe("the audit worker's flags", () => {
     assert.match(stdout, /DATABASE_URL/);
   });
 
-  it("names a bad flag and its variable, and exits 1", async () => {
+  it("names a bad flag and its variable, and exits 2 (a configuration error)", async () => {
     const attempt = (args: string[]) =>
       run(process.execPath, [AUDIT_WORKER_ENTRY, ...args], {
         env: { ...process.env, DATABASE_URL: "", REDIS_URL: "" },
@@ -61,10 +62,11 @@ describe("the audit worker's flags", () => {
       "--retention-days",
       "0",
     ]);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, EXIT.config);
     assert.match(bad.stderr, /--database-url \(DATABASE_URL\): must be a postgresql:\/\/ URL/);
     assert.match(bad.stderr, /--retention-days \(TURGON_AUDIT_RETENTION_DAYS\)/);
     const unknown = await attempt(["--retention", "3"]);
+    assert.equal(unknown.code, EXIT.config);
     assert.match(unknown.stderr, /Unknown option '--retention'/);
   });
 });
