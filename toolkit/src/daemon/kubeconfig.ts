@@ -17,6 +17,12 @@ export interface KubeConfigSources {
   inClusterPathPrefix?: string;
   /** The identity the daemon should have (turgon-system/turgon-operator), for the hint. */
   serviceAccount?: string;
+  /**
+   * How messages name the setting: `flag` (default) says `--kubeconfig
+   * (KUBECONFIG)`; `environment` says `KUBECONFIG`, for the dashboard,
+   * which takes no flags.
+   */
+  setting?: "flag" | "environment";
 }
 
 /**
@@ -30,6 +36,8 @@ export function loadKubeConfig(sources: KubeConfigSources = {}): KubeConfig {
   const env = sources.env ?? process.env;
   const files = (sources.file ?? "").split(delimiter).filter(Boolean);
   const who = sources.serviceAccount ? ` (${sources.serviceAccount})` : "";
+  const byFlag = sources.setting !== "environment";
+  const named = byFlag ? "--kubeconfig (KUBECONFIG)" : "KUBECONFIG";
   const kc = new KubeConfig();
   if (files.length > 0) {
     for (const [index, file] of files.entries()) {
@@ -37,16 +45,14 @@ export function loadKubeConfig(sources: KubeConfigSources = {}): KubeConfig {
       try {
         text = readFileSync(file, "utf8");
       } catch (error) {
-        throw new KubeConfigError(
-          `--kubeconfig (KUBECONFIG) ${file} cannot be read: ${(error as Error).message}`,
-        );
+        throw new KubeConfigError(`${named} ${file} cannot be read: ${(error as Error).message}`);
       }
       const one = index === 0 ? kc : new KubeConfig();
       try {
         one.loadFromString(text);
       } catch (error) {
         throw new KubeConfigError(
-          `--kubeconfig (KUBECONFIG) ${file} is not a valid kubeconfig: ${(error as Error).message}`,
+          `${named} ${file} is not a valid kubeconfig: ${(error as Error).message}`,
         );
       }
       if (one !== kc) kc.mergeConfig(one, true);
@@ -54,7 +60,7 @@ export function loadKubeConfig(sources: KubeConfigSources = {}): KubeConfig {
     const cluster = kc.getCurrentCluster();
     if (!cluster?.server)
       throw new KubeConfigError(
-        `--kubeconfig (KUBECONFIG) ${files.join(delimiter)} has no current context naming a cluster with a server: set current-context (kubectl config use-context NAME)`,
+        `${named} ${files.join(delimiter)} has no current context naming a cluster with a server: set current-context (kubectl config use-context NAME)`,
       );
     return kc;
   }
@@ -75,9 +81,9 @@ export function loadKubeConfig(sources: KubeConfigSources = {}): KubeConfig {
     return kc;
   }
   throw new KubeConfigError(
-    "no Kubernetes configuration: neither --kubeconfig nor KUBECONFIG is set, and this is not a pod " +
+    `no Kubernetes configuration: ${byFlag ? "neither --kubeconfig nor KUBECONFIG is set" : "KUBECONFIG is not set"}, and this is not a pod ` +
       `(no KUBERNETES_SERVICE_HOST, or no ServiceAccount token at ${prefix}${SERVICE_ACCOUNT_TOKEN}); ` +
-      `set --kubeconfig or KUBECONFIG to a kubeconfig file, or run in the cluster as its ServiceAccount${who}`,
+      `set ${byFlag ? "--kubeconfig or KUBECONFIG" : "KUBECONFIG"} to a kubeconfig file, or run in the cluster as its ServiceAccount${who}`,
   );
 }
 

@@ -111,7 +111,7 @@ export function toTRPCError(error: unknown, options: { conflictField?: string } 
   if (error instanceof KubeConfigError)
     return new TRPCError({
       code: "INTERNAL_SERVER_ERROR",
-      message: `${error.message}. ${error.hint}`,
+      message: error.message,
       cause: error,
     });
   return error;

@@ -1,20 +1,24 @@
 /**
  * Start-up, imported once by instrumentation.ts when `next start` begins: a
- * bad environment stops the server at once, naming the variable, instead
- * of failing the first request; then the SSH gateway's users list is
- * written from the database.
+ * bad environment or no usable Kubernetes configuration stops the server at
+ * once, naming the variable, instead of failing the first request; then the
+ * SSH gateway's users list is written from the database.
  */
 import { ConfigError, serverConfig } from "./config.ts";
+import { KubeConfigError } from "./kube/index.ts";
+import { dashboardKubeConfig } from "./kubeconfig.ts";
 import { componentLogger } from "./logger.ts";
 
 try {
   const config = serverConfig();
+  // Loaded now (and kept): without KUBECONFIG outside a pod, every request would fail alike.
+  const cluster = dashboardKubeConfig().getCurrentCluster()?.server;
   componentLogger("startup").info(
-    { url: config.BETTER_AUTH_URL, kubeconfig: config.KUBECONFIG ?? "in-cluster" },
+    { url: config.BETTER_AUTH_URL, kubeconfig: config.KUBECONFIG ?? "in-cluster", cluster },
     "dashboard configuration loaded",
   );
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
+  if (!(error instanceof ConfigError || error instanceof KubeConfigError)) throw error;
   console.error(`error: ${error.message}`);
   process.exit(1);
 }

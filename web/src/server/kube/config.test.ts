@@ -30,14 +30,17 @@ describe("the dashboard's KubeConfig", () => {
     assert.throws(
       () => loadKubeConfig({ env: { KUBECONFIG: join(dir, "nope") } }),
       (error: unknown) =>
-        error instanceof KubeConfigError && error.message.includes(join(dir, "nope")),
+        error instanceof KubeConfigError &&
+        error.message.startsWith(`KUBECONFIG ${join(dir, "nope")} cannot be read`),
     );
     assert.throws(
       () => loadKubeConfig({ env: { HOME: dir }, inClusterPathPrefix: dir }),
       (error: unknown) =>
         error instanceof KubeConfigError &&
         /KUBECONFIG is not set/.test(error.message) &&
-        /turgon-web/.test(error.hint),
+        /set KUBECONFIG to a kubeconfig file, or run in the cluster as its ServiceAccount \(turgon-system\/turgon-web\)/.test(
+          error.message,
+        ),
     );
   });
 

@@ -5,16 +5,12 @@
  */
 import { ApiException } from "@kubernetes/client-node";
 
-/** Neither KUBECONFIG nor an in-cluster ServiceAccount is available, or KUBECONFIG is unusable. */
-export class KubeConfigError extends Error {
-  readonly hint: string;
-
-  constructor(message: string, hint: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "KubeConfigError";
-    this.hint = hint;
-  }
-}
+/**
+ * Neither KUBECONFIG nor an in-cluster ServiceAccount is available, or
+ * KUBECONFIG is unusable: the daemons' one error type, whose message says
+ * what to set.
+ */
+export { KubeConfigError } from "@turgon/toolkit/daemon";
 
 /** A principal that cannot be impersonated as given (a malformed email or team name). */
 export class PrincipalError extends Error {
