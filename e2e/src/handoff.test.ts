@@ -18,7 +18,7 @@ import {
   sandboxHostLabel,
 } from "@turgon/api/routing";
 import { freePort } from "@turgon/dev/ports";
-import { kubectl, uniqueName } from "@turgon/dev/testing";
+import { eventually, kubectl, uniqueName } from "@turgon/dev/testing";
 import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
 import { jwtVerify } from "jose";
 import { type BrowserSession, openBrowser } from "./browser/chromium.ts";
@@ -315,5 +315,38 @@ describe("the sign-in hand-off to a routed sandbox", () => {
       await signedOut.close();
     }
     assert.equal(reachedRouter.length, before);
+  });
+
+  it("follows the edge ConfigMap: a moved router port is honoured without a restart", async () => {
+    const moved = await freePort();
+    const at = (port: number) => `http://${label("app")}.localhost:${port}/x`;
+    const visitor = await openBrowser("handoff-edge-moved");
+    /** The routed URL the signed-out sign-in page offers for a return to `port`, or "" when it ignores it. */
+    const offered = async (port: number) => {
+      await visitor.page.goto(signinFor(at(port)), { waitUntil: "load" });
+      await visitor.page.getByRole("button", { name: "Sign in" }).waitFor();
+      const box = visitor.page.getByTestId("signin-sandbox");
+      return (await box.count()) > 0 ? ((await box.textContent()) ?? "") : "";
+    };
+    try {
+      await dashboard.setIngress({ port: moved });
+      // The dashboard hears the change on its watch of the ConfigMap: no restart.
+      await eventually(
+        "the sign-in page offers the moved URL",
+        () => offered(moved),
+        (text) => text.includes(`${label("app")}.localhost:${moved}`),
+        30_000,
+      );
+      await visitor.snap("signin-edge-moved");
+      assert.equal(await offered(routerPort), "", "the old port is now anywhere else");
+    } finally {
+      await dashboard.setIngress({ port: routerPort });
+      await eventually(
+        "the sign-in page offers the router's port again",
+        () => offered(routerPort),
+        (text) => text.includes(`${label("app")}.localhost:${routerPort}`),
+        30_000,
+      ).finally(() => visitor.close());
+    }
   });
 });

@@ -85,7 +85,7 @@ describe("sandbox dashboard through the whole stack", () => {
     dashboard = await startTestDashboard({
       logFile: join(browser.artifacts, "dashboard.log"),
       routerUrl: `http://127.0.0.1:${stack.routerPort}`,
-      ingress: { port: stack.routerPort },
+      edgeConfig: stack.edge.ref,
       ingressTokenSecret: "turgon-system/turgon-ingress-keys",
     });
     for (const ns of [namespace, nsA, nsB]) await must(["create", "namespace", ns]);

@@ -196,7 +196,7 @@ describe("web terminal", () => {
       port: dashboardPort,
       logFile: join(admin.artifacts, "dashboard.log"),
       routerUrl: `http://127.0.0.1:${stack.routerPort}`,
-      ingress: { port: stack.routerPort },
+      edgeConfig: stack.edge.ref,
       ingressTokenSecret: "turgon-system/turgon-ingress-keys",
     });
     await must([

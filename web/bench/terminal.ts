@@ -249,7 +249,7 @@ try {
   dashboard = await startTestDashboard({
     logFile: join(browser.artifacts, "dashboard.log"),
     routerUrl: `http://127.0.0.1:${stack.routerPort}`,
-    ingress: { port: stack.routerPort },
+    edgeConfig: stack.edge.ref,
     ingressTokenSecret: "turgon-system/turgon-ingress-keys",
   });
   const waited = await kubectl([

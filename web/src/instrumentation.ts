@@ -5,5 +5,7 @@ export async function register(): Promise<void> {
     await import("./server/startup.ts");
     // Lists and live updates come from the dashboard's informers: sync them before the first page.
     (await import("./server/kube-cache.ts")).startKubeCache();
+    // The sign-in hand-off's edge facts: read before the first sign-in, then followed.
+    (await import("./server/ingress/index.ts")).startEdgeFollower();
   }
 }

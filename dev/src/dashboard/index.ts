@@ -7,7 +7,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { EdgeFacts } from "@turgon/api/routing/edge";
 import { createPrismaClient } from "@turgon/prisma";
 import { migrateDatabase } from "@turgon/prisma/migrate";
 import { withStep } from "@turgon/toolkit/progress";
@@ -128,23 +127,8 @@ export interface DashboardServer {
   kubeconfig: string;
   pidFile: string;
   logFile: string;
-  /** More of the dashboard's environment (TURGON_INGRESS_*, TURGON_SSH_USERS_*, ...). */
+  /** More of the dashboard's environment (TURGON_EDGE_CONFIG, TURGON_SSH_USERS_*, ...). */
   env?: Record<string, string>;
-}
-
-/**
- * The router's public site, as the dashboard's TURGON_INGRESS_* variables
- * say it: the same edge facts the operator and router read from the edge
- * ConfigMap (`localEdge` in dev/src/platform for `npm run up`).
- */
-export function ingressEnvironment(
-  site: Pick<EdgeFacts, "domain" | "scheme" | "port">,
-): Record<string, string> {
-  return {
-    TURGON_INGRESS_DOMAIN: site.domain,
-    TURGON_INGRESS_SCHEME: site.scheme,
-    TURGON_INGRESS_PORT: String(site.port),
-  };
 }
 
 /** Starts the standalone Next.js server as a daemon and waits until /api/healthz answers. */
@@ -207,8 +191,11 @@ export async function ensureDashboard(options: {
   databaseUrl: string;
   /** Writes the dashboard's kubeconfig (its own identity) to the path given. */
   writeKubeconfig: (path: string) => Promise<void>;
-  /** Where the router serves routed URLs: the sign-in hand-off sends users back only there. */
-  ingress: { domain: string; scheme: "http" | "https"; port: number };
+  /**
+   * Not read: the dashboard follows the edge ConfigMap turgon-system/turgon-edge, which
+   * `npm run up` writes. Kept until dev/src/cli/up.ts stops passing it.
+   */
+  ingress?: { domain: string; scheme: "http" | "https"; port: number };
   /** The router's own origin, where browsers open terminals (TURGON_ROUTER_URL). */
   routerUrl: string;
   /** Redis (REDIS_URL), where the audit worker announces committed rows to live tails. */
@@ -229,7 +216,6 @@ export async function ensureDashboard(options: {
   });
   const build = await ensureDashboardBuild();
   const env = {
-    ...ingressEnvironment(options.ingress),
     TURGON_ROUTER_URL: options.routerUrl,
     REDIS_URL: options.redisUrl,
   };

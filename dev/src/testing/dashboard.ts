@@ -8,20 +8,21 @@
  * be there. Its Kubernetes-side state is its own, so test files that run at
  * once do not step on each other: its own key of the SSH users Secret, and
  * (unless a test asks for the shared one, to meet a router) its own
- * ingress token Secret, which a Role of its own lets it read.
+ * ingress token Secret and its own edge ConfigMap (or a stack's), which
+ * Roles of its own let it read.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SSH_USERS_SECRET } from "@turgon/api/routing";
+import { DEFAULT_EDGE, edgeConfigData, parseEdgeFacts } from "@turgon/api/routing/edge";
 import { migrateDatabase } from "@turgon/prisma/migrate";
 import pg from "pg";
 import {
   ADMIN_EMAIL,
   ensureDashboardBuild,
   ensureFirstAdmin,
-  ingressEnvironment,
   startDashboardServer,
 } from "../dashboard/index.ts";
 import { repoRoot } from "../paths.ts";
@@ -49,8 +50,16 @@ export interface TestDashboard {
   /** Its own identity's kubeconfig (turgon-web), which the audit worker beside it uses too. */
   kubeconfig: string;
   logFile: string;
-  /** The router's site it hands sign-ins back to (TURGON_INGRESS_*). */
+  /** The router's site it hands sign-ins back to, as its edge ConfigMap stated it at start. */
   ingress: IngressSite;
+  /** namespace/name of the edge ConfigMap it follows (TURGON_EDGE_CONFIG): its own, or a stack's. */
+  edgeConfig: string;
+  /**
+   * Rewrites its own edge ConfigMap with `site` over the current facts; the
+   * dashboard follows it without a restart. Not for a stack's ConfigMap
+   * (use the stack's edge.set).
+   */
+  setIngress(site: Partial<IngressSite>): Promise<void>;
   /** namespace/name of the Secret it signs hand-off tokens with (`current`). */
   ingressTokenSecret: string;
   /** Its data key of turgon-system/turgon-ssh-users (TURGON_SSH_USERS_KEY). */
@@ -69,8 +78,18 @@ export interface TestDashboardOptions {
   signInLimit?: number;
   /** Where the server logs (keep it beside a test's artifacts); a temporary file by default. */
   logFile?: string;
-  /** The router's site; by default http://*.localhost:18080, as `npm run up` runs it. */
+  /**
+   * The router's site, written to an edge ConfigMap of the dashboard's own;
+   * by default http://*.localhost:18080, as `npm run up` runs it.
+   */
   ingress?: Partial<IngressSite>;
+  /**
+   * An edge ConfigMap to follow instead (namespace/name in turgon-system,
+   * e.g. a test stack's `stack.edge.ref`): one source of the facts for the
+   * dashboard, the operator and the router. The dashboard's identity is
+   * granted get, list and watch on it.
+   */
+  edgeConfig?: string;
   /**
    * The ingress token Secret (namespace/name) to share with a router, which
    * must exist; by default the dashboard gets a Secret of its own.
@@ -165,6 +184,60 @@ async function ownTokenSecret(name: string, dir: string): Promise<() => Promise<
   };
 }
 
+/**
+ * Lets the dashboard's identity follow the edge ConfigMap `name` in
+ * turgon-system (the shipped Role names only turgon-edge), and, with
+ * `data`, writes that ConfigMap. Returns how to remove what it made.
+ */
+async function edgeConfigMapGrant(
+  name: string,
+  dir: string,
+  data?: Record<string, string>,
+): Promise<() => Promise<void>> {
+  const grant = `turgon-web-${name}`;
+  const objects = [
+    ...(data
+      ? [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: SYSTEM }, data }]
+      : []),
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: grant, namespace: SYSTEM },
+      rules: [
+        {
+          apiGroups: [""],
+          resources: ["configmaps"],
+          resourceNames: [name],
+          verbs: ["get", "list", "watch"],
+        },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: grant, namespace: SYSTEM },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: grant },
+      subjects: [{ kind: "ServiceAccount", name: "turgon-web", namespace: SYSTEM }],
+    },
+  ];
+  const file = join(dir, `${grant}.json`);
+  await writeFile(file, JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+  await must(["apply", "-f", file]);
+  return async () => {
+    await kubectl(["delete", "-f", file, "--ignore-not-found", "--wait=false"]);
+  };
+}
+
+/** The edge facts a ConfigMap in turgon-system states now (the defaults when it does not exist). */
+async function edgeFactsOf(name: string): Promise<IngressSite> {
+  const got = await kubectl(["get", "configmap", name, "-n", SYSTEM, "-o", "jsonpath={.data}"]);
+  if (got.exitCode !== 0 && !/NotFound/.test(got.tail))
+    throw new Error(`kubectl get configmap ${name}: ${got.tail}`);
+  const data = got.exitCode === 0 && got.stdout.trim() ? JSON.parse(got.stdout) : undefined;
+  const { domain, scheme, port } = parseEdgeFacts(data, `${SYSTEM}/${name}`);
+  return { domain, scheme, port };
+}
+
 /** Starts a dashboard for a test; `stop()` removes everything it made. */
 export async function startTestDashboard(
   options: TestDashboardOptions = {},
@@ -174,10 +247,14 @@ export async function startTestDashboard(
   const dir = await mkdtemp(join(tmpdir(), "turgon-dashboard-"));
   const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
   const sshUsersKey = `dashboard-${id}.json`;
-  const ingress: IngressSite = {
-    domain: "localhost",
-    scheme: "http",
-    port: 18080,
+  if (options.edgeConfig && options.ingress)
+    throw new Error("give the dashboard either ingress (its own edge ConfigMap) or edgeConfig");
+  if (options.edgeConfig && !options.edgeConfig.startsWith(`${SYSTEM}/`))
+    throw new Error(`edgeConfig must be a ConfigMap in ${SYSTEM}, not ${options.edgeConfig}`);
+  let ingress: IngressSite = {
+    domain: DEFAULT_EDGE.domain,
+    scheme: DEFAULT_EDGE.scheme,
+    port: DEFAULT_EDGE.port,
     ...options.ingress,
   };
   const routerUrl = options.routerUrl ?? "http://localhost:18080";
@@ -193,6 +270,12 @@ export async function startTestDashboard(
     const kubeconfig = join(dir, "kubeconfig");
     const identity = await kubeConfigAs(DASHBOARD_USER, DASHBOARD_GROUPS);
     await writeFile(kubeconfig, identity.exportConfig(), { mode: 0o600 });
+    // The edge facts it hands sign-ins back to: a stack's ConfigMap, or one of its own.
+    const ownEdge = `turgon-edge-test-${id}`;
+    const edgeName = options.edgeConfig?.slice(SYSTEM.length + 1) ?? ownEdge;
+    const edgeData = () => edgeConfigData({ ...DEFAULT_EDGE, ...ingress });
+    undo.push(await edgeConfigMapGrant(edgeName, dir, options.edgeConfig ? undefined : edgeData()));
+    if (options.edgeConfig) ingress = await edgeFactsOf(edgeName);
     let ingressTokenSecret = options.ingressTokenSecret;
     if (!ingressTokenSecret) {
       const name = `turgon-ingress-keys-test-${id}`;
@@ -236,7 +319,7 @@ export async function startTestDashboard(
       pidFile,
       logFile,
       env: {
-        ...ingressEnvironment(ingress),
+        TURGON_EDGE_CONFIG: `${SYSTEM}/${edgeName}`,
         TURGON_INGRESS_TOKEN_SECRET: ingressTokenSecret,
         TURGON_SSH_USERS_KEY: sshUsersKey,
         TURGON_ROUTER_URL: routerUrl,
@@ -252,7 +335,26 @@ export async function startTestDashboard(
       databaseUrl: database.url,
       kubeconfig,
       logFile,
-      ingress,
+      get ingress() {
+        return ingress;
+      },
+      edgeConfig: `${SYSTEM}/${edgeName}`,
+      async setIngress(site) {
+        if (options.edgeConfig)
+          throw new Error("a stack's edge ConfigMap is set with stack.edge.set");
+        ingress = { ...ingress, ...site };
+        const file = join(dir, "edge.json");
+        await writeFile(
+          file,
+          JSON.stringify({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: ownEdge, namespace: SYSTEM },
+            data: edgeData(),
+          }),
+        );
+        await must(["apply", "-f", file]);
+      },
       ingressTokenSecret,
       sshUsersKey,
       routerUrl,

@@ -132,3 +132,59 @@ export function followConfigMap(
     log,
   });
 }
+
+export interface FollowedValue<T> {
+  /** The value of the last version that parsed. */
+  current(): T;
+  stop(): void;
+}
+
+/**
+ * A value parsed from one ConfigMap's `data` (`parse(undefined)` when it
+ * does not exist), followed live. Resolves once the first version has
+ * parsed; rejects with the read or parse error when the ConfigMap cannot be
+ * read or its first version does not parse (a configuration error at
+ * start). Later, a version that does not parse is logged and the last good
+ * value kept; `onChange` hears each value that differs from the last.
+ */
+export async function followParsedConfigMap<T>(options: {
+  kc: KubeConfig;
+  ref: string;
+  parse: (data: Record<string, string> | undefined) => T;
+  log: Pick<Logger, "warn" | "error" | "info">;
+  /** What the value is, for the log lines ("edge facts"). */
+  what: string;
+  onChange?: (value: T) => void;
+}): Promise<FollowedValue<T>> {
+  const { ref, log, what } = options;
+  let value: { current: T } | undefined;
+  let started = false;
+  const follower = followConfigMap(
+    options.kc,
+    ref,
+    (data) => {
+      let next: T;
+      try {
+        next = options.parse(data);
+      } catch (error) {
+        if (!started) throw error;
+        log.error({ err: error, configMap: ref }, `${what}: invalid ConfigMap, keeping the last`);
+        return;
+      }
+      if (value && JSON.stringify(next) === JSON.stringify(value.current)) return;
+      const first = value === undefined;
+      value = { current: next };
+      log.info({ value: next, configMap: ref, found: data !== undefined }, what);
+      if (!first) options.onChange?.(next);
+    },
+    log,
+  );
+  try {
+    await follower.start();
+  } catch (error) {
+    follower.stop();
+    throw error;
+  }
+  started = true;
+  return { current: () => (value as { current: T }).current, stop: () => follower.stop() };
+}

@@ -16,27 +16,21 @@ describe("dashboard configuration", () => {
     assert.equal(config.TURGON_INGRESS_TOKEN_SECRET, "turgon-system/turgon-ingress-keys");
     assert.equal(config.TURGON_LOG_LEVEL, "info");
     assert.equal(config.TURGON_SIGN_IN_LIMIT, 3, "better-auth's own limit for sign-ins");
-    // The router's public site, as `npm run up` runs it, and the SSH users Secret the router follows.
-    assert.equal(config.TURGON_INGRESS_DOMAIN, "localhost");
-    assert.equal(config.TURGON_INGRESS_SCHEME, "http");
-    assert.equal(config.TURGON_INGRESS_PORT, 18080);
+    // The edge ConfigMap the operator and the router read, and the SSH users Secret the router follows.
+    assert.equal(config.TURGON_EDGE_CONFIG, "turgon-system/turgon-edge");
     assert.equal(config.TURGON_SSH_USERS_SECRET, "turgon-system/turgon-ssh-users");
     assert.equal(config.TURGON_SSH_USERS_KEY, "users.json");
     assert.equal(loadConfig({ ...valid, KUBECONFIG: "" }).KUBECONFIG, undefined);
   });
 
-  it("takes the router's site and the SSH users Secret from the environment", () => {
+  it("takes the edge ConfigMap and the SSH users Secret from the environment", () => {
     const config = loadConfig({
       ...valid,
-      TURGON_INGRESS_DOMAIN: "sandboxes.example.com",
-      TURGON_INGRESS_SCHEME: "https",
-      TURGON_INGRESS_PORT: "0",
+      TURGON_EDGE_CONFIG: "platform/edge",
       TURGON_SSH_USERS_SECRET: "platform/ssh-users",
       TURGON_SSH_USERS_KEY: "dashboard-a.json",
     });
-    assert.equal(config.TURGON_INGRESS_DOMAIN, "sandboxes.example.com");
-    assert.equal(config.TURGON_INGRESS_SCHEME, "https");
-    assert.equal(config.TURGON_INGRESS_PORT, 0);
+    assert.equal(config.TURGON_EDGE_CONFIG, "platform/edge");
     assert.equal(config.TURGON_SSH_USERS_SECRET, "platform/ssh-users");
     assert.equal(config.TURGON_SSH_USERS_KEY, "dashboard-a.json");
   });
@@ -48,9 +42,8 @@ describe("dashboard configuration", () => {
           DATABASE_URL: "mysql://x",
           BETTER_AUTH_SECRET: "short",
           TURGON_INGRESS_TOKEN_SECRET: "no-slash",
-          TURGON_INGRESS_DOMAIN: "https://Sandboxes.example.com",
-          TURGON_INGRESS_SCHEME: "ftp",
-          TURGON_INGRESS_PORT: "80000",
+          TURGON_EDGE_CONFIG: "no-slash",
+          TURGON_INGRESS_DOMAIN: "sandboxes.example.com",
           TURGON_SSH_USERS_KEY: "users.yaml",
           TURGON_SIGN_IN_LIMIT: "0",
         }),
@@ -60,9 +53,12 @@ describe("dashboard configuration", () => {
         assert.match(error.message, /BETTER_AUTH_SECRET: must be at least 32 characters/);
         assert.match(error.message, /BETTER_AUTH_URL: is not set/);
         assert.match(error.message, /TURGON_INGRESS_TOKEN_SECRET: must be namespace\/name/);
-        assert.match(error.message, /TURGON_INGRESS_DOMAIN: must be a DNS domain/);
-        assert.match(error.message, /TURGON_INGRESS_SCHEME: must be http or https/);
-        assert.match(error.message, /TURGON_INGRESS_PORT: must be a port number/);
+        assert.match(error.message, /TURGON_EDGE_CONFIG: must be namespace\/name/);
+        // The edge's facts once came from variables: a deployment still setting them is told where they went.
+        assert.match(
+          error.message,
+          /TURGON_INGRESS_DOMAIN: is no longer read: the edge's domain, scheme and port come from the edge ConfigMap \(TURGON_EDGE_CONFIG/,
+        );
         assert.match(
           error.message,
           /TURGON_SSH_USERS_KEY: must be a Secret data key ending in \.json/,

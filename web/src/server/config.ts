@@ -1,4 +1,5 @@
-import { ingressDomain, SSH_USERS_KEY, SSH_USERS_SECRET } from "@turgon/api/routing";
+import { SSH_USERS_KEY, SSH_USERS_SECRET } from "@turgon/api/routing";
+import { configMapRef, EDGE_CONFIG } from "@turgon/api/routing/edge";
 import { z } from "zod";
 import { parseTrustedProxies } from "./http/forwarded-for.ts";
 
@@ -50,22 +51,13 @@ const Environment = z.object({
    */
   TURGON_INGRESS_TOKEN_SECRET: secretRef.default("turgon-system/turgon-ingress-keys"),
   /**
-   * Where the router serves routed URLs (`<scheme>://<label>.<domain>[:port]`),
-   * as the operator's and router's flags of the same names say. The sign-in
-   * hand-off sends users only to URLs of exactly this form; nothing about it
-   * is taken from the request.
+   * namespace/name of the edge ConfigMap, as the operator's and the
+   * router's --edge-config: where the router serves routed URLs
+   * (`<scheme>://<label>.<domain>[:port]`), followed live. The sign-in
+   * hand-off sends users only to URLs of exactly this form; nothing about
+   * it is taken from the request.
    */
-  TURGON_INGRESS_DOMAIN: ingressDomain.default("localhost"),
-  TURGON_INGRESS_SCHEME: z
-    .enum(["http", "https"], { error: "must be http or https" })
-    .default("http"),
-  /** The router's public port; 0 means the scheme's default (80 or 443). */
-  TURGON_INGRESS_PORT: z.coerce
-    .number({ error: "must be a port number" })
-    .int("must be a port number")
-    .min(0, "must be a port number")
-    .max(65535, "must be a port number")
-    .default(18080),
+  TURGON_EDGE_CONFIG: configMapRef.default(EDGE_CONFIG),
   /**
    * The Secret the router's SSH gateway follows (its --ssh-users-secret);
    * the dashboard keeps one data key of it, TURGON_SSH_USERS_KEY, and
@@ -119,18 +111,30 @@ const Environment = z.object({
 });
 export type ServerConfig = z.infer<typeof Environment>;
 
+/**
+ * Variables the dashboard once read for the edge's facts: refused, so a
+ * deployment that still sets them learns where the facts come from instead
+ * of having them silently ignored.
+ */
+const RETIRED = ["TURGON_INGRESS_DOMAIN", "TURGON_INGRESS_SCHEME", "TURGON_INGRESS_PORT"];
+
 /** Reads and checks the dashboard's environment; throws ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServerConfig {
   // An empty variable means unset, as in the other Turgon daemons.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ""));
   const parsed = Environment.safeParse(present);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) =>
-        `${String(issue.path[0])}: ${issue.code === "invalid_type" && present[String(issue.path[0])] === undefined ? "is not set" : issue.message}`,
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map(
+        (issue) =>
+          `${String(issue.path[0])}: ${issue.code === "invalid_type" && present[String(issue.path[0])] === undefined ? "is not set" : issue.message}`,
+      );
+  for (const name of RETIRED.filter((n) => present[n] !== undefined))
+    problems.push(
+      `${name}: is no longer read: the edge's domain, scheme and port come from the edge ConfigMap (TURGON_EDGE_CONFIG, default ${EDGE_CONFIG}); unset it`,
     );
+  if (!parsed.success || problems.length > 0)
     throw new ConfigError(`invalid dashboard configuration:\n  ${problems.join("\n  ")}`);
-  }
   return parsed.data;
 }
 

@@ -6,6 +6,7 @@ import { getServerSession } from "~/server/auth";
 import {
   type HandoffOutcome,
   handOffTo,
+  type IngressSite,
   ingressSite,
   parseReturn,
   type ReturnTarget,
@@ -31,7 +32,7 @@ export interface SignInState {
  * not-found boundaries, which take no props, explain it.
  */
 export const signInState = cache(async (rawReturn: string | undefined): Promise<SignInState> => {
-  const target = parseReturn(rawReturn, ingressSite());
+  const target = parseReturn(rawReturn, await knownSite());
   const session = await getServerSession();
   if (!session || target.kind !== "sandbox")
     return { target, ...(session ? { email: session.user.email } : {}) };
@@ -71,6 +72,20 @@ export const signInState = cache(async (rawReturn: string | undefined): Promise<
   );
   return { target, outcome, email: session.user.email };
 });
+
+/**
+ * The router's site from the edge ConfigMap; undefined (logged) when it
+ * cannot be read, and then no routed URL is taken as a return target: the
+ * visitor still signs in, and lands on the dashboard.
+ */
+async function knownSite(): Promise<IngressSite | undefined> {
+  try {
+    return await ingressSite();
+  } catch (error) {
+    log.error({ err: error }, "edge facts unknown: a routed return URL is ignored");
+    return undefined;
+  }
+}
 
 /** The `return` parameter of the page being rendered, for the boundaries (which get no search params). */
 export async function currentReturnParam(): Promise<string | undefined> {

@@ -106,6 +106,11 @@ describe("the sign-in return parameter", () => {
     assert.deepEqual(parseReturn("http://a.sandboxes.example.com/", prod), ignored);
   });
 
+  it("takes no routed URL while the edge is unknown (its ConfigMap unreadable), but keeps paths", () => {
+    assert.deepEqual(parseReturn("http://hello--default.localhost:18080/x", undefined), ignored);
+    assert.deepEqual(parseReturn("/nodes", undefined), { kind: "path", path: "/nodes" });
+  });
+
   it("builds origins as browsers do", () => {
     assert.equal(ingressOrigin(local, "a--b"), "http://a--b.localhost:18080");
     assert.equal(ingressOrigin(prod, "a--b"), "https://a--b.sandboxes.example.com");

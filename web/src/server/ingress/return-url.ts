@@ -6,9 +6,9 @@
  */
 import { DEFAULT_RETURN_PATH, safeReturnPath } from "../../lib/return-path.ts";
 
-/** Where the router serves routed URLs (dashboard configuration, never the request). */
+/** Where the router serves routed URLs (the edge ConfigMap's facts, never the request). */
 export interface IngressSite {
-  /** TURGON_INGRESS_DOMAIN, e.g. `localhost` or `sandboxes.example.com`. */
+  /** The edge ConfigMap's domain, e.g. `localhost` or `sandboxes.example.com`. */
   domain: string;
   scheme: "http" | "https";
   /** The router's public port; 0 for the scheme's default. */
@@ -40,15 +40,16 @@ export function ingressOrigin(site: IngressSite, label: string): string {
  * userinfo, no percent-encoding or backslashes in the authority, no
  * control characters or spaces anywhere. The URL handed back is rebuilt
  * from the configured origin and the parsed path and query, never copied.
- * Anything else yields the default path.
+ * Anything else yields the default path, as does every URL while the site
+ * is not known (`undefined`: the edge ConfigMap could not be read).
  */
 export function parseReturn(
   value: string | readonly string[] | null | undefined,
-  site: IngressSite,
+  site: IngressSite | undefined,
 ): ReturnTarget {
   const raw = typeof value === "string" ? value : value?.[0];
   if (!raw || !/^https?:/i.test(raw)) return { kind: "path", path: safeReturnPath(raw) };
-  return sandboxTarget(raw, site) ?? { kind: "path", path: DEFAULT_RETURN_PATH };
+  return (site && sandboxTarget(raw, site)) || { kind: "path", path: DEFAULT_RETURN_PATH };
 }
 
 function sandboxTarget(raw: string, site: IngressSite): ReturnTarget | undefined {
