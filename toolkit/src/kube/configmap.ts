@@ -37,8 +37,9 @@ interface FollowedKinds {
  * watch narrowed to its name, so RBAC can grant just that one by
  * resourceNames, and hands every version to `onObject` (undefined: it does
  * not exist, or was deleted). `start` lists once, failing when the object
- * cannot be read at all; ended watches (timeouts, 410 Gone, lost
- * connections) list again after 2 s.
+ * cannot be read at all; ended watches (client-node's 30 s inactivity
+ * timeout on a quiet object, 410 Gone, lost connections) list again after
+ * 2 s.
  */
 export class NamedObjectFollower<Kind extends keyof FollowedKinds> {
   private readonly kc: KubeConfig;
@@ -46,7 +47,7 @@ export class NamedObjectFollower<Kind extends keyof FollowedKinds> {
   private readonly namespace: string;
   private readonly name: string;
   private readonly onObject: (object: FollowedKinds[Kind] | undefined) => void;
-  private readonly log: Pick<Logger, "warn">;
+  private readonly log: Pick<Logger, "warn" | "debug">;
   private watch?: AbortController;
   private retry?: NodeJS.Timeout;
   private stopped = false;
@@ -56,7 +57,7 @@ export class NamedObjectFollower<Kind extends keyof FollowedKinds> {
     kind: Kind;
     ref: string;
     onObject: (object: FollowedKinds[Kind] | undefined) => void;
-    log: Pick<Logger, "warn">;
+    log: Pick<Logger, "warn" | "debug">;
   }) {
     this.kc = options.kc;
     this.kind = options.kind;
@@ -105,8 +106,11 @@ export class NamedObjectFollower<Kind extends keyof FollowedKinds> {
 
   private restart(error: unknown): void {
     if (this.stopped) return;
+    // client-node ends a watch that has carried nothing for 30 s (a TimeoutError): for one
+    // quiet object that is the usual end, not worth a warning every half minute.
+    const quiet = (error as { name?: string } | null)?.name === "TimeoutError";
     if (error)
-      this.log.warn(
+      this.log[quiet ? "debug" : "warn"](
         { err: error, [this.kind]: `${this.namespace}/${this.name}` },
         "watch ended; listing again",
       );
@@ -122,7 +126,7 @@ export function followConfigMap(
   kc: KubeConfig,
   ref: string,
   onData: (data: Record<string, string> | undefined) => void,
-  log: Pick<Logger, "warn">,
+  log: Pick<Logger, "warn" | "debug">,
 ): NamedObjectFollower<"configmaps"> {
   return new NamedObjectFollower({
     kc,
@@ -151,7 +155,7 @@ export async function followParsedConfigMap<T>(options: {
   kc: KubeConfig;
   ref: string;
   parse: (data: Record<string, string> | undefined) => T;
-  log: Pick<Logger, "warn" | "error" | "info">;
+  log: Pick<Logger, "warn" | "debug" | "error" | "info">;
   /** What the value is, for the log lines ("edge facts"). */
   what: string;
   onChange?: (value: T) => void;
