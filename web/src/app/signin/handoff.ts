@@ -73,17 +73,29 @@ export const signInState = cache(async (rawReturn: string | undefined): Promise<
   return { target, outcome, email: session.user.email };
 });
 
+/** How long the sign-in page waits for the edge ConfigMap's first read (later reads are in memory). */
+const EDGE_WAIT_MS = 5000;
+
 /**
  * The router's site from the edge ConfigMap; undefined (logged) when it
- * cannot be read, and then no routed URL is taken as a return target: the
- * visitor still signs in, and lands on the dashboard.
+ * cannot be read in time, and then no routed URL is taken as a return
+ * target: the visitor still signs in, and lands on the dashboard.
  */
 async function knownSite(): Promise<IngressSite | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer from the API server within ${EDGE_WAIT_MS / 1000} s`)),
+      EDGE_WAIT_MS,
+    );
+  });
   try {
-    return await ingressSite();
+    return await Promise.race([ingressSite(), late]);
   } catch (error) {
     log.error({ err: error }, "edge facts unknown: a routed return URL is ignored");
     return undefined;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
