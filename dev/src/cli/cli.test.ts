@@ -10,6 +10,7 @@ import { defaultPostgresDataDir } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
 import { freePort } from "../process/ports.ts";
 import { waitFor } from "../process/wait.ts";
+import { ensureSshKeyPair } from "../stack/ssh-keys.ts";
 import { testEnvironment } from "../testing/index.ts";
 
 /** Runs one of the `npm run` entry points the way npm does, with Node 24. */
@@ -43,20 +44,8 @@ describe("npm run up / status / down", async () => {
     TURGON_SSH_PUBLIC_KEYS: join(stateDir, "ssh", "id_ed25519.pub"),
   };
   await mkdir(join(stateDir, "ssh"));
-  for (const name of ["id_ed25519", "stranger"]) {
-    const made = await run("ssh-keygen", [
-      "-q",
-      "-t",
-      "ed25519",
-      "-N",
-      "",
-      "-C",
-      name,
-      "-f",
-      join(stateDir, "ssh", name),
-    ]);
-    assert.equal(made.exitCode, 0, made.tail);
-  }
+  for (const name of ["id_ed25519", "stranger"])
+    await ensureSshKeyPair(join(stateDir, "ssh", name), name);
   /** A data key of the SSH users Secret the router follows, parsed as the gateway parses it. */
   const sshUsers = async (key: string) => {
     const got = await kubectlUp([
