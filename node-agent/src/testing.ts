@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
+import { agentFlags, toArgs } from "@turgon/dev/stack";
 import { type AgentPkiFiles, testEnvironment } from "@turgon/dev/testing";
 import fc from "fast-check";
 import type { SandboxVm } from "./vm/launcher.ts";
@@ -18,25 +19,18 @@ export function testAgentFlags(
   extra: Record<string, string> = {},
   pki?: AgentPkiFiles,
 ): string[] {
-  const security: Record<string, string> = pki
-    ? {
-        "tls-cert-file": pki.agent.cert,
-        "tls-key-file": pki.agent.key,
-        "client-ca-file": pki.ca,
-      }
-    : { insecure: "true", "token-file": join(dir, "token") };
-  const flags: Record<string, string> = {
-    "node-name": nodeName,
-    "api-port": "0",
-    "ingress-port": "0",
-    ...security,
-    kubeconfig: testEnvironment().kubeconfig,
-    "state-dir": join(dir, "state"),
-    "spool-dir": join(dir, "spool"),
-    "redis-url": redisUrl,
-    ...extra,
-  };
-  return Object.entries(flags).flatMap(([name, value]) => [`--${name}`, value]);
+  return toArgs(
+    agentFlags({
+      node: nodeName,
+      apiPort: 0,
+      ingressPort: 0,
+      access: pki ? { pki } : { tokenFile: join(dir, "token") },
+      kubeconfig: testEnvironment().kubeconfig,
+      dir,
+      redisUrl,
+      extra,
+    }),
+  );
 }
 
 /** Writes a file in a sandbox's guest through exec (what every runtime's VM offers). */

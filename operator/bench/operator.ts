@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Sandbox } from "@turgon/api/crd";
+import { agentFlags, operatorFlags, toArgs } from "@turgon/dev/stack";
 import {
   installCrds,
   kubectl,
@@ -71,43 +72,32 @@ try {
   const startAgent = async (name: string, extra: Record<string, string>) => {
     const agentDir = join(dir, name);
     await mkdir(agentDir, { recursive: true });
-    const flags = {
-      "node-name": name,
-      "api-port": "0",
-      "ingress-port": "0",
-      // Plain HTTP with the shared bearer token: the agent refuses a token without --insecure.
-      insecure: "true",
-      "token-file": join(dir, "token"),
+    // Plain HTTP with the shared bearer token: the agent refuses a token without --insecure.
+    const flags = agentFlags({
+      node: name,
+      apiPort: 0,
+      ingressPort: 0,
+      access: { tokenFile: join(dir, "token") },
       kubeconfig: env.kubeconfig,
-      "state-dir": join(agentDir, "state"),
-      "spool-dir": join(agentDir, "spool"),
-      "redis-url": redis.url,
-      ...extra,
-    };
-    const agent = await startProcess(
-      "node-agent",
-      Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]),
-      "node agent started",
-    );
+      dir: agentDir,
+      redisUrl: redis.url,
+      extra,
+    });
+    const agent = await startProcess("node-agent", toArgs(flags), "node agent started");
     processes.push(agent);
     return agent;
   };
   const startOperator = async (selector: string, workers: number) => {
-    const flags = {
+    const flags = operatorFlags({
       kubeconfig: env.kubeconfig,
-      "agent-token-file": join(dir, "token"),
-      "metrics-port": "0",
-      "leader-elect": "false",
-      "sandbox-selector": selector,
-      "node-selector": selector,
-      workers: String(workers),
-    };
-    const operator = await startProcess(
-      "operator",
-      Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]),
-      "operator started",
-      { TURGON_LOG_LEVEL: "info" },
-    );
+      access: { tokenFile: join(dir, "token") },
+      metricsPort: 0,
+      selector,
+      extra: { "leader-elect": "false", workers: String(workers) },
+    });
+    const operator = await startProcess("operator", toArgs(flags), "operator started", {
+      TURGON_LOG_LEVEL: "info",
+    });
     processes.push(operator);
     return operator;
   };

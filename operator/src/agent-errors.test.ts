@@ -13,6 +13,7 @@ import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Sandbox } from "@turgon/api/crd";
+import { operatorFlags, toArgs } from "@turgon/dev/stack";
 import {
   installCrds,
   kubeConfigAs,
@@ -92,19 +93,14 @@ describe("agent failures in a Sandbox's status", () => {
       "system:serviceaccounts:turgon-system",
     ]);
     await writeFile(join(dir, "operator.kubeconfig"), kc.exportConfig());
-    const flags = {
+    const flags = operatorFlags({
       kubeconfig: join(dir, "operator.kubeconfig"),
-      "agent-token-file": join(dir, "token"),
-      "leader-elect": "false",
-      "metrics-port": "0",
-      "sandbox-selector": selector,
-      "node-selector": selector,
-    };
-    operator = await startProcess(
-      "operator",
-      Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]),
-      "operator started",
-    );
+      access: { tokenFile: join(dir, "token") },
+      metricsPort: 0,
+      selector,
+      extra: { "leader-elect": "false" },
+    });
+    operator = await startProcess("operator", toArgs(flags), "operator started");
   });
   after(async () => {
     await operator?.stop();

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import type { ObservedSandbox } from "@turgon/api/agent";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { operatorFlags, toArgs } from "@turgon/dev/stack";
 import {
   type ExternalHost,
   installCrds,
@@ -99,22 +100,24 @@ describe("operator with real agents and VMs", async () => {
     assert.equal(labelled.exitCode, 0, labelled.tail);
   };
   const startOperator = async (identity: string) => {
-    const flags = {
-      kubeconfig: join(dir, "operator.kubeconfig"),
-      "agent-token-file": join(dir, "token"),
-      identity,
-      "lease-namespace": "turgon-system",
-      "lease-name": run,
-      "metrics-port": "0",
-      "node-monitor-grace-seconds": "4",
-      "node-lost-seconds": "6",
-      "sandbox-selector": selector,
-      "node-selector": selector,
-      "ingress-domain": "localhost",
-      "ingress-scheme": "http",
-      "ingress-port": "18080",
-    };
-    const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
+    const args = toArgs(
+      operatorFlags({
+        kubeconfig: join(dir, "operator.kubeconfig"),
+        access: { tokenFile: join(dir, "token") },
+        metricsPort: 0,
+        selector,
+        extra: {
+          identity,
+          "lease-namespace": "turgon-system",
+          "lease-name": run,
+          "node-monitor-grace-seconds": "4",
+          "node-lost-seconds": "6",
+          "ingress-domain": "localhost",
+          "ingress-scheme": "http",
+          "ingress-port": "18080",
+        },
+      }),
+    );
     operators.set(identity, await startProcess("operator", args, "operator started"));
   };
   const leaseHolder = async () =>

@@ -1,107 +1,40 @@
 /**
  * Real processes for operator and router tests and benchmarks: node agents,
- * operator replicas and routers started from their own `main.ts`, so kill -9
- * means what it says; `startStack` runs the whole data path.
+ * operator replicas and routers started from their own `main.ts` as child
+ * processes of the test, so kill -9 means what it says; `startStack` runs
+ * the whole data path with the launcher `npm run up` uses (@turgon/dev/stack).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import {
   agentApiHeaders,
   agentTlsOptions,
   loadAgentCredentials,
 } from "@turgon/api/agent/credentials";
-import { SSH_USERS_SECRET, type SshUsersFile } from "@turgon/api/routing";
-import { DEFAULT_EDGE, type EdgeFacts, edgeConfigData } from "@turgon/api/routing/edge";
+import type { SshUsersFile } from "@turgon/api/routing";
+import { DEFAULT_EDGE, type EdgeFacts } from "@turgon/api/routing/edge";
+import {
+  agentClientFlags,
+  applyEdgeConfig,
+  ensureSshKeyPair,
+  launchStack,
+  type RunningProcess,
+  removeEdgeConfig,
+  STOP_ORDER,
+  setSshUsers,
+  startChildProcess,
+} from "@turgon/dev/stack";
 import {
   type AgentPkiFiles,
-  ensureAgentPki,
-  installCrds,
-  kubeConfigAs,
-  kubectl,
   startScratchRedis,
+  testEnvironment,
   uniqueName,
 } from "@turgon/dev/testing";
-import { testAgentFlags } from "@turgon/node-agent/testing";
-import { run as runCommand } from "@turgon/toolkit/run";
-import ssh2 from "ssh2";
 import { Agent, request } from "undici";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-export interface RunningProcess {
-  child: ChildProcess;
-  /** The fields of the log line that said the process was ready. */
-  ready: Record<string, unknown>;
-  /** Everything it logged, newest last (bounded). */
-  lines: string[];
-  /** SIGKILL: no cleanup, no lease release, as a crash. */
-  kill(): Promise<void>;
-  /** SIGTERM and wait. */
-  stop(): Promise<void>;
-}
-
-/** Starts a component's `main.ts` with flags and waits for the log line `readyMessage`. */
-const ENTRIES = {
-  operator: "operator/src/main.ts",
-  router: "router/src/main.ts",
-  "node-agent": "node-agent/src/main.ts",
-} as const;
-
-export async function startProcess(
-  workspace: keyof typeof ENTRIES,
-  args: string[],
-  readyMessage: string,
-  env: NodeJS.ProcessEnv = {},
-  timeoutMs = 120_000,
-): Promise<RunningProcess> {
-  const child = spawn(process.execPath, [`${ROOT}${ENTRIES[workspace]}`, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, TURGON_LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const remember = (line: string) => {
-    lines.push(line);
-    if (lines.length > 2000) lines.shift();
-  };
-  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", remember);
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    // A process that never gets ready is killed, not left behind.
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(
-        new Error(`${workspace} not ready in ${timeoutMs} ms:\n${lines.slice(-20).join("\n")}`),
-      );
-    }, timeoutMs);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${workspace} exited with ${code}:\n${lines.slice(-20).join("\n")}`));
-    });
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      remember(line);
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry.msg === readyMessage) {
-          clearTimeout(timer);
-          resolve(entry);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-  });
-  const signal = async (name: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(name);
-    await exited;
-  };
-  return { child, ready, lines, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
-}
+/** Components as child processes the test owns (see @turgon/dev/stack). */
+export { type RunningProcess, startProcess } from "@turgon/dev/stack";
 
 /** The one bounded wait of the tests (see @turgon/dev/testing). */
 export { eventually } from "@turgon/dev/testing";
@@ -155,75 +88,6 @@ export interface Stack {
 }
 
 /**
- * The ingress token key all stacks of a test run share: the first stack
- * creates turgon-ingress-keys, later ones (also in other test files, at the
- * same time) take its key. Replacing it would leave routers, which re-read
- * the key every 30 s, and dashboards verifying with different keys.
- */
-async function sharedIngressKey(proposed: string): Promise<string> {
-  const created = await kubectl([
-    "create",
-    "secret",
-    "generic",
-    "turgon-ingress-keys",
-    "-n",
-    "turgon-system",
-    `--from-literal=current=${proposed}`,
-  ]);
-  if (created.exitCode === 0) return proposed;
-  if (!/already exists/i.test(created.tail))
-    throw new Error(`kubectl create secret turgon-ingress-keys: ${created.tail}`);
-  const current = await kubectl([
-    "get",
-    "secret",
-    "turgon-ingress-keys",
-    "-n",
-    "turgon-system",
-    "-o",
-    "jsonpath={.data.current}",
-  ]);
-  if (current.exitCode !== 0 || !current.stdout)
-    throw new Error(`reading turgon-ingress-keys: ${current.tail}`);
-  return Buffer.from(current.stdout, "base64").toString("utf8");
-}
-
-/**
- * Lets the operator (get, list, watch) and the router (get) read this
- * stack's edge ConfigMap, as deploy/rbac.yaml lets them read turgon-edge:
- * RBAC names ConfigMaps one by one, and each stack has its own.
- */
-async function grantEdgeConfigMap(
-  dir: string,
-  name: string,
-  must: (args: string[]) => Promise<unknown>,
-): Promise<void> {
-  const grant = (user: "turgon-operator" | "turgon-router", verbs: string[]) => [
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: `${user}-${name}`, namespace: "turgon-system" },
-      rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [name], verbs }],
-    },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: `${user}-${name}`, namespace: "turgon-system" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${user}-${name}` },
-      subjects: [{ kind: "ServiceAccount", name: user, namespace: "turgon-system" }],
-    },
-  ];
-  const items = [
-    ...grant("turgon-operator", ["get", "list", "watch"]),
-    ...grant("turgon-router", ["get"]),
-  ];
-  await writeFile(
-    join(dir, "edge-rbac.json"),
-    JSON.stringify({ apiVersion: "v1", kind: "List", items }),
-  );
-  await must(["apply", "-f", join(dir, "edge-rbac.json")]);
-}
-
-/**
  * The whole data path as real processes on the test platform: one node
  * agent, the operator and the router, each with its deploy/ RBAC identity,
  * scoped by a label selector to this run's objects.
@@ -237,155 +101,73 @@ export async function startStack(
     edge?: Partial<Pick<EdgeFacts, "domain" | "scheme" | "sshHost">>;
   } = {},
 ): Promise<Stack> {
-  const must = async (args: string[]) => {
-    const result = await kubectl(args);
-    if (result.exitCode !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.tail}`);
-    return result;
-  };
+  const cluster = testEnvironment();
   const dir = await mkdtemp(join(tmpdir(), "turgon-stack-"));
   const run = uniqueName("run");
   const node = uniqueName("node");
   const selector = `turgon.dev/test-run=${run}`;
-  await installCrds();
-  for (const file of [
-    "operator/deploy/rbac.yaml",
-    "router/deploy/rbac.yaml",
-    "node-agent/deploy/rbac.yaml",
-  ])
-    await must(["apply", "-f", `${ROOT}${file}`]);
-  const keyText = await sharedIngressKey(randomBytes(32).toString("hex"));
-  const pki = await ensureAgentPki(join(dir, "pki"), node);
-  const accessAs = (caller: "operator" | "router") => ({
-    "agent-ca-file": pki.ca,
-    "agent-client-cert-file": pki[caller].cert,
-    "agent-client-key-file": pki[caller].key,
-  });
-  // The test calls the agent as the operator does: the same credentials code, the operator's certificate.
-  const operatorCredentials = await loadAgentCredentials(accessAs("operator"));
-  const operatorDispatcher = new Agent({ connect: agentTlsOptions(operatorCredentials) });
   const redis = await startScratchRedis();
-  const identity = async (user: string) => {
-    const kc = await kubeConfigAs(`system:serviceaccount:turgon-system:${user}`, [
-      "system:serviceaccounts",
-      "system:serviceaccounts:turgon-system",
-    ]);
-    await writeFile(join(dir, `${user}.kubeconfig`), kc.exportConfig());
-    return join(dir, `${user}.kubeconfig`);
-  };
-  // SSH: a host key for the gateway; an admin, and an outsider in no team, with OpenSSH key files.
-  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
-  await writeFile(join(dir, "ssh_host_key"), hostKey.private, { mode: 0o600 });
-  const userKey = async (name: string) => {
-    const path = join(dir, `${name}_key`);
-    const made = await runCommand("ssh-keygen", [
-      "-q",
-      "-t",
-      "ed25519",
-      "-N",
-      "",
-      "-C",
-      name,
-      "-f",
-      path,
-    ]);
-    if (made.exitCode !== 0) throw new Error(`ssh-keygen: ${made.tail}`);
-    return { path, publicKey: (await readFile(`${path}.pub`, "utf8")).trim() };
-  };
-  const admin = await userKey("admin");
-  const outsider = await userKey("outsider");
-  const setSshUsers = async (key: string, users: SshUsersFile | undefined) => {
-    const value = users ? Buffer.from(JSON.stringify(users)).toString("base64") : null;
-    const patch = JSON.stringify({ data: { [key]: value } });
-    await must(["patch", "secret", SSH_USERS_SECRET, "-n", "turgon-system", "-p", patch]);
-  };
-  const created = await kubectl([
-    "create",
-    "secret",
-    "generic",
-    SSH_USERS_SECRET,
-    "-n",
-    "turgon-system",
-  ]);
-  if (created.exitCode !== 0 && !/already exists/i.test(created.tail))
-    throw new Error(`kubectl create secret ${SSH_USERS_SECRET}: ${created.tail}`);
+  // SSH: an admin, and an outsider in no team, with OpenSSH key files.
+  const admin = await ensureSshKeyPair(join(dir, "admin_key"), "admin");
+  const outsider = await ensureSshKeyPair(join(dir, "outsider_key"), "outsider");
   // A key of this stack's own: stacks of other test files share the Secret.
   const stackUsersKey = `${run}.json`;
-  await setSshUsers(stackUsersKey, [
-    { user: "ops", admin: true, teams: [], keys: [admin.publicKey] },
-    { user: "outsider", admin: false, teams: ["nobody"], keys: [outsider.publicKey] },
-  ]);
-  const flags = (values: Record<string, string>) =>
-    Object.entries(values).flatMap(([k, v]) => [`--${k}`, v]);
-  const startAgent = async () => {
-    await mkdir(join(dir, "agent"), { recursive: true });
-    const agent = await startProcess(
-      "node-agent",
-      testAgentFlags(
-        join(dir, "agent"),
-        node,
-        redis.url,
-        { "heartbeat-seconds": "1", ...options.agentFlags },
-        pki,
-      ),
-      "node agent started",
-    );
-    await must(["label", "sandboxnode", node, selector, "--overwrite"]);
-    return agent;
-  };
-  const agent = await startAgent();
-  // The edge ConfigMap first (the router reads its domain at start), then the router's real ports in it.
-  const edgeName = `turgon-edge-${run}`;
-  const edgeRef = `turgon-system/${edgeName}`;
-  await grantEdgeConfigMap(dir, edgeName, must);
+  // This stack's own edge ConfigMap: stacks of other test files run at the same time.
+  const edgeRef = `turgon-system/turgon-edge-${run}`;
+  const launched = await launchStack(
+    {
+      cluster,
+      node,
+      ports: {
+        agentApi: 0,
+        agentIngress: 0,
+        operatorMetrics: 0,
+        router: 0,
+        routerMetrics: 0,
+        routerSsh: 0,
+      },
+      dir,
+      // The agent's state under `<dir>/agent/state`, where tests look for VM records.
+      componentDirs: {
+        "node-agent": join(dir, "agent"),
+        operator: join(dir, "operator"),
+        router: join(dir, "router"),
+      },
+      kubeconfigs: {
+        "node-agent": { existing: cluster.kubeconfig },
+        operator: { ownIdentity: join(dir, "turgon-operator.kubeconfig") },
+        router: { ownIdentity: join(dir, "turgon-router.kubeconfig") },
+      },
+      redisUrl: redis.url,
+      edge: { ref: edgeRef, facts: { ...DEFAULT_EDGE, ...options.edge } },
+      signInUrl: options.signInUrl ?? "http://dashboard.localhost:3000/signin",
+      sshUsers: {
+        key: stackUsersKey,
+        users: [
+          { user: "ops", admin: true, teams: [], keys: [admin.publicKey] },
+          { user: "outsider", admin: false, teams: ["nobody"], keys: [outsider.publicKey] },
+        ],
+      },
+      selector,
+      extraFlags: {
+        "node-agent": { "heartbeat-seconds": "1", ...options.agentFlags },
+        operator: { "leader-elect": "false" },
+      },
+    },
+    startChildProcess,
+  );
+  const { pki } = launched;
+  // The test calls the agent as the operator does: the same credentials code, the operator's certificate.
+  const operatorCredentials = await loadAgentCredentials(agentClientFlags({ pki }, "operator"));
+  const operatorDispatcher = new Agent({ connect: agentTlsOptions(operatorCredentials) });
   const edge: Stack["edge"] = {
     ref: edgeRef,
-    facts: { ...DEFAULT_EDGE, ...options.edge },
+    facts: launched.edge,
     async set(facts) {
-      const configMap = {
-        apiVersion: "v1",
-        kind: "ConfigMap",
-        metadata: { name: edgeName, namespace: "turgon-system" },
-        data: edgeConfigData(facts),
-      };
-      await writeFile(join(dir, "edge.json"), JSON.stringify(configMap));
-      await must(["apply", "-f", join(dir, "edge.json")]);
+      await applyEdgeConfig(cluster, edgeRef, facts, dir);
       edge.facts = facts;
     },
   };
-  await edge.set(edge.facts);
-  const router = await startProcess(
-    "router",
-    flags({
-      kubeconfig: await identity("turgon-router"),
-      port: "0",
-      "metrics-port": "0",
-      "sandbox-selector": selector,
-      "node-selector": selector,
-      "sign-in-url": options.signInUrl ?? "http://dashboard.localhost:3000/signin",
-      ...accessAs("router"),
-      "redis-url": redis.url,
-      "ssh-port": "0",
-      "ssh-host-key-file": join(dir, "ssh_host_key"),
-      "ssh-users-secret": `turgon-system/${SSH_USERS_SECRET}`,
-      "edge-config": edgeRef,
-    }),
-    "router started",
-  );
-  const routerPort = Number(new URL(String(router.ready.url)).port);
-  await edge.set({ ...edge.facts, port: routerPort, sshPort: Number(router.ready.sshPort) });
-  const operator = await startProcess(
-    "operator",
-    flags({
-      kubeconfig: await identity("turgon-operator"),
-      ...accessAs("operator"),
-      "leader-elect": "false",
-      "metrics-port": "0",
-      "sandbox-selector": selector,
-      "node-selector": selector,
-      "edge-config": edgeRef,
-    }),
-    "operator started",
-  );
   const stack: Stack = {
     dir,
     pki,
@@ -404,18 +186,23 @@ export async function startStack(
       const text = await response.body.text();
       return { status: response.statusCode, json: text ? JSON.parse(text) : undefined };
     },
-    key: new TextEncoder().encode(keyText),
+    key: new TextEncoder().encode(launched.ingressKey),
     selector,
     labels: { "turgon.dev/test-run": run },
-    agent,
-    operator,
-    router,
-    routerPort,
+    agent: launched.agent.handle,
+    operator: launched.operator.handle,
+    router: launched.router.handle,
+    routerPort: launched.edge.port,
     edge,
     redisUrl: redis.url,
-    ssh: { port: 0, adminKey: admin.path, outsiderKey: outsider.path, setUsers: setSshUsers },
+    ssh: {
+      port: launched.edge.sshPort,
+      adminKey: admin.path,
+      outsiderKey: outsider.path,
+      setUsers: (key, users) => setSshUsers(cluster, key, users),
+    },
     async restartAgent() {
-      stack.agent = await startAgent();
+      stack.agent = (await launched.startAgent()).handle;
     },
     async guestExec(uid, command, stdin) {
       const { json } = await stack.agentCall(`/v1/sandboxes/${uid}/exec`, {
@@ -425,14 +212,13 @@ export async function startStack(
       return json as { exitCode: number; stdout: string; stderr: string };
     },
     async stop() {
-      for (const p of [stack.router, stack.operator, stack.agent]) await p.stop();
-      await setSshUsers(stackUsersKey, undefined);
-      await kubectl(["delete", "-f", join(dir, "edge-rbac.json"), "--ignore-not-found"]);
-      await kubectl(["delete", "configmap", edgeName, "-n", "turgon-system", "--ignore-not-found"]);
+      const running = { "node-agent": stack.agent, operator: stack.operator, router: stack.router };
+      for (const component of STOP_ORDER) await running[component].stop();
+      await setSshUsers(cluster, stackUsersKey, undefined);
+      await removeEdgeConfig(cluster, edgeRef, dir);
       await operatorDispatcher.close();
       await redis.remove();
     },
   };
-  stack.ssh.port = Number(stack.router.ready.sshPort);
   return stack;
 }

@@ -1,16 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { connect, createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { mintIngressToken, SSH_USERS_SECRET, SshUsersFile } from "@turgon/api/routing";
-import { run } from "@turgon/toolkit/run";
+import { commandExists, run } from "@turgon/toolkit/run";
 import { defaultPostgresDataDir } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
 import { freePort } from "../process/ports.ts";
 import { waitFor } from "../process/wait.ts";
+import { ensureSshKeyPair } from "../stack/ssh-keys.ts";
 import { testEnvironment } from "../testing/index.ts";
+import { pathWithout } from "../testing/path-without.ts";
 
 /** Runs one of the `npm run` entry points the way npm does, with Node 24. */
 function cli(name: "up" | "down" | "status", env: NodeJS.ProcessEnv) {
@@ -20,9 +22,13 @@ function cli(name: "up" | "down" | "status", env: NodeJS.ProcessEnv) {
   });
 }
 
-describe("npm run up / status / down", async () => {
-  const stateDir = await mkdtemp(join(tmpdir(), "turgon-up-"));
-  const env = {
+/**
+ * The environment of an `up` of a test's own: its state directory, and
+ * free ports for everything, so it meets neither the test run's platform
+ * nor a developer's.
+ */
+async function isolatedUp(stateDir: string) {
+  return {
     ...process.env,
     TURGON_STATE_DIR: stateDir,
     TURGON_APISERVER_PORT: String(await freePort()),
@@ -39,24 +45,19 @@ describe("npm run up / status / down", async () => {
     TURGON_ROUTER_SSH_PORT: String(await freePort()),
     TURGON_WEB_PORT: String(await freePort()),
     TURGON_AUDIT_WORKER_PORT: String(await freePort()),
+  };
+}
+
+describe("npm run up / status / down", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "turgon-up-"));
+  const env = {
+    ...(await isolatedUp(stateDir)),
     // The local admin's SSH key, in place of ~/.ssh's (a machine may have none).
     TURGON_SSH_PUBLIC_KEYS: join(stateDir, "ssh", "id_ed25519.pub"),
   };
   await mkdir(join(stateDir, "ssh"));
-  for (const name of ["id_ed25519", "stranger"]) {
-    const made = await run("ssh-keygen", [
-      "-q",
-      "-t",
-      "ed25519",
-      "-N",
-      "",
-      "-C",
-      name,
-      "-f",
-      join(stateDir, "ssh", name),
-    ]);
-    assert.equal(made.exitCode, 0, made.tail);
-  }
+  for (const name of ["id_ed25519", "stranger"])
+    await ensureSshKeyPair(join(stateDir, "ssh", name), name);
   /** A data key of the SSH users Secret the router follows, parsed as the gateway parses it. */
   const sshUsers = async (key: string) => {
     const got = await kubectlUp([
@@ -335,3 +336,53 @@ describe("npm run up / status / down", async () => {
     }
   });
 });
+
+describe("npm run up without Go", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "turgon-up-no-go-"));
+  // An empty cache: etcd and kube-apiserver are not built yet, so up needs Go.
+  const cacheDir = await mkdtemp(join(tmpdir(), "turgon-cache-no-go-"));
+  const noGo = await pathWithout(["go"]);
+  const env = { ...(await isolatedUp(stateDir)), PATH: noGo, TURGON_CACHE_DIR: cacheDir };
+  after(async () => {
+    for (const dir of [stateDir, cacheDir, noGo]) await rm(dir, { recursive: true, force: true });
+    await rm(defaultPostgresDataDir(stateDir), { recursive: true, force: true });
+  });
+
+  it("says Go is missing and what to do, exits non-zero, and starts nothing", async () => {
+    assert.equal(await commandExists("go", env), false, "no Go on the test's PATH");
+    assert.equal(await commandExists("ssh-keygen", env), true, "but the machine's other tools");
+    const up = await cli("up", env);
+    assert.equal(up.exitCode, 1, up.tail);
+    assert.match(up.tail, /error: go was not found on PATH/);
+    assert.match(up.tail, /what to do: Go 1\.24 or newer must be on PATH/);
+    // Nothing runs: no service or component, no pid file, no listener on up's ports.
+    const status = await cli("status", env);
+    assert.equal(status.exitCode, 0, status.tail);
+    assert.match(status.stdout, /etcd\s+stopped/);
+    assert.match(status.stdout, /node-agent\s+stopped/);
+    assert.doesNotMatch(status.stdout, /running/);
+    const files = await readdir(stateDir, { recursive: true });
+    assert.deepEqual(
+      files.filter((file) => file.endsWith(".pid")),
+      [],
+    );
+    for (const variable of [
+      "TURGON_ETCD_PORT",
+      "TURGON_APISERVER_PORT",
+      "TURGON_REDIS_PORT",
+    ] as const)
+      assert.equal(await listening(Number(env[variable])), false, `nothing on ${variable}`);
+  });
+});
+
+/** Whether something accepts connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}

@@ -8,8 +8,7 @@ import {
   type V1CustomResourceDefinition,
   Watch,
 } from "@kubernetes/client-node";
-import { waitFor } from "../process/wait.ts";
-import { testEnvironment, testKubeConfig, uniqueName } from "../testing/index.ts";
+import { eventually, testEnvironment, testKubeConfig, uniqueName } from "../testing/index.ts";
 import { httpsGet } from "./https.ts";
 import { pkiPaths } from "./pki.ts";
 
@@ -179,11 +178,16 @@ describe("local kube-controller-manager", () => {
     const namespace = uniqueName("sa");
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     try {
-      await eventually("the default ServiceAccount", () =>
-        core.readNamespacedServiceAccount({ name: "default", namespace }),
+      // A read that throws (404: not made yet) is read again.
+      await eventually(
+        "the default ServiceAccount",
+        () => core.readNamespacedServiceAccount({ name: "default", namespace }),
+        () => true,
       );
-      const rootCa = await eventually("the kube-root-ca.crt ConfigMap", () =>
-        core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace }),
+      const rootCa = await eventually(
+        "the kube-root-ca.crt ConfigMap",
+        () => core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace }),
+        () => true,
       );
       assert.equal(rootCa.data?.["ca.crt"], await ca());
     } finally {
@@ -221,14 +225,11 @@ describe("local kube-controller-manager", () => {
     );
 
     await core.deleteNamespace({ name: namespace });
-    await eventually("the namespace to be gone", async () => {
-      try {
-        await core.readNamespace({ name: namespace });
-        return undefined;
-      } catch (error) {
-        return (error as { code?: number }).code === 404 ? true : undefined;
-      }
-    });
+    await eventually(
+      "the namespace to be gone",
+      () => existence(core.readNamespace({ name: namespace })),
+      (state) => state === "gone",
+    );
   });
 
   it("garbage-collects an object whose owner is deleted", async () => {
@@ -260,14 +261,11 @@ describe("local kube-controller-manager", () => {
         body: { metadata: { name: "bystander" } },
       });
       await core.deleteNamespacedConfigMap({ name: "owner", namespace });
-      await eventually("the child ConfigMap to be collected", async () => {
-        try {
-          await core.readNamespacedConfigMap({ name: "child", namespace });
-          return undefined;
-        } catch (error) {
-          return (error as { code?: number }).code === 404 ? true : undefined;
-        }
-      });
+      await eventually(
+        "the child ConfigMap to be collected",
+        () => existence(core.readNamespacedConfigMap({ name: "child", namespace })),
+        (state) => state === "gone",
+      );
       const bystander = await core.readNamespacedConfigMap({ name: "bystander", namespace });
       assert.equal(bystander.metadata?.name, "bystander", "objects without owners stay");
     } finally {
@@ -276,20 +274,26 @@ describe("local kube-controller-manager", () => {
   });
 });
 
-/** Polls `probe` (which may throw) until it returns a value, for at most 60 s. */
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  return waitFor(what, async () => probe(), { timeoutMs: 60_000, intervalMs: 250 });
+/** Whether a read found its object: "gone" on 404; any other error is the read's. */
+async function existence(read: Promise<unknown>): Promise<"exists" | "gone"> {
+  try {
+    await read;
+    return "exists";
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return "gone";
+    throw error;
+  }
 }
 
 async function waitForEstablished(api: ApiextensionsV1Api, name: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const crd = await api.readCustomResourceDefinition({ name });
-    if (crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True"))
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`CRD ${name} was not Established within 30 s`);
+  await eventually(
+    `CRD ${name} Established`,
+    () => api.readCustomResourceDefinition({ name }),
+    (crd) =>
+      crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ?? false,
+    30_000,
+    200,
+  );
 }
 
 /** Retries while the API server answers 429 (it asks clients to, with Retry-After). */

@@ -4,14 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { AGENT_CLIENTS } from "@turgon/api/agent";
-import { CRD_DIR } from "@turgon/api/generate";
-import { run } from "@turgon/toolkit/run";
-import { buildClientKubeConfig } from "../controlplane/kubeconfig.ts";
 import {
   createCa,
   importCaKey,
   issue,
-  issueClientCertificate,
   issueServingCertificate,
   pkiPaths,
   x509,
@@ -20,6 +16,11 @@ import type { EnvironmentInfo } from "../environment/index.ts";
 import { stopDaemon } from "../process/daemon.ts";
 import { freePort } from "../process/ports.ts";
 import { redisUrl, startRedis } from "../services/redis.ts";
+import {
+  installCrds as installCrdsOn,
+  kubeConfigAs as kubeConfigOn,
+  kubectlOn,
+} from "../stack/cluster.ts";
 
 /** Set by the global test setup to the running test platform's environment.json. */
 export const TEST_ENVIRONMENT_VARIABLE = "TURGON_TEST_ENVIRONMENT";
@@ -48,25 +49,13 @@ export function uniqueName(prefix: string): string {
 }
 
 /** Installs Turgon's CRDs from api/crds with kubectl, as users do, and waits until they are Established. */
-export async function installCrds(): Promise<void> {
-  const applied = await kubectl(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
-  if (applied.exitCode !== 0)
-    throw new Error(`kubectl apply -f ${CRD_DIR} failed:\n${applied.tail}`);
-  const established = await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "-f",
-    CRD_DIR,
-  ]);
-  if (established.exitCode !== 0)
-    throw new Error(`CRDs did not become Established:\n${established.tail}`);
+export function installCrds(): Promise<void> {
+  return installCrdsOn(testEnvironment());
 }
 
 /** Runs the test platform's kubectl with its kubeconfig. */
 export function kubectl(args: string[]) {
-  const env = testEnvironment();
-  return run(env.kubectl, args, { env: { ...process.env, KUBECONFIG: env.kubeconfig } });
+  return kubectlOn(testEnvironment(), args);
 }
 
 /** A Redis of a test's own, which the test may stop and start (for delivery tests). */
@@ -103,12 +92,8 @@ export async function startScratchRedis(): Promise<ScratchRedis> {
  * `groups` (a client certificate from the platform's CA), for testing what
  * a component's own RBAC allows.
  */
-export async function kubeConfigAs(user: string, groups: string[]): Promise<KubeConfig> {
-  const env = testEnvironment();
-  const pki = pkiPaths(join(env.stateDir, "pki"));
-  const { cert, key } = await issueClientCertificate(pki, user, groups);
-  const caPem = readFileSync(pki.caCert, "utf8");
-  return buildClientKubeConfig({ server: env.apiServerUrl, caPem, user, cert, key });
+export function kubeConfigAs(user: string, groups: string[]): Promise<KubeConfig> {
+  return kubeConfigOn(testEnvironment(), user, groups);
 }
 
 /** A serving certificate for 127.0.0.1/localhost from the test platform's CA, with the CA to trust it. */
