@@ -60,7 +60,6 @@ async function main(): Promise<void> {
         "system:serviceaccounts",
         "system:serviceaccounts:turgon-system",
       ]),
-    ingress: { domain: INGRESS_DOMAIN, scheme: "http", port: platformPorts.router },
     // The router's own host (no sandbox label), where its exec WebSocket serves terminals.
     routerUrl: `http://localhost:${platformPorts.router}`,
     redisUrl: info.redisUrl,

@@ -25,7 +25,13 @@ export const AUDIT_WORKER = "audit-worker";
 export const PORT_VARIABLE = "TURGON_AUDIT_WORKER_PORT";
 const ENTRY = "web/src/worker/main.ts";
 /** What the worker runs: its own folder and every workspace source it imports (the daemon scaffold, the contract, the spool reader), and the lock file. */
-const INPUTS = ["web/src/worker", "web/src/server/kube", "api/src", "toolkit/src", "node-agent/src/audit"];
+const INPUTS = [
+  "web/src/worker",
+  "web/src/server/kube",
+  "api/src",
+  "toolkit/src",
+  "node-agent/src/audit",
+];
 
 /** The port of its /healthz. */
 export function auditWorkerPortFromEnv(env: NodeJS.ProcessEnv = process.env): number {

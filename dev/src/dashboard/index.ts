@@ -191,11 +191,6 @@ export async function ensureDashboard(options: {
   databaseUrl: string;
   /** Writes the dashboard's kubeconfig (its own identity) to the path given. */
   writeKubeconfig: (path: string) => Promise<void>;
-  /**
-   * Not read: the dashboard follows the edge ConfigMap turgon-system/turgon-edge, which
-   * `npm run up` writes. Kept until dev/src/cli/up.ts stops passing it.
-   */
-  ingress?: { domain: string; scheme: "http" | "https"; port: number };
   /** The router's own origin, where browsers open terminals (TURGON_ROUTER_URL). */
   routerUrl: string;
   /** Redis (REDIS_URL), where the audit worker announces committed rows to live tails. */

@@ -115,7 +115,7 @@ function startAsDaemon(stateDir: string): StartComponent<"started" | "already ru
   };
 }
 
-/** Where `npm run up`'s router is reached: the facts its edge ConfigMap states (and the dashboard's TURGON_INGRESS_*). */
+/** Where `npm run up`'s router is reached: the facts its edge ConfigMap states, which the router, the operator and the dashboard read. */
 export function localEdge(ports: PlatformPorts): EdgeFacts {
   return {
     domain: INGRESS_DOMAIN,
