@@ -19,6 +19,7 @@ import { ZodError } from "zod";
 import { impersonatedApis } from "../kube/impersonation.ts";
 import type { Principal } from "../kube/principal.ts";
 import { dashboardKubeConfig, installWebRbac, must } from "../kube/testing.ts";
+import { mayEditPolicies } from "./access.ts";
 import type { ActingPrincipal, PolicyDeps } from "./deps.ts";
 
 async function onServer(url: string, sql: string): Promise<void> {
@@ -106,19 +107,7 @@ export async function untilMayEditPolicies(
   const apis = impersonatedApis(dashboard, principal);
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    const review = await apis.authorization.createSelfSubjectAccessReview({
-      body: {
-        spec: {
-          resourceAttributes: {
-            group: "turgon.dev",
-            resource: "sandboxpolicies",
-            verb: "update",
-            namespace,
-          },
-        },
-      },
-    });
-    if (review.status?.allowed) return;
+    if (await mayEditPolicies(apis, namespace)) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`${principal.email} may still not edit SandboxPolicies in ${namespace}`);
