@@ -436,17 +436,27 @@ export async function listRequests(
   return rows.map((row) => ({ ...row, canDecide: actor.isAdmin || managed.has(row.namespace) }));
 }
 
+/** The egress event a request is about, if the actor may see it; NOT_FOUND when not. */
+async function visibleEvent(
+  db: Queryable,
+  actor: Actor,
+  key: { eventId: string; eventTime: string },
+) {
+  const event = await getEgress(db, accessOf(actor), {
+    time: new Date(key.eventTime),
+    id: key.eventId,
+  });
+  if (!event) throw new TRPCError({ code: "NOT_FOUND", message: "No such audit event." });
+  return event;
+}
+
 /** The requests made from one egress event (for the audit row's details). */
 export async function requestsForEvent(
   db: Queryable,
   actor: Actor,
   key: { eventId: string; eventTime: string },
 ): Promise<PolicyRequestRow[]> {
-  const event = await getEgress(db, accessOf(actor), {
-    time: new Date(key.eventTime),
-    id: key.eventId,
-  });
-  if (!event) throw new TRPCError({ code: "NOT_FOUND", message: "No such audit event." });
+  const event = await visibleEvent(db, actor, key);
   const { rows } = await db.query<PolicyRequestRow>(
     `SELECT ${COLUMNS} FROM policy_request WHERE "eventId" = $1::uuid ORDER BY "createdAt" DESC LIMIT 20`,
     [event.id],
@@ -475,11 +485,7 @@ export async function allowedBy(
   actor: Actor,
   key: { eventId: string; eventTime: string },
 ): Promise<AllowedByRow[]> {
-  const event = await getEgress(db, accessOf(actor), {
-    time: new Date(key.eventTime),
-    id: key.eventId,
-  });
-  if (!event) throw new TRPCError({ code: "NOT_FOUND", message: "No such audit event." });
+  const event = await visibleEvent(db, actor, key);
   const { rows } = await db.query<AllowedByRow>(
     `SELECT id::text AS id, kind, name, action, "addedHosts", "userEmail", "createdAt",
        "requestId"::text AS "requestId", reason
