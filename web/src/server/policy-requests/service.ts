@@ -311,6 +311,20 @@ async function approveLocked(
   return updated;
 }
 
+/** The request to decide, locked: NOT_FOUND when the actor may not see it, CONFLICT once decided. */
+async function pendingRequest(
+  tx: Queryable,
+  teams: TeamDirectory,
+  actor: Actor,
+  id: string,
+): Promise<PolicyRequestRow> {
+  const request = await lockedRequest(tx, id);
+  if (!request || !visibleTo(teams, actor, request))
+    throw new TRPCError({ code: "NOT_FOUND", message: "No such request." });
+  if (request.status !== "pending") throw alreadyDecided(request);
+  return request;
+}
+
 /** Approves a pending request: applies it as the actor, then marks it approved with the change. */
 export async function approveRequest(
   db: Database,
@@ -320,10 +334,7 @@ export async function approveRequest(
   apply: AllowHostApplier,
 ): Promise<PolicyRequestRow> {
   return inTransaction(db, async (tx) => {
-    const request = await lockedRequest(tx, input.id);
-    if (!request || !visibleTo(teams, actor, request))
-      throw new TRPCError({ code: "NOT_FOUND", message: "No such request." });
-    if (request.status !== "pending") throw alreadyDecided(request);
+    const request = await pendingRequest(tx, teams, actor, input.id);
     return approveLocked(tx, actor, request, input.note || null, apply);
   });
 }
@@ -336,10 +347,7 @@ export async function rejectRequest(
   input: { id: string; note?: string | undefined },
 ): Promise<PolicyRequestRow> {
   return inTransaction(db, async (tx) => {
-    const request = await lockedRequest(tx, input.id);
-    if (!request || !visibleTo(teams, actor, request))
-      throw new TRPCError({ code: "NOT_FOUND", message: "No such request." });
-    if (request.status !== "pending") throw alreadyDecided(request);
+    const request = await pendingRequest(tx, teams, actor, input.id);
     if (!(await canDecide(tx, teams, actor, request.namespace)))
       throw new TRPCError({
         code: "FORBIDDEN",
