@@ -25,6 +25,7 @@ import pg from "pg";
 import { type AuditSource, committedRows, fetchExport } from "./audit-support.ts";
 import { ARTIFACTS_DIR, type BrowserSession, openBrowser } from "./browser/chromium.ts";
 import { eventually } from "./cluster.ts";
+import { signInInBrowser } from "./policies-support.ts";
 import {
   apply,
   createMember,
@@ -414,12 +415,7 @@ describe("the audit page", () => {
 
     before(async () => {
       admin = await openBrowser("audit");
-      const { page } = admin;
-      await admin.visit(url("/signin"), "signin");
-      await page.getByLabel("Email address").fill(dashboard.admin.email);
-      await page.getByLabel("Password").fill(dashboard.admin.password);
-      await page.getByRole("button", { name: "Sign in" }).click();
-      await page.waitForURL(url("/sandboxes"));
+      await signInInBrowser(admin, dashboard.url, dashboard.admin.email, dashboard.admin.password);
     });
     after(async () => {
       await admin?.close();
