@@ -11,15 +11,14 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { kubectl, startExternalHost, uniqueName } from "@turgon/dev/testing";
-import { type AuditWorkerProcess, startAuditWorkerProcess } from "@turgon/dev/testing/audit-worker";
-import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
+import type { TestDashboard } from "@turgon/dev/testing/dashboard";
 import { type Stack, startStack } from "@turgon/operator/testing";
-import pg from "pg";
-import { fetchExport } from "./audit-support.ts";
+import type pg from "pg";
+import { type AuditedDashboard, fetchExport, startAuditedDashboard } from "./audit-support.ts";
 import { type BrowserSession, openBrowser } from "./browser/chromium.ts";
 import { eventually, must } from "./cluster.ts";
 import { createMember, signIn, trpcQuery } from "./sandboxes-support.ts";
@@ -44,7 +43,7 @@ describe("egress audit, from a guest to the audit page", () => {
   let stack: Stack;
   let upstream: Awaited<ReturnType<typeof startExternalHost>>;
   let dashboard: TestDashboard;
-  let worker: AuditWorkerProcess;
+  let audited: AuditedDashboard;
   let admin: BrowserSession;
   let pool: pg.Pool;
   let uid = "";
@@ -123,17 +122,8 @@ describe("egress audit, from a guest to the audit page", () => {
     await writeFile(file, JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
     await must(["apply", "-f", file]);
     admin = await openBrowser("audit-egress");
-    dashboard = await startTestDashboard({
-      logFile: join(admin.artifacts, "dashboard.log"),
-      redisUrl: stack.redisUrl,
-    });
-    worker = await startAuditWorkerProcess({
-      databaseUrl: dashboard.databaseUrl,
-      redisUrl: stack.redisUrl,
-      kubeconfig: dashboard.kubeconfig,
-      logFile: join(admin.artifacts, "worker.log"),
-    });
-    pool = new pg.Pool({ connectionString: dashboard.databaseUrl, max: 2 });
+    audited = await startAuditedDashboard(stack.redisUrl, admin.artifacts);
+    ({ dashboard, pool } = audited);
     await createMember(dashboard, outsider);
     await must([
       "wait",
@@ -149,10 +139,8 @@ describe("egress audit, from a guest to the audit page", () => {
   });
 
   after(async () => {
-    await pool?.end();
     await admin?.close();
-    await worker?.stop();
-    await dashboard?.stop();
+    await audited?.stop();
     await kubectl([
       "delete",
       "sandbox",
@@ -267,14 +255,8 @@ describe("egress audit, from a guest to the audit page", () => {
       assert.ok(exported.body.includes(deniedHost));
       found.push(...leaks(`the ${format} export`, exported.body));
     }
-    const logs: [string, string][] = [
-      ["agent", stack.agent.lines.join("\n")],
-      ["operator", stack.operator.lines.join("\n")],
-      ["router", stack.router.lines.join("\n")],
-      ["worker", await worker.log()],
-      ["dashboard", await readFile(dashboard.logFile, "utf8")],
-    ];
-    for (const [name, text] of logs) found.push(...leaks(`the ${name} log`, text));
+    for (const [name, text] of await audited.logs(stack))
+      found.push(...leaks(`the ${name} log`, text));
     assert.deepEqual(found, [], "a query string or secret value leaked");
   });
 

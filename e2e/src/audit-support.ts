@@ -5,9 +5,12 @@
  * a whole-stack test swaps in a source that makes a guest send requests
  * (through the real agent and worker) and keeps the assertions.
  */
-import type { TestDashboard } from "@turgon/dev/testing/dashboard";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type AuditWorkerProcess, startAuditWorkerProcess } from "@turgon/dev/testing/audit-worker";
+import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
 import { announceCommitted, type EgressSeed, insertEgressEvents } from "@turgon/web/audit/testing";
-import type pg from "pg";
+import pg from "pg";
 
 export interface AuditSource {
   /** Makes these events exist and be announced; resolves once they are committed. */
@@ -38,5 +41,66 @@ export async function fetchExport(
     contentType: response.headers.get("content-type") ?? "",
     disposition: response.headers.get("content-disposition") ?? "",
     body: await response.text(),
+  };
+}
+
+/** The dashboard and the audit worker process as production pairs them, on a stack's Redis. */
+export interface AuditedDashboard {
+  dashboard: TestDashboard;
+  worker: AuditWorkerProcess;
+  /** On the dashboard's database, for reading what the worker stored. */
+  pool: pg.Pool;
+  /** Every component's log so far, by name: the stack's agent, operator and router, the worker, the dashboard. */
+  logs(stack: StackLogs): Promise<[string, string][]>;
+  stop(): Promise<void>;
+}
+
+/** What a stack (startStack) keeps of its daemons' output. */
+interface StackLogs {
+  agent: { lines: string[] };
+  operator: { lines: string[] };
+  router: { lines: string[] };
+}
+
+/** Starts both, their logs (dashboard.log, worker.log) in `artifacts`. */
+export async function startAuditedDashboard(
+  redisUrl: string,
+  artifacts: string,
+): Promise<AuditedDashboard> {
+  const dashboard = await startTestDashboard({
+    logFile: join(artifacts, "dashboard.log"),
+    redisUrl,
+  });
+  let worker: AuditWorkerProcess;
+  try {
+    worker = await startAuditWorkerProcess({
+      databaseUrl: dashboard.databaseUrl,
+      redisUrl,
+      kubeconfig: dashboard.kubeconfig,
+      logFile: join(artifacts, "worker.log"),
+    });
+  } catch (error) {
+    await dashboard.stop();
+    throw error;
+  }
+  const pool = new pg.Pool({ connectionString: dashboard.databaseUrl, max: 2 });
+  return {
+    dashboard,
+    worker,
+    pool,
+    async logs(stack) {
+      return [
+        ["agent", stack.agent.lines.join("\n")],
+        ["operator", stack.operator.lines.join("\n")],
+        ["router", stack.router.lines.join("\n")],
+        ["worker", await worker.log()],
+        ["dashboard", await readFile(dashboard.logFile, "utf8")],
+      ];
+    },
+    async stop() {
+      await pool.end();
+      await worker.stop();
+      await dashboard.stop();
+    },
   };
 }

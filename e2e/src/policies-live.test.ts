@@ -17,22 +17,21 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type ExternalHost, kubectl, startExternalHost, uniqueName } from "@turgon/dev/testing";
-import { type AuditWorkerProcess, startAuditWorkerProcess } from "@turgon/dev/testing/audit-worker";
-import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
+import type { TestDashboard } from "@turgon/dev/testing/dashboard";
 import { type Stack, startStack } from "@turgon/operator/testing";
-import pg from "pg";
+import type pg from "pg";
+import { type AuditedDashboard, startAuditedDashboard } from "./audit-support.ts";
 import { type BrowserSession, openBrowser } from "./browser/chromium.ts";
 import { SeenByBrowsers } from "./browser/seen-by-browsers.ts";
 import { must } from "./cluster.ts";
 import { guestCurl, guestVariable, savePolicy, until, vmHostPid } from "./policies-live-support.ts";
-import { addTeamUser } from "./policies-support.ts";
-import { bindNamespace, signIn } from "./sandboxes-support.ts";
+import { signInInBrowser, TEST_PASSWORD } from "./policies-support.ts";
+import { addTeamUser, bindNamespace, signIn } from "./sandboxes-support.ts";
 
-const PASSWORD = "correct-horse-battery-staple-9";
 /** How long a user waits at most for a saved change to reach the guest. */
 const LIVE_WITHIN_MS = 30_000;
 
@@ -43,7 +42,7 @@ describe("policies edited in the browser reach a running VM live", () => {
   /** Host Y: asked for by a member, approved by the owner. */
   let hostY: ExternalHost;
   let dashboard: TestDashboard;
-  let worker: AuditWorkerProcess;
+  let audited: AuditedDashboard;
   let pool: pg.Pool;
   let owner: BrowserSession;
   let member: BrowserSession;
@@ -62,13 +61,6 @@ describe("policies edited in the browser reach a running VM live", () => {
   };
   const url = (path: string) => `${dashboard.url}${path}`;
 
-  const browserSignIn = async (b: BrowserSession, email: string) => {
-    await b.page.goto(url("/signin"));
-    await b.page.getByLabel("Email address").fill(email);
-    await b.page.getByLabel("Password").fill(PASSWORD);
-    await b.page.getByRole("button", { name: "Sign in" }).click();
-    await b.page.waitForURL(url("/sandboxes"));
-  };
   /** A screenshot, and the page's HTML kept for the leak check. */
   const snap = async (b: BrowserSession, name: string) => {
     await b.snap(name);
@@ -125,21 +117,17 @@ describe("policies edited in the browser reach a running VM live", () => {
     member = await openBrowser("policies-live-member");
     await seen.watch(owner.page);
     await seen.watch(member.page);
-    dashboard = await startTestDashboard({
-      logFile: join(owner.artifacts, "dashboard.log"),
-      redisUrl: stack.redisUrl,
-    });
-    worker = await startAuditWorkerProcess({
-      databaseUrl: dashboard.databaseUrl,
-      redisUrl: stack.redisUrl,
-      kubeconfig: dashboard.kubeconfig,
-      logFile: join(owner.artifacts, "worker.log"),
-    });
-    pool = new pg.Pool({ connectionString: dashboard.databaseUrl, max: 2 });
+    audited = await startAuditedDashboard(stack.redisUrl, owner.artifacts);
+    ({ dashboard, pool } = audited);
     await must(["create", "namespace", ns]);
     await bindNamespace(ns, team);
-    await addTeamUser(dashboard, { ...users.owner, password: PASSWORD, team, role: "owner" });
-    await addTeamUser(dashboard, { ...users.member, password: PASSWORD, team, role: "member" });
+    await addTeamUser(dashboard, { ...users.owner, password: TEST_PASSWORD, team, role: "owner" });
+    await addTeamUser(dashboard, {
+      ...users.member,
+      password: TEST_PASSWORD,
+      team,
+      role: "member",
+    });
     const objects = [
       {
         apiVersion: "v1",
@@ -170,17 +158,15 @@ describe("policies edited in the browser reach a running VM live", () => {
     bootedAt = await startedAt();
     bootPid = await vmHostPid(stack, uid);
     assert.ok(bootedAt && bootPid > 0, "the guest runs");
-    await browserSignIn(owner, users.owner.email);
-    await browserSignIn(member, users.member.email);
-    ownerCookie = await signIn(dashboard.url, users.owner.email, PASSWORD);
+    await signInInBrowser(owner, dashboard.url, users.owner.email);
+    await signInInBrowser(member, dashboard.url, users.member.email);
+    ownerCookie = await signIn(dashboard.url, users.owner.email, TEST_PASSWORD);
   });
 
   after(async () => {
-    await pool?.end();
     await member?.close();
     await owner?.close();
-    await worker?.stop();
-    await dashboard?.stop();
+    await audited?.stop();
     await kubectl(["delete", "sandbox", "guest", "-n", ns, "--timeout=60s", "--ignore-not-found"]);
     await stack?.stop();
     await hostX?.stop();
@@ -300,14 +286,7 @@ describe("policies edited in the browser reach a running VM live", () => {
       if (html.includes(secretValue)) leaks.push(`page ${i}`);
     for (const b of [owner, member])
       if ((await b.page.content()).includes(secretValue)) leaks.push("an open page");
-    const logs: [string, string][] = [
-      ["agent", stack.agent.lines.join("\n")],
-      ["operator", stack.operator.lines.join("\n")],
-      ["router", stack.router.lines.join("\n")],
-      ["worker", await worker.log()],
-      ["dashboard", await readFile(dashboard.logFile, "utf8")],
-    ];
-    for (const [name, text] of logs)
+    for (const [name, text] of await audited.logs(stack))
       if (text.includes(secretValue) || text.includes(b64)) leaks.push(`the ${name} log`);
     assert.deepEqual(leaks, [], "the secret's value leaked");
   });

@@ -21,8 +21,8 @@ import pg from "pg";
 import { type AuditSource, committedRows } from "./audit-support.ts";
 import { ARTIFACTS_DIR, type BrowserSession, openBrowser } from "./browser/chromium.ts";
 import { eventually } from "./cluster.ts";
-import { addTeamUser } from "./policies-support.ts";
 import {
+  addTeamUser,
   apply,
   bindNamespace,
   createMember,

@@ -68,12 +68,13 @@ export async function bindNamespace(namespace: string, team: string): Promise<vo
 }
 
 /**
- * A user (not an admin) in a team of their own, made through better-auth's
+ * A user (not an admin) of a team with a role, made through better-auth's
  * admin API on the dashboard's database, as `npm run up` makes the admin.
+ * The team is made (by the admin) when it does not exist yet.
  */
-export async function createMember(
+export async function addTeamUser(
   dashboard: TestDashboard,
-  member: { email: string; password: string; name: string; team: string },
+  user: { email: string; password: string; name: string; team: string; role: "member" | "owner" },
 ): Promise<void> {
   const prisma = createPrismaClient(dashboard.databaseUrl);
   try {
@@ -84,22 +85,33 @@ export async function createMember(
       logger: pino({ name: "test-users", level: "warn" }),
     });
     const created = await auth.api.createUser({
-      body: { email: member.email, password: member.password, name: member.name, role: "user" },
+      body: { email: user.email, password: user.password, name: user.name, role: "user" },
     });
-    const admin = await prisma.user.findUniqueOrThrow({
-      where: { email: dashboard.admin.email },
-      select: { id: true },
-    });
-    const team = await auth.api.createOrganization({
-      body: { name: member.team, slug: member.team, userId: admin.id },
-    });
-    assert.ok(team, "the team was not created");
+    let team = await prisma.organization.findUnique({ where: { slug: user.team } });
+    if (!team) {
+      const admin = await prisma.user.findUniqueOrThrow({
+        where: { email: dashboard.admin.email },
+        select: { id: true },
+      });
+      await auth.api.createOrganization({
+        body: { name: user.team, slug: user.team, userId: admin.id },
+      });
+      team = await prisma.organization.findUniqueOrThrow({ where: { slug: user.team } });
+    }
     await auth.api.addMember({
-      body: { userId: created.user.id, role: "member", organizationId: team.id },
+      body: { userId: created.user.id, role: user.role, organizationId: team.id },
     });
   } finally {
     await prisma.$disconnect();
   }
+}
+
+/** A plain member of a team (made if new). */
+export function createMember(
+  dashboard: TestDashboard,
+  member: { email: string; password: string; name: string; team: string },
+): Promise<void> {
+  return addTeamUser(dashboard, { ...member, role: "member" });
 }
 
 /** Signs in over HTTP as the sign-in page does; the session cookie to send. */

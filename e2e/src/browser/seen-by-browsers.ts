@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 
 /**
@@ -41,5 +42,26 @@ export class SeenByBrowsers {
 
   all(): { bodies: string[]; pages: string[] } {
     return { bodies: [...this.bodies], pages: [...this.pages] };
+  }
+
+  /**
+   * Fails when any body seen so far, or any of `pages` as it is now, holds
+   * `secret` as is or in base64. `named` must appear in some body: the
+   * proof that the responses that could have carried the secret were read.
+   */
+  async assertNeverCarried(secret: string, options: { pages: Page[]; named: string }) {
+    const bodies = this.all().bodies;
+    assert.ok(bodies.length > 10, `only ${bodies.length} responses were seen`);
+    const b64 = Buffer.from(secret).toString("base64");
+    for (const body of bodies) {
+      assert.ok(!body.includes(secret), "a response carried the secret's value");
+      assert.ok(!body.includes(b64), "a response carried the secret's value (base64)");
+    }
+    assert.ok(
+      bodies.some((body) => body.includes(options.named)),
+      `no response named ${options.named}`,
+    );
+    for (const page of options.pages)
+      assert.ok(!(await page.content()).includes(secret), `${page.url()} shows the secret`);
   }
 }

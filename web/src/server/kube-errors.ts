@@ -10,7 +10,7 @@
 import { ApiException } from "@kubernetes/client-node";
 import { TRPCError } from "@trpc/server";
 import { type ZodError, ZodRealError } from "zod";
-import { KubeApiError, KubeConfigError, PrincipalError } from "~/server/kube/index.ts";
+import { KubeApiError, KubeConfigError, PrincipalError } from "./kube/index.ts";
 
 /** One entry of a Status's details.causes. */
 export interface FieldCause {

@@ -1,5 +1,4 @@
-import Link from "next/link";
-import { LogoMark } from "~/components/logo";
+import { StatusPage } from "~/components/status-page";
 import { currentReturnParam, signInState } from "./handoff";
 import { SignInAsSomeoneElse } from "./switch-account";
 
@@ -12,12 +11,17 @@ export default async function SandboxForbidden() {
   const outcome = state.outcome?.kind === "forbidden" ? state.outcome : undefined;
   const host = state.target.kind === "sandbox" ? new URL(state.target.url).host : undefined;
   return (
-    <main className="flex min-h-full flex-col items-center justify-center px-6 py-24 text-center">
-      <LogoMark className="size-10" />
-      <p className="mt-6 text-sm font-semibold text-indigo-600">403</p>
-      <h1 className="mt-2 text-2xl font-semibold tracking-tight" data-testid="handoff-forbidden">
-        You cannot open this sandbox
-      </h1>
+    <StatusPage
+      code="403"
+      title="You cannot open this sandbox"
+      titleTestId="handoff-forbidden"
+      back="Back to your sandboxes"
+      actions={
+        state.target.kind === "sandbox" ? (
+          <SignInAsSomeoneElse returnUrl={state.target.url} />
+        ) : undefined
+      }
+    >
       {outcome ? (
         <div className="mt-3 max-w-lg space-y-2 text-sm text-slate-600">
           <p>
@@ -36,17 +40,6 @@ export default async function SandboxForbidden() {
       ) : (
         <p className="mt-2 text-sm text-slate-500">Your account may not open this sandbox.</p>
       )}
-      <div className="mt-8 flex items-center gap-4">
-        {state.target.kind === "sandbox" ? (
-          <SignInAsSomeoneElse returnUrl={state.target.url} />
-        ) : null}
-        <Link
-          href="/sandboxes"
-          className="text-sm font-semibold text-indigo-600 hover:text-indigo-500"
-        >
-          Back to your sandboxes →
-        </Link>
-      </div>
-    </main>
+    </StatusPage>
   );
 }

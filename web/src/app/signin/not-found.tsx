@@ -1,5 +1,4 @@
-import Link from "next/link";
-import { LogoMark } from "~/components/logo";
+import { StatusPage } from "~/components/status-page";
 import { currentReturnParam, signInState } from "./handoff";
 
 /** 404 for the hand-off: no sandbox answers to the routed host (or two claim it). */
@@ -8,12 +7,12 @@ export default async function SandboxNotFound() {
   const outcome = state.outcome?.kind === "unknown" ? state.outcome : undefined;
   const host = state.target.kind === "sandbox" ? new URL(state.target.url).host : undefined;
   return (
-    <main className="flex min-h-full flex-col items-center justify-center px-6 py-24 text-center">
-      <LogoMark className="size-10" />
-      <p className="mt-6 text-sm font-semibold text-indigo-600">404</p>
-      <h1 className="mt-2 text-2xl font-semibold tracking-tight" data-testid="handoff-not-found">
-        No sandbox at this address
-      </h1>
+    <StatusPage
+      code="404"
+      title="No sandbox at this address"
+      titleTestId="handoff-not-found"
+      back="Back to your sandboxes"
+    >
       <p className="mt-2 max-w-lg text-sm text-slate-500">
         {outcome?.reason === "ambiguous" ? (
           <>
@@ -29,12 +28,6 @@ export default async function SandboxNotFound() {
           "There is nothing at this address."
         )}
       </p>
-      <Link
-        href="/sandboxes"
-        className="mt-6 text-sm font-semibold text-indigo-600 hover:text-indigo-500"
-      >
-        Back to your sandboxes →
-      </Link>
-    </main>
+    </StatusPage>
   );
 }

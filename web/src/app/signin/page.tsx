@@ -1,8 +1,8 @@
 import type { Metadata } from "next";
-import Link from "next/link";
 import { forbidden, notFound, redirect } from "next/navigation";
 import { LockIcon } from "~/components/account-icons";
-import { Logo, LogoMark } from "~/components/logo";
+import { Logo } from "~/components/logo";
+import { StatusPage } from "~/components/status-page";
 import { signInState } from "./handoff";
 import { SignInForm } from "./signin-form";
 
@@ -89,22 +89,16 @@ export default async function SignInPage({
 /** The sandbox or the token key could not be read just now (the log says why). */
 function HandoffUnavailable({ label }: { label: string }) {
   return (
-    <main className="flex min-h-full flex-col items-center justify-center px-6 py-24 text-center">
-      <LogoMark className="size-10" />
-      <h1 className="mt-6 text-2xl font-semibold tracking-tight" data-testid="handoff-unavailable">
-        Cannot open the sandbox right now
-      </h1>
+    <StatusPage
+      title="Cannot open the sandbox right now"
+      titleTestId="handoff-unavailable"
+      back="Back to your sandboxes"
+    >
       <p className="mt-2 max-w-lg text-sm text-slate-500">
         The dashboard could not check your access to{" "}
         <span className="font-mono wrap-break-word">{label}</span>. Reload this page in a moment; if
         it keeps failing, tell your platform admins.
       </p>
-      <Link
-        href="/sandboxes"
-        className="mt-6 text-sm font-semibold text-indigo-600 hover:text-indigo-500"
-      >
-        Back to your sandboxes →
-      </Link>
-    </main>
+    </StatusPage>
   );
 }

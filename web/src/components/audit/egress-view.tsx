@@ -3,10 +3,10 @@
 import { skipToken, useInfiniteQuery } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { memo, useEffect, useMemo, useState } from "react";
-import { DownloadIcon, PauseIcon, PlayIcon, SearchIcon } from "~/components/action-icons";
+import { PauseIcon, PlayIcon, SearchIcon } from "~/components/action-icons";
 import { ShieldIcon } from "~/components/icons";
 import { LiveIndicator } from "~/components/live";
-import { Card, EmptyState } from "~/components/page";
+import { EmptyState } from "~/components/page";
 import { formatShortTime } from "~/components/time";
 import {
   AuditFilter,
@@ -15,7 +15,6 @@ import {
   DEFAULT_PAGE_SIZE,
   type EgressRow,
   FILTER_KEYS,
-  filterToQuery,
   formatDuration,
   STATUS_CLASSES,
 } from "~/lib/audit.ts";
@@ -23,6 +22,7 @@ import { useTRPC } from "~/trpc/react";
 import { buttonClass, FilterErrors, FilterSelect, TextFilter } from "./controls";
 import { DecisionBadge, StatusCode } from "./decision-badge";
 import { EventDetails } from "./event-details";
+import { ExportLinks, ListCard, LoadOlder, PlaceFilters } from "./list-parts";
 import { Summaries, type SummaryPick } from "./summaries";
 import { TimeRange } from "./time-range";
 import { FilterIssues, useAddressFilter } from "./use-address-filter";
@@ -123,9 +123,6 @@ export function EgressView({
   const [interactive, setInteractive] = useState(false);
   useEffect(() => setInteractive(true), []);
 
-  const exportQuery = filterToQuery(filter);
-  const exportHref = (format: string) =>
-    `/api/audit/export?kind=egress&format=${format}${exportQuery ? `&${exportQuery}` : ""}`;
   const fieldError = (key: string) => filterError[key];
   const filtered = FILTER_KEYS.some(
     (key) => key !== "range" && filter[key] !== undefined && !(scope && key in scope),
@@ -139,34 +136,7 @@ export function EgressView({
           value={filter}
           onChange={(window) => update({ range: window.range, from: window.from, to: window.to })}
         />
-        {scope ? null : (
-          <>
-            <TextFilter
-              label="Team"
-              placeholder="Team"
-              value={filter.team}
-              error={fieldError("team")}
-              onCommit={(team) => update({ team })}
-              className="w-28"
-            />
-            <TextFilter
-              label="Namespace"
-              placeholder="Namespace"
-              value={filter.namespace}
-              error={fieldError("namespace")}
-              onCommit={(namespace) => update({ namespace })}
-              className="w-32"
-            />
-            <TextFilter
-              label="Sandbox"
-              placeholder="Sandbox"
-              value={filter.sandbox}
-              error={fieldError("sandbox")}
-              onCommit={(sandbox) => update({ sandbox })}
-              className="w-32"
-            />
-          </>
-        )}
+        <PlaceFilters filter={filter} scoped={!!scope} errors={filterError} update={update} />
         <TextFilter
           label="Host"
           placeholder="Host or *.example.com"
@@ -251,81 +221,56 @@ export function EgressView({
             {paused ? <PlayIcon className="size-4" /> : <PauseIcon className="size-4" />}
             {paused ? "Resume" : "Pause"}
           </button>
-          <a href={exportHref("csv")} download className={buttonClass} data-testid="export-csv">
-            <DownloadIcon className="size-4" />
-            CSV
-          </a>
-          <a
-            href={exportHref("ndjson")}
-            download
-            className={buttonClass}
-            data-testid="export-ndjson"
-          >
-            <DownloadIcon className="size-4" />
-            NDJSON
-          </a>
+          <ExportLinks kind="egress" filter={filter} testPrefix="" />
         </div>
       </div>
 
-      <Card className="overflow-hidden">
-        {list.error ? (
-          <p role="alert" className="p-4 text-sm text-red-700">
-            {list.error.message}
-          </p>
-        ) : list.isPending ? (
-          <p className="p-6 text-sm text-slate-500">Loading events…</p>
-        ) : rows.length === 0 ? (
-          <EmptyState icon={filtered ? <SearchIcon /> : <ShieldIcon />} title="No egress events">
-            <p>
-              {filtered
-                ? "Nothing matches these filters in this time range."
-                : "No sandbox you can see made a request in this time range."}{" "}
-              New events appear here as they arrive{paused ? " once you resume" : ""}.
-            </p>
-          </EmptyState>
-        ) : (
-          <div className="overflow-x-auto">
-            <table className="w-full text-left text-sm" data-testid="egress-table">
-              <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide text-slate-500 uppercase">
-                <tr>
-                  <th className="px-4 py-3">Time</th>
-                  {scope ? null : <th className="px-4 py-3">Sandbox</th>}
-                  <th className="px-4 py-3">Request</th>
-                  <th className="px-4 py-3">Status</th>
-                  <th className="px-4 py-3">Decision</th>
-                  <th className="px-4 py-3 text-right">Duration</th>
-                </tr>
-              </thead>
-              <tbody className="divide-y divide-slate-100">
-                {rows.map((row) => (
-                  <Row
-                    key={row.id}
-                    row={row}
-                    live={liveIds.has(row.id)}
-                    scoped={!!scope}
-                    onOpen={setSelected}
-                  />
-                ))}
-              </tbody>
-            </table>
-            <div className="flex items-center justify-between border-t border-slate-200 px-4 py-3 text-sm">
-              <p className="text-slate-500">
-                Newest first{list.hasNextPage ? "" : " · the end of this range"}
+      <ListCard
+        list={list}
+        loading="Loading events…"
+        empty={
+          rows.length === 0 ? (
+            <EmptyState icon={filtered ? <SearchIcon /> : <ShieldIcon />} title="No egress events">
+              <p>
+                {filtered
+                  ? "Nothing matches these filters in this time range."
+                  : "No sandbox you can see made a request in this time range."}{" "}
+                New events appear here as they arrive{paused ? " once you resume" : ""}.
               </p>
-              {list.hasNextPage ? (
-                <button
-                  type="button"
-                  className={buttonClass}
-                  disabled={list.isFetchingNextPage}
-                  onClick={() => void list.fetchNextPage()}
-                >
-                  {list.isFetchingNextPage ? "Loading…" : "Load older events"}
-                </button>
-              ) : null}
-            </div>
-          </div>
-        )}
-      </Card>
+            </EmptyState>
+          ) : null
+        }
+      >
+        <table className="w-full text-left text-sm" data-testid="egress-table">
+          <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide text-slate-500 uppercase">
+            <tr>
+              <th className="px-4 py-3">Time</th>
+              {scope ? null : <th className="px-4 py-3">Sandbox</th>}
+              <th className="px-4 py-3">Request</th>
+              <th className="px-4 py-3">Status</th>
+              <th className="px-4 py-3">Decision</th>
+              <th className="px-4 py-3 text-right">Duration</th>
+            </tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {rows.map((row) => (
+              <Row
+                key={row.id}
+                row={row}
+                live={liveIds.has(row.id)}
+                scoped={!!scope}
+                onOpen={setSelected}
+              />
+            ))}
+          </tbody>
+        </table>
+        <div className="flex items-center justify-between border-t border-slate-200 px-4 py-3 text-sm">
+          <p className="text-slate-500">
+            Newest first{list.hasNextPage ? "" : " · the end of this range"}
+          </p>
+          <LoadOlder list={list} label="Load older events" />
+        </div>
+      </ListCard>
       <EventDetails row={selected} onClose={() => setSelected(null)} />
     </div>
   );
@@ -347,6 +292,7 @@ const Row = memo(function Row({
       className={`cursor-pointer hover:bg-slate-50/80 ${live ? "bg-indigo-50/40" : ""}`}
       data-testid="egress-row"
       data-id={row.id}
+      data-decision={row.decision}
       data-live={live}
       onClick={() => onOpen(row)}
     >

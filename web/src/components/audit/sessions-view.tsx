@@ -2,13 +2,11 @@
 
 import { useInfiniteQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { DownloadIcon } from "~/components/action-icons";
 import { TerminalIcon } from "~/components/icons";
-import { Card, EmptyState } from "~/components/page";
+import { EmptyState } from "~/components/page";
 import { formatShortTime } from "~/components/time";
 import {
   DEFAULT_PAGE_SIZE,
-  filterToQuery,
   formatDuration,
   SESSION_FILTER_KEYS,
   SESSION_KINDS,
@@ -17,7 +15,8 @@ import {
   sessionDurationMs,
 } from "~/lib/audit.ts";
 import { useTRPC } from "~/trpc/react";
-import { buttonClass, FilterErrors, FilterSelect, TextFilter } from "./controls";
+import { FilterErrors, FilterSelect } from "./controls";
+import { ExportLinks, ListCard, LoadOlder, PlaceFilters } from "./list-parts";
 import { TimeRange } from "./time-range";
 import { FilterIssues, useAddressFilter } from "./use-address-filter";
 
@@ -49,9 +48,6 @@ export function SessionsView({
     ),
   );
   const rows = list.data?.pages.flatMap((page) => page.rows) ?? [];
-  const query = filterToQuery(filter);
-  const exportHref = (format: string) =>
-    `/api/audit/export?kind=sessions&format=${format}${query ? `&${query}` : ""}`;
 
   return (
     <div className="space-y-4" data-testid="sessions-view">
@@ -61,31 +57,7 @@ export function SessionsView({
           value={filter}
           onChange={(window) => update({ range: window.range, from: window.from, to: window.to })}
         />
-        {scope ? null : (
-          <>
-            <TextFilter
-              label="Team"
-              placeholder="Team"
-              value={filter.team}
-              onCommit={(team) => update({ team })}
-              className="w-28"
-            />
-            <TextFilter
-              label="Namespace"
-              placeholder="Namespace"
-              value={filter.namespace}
-              onCommit={(namespace) => update({ namespace })}
-              className="w-32"
-            />
-            <TextFilter
-              label="Sandbox"
-              placeholder="Sandbox"
-              value={filter.sandbox}
-              onCommit={(sandbox) => update({ sandbox })}
-              className="w-32"
-            />
-          </>
-        )}
+        <PlaceFilters filter={filter} scoped={!!scope} errors={filterError} update={update} />
         <FilterSelect
           label="Kind"
           allLabel="Exec and SSH"
@@ -94,67 +66,44 @@ export function SessionsView({
           onChange={(kind) => update({ kind })}
         />
         <div className="ml-auto flex items-center gap-2">
-          <a
-            href={exportHref("csv")}
-            download
-            className={buttonClass}
-            data-testid="sessions-export-csv"
-          >
-            <DownloadIcon className="size-4" />
-            CSV
-          </a>
-          <a href={exportHref("ndjson")} download className={buttonClass}>
-            <DownloadIcon className="size-4" />
-            NDJSON
-          </a>
+          <ExportLinks kind="sessions" filter={filter} testPrefix="sessions-" />
         </div>
       </div>
       <FilterIssues issues={filterError} />
-      <Card className="overflow-hidden">
-        {list.error ? (
-          <p role="alert" className="p-4 text-sm text-red-700">
-            {list.error.message}
-          </p>
-        ) : list.isPending ? (
-          <p className="p-6 text-sm text-slate-500">Loading sessions…</p>
-        ) : rows.length === 0 ? (
-          <EmptyState icon={<TerminalIcon />} title="No exec or SSH sessions">
-            <p>Terminal, exec and SSH sessions that ended in this time range are listed here.</p>
-          </EmptyState>
-        ) : (
-          <div className="overflow-x-auto">
-            <table className="w-full text-left text-sm" data-testid="sessions-table">
-              <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide text-slate-500 uppercase">
-                <tr>
-                  <th className="px-4 py-3">Started</th>
-                  <th className="px-4 py-3">Who</th>
-                  {scope ? null : <th className="px-4 py-3">Sandbox</th>}
-                  <th className="px-4 py-3">Command</th>
-                  <th className="px-4 py-3 text-right">Duration</th>
-                  <th className="px-4 py-3">Exit</th>
-                </tr>
-              </thead>
-              <tbody className="divide-y divide-slate-100">
-                {rows.map((row) => (
-                  <SessionLine key={row.id} row={row} scoped={!!scope} />
-                ))}
-              </tbody>
-            </table>
-            {list.hasNextPage ? (
-              <div className="flex justify-end border-t border-slate-200 px-4 py-3">
-                <button
-                  type="button"
-                  className={buttonClass}
-                  disabled={list.isFetchingNextPage}
-                  onClick={() => void list.fetchNextPage()}
-                >
-                  {list.isFetchingNextPage ? "Loading…" : "Load older sessions"}
-                </button>
-              </div>
-            ) : null}
+      <ListCard
+        list={list}
+        loading="Loading sessions…"
+        empty={
+          rows.length === 0 ? (
+            <EmptyState icon={<TerminalIcon />} title="No exec or SSH sessions">
+              <p>Terminal, exec and SSH sessions that ended in this time range are listed here.</p>
+            </EmptyState>
+          ) : null
+        }
+      >
+        <table className="w-full text-left text-sm" data-testid="sessions-table">
+          <thead className="border-b border-slate-200 bg-slate-50/60 text-xs font-medium tracking-wide text-slate-500 uppercase">
+            <tr>
+              <th className="px-4 py-3">Started</th>
+              <th className="px-4 py-3">Who</th>
+              {scope ? null : <th className="px-4 py-3">Sandbox</th>}
+              <th className="px-4 py-3">Command</th>
+              <th className="px-4 py-3 text-right">Duration</th>
+              <th className="px-4 py-3">Exit</th>
+            </tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {rows.map((row) => (
+              <SessionLine key={row.id} row={row} scoped={!!scope} />
+            ))}
+          </tbody>
+        </table>
+        {list.hasNextPage ? (
+          <div className="flex justify-end border-t border-slate-200 px-4 py-3">
+            <LoadOlder list={list} label="Load older sessions" />
           </div>
-        )}
-      </Card>
+        ) : null}
+      </ListCard>
     </div>
   );
 }

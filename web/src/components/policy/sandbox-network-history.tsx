@@ -4,10 +4,14 @@
  * diff, the request an approval came from, and restore (a new version).
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import { Alert, CardHeader } from "~/components/form";
+import { CardHeader } from "~/components/form";
 import { Card } from "~/components/page";
-import { RestoreMessage, VersionEntry } from "~/components/policy/version-entry";
+import {
+  HistoryNotShown,
+  RestoreMessage,
+  useRestore,
+  VersionEntry,
+} from "~/components/policy/version-entry";
 import { retryUnlessRefused } from "~/lib/policy-form";
 import { useTRPC } from "~/trpc/react";
 
@@ -19,26 +23,14 @@ export function SandboxNetworkHistory({ namespace, name }: { namespace: string; 
     retry: retryUnlessRefused,
   });
   const restore = useMutation(trpc.sandboxNetwork.restore.mutationOptions());
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const { message, onRestore } = useRestore(async (changeId) => {
+    await restore.mutateAsync({ namespace, name, changeId });
+    await queryClient.invalidateQueries({ queryKey: trpc.sandboxNetwork.pathKey() });
+    return "Restored as a new version.";
+  });
 
-  if (history.isPending) return <p className="text-sm text-slate-500">Loading history…</p>;
-  if (history.error)
-    return (
-      <Alert title="History cannot be shown">
-        <span data-testid="history-error">{history.error.message}</span>
-      </Alert>
-    );
+  if (!history.data) return <HistoryNotShown error={history.error} />;
   const { versions, canEdit } = history.data;
-  const onRestore = async (id: string) => {
-    setMessage(null);
-    try {
-      await restore.mutateAsync({ namespace, name, changeId: id });
-      setMessage({ ok: true, text: "Restored as a new version." });
-      await queryClient.invalidateQueries({ queryKey: trpc.sandboxNetwork.pathKey() });
-    } catch (error) {
-      setMessage({ ok: false, text: (error as Error).message });
-    }
-  };
   return (
     <Card>
       <CardHeader

@@ -1,5 +1,6 @@
 "use client";
 
+import { useState } from "react";
 import { Alert, Button } from "~/components/form";
 import { Badge } from "~/components/page";
 import { DiffView } from "~/components/policy/diff-view";
@@ -89,7 +90,37 @@ export function VersionEntry({
 }
 
 /** The outcome of the last restore. */
-export function RestoreMessage({ message }: { message: { ok: boolean; text: string } | null }) {
+/** What a history view shows while its versions load, or why they cannot be shown. */
+export function HistoryNotShown({ error }: { error: { message: string } | null }) {
+  if (!error) return <p className="text-sm text-slate-500">Loading history…</p>;
+  return (
+    <Alert title="History cannot be shown">
+      <span data-testid="history-error">{error.message}</span>
+    </Alert>
+  );
+}
+
+type RestoreOutcome = { ok: boolean; text: string } | null;
+
+/**
+ * Restore as both history views do it: `restore` writes the version (and
+ * refreshes what shows it) and says what it made; its refusal becomes the
+ * message instead.
+ */
+export function useRestore(restore: (changeId: string) => Promise<string>) {
+  const [message, setMessage] = useState<RestoreOutcome>(null);
+  const onRestore = async (changeId: string) => {
+    setMessage(null);
+    try {
+      setMessage({ ok: true, text: await restore(changeId) });
+    } catch (error) {
+      setMessage({ ok: false, text: (error as Error).message });
+    }
+  };
+  return { message, onRestore };
+}
+
+export function RestoreMessage({ message }: { message: RestoreOutcome }) {
   if (!message) return null;
   return message.ok ? (
     <div className="rounded-md bg-emerald-50 p-3 text-sm text-emerald-800" data-testid="restored">

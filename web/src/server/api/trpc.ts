@@ -8,7 +8,7 @@ import superjson from "superjson";
 import { ZodError, z } from "zod";
 import { getSession, type TurgonSession } from "../auth/index.ts";
 import { componentLogger } from "../logger.ts";
-import { PolicyConflict } from "../policies/edit.ts";
+import { PolicyConflict } from "../policies/conflicts.ts";
 
 const log = componentLogger("trpc");
 

@@ -2,8 +2,10 @@
  * Live-tail wake-ups on a real Redis of the test's own: an AuditCommitted
  * wakes every registered tail; a wake-up between two reads is kept (so a
  * commit during a backfill is never missed); a malformed message wakes
- * nobody; and after Redis restarts, the subscriber is back and wakes every
- * tail at once, since announcements may have been lost meanwhile.
+ * nobody; a tail that started before the subscription took hold is woken
+ * when it does (a commit announced in between went unheard); and after
+ * Redis restarts, the subscriber is back and wakes every tail at once,
+ * since announcements may have been lost meanwhile.
  */
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
@@ -95,6 +97,22 @@ describe("live-tail wake-ups through Redis", () => {
       assert.equal(await wokenWithin(a, 1_000), false);
     } finally {
       a.close();
+    }
+  });
+
+  it("wakes a tail that started before the subscription took hold, once it has", async () => {
+    // A process's first tail starts the subscriber and reads at once; a commit announced
+    // before SUBSCRIBE reached Redis is heard by nobody, so the tail must look again then.
+    const early = new CommitSignal();
+    const tail = early.wakeups();
+    const stop = subscribeCommitted(redis.url, early, quietLogger);
+    try {
+      assert.equal(await wokenWithin(tail, 10_000), true, "woken without any announcement");
+      // Only once: the next wait is for a real announcement.
+      assert.equal(await wokenWithin(tail, 500), false);
+    } finally {
+      tail.close();
+      stop();
     }
   });
 

@@ -3,8 +3,9 @@
  * after each commit; each dashboard process subscribes once and wakes its
  * live tails, which then read `seq > cursor` with their own filters (so
  * replicas fan out through Redis, and Redis carries no rows, only "look").
- * After a Redis reconnect every tail is woken, since announcements may
- * have been missed meanwhile; a slow safety poll covers the rest.
+ * Whenever the subscription takes hold (the first connection and every
+ * reconnect) every tail is woken, since announcements may have been
+ * missed before it; a slow safety poll covers the rest.
  */
 import { AUDIT_COMMITTED_CHANNEL, AuditCommitted } from "@turgon/api/audit";
 import { Redis } from "ioredis";
@@ -76,14 +77,24 @@ export function subscribeCommitted(
     // A subscriber waits out Redis outages; it never fails commands for it.
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 500, 5_000),
+    // Subscribed below on every connection, so that the wake-up follows the subscription.
+    autoResubscribe: false,
   });
   let connectedBefore = false;
   redis.on("ready", () => {
-    if (connectedBefore) {
-      log.info("audit announcements: reconnected to Redis; waking live tails");
-      signal.notify();
-    }
+    const reconnected = connectedBefore;
     connectedBefore = true;
+    redis.subscribe(AUDIT_COMMITTED_CHANNEL).then(
+      () => {
+        // Whatever was announced before the subscription took hold went unheard: on the
+        // first connection, a commit between a new tail's first read and here; after a
+        // reconnect, anything during the outage. So every tail reads again now.
+        if (reconnected) log.info("audit announcements: reconnected to Redis; waking live tails");
+        signal.notify();
+      },
+      (error: Error) =>
+        log.error({ err: error.message }, "audit announcements: could not subscribe"),
+    );
   });
   redis.on("error", (error: Error) =>
     log.warn({ err: error.message }, "audit announcements: Redis error"),
@@ -101,9 +112,6 @@ export function subscribeCommitted(
       return;
     }
     signal.notify();
-  });
-  redis.subscribe(AUDIT_COMMITTED_CHANNEL).catch((error: Error) => {
-    log.error({ err: error.message }, "audit announcements: could not subscribe");
   });
   return () => redis.disconnect();
 }

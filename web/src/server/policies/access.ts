@@ -1,25 +1,29 @@
 /**
- * History lives in Postgres, beyond Kubernetes RBAC: before any of it is
- * shown, the API server is asked (as the user, SelfSubjectAccessReview)
- * whether they may get SandboxPolicies in the namespace.
+ * Who may do what with a namespace's SandboxPolicies, asked of the API
+ * server as the user (canI), so Kubernetes RBAC decides. History lives in
+ * Postgres, beyond RBAC: before any of it is shown, the user must be one
+ * who may get SandboxPolicies in the namespace.
  */
 import { TRPCError } from "@trpc/server";
+import { canI } from "../can-i.ts";
 import type { ImpersonatedApis } from "../kube/impersonation.ts";
 
-export async function mayReadPolicies(apis: ImpersonatedApis, namespace: string): Promise<boolean> {
-  const review = await apis.authorization.createSelfSubjectAccessReview({
-    body: {
-      spec: {
-        resourceAttributes: {
-          group: "turgon.dev",
-          resource: "sandboxpolicies",
-          verb: "get",
-          namespace,
-        },
-      },
-    },
+async function mayOnPolicies(
+  apis: ImpersonatedApis,
+  namespace: string,
+  verb: "get" | "update" | "create",
+): Promise<boolean> {
+  const { allowed } = await canI(apis, {
+    group: "turgon.dev",
+    resource: "sandboxpolicies",
+    verb,
+    namespace,
   });
-  return review.status?.allowed === true;
+  return allowed;
+}
+
+export function mayReadPolicies(apis: ImpersonatedApis, namespace: string): Promise<boolean> {
+  return mayOnPolicies(apis, namespace, "get");
 }
 
 export async function mustReadPolicies(apis: ImpersonatedApis, namespace: string): Promise<void> {
@@ -31,38 +35,11 @@ export async function mustReadPolicies(apis: ImpersonatedApis, namespace: string
 }
 
 /** Whether the user may save (update) SandboxPolicies in the namespace: owners and admins. */
-export async function mayEditPolicies(apis: ImpersonatedApis, namespace: string): Promise<boolean> {
-  const review = await apis.authorization.createSelfSubjectAccessReview({
-    body: {
-      spec: {
-        resourceAttributes: {
-          group: "turgon.dev",
-          resource: "sandboxpolicies",
-          verb: "update",
-          namespace,
-        },
-      },
-    },
-  });
-  return review.status?.allowed === true;
+export function mayEditPolicies(apis: ImpersonatedApis, namespace: string): Promise<boolean> {
+  return mayOnPolicies(apis, namespace, "update");
 }
 
 /** Whether the user may create SandboxPolicies in the namespace: owners and admins. */
-export async function mayCreatePolicies(
-  apis: ImpersonatedApis,
-  namespace: string,
-): Promise<boolean> {
-  const review = await apis.authorization.createSelfSubjectAccessReview({
-    body: {
-      spec: {
-        resourceAttributes: {
-          group: "turgon.dev",
-          resource: "sandboxpolicies",
-          verb: "create",
-          namespace,
-        },
-      },
-    },
-  });
-  return review.status?.allowed === true;
+export function mayCreatePolicies(apis: ImpersonatedApis, namespace: string): Promise<boolean> {
+  return mayOnPolicies(apis, namespace, "create");
 }

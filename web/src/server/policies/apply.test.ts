@@ -5,62 +5,16 @@
  * request, and which host.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { KubeConfig } from "@kubernetes/client-node";
-import { createPrismaClient, type PrismaClient } from "@turgon/prisma";
+import { describe, it } from "node:test";
 import { KubeApiError } from "../kube/errors.ts";
 import { impersonatedApis } from "../kube/impersonation.ts";
-import { dashboardKubeConfig, installWebRbac } from "../kube/testing.ts";
 import { applyAllowHost } from "./apply.ts";
-import type { ActingPrincipal } from "./deps.ts";
 import { readPolicy, replacePolicy } from "./kube.ts";
-import {
-  boundNamespace,
-  createPolicyAsAdmin,
-  deleteNamespaces,
-  scratchDatabase,
-  untilMayEditPolicies,
-} from "./testing.ts";
+import { createPolicyAsAdmin, policyEditors } from "./testing.ts";
 
 describe("applyAllowHost", () => {
-  let dashboard: KubeConfig;
-  let db: PrismaClient;
-  let drop: () => Promise<void>;
-  let namespace: string;
-  let owner: ActingPrincipal;
-  let member: ActingPrincipal;
-  const namespaces: string[] = [];
-
-  before(async () => {
-    await installWebRbac();
-    dashboard = await dashboardKubeConfig();
-    const database = await scratchDatabase();
-    drop = database.drop;
-    db = createPrismaClient(database.url);
-    const bound = await boundNamespace("allow");
-    namespace = bound.namespace;
-    namespaces.push(namespace);
-    owner = {
-      userId: "owner-id",
-      email: "owner@example.com",
-      teams: [bound.team],
-      owns: [bound.team],
-      admin: false,
-    };
-    member = {
-      userId: "member-id",
-      email: "member@example.com",
-      teams: [bound.team],
-      admin: false,
-    };
-    await untilMayEditPolicies(dashboard, owner, namespace);
-  });
-
-  after(async () => {
-    await db?.$disconnect();
-    await drop?.();
-    await deleteNamespaces(namespaces);
-  });
+  const editors = policyEditors("allow");
+  const { namespace, owner, member, deps } = editors;
 
   it("adds the host as the owner and records an approve with the request id", async () => {
     await createPolicyAsAdmin(namespace, "web", { allowedHosts: ["example.com"] });
@@ -76,7 +30,7 @@ describe("applyAllowHost", () => {
         requestId,
         eventId: "event-1",
       },
-      { apis: impersonatedApis(dashboard, owner), db },
+      deps(owner),
     );
     assert.equal(change.action, "approve");
     assert.equal(change.requestId, requestId);
@@ -85,20 +39,20 @@ describe("applyAllowHost", () => {
     assert.equal(change.userEmail, "owner@example.com");
     assert.equal(change.reason, "CI needs it");
     assert.match(change.diff, /\+\s+- api\.github\.com/);
-    const now = await readPolicy(impersonatedApis(dashboard, owner), namespace, "web");
+    const now = await readPolicy(impersonatedApis(editors.dashboard, owner), namespace, "web");
     assert.deepEqual(now.spec.allowedHosts, ["example.com", "api.github.com"]);
     assert.equal(change.resourceVersion, now.metadata.resourceVersion);
-    const rows = await db.policyChange.findMany({ where: { namespace, name: "web" } });
+    const rows = await editors.db.policyChange.findMany({ where: { namespace, name: "web" } });
     assert.equal(rows.length, 1);
   });
 
   it("a host a wildcard already covers is not written again; the approval is still recorded", async () => {
     await createPolicyAsAdmin(namespace, "wild", { allowedHosts: ["*.example.com"] });
-    const apis = impersonatedApis(dashboard, owner);
+    const apis = impersonatedApis(editors.dashboard, owner);
     const before = await readPolicy(apis, namespace, "wild");
     const change = await applyAllowHost(
       { principal: owner, namespace, kind: "SandboxPolicy", name: "wild", host: "a.example.com" },
-      { apis, db },
+      { apis, db: editors.db },
     );
     assert.equal(change.diff, "");
     assert.deepEqual(change.addedHosts, []);
@@ -108,7 +62,7 @@ describe("applyAllowHost", () => {
 
   it("keeps a change saved in between (409, read again, retried)", async () => {
     await createPolicyAsAdmin(namespace, "busy", { allowedHosts: ["one.example"] });
-    const apis = impersonatedApis(dashboard, owner);
+    const apis = impersonatedApis(editors.dashboard, owner);
     // Another editor saves between applyAllowHost's read and its write.
     let interfered = false;
     const racing = new Proxy(apis, {
@@ -136,7 +90,7 @@ describe("applyAllowHost", () => {
     });
     const change = await applyAllowHost(
       { principal: owner, namespace, kind: "SandboxPolicy", name: "busy", host: "two.example" },
-      { apis: racing, db },
+      { apis: racing, db: editors.db },
     );
     assert.ok(interfered);
     const now = await readPolicy(apis, namespace, "busy");
@@ -156,18 +110,18 @@ describe("applyAllowHost", () => {
           name: "guarded",
           host: "evil.example",
         },
-        { apis: impersonatedApis(dashboard, member), db },
+        deps(member),
       ),
       (error: unknown) => error instanceof KubeApiError && error.status === 403,
     );
-    assert.equal(await db.policyChange.count({ where: { namespace, name: "guarded" } }), 0);
+    assert.equal(await editors.db.policyChange.count({ where: { namespace, name: "guarded" } }), 0);
   });
 
   it("a bad host pattern is refused naming the field", async () => {
     await assert.rejects(
       applyAllowHost(
         { principal: owner, namespace, kind: "SandboxPolicy", name: "web", host: "http://x/" },
-        { apis: impersonatedApis(dashboard, owner), db },
+        deps(owner),
       ),
       /host: must be a host name/,
     );

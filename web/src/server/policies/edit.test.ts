@@ -5,19 +5,13 @@
  * restore, who may do what, and the Secret picker never carrying a value.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { describe, it } from "node:test";
 import { TRPCError } from "@trpc/server";
-import { createPrismaClient, type PrismaClient } from "@turgon/prisma";
-import { ZodError } from "zod";
 import { KubeApiError } from "../kube/errors.ts";
-import { impersonatedApis } from "../kube/impersonation.ts";
-import { dashboardKubeConfig, installWebRbac } from "../kube/testing.ts";
 import { historyOf } from "./changes.ts";
-import type { ActingPrincipal, PolicyDeps } from "./deps.ts";
+import { PolicyConflict } from "./conflicts.ts";
 import {
   createNewPolicy,
-  PolicyConflict,
   previewChange,
   restoreVersion,
   savePolicy,
@@ -25,76 +19,11 @@ import {
 } from "./edit.ts";
 import { readPolicy } from "./kube.ts";
 import { injectableSecrets } from "./secrets.ts";
-import {
-  applyObject,
-  boundNamespace,
-  createPolicyAsAdmin,
-  deleteNamespaces,
-  scratchDatabase,
-  untilMayEditPolicies,
-} from "./testing.ts";
-
-const fieldErrorsOf = (error: unknown): Record<string, string[]> => {
-  assert.ok(error instanceof TRPCError, String(error));
-  assert.ok(error.cause instanceof ZodError);
-  const out: Record<string, string[]> = {};
-  for (const issue of error.cause.issues) {
-    const key = String(issue.path[0] ?? "");
-    out[key] = [...(out[key] ?? []), issue.message];
-  }
-  return out;
-};
+import { applyObject, createPolicyAsAdmin, fieldErrorsOf, policyEditors } from "./testing.ts";
 
 describe("editing policies", () => {
-  let dashboard: KubeConfig;
-  let db: PrismaClient;
-  let drop: () => Promise<void>;
-  let namespace: string;
-  let otherNamespace: string;
-  let owner: ActingPrincipal;
-  let owner2: ActingPrincipal;
-  let member: ActingPrincipal;
-  let outsider: ActingPrincipal;
-  const deps = (who: ActingPrincipal): PolicyDeps => ({
-    apis: impersonatedApis(dashboard, who),
-    db,
-  });
-
-  before(async () => {
-    await installWebRbac();
-    dashboard = await dashboardKubeConfig();
-    const database = await scratchDatabase();
-    drop = database.drop;
-    db = createPrismaClient(database.url);
-    const bound = await boundNamespace("edit");
-    const other = await boundNamespace("other");
-    namespace = bound.namespace;
-    otherNamespace = other.namespace;
-    owner = {
-      userId: "u-owner",
-      email: "owner@example.com",
-      teams: [bound.team],
-      owns: [bound.team],
-      admin: false,
-    };
-    owner2 = { ...owner, userId: "u-owner2", email: "owner2@example.com" };
-    member = { userId: "u-member", email: "member@example.com", teams: [bound.team], admin: false };
-    outsider = {
-      userId: "u-out",
-      email: "outsider@example.com",
-      teams: [other.team],
-      owns: [other.team],
-      admin: false,
-    };
-    await untilMayEditPolicies(dashboard, owner, namespace);
-    await untilMayEditPolicies(dashboard, outsider, otherNamespace);
-  });
-
-  after(async () => {
-    await db?.$disconnect();
-    await drop?.();
-    await deleteNamespaces([namespace, otherNamespace].filter(Boolean));
-  });
+  const editors = policyEditors("edit");
+  const { namespace, owner, owner2, member, outsider, deps } = editors;
 
   it("validate: a bad host pattern and a bad CIDR are named by field (schema and API server); a valid spec passes; nothing is persisted", async () => {
     await createPolicyAsAdmin(namespace, "v", { allowedHosts: ["example.com"] });
@@ -135,7 +64,7 @@ describe("editing policies", () => {
       resourceVersion: current.metadata.resourceVersion ?? "",
     }).catch((e: unknown) => e);
     assert.ok(fieldErrorsOf(error)["spec.deniedCIDRs[0]"]);
-    assert.equal(await db.policyChange.count({ where: { namespace, name: "bad" } }), 0);
+    assert.equal(await editors.db.policyChange.count({ where: { namespace, name: "bad" } }), 0);
   });
 
   it("a save over a newer version is CONFLICT carrying their change; nothing is overwritten", async () => {
@@ -196,7 +125,7 @@ describe("editing policies", () => {
     assert.match(saved.diff, /-\s*- one\.example/);
     assert.match(saved.diff, /\+websockets: true/);
 
-    let history = await historyOf(db, { namespace, kind: "SandboxPolicy", name: "hist" });
+    let history = await historyOf(editors.db, { namespace, kind: "SandboxPolicy", name: "hist" });
     assert.deepEqual(
       history.map((h) => h.action),
       ["update", "create"],
@@ -210,7 +139,7 @@ describe("editing policies", () => {
     assert.deepEqual(restored.removedHosts, ["three.example"]);
     const now = await readPolicy(deps(owner).apis, namespace, "hist");
     assert.deepEqual(now.spec, { allowedHosts: ["one.example", "two.example"] });
-    history = await historyOf(db, { namespace, kind: "SandboxPolicy", name: "hist" });
+    history = await historyOf(editors.db, { namespace, kind: "SandboxPolicy", name: "hist" });
     assert.equal(history.length, 3, "a new version; the old ones stay");
   });
 
@@ -252,7 +181,7 @@ describe("editing policies", () => {
       savePolicy(deps(member), member, write),
       (e: unknown) => e instanceof KubeApiError && e.status === 403,
     );
-    assert.equal(await db.policyChange.count({ where: { namespace, name: "own" } }), 0);
+    assert.equal(await editors.db.policyChange.count({ where: { namespace, name: "own" } }), 0);
     const change = await savePolicy(deps(owner), owner, write);
     assert.deepEqual(change.addedHosts, ["member.example"]);
   });

@@ -12,8 +12,9 @@ import type { Sandbox, SandboxPolicy } from "@turgon/api/crd";
 import type { PolicyChange } from "@turgon/prisma";
 import { statusOf } from "../kube/errors.ts";
 import { type PolicyAction, recordChange } from "./changes.ts";
+import { conflictError } from "./conflicts.ts";
 import type { ActingPrincipal, PolicyDeps } from "./deps.ts";
-import { hostChanges, specDiff, specYaml } from "./diff.ts";
+import { hostChanges, specDiff } from "./diff.ts";
 import { apiServerIssues, type FieldIssue, invalid, mergeIssues, schemaIssues } from "./issues.ts";
 import { createPolicy, deletePolicy, readPolicy, replacePolicy } from "./kube.ts";
 import { type ReachedSandbox, sandboxesUsing, templateNetworks } from "./reach.ts";
@@ -52,27 +53,6 @@ export async function validateSpec(
   return mergeIssues(schema, server);
 }
 
-/** What a conflict carries: the version on the server now, and what changed since the user loaded. */
-export interface ConflictDetails {
-  resourceVersion: string;
-  spec: Spec;
-  yaml: string;
-  /** From the version the user loaded to the one on the server now ("" when unknown). */
-  theirDiff: string;
-  /** Who saved it and when, when the dashboard saved it. */
-  by: { email: string; at: string; reason: string | null } | null;
-}
-
-/** The TRPCError of a save over a newer version: CONFLICT, `cause` a PolicyConflict. */
-export class PolicyConflict extends Error {
-  readonly details: ConflictDetails;
-  constructor(details: ConflictDetails) {
-    super("someone else saved this policy after you loaded it");
-    this.name = "PolicyConflict";
-    this.details = details;
-  }
-}
-
 async function conflictWith(
   deps: PolicyDeps,
   ref: PolicyRef,
@@ -81,36 +61,20 @@ async function conflictWith(
   loaded: { resourceVersion: string; loadedSpec?: unknown },
 ): Promise<TRPCError> {
   const rv = current.metadata.resourceVersion ?? "";
-  const [loadedRow, theirRow] = await Promise.all([
+  const savedAt = (resourceVersion: string) =>
     deps.db.policyChange.findFirst({
-      where: { ...ref, kind: "SandboxPolicy", resourceVersion: loaded.resourceVersion },
+      where: { ...ref, kind: "SandboxPolicy", resourceVersion },
       orderBy: { createdAt: "desc" },
-    }),
-    deps.db.policyChange.findFirst({
-      where: { ...ref, kind: "SandboxPolicy", resourceVersion: rv },
-      orderBy: { createdAt: "desc" },
-    }),
-  ]);
-  const base = loadedRow?.spec ?? loaded.loadedSpec;
-  const details: ConflictDetails = {
+    });
+  const [loadedRow, theirRow] = await Promise.all([savedAt(loaded.resourceVersion), savedAt(rv)]);
+  return conflictError({
     resourceVersion: rv,
-    spec: current.spec,
-    yaml: specYaml(current.spec),
-    theirDiff: base === undefined ? "" : specDiff(ref.name, base, current.spec),
-    by: theirRow
-      ? {
-          email: theirRow.userEmail,
-          at: theirRow.createdAt.toISOString(),
-          reason: theirRow.reason,
-        }
-      : null,
-  };
-  return new TRPCError({
-    code: "CONFLICT",
-    message: theirRow
-      ? `${theirRow.userEmail} saved this policy after you loaded it; review their change and reload.`
-      : "This policy changed after you loaded it; review the change and reload.",
-    cause: new PolicyConflict(details),
+    name: ref.name,
+    current: current.spec,
+    loaded: loadedRow?.spec ?? loaded.loadedSpec,
+    theirs: theirRow,
+    subject: "this policy",
+    it: "it",
   });
 }
 

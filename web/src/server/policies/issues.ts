@@ -9,6 +9,7 @@ import { TRPCError } from "@trpc/server";
 import { SandboxPolicySpec } from "@turgon/api/crd";
 import { ZodRealError } from "zod";
 import { KubeApiError } from "../kube/errors.ts";
+import { fieldCauses } from "../kube-errors.ts";
 
 export interface FieldIssue {
   /** The API server's field path: `spec.deniedCIDRs[0]`; "" for the object itself. */
@@ -41,37 +42,15 @@ export function schemaIssues(spec: unknown): FieldIssue[] {
   }));
 }
 
-interface StatusBody {
-  message?: string;
-  details?: { causes?: { field?: string; message?: string }[] };
-}
-
 /** The field causes of a 422 from the API server, or undefined for any other error. */
 export function apiServerIssues(error: unknown): FieldIssue[] | undefined {
   const status =
     error instanceof KubeApiError ? error.status : error instanceof ApiException ? error.code : 0;
   if (status !== 422) return undefined;
-  const exception =
-    error instanceof ApiException
-      ? error
-      : error instanceof KubeApiError && error.cause instanceof ApiException
-        ? error.cause
-        : undefined;
-  let body: StatusBody | undefined;
-  try {
-    const raw = exception?.body;
-    body = (typeof raw === "string" ? JSON.parse(raw) : raw) as StatusBody | undefined;
-  } catch {
-    body = undefined;
-  }
-  const causes = (body?.details?.causes ?? []).filter((c) => typeof c.message === "string");
+  const causes = fieldCauses(error);
   if (causes.length === 0)
     return [{ field: "", message: (error as Error).message, source: "apiserver" }];
-  return causes.map((cause) => ({
-    field: cause.field && cause.field !== "<nil>" ? cause.field : "",
-    message: cause.message as string,
-    source: "apiserver" as const,
-  }));
+  return causes.map(({ field, message }) => ({ field, message, source: "apiserver" as const }));
 }
 
 /** Schema and API server issues together, one per field and message. */

@@ -311,6 +311,20 @@ async function approveLocked(
   return updated;
 }
 
+/** The request to decide, locked: NOT_FOUND when the actor may not see it, CONFLICT once decided. */
+async function pendingRequest(
+  tx: Queryable,
+  teams: TeamDirectory,
+  actor: Actor,
+  id: string,
+): Promise<PolicyRequestRow> {
+  const request = await lockedRequest(tx, id);
+  if (!request || !visibleTo(teams, actor, request))
+    throw new TRPCError({ code: "NOT_FOUND", message: "No such request." });
+  if (request.status !== "pending") throw alreadyDecided(request);
+  return request;
+}
+
 /** Approves a pending request: applies it as the actor, then marks it approved with the change. */
 export async function approveRequest(
   db: Database,
@@ -320,10 +334,7 @@ export async function approveRequest(
   apply: AllowHostApplier,
 ): Promise<PolicyRequestRow> {
   return inTransaction(db, async (tx) => {
-    const request = await lockedRequest(tx, input.id);
-    if (!request || !visibleTo(teams, actor, request))
-      throw new TRPCError({ code: "NOT_FOUND", message: "No such request." });
-    if (request.status !== "pending") throw alreadyDecided(request);
+    const request = await pendingRequest(tx, teams, actor, input.id);
     return approveLocked(tx, actor, request, input.note || null, apply);
   });
 }
@@ -336,10 +347,7 @@ export async function rejectRequest(
   input: { id: string; note?: string | undefined },
 ): Promise<PolicyRequestRow> {
   return inTransaction(db, async (tx) => {
-    const request = await lockedRequest(tx, input.id);
-    if (!request || !visibleTo(teams, actor, request))
-      throw new TRPCError({ code: "NOT_FOUND", message: "No such request." });
-    if (request.status !== "pending") throw alreadyDecided(request);
+    const request = await pendingRequest(tx, teams, actor, input.id);
     if (!(await canDecide(tx, teams, actor, request.namespace)))
       throw new TRPCError({
         code: "FORBIDDEN",
@@ -436,17 +444,27 @@ export async function listRequests(
   return rows.map((row) => ({ ...row, canDecide: actor.isAdmin || managed.has(row.namespace) }));
 }
 
+/** The egress event a request is about, if the actor may see it; NOT_FOUND when not. */
+async function visibleEvent(
+  db: Queryable,
+  actor: Actor,
+  key: { eventId: string; eventTime: string },
+) {
+  const event = await getEgress(db, accessOf(actor), {
+    time: new Date(key.eventTime),
+    id: key.eventId,
+  });
+  if (!event) throw new TRPCError({ code: "NOT_FOUND", message: "No such audit event." });
+  return event;
+}
+
 /** The requests made from one egress event (for the audit row's details). */
 export async function requestsForEvent(
   db: Queryable,
   actor: Actor,
   key: { eventId: string; eventTime: string },
 ): Promise<PolicyRequestRow[]> {
-  const event = await getEgress(db, accessOf(actor), {
-    time: new Date(key.eventTime),
-    id: key.eventId,
-  });
-  if (!event) throw new TRPCError({ code: "NOT_FOUND", message: "No such audit event." });
+  const event = await visibleEvent(db, actor, key);
   const { rows } = await db.query<PolicyRequestRow>(
     `SELECT ${COLUMNS} FROM policy_request WHERE "eventId" = $1::uuid ORDER BY "createdAt" DESC LIMIT 20`,
     [event.id],
@@ -475,11 +493,7 @@ export async function allowedBy(
   actor: Actor,
   key: { eventId: string; eventTime: string },
 ): Promise<AllowedByRow[]> {
-  const event = await getEgress(db, accessOf(actor), {
-    time: new Date(key.eventTime),
-    id: key.eventId,
-  });
-  if (!event) throw new TRPCError({ code: "NOT_FOUND", message: "No such audit event." });
+  const event = await visibleEvent(db, actor, key);
   const { rows } = await db.query<AllowedByRow>(
     `SELECT id::text AS id, kind, name, action, "addedHosts", "userEmail", "createdAt",
        "requestId"::text AS "requestId", reason

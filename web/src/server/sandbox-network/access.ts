@@ -1,10 +1,11 @@
 /**
  * Who may do what with a sandbox's network rules, asked of the API server
- * as the user (SelfSubjectAccessReview), so Kubernetes RBAC decides. The
+ * as the user (canI), so Kubernetes RBAC decides. The
  * history lives in Postgres, beyond RBAC: it is shown only to those who may
  * get the sandbox.
  */
 import { TRPCError } from "@trpc/server";
+import { canI } from "../can-i.ts";
 import type { ImpersonatedApis } from "../kube/impersonation.ts";
 
 async function allowed(
@@ -13,14 +14,14 @@ async function allowed(
   name: string,
   verb: "get" | "patch",
 ): Promise<boolean> {
-  const review = await apis.authorization.createSelfSubjectAccessReview({
-    body: {
-      spec: {
-        resourceAttributes: { group: "turgon.dev", resource: "sandboxes", verb, namespace, name },
-      },
-    },
+  const decision = await canI(apis, {
+    group: "turgon.dev",
+    resource: "sandboxes",
+    verb,
+    namespace,
+    name,
   });
-  return review.status?.allowed === true;
+  return decision.allowed;
 }
 
 /** Whether the user may patch the sandbox (and so save its spec.network). */

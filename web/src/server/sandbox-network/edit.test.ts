@@ -9,41 +9,23 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { describe, it } from "node:test";
 import { TRPCError } from "@trpc/server";
 import type { Sandbox } from "@turgon/api/crd";
-import { createPrismaClient, type PrismaClient } from "@turgon/prisma";
-import { ZodError } from "zod";
 import { KubeApiError } from "../kube/errors.ts";
-import { impersonatedApis } from "../kube/impersonation.ts";
-import { dashboardKubeConfig, installWebRbac, must } from "../kube/testing.ts";
+import { must } from "../kube/testing.ts";
 import { historyOf } from "../policies/changes.ts";
-import type { ActingPrincipal, PolicyDeps } from "../policies/deps.ts";
-import { PolicyConflict } from "../policies/edit.ts";
+import { PolicyConflict } from "../policies/conflicts.ts";
 import {
   applyObject,
-  boundNamespace,
   createPolicyAsAdmin,
-  deleteNamespaces,
-  scratchDatabase,
-  untilMayEditPolicies,
+  fieldErrorsOf,
+  policyEditors,
 } from "../policies/testing.ts";
 import { allowHostApplier } from "../policy-requests/applier.ts";
 import { mayEditSandbox } from "./access.ts";
 import { previewNetwork, restoreNetworkVersion, saveNetwork, validateNetwork } from "./edit.ts";
 import { networkOf, readSandbox } from "./kube.ts";
-
-const fieldErrorsOf = (error: unknown): Record<string, string[]> => {
-  assert.ok(error instanceof TRPCError, String(error));
-  assert.ok(error.cause instanceof ZodError);
-  const out: Record<string, string[]> = {};
-  for (const issue of error.cause.issues) {
-    const key = String(issue.path[0] ?? "");
-    out[key] = [...(out[key] ?? []), issue.message];
-  }
-  return out;
-};
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -55,19 +37,8 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe("editing a sandbox's own network rules", () => {
-  let dashboard: KubeConfig;
-  let db: PrismaClient;
-  let drop: () => Promise<void>;
-  let namespace: string;
-  let otherNamespace: string;
-  let owner: ActingPrincipal;
-  let owner2: ActingPrincipal;
-  let member: ActingPrincipal;
-  let outsider: ActingPrincipal;
-  const deps = (who: ActingPrincipal): PolicyDeps => ({
-    apis: impersonatedApis(dashboard, who),
-    db,
-  });
+  const editors = policyEditors("sbnet");
+  const { namespace, owner, owner2, member, outsider, deps } = editors;
   /** A Sandbox as the cluster's admin (no operator runs here: it stays Pending). */
   const createSandbox = (name: string, network?: Sandbox["spec"]["network"]) =>
     applyObject({
@@ -93,42 +64,6 @@ describe("editing a sandbox's own network rules", () => {
       "-p",
       JSON.stringify({ status: { phase } }),
     ]);
-
-  before(async () => {
-    await installWebRbac();
-    dashboard = await dashboardKubeConfig();
-    const database = await scratchDatabase();
-    drop = database.drop;
-    db = createPrismaClient(database.url);
-    const bound = await boundNamespace("sbnet");
-    const other = await boundNamespace("sbnet-other");
-    namespace = bound.namespace;
-    otherNamespace = other.namespace;
-    owner = {
-      userId: "u-owner",
-      email: "owner@example.com",
-      teams: [bound.team],
-      owns: [bound.team],
-      admin: false,
-    };
-    owner2 = { ...owner, userId: "u-owner2", email: "owner2@example.com" };
-    member = { userId: "u-member", email: "member@example.com", teams: [bound.team], admin: false };
-    outsider = {
-      userId: "u-out",
-      email: "outsider@example.com",
-      teams: [other.team],
-      owns: [other.team],
-      admin: false,
-    };
-    await untilMayEditPolicies(dashboard, owner, namespace);
-    await untilMayEditPolicies(dashboard, outsider, otherNamespace);
-  });
-
-  after(async () => {
-    await db?.$disconnect();
-    await drop?.();
-    await deleteNamespaces([namespace, otherNamespace].filter(Boolean));
-  });
 
   it("validate: a bad host, a bad CIDR (the API server's CEL rule too) and an override the policy forbids are named by field; nothing is persisted", async () => {
     await createPolicyAsAdmin(namespace, "strict", {
@@ -198,7 +133,7 @@ describe("editing a sandbox's own network rules", () => {
       }),
     );
     assert.ok(fieldErrorsOf(error)["spec.network.allowedHosts[0]"]);
-    assert.equal(await db.policyChange.count({ where: { name: "v" } }), 0);
+    assert.equal(await editors.db.policyChange.count({ where: { name: "v" } }), 0);
   });
 
   it("validate: a secret's Secret must be injectable and have the key (what the operator would refuse), named by field", async () => {
@@ -274,7 +209,7 @@ describe("editing a sandbox's own network rules", () => {
     assert.equal(saved.spec.image, "debian:test");
     assert.deepEqual(saved.spec.env, [{ name: "KEEP", value: "me" }]);
 
-    const rows = await historyOf(db, { namespace, kind: "Sandbox", name: "s" });
+    const rows = await historyOf(editors.db, { namespace, kind: "Sandbox", name: "s" });
     assert.equal(rows.length, 1);
     assert.equal(rows[0]?.userEmail, "owner@example.com");
     assert.equal(rows[0]?.reason, "the app calls the API");
@@ -290,7 +225,7 @@ describe("editing a sandbox's own network rules", () => {
     const cleared = await readSandbox(deps(owner).apis, namespace, "s");
     assert.equal(cleared.spec.network, undefined);
     assert.equal(cleared.spec.image, "debian:test");
-    const [latest] = await historyOf(db, { namespace, kind: "Sandbox", name: "s" });
+    const [latest] = await historyOf(editors.db, { namespace, kind: "Sandbox", name: "s" });
     assert.deepEqual(latest?.removedHosts, ["api.example.com"]);
   });
 
@@ -338,7 +273,10 @@ describe("editing a sandbox's own network rules", () => {
       network: { ...reloaded, allowedHosts: ["one.example", "two.example", "three.example"] },
       loadedNetwork: reloaded,
     });
-    assert.equal((await historyOf(db, { namespace, kind: "Sandbox", name: "c" })).length, 2);
+    assert.equal(
+      (await historyOf(editors.db, { namespace, kind: "Sandbox", name: "c" })).length,
+      2,
+    );
   });
 
   it("between the save's read and its write: a status write is retried over; a spec.network edit is a conflict", async () => {
@@ -434,7 +372,7 @@ describe("editing a sandbox's own network rules", () => {
       (await readSandbox(deps(owner).apis, namespace, "r")).spec.network?.allowedHosts,
       ["m.example"],
     );
-    assert.equal(await db.policyChange.count({ where: { namespace, name: "r" } }), 1);
+    assert.equal(await editors.db.policyChange.count({ where: { namespace, name: "r" } }), 1);
   });
 
   it("restore writes an earlier version as a new one", async () => {
@@ -461,7 +399,7 @@ describe("editing a sandbox's own network rules", () => {
     assert.deepEqual(networkOf(await readSandbox(deps(owner).apis, namespace, "h")), {
       allowedHosts: ["a.example"],
     });
-    const rows = await historyOf(db, { namespace, kind: "Sandbox", name: "h" });
+    const rows = await historyOf(editors.db, { namespace, kind: "Sandbox", name: "h" });
     assert.deepEqual(
       rows.map((r) => r.action),
       ["restore", "update", "update"],
@@ -486,7 +424,7 @@ describe("editing a sandbox's own network rules", () => {
       reason: "asked for",
       requestId,
     });
-    const row = await db.policyChange.findUniqueOrThrow({ where: { id } });
+    const row = await editors.db.policyChange.findUniqueOrThrow({ where: { id } });
     assert.equal(row.kind, "Sandbox");
     assert.equal(row.action, "approve");
     assert.equal(row.requestId, requestId);
@@ -503,7 +441,10 @@ describe("editing a sandbox's own network rules", () => {
       host: "new.example",
       requestId: randomUUID(),
     });
-    assert.equal((await db.policyChange.findUniqueOrThrow({ where: { id: again.id } })).diff, "");
+    assert.equal(
+      (await editors.db.policyChange.findUniqueOrThrow({ where: { id: again.id } })).diff,
+      "",
+    );
 
     // The sandbox's policy allows no overrides and not the host: refused, naming the field.
     await createPolicyAsAdmin(namespace, "closed", { allowedHosts: ["example.com"] });

@@ -23,9 +23,9 @@ import type { Sandbox } from "@turgon/api/crd";
 import type { PolicyChange } from "@turgon/prisma";
 import { statusOf } from "../kube/errors.ts";
 import { type PolicyAction, recordChange } from "../policies/changes.ts";
+import { conflictError } from "../policies/conflicts.ts";
 import type { ActingPrincipal, PolicyDeps } from "../policies/deps.ts";
 import { hostChanges, specDiff, specYaml } from "../policies/diff.ts";
-import { type ConflictDetails, PolicyConflict } from "../policies/edit.ts";
 import { apiServerIssues, type FieldIssue, invalid, mergeIssues } from "../policies/issues.ts";
 import type { ReachedSandbox } from "../policies/reach.ts";
 import { type Network, networkOf, patchNetwork, readSandbox } from "./kube.ts";
@@ -108,26 +108,14 @@ async function conflictWith(
     orderBy: { createdAt: "desc" },
     take: 20,
   });
-  const theirRow = rows.find((row) => row.spec !== null && sameRules(row.spec, network));
-  const details: ConflictDetails = {
+  return conflictError({
     resourceVersion: String(current.metadata.generation ?? ""),
-    spec: network as ConflictDetails["spec"],
-    yaml: specYaml(network),
-    theirDiff: specDiff(diffName(ref.name), loaded ?? {}, network),
-    by: theirRow
-      ? {
-          email: theirRow.userEmail,
-          at: theirRow.createdAt.toISOString(),
-          reason: theirRow.reason,
-        }
-      : null,
-  };
-  return new TRPCError({
-    code: "CONFLICT",
-    message: theirRow
-      ? `${theirRow.userEmail} changed this sandbox's network rules after you loaded them; review their change and reload.`
-      : "This sandbox's network rules changed after you loaded them; review the change and reload.",
-    cause: new PolicyConflict(details),
+    name: diffName(ref.name),
+    current: network,
+    loaded: loaded ?? {},
+    theirs: rows.find((row) => row.spec !== null && sameRules(row.spec, network)),
+    subject: "this sandbox's network rules",
+    it: "them",
   });
 }
 

@@ -4,6 +4,7 @@
  * subresource, as `kubectl auth can-i create sandboxes/exec` would.
  */
 import { GROUP, type Sandbox, VERSION } from "@turgon/api/crd";
+import { type AccessDecision, canI } from "../can-i.ts";
 import { type ImpersonatedApis, KubeApiError } from "../kube/index.ts";
 
 export interface ExecTarget {
@@ -11,30 +12,16 @@ export interface ExecTarget {
   name: string;
 }
 
-export interface ExecDecision {
-  allowed: boolean;
-  /** RBAC's explanation, when it gives one (often empty on a plain "no rule"). */
-  reason?: string;
-}
-
 /** A SelfSubjectAccessReview as `apis`' user: may they exec in this sandbox? */
-export async function mayExec(apis: ImpersonatedApis, target: ExecTarget): Promise<ExecDecision> {
-  const review = await apis.authorization.createSelfSubjectAccessReview({
-    body: {
-      spec: {
-        resourceAttributes: {
-          group: GROUP,
-          resource: "sandboxes",
-          subresource: "exec",
-          verb: "create",
-          namespace: target.namespace,
-          name: target.name,
-        },
-      },
-    },
+export function mayExec(apis: ImpersonatedApis, target: ExecTarget): Promise<AccessDecision> {
+  return canI(apis, {
+    group: GROUP,
+    resource: "sandboxes",
+    subresource: "exec",
+    verb: "create",
+    namespace: target.namespace,
+    name: target.name,
   });
-  const reason = review.status?.reason;
-  return { allowed: review.status?.allowed === true, ...(reason ? { reason } : {}) };
 }
 
 export type SandboxReadiness =

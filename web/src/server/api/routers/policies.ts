@@ -25,21 +25,12 @@ import { policiesByNamespace } from "~/server/policies/list.ts";
 import { sandboxesUsing, templateNetworks } from "~/server/policies/reach.ts";
 import { injectableSecrets } from "~/server/policies/secrets.ts";
 import { actingPrincipalOf, policyDeps } from "~/server/policies/session.ts";
+import { namespaceName, ObjectRef } from "../object-ref.ts";
 import { createTRPCRouter, protectedProcedure } from "../trpc.ts";
 import { kubeCache } from "./sandboxes.ts";
 
-const name = z
-  .string()
-  .min(1, "must not be empty")
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a Kubernetes object name");
-const namespace = z
-  .string()
-  .min(1, "must not be empty")
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name (a DNS label)");
 const resourceVersion = z.string().min(1).max(64);
-const PolicyRef = z.object({ namespace, name });
+const PolicyRef = ObjectRef;
 /** The rules: only an object here; the zod schema and the API server judge them (field errors). */
 const spec = z.record(z.string(), z.unknown());
 const reason = z.string().max(1000).nullish();
@@ -164,7 +155,7 @@ export const policiesRouter = createTRPCRouter({
 
   /** Injectable Secrets' names and key names (never values), listed as the user. */
   injectableSecrets: protectedProcedure
-    .input(z.object({ namespace }))
+    .input(z.object({ namespace: namespaceName }))
     .query(async ({ ctx, input }) => {
       const { apis } = policyDeps(actingPrincipalOf(ctx.session));
       return { secrets: await kube(() => injectableSecrets(apis, input.namespace)) };

@@ -9,7 +9,6 @@
  * never their value.
  */
 import {
-  dnsLabel,
   GROUP,
   type Sandbox,
   type SandboxPolicy,
@@ -31,10 +30,11 @@ import {
   validateNetwork,
 } from "~/server/sandbox-network/edit.ts";
 import { networkOf, readSandbox } from "~/server/sandbox-network/kube.ts";
+import { ObjectRef } from "../object-ref.ts";
 import { createTRPCRouter, protectedProcedure } from "../trpc.ts";
 import { apisFor } from "./sandboxes.ts";
 
-const SandboxRef = z.object({ namespace: dnsLabel, name: z.string().min(1).max(253) });
+const SandboxRef = ObjectRef;
 /** The rules: only an object here; the zod schema, the operator's rules and the API server judge them. */
 const network = z.record(z.string(), z.unknown());
 const reason = z.string().max(1000).nullish();

@@ -34,6 +34,7 @@ import {
 } from "~/server/kube/index.ts";
 import { getKubeCache, getKubeConfig, whyNotSynced } from "~/server/kube-cache.ts";
 import { asTRPC, toTRPCError } from "~/server/kube-errors.ts";
+import { namespaceName, ObjectRef } from "../object-ref.ts";
 import { createTRPCRouter, protectedProcedure } from "../trpc.ts";
 
 const SANDBOXES = { group: GROUP, version: VERSION, plural: "sandboxes" } as const;
@@ -86,19 +87,7 @@ export async function kubeCache(): Promise<KubeCache> {
   });
 }
 
-// Names are path segments of API requests: checked here, so a crafted one
-// never reaches a URL. Everything else about a sandbox is the API server's to judge.
-const name = z
-  .string()
-  .min(1, "must not be empty")
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a Kubernetes object name");
-const namespace = z
-  .string()
-  .min(1, "must not be empty")
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name (a DNS label)");
-const SandboxRef = z.object({ namespace, name });
+const SandboxRef = ObjectRef;
 /** metadata.uid: goes into a field selector and a delete precondition, so nothing but a UID. */
 const uid = z
   .string()
@@ -161,7 +150,7 @@ const secretNames = (secrets: { name: string; hosts: string[] }[] | undefined) =
 
 /** What a sandbox spec may carry when it is created here; the API server checks the rest. */
 const CreateSandbox = z.object({
-  namespace,
+  namespace: namespaceName,
   metadata: z.object({
     name: z.string().min(1, "must not be empty").max(253),
     labels: z.record(z.string().max(317), z.string().max(63)).optional(),
@@ -369,7 +358,7 @@ export const sandboxesRouter = createTRPCRouter({
    * templates and policies they may use (listed as the user).
    */
   formOptions: protectedProcedure
-    .input(z.object({ namespace: namespace.optional() }))
+    .input(z.object({ namespace: namespaceName.optional() }))
     .query(async ({ ctx, input }) => {
       const cache = await kubeCache();
       const principal = principalOf(ctx.session);

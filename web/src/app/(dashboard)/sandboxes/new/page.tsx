@@ -1,7 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import type { Metadata } from "next";
-import Link from "next/link";
-import { ChevronRightIcon } from "~/components/action-icons";
+import { Breadcrumb } from "~/components/breadcrumb";
 import { PageHeader } from "~/components/page";
 import { getQueryClient, HydrateClient, trpc } from "~/trpc/server";
 import { Unavailable } from "../_components/unavailable";
@@ -27,13 +26,7 @@ export default async function NewSandboxPage({
   return (
     <HydrateClient>
       <div className="space-y-6">
-        <nav aria-label="Breadcrumb" className="flex items-center gap-1.5 text-sm text-slate-500">
-          <Link href="/sandboxes" className="hover:text-slate-700">
-            Sandboxes
-          </Link>
-          <ChevronRightIcon className="size-3.5 text-slate-400" />
-          <span className="font-medium text-slate-700">New</span>
-        </nav>
+        <Breadcrumb trail={[{ label: "Sandboxes", href: "/sandboxes" }, { label: "New" }]} />
         <PageHeader
           title="New sandbox"
           description="A Gondolin micro-VM from a template or an image. It is created as you: Kubernetes decides what you may make, and checks it."

@@ -1,8 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import type { Metadata } from "next";
-import Link from "next/link";
 import { notFound } from "next/navigation";
-import { ChevronRightIcon } from "~/components/action-icons";
+import { Breadcrumb } from "~/components/breadcrumb";
 import { AlertIcon } from "~/components/icons";
 import { Card } from "~/components/page";
 import { filterFromQuery, sessionFilterFromQuery } from "~/lib/audit.ts";
@@ -47,20 +46,13 @@ export default async function SandboxPage({
     refusal = error.message;
   }
   const breadcrumb = (
-    <nav aria-label="Breadcrumb" className="flex items-center gap-1.5 text-sm text-slate-500">
-      <Link href="/sandboxes" className="hover:text-slate-700">
-        Sandboxes
-      </Link>
-      <ChevronRightIcon className="size-3.5 text-slate-400" />
-      <Link
-        href={`/sandboxes?namespace=${encodeURIComponent(namespace)}`}
-        className="hover:text-slate-700"
-      >
-        {namespace}
-      </Link>
-      <ChevronRightIcon className="size-3.5 text-slate-400" />
-      <span className="font-medium text-slate-700">{name}</span>
-    </nav>
+    <Breadcrumb
+      trail={[
+        { label: "Sandboxes", href: "/sandboxes" },
+        { label: namespace, href: `/sandboxes?namespace=${encodeURIComponent(namespace)}` },
+        { label: name },
+      ]}
+    />
   );
   if (refusal)
     return (

@@ -1,6 +1,5 @@
 import type { Metadata } from "next";
-import Link from "next/link";
-import { ChevronRightIcon } from "~/components/action-icons";
+import { Breadcrumb } from "~/components/breadcrumb";
 import { PageHeader } from "~/components/page";
 import { PolicyHistory } from "./policy-history";
 
@@ -14,19 +13,14 @@ export default async function PolicyHistoryPage({
   const { namespace, name } = await params;
   return (
     <div className="space-y-6">
-      <nav aria-label="Breadcrumb" className="flex items-center gap-1.5 text-sm text-slate-500">
-        <Link href="/policies" className="hover:text-slate-700">
-          Policies
-        </Link>
-        <ChevronRightIcon className="size-3.5 text-slate-400" />
-        <span>{namespace}</span>
-        <ChevronRightIcon className="size-3.5 text-slate-400" />
-        <Link href={`/policies/${namespace}/${name}`} className="hover:text-slate-700">
-          {name}
-        </Link>
-        <ChevronRightIcon className="size-3.5 text-slate-400" />
-        <span className="font-medium text-slate-700">History</span>
-      </nav>
+      <Breadcrumb
+        trail={[
+          { label: "Policies", href: "/policies" },
+          { label: namespace },
+          { label: name, href: `/policies/${namespace}/${name}` },
+          { label: "History" },
+        ]}
+      />
       <PageHeader
         title={`${name}: history`}
         description="Every version saved from the dashboard: who, when, why, and what changed. Restoring writes a new version."

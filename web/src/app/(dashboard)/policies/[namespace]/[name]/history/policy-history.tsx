@@ -1,10 +1,13 @@
 "use client";
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import { Alert } from "~/components/form";
 import { Card } from "~/components/page";
-import { RestoreMessage, VersionEntry } from "~/components/policy/version-entry";
+import {
+  HistoryNotShown,
+  RestoreMessage,
+  useRestore,
+  VersionEntry,
+} from "~/components/policy/version-entry";
 import { retryUnlessRefused } from "~/lib/policy-form";
 import { useTRPC } from "~/trpc/react";
 
@@ -16,26 +19,14 @@ export function PolicyHistory({ namespace, name }: { namespace: string; name: st
     retry: retryUnlessRefused,
   });
   const restore = useMutation(trpc.policies.restore.mutationOptions());
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const { message, onRestore } = useRestore(async (changeId) => {
+    const result = await restore.mutateAsync({ changeId });
+    await queryClient.invalidateQueries({ queryKey: trpc.policies.pathKey() });
+    return `Restored as version ${result.resourceVersion}.`;
+  });
 
-  if (history.isPending) return <p className="text-sm text-slate-500">Loading history…</p>;
-  if (history.error)
-    return (
-      <Alert title="History cannot be shown">
-        <span data-testid="history-error">{history.error.message}</span>
-      </Alert>
-    );
+  if (!history.data) return <HistoryNotShown error={history.error} />;
   const { versions, canEdit } = history.data;
-  const onRestore = async (id: string) => {
-    setMessage(null);
-    try {
-      const result = await restore.mutateAsync({ changeId: id });
-      setMessage({ ok: true, text: `Restored as version ${result.resourceVersion}.` });
-      await queryClient.invalidateQueries({ queryKey: trpc.policies.pathKey() });
-    } catch (error) {
-      setMessage({ ok: false, text: (error as Error).message });
-    }
-  };
   return (
     <div className="space-y-4" data-testid="policy-history">
       <RestoreMessage message={message} />
