@@ -6,7 +6,7 @@ import {
   parseEdgeFacts,
 } from "@turgon/api/routing/edge";
 import { ConfigError } from "@turgon/toolkit/flags";
-import { followConfigMap } from "@turgon/toolkit/kube";
+import { followParsedConfigMap } from "@turgon/toolkit/kube";
 import type { Logger } from "../logger.ts";
 import { edgeOverrides, type OperatorConfig } from "./config.ts";
 
@@ -32,39 +32,19 @@ export async function followEdge(
 ): Promise<FollowedEdge> {
   const ref = config["edge-config"];
   const overrides = edgeOverrides(config);
-  let facts: EdgeFacts | undefined;
-  let started = false;
-  const follower = followConfigMap(
-    kc,
-    ref,
-    (data) => {
-      let next: EdgeFacts;
-      try {
-        next = overrideEdge(parseEdgeFacts(data, ref), overrides);
-      } catch (error) {
-        if (!started) throw error;
-        log.error(
-          { err: error, configMap: ref },
-          "edge ConfigMap is invalid: keeping the last facts",
-        );
-        return;
-      }
-      if (JSON.stringify(next) === JSON.stringify(facts)) return;
-      const first = facts === undefined;
-      facts = next;
-      log.info({ edge: facts, configMap: ref, found: data !== undefined }, "edge facts");
-      if (!first) onChange(facts);
-    },
-    log,
-  );
   try {
-    await follower.start();
+    return await followParsedConfigMap({
+      kc,
+      ref,
+      parse: (data) => overrideEdge(parseEdgeFacts(data, ref), overrides),
+      log,
+      what: "edge facts",
+      onChange,
+    });
   } catch (error) {
     if (error instanceof EdgeConfigError) throw new ConfigError(`--edge-config: ${error.message}`);
     throw new ConfigError(
       `--edge-config (TURGON_EDGE_CONFIG) ${ref} cannot be read: ${(error as Error).message} (the operator's Role turgon-operator-edge in operator/deploy/rbac.yaml grants get, list and watch on it)`,
     );
   }
-  started = true;
-  return { current: () => facts as EdgeFacts, stop: () => follower.stop() };
 }
