@@ -9,7 +9,12 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type AuditWorkerProcess, startAuditWorkerProcess } from "@turgon/dev/testing/audit-worker";
 import { startTestDashboard, type TestDashboard } from "@turgon/dev/testing/dashboard";
-import { announceCommitted, type EgressSeed, insertEgressEvents } from "@turgon/web/audit/testing";
+import {
+  announceCommitted,
+  type EgressSeed,
+  endPool,
+  insertEgressEvents,
+} from "@turgon/web/audit/testing";
 import pg from "pg";
 
 export interface AuditSource {
@@ -98,7 +103,7 @@ export async function startAuditedDashboard(
       ];
     },
     async stop() {
-      await pool.end();
+      await endPool(pool);
       await worker.stop();
       await dashboard.stop();
     },

@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { migrateDatabase } from "@turgon/prisma/migrate";
 import pg from "pg";
+import { endPool } from "../server/pg-pool.ts";
 
 export interface AuditDatabase {
   url: string;
@@ -57,9 +58,9 @@ export async function createAuditDatabase(
       );
       return row ?? { rows: 0, distinct: 0 };
     },
-    close: () => pool.end(),
+    close: () => endPool(pool),
     async drop() {
-      await pool.end().catch(() => {});
+      await endPool(pool).catch(() => {});
       await onServer(serverUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     },
   };

@@ -12,6 +12,10 @@ import { migrateDatabase } from "@turgon/prisma/migrate";
 import { Redis } from "ioredis";
 import pg from "pg";
 import type { Decision } from "../../lib/audit.ts";
+import { endPool } from "../pg-pool.ts";
+
+export { endPool };
+
 import type { Queryable } from "./query.ts";
 
 export interface ScratchAuditDatabase {
@@ -43,7 +47,7 @@ export async function createAuditDatabase(prefix = "audit"): Promise<ScratchAudi
     url: url.href,
     pool,
     async drop() {
-      await pool.end();
+      await endPool(pool);
       const client = new pg.Client({ connectionString: server });
       await client.connect();
       try {
