@@ -6,6 +6,11 @@
  * browser instead of following it, and verifies with the key from the
  * dashboard's token Secret. Another team's member gets the 403 page, and
  * a return to anywhere else is ignored.
+ *
+ * Every test stands alone: `before` makes the accounts and signs each in
+ * through the API, so a test that needs a session has one whichever tests
+ * ran before it; a test that signs in through the form does it in a
+ * browser no other test uses.
  */
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
@@ -29,8 +34,8 @@ interface Account {
   id: string;
   email: string;
   password: string;
-  /** Filled in when they sign in, in their browser. */
-  session?: Session;
+  /** Their own session, signed in through the API in `before`, for calls outside a browser. */
+  session: Session;
 }
 
 describe("the sign-in hand-off to a routed sandbox", () => {
@@ -47,13 +52,25 @@ describe("the sign-in hand-off to a routed sandbox", () => {
   /** Every request each browser sent to the router's host (where nothing listens). */
   const reached = new Map<BrowserSession, string[]>();
   const reachedRouter: string[] = [];
+  /** Records what `browser` sends to the router's host, in `reached` and `reachedRouter`. */
+  const watchRouter = (browser: BrowserSession) => {
+    reached.set(browser, []);
+    browser.context.on("request", (request) => {
+      if (new URL(request.url()).port !== String(routerPort)) return;
+      reachedRouter.push(request.url());
+      reached.get(browser)?.push(request.url());
+    });
+    return browser;
+  };
+  /** A browser of its own for one test, watched like the others. */
+  const ownBrowser = async (test: string) => watchRouter(await openBrowser(test));
 
   const label = (name: string) => sandboxHostLabel(name, namespace);
   const sandboxUrl = (name: string, path = "/x?y=1") =>
     `http://${label(name)}.localhost:${routerPort}${path}`;
   const signinFor = (url: string) => `${dashboard.url}/signin?return=${encodeURIComponent(url)}`;
 
-  /** Makes a user through the admin API, in `team`, with the password shown once. */
+  /** Makes a user through the admin API, in `team`, with the password shown once, and signs them in. */
   const member = async (admin: Session, team: string, name: string): Promise<Account> => {
     const email = `${uniqueName(name)}@example.com`;
     const added = await ok(
@@ -63,28 +80,26 @@ describe("the sign-in hand-off to a routed sandbox", () => {
       }),
     );
     assert.ok(added.password, "a new account's password");
-    return { id: added.user.id, email, password: added.password };
+    // The test dashboard allows 60 sign-ins per address in 10 s (better-auth's 3 in production).
+    const session = await signIn(dashboard.url, email, added.password);
+    return { id: added.user.id, email, password: added.password, session };
   };
 
-  /**
-   * The session a browser holds, for calls outside it. Users sign in in
-   * their browsers only: better-auth allows three sign-ins per address in
-   * ten seconds, and every test sign-in comes from 127.0.0.1.
-   */
-  const browserSession = async (browser: BrowserSession, email: string): Promise<Session> => ({
-    email,
-    cookie: (await browser.context.cookies(dashboard.url))
-      .map((c) => `${c.name}=${c.value}`)
-      .join("; "),
-  });
+  /** Gives `browser` the account's session, as if they had signed in there. */
+  const holdSession = async (browser: BrowserSession, who: Account) => {
+    await browser.context.addCookies(
+      who.session.cookie.split("; ").map((pair) => {
+        const at = pair.indexOf("=");
+        return { name: pair.slice(0, at), value: pair.slice(at + 1), url: dashboard.url };
+      }),
+    );
+  };
 
   /** The dashboard's answer to GET /signin?return=…, not followed. */
   const handoff = async (who: Account | undefined, returnTo: string) => {
     const response = await fetch(signinFor(returnTo), {
       redirect: "manual",
-      headers: who
-        ? { cookie: (who.session ?? assert.fail(`${who.email} has not signed in`)).cookie }
-        : {},
+      headers: who ? { cookie: who.session.cookie } : {},
     });
     await response.body?.cancel();
     return response;
@@ -108,16 +123,9 @@ describe("the sign-in hand-off to a routed sandbox", () => {
   };
 
   before(async () => {
-    alice = await openBrowser("handoff");
-    bob = await openBrowser("handoff-other-team");
-    for (const browser of [alice, bob]) {
-      reached.set(browser, []);
-      browser.context.on("request", (request) => {
-        if (new URL(request.url()).port !== String(routerPort)) return;
-        reachedRouter.push(request.url());
-        reached.get(browser)?.push(request.url());
-      });
-    }
+    // Each signs in through the form in one test only, so each starts signed out there.
+    alice = await ownBrowser("handoff");
+    bob = await ownBrowser("handoff-other-team");
     routerPort = await freePort();
     dashboard = await startTestDashboard({
       logFile: join(alice.artifacts, "dashboard.log"),
@@ -189,7 +197,6 @@ describe("the sign-in hand-off to a routed sandbox", () => {
     const redirect = await request.redirectedFrom()?.response();
     assert.equal(redirect?.status(), 307);
     assert.equal(new URL(request.redirectedFrom()?.url() ?? "").pathname, "/signin");
-    accounts.alice.session = await browserSession(alice, accounts.alice.email);
     // Nothing listens there: the request fails, and the browser shows its own error page.
     assert.equal(await request.response(), null);
     assert.deepEqual(reached.get(alice), [request.url()]);
@@ -234,7 +241,6 @@ describe("the sign-in hand-off to a routed sandbox", () => {
     );
     await page.getByRole("button", { name: "Sign in" }).click();
     assert.equal((await answered).status(), 403);
-    accounts.bob.session = await browserSession(bob, accounts.bob.email);
     const heading = page.getByTestId("handoff-forbidden");
     await heading.waitFor();
     await page.waitForLoadState("networkidle");
@@ -279,10 +285,17 @@ describe("the sign-in hand-off to a routed sandbox", () => {
   it("an address no sandbox answers to gets a 404 page", async () => {
     const nowhere = sandboxUrl("nothing");
     assert.equal((await handoff(accounts.alice, nowhere)).status, 404);
-    const response = await alice.page.goto(signinFor(nowhere), { waitUntil: "networkidle" });
-    assert.equal(response?.status(), 404);
-    await alice.page.getByTestId("handoff-not-found").waitFor();
-    await alice.snap("no-such-sandbox");
+    // The page, as a signed-in member's browser shows it.
+    const browser = await ownBrowser("handoff-not-found");
+    try {
+      await holdSession(browser, accounts.alice);
+      const response = await browser.page.goto(signinFor(nowhere), { waitUntil: "networkidle" });
+      assert.equal(response?.status(), 404);
+      await browser.page.getByTestId("handoff-not-found").waitFor();
+      await browser.snap("no-such-sandbox");
+    } finally {
+      await browser.close();
+    }
   });
 
   it("ignores a return to anywhere else: no open redirect", async () => {
@@ -301,7 +314,7 @@ describe("the sign-in hand-off to a routed sandbox", () => {
       assert.equal(response.headers.get("location"), "/sandboxes", hostile);
     }
     // Not signed in: the plain form, saying nothing about a sandbox.
-    const signedOut = await openBrowser("handoff-signed-out");
+    const signedOut = await ownBrowser("handoff-signed-out");
     try {
       await signedOut.visit(signinFor("https://evil.example/"), "signin-hostile-return");
       await signedOut.page.getByRole("button", { name: "Sign in" }).waitFor();
@@ -320,7 +333,7 @@ describe("the sign-in hand-off to a routed sandbox", () => {
   it("follows the edge ConfigMap: a moved router port is honoured without a restart", async () => {
     const moved = await freePort();
     const at = (port: number) => `http://${label("app")}.localhost:${port}/x`;
-    const visitor = await openBrowser("handoff-edge-moved");
+    const visitor = await ownBrowser("handoff-edge-moved");
     /** The routed URL the signed-out sign-in page offers for a return to `port`, or "" when it ignores it. */
     const offered = async (port: number) => {
       await visitor.page.goto(signinFor(at(port)), { waitUntil: "load" });
