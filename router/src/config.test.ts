@@ -1,18 +1,25 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DEFAULT_EDGE } from "@turgon/api/routing/edge";
+import { agentClientFlags, toArgs } from "@turgon/dev/stack";
 import { ConfigError, loadRouterConfig, servesHttps } from "./config.ts";
 
 describe("router configuration", () => {
-  /** How the router reaches agents: its client certificate from the agent plane's CA. */
-  const agents = [
-    "--agent-ca-file",
-    "/pki/ca.crt",
-    "--agent-client-cert-file",
-    "/pki/router.crt",
-    "--agent-client-key-file",
-    "/pki/router.key",
-  ];
+  const pair = (name: string) => ({ cert: `/pki/${name}.crt`, key: `/pki/${name}.key` });
+  /** How the router reaches agents: its client certificate from the agent plane's CA (flags as the stacks build them). */
+  const agents = toArgs(
+    agentClientFlags(
+      {
+        pki: {
+          ca: "/pki/ca.crt",
+          agent: pair("agent"),
+          operator: pair("operator"),
+          router: pair("router"),
+        },
+      },
+      "router",
+    ),
+  );
 
   it("has local defaults", () => {
     const config = loadRouterConfig(agents, {});

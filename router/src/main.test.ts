@@ -1,10 +1,12 @@
 import { fileURLToPath } from "node:url";
+import { agentClientFlags, toArgs } from "@turgon/dev/stack";
 import { describeDaemonCli, tokenFile } from "@turgon/toolkit/daemon/testing";
 
 describeDaemonCli({
   name: "router",
   entry: fileURLToPath(new URL("./main.ts", import.meta.url)),
-  validFlags: async (dir) => ["--agent-token-file", await tokenFile(dir)],
+  validFlags: async (dir) =>
+    toArgs(agentClientFlags({ tokenFile: await tokenFile(dir) }, "router")),
   missing: {
     // How it reaches agents is the router's one required setting.
     flags: async () => ["--agent-ca-file", "/pki/ca.crt"],
