@@ -22,8 +22,10 @@ import {
   mintExecToken,
   mintHandoffToken,
   mintIngressToken,
+  SSH_USERS_SECRET,
   TEAM_LABEL,
 } from "@turgon/api/routing";
+import { ensureSshKeyPair, routerFlags, toArgs } from "@turgon/dev/stack";
 import { eventually, kubectl, uniqueName } from "@turgon/dev/testing";
 import { GUEST_FIXTURES } from "@turgon/node-agent/testing";
 import {
@@ -139,20 +141,28 @@ describe("router through the whole stack", async () => {
       string,
       string | undefined
     >;
+  /**
+   * The second router, its flags from the builder the stack's router uses
+   * (@turgon/dev/stack), on free ports, with an SSH host key of its own and
+   * no selector: it also routes the fake agent's objects, which carry no
+   * test-run label.
+   */
   const startEdge = async () => {
     if (edge) return;
+    const hostKey = await ensureSshKeyPair(join(stack.dir, "edge_ssh_host_key"), "turgon-edge");
+    const flags = routerFlags({
+      kubeconfig: join(stack.dir, "turgon-router.kubeconfig"),
+      access: { pki: stack.pki },
+      port: 0,
+      metricsPort: 0,
+      edgeConfig: stack.edge.ref,
+      signInUrl: "http://dashboard.localhost:3000/signin",
+      redisUrl: stack.redisUrl,
+      ssh: { port: 0, hostKeyFile: hostKey.path, usersSecret: `turgon-system/${SSH_USERS_SECRET}` },
+    });
     edge = await startProcess(
       "router",
-      [
-        ["kubeconfig", join(stack.dir, "turgon-router.kubeconfig")],
-        ["port", "0"],
-        ["metrics-port", "0"],
-        ["sign-in-url", "http://dashboard.localhost:3000/signin"],
-        ["agent-ca-file", stack.pki.ca],
-        ["agent-client-cert-file", stack.pki.router.cert],
-        ["agent-client-key-file", stack.pki.router.key],
-        ["redis-url", stack.redisUrl],
-      ].flatMap(([k, v]) => [`--${k}`, v as string]),
+      toArgs(flags),
       "router started",
       // --external-tls true --trusted-proxies 127.0.0.1/32, through their environment variables.
       { TURGON_ROUTER_EXTERNAL_TLS: "true", TURGON_ROUTER_TRUSTED_PROXIES: "127.0.0.1/32" },
