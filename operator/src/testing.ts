@@ -26,7 +26,7 @@ import {
   startScratchRedis,
   uniqueName,
 } from "@turgon/dev/testing";
-import { testAgentFlags } from "@turgon/node-agent/testing";
+import { stopSupervisors, testAgentFlags } from "@turgon/node-agent/testing";
 import { run as runCommand } from "@turgon/toolkit/run";
 import ssh2 from "ssh2";
 import { Agent, request } from "undici";
@@ -426,6 +426,8 @@ export async function startStack(
     },
     async stop() {
       for (const p of [stack.router, stack.operator, stack.agent]) await p.stop();
+      // The agent's VMs live in supervisors that outlive it.
+      await stopSupervisors(join(dir, "agent", "state"));
       await setSshUsers(stackUsersKey, undefined);
       await kubectl(["delete", "-f", join(dir, "edge-rbac.json"), "--ignore-not-found"]);
       await kubectl(["delete", "configmap", edgeName, "-n", "turgon-system", "--ignore-not-found"]);

@@ -3,6 +3,7 @@
  * agent and the operator, as daemons with their own identities (client
  * certificates from the local CA, bound by the RBAC manifests they ship).
  */
+
 import { randomBytes } from "node:crypto";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
@@ -27,6 +28,7 @@ import {
   stopLocalDaemon,
 } from "../process/local-daemons.ts";
 import { portsFromEnvironment } from "../process/ports.ts";
+import { stopLeftoverSupervisors } from "../testing/supervisors.ts";
 
 export const COMPONENTS = ["node-agent", "operator", "router"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -382,11 +384,14 @@ function flags(values: Record<string, string | number>): string[] {
 export async function stopPlatform(
   stateDir: string,
 ): Promise<Record<ComponentName, "stopped" | "not-running">> {
-  return {
+  const stopped = {
     router: await stopLocalDaemon(stateDir, "router"),
     operator: await stopLocalDaemon(stateDir, "operator"),
     "node-agent": await stopLocalDaemon(stateDir, "node-agent", { graceMs: 60_000 }),
   };
+  // The agent's VMs live in supervisors that outlive it: down stops them too.
+  await stopLeftoverSupervisors((p) => p.cmdline.includes(`"stateDir":"${stateDir}`));
+  return stopped;
 }
 
 export function platformStatus(
