@@ -19,6 +19,8 @@
  * - `POST /exec` ← `ExecOnceRequest` → `ExecOnceResult`; WebSocket `GET /exec`
  *   speaks the agent's exec frames (see `../agent/exec.ts`) unchanged.
  * - `GET /ssh/credentials` → `SshCredentials`; the forwarded port is in the state.
+ * - `POST /touch` ← `SupervisorTouch`: activity the agent saw (ingress, SSH
+ *   tunnels), so lastActivityAt survives an agent restart.
  * - `PUT /ingress-routes` ← routes: sets the guest's table as the guest itself
  *   could (tests use it to stand for an edit inside the guest).
  */
@@ -99,3 +101,7 @@ export const SupervisorStop = z.strictObject({
 export type SupervisorStop = z.infer<typeof SupervisorStop>;
 
 export const SupervisorIngressRoutes = z.array(ObservedRoute);
+
+/** `POST /touch`: ingress and SSH activity seen by the agent (at most every few seconds). */
+export const SupervisorTouch = z.strictObject({ at: z.int().min(0) });
+export type SupervisorTouch = z.infer<typeof SupervisorTouch>;

@@ -49,6 +49,7 @@ interface Observed {
   phase: string;
   reason?: string;
   startedAt?: string;
+  lastActivityAt?: string;
 }
 
 describe("supervisors: VMs outlive the agent", async () => {
@@ -183,8 +184,9 @@ describe("supervisors: VMs outlive the agent", async () => {
       const first = await guestFacts();
       assert.equal(first.kept, "kept-across-restarts");
       assert.ok(first.marker, "the background process runs");
-      const { startedAt } = await observe();
+      const { startedAt, lastActivityAt } = await observe();
       assert.ok(startedAt);
+      assert.ok(lastActivityAt, "exec counted as activity");
       const { pid, qemuPid } = await record();
 
       await stopAgent(signal);
@@ -195,6 +197,10 @@ describe("supervisors: VMs outlive the agent", async () => {
       const adopted = await observe();
       assert.equal(adopted.phase, "Running", "reported from the agent's first answer");
       assert.equal(adopted.startedAt, startedAt, "startedAt is the original one");
+      assert.ok(
+        (adopted.lastActivityAt ?? "") >= lastActivityAt,
+        "lastActivityAt did not go back (the operator's idleTimeout reads it)",
+      );
       const again = await guestFacts();
       assert.equal(again.bootId, first.bootId, "the same boot");
       assert.ok(again.uptime >= first.uptime, `uptime went on (${first.uptime} → ${again.uptime})`);

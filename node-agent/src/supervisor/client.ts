@@ -123,6 +123,10 @@ export class SupervisorClient {
     return this.call("POST", "/exec", ExecOnceResult, body, body.timeoutMs + 10_000);
   }
 
+  async touch(at: number): Promise<void> {
+    await this.call("POST", "/touch", z.unknown(), { at });
+  }
+
   sshCredentials(): Promise<SshCredentials> {
     return this.call("GET", "/ssh/credentials", SshCredentials);
   }

@@ -12,6 +12,7 @@ import {
   SupervisorIngressRoutes,
   type SupervisorState,
   SupervisorStop,
+  SupervisorTouch,
 } from "@turgon/api/supervisor";
 import { WebSocketServer } from "ws";
 import type { z } from "zod";
@@ -172,6 +173,11 @@ export class SupervisorServer {
         // After the answer is out: the agent waits for the process to go.
         res.once("finish", () => this.options.onStopped());
         return;
+      }
+      case "POST /touch": {
+        const { at } = parse(SupervisorTouch, await readJson(req), "InvalidTouch");
+        this.sandbox?.touch(at);
+        return reply(res, 200, {});
       }
       case "POST /exec":
         return reply(res, 200, await this.execOnce(await readJson(req)));

@@ -17,6 +17,8 @@ import { isSupervisor, reapSupervisor } from "./processes.ts";
 
 /** lastActivityAt moves at most this often (as in the supervisor's own sandbox). */
 const ACTIVITY_RESOLUTION_MS = 1000;
+/** How often the agent's activity (ingress, SSH) is passed on to the supervisor, at most. */
+const ACTIVITY_PUSH_MS = 5_000;
 /** How often a broken event stream to a live supervisor is tried again, at most. */
 const RESUBSCRIBE_ATTEMPTS = 20;
 
@@ -45,6 +47,7 @@ export class SupervisedSandbox implements SandboxHandle {
   private client?: SupervisorClient;
   private pid?: number;
   private lastActivity?: number;
+  private activityPushed = 0;
   /** Set when the supervisor is gone, or never came up: what the sandbox reports then. */
   private failure?: { reason: string; message: string };
   private unsubscribe?: () => void;
@@ -136,6 +139,11 @@ export class SupervisedSandbox implements SandboxHandle {
   touch(now = Date.now()): void {
     if (this.lastActivity === undefined || now - this.lastActivity >= ACTIVITY_RESOLUTION_MS)
       this.lastActivity = now;
+    // The supervisor keeps it too (a restarted agent reads it back), told at most this often.
+    if (this.client && now - this.activityPushed >= ACTIVITY_PUSH_MS) {
+      this.activityPushed = now;
+      this.client.touch(now).catch(() => {});
+    }
   }
 
   start(): Promise<void> {
