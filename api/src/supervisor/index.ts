@@ -33,8 +33,16 @@ export const SUPERVISOR_SOCKET = "control.sock";
 /** The record a starting agent finds a supervisor by, beside its socket. */
 export const SUPERVISOR_RECORD = "record.json";
 
+/**
+ * This protocol's version. A change an older agent or supervisor cannot
+ * follow bumps it; a starting agent adopts only supervisors that speak its
+ * own (any build: an upgraded agent keeps the VMs of the one before).
+ */
+export const SUPERVISOR_PROTOCOL = 1;
+
 export const SupervisorHello = z.strictObject({
   uid: z.string(),
+  protocol: z.int(),
   /** The build of the supervisor (the agent's version when it was started). */
   version: z.string(),
   pid: z.int(),

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
+import { SUPERVISOR_PROTOCOL } from "@turgon/api/supervisor";
 import { AddressRules } from "../egress/addresses.ts";
 import type { Logger } from "../logger.ts";
 import type { Checkpoints } from "../state/checkpoints.ts";
@@ -136,7 +137,12 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
         .then(async (hello) => ({ hello, state: await client.state() }))
         .catch(() => undefined);
       const desired = found?.state.desired;
-      if (!found || !desired || this.sandboxes.has(uid)) {
+      if (found && found.hello.protocol !== SUPERVISOR_PROTOCOL)
+        this.context.log.error(
+          { uid, protocol: found.hello.protocol, ours: SUPERVISOR_PROTOCOL },
+          "a supervisor speaks another protocol: stopping its VM (the operator recreates it)",
+        );
+      if (!found || !desired || found.hello.protocol !== SUPERVISOR_PROTOCOL) {
         await reapSupervisor(supervision.stateDir, uid, record);
         reaped.push(uid);
         continue;

@@ -9,7 +9,11 @@
  * which closes the VM and keeps a suspended sandbox's checkpoint.
  */
 import { rename, rm, writeFile } from "node:fs/promises";
-import type { SupervisorRecord, SupervisorState } from "@turgon/api/supervisor";
+import {
+  SUPERVISOR_PROTOCOL,
+  type SupervisorRecord,
+  type SupervisorState,
+} from "@turgon/api/supervisor";
 import { createLogger } from "@turgon/toolkit/logger";
 import { AuditSpool } from "../audit/spool.ts";
 import { AddressRules } from "../egress/addresses.ts";
@@ -28,6 +32,7 @@ let qemuPid: number | undefined;
 let generation: number | undefined;
 const hello = () => ({
   uid: options.uid,
+  protocol: SUPERVISOR_PROTOCOL,
   version: options.version,
   pid: process.pid,
   ...(qemuPid ? { qemuPid } : {}),

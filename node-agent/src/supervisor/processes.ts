@@ -119,7 +119,7 @@ async function waitGone(check: () => Promise<boolean>, timeoutMs: number): Promi
 export async function reapSupervisor(
   stateDir: string,
   uid: string,
-  record: SupervisorRecord | undefined,
+  record: Pick<SupervisorRecord, "pid" | "qemuPid"> | undefined,
 ): Promise<boolean> {
   if (record && (await isSupervisor(record.pid, uid))) {
     process.kill(record.pid, "SIGKILL");

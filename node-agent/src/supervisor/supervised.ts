@@ -353,16 +353,10 @@ export class SupervisedSandbox implements SandboxHandle {
   }
 
   /** What reaping needs of the supervisor: its pid and its QEMU's, as last known. */
-  private record(): SupervisorRecord | undefined {
+  private record(): Pick<SupervisorRecord, "pid" | "qemuPid"> | undefined {
     if (!this.pid) return undefined;
     const qemuPid = this.state?.qemuPid;
-    return {
-      uid: this.desired.uid,
-      pid: this.pid,
-      version: "",
-      startedAt: new Date().toISOString(),
-      ...(qemuPid ? { qemuPid } : {}),
-    };
+    return { pid: this.pid, ...(qemuPid ? { qemuPid } : {}) };
   }
 
   /** What the supervisor's VM runs on, once it booted. */
