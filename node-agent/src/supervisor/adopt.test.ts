@@ -122,4 +122,29 @@ describe("re-adopting supervisors", async () => {
     await assert.rejects(access(supervisorPaths(stateDir, silent).dir), { code: "ENOENT" });
     await manager.detachAll();
   });
+
+  it("gives a deep state directory a socket path a Unix socket can take", async () => {
+    const deep = join(
+      stateDir,
+      "a-state-directory-nested-deep-enough",
+      "that-its-socket-path",
+      "state",
+    );
+    const uid = randomUUID();
+    const { socket } = supervisorPaths(deep, uid);
+    assert.ok(Buffer.byteLength(socket) <= 107, socket);
+    assert.equal(supervisorPaths(deep, uid).socket, socket, "both sides find the same one");
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socket, resolve);
+    });
+    servers.push(server);
+    const short = supervisorPaths(stateDir, uid).socket;
+    assert.equal(
+      short,
+      join(stateDir, "supervisors", uid, "control.sock"),
+      "in its directory when it fits",
+    );
+  });
 });

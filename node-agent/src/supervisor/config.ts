@@ -1,4 +1,5 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SUPERVISOR_RECORD, SUPERVISOR_SOCKET } from "@turgon/api/supervisor";
 import { z } from "zod";
@@ -29,12 +30,28 @@ export type SupervisorOptions = z.infer<typeof SupervisorOptions>;
 /** `<state-dir>/supervisors`: one directory per supervised sandbox (mode 0700). */
 export const supervisorsDir = (stateDir: string) => join(stateDir, "supervisors");
 
+/** A Unix socket's path must fit `sun_path` (108 bytes with its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * The supervisor's socket: `<dir>/control.sock`, or, when that path is too
+ * long for a Unix socket (a deep state directory, as tests make), a name of
+ * the same path's hash in the temporary directory. Both sides compute it
+ * from the same inputs; the socket is 0600 either way.
+ */
+function socketPath(dir: string): string {
+  const inDir = join(dir, SUPERVISOR_SOCKET);
+  if (Buffer.byteLength(inDir) <= MAX_SOCKET_PATH_BYTES) return inDir;
+  const hash = createHash("sha256").update(inDir).digest("hex").slice(0, 24);
+  return join(tmpdir(), `turgon-supervisor-${hash}.sock`);
+}
+
 /** Where one sandbox's supervisor keeps its socket, record and log. */
 export function supervisorPaths(stateDir: string, uid: string) {
   const dir = join(supervisorsDir(stateDir), uid);
   return {
     dir,
-    socket: join(dir, SUPERVISOR_SOCKET),
+    socket: socketPath(dir),
     record: join(dir, SUPERVISOR_RECORD),
     log: join(dir, "supervisor.log"),
   };

@@ -111,8 +111,8 @@ async function exit(removeDir: boolean): Promise<void> {
   await server.close().catch(() => {});
   await spool.close().catch(() => {});
   await recording;
+  await rm(paths.socket, { force: true });
   if (removeDir) await rm(paths.dir, { recursive: true, force: true });
-  else await rm(paths.socket, { force: true });
   log.info("supervisor exiting");
   process.exit(0);
 }

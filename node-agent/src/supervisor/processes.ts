@@ -131,7 +131,9 @@ export async function reapSupervisor(
     await waitGone(() => isQemu(record.qemuPid as number), 5_000);
     killed = true;
   }
-  await rm(supervisorPaths(stateDir, uid).dir, { recursive: true, force: true });
+  const paths = supervisorPaths(stateDir, uid);
+  await rm(paths.socket, { force: true });
+  await rm(paths.dir, { recursive: true, force: true });
   return killed;
 }
 
