@@ -76,7 +76,8 @@ export async function launchSupervisor(
     if (hello) return client;
     await sleep(100);
   }
-  const tail = (await readFile(paths.log, "utf8").catch(() => "")).slice(-2000);
+  // The log's last lines say why (a Sandbox's status shows this message: kept short).
+  const tail = (await readFile(paths.log, "utf8").catch(() => "")).trim().slice(-600);
   throw new SupervisorStartError(
     `the supervisor of ${options.uid} did not start (${exited ?? "no answer"}): ${tail}`,
   );
