@@ -2,9 +2,14 @@
  * Agent data-plane benchmark (issue: node agent). Prints:
  *   - ingress throughput and latency p50/p99 through the agent's ingress port
  *     versus straight at the VM's Gondolin gateway, as ratios from one run;
- *   - VM density: host memory (PSS) of N idle VMs, and VMs per GiB.
+ *   - VM density: host memory (PSS) of N idle VMs, and VMs per GiB, in both
+ *     layouts: in the agent's process (QEMU alone counted) and one supervisor
+ *     process per VM (QEMU + supervisor), with the supervisor's own PSS, with
+ *     and without the supervisors' V8 flags;
+ *   - re-adoption: how long a starting agent takes to re-adopt N running
+ *     supervisors (`--adopt N`, default `--vms`).
  *
- * Usage: node node-agent/bench/agent-ingress.ts [--seconds S] [--concurrency C] [--vms N]
+ * Usage: node node-agent/bench/agent-ingress.ts [--seconds S] [--concurrency C] [--vms N] [--adopt N]
  * (`npm run bench:agent`). Loopback only; every load loop is bounded in time
  * and in count.
  */
@@ -19,9 +24,12 @@ import { ensureImage } from "@turgon/images/build";
 import { type LoadResult, loadTest } from "@turgon/toolkit/bench";
 import { createIngressServer } from "../src/ingress/proxy.ts";
 import { logger } from "../src/logger.ts";
-import { SandboxManager } from "../src/sandboxes/manager.ts";
+import { SandboxManager, type SupervisionSettings } from "../src/sandboxes/manager.ts";
 import { Checkpoints } from "../src/state/checkpoints.ts";
 import { VmRecords } from "../src/state/vm-records.ts";
+import { supervisorSpoolDir } from "../src/supervisor/config.ts";
+import { SUPERVISOR_NODE_FLAGS, stopSupervisors } from "../src/supervisor/processes.ts";
+import { SupervisedSandbox } from "../src/supervisor/supervised.ts";
 import { writeGuestFile } from "../src/testing.ts";
 import { VmLauncher } from "../src/vm/launcher.ts";
 
@@ -30,26 +38,44 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     concurrency: { type: "string", default: "8" },
     vms: { type: "string", default: "4" },
+    adopt: { type: "string" },
   },
 });
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const vmCount = Number(values.vms);
+const adoptCount = Number(values.adopt ?? values.vms);
 const MAX_REQUESTS = 200_000;
 
 const log = logger.child({ bench: true }, { level: "warn" });
 const image = await ensureImage("debian-python");
 const stateDir = await mkdtemp(join(tmpdir(), "turgon-bench-state-"));
-const manager = new SandboxManager({
-  runtime: new VmLauncher({ accelerator: "auto" }),
-  allocatable: { cpus: 64, memoryMiB: 64 * 1024, vms: 64 },
-  log,
-  ingressHeaderTimeoutMs: 60_000,
+const supervision = (nodeFlags: string[]): SupervisionSettings => ({
+  stateDir,
+  spoolDirOf: (uid) => supervisorSpoolDir(join(stateDir, "spool"), uid),
+  spoolMaxMiB: 64,
   nodeName: "bench",
-  audit: () => {},
-  records: new VmRecords(stateDir),
-  checkpoints: new Checkpoints(stateDir),
+  version: "bench",
+  accelerator: "auto",
+  tcgTranslationCacheMiB: 64,
+  ingressHeaderTimeoutMs: 60_000,
+  platformCidrs: [],
+  nodeFlags,
 });
+/** In the agent's process (the layout before supervisors), or one supervisor per VM. */
+const newManager = (settings?: SupervisionSettings) =>
+  new SandboxManager({
+    runtime: new VmLauncher({ accelerator: "auto" }),
+    allocatable: { cpus: 64, memoryMiB: 64 * 1024, vms: 64 },
+    log,
+    ingressHeaderTimeoutMs: 60_000,
+    nodeName: "bench",
+    audit: () => {},
+    records: new VmRecords(stateDir),
+    checkpoints: new Checkpoints(stateDir),
+    ...(settings ? { supervision: settings } : {}),
+  });
+let manager = newManager();
 
 async function boot(
   memoryMiB: number,
@@ -107,9 +133,9 @@ const token = randomUUID();
 const proxy = createIngressServer({ manager, auth: { mode: "token", token }, log });
 await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/bench`;
-const gateway = manager.get(uid)?.ingress;
+const gateway = manager.get(uid)?.gateway();
 if (!gateway) throw new Error("no gateway");
-const directUrl = `${gateway.url}/bench`;
+const directUrl = `http://${gateway.host}:${gateway.port}/bench`;
 for (let i = 0; i < 60 && (await fetch(directUrl).catch(() => undefined))?.status !== 200; i++) {
   await new Promise((resolve) => setTimeout(resolve, 500));
 }
@@ -122,14 +148,42 @@ const viaAgent = await load(proxyUrl, {
 proxy.close();
 await manager.delete(uid);
 
-// Density: N idle VMs.
+// Density: N idle VMs, in each layout.
 const memoryMiB = 256;
-const uids: string[] = [];
-for (let i = 0; i < vmCount; i++) uids.push(await boot(memoryMiB));
-await new Promise((resolve) => setTimeout(resolve, 10_000));
-let totalPss = 0;
-for (const id of uids) totalPss += await pssMiB(manager.get(id)?.hostPid() ?? 0);
+async function density(settings?: SupervisionSettings) {
+  manager = newManager(settings);
+  const uids: string[] = [];
+  for (let i = 0; i < vmCount; i++) uids.push(await boot(memoryMiB));
+  await new Promise((resolve) => setTimeout(resolve, 10_000));
+  let qemu = 0;
+  let supervisors = 0;
+  for (const id of uids) {
+    const sandbox = manager.get(id);
+    qemu += await pssMiB(sandbox?.hostPid() ?? 0);
+    if (sandbox instanceof SupervisedSandbox)
+      supervisors += await pssMiB(sandbox.supervisorPid() ?? 0);
+  }
+  return { qemu, supervisors, uids };
+}
+const inProcess = await density();
 await manager.stopAll();
+const bare = await density(supervision([]));
+await manager.stopAll();
+const supervised = await density(supervision(SUPERVISOR_NODE_FLAGS));
+
+// Re-adoption: the VMs' supervisors run on; a new manager (a starting agent) finds them.
+await manager.detachAll();
+for (let i = vmCount; i < adoptCount; i++) {
+  manager = newManager(supervision(SUPERVISOR_NODE_FLAGS));
+  await boot(memoryMiB);
+  await manager.detachAll();
+}
+const adopting = newManager(supervision(SUPERVISOR_NODE_FLAGS));
+const adoptStarted = performance.now();
+const { adopted } = await adopting.adopt();
+const adoptMs = performance.now() - adoptStarted;
+await adopting.stopAll();
+await stopSupervisors(stateDir);
 
 const { accelerator } = await new VmLauncher({ accelerator: "auto" }).resolveAccelerator("");
 const fmt = (r: LoadResult) =>
@@ -142,8 +196,26 @@ console.log(`  through the agent's ingress port: ${fmt(viaAgent)}`);
 console.log(
   `  ratio agent/direct: throughput ${(viaAgent.perSecond / direct.perSecond).toFixed(2)}, p50 ${(viaAgent.p50 / direct.p50).toFixed(2)}, p99 ${(viaAgent.p99 / direct.p99).toFixed(2)}`,
 );
-const perVm = totalPss / vmCount;
+const perVm = (mib: number) => mib / vmCount;
+const line = (what: string, mib: number) =>
+  `  ${what}: ${mib.toFixed(0)} MiB PSS, ${perVm(mib).toFixed(0)} MiB per VM, ${(1024 / perVm(mib)).toFixed(2)} VMs per GiB`;
+console.log(`density: ${vmCount} idle VMs of ${memoryMiB} MiB (guest memory), host PSS:`);
 console.log(
-  `density: ${vmCount} idle VMs of ${memoryMiB} MiB use ${totalPss.toFixed(0)} MiB PSS on the host: ${perVm.toFixed(0)} MiB each, ${(1024 / perVm).toFixed(2)} VMs per GiB`,
+  line("in the agent's process (QEMU alone; the agent's share not counted)", inProcess.qemu),
+);
+console.log(
+  line(
+    `one supervisor per VM, V8 flags ${SUPERVISOR_NODE_FLAGS.join(" ")} (QEMU + supervisor)`,
+    supervised.qemu + supervised.supervisors,
+  ),
+);
+console.log(
+  `    of which the supervisor: ${perVm(supervised.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(supervised.qemu).toFixed(0)} MiB)`,
+);
+console.log(
+  `  one supervisor per VM, no V8 flags: supervisor ${perVm(bare.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(bare.qemu).toFixed(0)} MiB)`,
+);
+console.log(
+  `re-adoption: ${adopted.length} of ${adoptCount} running supervisors re-adopted in ${adoptMs.toFixed(0)} ms`,
 );
 process.exit(0);

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
 import { listen, loadKubeConfig } from "@turgon/toolkit/daemon";
 import { ConfigError } from "@turgon/toolkit/flags";
 import type { CallerAuthentication } from "./api/auth.ts";
@@ -16,6 +17,8 @@ import { NodeRegistration } from "./registration/registration.ts";
 import { allocatableOf, SandboxManager } from "./sandboxes/manager.ts";
 import { Checkpoints } from "./state/checkpoints.ts";
 import { VmRecords } from "./state/vm-records.ts";
+import { supervisorSpoolDir } from "./supervisor/config.ts";
+import { SupervisorSpools } from "./supervisor/spools.ts";
 import { type SandboxRuntime, VmLauncher } from "./vm/launcher.ts";
 import { SimulatedRuntime } from "./vm/simulated.ts";
 
@@ -28,6 +31,9 @@ export interface RunningAgent {
   routes: AgentRoute[];
   manager: SandboxManager;
   spool: AuditSpool;
+  /** Where the agent keeps its supervisors, checkpoints and records (absolute). */
+  stateDir: string;
+  /** Stops the agent; supervised VMs go on running (`stopSupervisors(stateDir)` ends them). */
   stop(): Promise<void>;
 }
 
@@ -96,6 +102,8 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   }
   const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
   const allocatable = allocatableOf(capacity, config["cpu-allocation-ratio"]);
+  let manager: SandboxManager | undefined;
+  const metrics = new AgentMetrics(() => manager);
   const spool = new AuditSpool({
     dir: config["spool-dir"],
     maxTotalBytes: config["spool-max-mib"] << 20,
@@ -104,14 +112,23 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   spool.on("dropped", (count) =>
     log.error({ count }, "audit spool over its bound: dropped the oldest events"),
   );
-  const shipper = new AuditShipper(spool, config["redis-url"], config["node-name"], log);
+  // Absolute: supervisors are started with these paths and report them back.
+  const stateDir = resolve(config["state-dir"]);
+  const spoolDir = resolve(config["spool-dir"]);
+  const shipper = new AuditShipper(spool, config["redis-url"], config["node-name"], log, {
+    more: new SupervisorSpools({
+      spoolDir,
+      stateDir,
+      log,
+      // Supervised egress is counted as it is shipped (the agent may have been down meanwhile).
+      onEvent: (event) => metrics.egressRequests.inc({ decision: event.decision }),
+    }),
+  });
   shipper.start();
   const records = new VmRecords(config["state-dir"]);
   const reaped = await records.reapOrphans(log);
   if (reaped.length > 0)
     log.warn({ reaped }, "sandboxes of a previous agent are gone; the operator will recreate them");
-  let manager: SandboxManager | undefined;
-  const metrics = new AgentMetrics(() => manager);
   manager = new SandboxManager({
     runtime,
     allocatable,
@@ -127,6 +144,26 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
         ? { dnsTrustedServers: config["dns-trusted-servers"] }
         : {}),
     },
+    // Real VMs live in supervisor processes, which outlive this one; simulated ones here.
+    ...(config.runtime === "qemu"
+      ? {
+          supervision: {
+            stateDir,
+            spoolDirOf: (uid: string) => supervisorSpoolDir(spoolDir, uid),
+            spoolMaxMiB: config["spool-max-mib"],
+            nodeName: config["node-name"],
+            version: AGENT_VERSION,
+            accelerator: config.accelerator,
+            tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
+            ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
+            ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
+            platformCidrs: config["platform-cidrs"],
+            ...(config["dns-trusted-servers"]
+              ? { dnsTrustedServers: config["dns-trusted-servers"] }
+              : {}),
+          },
+        }
+      : {}),
     audit: (event) => {
       metrics.egressRequests.inc({ decision: event.decision });
       spool
@@ -134,6 +171,11 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
         .catch((error) => log.error({ err: error, id: event.id }, "cannot spool an audit event"));
     },
   });
+
+  // Before the API answers: the operator sees re-adopted sandboxes from the first list.
+  const { adopted, reaped: dead } = await manager.adopt();
+  if (adopted.length > 0 || dead.length > 0)
+    log.info({ adopted, dead }, "re-adopted the sandboxes whose supervisors still run");
 
   const { app: api, routes } = await buildApiServer({
     manager,
@@ -164,7 +206,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
       ingressAddress: ingressUrl,
       capacity,
       allocatable,
-      accelerator: () => runtime.chosenAccelerator,
+      accelerator: () => runtime.chosenAccelerator ?? manager?.supervisedAccelerator(),
       runtime: runtime.name,
       heartbeatSeconds: config["heartbeat-seconds"],
       agentVersion: AGENT_VERSION,
@@ -182,9 +224,11 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     routes,
     manager,
     spool,
+    stateDir,
     async stop() {
       registration.stop();
-      await manager.stopAll();
+      // Supervised VMs go on running for the next agent; only in-process ones stop.
+      await manager.detachAll();
       ingress.closeAllConnections();
       ingress.close();
       await api.close();

@@ -11,5 +11,5 @@ await runDaemon({
   log: logger,
   load: loadConfig,
   start: (config) => startAgent(config),
-  stopping: "closing VMs",
+  stopping: "stopping the agent (VMs keep running in their supervisors)",
 });

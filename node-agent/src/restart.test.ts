@@ -1,7 +1,9 @@
 /**
- * The agent as a real process: SIGTERM closes its VMs and exits cleanly; a
- * crashed agent's successor reports no phantom sandboxes and kills the QEMU
- * processes left behind.
+ * The agent as a real process: SIGTERM stops the agent alone and exits
+ * cleanly (its VMs live on in their supervisors, which `stopSupervisors`
+ * ends); when a supervisor died while the agent was down, the next agent
+ * reports no phantom sandbox and kills the QEMU left behind. (Re-adoption of
+ * live supervisors: `supervisor/adoption.test.ts`.)
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -10,6 +12,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { SupervisorRecord } from "@turgon/api/supervisor";
 import { freePort } from "@turgon/dev/ports";
 import {
   installCrds,
@@ -19,25 +22,16 @@ import {
   testEnvironment,
   uniqueName,
 } from "@turgon/dev/testing";
-
-import { testAgentFlags } from "./testing.ts";
+import { supervisorPaths } from "./supervisor/config.ts";
+import { isSupervisor } from "./supervisor/processes.ts";
+import { stopSupervisors, testAgentFlags } from "./testing.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
-async function qemuChildren(parent: number): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8");
-      if (ppid === parent && cmdline.includes("qemu-system")) pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
+/** The QEMU of a sandbox's supervisor, from its record. */
+async function qemuOf(stateDir: string, uid: string): Promise<number | undefined> {
+  const text = await readFile(supervisorPaths(stateDir, uid).record, "utf8");
+  return SupervisorRecord.parse(JSON.parse(text)).qemuPid;
 }
 
 async function alive(pid: number): Promise<boolean> {
@@ -55,6 +49,7 @@ describe("node agent process", async () => {
   const nodeName = uniqueName("proc");
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const stateDir = join(dir, "state");
   let redis: ScratchRedis;
 
   const startProcess = async (): Promise<ChildProcess> => {
@@ -106,31 +101,43 @@ describe("node agent process", async () => {
     await writeFile(join(dir, "token"), token, { mode: 0o600 });
   });
   after(async () => {
+    await stopSupervisors(stateDir);
     await kubectl(["delete", "sandboxnode", nodeName, "--ignore-not-found"]);
     await redis?.remove();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("closes its VMs and exits 0 on SIGTERM", async () => {
+  it("stops only itself on SIGTERM (exit 0): the VM lives on until stopSupervisors ends it", async () => {
     const agent = await startProcess();
-    await put(randomUUID());
-    const [qemu] = await qemuChildren(agent.pid as number);
-    assert.ok(qemu, "the agent started QEMU");
+    const uid = randomUUID();
+    await put(uid);
+    const qemu = await qemuOf(stateDir, uid);
+    assert.ok(qemu, "the supervisor started QEMU");
     const code = exited(agent);
     agent.kill("SIGTERM");
     assert.equal(await code, 0);
-    assert.equal(await alive(qemu), false, "QEMU was closed");
+    assert.equal(await alive(qemu), true, "the VM outlives the agent");
+    assert.deepEqual(await stopSupervisors(stateDir), [uid]);
+    assert.equal(await alive(qemu), false, "stopSupervisors closed QEMU");
+    await assert.rejects(readdir(supervisorPaths(stateDir, uid).dir), { code: "ENOENT" });
   });
 
-  it("after a crash, the next agent reports no phantom VMs and kills the orphaned QEMU", async () => {
+  it("after a supervisor died while the agent was down, the next agent reports no phantom VM and kills its QEMU", async () => {
     const crashed = await startProcess();
-    await put(randomUUID());
-    const [orphan] = await qemuChildren(crashed.pid as number);
+    const uid = randomUUID();
+    await put(uid);
+    const orphan = await qemuOf(stateDir, uid);
+    const { pid } = SupervisorRecord.parse(
+      JSON.parse(await readFile(supervisorPaths(stateDir, uid).record, "utf8")),
+    );
     assert.ok(orphan);
     const gone = exited(crashed);
     crashed.kill("SIGKILL");
     await gone;
-    assert.equal(await alive(orphan), true, "QEMU outlives a crashed agent");
+    process.kill(pid, "SIGKILL");
+    for (let i = 0; i < 100 && (await isSupervisor(pid, uid)); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await alive(orphan), true, "QEMU outlives its dead supervisor");
 
     const restarted = await startProcess();
     try {

@@ -3,7 +3,7 @@ import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgo
 import { agentFlags, toArgs } from "@turgon/dev/stack";
 import { type AgentPkiFiles, testEnvironment } from "@turgon/dev/testing";
 import fc from "fast-check";
-import type { SandboxVm } from "./vm/launcher.ts";
+import type { GuestAccess } from "./sandboxes/handle.ts";
 
 /**
  * Flags for an agent under test: its files under `dir`, the test platform's
@@ -34,7 +34,11 @@ export function testAgentFlags(
 }
 
 /** Writes a file in a sandbox's guest through exec (what every runtime's VM offers). */
-export async function writeGuestFile(vm: SandboxVm, path: string, content: string): Promise<void> {
+export async function writeGuestFile(
+  vm: Pick<GuestAccess, "exec">,
+  path: string,
+  content: string,
+): Promise<void> {
   const result = await vm.exec(["/bin/sh", "-c", 'cat > "$1"', "write-guest-file", path], {
     stdin: content,
   });
@@ -82,3 +86,5 @@ export { type RunningAgent, startAgent } from "./agent.ts";
 export { loadConfig } from "./config/config.ts";
 export { validateDesired } from "./sandboxes/validate.ts";
 export { isQemu } from "./state/vm-records.ts";
+/** Supervisors outlive their agent: a test that throws a state directory away stops them first. */
+export { stopSupervisors } from "./supervisor/processes.ts";

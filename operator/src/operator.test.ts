@@ -599,8 +599,9 @@ describe("operator with real agents and VMs", async () => {
     );
     assert.ok((await vmsOn(other)).includes(moved.metadata.uid as string));
 
-    // The agent comes back on the same state directory and reaps the orphaned QEMU;
-    // the node is Ready again and the sandbox, restartPolicy Never, stays Failed.
+    // The agent comes back on the same state directory (its VMs outlived it, in their
+    // supervisors); the node is Ready again, the sandbox, restartPolicy Never, stays Failed,
+    // and the operator ends its VM.
     await startAgent(node);
     await eventually(
       "SandboxNode Ready again",

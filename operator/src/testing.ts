@@ -31,6 +31,7 @@ import {
   testEnvironment,
   uniqueName,
 } from "@turgon/dev/testing";
+import { stopSupervisors } from "@turgon/node-agent/testing";
 import { Agent, request } from "undici";
 
 /** Components as child processes the test owns (see @turgon/dev/stack). */
@@ -214,6 +215,8 @@ export async function startStack(
     async stop() {
       const running = { "node-agent": stack.agent, operator: stack.operator, router: stack.router };
       for (const component of STOP_ORDER) await running[component].stop();
+      // The agent's VMs live in supervisors that outlive it.
+      await stopSupervisors(join(dir, "agent", "state"));
       await setSshUsers(cluster, stackUsersKey, undefined);
       await removeEdgeConfig(cluster, edgeRef, dir);
       await operatorDispatcher.close();

@@ -16,6 +16,7 @@ import {
 } from "../environment/index.ts";
 import { removeStaleExternalHosts } from "./external-host.ts";
 import { TEST_ENVIRONMENT_VARIABLE } from "./index.ts";
+import { stopLeftoverSupervisors } from "./supervisors.ts";
 
 let stateDir: string | undefined;
 
@@ -48,6 +49,9 @@ export async function globalTeardown(): Promise<void> {
   if (!stateDir) return;
   const dir = stateDir;
   stateDir = undefined;
+  // Sandbox supervisors (and their QEMU) a crashed test left: they inherited this run's variable.
+  const mark = `${TEST_ENVIRONMENT_VARIABLE}=${join(dir, "environment.json")}\0`;
+  await stopLeftoverSupervisors((p) => p.environ.includes(mark));
   await stopEnvironment(dir);
   await rm(dir, { recursive: true, force: true });
 }

@@ -33,7 +33,7 @@ import { Agent, request } from "undici";
 import { type RunningAgent, startAgent } from "../agent.ts";
 import { ConfigError, loadConfig } from "../config/config.ts";
 import { logger } from "../logger.ts";
-import { testAgentFlags } from "../testing.ts";
+import { stopSupervisors, testAgentFlags } from "../testing.ts";
 import { SIMULATED_RESPONSE } from "../vm/simulated.ts";
 
 type Pem = { cert: string; key: string };
@@ -156,7 +156,10 @@ describe("node agent access", async () => {
     }
   });
   after(async () => {
-    for (const agent of [agentA, agentB, insecure]) await agent?.stop();
+    for (const agent of [agentA, agentB, insecure]) {
+      await agent?.stop();
+      if (agent) await stopSupervisors(agent.stateDir);
+    }
     for (const node of [nodeA, nodeB, nodeInsecure])
       await kubectl(["delete", "sandboxnode", node, "--ignore-not-found"]);
     await rm(dir, { recursive: true, force: true });

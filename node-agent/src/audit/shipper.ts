@@ -3,9 +3,21 @@ import { AUDIT_JOB_OPTIONS, AUDIT_QUEUE, type AuditBatch } from "@turgon/api/aud
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "../logger.ts";
-import type { AuditSpool } from "./spool.ts";
+import type { AuditSpool, Checkpoint } from "./spool.ts";
 
 const BATCH = 500;
+
+/**
+ * More spools to ship besides the agent's own: one per sandbox supervisor,
+ * each written by its supervisor process. `drained` is told when one has
+ * nothing left to ship, so a spool whose supervisor is gone can be removed.
+ */
+export interface SpoolSource {
+  spools(): Promise<AuditSpool[]>;
+  drained(spool: AuditSpool): Promise<void>;
+  /** Lines of these spools that Redis took (the agent counts them in its metrics). */
+  shipped?(lines: string[]): void;
+}
 
 /**
  * Moves spooled audit events to Redis (a bullmq queue) in order, one job per
@@ -24,9 +36,17 @@ export class AuditShipper {
   shipped = 0;
 
   private readonly node: string;
+  private readonly more?: SpoolSource;
 
-  constructor(spool: AuditSpool, redisUrl: string, node: string, log: Logger) {
+  constructor(
+    spool: AuditSpool,
+    redisUrl: string,
+    node: string,
+    log: Logger,
+    options: { more?: SpoolSource } = {},
+  ) {
     this.spool = spool;
+    if (options.more) this.more = options.more;
     this.node = node;
     this.log = log.child({ component: "audit-shipper" });
     // Fail fast while Redis is away: the events wait on disk, not in memory.
@@ -48,25 +68,41 @@ export class AuditShipper {
 
   private readonly poke = () => this.wake?.();
 
+  /** Every spool this shipper ships: the agent's own, then the supervisors'. */
+  private async spools(): Promise<AuditSpool[]> {
+    return [this.spool, ...((await this.more?.spools()) ?? [])];
+  }
+
   private async run(): Promise<void> {
     let backoffMs = 250;
-    let checkpoint = await this.spool.loadCheckpoint();
+    // Each spool's checkpoint, by directory (loaded from its file the first time).
+    const checkpoints = new Map<string, Checkpoint>();
     while (this.running) {
       try {
         if (this.redis.status === "wait" || this.redis.status === "end") await this.redis.connect();
-        const { events, next } = await this.spool.read(checkpoint, BATCH);
-        if (events.length > 0) {
-          const batch: AuditBatch = { node: this.node, lines: events };
-          await this.queue.add("batch", batch, AUDIT_JOB_OPTIONS);
-          this.shipped += events.length;
-        }
-        if (next.segment !== checkpoint.segment || next.offset !== checkpoint.offset) {
-          checkpoint = next;
-          await this.spool.saveCheckpoint(checkpoint);
-          await this.spool.release(checkpoint);
+        let more = false;
+        for (const spool of await this.spools()) {
+          const checkpoint = checkpoints.get(spool.dir) ?? (await spool.loadCheckpoint());
+          const { events, next } = await spool.read(checkpoint, BATCH);
+          if (events.length > 0) {
+            const batch: AuditBatch = { node: this.node, lines: events };
+            await this.queue.add("batch", batch, AUDIT_JOB_OPTIONS);
+            this.shipped += events.length;
+            if (spool !== this.spool) this.more?.shipped?.(events);
+          }
+          if (next.segment !== checkpoint.segment || next.offset !== checkpoint.offset) {
+            await spool.saveCheckpoint(next);
+            await spool.release(next);
+          }
+          checkpoints.set(spool.dir, next);
+          if (events.length >= BATCH) more = true;
+          else if (events.length === 0 && spool !== this.spool && this.more) {
+            await this.more.drained(spool);
+            checkpoints.delete(spool.dir);
+          }
         }
         backoffMs = 250;
-        if (events.length < BATCH) await this.idle(1000);
+        if (!more) await this.idle(1000);
       } catch (error) {
         this.log.warn(
           { err: (error as Error).message, retryInMs: backoffMs },
@@ -92,9 +128,14 @@ export class AuditShipper {
   async stop(timeoutMs = 5_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const checkpoint = await this.spool.loadCheckpoint();
-      const { events } = await this.spool.read(checkpoint, 1);
-      if (events.length === 0) break;
+      let left = 0;
+      for (const spool of await this.spools().catch(() => [this.spool])) {
+        const { events } = await spool.read(await spool.loadCheckpoint(), 1).catch(() => ({
+          events: [],
+        }));
+        left += events.length;
+      }
+      if (left === 0) break;
       this.wake?.();
       await sleep(100);
     }

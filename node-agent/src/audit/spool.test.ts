@@ -117,4 +117,47 @@ describe("AuditSpool", async () => {
     assert.equal(JSON.parse(events.at(-1) ?? "{}").path, "/e59", "the newest events are kept");
     await spool.close();
   });
+
+  it("reads a spool another process writes (a supervisor's), across its rotations, from the reader's checkpoint", async () => {
+    const dir = join(root, "supervised");
+    const writer = new AuditSpool({ dir, maxSegmentBytes: 1024 });
+    const reader = new AuditSpool({ dir, readOnly: true });
+    assert.deepEqual(await reader.read({ segment: 0, offset: 0 }, 10), {
+      events: [],
+      next: { segment: 0, offset: 0 },
+    });
+    await writer.open();
+    const read: string[] = [];
+    let checkpoint = await reader.loadCheckpoint();
+    for (let i = 0; i < 30; i++) {
+      await writer.append(event(`/w${i}`));
+      if (i % 7 === 0) {
+        const { events, next } = await reader.read(checkpoint, 3);
+        read.push(...events.map((l) => JSON.parse(l).path));
+        await reader.saveCheckpoint(next);
+        await reader.release(next);
+        checkpoint = next;
+      }
+    }
+    for (let round = 0; round < 40; round++) {
+      const { events, next } = await reader.read(checkpoint, 5);
+      if (events.length === 0) break;
+      read.push(...events.map((l) => JSON.parse(l).path));
+      await reader.release(next);
+      checkpoint = next;
+    }
+    assert.deepEqual(
+      read,
+      Array.from({ length: 30 }, (_, i) => `/w${i}`),
+      "every event once, in order",
+    );
+    // The writer's open segment is never released under it.
+    await writer.append(event("/after"));
+    const { events } = await reader.read(checkpoint, 5);
+    assert.deepEqual(
+      events.map((l) => JSON.parse(l).path),
+      ["/after"],
+    );
+    await writer.close();
+  });
 });

@@ -21,6 +21,11 @@ export interface SpoolOptions {
   maxTotalBytes?: number;
   /** Writes are flushed to disk at least this often. */
   syncIntervalMs?: number;
+  /**
+   * Another process appends (a supervisor's spool, read by the agent's
+   * shipper): every segment but the newest counts as closed, never opened here.
+   */
+  readOnly?: boolean;
 }
 
 export interface Checkpoint {
@@ -42,6 +47,7 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
   private readonly maxSegmentBytes: number;
   private readonly maxTotalBytes: number;
   private readonly syncIntervalMs: number;
+  readonly readOnly: boolean;
   private current = 0;
   private currentBytes = 0;
   private handle?: FileHandle;
@@ -55,6 +61,7 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
     this.maxSegmentBytes = options.maxSegmentBytes ?? 1 << 20;
     this.maxTotalBytes = options.maxTotalBytes ?? 256 << 20;
     this.syncIntervalMs = options.syncIntervalMs ?? 100;
+    this.readOnly = options.readOnly ?? false;
   }
 
   async open(): Promise<void> {
@@ -72,7 +79,10 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
   }
 
   async segments(): Promise<number[]> {
-    const files = await readdir(this.dir);
+    const files = await readdir(this.dir).catch((error: NodeJS.ErrnoException) => {
+      if (this.readOnly && error.code === "ENOENT") return [];
+      throw error;
+    });
     return files
       .flatMap((f) => SEGMENT.exec(f)?.[1] ?? [])
       .map(Number)
@@ -135,7 +145,8 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
    * fully read and closed moves the returned checkpoint to the next one.
    */
   async read(from: Checkpoint, max: number): Promise<{ events: string[]; next: Checkpoint }> {
-    const segments = (await this.segments()).filter((n) => n >= from.segment);
+    const all = await this.segments();
+    const segments = all.filter((n) => n >= from.segment);
     let cursor = { ...from };
     if (segments[0] !== undefined && segments[0] > cursor.segment)
       cursor = { segment: segments[0], offset: 0 };
@@ -143,7 +154,8 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
     // Only a segment closed before it was read is complete: one still open may
     // get more lines (and be closed) while it is read, and passing over it then
     // would skip them.
-    const closedBelow = this.current;
+    // (Read-only, the writer is elsewhere: its newest segment is the open one.)
+    const closedBelow = this.readOnly ? (all.at(-1) ?? 0) : this.current;
     for (const n of segments.filter((s) => s >= cursor.segment)) {
       const data = await readFile(join(this.dir, segmentName(n)));
       const start = n === cursor.segment ? cursor.offset : 0;
@@ -164,8 +176,10 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
 
   /** Deletes segments wholly before the checkpoint: they are delivered. */
   async release(checkpoint: Checkpoint): Promise<void> {
-    for (const n of await this.segments()) {
-      if (n < checkpoint.segment && n !== this.current)
+    const segments = await this.segments();
+    const open = this.readOnly ? segments.at(-1) : this.current;
+    for (const n of segments) {
+      if (n < checkpoint.segment && n !== open)
         await rm(join(this.dir, segmentName(n)), { force: true });
     }
   }

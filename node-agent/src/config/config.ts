@@ -63,7 +63,8 @@ const OPTIONS = {
   },
   "state-dir": {
     env: "TURGON_AGENT_STATE_DIR",
-    description: "records of running VMs and suspended sandboxes' disk checkpoints",
+    description:
+      "sandbox supervisors (sockets, records, logs), suspended sandboxes' disk checkpoints",
   },
   "tls-cert-file": {
     env: "TURGON_AGENT_TLS_CERT_FILE",

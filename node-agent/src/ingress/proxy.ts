@@ -14,8 +14,8 @@ import { type CallerAuthentication, ingressAllowed } from "../api/auth.ts";
 import { type AgentTls, tlsServerOptions } from "../api/tls.ts";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
+import type { SandboxHandle } from "../sandboxes/handle.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
-import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
 import { refusedByHooks } from "./hooks.ts";
 
 /** The router's own headers stop here: the gateway and the guest never see them. */
@@ -27,7 +27,7 @@ function withoutRouterHeaders(forwardable: IncomingHttpHeaders): IncomingHttpHea
 /** How long the VM's Gondolin gateway (on this host) may take to accept a connection. */
 const GATEWAY_CONNECT_TIMEOUT_MS = 3_000;
 
-type Reached = { host: string; port: number; sandbox: ManagedSandbox };
+type Reached = { host: string; port: number; sandbox: SandboxHandle };
 type Target = Reached | { status: number; message: string; retryAfter?: number };
 
 /** Denied by the sandbox's ingress hooks, judged on the target as sent (Gondolin sees it parsed). */
@@ -48,10 +48,12 @@ function resolveTarget(
   if (!sandbox) return { status: 404, message: `no sandbox ${uid} on this node` };
   if (sandbox.phase === "Booting")
     return { status: 503, message: `sandbox ${uid} is starting`, retryAfter: 2 };
-  if (sandbox.phase !== "Running" || !sandbox.ingress)
+  // The gateway lives with the VM (in its supervisor, on this host's loopback).
+  const gateway = sandbox.phase === "Running" ? sandbox.gateway() : undefined;
+  if (!gateway)
     return { status: 503, message: `sandbox ${uid} is ${sandbox.phase}`, retryAfter: 5 };
   if (refusedByHooks(sandbox.desired, req.url ?? "/")) return DENIED_PATH;
-  return { host: sandbox.ingress.host, port: sandbox.ingress.port, sandbox };
+  return { host: gateway.host, port: gateway.port, sandbox };
 }
 
 function refuse(

@@ -2,11 +2,17 @@ import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
+import { SUPERVISOR_PROTOCOL } from "@turgon/api/supervisor";
 import { AddressRules } from "../egress/addresses.ts";
 import type { Logger } from "../logger.ts";
 import type { Checkpoints } from "../state/checkpoints.ts";
 import type { VmRecords } from "../state/vm-records.ts";
+import { SupervisorClient } from "../supervisor/client.ts";
+import { type SupervisorOptions, supervisorPaths } from "../supervisor/config.ts";
+import { launchSupervisor, listSupervisors, reapSupervisor } from "../supervisor/processes.ts";
+import { SupervisedSandbox } from "../supervisor/supervised.ts";
 import type { SandboxRuntime } from "../vm/launcher.ts";
+import type { SandboxHandle } from "./handle.ts";
 import {
   bootIdentity,
   type EgressSettings,
@@ -14,6 +20,14 @@ import {
   type SandboxContext,
   type Timing,
 } from "./sandbox.ts";
+
+/** How the agent starts a sandbox's supervisor: everything but the sandbox's UID and spool. */
+export type SupervisionSettings = Omit<SupervisorOptions, "uid" | "spoolDir"> & {
+  /** A supervisor's spool directory, by UID. */
+  spoolDirOf: (uid: string) => string;
+  /** Node flags for supervisors (the benchmark compares); SUPERVISOR_NODE_FLAGS by default. */
+  nodeFlags?: string[];
+};
 
 export interface Capacity {
   cpus: number;
@@ -39,9 +53,12 @@ export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
 
 /**
  * The sandboxes on this node, keyed by Sandbox UID. Desired state comes in by
- * PUT (idempotent); changes go out as events. Only VMs this process started
- * are ever reported, so a restarted agent reports none until told again
- * (a suspended sandbox's disk checkpoint is kept across agent restarts and
+ * PUT (idempotent); changes go out as events. With `supervision` (QEMU), each
+ * sandbox's VM lives in a supervisor process of its own, which outlives the
+ * agent: a starting agent re-adopts every supervisor that still answers
+ * (`adopt`) and reaps what is left of those that do not. Without (the
+ * simulated runtime), sandboxes live in this process and end with it (a
+ * suspended sandbox's disk checkpoint is kept across agent restarts and
  * picked up when the operator PUTs that sandbox again).
  *
  * Suspended sandboxes keep their slot and their share of capacity: resuming
@@ -50,10 +67,11 @@ export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
  * operator schedules against.
  */
 export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
-  private readonly sandboxes = new Map<string, ManagedSandbox>();
+  private readonly sandboxes = new Map<string, SandboxHandle>();
   /** What can be placed here in all (see `allocatableOf`). */
   readonly allocatable: Capacity;
   private readonly context: SandboxContext;
+  private readonly supervision?: SupervisionSettings;
 
   constructor(options: {
     runtime: SandboxRuntime;
@@ -68,9 +86,12 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     checkpoints: Checkpoints;
     /** The node's egress floor and DNS resolvers; the floor alone by default. */
     egress?: Partial<EgressSettings>;
+    /** Run each sandbox in a supervisor process (QEMU); in this process without. */
+    supervision?: SupervisionSettings;
   }) {
     super();
     this.allocatable = options.allocatable;
+    if (options.supervision) this.supervision = options.supervision;
     this.context = {
       runtime: options.runtime,
       log: options.log,
@@ -85,6 +106,69 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     };
   }
 
+  private supervisedOptions() {
+    return {
+      stateDir: this.supervision?.stateDir ?? "",
+      log: this.context.log,
+      onTiming: this.context.onTiming,
+      onChange: (sandbox: SandboxHandle) => {
+        // A sandbox replaced by a new one (a reboot) reports nothing more.
+        const current = this.sandboxes.get(sandbox.desired.uid);
+        if (current === undefined || current === sandbox) this.emitChange("sandbox", sandbox);
+      },
+    };
+  }
+
+  /**
+   * Re-adopts the supervisors a previous agent started (their VMs kept
+   * running), with their original startedAt; a supervisor that does not
+   * answer is a VM that died: what is left of it (its QEMU) is killed and it
+   * is not reported (the operator recreates its sandbox). Returns the UIDs.
+   */
+  async adopt(): Promise<{ adopted: string[]; reaped: string[] }> {
+    const supervision = this.supervision;
+    if (!supervision) return { adopted: [], reaped: [] };
+    const adopted: string[] = [];
+    const reaped: string[] = [];
+    for (const { uid, record } of await listSupervisors(supervision.stateDir)) {
+      const client = new SupervisorClient(supervisorPaths(supervision.stateDir, uid).socket);
+      const found = await client
+        .hello(5_000)
+        .then(async (hello) => ({ hello, state: await client.state() }))
+        .catch(() => undefined);
+      const desired = found?.state.desired;
+      if (found && found.hello.protocol !== SUPERVISOR_PROTOCOL)
+        this.context.log.error(
+          { uid, protocol: found.hello.protocol, ours: SUPERVISOR_PROTOCOL },
+          "a supervisor speaks another protocol: stopping its VM (the operator recreates it)",
+        );
+      if (!found || !desired || found.hello.protocol !== SUPERVISOR_PROTOCOL) {
+        await reapSupervisor(supervision.stateDir, uid, record);
+        reaped.push(uid);
+        continue;
+      }
+      this.context.log.info(
+        {
+          uid,
+          pid: found.hello.pid,
+          version: found.hello.version,
+          phase: found.state.sandbox.phase,
+        },
+        "re-adopted a running sandbox",
+      );
+      const sandbox = SupervisedSandbox.adopt(
+        client,
+        found.hello.pid,
+        { ...found.state, desired },
+        this.supervisedOptions(),
+      );
+      this.sandboxes.set(uid, sandbox);
+      this.emitChange("sandbox", sandbox);
+      adopted.push(uid);
+    }
+    return { adopted, reaped };
+  }
+
   /** What is left for new sandboxes: allocatable minus every sandbox here, suspended ones too. */
   free(): Capacity {
     let cpus = this.allocatable.cpus;
@@ -96,13 +180,28 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     return { cpus, memoryMiB, vms: this.allocatable.vms - this.sandboxes.size };
   }
 
-  private emitChange(type: AgentEvent["type"], sandbox: ManagedSandbox): void {
+  private emitChange(type: AgentEvent["type"], sandbox: SandboxHandle): void {
     this.emit("event", { type, sandbox: sandbox.observe(), time: new Date().toISOString() });
   }
 
-  private create(desired: DesiredSandbox): ManagedSandbox {
-    const sandbox = new ManagedSandbox(desired, this.context);
+  private async create(desired: DesiredSandbox): Promise<SandboxHandle> {
+    const supervision = this.supervision;
+    const sandbox: SandboxHandle = supervision
+      ? SupervisedSandbox.create(desired, this.supervisedOptions(), () => {
+          const { spoolDirOf, nodeFlags, ...settings } = supervision;
+          return launchSupervisor(
+            { ...settings, uid: desired.uid, spoolDir: spoolDirOf(desired.uid) },
+            nodeFlags,
+          );
+        })
+      : new ManagedSandbox(desired, this.context);
     this.sandboxes.set(desired.uid, sandbox);
+    if (sandbox instanceof SupervisedSandbox) {
+      // Until its supervisor runs and has the desired state (a second or so),
+      // so the answer and the first event are the supervisor's own report.
+      await sandbox.start();
+      return sandbox;
+    }
     this.emitChange("sandbox", sandbox);
     void sandbox.start();
     return sandbox;
@@ -122,21 +221,29 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
           `node is full: ${free.vms} VM slots, ${free.cpus} of ${this.allocatable.cpus} allocatable vCPUs and ${free.memoryMiB} MiB free; sandbox asks for ${desired.resources.cpus} vCPUs and ${desired.resources.memoryMiB} MiB`,
         );
       }
-      return { outcome: "created", sandbox: this.create(desired).observe() };
+      return { outcome: "created", sandbox: (await this.create(desired)).observe() };
     }
     if (isDeepStrictEqual(existing.desired, desired))
       return { outcome: "unchanged", sandbox: existing.observe() };
     // operatingMode is outside the boot identity: suspend and resume are live changes.
     if (bootIdentity(existing.desired) === bootIdentity(desired) && existing.phase !== "Failed") {
-      existing.applyLive(desired);
+      await existing.applyLive(desired);
       return { outcome: "updated", sandbox: existing.observe() };
     }
     await existing.stop();
     this.sandboxes.delete(desired.uid);
-    return { outcome: "rebooting", sandbox: this.create(desired).observe() };
+    return { outcome: "rebooting", sandbox: (await this.create(desired)).observe() };
   }
 
-  get(uid: string): ManagedSandbox | undefined {
+  /** The accelerator the supervisors' VMs run on (all choose alike on one host). */
+  supervisedAccelerator(): "kvm" | "tcg" | undefined {
+    for (const sandbox of this.sandboxes.values())
+      if (sandbox instanceof SupervisedSandbox && sandbox.accelerator())
+        return sandbox.accelerator();
+    return undefined;
+  }
+
+  get(uid: string): SandboxHandle | undefined {
     return this.sandboxes.get(uid);
   }
 
@@ -154,10 +261,21 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     return true;
   }
 
-  /** Closes every VM on SIGTERM; suspended sandboxes' checkpoints stay for the next agent. */
+  /** Closes every VM; suspended sandboxes' checkpoints stay for the next agent. */
   async stopAll(): Promise<void> {
     await Promise.allSettled(
       [...this.sandboxes.keys()].map((uid) => this.delete(uid, { keepSuspended: true })),
     );
+  }
+
+  /**
+   * On agent shutdown: lets go of every sandbox. Supervised VMs go on running
+   * for the next agent to re-adopt; in-process ones (simulated) stop, keeping
+   * suspended sandboxes' checkpoints.
+   */
+  async detachAll(): Promise<void> {
+    const sandboxes = [...this.sandboxes.values()];
+    this.sandboxes.clear();
+    await Promise.allSettled(sandboxes.map((sandbox) => sandbox.detach()));
   }
 }

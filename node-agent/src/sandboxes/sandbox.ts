@@ -1,10 +1,19 @@
 import { isDeepStrictEqual } from "node:util";
 import type { IngressAccess, IngressRoute } from "@earendil-works/gondolin";
-import type { AgentSandboxPhase, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
+import type {
+  AgentSandboxPhase,
+  DesiredSandbox,
+  ExecStart,
+  ObservedSandbox,
+  SshCredentials,
+} from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
+import type { SupervisorSsh } from "@turgon/api/supervisor";
+import type { WebSocket } from "ws";
 import type { AddressRules } from "../egress/addresses.ts";
 import { EgressGuard } from "../egress/guard.ts";
 import { createSandboxEgress, type SandboxEgress } from "../egress/sandbox-egress.ts";
+import { bridgeExec, send } from "../exec/bridge.ts";
 import { ingressHooks } from "../ingress/hooks.ts";
 import { NOT_PROBED, RouteReadiness } from "../ingress/readiness.ts";
 import type { Logger } from "../logger.ts";
@@ -13,6 +22,7 @@ import type { CheckpointRecord, Checkpoints } from "../state/checkpoints.ts";
 import type { VmRecords } from "../state/vm-records.ts";
 import type { SandboxRuntime, SandboxVm, VmSpec } from "../vm/launcher.ts";
 import { withLiveEnv } from "./guest-env.ts";
+import type { SandboxHandle } from "./handle.ts";
 
 /** Where the detached `command` writes its output inside the guest. */
 const COMMAND_LOG = "/var/log/turgon-command.log";
@@ -61,9 +71,15 @@ export interface SandboxContext {
   nodeName: string;
   audit: (event: EgressAuditEvent) => void;
   onTiming: (kind: Timing, seconds: number) => void;
-  records: VmRecords;
+  /** Where the VM's QEMU pid is noted while it runs (so what outlives this process is found). */
+  records: Pick<VmRecords, "save" | "remove">;
   checkpoints: Checkpoints;
   egress: EgressSettings;
+  /**
+   * SSH became ready, failed or closed. In process the API reads SSH's state
+   * when asked; a supervisor reports it to the agent.
+   */
+  onSshChange?: () => void;
 }
 
 /**
@@ -81,7 +97,7 @@ export interface SandboxContext {
  * Gondolin offers. Suspend is disk-only (Gondolin's `vm.checkpoint`): processes
  * and memory are gone after resume, which restarts `command`.
  */
-export class ManagedSandbox {
+export class ManagedSandbox implements SandboxHandle {
   desired: DesiredSandbox;
   phase: AgentSandboxPhase;
   reason?: string;
@@ -110,7 +126,7 @@ export class ManagedSandbox {
   private readonly nodeName: string;
   private readonly audit: (event: EgressAuditEvent) => void;
   private readonly onTiming: (kind: Timing, seconds: number) => void;
-  private readonly records: VmRecords;
+  private readonly records: Pick<VmRecords, "save" | "remove">;
   private readonly checkpoints: Checkpoints;
   private readonly egressSettings: EgressSettings;
 
@@ -127,7 +143,9 @@ export class ManagedSandbox {
     this.onTiming = context.onTiming;
     this.records = context.records;
     this.checkpoints = context.checkpoints;
-    this.ssh = new SandboxSsh(context.log.child({ uid: desired.uid, component: "ssh" }));
+    this.ssh = new SandboxSsh(context.log.child({ uid: desired.uid, component: "ssh" }), () =>
+      context.onSshChange?.(),
+    );
     // A checkpoint already on disk for this UID belongs to a sandbox suspended
     // under a previous agent process: pick it up if it holds the same VM (it
     // is discarded in start() otherwise; another image could not resume it).
@@ -523,5 +541,41 @@ export class ManagedSandbox {
 
   hostPid(): number | undefined {
     return this.vm?.getHostPid() ?? undefined;
+  }
+
+  /** In process, nothing outlives the agent: the VM stops (a suspended disk is kept). */
+  detach(): Promise<void> {
+    return this.stop({ keepSuspended: true });
+  }
+
+  gateway(): { host: string; port: number } | undefined {
+    return this.ingress ? { host: this.ingress.host, port: this.ingress.port } : undefined;
+  }
+
+  attachExec(socket: WebSocket, start: ExecStart, log: Logger): void {
+    const vm = this.vm;
+    if (this.phase !== "Running" || !vm) {
+      send(socket, { type: "error", message: `sandbox ${this.desired.uid} is ${this.phase}` });
+      socket.close(1008, "sandbox not running");
+      return;
+    }
+    bridgeExec(socket, vm, start, log, () => this.touch());
+  }
+
+  sshState(): SupervisorSsh {
+    const state = this.ssh.state();
+    if (state.state !== "ready") return state;
+    const { user, host, port, identityFile } = state.access;
+    return { state: "ready", user, host, port, identityFile };
+  }
+
+  async sshCredentials(): Promise<SshCredentials> {
+    const state = this.ssh.state();
+    if (state.state !== "ready") throw new Error(`SSH is ${state.state}`);
+    return this.ssh.credentials(state.access);
+  }
+
+  trackTunnel(end: () => void): () => void {
+    return this.ssh.track(end);
   }
 }

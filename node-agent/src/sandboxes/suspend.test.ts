@@ -28,7 +28,7 @@ import { type RunningAgent, startAgent } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { logger } from "../logger.ts";
 import { sshExec } from "../ssh/testing.ts";
-import { insecureIngressHeaders, testAgentFlags } from "../testing.ts";
+import { insecureIngressHeaders, stopSupervisors, testAgentFlags } from "../testing.ts";
 
 describe("suspend and resume through a disk checkpoint", async () => {
   const dir = await mkdtemp(join(tmpdir(), "turgon-agent-suspend-"));
@@ -131,6 +131,7 @@ describe("suspend and resume through a disk checkpoint", async () => {
 
   after(async () => {
     await agent?.stop();
+    if (agent) await stopSupervisors(agent.stateDir);
     await redis?.remove();
     await kubectl(["delete", "sandboxnode", nodeName, "--ignore-not-found"]);
     await rm(dir, { recursive: true, force: true });
@@ -204,16 +205,18 @@ describe("suspend and resume through a disk checkpoint", async () => {
 
   it("keeps a suspended sandbox's disk across an agent restart", async (t) => {
     await guest("echo written-after-resume > /srv/second.txt");
-    const ssh = agent.manager.get(uid)?.ssh.state();
+    const ssh = agent.manager.get(uid)?.sshState();
     assert.equal(ssh?.state, "ready");
-    const keyFile = ssh.state === "ready" ? ssh.access.identityFile : "";
+    const keyFile = ssh.state === "ready" ? ssh.identityFile : "";
     await put("Suspended", true);
     const { ms } = await waitFor("Suspended");
     t.diagnostic(`second suspend (from a resumed VM): ${Math.round(ms)} ms`);
     await assert.rejects(access(keyFile), { code: "ENOENT" }, "suspend removed the SSH key");
     const credentials = await call("GET", `/v1/sandboxes/${uid}/ssh/credentials`);
     assert.deepEqual([credentials.status, credentials.body.error], [409, "NotRunning"]);
+    // The agent and the sandbox's supervisor both stop (as on a node restart): the disk is kept.
     await agent.stop();
+    await stopSupervisors(agent.stateDir);
     await access(checkpoint);
 
     await start();

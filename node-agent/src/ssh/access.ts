@@ -40,8 +40,12 @@ export class SandboxSsh {
   private env: Record<string, string> = {};
   private writing: Promise<void> = Promise.resolve();
 
-  constructor(log: Logger) {
+  /** Told when the state changes (ready, failed, closed): a supervisor reports it to the agent. */
+  private readonly onChange: () => void;
+
+  constructor(log: Logger, onChange: () => void = () => {}) {
     this.log = log;
+    this.onChange = onChange;
   }
 
   /**
@@ -69,6 +73,8 @@ export class SandboxSsh {
         return;
       }
       this.access = access;
+      this.enabling = false;
+      this.onChange();
       this.log.info(
         { user: access.user, port: access.port, ms: Math.round(performance.now() - started) },
         "SSH enabled in the guest",
@@ -76,6 +82,8 @@ export class SandboxSsh {
     } catch (error) {
       if (generation !== this.generation) return;
       this.failure = (error as Error).message;
+      this.enabling = false;
+      this.onChange();
       this.log.warn({ err: this.failure }, "SSH could not be enabled in the guest");
     } finally {
       if (generation === this.generation) this.enabling = false;
@@ -111,11 +119,24 @@ export class SandboxSsh {
     this.failure = undefined;
     const access = this.access;
     this.access = undefined;
-    if (!access) return;
-    await access.close().catch((error: Error) => {
-      this.log.warn({ err: error.message }, "closing SSH access failed");
-    });
+    if (!access) return this.onChange();
+    // A connection still open (an agent's tunnel) would hold the forwarder's
+    // close; the VM's next step must not wait on it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      access.close().catch((error: Error) => {
+        this.log.warn({ err: error.message }, "closing SSH access failed");
+      }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.log.warn("SSH access still closing after 5 s (a tunnel open); going on");
+          resolve();
+        }, 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
     this.log.info("SSH closed");
+    this.onChange();
   }
 
   state(): SshState {

@@ -1,12 +1,14 @@
 import { connect } from "node:net";
-import type { SshAccess } from "@earendil-works/gondolin";
 import { AGENT_API_PREFIX, type ApiError } from "@turgon/api/agent";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createWebSocketStream, type WebSocket } from "ws";
 import { CONTROL_PLANE } from "../api/auth.ts";
 import type { Logger } from "../logger.ts";
+import type { SandboxHandle } from "../sandboxes/handle.ts";
 import type { SandboxManager } from "../sandboxes/manager.ts";
-import type { ManagedSandbox } from "../sandboxes/sandbox.ts";
+
+/** Where the guest's sshd is forwarded on this host (by the sandbox's supervisor, or in process). */
+type SshPort = { host: string; port: number };
 
 type Refusal = { status: 404 | 409; body: ApiError; retry?: boolean };
 
@@ -14,7 +16,7 @@ type Refusal = { status: 404 | 409; body: ApiError; retry?: boolean };
 function sshTarget(
   manager: SandboxManager,
   uid: string,
-): { sandbox: ManagedSandbox; access: SshAccess } | Refusal {
+): { sandbox: SandboxHandle; access: SshPort } | Refusal {
   const sandbox = manager.get(uid);
   if (!sandbox)
     return { status: 404, body: { error: "NotFound", message: `no sandbox ${uid} on this node` } };
@@ -31,10 +33,10 @@ function sshTarget(
       status: 409,
       body: { error: "NotRunning", message: `sandbox ${uid} is ${sandbox.phase}` },
     };
-  const ssh = sandbox.ssh.state();
+  const ssh = sandbox.sshState();
   switch (ssh.state) {
     case "ready":
-      return { sandbox, access: ssh.access };
+      return { sandbox, access: { host: ssh.host, port: ssh.port } };
     case "failed":
       return {
         status: 409,
@@ -63,12 +65,12 @@ function refuse(request: FastifyRequest, reply: FastifyReply, refusal: Refusal) 
  * last bytes; a TCP FIN after the client's); errors tear both down. Traffic
  * counts as activity. Turning SSH off or stopping the VM ends the tunnel.
  */
-function bridge(socket: WebSocket, sandbox: ManagedSandbox, access: SshAccess, log: Logger): void {
+function bridge(socket: WebSocket, sandbox: SandboxHandle, access: SshPort, log: Logger): void {
   const uid = sandbox.desired.uid;
   const tcp = connect({ host: access.host, port: access.port });
   tcp.setNoDelay(true);
   const stream = createWebSocketStream(socket);
-  const untrack = sandbox.ssh.track(() => {
+  const untrack = sandbox.trackTunnel(() => {
     tcp.destroy();
     socket.close(1001, "SSH closed");
   });
@@ -105,7 +107,7 @@ export function registerSshRoutes(app: FastifyInstance, manager: SandboxManager,
       const target = sshTarget(manager, request.params.uid);
       if ("status" in target) return refuse(request, reply, target);
       try {
-        return await target.sandbox.ssh.credentials(target.access);
+        return await target.sandbox.sshCredentials();
       } catch (error) {
         // The key file goes when SSH closes: SSH was turned off while we read it.
         log.warn({ uid: request.params.uid, err: (error as Error).message }, "reading SSH key");

@@ -160,6 +160,7 @@ export class SandboxReconciler {
   /** A sandbox lost with its node stays Failed unless it asked to be rescheduled. */
   private async afterNodeLoss(pass: Pass): Promise<Result> {
     if (pass.sandbox.spec.restartPolicy !== "OnNodeFailure") {
+      await this.endVmOfLost(pass.sandbox);
       // Written only when the generation moved (an edit), so a client can wait for the answer.
       await this.save(pass, { kind: "StaysLost" });
       return {};
@@ -167,6 +168,24 @@ export class SandboxReconciler {
     this.placements.forget(pass.sandbox.metadata.uid as string);
     await this.save(pass, { kind: "Rescheduling" });
     return { requeueAfterMs: 0 };
+  }
+
+  /**
+   * A sandbox that stays lost has no VM. VMs outlive a crashed node agent (in
+   * their supervisors), so when its node answers again the agent may still
+   * run this one's: it is told to end it (a VM already gone is a 404).
+   */
+  private async endVmOfLost(sandbox: Sandbox): Promise<void> {
+    const nodeName = sandbox.status?.nodeName;
+    const node = nodeName ? this.placements.node(nodeName) : undefined;
+    if (!node || !isReady(node)) return;
+    const uid = sandbox.metadata.uid as string;
+    try {
+      if (await this.options.agents.delete(node.spec.address, uid))
+        this.log.info({ uid, node: nodeName }, "ended the VM of a sandbox lost with its node");
+    } catch (error) {
+      this.log.warn({ uid, node: nodeName, err: error }, "could not end a lost sandbox's VM yet");
+    }
   }
 
   /** The spec with the template's values; a missing template keeps the sandbox Pending. */

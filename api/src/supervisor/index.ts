@@ -1,0 +1,115 @@
+/**
+ * The protocol between the node agent and a sandbox's supervisor: the small
+ * process that holds one Gondolin VM (and its egress hooks, ingress gateway,
+ * exec and SSH), so the VM outlives the agent. HTTP and WebSocket over a Unix
+ * socket, `<state-dir>/supervisors/<uid>/control.sock` (mode 0600): only the
+ * agent's user reaches it, so desired state (secret values included) travels
+ * here as it does operator → agent, and never to a log.
+ *
+ * - `GET /hello` → `SupervisorHello` (who answers: build version, pids).
+ * - `GET /state` → `SupervisorState` (desired and observed; what a starting
+ *   agent re-adopts).
+ * - `PUT /desired` ← `DesiredSandbox`: the first one boots the VM; later ones
+ *   are live changes (routes, policy and secrets, SSH, operatingMode). A
+ *   change of boot identity is the agent's to make: it stops this supervisor
+ *   and starts another.
+ * - `GET /events` → newline-delimited `SupervisorState`, the current one first,
+ *   then one per change, until the supervisor exits.
+ * - `POST /stop` ← `SupervisorStop`: tears the VM down; the process exits.
+ * - `POST /exec` ← `ExecOnceRequest` → `ExecOnceResult`; WebSocket `GET /exec`
+ *   speaks the agent's exec frames (see `../agent/exec.ts`) unchanged.
+ * - `GET /ssh/credentials` → `SshCredentials`; the forwarded port is in the state.
+ * - `POST /touch` ← `SupervisorTouch`: activity the agent saw (ingress, SSH
+ *   tunnels), so lastActivityAt survives an agent restart.
+ * - `PUT /ingress-routes` ← routes: sets the guest's table as the guest itself
+ *   could (tests use it to stand for an edit inside the guest).
+ */
+import { z } from "zod";
+import { DesiredSandbox, ObservedSandbox } from "../agent/index.ts";
+import { ObservedRoute } from "../crd/sandbox.ts";
+
+/** The socket's name inside a supervisor's directory. */
+export const SUPERVISOR_SOCKET = "control.sock";
+/** The record a starting agent finds a supervisor by, beside its socket. */
+export const SUPERVISOR_RECORD = "record.json";
+
+/**
+ * This protocol's version. A change an older agent or supervisor cannot
+ * follow bumps it; a starting agent adopts only supervisors that speak its
+ * own (any build: an upgraded agent keeps the VMs of the one before).
+ */
+export const SUPERVISOR_PROTOCOL = 1;
+
+export const SupervisorHello = z.strictObject({
+  uid: z.string(),
+  protocol: z.int(),
+  /** The build of the supervisor (the agent's version when it was started). */
+  version: z.string(),
+  pid: z.int(),
+  qemuPid: z.int().optional(),
+  startedAt: z.iso.datetime(),
+});
+export type SupervisorHello = z.infer<typeof SupervisorHello>;
+
+/** `record.json`: written by the supervisor, read by a starting agent. */
+export const SupervisorRecord = SupervisorHello.extend({
+  /** The generation of the desired state the supervisor last took. */
+  generation: z.int().optional(),
+  /** Its audit spool, which the agent ships and removes once this supervisor is gone. */
+  spoolDir: z.string().optional(),
+});
+export type SupervisorRecord = z.infer<typeof SupervisorRecord>;
+
+/** Where the guest's SSH stands, and the loopback port its sshd is forwarded to. */
+export const SupervisorSsh = z.discriminatedUnion("state", [
+  z.strictObject({ state: z.literal("off") }),
+  z.strictObject({ state: z.literal("starting") }),
+  z.strictObject({ state: z.literal("failed"), message: z.string() }),
+  z.strictObject({
+    state: z.literal("ready"),
+    user: z.string(),
+    host: z.string(),
+    port: z.int().min(1).max(65_535),
+    /** The host file holding the private key (removed when SSH closes); never its content. */
+    identityFile: z.string(),
+  }),
+]);
+export type SupervisorSsh = z.infer<typeof SupervisorSsh>;
+
+/** What the supervisor reports: the sandbox as the agent API shows it, and what fronts it. */
+export const SupervisorObserved = z.strictObject({
+  sandbox: ObservedSandbox,
+  /** The VM's Gondolin ingress gateway on the host's loopback, while it serves. */
+  gateway: z.strictObject({ host: z.string(), port: z.int() }).optional(),
+  ssh: SupervisorSsh,
+  qemuPid: z.int().optional(),
+  /**
+   * How long each boot, resume and suspend took, oldest first (a few per
+   * sandbox): the agent's metrics take the ones it has not seen.
+   */
+  timings: z
+    .array(z.strictObject({ kind: z.enum(["boot", "resume", "suspend"]), seconds: z.number() }))
+    .default([]),
+  /** What the VM runs on, once the first boot chose it (the SandboxNode reports it). */
+  accelerator: z.enum(["kvm", "tcg"]).optional(),
+});
+export type SupervisorObserved = z.infer<typeof SupervisorObserved>;
+
+/** `GET /state` and each line of `GET /events`. */
+export const SupervisorState = SupervisorObserved.extend({
+  /** Absent until the agent has PUT the first desired state. */
+  desired: DesiredSandbox.optional(),
+});
+export type SupervisorState = z.infer<typeof SupervisorState>;
+
+export const SupervisorStop = z.strictObject({
+  /** Keep a suspended sandbox's disk checkpoint for the next supervisor. */
+  keepSuspended: z.boolean().default(false),
+});
+export type SupervisorStop = z.infer<typeof SupervisorStop>;
+
+export const SupervisorIngressRoutes = z.array(ObservedRoute);
+
+/** `POST /touch`: ingress and SSH activity seen by the agent (at most every few seconds). */
+export const SupervisorTouch = z.strictObject({ at: z.int().min(0) });
+export type SupervisorTouch = z.infer<typeof SupervisorTouch>;

@@ -1,0 +1,150 @@
+/**
+ * SandboxManager.adopt without VMs: stand-in supervisors (a node:http server
+ * on the socket, as a real one serves it) show which ones a starting agent
+ * re-adopts (it reports them as they report themselves) and which it reaps.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { DesiredSandbox } from "@turgon/api/agent";
+import { SUPERVISOR_PROTOCOL, type SupervisorState } from "@turgon/api/supervisor";
+import { logger } from "../logger.ts";
+import { SandboxManager } from "../sandboxes/manager.ts";
+import { Checkpoints } from "../state/checkpoints.ts";
+import { VmRecords } from "../state/vm-records.ts";
+import { VmLauncher } from "../vm/launcher.ts";
+import { supervisorPaths } from "./config.ts";
+
+const STARTED_AT = "2026-01-02T03:04:05.000Z";
+
+describe("re-adopting supervisors", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "turgon-adopt-unit-"));
+  const servers: Server[] = [];
+  after(async () => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  /** A stand-in supervisor for `uid` that answers hello with `protocol`. */
+  const standIn = async (uid: string, protocol: number) => {
+    const paths = supervisorPaths(stateDir, uid);
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    const desired = DesiredSandbox.parse({
+      uid,
+      name: "adopted",
+      namespace: "team-a",
+      generation: 3,
+      image: "debian-python:test",
+      resources: { cpus: 1, memoryMiB: 256 },
+    });
+    const state: SupervisorState = {
+      desired,
+      sandbox: {
+        uid,
+        name: desired.name,
+        namespace: desired.namespace,
+        generation: desired.generation,
+        phase: "Running",
+        startedAt: STARTED_AT,
+        routes: [],
+        secretNames: [],
+      },
+      ssh: { state: "off" },
+      timings: [{ kind: "boot", seconds: 4 }],
+    };
+    const hello = { uid, protocol, version: "old-build", pid: process.pid, startedAt: STARTED_AT };
+    const server = createServer((req, res) => {
+      const json = (body: unknown) =>
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+      if (req.url === "/hello") return json(hello);
+      if (req.url === "/state") return json(state);
+      if (req.url === "/events") {
+        res.writeHead(200, { "content-type": "application/x-ndjson" });
+        res.write(`${JSON.stringify(state)}\n`);
+        return;
+      }
+      res.writeHead(404).end("{}");
+    });
+    await new Promise<void>((resolve) => server.listen(paths.socket, resolve));
+    servers.push(server);
+    await writeFile(paths.record, JSON.stringify(hello));
+    return paths;
+  };
+
+  it("adopts a supervisor of its protocol as it reports itself, and reaps one of another", async () => {
+    const kept = randomUUID();
+    const foreign = randomUUID();
+    const silent = randomUUID();
+    await standIn(kept, SUPERVISOR_PROTOCOL);
+    const foreignPaths = await standIn(foreign, SUPERVISOR_PROTOCOL + 1);
+    // A directory whose supervisor is gone: no socket answers.
+    await mkdir(supervisorPaths(stateDir, silent).dir, { recursive: true });
+
+    const timings: string[] = [];
+    const manager = new SandboxManager({
+      runtime: new VmLauncher({ accelerator: "auto" }),
+      allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
+      log: logger.child({ test: "adopt" }, { level: "silent" }),
+      ingressHeaderTimeoutMs: 1000,
+      nodeName: "adopt-test",
+      audit: () => {},
+      onTiming: (kind) => timings.push(kind),
+      records: new VmRecords(stateDir),
+      checkpoints: new Checkpoints(stateDir),
+      supervision: {
+        stateDir,
+        spoolDirOf: (uid) => join(stateDir, "spool", uid),
+        spoolMaxMiB: 8,
+        nodeName: "adopt-test",
+        version: "new-build",
+        accelerator: "auto",
+        tcgTranslationCacheMiB: 64,
+        ingressHeaderTimeoutMs: 1000,
+        platformCidrs: [],
+      },
+    });
+    const { adopted, reaped } = await manager.adopt();
+    assert.deepEqual(adopted, [kept]);
+    assert.deepEqual(reaped.sort(), [foreign, silent].sort());
+    const observed = manager.get(kept)?.observe();
+    assert.equal(observed?.phase, "Running");
+    assert.equal(observed?.startedAt, STARTED_AT, "the original startedAt");
+    assert.equal(manager.get(kept)?.desired.generation, 3, "the desired state it holds");
+    assert.deepEqual(timings, [], "timings from before the adoption are not counted again");
+    await assert.rejects(access(foreignPaths.dir), { code: "ENOENT" });
+    await assert.rejects(access(supervisorPaths(stateDir, silent).dir), { code: "ENOENT" });
+    await manager.detachAll();
+  });
+
+  it("gives a deep state directory a socket path a Unix socket can take", async () => {
+    const deep = join(
+      stateDir,
+      "a-state-directory-nested-deep-enough",
+      "that-its-socket-path",
+      "state",
+    );
+    const uid = randomUUID();
+    const { socket } = supervisorPaths(deep, uid);
+    assert.ok(Buffer.byteLength(socket) <= 107, socket);
+    assert.equal(supervisorPaths(deep, uid).socket, socket, "both sides find the same one");
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socket, resolve);
+    });
+    servers.push(server);
+    const short = supervisorPaths(stateDir, uid).socket;
+    assert.equal(
+      short,
+      join(stateDir, "supervisors", uid, "control.sock"),
+      "in its directory when it fits",
+    );
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * VMs outlive the node agent (issue 17): real agent processes, one real VM
+ * in its supervisor. The agent is stopped (SIGTERM) or killed (SIGKILL) and
+ * started again from the same state directory: the guest's files, processes
+ * and uptime are all still there, startedAt has not moved, exec and live
+ * policy work. While the agent is down the supervisor still mediates and
+ * audits egress; the events reach Redis when the agent is back, none lost.
+ * A supervisor that dies is a VM that died. Each case boots the VM if a
+ * case before it has not (so each passes alone under --test-name-pattern).
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AUDIT_QUEUE, type AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
+import { SupervisorRecord } from "@turgon/api/supervisor";
+import { freePort } from "@turgon/dev/ports";
+import {
+  type ExternalHost,
+  installCrds,
+  kubectl,
+  type ScratchRedis,
+  startExternalHost,
+  startScratchRedis,
+  testEnvironment,
+  uniqueName,
+} from "@turgon/dev/testing";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { isQemu } from "../state/vm-records.ts";
+import { stopSupervisors, testAgentFlags } from "../testing.ts";
+import { SupervisorClient } from "./client.ts";
+import { supervisorPaths } from "./config.ts";
+import { isSupervisor } from "./processes.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** curl through Gondolin's egress proxy; prints the HTTP status. */
+const curl = (url: string) =>
+  `curl -s -o /dev/null -m 20 -x http://192.0.2.1:80 -w '%{http_code}' '${url}'`;
+/** An address no policy here allows (TEST-NET-2): the guard refuses it before connecting. */
+const DENIED_URL = "http://198.51.100.7/denied";
+
+interface Observed {
+  phase: string;
+  reason?: string;
+  startedAt?: string;
+  lastActivityAt?: string;
+}
+
+describe("supervisors: VMs outlive the agent", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "turgon-adopt-"));
+  const stateDir = join(dir, "state");
+  const token = randomBytes(24).toString("hex");
+  const nodeName = uniqueName("adopt");
+  const apiPort = await freePort();
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  let redis: ScratchRedis;
+  let upstream: ExternalHost;
+  let agent: ChildProcess | undefined;
+  let uid = "";
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+
+  const startAgent = async (): Promise<ChildProcess> => {
+    const child = spawn(
+      process.execPath,
+      [MAIN, ...testAgentFlags(dir, nodeName, redis.url, { "api-port": String(apiPort) })],
+      { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, TURGON_LOG_LEVEL: "warn" } },
+    );
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if ((await fetch(`${apiUrl}/healthz`).catch(() => undefined))?.ok) return child;
+      await sleep(200);
+    }
+    throw new Error("the agent process did not come up");
+  };
+
+  const stopAgent = async (signal: NodeJS.Signals) => {
+    const child = agent;
+    agent = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill(signal);
+    await exited;
+  };
+
+  const observe = async () => (await call("GET", `/v1/sandboxes/${uid}`)).json as Observed;
+
+  const waitForPhase = async (phase: string, timeoutMs = 120_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let observed = await observe();
+    while (observed.phase !== phase && Date.now() < deadline) {
+      await sleep(250);
+      observed = await observe();
+    }
+    assert.equal(observed.phase, phase, JSON.stringify(observed));
+    return observed;
+  };
+
+  const policy = (allowedHosts: string[]) => ({ allowedHosts, policyName: "adoption-test" });
+  const desired = (allowedHosts: string[]) => ({
+    uid,
+    name: "adopt",
+    namespace: "team-a",
+    generation: 1,
+    image: testEnvironment().guestImage,
+    resources: { cpus: 1, memoryMiB: 256 },
+    policy: policy(allowedHosts),
+  });
+
+  const exec = async (command: string) => {
+    const { status, json } = await call("POST", `/v1/sandboxes/${uid}/exec`, { command });
+    assert.equal(status, 200, JSON.stringify(json));
+    return json as { exitCode: number; stdout: string; stderr: string };
+  };
+
+  const record = async () =>
+    SupervisorRecord.parse(
+      JSON.parse(await readFile(supervisorPaths(stateDir, uid).record, "utf8")),
+    );
+
+  /** The agent runs, and so does the shared VM, with a file written and a process started in it. */
+  const ensureVm = async () => {
+    agent ??= await startAgent();
+    if (uid && (await observe()).phase === "Running") return;
+    if (uid) await call("DELETE", `/v1/sandboxes/${uid}`);
+    uid = randomUUID();
+    assert.equal(
+      (await call("PUT", `/v1/sandboxes/${uid}`, desired([upstream.address]))).status,
+      201,
+    );
+    await waitForPhase("Running");
+    await exec("echo kept-across-restarts > /srv/kept.txt");
+    // A process of the user's, detached from the exec session: it must live on.
+    await exec(
+      "cp /bin/sleep /srv/turgon-marker && setsid /srv/turgon-marker 100000 >/dev/null 2>&1 </dev/null &",
+    );
+  };
+
+  /** What shows the guest is the same machine, still running. */
+  const guestFacts = async () => {
+    const { stdout } = await exec(
+      "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f1 /proc/uptime; pidof turgon-marker; cat /srv/kept.txt",
+    );
+    const [bootId, uptime, marker, kept] = stdout.trim().split("\n");
+    return { bootId, uptime: Number(uptime), marker, kept };
+  };
+
+  before(async () => {
+    await installCrds();
+    redis = await startScratchRedis();
+    upstream = await startExternalHost();
+    await writeFile(join(dir, "token"), token, { mode: 0o600 });
+  });
+
+  after(async () => {
+    await stopAgent("SIGTERM");
+    await stopSupervisors(stateDir);
+    await kubectl(["delete", "sandboxnode", nodeName, "--ignore-not-found"]);
+    await redis?.remove();
+    await upstream?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    it(`keeps the VM across an agent ${signal}: files, processes, uptime, startedAt; exec and live policy work`, async () => {
+      await ensureVm();
+      const first = await guestFacts();
+      assert.equal(first.kept, "kept-across-restarts");
+      assert.ok(first.marker, "the background process runs");
+      const { startedAt, lastActivityAt } = await observe();
+      assert.ok(startedAt);
+      assert.ok(lastActivityAt, "exec counted as activity");
+      const { pid, qemuPid } = await record();
+
+      await stopAgent(signal);
+      assert.equal(await isSupervisor(pid, uid), true, "the supervisor outlives the agent");
+      assert.ok(qemuPid && (await isQemu(qemuPid)), "so does its QEMU");
+
+      agent = await startAgent();
+      const adopted = await observe();
+      assert.equal(adopted.phase, "Running", "reported from the agent's first answer");
+      assert.equal(adopted.startedAt, startedAt, "startedAt is the original one");
+      assert.ok(
+        (adopted.lastActivityAt ?? "") >= lastActivityAt,
+        "lastActivityAt did not go back (the operator's idleTimeout reads it)",
+      );
+      const again = await guestFacts();
+      assert.equal(again.bootId, first.bootId, "the same boot");
+      assert.ok(again.uptime >= first.uptime, `uptime went on (${first.uptime} → ${again.uptime})`);
+      assert.equal(again.marker, first.marker, "the background process is the same one");
+      assert.equal(again.kept, "kept-across-restarts");
+      assert.equal((await record()).qemuPid, qemuPid, "the same QEMU");
+
+      // Live policy through the re-adopted supervisor: denied, then allowed again.
+      const denied = await call("PUT", `/v1/sandboxes/${uid}/policy`, policy([]));
+      assert.equal(denied.json.outcome, "updated");
+      assert.equal((await exec(curl(`${upstream.url}/adopted-denied`))).stdout, "403");
+      const allowed = await call("PUT", `/v1/sandboxes/${uid}/policy`, policy([upstream.address]));
+      assert.equal(allowed.json.outcome, "updated");
+      assert.equal((await exec(curl(`${upstream.url}/adopted-allowed`))).stdout, "200");
+    });
+  }
+
+  it("mediates and audits egress while the agent is down; Redis gets every event once it is back", async () => {
+    await ensureVm();
+    await stopAgent("SIGKILL");
+    // The agent is down: the test speaks to the supervisor as the agent would.
+    const supervisor = new SupervisorClient(supervisorPaths(stateDir, uid).socket);
+    const run = randomBytes(4).toString("hex");
+    const allowed = 4;
+    const denied = 3;
+    for (let i = 0; i < allowed; i++) {
+      const result = await supervisor.exec({
+        command: curl(`${upstream.url}/down-${run}-${i}`),
+        timeoutMs: 30_000,
+      });
+      assert.equal(result.stdout, "200", "an allowed host works with the agent down");
+    }
+    for (let i = 0; i < denied; i++) {
+      const result = await supervisor.exec({
+        command: curl(`${DENIED_URL}-${run}-${i}`),
+        timeoutMs: 30_000,
+      });
+      assert.equal(result.stdout, "403", "a denied host is refused with the agent down");
+    }
+
+    agent = await startAgent();
+    const mine = (event: EgressAuditEvent) => event.path.includes(`-${run}-`);
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const queue = new Queue(AUDIT_QUEUE, { connection });
+    try {
+      let events: EgressAuditEvent[] = [];
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const jobs = await queue.getJobs(["waiting", "active", "completed", "delayed"]);
+        events = jobs
+          .flatMap((job) => (job.data as AuditBatch).lines)
+          .map((line) => EgressAuditEvent.parse(JSON.parse(line)))
+          .filter(mine);
+        if (events.length >= allowed + denied) break;
+        await sleep(250);
+      }
+      const ids = new Set(events.map((e) => e.id));
+      assert.equal(ids.size, allowed + denied, "none lost");
+      assert.equal(events.length, ids.size, "none twice");
+      assert.equal(events.filter((e) => e.decision === "allowed").length, allowed);
+      assert.equal(events.filter((e) => e.decision === "denied").length, denied);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
+  });
+
+  it("cleans up a re-adopted supervisor whose sandbox is no longer wanted", async () => {
+    await ensureVm();
+    const { pid, qemuPid } = await record();
+    await stopAgent("SIGKILL");
+    agent = await startAgent();
+    // The operator's orphan collector lists the agent's sandboxes and deletes
+    // the ones no Sandbox wants, as this test does for a Sandbox deleted meanwhile.
+    const listed = (await call("GET", "/v1/sandboxes")).json as { items: { uid: string }[] };
+    assert.deepEqual(
+      listed.items.map((item) => item.uid),
+      [uid],
+    );
+    assert.equal((await call("DELETE", `/v1/sandboxes/${uid}`)).status, 200);
+    assert.equal(await isSupervisor(pid, uid), false, "the supervisor is gone");
+    assert.equal(await isQemu(qemuPid as number), false, "its QEMU is gone");
+    await assert.rejects(access(supervisorPaths(stateDir, uid).dir), { code: "ENOENT" });
+  });
+
+  it("reports a sandbox whose supervisor is killed as Failed (VMExited) and stops its QEMU", async () => {
+    await ensureVm();
+    const { pid, qemuPid } = await record();
+    process.kill(pid, "SIGKILL");
+    const failed = await waitForPhase("Failed", 30_000);
+    assert.equal(failed.reason, "VMExited");
+    assert.equal(await isQemu(qemuPid as number), false, "its QEMU was stopped");
+    assert.equal((await call("DELETE", `/v1/sandboxes/${uid}`)).status, 200);
+    await assert.rejects(access(supervisorPaths(stateDir, uid).dir), { code: "ENOENT" });
+  });
+});

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+/**
+ * A sandbox's supervisor: the process that holds its Gondolin VM, so the VM
+ * outlives the node agent. Started by the agent (detached, in a session of
+ * its own) with one JSON argument (`SupervisorOptions`); it logs to stdout,
+ * which the agent points at `<dir>/supervisor.log`. It serves the protocol of
+ * `@turgon/api/supervisor` on `<dir>/control.sock` until the agent stops it
+ * (`POST /stop`), or until SIGTERM (`stopSupervisors`, tests, `npm run down`),
+ * which closes the VM and keeps a suspended sandbox's checkpoint.
+ */
+import { rename, rm, writeFile } from "node:fs/promises";
+import {
+  SUPERVISOR_PROTOCOL,
+  type SupervisorRecord,
+  type SupervisorState,
+} from "@turgon/api/supervisor";
+import { createLogger } from "@turgon/toolkit/logger";
+import { AuditSpool } from "../audit/spool.ts";
+import { AddressRules } from "../egress/addresses.ts";
+import { Checkpoints } from "../state/checkpoints.ts";
+import { VmLauncher } from "../vm/launcher.ts";
+import { SupervisorOptions, supervisorPaths } from "./config.ts";
+import { SupervisorServer } from "./server.ts";
+
+const options = SupervisorOptions.parse(JSON.parse(process.argv[2] ?? "null"));
+const log = createLogger("node-agent-supervisor").child({ uid: options.uid });
+const paths = supervisorPaths(options.stateDir, options.uid);
+const startedAt = new Date().toISOString();
+
+const spool = new AuditSpool({ dir: options.spoolDir, maxTotalBytes: options.spoolMaxMiB << 20 });
+let qemuPid: number | undefined;
+let generation: number | undefined;
+const hello = () => ({
+  uid: options.uid,
+  protocol: SUPERVISOR_PROTOCOL,
+  version: options.version,
+  pid: process.pid,
+  ...(qemuPid ? { qemuPid } : {}),
+  startedAt,
+});
+
+/** record.json: how a starting agent finds this supervisor and, if it died, its QEMU. */
+let recording: Promise<void> = Promise.resolve();
+const writeRecord = () => {
+  const record: SupervisorRecord = {
+    ...hello(),
+    spoolDir: options.spoolDir,
+    ...(generation !== undefined ? { generation } : {}),
+  };
+  recording = recording
+    // Atomic (write, then rename): the agent's shipper and a starting agent read it any time.
+    .then(async () => {
+      await writeFile(`${paths.record}.tmp`, JSON.stringify(record), { mode: 0o600 });
+      await rename(`${paths.record}.tmp`, paths.record);
+    })
+    .catch((error: unknown) => log.error({ err: error }, "cannot write the supervisor record"));
+  return recording;
+};
+
+const server = new SupervisorServer({
+  socketPath: paths.socket,
+  hello,
+  log,
+  context: {
+    runtime: new VmLauncher({
+      accelerator: options.accelerator,
+      tcgTranslationCacheMiB: options.tcgTranslationCacheMiB,
+      ...(options.imageStore ? { imageStore: options.imageStore } : {}),
+    }),
+    log,
+    ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
+    nodeName: options.nodeName,
+    audit: (event) => {
+      spool
+        .append(event)
+        .catch((error) => log.error({ err: error, id: event.id }, "cannot spool an audit event"));
+    },
+    // The server keeps timings and reports them to the agent (its metrics).
+    onTiming: () => {},
+    // The QEMU pid goes into record.json (the agent reaps it if this process dies).
+    records: {
+      save: async (_uid, pid) => {
+        qemuPid = pid;
+        await writeRecord();
+      },
+      remove: async () => {
+        qemuPid = undefined;
+        await writeRecord();
+      },
+    },
+    checkpoints: new Checkpoints(options.stateDir),
+    egress: {
+      addresses: new AddressRules({ platformCidrs: options.platformCidrs }),
+      ...(options.dnsTrustedServers ? { dnsTrustedServers: options.dnsTrustedServers } : {}),
+    },
+  },
+  onState: (state: SupervisorState) => {
+    if (state.desired && state.desired.generation !== generation) {
+      generation = state.desired.generation;
+      void writeRecord();
+    }
+  },
+  onStopped: () => void exit(true),
+});
+
+let exiting = false;
+/** Closes the socket and the spool; a stopped sandbox's directory goes too. */
+async function exit(removeDir: boolean): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  await server.close().catch(() => {});
+  await spool.close().catch(() => {});
+  await recording;
+  await rm(paths.socket, { force: true });
+  if (removeDir) await rm(paths.dir, { recursive: true, force: true });
+  log.info("supervisor exiting");
+  process.exit(0);
+}
+
+// The agent's own signals never reach this process (a session of its own);
+// SIGTERM here is a deliberate stop of this one VM (tests, `npm run down`).
+const onSignal = (signal: NodeJS.Signals) => {
+  log.info({ signal }, "stopping the VM");
+  void server
+    .stop({ keepSuspended: true })
+    .catch((error: unknown) => log.error({ err: error }, "the VM did not stop cleanly"))
+    .then(() => exit(true));
+};
+process.once("SIGTERM", onSignal);
+process.once("SIGINT", onSignal);
+process.on("SIGHUP", () => {});
+
+// The record names the spool before the spool exists: the agent's shipper
+// removes a drained spool that no supervisor's record names.
+await writeRecord();
+await spool.open();
+spool.on("dropped", (count) =>
+  log.error({ count }, "audit spool over its bound: dropped the oldest events"),
+);
+await server.listen();
+log.info({ pid: process.pid, version: options.version }, "supervisor listening");

@@ -1,0 +1,165 @@
+/**
+ * Supervisor processes as the agent sees them: started detached (they outlive
+ * the agent's SIGTERM and SIGKILL), found again by their record, and stopped
+ * for good (`stopSupervisors`, for tests and `npm run down`).
+ */
+import { spawn } from "node:child_process";
+import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { SupervisorRecord } from "@turgon/api/supervisor";
+import type { Logger } from "../logger.ts";
+import { isQemu } from "../state/vm-records.ts";
+import { SupervisorClient } from "./client.ts";
+import { type SupervisorOptions, supervisorPaths, supervisorsDir } from "./config.ts";
+
+const ENTRY = new URL("./main.ts", import.meta.url).pathname;
+
+/**
+ * V8 flags for supervisors: a small young generation and a capped old one.
+ * A supervisor holds one VM's hooks and streams; its heap stays small, and
+ * every MiB it keeps counts once per VM on the node.
+ */
+export const SUPERVISOR_NODE_FLAGS = ["--max-semi-space-size=1", "--max-old-space-size=96"];
+
+/** How long a new supervisor may take to answer its first hello. */
+const START_TIMEOUT_MS = 30_000;
+
+export class SupervisorStartError extends Error {}
+
+/**
+ * True while `pid` runs (not a zombie) the supervisor of `uid`: of any build
+ * (an upgraded agent finds its predecessor's), never a reused pid.
+ */
+export async function isSupervisor(pid: number, uid: string): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    return cmdline.includes("supervisor/main.ts") && cmdline.includes(uid);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts the supervisor of one sandbox, in a session of its own (so neither
+ * the agent's signals nor its exit reach it), logging to its directory;
+ * resolves once it answers on its socket.
+ */
+export async function launchSupervisor(
+  options: SupervisorOptions,
+  nodeFlags: string[] = SUPERVISOR_NODE_FLAGS,
+): Promise<SupervisorClient> {
+  const paths = supervisorPaths(options.stateDir, options.uid);
+  await mkdir(supervisorsDir(options.stateDir), { recursive: true, mode: 0o700 });
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const logFile = await open(paths.log, "a", 0o600);
+  let exited: string | undefined;
+  try {
+    const child = spawn(process.execPath, [...nodeFlags, ENTRY, JSON.stringify(options)], {
+      detached: true,
+      stdio: ["ignore", logFile.fd, logFile.fd],
+      env: process.env,
+    });
+    child.once("exit", (code, signal) => {
+      exited = `exited with ${signal ?? `code ${code}`}`;
+    });
+    child.unref();
+  } finally {
+    await logFile.close();
+  }
+  const client = new SupervisorClient(paths.socket);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited) break;
+    const hello = await client.hello(2_000).catch(() => undefined);
+    if (hello) return client;
+    await sleep(100);
+  }
+  // The log's last lines say why (a Sandbox's status shows this message: kept short).
+  const tail = (await readFile(paths.log, "utf8").catch(() => "")).trim().slice(-600);
+  throw new SupervisorStartError(
+    `the supervisor of ${options.uid} did not start (${exited ?? "no answer"}): ${tail}`,
+  );
+}
+
+/** The supervisors under a state directory, by their records (a directory without one is skipped). */
+export async function listSupervisors(
+  stateDir: string,
+): Promise<{ uid: string; record?: SupervisorRecord }[]> {
+  const entries = await readdir(supervisorsDir(stateDir)).catch(() => [] as string[]);
+  const found: { uid: string; record?: SupervisorRecord }[] = [];
+  for (const uid of entries) {
+    const text = await readFile(supervisorPaths(stateDir, uid).record, "utf8").catch(() => "");
+    let record: SupervisorRecord | undefined;
+    try {
+      const parsed = SupervisorRecord.safeParse(JSON.parse(text));
+      if (parsed.success) record = parsed.data;
+    } catch {
+      // a record cut short: the supervisor died while writing it
+    }
+    found.push({ uid, ...(record ? { record } : {}) });
+  }
+  return found;
+}
+
+async function waitGone(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await check())) return true;
+    await sleep(50);
+  }
+  return !(await check());
+}
+
+/**
+ * Ends what is left of a supervisor that no longer answers: the process (if
+ * it hangs), its QEMU (which outlives it), and its directory. Returns
+ * whether a QEMU was killed.
+ */
+export async function reapSupervisor(
+  stateDir: string,
+  uid: string,
+  record: Pick<SupervisorRecord, "pid" | "qemuPid"> | undefined,
+): Promise<boolean> {
+  if (record && (await isSupervisor(record.pid, uid))) {
+    process.kill(record.pid, "SIGKILL");
+    await waitGone(() => isSupervisor(record.pid, uid), 5_000);
+  }
+  let killed = false;
+  if (record?.qemuPid && (await isQemu(record.qemuPid))) {
+    process.kill(record.qemuPid, "SIGKILL");
+    await waitGone(() => isQemu(record.qemuPid as number), 5_000);
+    killed = true;
+  }
+  const paths = supervisorPaths(stateDir, uid);
+  await rm(paths.socket, { force: true });
+  await rm(paths.dir, { recursive: true, force: true });
+  return killed;
+}
+
+/**
+ * Stops every supervisor under `stateDir` and its VM (SIGTERM: a suspended
+ * sandbox's checkpoint is kept), killing what does not stop within
+ * `timeoutMs`. For tests, `npm run down` and the test global teardown:
+ * supervisors outlive the agent by design, so whoever throws a state
+ * directory away stops them first.
+ */
+export async function stopSupervisors(
+  stateDir: string,
+  options: { timeoutMs?: number; log?: Logger } = {},
+): Promise<string[]> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const found = await listSupervisors(stateDir);
+  await Promise.all(
+    found.map(async ({ uid, record }) => {
+      if (record && (await isSupervisor(record.pid, uid))) {
+        process.kill(record.pid, "SIGTERM");
+        if (!(await waitGone(() => isSupervisor(record.pid, uid), timeoutMs)))
+          options.log?.warn({ uid, pid: record.pid }, "a supervisor did not stop: killing it");
+      }
+      await reapSupervisor(stateDir, uid, record);
+    }),
+  );
+  return found.map((f) => f.uid);
+}

@@ -1,0 +1,371 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type {
+  AgentSandboxPhase,
+  DesiredSandbox,
+  ExecStart,
+  ObservedSandbox,
+  SshCredentials,
+} from "@turgon/api/agent";
+import type { SupervisorRecord, SupervisorSsh, SupervisorState } from "@turgon/api/supervisor";
+import type { RawData, WebSocket } from "ws";
+import { send } from "../exec/bridge.ts";
+import type { Logger } from "../logger.ts";
+import type { GuestAccess, GuestExecOptions, SandboxHandle } from "../sandboxes/handle.ts";
+import type { Timing } from "../sandboxes/sandbox.ts";
+import type { SupervisorClient } from "./client.ts";
+import { isSupervisor, reapSupervisor } from "./processes.ts";
+
+/** lastActivityAt moves at most this often (as in the supervisor's own sandbox). */
+const ACTIVITY_RESOLUTION_MS = 1000;
+/** How often the agent's activity (ingress, SSH) is passed on to the supervisor, at most. */
+const ACTIVITY_PUSH_MS = 5_000;
+/** How often a broken event stream to a live supervisor is tried again, at most. */
+const RESUBSCRIBE_ATTEMPTS = 20;
+
+/** A WebSocket close code that may be sent on (1005 and 1006 only report). */
+const sendableClose = (code: number) =>
+  code === 1000 || (code >= 1001 && code <= 1014 && code !== 1005 && code !== 1006) ? code : 1011;
+
+export interface SupervisedOptions {
+  stateDir: string;
+  log: Logger;
+  onChange: (sandbox: SupervisedSandbox) => void;
+  /** Boot, resume and suspend durations, for the agent's metrics. */
+  onTiming: (kind: Timing, seconds: number) => void;
+}
+
+/**
+ * A sandbox whose VM lives in its supervisor process. The agent keeps the
+ * supervisor's last reported state (from its event stream) and forwards
+ * changes, exec and SSH to it. When the stream ends and the process is gone,
+ * the VM died with it: the sandbox is Failed (VMExited) and the QEMU the
+ * supervisor left is killed.
+ */
+export class SupervisedSandbox implements SandboxHandle {
+  desired: DesiredSandbox;
+  private state?: SupervisorState;
+  private client?: SupervisorClient;
+  private pid?: number;
+  private lastActivity?: number;
+  private activityPushed = 0;
+  /** Set when the supervisor is gone, or never came up: what the sandbox reports then. */
+  private failure?: { reason: string; message: string };
+  private unsubscribe?: () => void;
+  private detached = false;
+  private stopping = false;
+  private ready: Promise<void> = Promise.resolve();
+  /** How many of the supervisor's timings the metrics have (those before adoption count as seen). */
+  private timingsSeen = 0;
+  private readonly tunnels = new Set<() => void>();
+  private readonly log: Logger;
+  private readonly options: SupervisedOptions;
+  private readonly launch?: () => Promise<SupervisorClient>;
+
+  private constructor(
+    desired: DesiredSandbox,
+    options: SupervisedOptions,
+    launch?: () => Promise<SupervisorClient>,
+  ) {
+    this.desired = desired;
+    this.options = options;
+    if (launch) this.launch = launch;
+    this.log = options.log.child({ uid: desired.uid });
+  }
+
+  /** A new sandbox: `start()` launches its supervisor and hands it the desired state. */
+  static create(
+    desired: DesiredSandbox,
+    options: SupervisedOptions,
+    launch: () => Promise<SupervisorClient>,
+  ): SupervisedSandbox {
+    return new SupervisedSandbox(desired, options, launch);
+  }
+
+  /** A running supervisor found by a starting agent, with the state it reported. */
+  static adopt(
+    client: SupervisorClient,
+    pid: number,
+    state: SupervisorState & { desired: DesiredSandbox },
+    options: SupervisedOptions,
+  ): SupervisedSandbox {
+    const sandbox = new SupervisedSandbox(state.desired, options);
+    sandbox.client = client;
+    sandbox.pid = pid;
+    sandbox.timingsSeen = state.timings.length;
+    sandbox.take(state);
+    sandbox.subscribe();
+    return sandbox;
+  }
+
+  get phase(): AgentSandboxPhase {
+    if (this.failure) return "Failed";
+    if (this.stopping) return "Stopping";
+    return this.state?.sandbox.phase ?? this.initialPhase();
+  }
+
+  private initialPhase(): AgentSandboxPhase {
+    return this.desired.operatingMode === "Suspended" ? "Suspended" : "Booting";
+  }
+
+  observe(): ObservedSandbox {
+    const { desired } = this;
+    const base: ObservedSandbox = this.state?.sandbox ?? {
+      uid: desired.uid,
+      name: desired.name,
+      namespace: desired.namespace,
+      generation: desired.generation,
+      phase: this.initialPhase(),
+      routes: [],
+      secretNames: [],
+    };
+    const reported = base.lastActivityAt ? Date.parse(base.lastActivityAt) : 0;
+    const last = Math.max(reported, this.lastActivity ?? 0);
+    const { reason, message, ingressReady, ...rest } = base;
+    const failed = this.failure;
+    return {
+      ...rest,
+      phase: this.phase,
+      ...(failed
+        ? { reason: failed.reason, message: failed.message, routes: [] }
+        : {
+            ...(reason ? { reason } : {}),
+            ...(message ? { message } : {}),
+            ...(ingressReady ? { ingressReady } : {}),
+          }),
+      ...(last > 0 ? { lastActivityAt: new Date(last).toISOString() } : {}),
+    };
+  }
+
+  touch(now = Date.now()): void {
+    if (this.lastActivity === undefined || now - this.lastActivity >= ACTIVITY_RESOLUTION_MS)
+      this.lastActivity = now;
+    // The supervisor keeps it too (a restarted agent reads it back), told at most this often.
+    if (this.client && now - this.activityPushed >= ACTIVITY_PUSH_MS) {
+      this.activityPushed = now;
+      this.client.touch(now).catch(() => {});
+    }
+  }
+
+  start(): Promise<void> {
+    const launch = this.launch;
+    if (!launch) return Promise.resolve();
+    this.ready = (async () => {
+      try {
+        const client = await launch();
+        this.client = client;
+        this.pid = (await client.hello()).pid;
+        if (this.stopping) return;
+        this.take(await client.putDesired(this.desired));
+        this.subscribe();
+      } catch (error) {
+        this.log.error({ err: error }, "the sandbox's supervisor did not start");
+        // Whatever did start of it goes: the sandbox is Failed until deleted or replaced.
+        await reapSupervisor(this.options.stateDir, this.desired.uid, this.record()).catch(
+          () => {},
+        );
+        this.fail("BootFailed", (error as Error).message);
+      }
+    })();
+    return this.ready;
+  }
+
+  /** Takes a state the supervisor reported; SSH tunnels end when SSH is no longer what they used. */
+  private take(state: SupervisorState): void {
+    const before = this.state?.ssh;
+    this.state = state;
+    // The supervisor keeps its last 100; a shorter list is a fresh count.
+    if (state.timings.length < this.timingsSeen) this.timingsSeen = 0;
+    for (const { kind, seconds } of state.timings.slice(this.timingsSeen))
+      this.options.onTiming(kind, seconds);
+    this.timingsSeen = state.timings.length;
+    if (before?.state === "ready") {
+      const now = state.ssh;
+      if (now.state !== "ready" || now.port !== before.port) this.endTunnels();
+    }
+    this.options.onChange(this);
+  }
+
+  private fail(reason: string, message: string): void {
+    this.failure = { reason, message };
+    this.endTunnels();
+    this.options.onChange(this);
+  }
+
+  private endTunnels(): void {
+    for (const end of [...this.tunnels]) end();
+    this.tunnels.clear();
+  }
+
+  /** Follows the supervisor's event stream until it ends; then finds out why. */
+  private subscribe(attempt = 0): void {
+    const client = this.client;
+    if (!client || this.detached || this.stopping) return;
+    this.unsubscribe = client.subscribe(
+      (state) => {
+        attempt = 0;
+        this.take(state);
+      },
+      () => void this.streamEnded(attempt),
+    );
+  }
+
+  private async streamEnded(attempt: number): Promise<void> {
+    if (this.detached || this.stopping || this.failure) return;
+    const pid = this.pid;
+    if (pid && (await isSupervisor(pid, this.desired.uid)) && attempt < RESUBSCRIBE_ATTEMPTS) {
+      await sleep(250);
+      this.subscribe(attempt + 1);
+      return;
+    }
+    if (this.detached || this.stopping) return;
+    const qemuPid = this.state?.qemuPid;
+    this.log.warn({ pid, qemuPid }, "the sandbox's supervisor exited unexpectedly");
+    await reapSupervisor(this.options.stateDir, this.desired.uid, this.record()).catch(
+      (error: unknown) => this.log.warn({ err: error }, "reaping the supervisor's VM failed"),
+    );
+    this.fail(
+      "VMExited",
+      `the sandbox's supervisor (pid ${pid}) exited unexpectedly${qemuPid ? `; its QEMU (pid ${qemuPid}) was stopped` : ""}`,
+    );
+  }
+
+  async applyLive(desired: DesiredSandbox): Promise<void> {
+    // Tunnels are this process's connections to the guest's forwarded sshd: the
+    // supervisor cannot end them, and closing SSH (off, or a suspend) waits for them.
+    if (!desired.ssh.enabled || desired.operatingMode === "Suspended") this.endTunnels();
+    this.desired = desired;
+    await this.ready;
+    const client = this.client;
+    if (!client || this.failure) return;
+    this.take(await client.putDesired(desired));
+  }
+
+  async stop(options: { keepSuspended?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    this.options.onChange(this);
+    await this.ready;
+    this.unsubscribe?.();
+    this.endTunnels();
+    const client = this.client;
+    if (client && !this.failure) {
+      try {
+        await client.stop({ keepSuspended: options.keepSuspended ?? false });
+      } catch (error) {
+        this.log.warn({ err: error }, "the supervisor did not stop cleanly; killing it");
+      }
+    }
+    // Gone by itself after a stop; whatever is left (a hung or dead one) is reaped.
+    const pid = this.pid;
+    const deadline = Date.now() + 10_000;
+    while (pid && Date.now() < deadline && (await isSupervisor(pid, this.desired.uid)))
+      await sleep(50);
+    await reapSupervisor(this.options.stateDir, this.desired.uid, this.record());
+  }
+
+  /** Lets go of the supervisor (agent shutdown): its VM goes on. */
+  async detach(): Promise<void> {
+    this.detached = true;
+    await this.ready.catch(() => {});
+    this.unsubscribe?.();
+  }
+
+  gateway(): { host: string; port: number } | undefined {
+    return this.phase === "Running" ? this.state?.gateway : undefined;
+  }
+
+  get vm(): GuestAccess | undefined {
+    const client = this.client;
+    if (!client || this.phase !== "Running") return undefined;
+    return {
+      exec: (command: string | string[], options: GuestExecOptions = {}) =>
+        client.exec({
+          command,
+          ...(options.stdin !== undefined ? { stdin: options.stdin } : {}),
+          ...(options.env ? { env: options.env } : {}),
+          ...(options.cwd ? { cwd: options.cwd } : {}),
+          timeoutMs: options.timeoutMs ?? 60_000,
+        }),
+      setIngressRoutes: (routes) => client.setIngressRoutes(routes),
+      getIngressRoutes: () => this.state?.sandbox.routes ?? [],
+    };
+  }
+
+  /** Relays an exec session's frames, both ways and unchanged, to the supervisor's exec socket. */
+  attachExec(socket: WebSocket, start: ExecStart, log: Logger): void {
+    const client = this.client;
+    if (!client || this.phase !== "Running") {
+      send(socket, { type: "error", message: `sandbox ${this.desired.uid} is ${this.phase}` });
+      socket.close(1008, "sandbox not running");
+      return;
+    }
+    this.touch();
+    const upstream = client.execSocket();
+    const queued: { data: RawData; binary: boolean }[] = [];
+    upstream.on("open", () => {
+      upstream.send(JSON.stringify(start));
+      for (const { data, binary } of queued.splice(0)) upstream.send(data, { binary });
+    });
+    socket.on("message", (data: RawData, binary: boolean) => {
+      this.touch();
+      if (upstream.readyState === upstream.OPEN) upstream.send(data, { binary });
+      else if (upstream.readyState === upstream.CONNECTING) queued.push({ data, binary });
+    });
+    upstream.on("message", (data: RawData, binary: boolean) => {
+      if (socket.readyState === socket.OPEN) socket.send(data, { binary });
+    });
+    upstream.on("close", (code, reason) => {
+      if (socket.readyState === socket.OPEN) socket.close(sendableClose(code), reason);
+    });
+    upstream.on("error", (error) => {
+      log.warn(
+        { uid: this.desired.uid, err: error.message },
+        "exec relay to the supervisor failed",
+      );
+      if (socket.readyState === socket.OPEN) {
+        send(socket, { type: "error", message: `exec failed: ${error.message}` });
+        socket.close(1011, "exec failed");
+      }
+    });
+    socket.on("close", () => {
+      if (upstream.readyState === upstream.OPEN) upstream.close(1000);
+      else if (upstream.readyState === upstream.CONNECTING) upstream.terminate();
+    });
+  }
+
+  sshState(): SupervisorSsh {
+    // Off as soon as it is turned off: the supervisor's close may still be finishing.
+    if (this.failure || !this.state || !this.desired.ssh.enabled) return { state: "off" };
+    return this.state.ssh;
+  }
+
+  async sshCredentials(): Promise<SshCredentials> {
+    if (!this.client) throw new Error("the supervisor is not up");
+    return this.client.sshCredentials();
+  }
+
+  trackTunnel(end: () => void): () => void {
+    this.tunnels.add(end);
+    return () => this.tunnels.delete(end);
+  }
+
+  hostPid(): number | undefined {
+    return this.failure ? undefined : this.state?.qemuPid;
+  }
+
+  /** What reaping needs of the supervisor: its pid and its QEMU's, as last known. */
+  private record(): Pick<SupervisorRecord, "pid" | "qemuPid"> | undefined {
+    if (!this.pid) return undefined;
+    const qemuPid = this.state?.qemuPid;
+    return { pid: this.pid, ...(qemuPid ? { qemuPid } : {}) };
+  }
+
+  /** What the supervisor's VM runs on, once it booted. */
+  accelerator(): "kvm" | "tcg" | undefined {
+    return this.state?.accelerator;
+  }
+
+  /** The supervisor's process id, once it runs. */
+  supervisorPid(): number | undefined {
+    return this.pid;
+  }
+}
