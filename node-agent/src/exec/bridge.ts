@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   describeFieldErrors,
   ExecChannel,
@@ -8,6 +9,7 @@ import {
 import type { WebSocket } from "ws";
 import type { Logger } from "../logger.ts";
 import type { SandboxVm } from "../vm/launcher.ts";
+import { hangUpCommand, leaderFile, recordingLeader } from "./hang-up.ts";
 
 export const send = (socket: WebSocket, message: ExecServerControl) =>
   socket.send(JSON.stringify(message));
@@ -33,7 +35,9 @@ export function bridgeExec(
   touch: () => void,
 ): void {
   touch();
-  const process = vm.exec(start.command, {
+  // A terminal's command records its session's leader, so that closing the tab can hang it up.
+  const leader = start.tty ? leaderFile(randomUUID()) : undefined;
+  const process = vm.exec(leader ? recordingLeader(leader, start.command) : start.command, {
     pty: start.tty,
     stdin: true,
     stdout: "pipe",
@@ -65,17 +69,19 @@ export function bridgeExec(
     else process.end();
   });
   let exited = false;
-  // A client that goes away ends the session's stdin; the command may still finish. No hang-up
-  // reaches a guest pty (Gondolin keeps it open), so a terminal session gets what its user would
-  // type: ^C for the foreground job (and a half-typed line), then the end of input for the shell.
+  // A client that goes away ends the session's stdin; a command may still finish. A terminal
+  // is hung up, as closing a real one does: its shell and the shell's jobs get SIGHUP.
   socket.on("close", () => {
-    if (start.tty && !exited) process.write(Buffer.from("\x03"));
     process.end();
+    if (leader && !exited)
+      run(vm, hangUpCommand(leader), log, "hanging up a closed terminal's session failed");
   });
 
   Promise.resolve(process).then(
     (result) => {
       exited = true;
+      if (leader)
+        run(vm, ["/bin/rm", "-f", leader], log, "removing a terminal's leader file failed");
       send(socket, {
         type: "exit",
         exitCode: result.exitCode,
@@ -88,5 +94,15 @@ export function bridgeExec(
       send(socket, { type: "error", message: error.message });
       socket.close(1011, "exec failed");
     },
+  );
+}
+
+/** Runs a housekeeping command in the guest; its failure is logged, never thrown. */
+function run(vm: Pick<SandboxVm, "exec">, command: string[], log: Logger, failed: string): void {
+  Promise.resolve(vm.exec(command)).then(
+    (result) => {
+      if (result.exitCode !== 0) log.warn({ exitCode: result.exitCode }, failed);
+    },
+    (error: Error) => log.warn({ err: error.message }, failed),
   );
 }
