@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { recordedQemuPid } from "@turgon/node-agent/testing";
 import type { Stack } from "@turgon/operator/testing";
 import { trpcMutation, trpcQuery } from "./sandboxes-support.ts";
 
@@ -61,12 +62,9 @@ export async function until<T>(
   }
 }
 
-/** The host PID of the sandbox's QEMU, as the agent records it in its state directory. */
-export async function vmHostPid(stack: Stack, uid: string): Promise<number> {
-  const record = JSON.parse(
-    await readFile(join(stack.dir, "agent", "state", "vms", `${uid}.json`), "utf8"),
-  ) as { pid: number };
-  return record.pid;
+/** The host PID of the sandbox's QEMU, as its supervisor records it in the agent's state directory. */
+export function vmHostPid(stack: Stack, uid: string): Promise<number> {
+  return recordedQemuPid(join(stack.dir, "agent", "state"), uid);
 }
 
 /** Saves `spec` over the policy's current version through tRPC, as `cookie`'s user, with `reason`. */

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Sandbox } from "@turgon/api/crd";
 import { kubectl, testEnvironment, uniqueName } from "@turgon/dev/testing";
-import { isQemu } from "@turgon/node-agent/testing";
+import { isQemu, recordedQemuPid } from "@turgon/node-agent/testing";
 import { eventually, type Stack, startStack } from "./testing.ts";
 
 describe("deleting a namespace with a running Sandbox", () => {
@@ -20,14 +20,11 @@ describe("deleting a namespace with a running Sandbox", () => {
 
   const agentGet = (uid: string) => stack.agentCall(`/v1/sandboxes/${uid}`);
   /**
-   * The agent's API reports no host pid; it records each VM's QEMU pid in
-   * `<state-dir>/vms/<uid>.json` (to reap VMs after a crash), and
-   * startStack puts the agent's state under `<stack.dir>/agent/state`.
+   * The agent's API reports no host pid; each VM's supervisor records its QEMU pid (so that a
+   * starting agent can reap it), and startStack puts the agent's state under
+   * `<stack.dir>/agent/state`.
    */
-  const qemuPid = async (uid: string) => {
-    const record = await readFile(join(stack.dir, "agent", "state", "vms", `${uid}.json`), "utf8");
-    return (JSON.parse(record) as { pid: number }).pid;
-  };
+  const qemuPid = (uid: string) => recordedQemuPid(join(stack.dir, "agent", "state"), uid);
 
   before(async () => {
     stack = await startStack();
