@@ -42,7 +42,7 @@ async function listen(server: Server): Promise<number> {
 function oneSandbox(uid: string, port: number) {
   const sandbox = {
     phase: "Running",
-    ingress: { host: "127.0.0.1", port },
+    gateway: () => ({ host: "127.0.0.1", port }),
     desired: { uid, ingress: { enabled: true } },
     touches: 0,
     touch() {
