@@ -23,7 +23,8 @@ export async function eventually<T>(
   timeoutMs = 60_000,
   intervalMs = 250,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  // The monotonic clock: Date.now() is whole milliseconds and can step with the wall clock.
+  const deadline = performance.now() + timeoutMs;
   let last: T | undefined;
   let lastError: unknown;
   for (;;) {
@@ -34,8 +35,8 @@ export async function eventually<T>(
     } catch (error) {
       lastError = error;
     }
-    if (Date.now() >= deadline) break;
-    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+    if (performance.now() >= deadline) break;
+    await sleep(Math.min(intervalMs, Math.max(0, deadline - performance.now())));
   }
   throw new NotWithinError(
     `${what}: not within ${timeoutMs} ms; last value ${JSON.stringify(last)}${lastError ? `; last error ${(lastError as Error).message}` : ""}`,
