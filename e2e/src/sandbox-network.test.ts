@@ -287,6 +287,44 @@ describe("a sandbox's own network rules in the browser", () => {
     assert.deepEqual((await sandboxNetwork()).spec.network?.allowedHosts, ["api.example.org"]);
   });
 
+  it("a crafted sandbox or namespace name is refused by name before it reaches a Kubernetes URL", async () => {
+    const cookie = await signIn(dashboard.url, users.owner, TEST_PASSWORD);
+    const before = (await sandboxNetwork()).spec.network;
+    const crafted = [
+      { namespace: nsA, name: "../../api/v1/secrets" },
+      { namespace: nsA, name: "app/status" },
+      { namespace: nsA, name: "app%2F..%2Fother" },
+      { namespace: nsA, name: "App" },
+      { namespace: nsA, name: "a".repeat(254) },
+      { namespace: `${nsA}/../kube-system`, name: "app" },
+    ];
+    for (const ref of crafted) {
+      const answer = await trpcQuery(dashboard.url, cookie, "sandboxNetwork.get", ref);
+      assert.equal(
+        answer.error?.code,
+        "BAD_REQUEST",
+        `${JSON.stringify(ref)}: ${JSON.stringify(answer)}`,
+      );
+      const field = ref.namespace === nsA ? "name" : "namespace";
+      assert.match(
+        JSON.stringify(answer.error),
+        new RegExp(`\\b${field}\\b`),
+        JSON.stringify(answer),
+      );
+      const saved = await trpcMutation(dashboard.url, cookie, "sandboxNetwork.save", {
+        ...ref,
+        network: { allowedHosts: ["*"] },
+        loadedNetwork: {},
+      });
+      assert.equal(
+        saved.error?.code,
+        "BAD_REQUEST",
+        `${JSON.stringify(ref)}: ${JSON.stringify(saved)}`,
+      );
+    }
+    assert.deepEqual((await sandboxNetwork()).spec.network, before, "nothing was saved");
+  });
+
   it("no tRPC response or page of this test carried the Secret's value", async () => {
     // The picker's responses name the Secret's keys ("token"), never a value.
     await seen.assertNeverCarried(SECRET_VALUE, {
