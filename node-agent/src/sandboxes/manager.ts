@@ -136,7 +136,11 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
         .hello(5_000)
         .then(async (hello) => ({ hello, state: await client.state() }))
         .catch(() => undefined);
-      const desired = found?.state.desired;
+      // Only the supervisor of this very sandbox is adopted: its own uid, and a desired state for it.
+      const desired =
+        found?.hello.uid === uid && found.state.desired?.uid === uid
+          ? found.state.desired
+          : undefined;
       if (found && found.hello.protocol !== SUPERVISOR_PROTOCOL)
         this.context.log.error(
           { uid, protocol: found.hello.protocol, ours: SUPERVISOR_PROTOCOL },

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,6 +121,26 @@ describe("re-adopting supervisors", async () => {
     await assert.rejects(access(foreignPaths.dir), { code: "ENOENT" });
     await assert.rejects(access(supervisorPaths(stateDir, silent).dir), { code: "ENOENT" });
     await manager.detachAll();
+  });
+
+  it("never puts a deep state directory's socket in a temporary directory someone else made first", async () => {
+    const deep = join(stateDir, "x".repeat(120), "state");
+    const previous = process.env.TMPDIR;
+    const tmp = await mkdtemp(join(tmpdir(), "turgon-foreign-tmp-"));
+    try {
+      process.env.TMPDIR = tmp;
+      // Another user got there first: the directory is open to everyone.
+      const squatted = join(tmp, `turgon-supervisors-${process.getuid?.() ?? 0}`);
+      await mkdir(squatted, { mode: 0o777 });
+      await chmod(squatted, 0o777);
+      assert.throws(() => supervisorPaths(deep, randomUUID()), {
+        message: new RegExp(`${squatted} is not a private directory`),
+      });
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 
   it("gives a deep state directory a socket path a Unix socket can take", async () => {

@@ -9,9 +9,9 @@
  * case before it has not (so each passes alone under --test-name-pattern).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -217,6 +217,25 @@ describe("supervisors: VMs outlive the agent", async () => {
       assert.equal((await exec(curl(`${upstream.url}/adopted-allowed`))).stdout, "200");
     });
   }
+
+  it("lets no other user of the host reach a supervisor's control socket", async () => {
+    await ensureVm();
+    const paths = supervisorPaths(stateDir, uid);
+    assert.equal((await stat(paths.dir)).mode & 0o777, 0o700, "its directory");
+    assert.equal((await stat(paths.socket)).mode & 0o777, 0o600, "the socket");
+    // An attacker on the host as another user (nobody) tries to connect.
+    const attempt = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `require("node:net").connect(${JSON.stringify(paths.socket)})
+          .on("connect", () => { console.log("connected"); process.exit(0); })
+          .on("error", (e) => { console.log(e.code); process.exit(3); });`,
+      ],
+      { uid: 65534, gid: 65534, encoding: "utf8", timeout: 10_000 },
+    );
+    assert.equal(attempt.stdout.trim(), "EACCES", attempt.stderr);
+  });
 
   it("mediates and audits egress while the agent is down; Redis gets every event once it is back", async () => {
     await ensureVm();

@@ -19,6 +19,7 @@ import {
 } from "@turgon/api/supervisor";
 import { WebSocket } from "ws";
 import { z } from "zod";
+import { parseJson } from "../exec/bridge.ts";
 
 /** The supervisor answered with an error (status and its `error` code), or not at all. */
 export class SupervisorCallError extends Error {
@@ -162,7 +163,8 @@ export class SupervisorClient {
             const line = buffered.slice(0, newline);
             buffered = buffered.slice(newline + 1);
             newline = buffered.indexOf("\n");
-            const parsed = SupervisorStateSchema.safeParse(JSON.parse(line));
+            // A line that is not a state (not even JSON) is skipped: the agent never throws on it.
+            const parsed = SupervisorStateSchema.safeParse(parseJson(Buffer.from(line)));
             if (parsed.success) onState(parsed.data);
           }
         });

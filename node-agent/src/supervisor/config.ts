@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { lstatSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SUPERVISOR_RECORD, SUPERVISOR_SOCKET } from "@turgon/api/supervisor";
@@ -36,14 +37,38 @@ const MAX_SOCKET_PATH_BYTES = 107;
 /**
  * The supervisor's socket: `<dir>/control.sock`, or, when that path is too
  * long for a Unix socket (a deep state directory, as tests make), a name of
- * the same path's hash in the temporary directory. Both sides compute it
- * from the same inputs; the socket is 0600 either way.
+ * the same path's hash in a private directory of this user's under the
+ * temporary directory. Both sides compute it from the same inputs; the
+ * socket is 0600 either way.
  */
 function socketPath(dir: string): string {
   const inDir = join(dir, SUPERVISOR_SOCKET);
   if (Buffer.byteLength(inDir) <= MAX_SOCKET_PATH_BYTES) return inDir;
   const hash = createHash("sha256").update(inDir).digest("hex").slice(0, 24);
-  return join(tmpdir(), `turgon-supervisor-${hash}.sock`);
+  return join(privateSocketsDir(), `${hash}.sock`);
+}
+
+/**
+ * `<tmp>/turgon-supervisors-<uid>`, made 0700 and checked to be this user's
+ * own directory with no access for others: anyone may create names in the
+ * temporary directory, so a name there that someone else made first must
+ * never be bound or connected to (it would see the desired state, secrets
+ * included).
+ */
+function privateSocketsDir(): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = join(tmpdir(), `turgon-supervisors-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  const found = lstatSync(dir);
+  if (!found.isDirectory() || found.uid !== uid || (found.mode & 0o077) !== 0)
+    throw new Error(
+      `${dir} is not a private directory of this user's (owner ${found.uid}, mode ${(found.mode & 0o777).toString(8)}): refusing to put supervisor sockets there`,
+    );
+  return dir;
 }
 
 /** Where one sandbox's supervisor keeps its socket, record and log. */
