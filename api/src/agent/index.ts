@@ -94,6 +94,12 @@ export const ObservedSandbox = z.strictObject({
   ingressReady: z.strictObject({ ready: z.boolean(), message: z.string() }).optional(),
   /** Secret names whose placeholders new guest processes get; names are added and removed live. */
   secretNames: z.array(z.string()),
+  /**
+   * The port of this sandbox's own ingress front on the agent's ingress host,
+   * served by its supervisor, so the URL answers while the agent restarts.
+   * Absent for sandboxes served only through the agent's ingress port.
+   */
+  frontPort: z.int().min(1).max(65_535).optional(),
 });
 export type ObservedSandbox = z.infer<typeof ObservedSandbox>;
 

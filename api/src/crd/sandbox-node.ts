@@ -7,6 +7,22 @@ const Capacity = z.strictObject({
   vms: z.int().min(0),
 });
 
+const port = z.int().min(1).max(65_535);
+
+/** An inclusive range of TCP ports. */
+export const FrontPorts = z
+  .strictObject({ first: port, last: port })
+  .meta({
+    "x-kubernetes-validations": [
+      { rule: "self.first <= self.last", message: "first must not be greater than last" },
+    ],
+  })
+  .refine((range) => range.first <= range.last, {
+    message: "first must not be greater than last",
+    path: ["first"],
+  });
+export type FrontPorts = z.infer<typeof FrontPorts>;
+
 /** A node agent's registration: where to reach it and what it can hold. */
 export const SandboxNode = z.strictObject({
   apiVersion: z.literal(API_VERSION),
@@ -18,6 +34,10 @@ export const SandboxNode = z.strictObject({
       .url()
       .optional()
       .meta({ description: "Base URL of the agent's ingress data plane." }),
+    frontPorts: FrontPorts.optional().meta({
+      description:
+        "The ports the agent's sandbox fronts listen on, on the ingress host; the router sends a sandbox's requests to its front only inside this range.",
+    }),
     unschedulable: z.boolean().default(false),
   }),
   status: z

@@ -182,6 +182,10 @@ export const SandboxStatus = z.strictObject({
       access: z.enum(["private", "authenticated", "public"]).optional().meta({
         description: "The access in force, template defaults applied; the router enforces it.",
       }),
+      frontPort: z.int().min(1).max(65_535).optional().meta({
+        description:
+          "The port of the sandbox's own ingress front on its node's ingress host; the router uses it only inside the node's spec.frontPorts.",
+      }),
     })
     .optional(),
   ssh: z.strictObject({ command: z.string().optional() }).optional(),

@@ -19,6 +19,9 @@
  * - `POST /exec` ← `ExecOnceRequest` → `ExecOnceResult`; WebSocket `GET /exec`
  *   speaks the agent's exec frames (see `../agent/exec.ts`) unchanged.
  * - `GET /ssh/credentials` → `SshCredentials`; the forwarded port is in the state.
+ * - `PUT /front` ← `SupervisorFront`: the credentials of the sandbox's own
+ *   ingress front (its port is in the hello), which serves the sandbox's URL
+ *   while the agent is away.
  * - `POST /touch` ← `SupervisorTouch`: activity the agent saw (ingress, SSH
  *   tunnels), so lastActivityAt survives an agent restart.
  * - `PUT /ingress-routes` ← routes: sets the guest's table as the guest itself
@@ -40,14 +43,27 @@ export const SUPERVISOR_RECORD = "record.json";
  */
 export const SUPERVISOR_PROTOCOL = 1;
 
-export const SupervisorHello = z.strictObject({
+/*
+ * What the agent reads from a supervisor (hello, record, state) is parsed
+ * leniently: fields a later build adds are dropped, not refused, so an agent
+ * rolled back does not reap the VMs of a newer one. A change an older agent
+ * must not ignore bumps SUPERVISOR_PROTOCOL instead.
+ */
+export const SupervisorHello = z.object({
   uid: z.string(),
   protocol: z.int(),
   /** The build of the supervisor (the agent's version when it was started). */
   version: z.string(),
   pid: z.int(),
   qemuPid: z.int().optional(),
+  /**
+   * The QEMU process's start time (field 22 of /proc/<pid>/stat, clock ticks
+   * since boot): a pid is signalled only while it still names that process.
+   */
+  qemuStartTime: z.int().min(0).optional(),
   startedAt: z.iso.datetime(),
+  /** The port of the sandbox's ingress front (see `SupervisorFront`), bound before hello answers. */
+  frontPort: z.int().min(1).max(65_535).optional(),
 });
 export type SupervisorHello = z.infer<typeof SupervisorHello>;
 
@@ -77,12 +93,13 @@ export const SupervisorSsh = z.discriminatedUnion("state", [
 export type SupervisorSsh = z.infer<typeof SupervisorSsh>;
 
 /** What the supervisor reports: the sandbox as the agent API shows it, and what fronts it. */
-export const SupervisorObserved = z.strictObject({
+export const SupervisorObserved = z.object({
   sandbox: ObservedSandbox,
   /** The VM's Gondolin ingress gateway on the host's loopback, while it serves. */
   gateway: z.strictObject({ host: z.string(), port: z.int() }).optional(),
   ssh: SupervisorSsh,
   qemuPid: z.int().optional(),
+  qemuStartTime: z.int().min(0).optional(),
   /**
    * How long each boot, resume and suspend took, oldest first (a few per
    * sandbox): the agent's metrics take the ones it has not seen.
@@ -109,6 +126,26 @@ export const SupervisorStop = z.strictObject({
 export type SupervisorStop = z.infer<typeof SupervisorStop>;
 
 export const SupervisorIngressRoutes = z.array(ObservedRoute);
+
+/**
+ * `PUT /front`: how the sandbox's ingress front authenticates its callers,
+ * the same as the agent's ingress port: mutual TLS with the agent's serving
+ * certificate and client CA, or a bearer token (insecure mode). The agent
+ * pushes it at start and on adoption, and again when its files rotate; the
+ * supervisor keeps it in memory only.
+ */
+export const SupervisorFront = z.strictObject({
+  auth: z.discriminatedUnion("mode", [
+    z.strictObject({
+      mode: z.literal("certificate"),
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      clientCa: z.string().min(1),
+    }),
+    z.strictObject({ mode: z.literal("token"), token: z.string().min(1) }),
+  ]),
+});
+export type SupervisorFront = z.infer<typeof SupervisorFront>;
 
 /** `POST /touch`: ingress and SSH activity seen by the agent (at most every few seconds). */
 export const SupervisorTouch = z.strictObject({ at: z.int().min(0) });
