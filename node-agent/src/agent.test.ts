@@ -547,6 +547,50 @@ describe("node agent", async () => {
       assert.deepEqual(allowed?.secretsInjected, ["API_TOKEN"]);
     });
 
+    it("passes uploads through whole: with Expect: 100-continue (curl's default above 1 MiB) and chunked", async () => {
+      await call(
+        "PUT",
+        `/v1/sandboxes/${uid}/policy`,
+        policy({ allowedHosts: [upstream.address] }),
+      );
+      const vm = agent.manager.get(uid)?.vm;
+      assert.ok(vm, "the sandbox VM runs");
+      const upload = async (bytes: number, header: string, path: string) => {
+        const file = `/tmp/upload-${bytes}`;
+        const made = await vm.exec(`head -c ${bytes} /dev/urandom > ${file} && sha256sum ${file}`);
+        const sha256 = made.stdout.split(/\s/)[0];
+        const mark = upstream.received.length;
+        const sent = await vm.exec(
+          `curl -s -o /dev/null -m 120 -x http://192.0.2.1:80 -H '${header}' --data-binary @${file} -w '%{http_code}' '${upstream.url}${path}'`,
+        );
+        return {
+          status: Number(sent.stdout.trim()),
+          sha256,
+          received: upstream.received.slice(mark),
+        };
+      };
+      const expecting = await upload(3 * 1024 * 1024, "Expect: 100-continue", "/expect-upload");
+      assert.equal(expecting.status, 200, "an upload that waits for 100 Continue is not refused");
+      assert.deepEqual(
+        expecting.received.map((r) => [r.url, r.body.bytes, r.body.sha256]),
+        [["/expect-upload", 3 * 1024 * 1024, expecting.sha256]],
+        "the upstream got every byte",
+      );
+      assert.equal(
+        expecting.received[0]?.headers.expect,
+        undefined,
+        "Expect is the proxy's to answer",
+      );
+      const chunked = await upload(256 * 1024, "Transfer-Encoding: chunked", "/chunked-upload");
+      assert.equal(chunked.status, 200);
+      assert.deepEqual(
+        chunked.received.map((r) => [r.url, r.body.bytes, r.body.sha256]),
+        [["/chunked-upload", 256 * 1024, chunked.sha256]],
+      );
+      const [audited] = await waitForEvents((e) => e.path === "/expect-upload", 1);
+      assert.deepEqual([audited?.decision, audited?.status], ["allowed", 200]);
+    });
+
     it("in report mode lets a would-be-denied request through and audits it as such", async () => {
       await call(
         "PUT",

@@ -7,6 +7,8 @@ export interface ReceivedRequest {
   method: string;
   url: string;
   headers: Record<string, string | string[] | undefined>;
+  /** The request body as it arrived: its length and sha256 (hex). */
+  body: { bytes: number; sha256: string };
 }
 
 /**

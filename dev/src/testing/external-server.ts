@@ -6,6 +6,7 @@
  * answers every A query with the host's own address, for guests whose DNS
  * goes to a trusted resolver. `node external-server.ts <port> <address>`.
  */
+import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { createServer } from "node:http";
 
@@ -13,9 +14,18 @@ const port = Number(process.argv[2] ?? 8080);
 const address = process.argv[3] ?? "127.0.0.1";
 
 const http = createServer((req, res) => {
-  const record = { method: req.method, url: req.url, headers: req.headers };
-  process.stdout.write(`${JSON.stringify(record)}\n`);
-  res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+  const hash = createHash("sha256");
+  let bytes = 0;
+  req.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  req.on("end", () => {
+    const body = { bytes, sha256: hash.digest("hex") };
+    const record = { method: req.method, url: req.url, headers: req.headers, body };
+    process.stdout.write(`${JSON.stringify(record)}\n`);
+    res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+  });
 });
 
 /** The answer to one DNS query: the question echoed, and for type A our address. */
