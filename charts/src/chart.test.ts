@@ -13,6 +13,8 @@ import { CHART_DIR, helm, renderChart } from "./helm.ts";
 import { driftedRbac } from "./rbac.ts";
 import { README, readmeWithValuesTable } from "./values-doc.ts";
 
+const REPO_ROOT = join(CHART_DIR, "../..");
+
 type Manifest = {
   apiVersion: string;
   kind: string;
@@ -200,6 +202,36 @@ describe("the chart", () => {
 
   it("is the one source of the local platform's RBAC (`npm run generate:rbac` after a change)", async () => {
     assert.deepEqual(await driftedRbac(), []);
+  });
+
+  it("alerts on metrics the components really export", async () => {
+    const all = manifests(
+      await renderChart({ valuesFiles: [join(CHART_DIR, "ci", "all-features-values.yaml")] }),
+    );
+    const rule = find(all, "PrometheusRule", "turgon").spec as Any;
+    const alerts = new Map<string, string>(
+      rule.groups[0].rules.map((r: Any) => [r.alert as string, r.expr as string]),
+    );
+    assert.deepEqual([...alerts.keys()].sort(), [
+      "TurgonAgentDown",
+      "TurgonAuditBacklog",
+      "TurgonReconcileErrors",
+      "TurgonRouter5xx",
+    ]);
+    const exported = [
+      await readFile(join(REPO_ROOT, "operator/src/metrics/metrics.ts"), "utf8"),
+      await readFile(join(REPO_ROOT, "router/src/metrics.ts"), "utf8"),
+    ].join("\n");
+    for (const [alert, expr] of alerts) {
+      for (const metric of expr.match(/\bturgon_[a-z_]+/g) ?? [])
+        assert.ok(
+          exported.includes(`name: "${metric}"`),
+          `${alert} uses ${metric}, which nothing exports`,
+        );
+    }
+    assert.match(alerts.get("TurgonRouter5xx") ?? "", /code="5xx"/);
+    const monitors = all.filter((m) => m.kind === "ServiceMonitor").map((m) => m.metadata.name);
+    assert.deepEqual(monitors.sort(), ["turgon-node-agent", "turgon-operator", "turgon-router"]);
   });
 
   it("documents every value in the README's table (`npm run charts:readme` after a change)", async () => {
