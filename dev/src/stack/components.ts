@@ -20,7 +20,12 @@ export const READY_MESSAGES: Record<ComponentName, string> = {
   router: "router started",
 };
 
-/** Each component's RBAC, applied before it starts. */
+/**
+ * Each component's RBAC, applied before it starts: the chart's RBAC
+ * templates rendered for `turgon-system` (`npm run generate:rbac`; a chart
+ * test fails when they differ), so the local platform and a Helm install
+ * grant the same.
+ */
 export const RBAC_MANIFESTS: Record<ComponentName, string> = {
   "node-agent": "node-agent/deploy/rbac.yaml",
   operator: "operator/deploy/rbac.yaml",
