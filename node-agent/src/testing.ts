@@ -1,12 +1,11 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
-import { SupervisorRecord } from "@turgon/api/supervisor";
 import { agentFlags, toArgs } from "@turgon/dev/stack";
 import { type AgentPkiFiles, testEnvironment } from "@turgon/dev/testing";
 import fc from "fast-check";
 import type { GuestAccess } from "./sandboxes/handle.ts";
 import { supervisorPaths } from "./supervisor/config.ts";
+import { readSupervisorRecord } from "./supervisor/record.ts";
 
 /**
  * Flags for an agent under test: its files under `dir`, the test platform's
@@ -88,7 +87,7 @@ export const execFrame: fc.Arbitrary<{ data: Buffer; binary: boolean }> = fc.one
 export { type RunningAgent, startAgent } from "./agent.ts";
 export { loadConfig } from "./config/config.ts";
 export { validateDesired } from "./sandboxes/validate.ts";
-export { isQemu } from "./state/vm-records.ts";
+export { isQemu } from "./supervisor/process-identity.ts";
 /** Supervisors outlive their agent: a test that throws a state directory away stops them first. */
 export { stopSupervisors } from "./supervisor/processes.ts";
 
@@ -97,8 +96,8 @@ export { stopSupervisors } from "./supervisor/processes.ts";
  * directory (`<state-dir>/supervisors/<uid>/record.json`) once the VM has booted.
  */
 export async function recordedQemuPid(stateDir: string, uid: string): Promise<number> {
-  const path = supervisorPaths(stateDir, uid).record;
-  const record = SupervisorRecord.parse(JSON.parse(await readFile(path, "utf8")));
-  if (record.qemuPid === undefined) throw new Error(`${path} names no QEMU pid: the VM is not up`);
+  const { dir, record: path } = supervisorPaths(stateDir, uid);
+  const record = await readSupervisorRecord(dir);
+  if (record?.qemuPid === undefined) throw new Error(`${path} names no QEMU pid: the VM is not up`);
   return record.qemuPid;
 }

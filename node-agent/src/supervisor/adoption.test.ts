@@ -11,13 +11,12 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { access, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AUDIT_QUEUE, type AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
-import { SupervisorRecord } from "@turgon/api/supervisor";
 import { freePort } from "@turgon/dev/ports";
 import {
   type ExternalHost,
@@ -31,11 +30,11 @@ import {
 } from "@turgon/dev/testing";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { isQemu } from "../state/vm-records.ts";
 import { stopSupervisors, testAgentFlags } from "../testing.ts";
 import { SupervisorClient } from "./client.ts";
 import { supervisorPaths } from "./config.ts";
-import { isSupervisor } from "./processes.ts";
+import { isQemu, isSupervisor } from "./process-identity.ts";
+import { readSupervisorRecord } from "./record.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -130,10 +129,11 @@ describe("supervisors: VMs outlive the agent", async () => {
     return json as { exitCode: number; stdout: string; stderr: string };
   };
 
-  const record = async () =>
-    SupervisorRecord.parse(
-      JSON.parse(await readFile(supervisorPaths(stateDir, uid).record, "utf8")),
-    );
+  const record = async () => {
+    const found = await readSupervisorRecord(supervisorPaths(stateDir, uid).dir);
+    assert.ok(found, "the supervisor's record");
+    return found;
+  };
 
   /** The agent runs, and so does the shared VM, with a file written and a process started in it. */
   const ensureVm = async () => {
