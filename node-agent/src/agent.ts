@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -22,7 +23,16 @@ import { SupervisorSpools } from "./supervisor/spools.ts";
 import { type SandboxRuntime, VmLauncher } from "./vm/launcher.ts";
 import { SimulatedRuntime } from "./vm/simulated.ts";
 
-export const AGENT_VERSION = "0.1.0";
+/**
+ * This build's version: its package's (node-agent/package.json), so a changed
+ * build says so. A supervisor reports the version of the agent that started
+ * it, and the SandboxNode the running agent's.
+ */
+export const AGENT_VERSION: string = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 export interface RunningAgent {
   apiUrl: string;
@@ -216,7 +226,10 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   await registration.start();
   if (config.insecure)
     log.warn("serving plain HTTP with a bearer token (--insecure): for development only");
-  log.info({ apiUrl, ingressUrl, node: config["node-name"] }, "node agent started");
+  log.info(
+    { apiUrl, ingressUrl, node: config["node-name"], version: AGENT_VERSION },
+    "node agent started",
+  );
 
   return {
     apiUrl,
