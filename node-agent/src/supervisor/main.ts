@@ -16,9 +16,8 @@ import {
 } from "@turgon/api/supervisor";
 import { createLogger } from "@turgon/toolkit/logger";
 import { AuditSpool } from "../audit/spool.ts";
-import { AddressRules } from "../egress/addresses.ts";
+import { nodeVmContext } from "../sandboxes/node-vm.ts";
 import { Checkpoints } from "../state/checkpoints.ts";
-import { VmLauncher } from "../vm/launcher.ts";
 import { SupervisorOptions, supervisorPaths } from "./config.ts";
 import { processStartTime } from "./process-identity.ts";
 import { writeSupervisorRecord } from "./record.ts";
@@ -63,14 +62,8 @@ const server = new SupervisorServer({
   hello,
   log,
   context: {
-    runtime: new VmLauncher({
-      accelerator: options.accelerator,
-      tcgTranslationCacheMiB: options.tcgTranslationCacheMiB,
-      ...(options.imageStore ? { imageStore: options.imageStore } : {}),
-    }),
+    ...nodeVmContext(options.vm),
     log,
-    ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
-    nodeName: options.nodeName,
     audit: (event) => {
       spool
         .append(event)
@@ -92,10 +85,6 @@ const server = new SupervisorServer({
       },
     },
     checkpoints: new Checkpoints(options.stateDir),
-    egress: {
-      addresses: new AddressRules({ platformCidrs: options.platformCidrs }),
-      ...(options.dnsTrustedServers ? { dnsTrustedServers: options.dnsTrustedServers } : {}),
-    },
   },
   onState: (state: SupervisorState) => {
     if (state.desired && state.desired.generation !== generation) {
