@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
 import { agentFlags, toArgs } from "@turgon/dev/stack";
 import { type AgentPkiFiles, testEnvironment } from "@turgon/dev/testing";
@@ -45,6 +47,102 @@ export async function writeGuestFile(
     stdin: content,
   });
   if (result.exitCode !== 0) throw new Error(`writing ${path} in the guest: ${result.stderr}`);
+}
+
+/** The agent's entry in this checkout. */
+const AGENT_MAIN = new URL("./main.ts", import.meta.url).pathname;
+
+/** Calls an `--insecure` agent's API as its clients do (bearer token, JSON both ways). */
+export function agentApiCaller(apiUrl: string, token: string) {
+  return async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+}
+
+/** A node agent running as a process of its own, as restart and upgrade tests need it. */
+export interface AgentProcess {
+  child: ChildProcess;
+  /** What it logged so far (stdout and stderr). */
+  output(): string;
+  /** Sends `signal` (SIGTERM by default) and waits for the process to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts the agent whose entry is `main` (this checkout's by default) with
+ * `args`, and waits until its API answers on `apiUrl`, or, with `untilLogged`,
+ * until it logged that message (30 s at most).
+ */
+export async function startAgentProcess(options: {
+  args: string[];
+  apiUrl: string;
+  main?: string;
+  logLevel?: string;
+  untilLogged?: string;
+}): Promise<AgentProcess> {
+  let output = "";
+  const child = spawn(process.execPath, [options.main ?? AGENT_MAIN, ...options.args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TURGON_LOG_LEVEL: options.logLevel ?? "warn" },
+  });
+  const collect = (data: Buffer) => {
+    output += data.toString();
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const started = async () =>
+    options.untilLogged
+      ? output.includes(`"msg":${JSON.stringify(options.untilLogged)}`)
+      : Boolean((await fetch(`${options.apiUrl}/healthz`).catch(() => undefined))?.ok);
+  const running: AgentProcess = {
+    child,
+    output: () => output,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(signal);
+      await exited;
+    },
+  };
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (await started()) return running;
+    await sleep(200);
+  }
+  await running.stop("SIGKILL");
+  throw new Error(`the agent process did not come up: ${output.slice(-2000)}`);
+}
+
+/**
+ * A guest command that starts a background process named `name` (a copy of
+ * `sleep`), detached from the exec session, so it must outlive the session.
+ */
+export const startGuestMarker = (name = "turgon-marker") =>
+  `cp /bin/sleep /srv/${name} && setsid /srv/${name} 100000 >/dev/null 2>&1 </dev/null &`;
+
+/**
+ * What shows a guest is the same machine, still running: its boot id, its
+ * uptime, the pid of the marker process and the content of `file`.
+ */
+export async function guestFacts(
+  exec: (command: string) => Promise<{ stdout: string }>,
+  file: string,
+  marker = "turgon-marker",
+) {
+  const { stdout } = await exec(
+    `cat /proc/sys/kernel/random/boot_id; cut -d' ' -f1 /proc/uptime; pidof ${marker}; cat ${file}`,
+  );
+  const [bootId, uptime, markerPid, content] = stdout.trim().split("\n");
+  return { bootId, uptime: Number(uptime), marker: markerPid, kept: content };
 }
 
 /** Guest-side test servers (HTTP echo, WebSocket echo) for routing tests. */

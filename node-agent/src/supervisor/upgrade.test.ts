@@ -8,7 +8,6 @@
  * B's DELETE stops the old build's supervisor and its QEMU.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { access, cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -24,7 +23,15 @@ import {
   testEnvironment,
   uniqueName,
 } from "@turgon/dev/testing";
-import { stopSupervisors, testAgentFlags } from "../testing.ts";
+import {
+  type AgentProcess,
+  agentApiCaller,
+  guestFacts,
+  startAgentProcess,
+  startGuestMarker,
+  stopSupervisors,
+  testAgentFlags,
+} from "../testing.ts";
 import { SupervisorClient } from "./client.ts";
 import { supervisorPaths } from "./config.ts";
 import { isQemu, isSupervisor, waitGone } from "./process-identity.ts";
@@ -74,57 +81,29 @@ describe("supervisors: an upgraded agent re-adopts the VMs of the build before",
   const marker = `build B (${versionB}) starting`;
   let redis: ScratchRedis;
   let mainB = "";
-  let agent: ChildProcess | undefined;
-  let output = "";
+  let agent: AgentProcess | undefined;
+  const call = agentApiCaller(apiUrl, token);
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : undefined };
-  };
-
-  /** Starts the agent whose entry is `main`, logging at info (kept in `output`), once it says it started. */
-  const startAgent = async (main: string): Promise<ChildProcess> => {
-    output = "";
-    const child = spawn(
-      process.execPath,
-      [main, ...testAgentFlags(dir, nodeName, redis.url, { "api-port": String(apiPort) })],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TURGON_LOG_LEVEL: "info" } },
-    );
-    child.stdout?.on("data", (data: Buffer) => {
-      output += data.toString();
-    });
-    child.stderr?.on("data", (data: Buffer) => {
-      output += data.toString();
-    });
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && child.exitCode === null) {
+  /** Starts the agent whose entry is `main`, logging at info, once it says it started. */
+  const startAgent = (main: string) =>
+    startAgentProcess({
+      main,
+      args: testAgentFlags(dir, nodeName, redis.url, { "api-port": String(apiPort) }),
+      apiUrl,
+      logLevel: "info",
       // The API answers before the agent registers its node and says it started.
-      if (output.includes('"msg":"node agent started"')) return child;
-      await sleep(200);
-    }
-    throw new Error(`the agent ${main} did not come up: ${output.slice(-2000)}`);
-  };
+      untilLogged: "node agent started",
+    });
 
   const stopAgent = async () => {
-    const child = agent;
+    const running = agent;
     agent = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
+    await running?.stop();
   };
 
   /** Every log line of the running agent, parsed. */
   const logLines = () =>
-    output
+    (agent?.output() ?? "")
       .split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as { msg?: string; version?: string });
@@ -153,13 +132,7 @@ describe("supervisors: an upgraded agent re-adopts the VMs of the build before",
       assert.equal(status, 200, JSON.stringify(json));
       return json as { exitCode: number; stdout: string; stderr: string };
     };
-    const guestFacts = async () => {
-      const { stdout } = await exec(
-        "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f1 /proc/uptime; pidof turgon-marker; cat /srv/kept.txt",
-      );
-      const [bootId, uptime, process, kept] = stdout.trim().split("\n");
-      return { bootId, uptime: Number(uptime), process, kept };
-    };
+    const facts = () => guestFacts(exec, "/srv/kept.txt");
 
     // Agent A, this checkout's build.
     agent = await startAgent(join(WORKSPACE, "src", "main.ts"));
@@ -183,12 +156,10 @@ describe("supervisors: an upgraded agent re-adopts the VMs of the build before",
     assert.equal(observed.phase, "Running", JSON.stringify(observed));
     assert.ok(observed.startedAt);
     await exec("echo kept-across-upgrades > /srv/kept.txt");
-    await exec(
-      "cp /bin/sleep /srv/turgon-marker && setsid /srv/turgon-marker 100000 >/dev/null 2>&1 </dev/null &",
-    );
-    const before = await guestFacts();
+    await exec(startGuestMarker());
+    const before = await facts();
     assert.equal(before.kept, "kept-across-upgrades");
-    assert.ok(before.process, "the background process runs");
+    assert.ok(before.marker, "the background process runs");
     const record = await readSupervisorRecord(supervisorPaths(stateDir, uid).dir);
     assert.ok(record?.qemuPid, "the supervisor recorded its QEMU");
     assert.ok(record.qemuStartTime !== undefined, "and its start time");
@@ -216,10 +187,10 @@ describe("supervisors: an upgraded agent re-adopts the VMs of the build before",
     const adopted = await observe();
     assert.equal(adopted.phase, "Running", "reported from B's first answer");
     assert.equal(adopted.startedAt, observed.startedAt, "startedAt is the original one");
-    const after = await guestFacts();
+    const after = await facts();
     assert.equal(after.bootId, before.bootId, "the same boot");
     assert.ok(after.uptime >= before.uptime, `uptime went on (${before.uptime} → ${after.uptime})`);
-    assert.equal(after.process, before.process, "the background process is the same one");
+    assert.equal(after.marker, before.marker, "the background process is the same one");
     assert.equal(after.kept, "kept-across-upgrades");
 
     // B deletes the sandbox: the old build's supervisor and its QEMU go.
