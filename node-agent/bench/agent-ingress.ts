@@ -25,9 +25,10 @@ import { type LoadResult, loadTest } from "@turgon/toolkit/bench";
 import { createIngressServer } from "../src/ingress/proxy.ts";
 import { logger } from "../src/logger.ts";
 import { SandboxManager, type SupervisionSettings } from "../src/sandboxes/manager.ts";
+import { nodeVmContext } from "../src/sandboxes/node-vm.ts";
 import { Checkpoints } from "../src/state/checkpoints.ts";
 import { VmRecords } from "../src/state/vm-records.ts";
-import { supervisorSpoolDir } from "../src/supervisor/config.ts";
+import { type NodeVmSettings, supervisorSpoolDir } from "../src/supervisor/config.ts";
 import { SUPERVISOR_NODE_FLAGS, stopSupervisors } from "../src/supervisor/processes.ts";
 import { SupervisedSandbox } from "../src/supervisor/supervised.ts";
 import { writeGuestFile } from "../src/testing.ts";
@@ -50,30 +51,36 @@ const MAX_REQUESTS = 200_000;
 const log = logger.child({ bench: true }, { level: "warn" });
 const image = await ensureImage("debian-python");
 const stateDir = await mkdtemp(join(tmpdir(), "turgon-bench-state-"));
-const supervision = (nodeFlags: string[]): SupervisionSettings => ({
-  stateDir,
-  spoolDirOf: (uid) => supervisorSpoolDir(join(stateDir, "spool"), uid),
-  spoolMaxMiB: 64,
+const nodeVm: NodeVmSettings = {
   nodeName: "bench",
-  version: "bench",
   accelerator: "auto",
   tcgTranslationCacheMiB: 64,
   ingressHeaderTimeoutMs: 60_000,
   platformCidrs: [],
+};
+const supervision = (nodeFlags: string[]): SupervisionSettings => ({
+  stateDir,
+  spoolDirOf: (uid) => supervisorSpoolDir(join(stateDir, "spool"), uid),
+  spoolMaxMiB: 64,
+  version: "bench",
+  vm: nodeVm,
   nodeFlags,
 });
 /** In the agent's process (the layout before supervisors), or one supervisor per VM. */
 const newManager = (settings?: SupervisionSettings) =>
   new SandboxManager({
-    runtime: new VmLauncher({ accelerator: "auto" }),
     allocatable: { cpus: 64, memoryMiB: 64 * 1024, vms: 64 },
     log,
-    ingressHeaderTimeoutMs: 60_000,
-    nodeName: "bench",
-    audit: () => {},
-    records: new VmRecords(stateDir),
-    checkpoints: new Checkpoints(stateDir),
-    ...(settings ? { supervision: settings } : {}),
+    ...(settings
+      ? { supervision: settings }
+      : {
+          inProcess: {
+            ...nodeVmContext(nodeVm),
+            audit: () => {},
+            records: new VmRecords(stateDir),
+            checkpoints: new Checkpoints(stateDir),
+          },
+        }),
   });
 let manager = newManager();
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -9,20 +10,28 @@ import type { AgentTls } from "./api/tls.ts";
 import { AuditShipper } from "./audit/shipper.ts";
 import { AuditSpool } from "./audit/spool.ts";
 import type { AgentConfig } from "./config/config.ts";
-import { AddressRules } from "./egress/addresses.ts";
 import { createIngressServer } from "./ingress/proxy.ts";
 import { type Logger, logger } from "./logger.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
 import { NodeRegistration } from "./registration/registration.ts";
 import { allocatableOf, SandboxManager } from "./sandboxes/manager.ts";
+import { nodeVmContext } from "./sandboxes/node-vm.ts";
 import { Checkpoints } from "./state/checkpoints.ts";
 import { VmRecords } from "./state/vm-records.ts";
-import { supervisorSpoolDir } from "./supervisor/config.ts";
+import { type NodeVmSettings, supervisorSpoolDir } from "./supervisor/config.ts";
 import { SupervisorSpools } from "./supervisor/spools.ts";
-import { type SandboxRuntime, VmLauncher } from "./vm/launcher.ts";
 import { SimulatedRuntime } from "./vm/simulated.ts";
 
-export const AGENT_VERSION = "0.1.0";
+/**
+ * This build's version: its package's (node-agent/package.json), so a changed
+ * build says so. A supervisor reports the version of the agent that started
+ * it, and the SandboxNode the running agent's.
+ */
+export const AGENT_VERSION: string = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 export interface RunningAgent {
   apiUrl: string;
@@ -86,19 +95,24 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     serviceAccount: "turgon-system/turgon-node-agent",
   });
 
-  let runtime: SandboxRuntime;
+  // What every VM needs of this node, built once: supervisors get it as it is.
+  const vm: NodeVmSettings = {
+    nodeName: config["node-name"],
+    accelerator: config.accelerator,
+    tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
+    ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
+    ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
+    platformCidrs: config["platform-cidrs"],
+    ...(config["dns-trusted-servers"] ? { dnsTrustedServers: config["dns-trusted-servers"] } : {}),
+  };
+  // Only simulated sandboxes live in this process; real VMs run in their supervisors.
+  let simulated: SimulatedRuntime | undefined;
   if (config.runtime === "simulated") {
-    runtime = new SimulatedRuntime({ bootMs: config["simulated-boot-ms"] });
+    simulated = new SimulatedRuntime({ bootMs: config["simulated-boot-ms"] });
     log.warn(
       { bootMs: config["simulated-boot-ms"] },
       "runtime is SIMULATED: no VM boots; for control-plane scale benchmarks only",
     );
-  } else {
-    runtime = new VmLauncher({
-      accelerator: config.accelerator,
-      tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
-      ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
-    });
   }
   const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
   const allocatable = allocatableOf(capacity, config["cpu-allocation-ratio"]);
@@ -130,46 +144,34 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   if (reaped.length > 0)
     log.warn({ reaped }, "sandboxes of a previous agent are gone; the operator will recreate them");
   manager = new SandboxManager({
-    runtime,
     allocatable,
     log,
-    ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
-    nodeName: config["node-name"],
     onTiming: (kind, seconds) => metrics.observeTiming(kind, seconds),
-    records,
-    checkpoints: new Checkpoints(config["state-dir"]),
-    egress: {
-      addresses: new AddressRules({ platformCidrs: config["platform-cidrs"] }),
-      ...(config["dns-trusted-servers"]
-        ? { dnsTrustedServers: config["dns-trusted-servers"] }
-        : {}),
-    },
-    // Real VMs live in supervisor processes, which outlive this one; simulated ones here.
-    ...(config.runtime === "qemu"
+    ...(simulated
       ? {
+          inProcess: {
+            ...nodeVmContext(vm, simulated),
+            records,
+            checkpoints: new Checkpoints(config["state-dir"]),
+            audit: (event) => {
+              metrics.egressRequests.inc({ decision: event.decision });
+              spool
+                .append(event)
+                .catch((error) =>
+                  log.error({ err: error, id: event.id }, "cannot spool an audit event"),
+                );
+            },
+          },
+        }
+      : {
           supervision: {
             stateDir,
             spoolDirOf: (uid: string) => supervisorSpoolDir(spoolDir, uid),
             spoolMaxMiB: config["spool-max-mib"],
-            nodeName: config["node-name"],
             version: AGENT_VERSION,
-            accelerator: config.accelerator,
-            tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
-            ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
-            ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
-            platformCidrs: config["platform-cidrs"],
-            ...(config["dns-trusted-servers"]
-              ? { dnsTrustedServers: config["dns-trusted-servers"] }
-              : {}),
+            vm,
           },
-        }
-      : {}),
-    audit: (event) => {
-      metrics.egressRequests.inc({ decision: event.decision });
-      spool
-        .append(event)
-        .catch((error) => log.error({ err: error, id: event.id }, "cannot spool an audit event"));
-    },
+        }),
   });
 
   // Before the API answers: the operator sees re-adopted sandboxes from the first list.
@@ -206,8 +208,8 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
       ingressAddress: ingressUrl,
       capacity,
       allocatable,
-      accelerator: () => runtime.chosenAccelerator ?? manager?.supervisedAccelerator(),
-      runtime: runtime.name,
+      accelerator: () => simulated?.chosenAccelerator ?? manager?.supervisedAccelerator(),
+      runtime: config.runtime,
       heartbeatSeconds: config["heartbeat-seconds"],
       agentVersion: AGENT_VERSION,
     },
@@ -216,7 +218,10 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   await registration.start();
   if (config.insecure)
     log.warn("serving plain HTTP with a bearer token (--insecure): for development only");
-  log.info({ apiUrl, ingressUrl, node: config["node-name"] }, "node agent started");
+  log.info(
+    { apiUrl, ingressUrl, node: config["node-name"], version: AGENT_VERSION },
+    "node agent started",
+  );
 
   return {
     apiUrl,

@@ -8,11 +8,10 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { SupervisorRecord } from "@turgon/api/supervisor";
 import { freePort } from "@turgon/dev/ports";
 import {
   installCrds,
@@ -23,24 +22,22 @@ import {
   uniqueName,
 } from "@turgon/dev/testing";
 import { supervisorPaths } from "./supervisor/config.ts";
-import { isSupervisor } from "./supervisor/processes.ts";
+import { isQemu, isSupervisor, waitGone } from "./supervisor/process-identity.ts";
+import { readSupervisorRecord } from "./supervisor/record.ts";
 import { stopSupervisors, testAgentFlags } from "./testing.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
-/** The QEMU of a sandbox's supervisor, from its record. */
-async function qemuOf(stateDir: string, uid: string): Promise<number | undefined> {
-  const text = await readFile(supervisorPaths(stateDir, uid).record, "utf8");
-  return SupervisorRecord.parse(JSON.parse(text)).qemuPid;
+/** A sandbox's supervisor's record (there once the sandbox was created). */
+async function recordOf(stateDir: string, uid: string) {
+  const record = await readSupervisorRecord(supervisorPaths(stateDir, uid).dir);
+  assert.ok(record, `the supervisor of ${uid} has a record`);
+  return record;
 }
 
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false;
-  }
+/** The QEMU of a sandbox's supervisor, from its record. */
+async function qemuOf(stateDir: string, uid: string): Promise<number | undefined> {
+  return (await recordOf(stateDir, uid)).qemuPid;
 }
 
 describe("node agent process", async () => {
@@ -116,9 +113,9 @@ describe("node agent process", async () => {
     const code = exited(agent);
     agent.kill("SIGTERM");
     assert.equal(await code, 0);
-    assert.equal(await alive(qemu), true, "the VM outlives the agent");
+    assert.equal(await isQemu(qemu), true, "the VM outlives the agent");
     assert.deepEqual(await stopSupervisors(stateDir), [uid]);
-    assert.equal(await alive(qemu), false, "stopSupervisors closed QEMU");
+    assert.equal(await isQemu(qemu), false, "stopSupervisors closed QEMU");
     await assert.rejects(readdir(supervisorPaths(stateDir, uid).dir), { code: "ENOENT" });
   });
 
@@ -127,17 +124,14 @@ describe("node agent process", async () => {
     const uid = randomUUID();
     await put(uid);
     const orphan = await qemuOf(stateDir, uid);
-    const { pid } = SupervisorRecord.parse(
-      JSON.parse(await readFile(supervisorPaths(stateDir, uid).record, "utf8")),
-    );
+    const { pid } = await recordOf(stateDir, uid);
     assert.ok(orphan);
     const gone = exited(crashed);
     crashed.kill("SIGKILL");
     await gone;
     process.kill(pid, "SIGKILL");
-    for (let i = 0; i < 100 && (await isSupervisor(pid, uid)); i++)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(await alive(orphan), true, "QEMU outlives its dead supervisor");
+    await waitGone(() => isSupervisor(pid, uid), 5_000);
+    assert.equal(await isQemu(orphan), true, "QEMU outlives its dead supervisor");
 
     const restarted = await startProcess();
     try {
@@ -145,7 +139,7 @@ describe("node agent process", async () => {
         await fetch(`${apiUrl}/v1/sandboxes`, { headers: { authorization: `Bearer ${token}` } })
       ).json()) as { items: unknown[] };
       assert.deepEqual(list.items, []);
-      assert.equal(await alive(orphan), false, "the orphaned QEMU was killed");
+      assert.equal(await isQemu(orphan), false, "the orphaned QEMU was killed");
     } finally {
       const code = exited(restarted);
       restarted.kill("SIGTERM");

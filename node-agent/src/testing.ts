@@ -1,12 +1,13 @@
-import { readFile } from "node:fs/promises";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
-import { SupervisorRecord } from "@turgon/api/supervisor";
 import { agentFlags, toArgs } from "@turgon/dev/stack";
 import { type AgentPkiFiles, testEnvironment } from "@turgon/dev/testing";
 import fc from "fast-check";
 import type { GuestAccess } from "./sandboxes/handle.ts";
 import { supervisorPaths } from "./supervisor/config.ts";
+import { readSupervisorRecord } from "./supervisor/record.ts";
 
 /**
  * Flags for an agent under test: its files under `dir`, the test platform's
@@ -46,6 +47,102 @@ export async function writeGuestFile(
     stdin: content,
   });
   if (result.exitCode !== 0) throw new Error(`writing ${path} in the guest: ${result.stderr}`);
+}
+
+/** The agent's entry in this checkout. */
+const AGENT_MAIN = new URL("./main.ts", import.meta.url).pathname;
+
+/** Calls an `--insecure` agent's API as its clients do (bearer token, JSON both ways). */
+export function agentApiCaller(apiUrl: string, token: string) {
+  return async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+}
+
+/** A node agent running as a process of its own, as restart and upgrade tests need it. */
+export interface AgentProcess {
+  child: ChildProcess;
+  /** What it logged so far (stdout and stderr). */
+  output(): string;
+  /** Sends `signal` (SIGTERM by default) and waits for the process to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts the agent whose entry is `main` (this checkout's by default) with
+ * `args`, and waits until its API answers on `apiUrl`, or, with `untilLogged`,
+ * until it logged that message (30 s at most).
+ */
+export async function startAgentProcess(options: {
+  args: string[];
+  apiUrl: string;
+  main?: string;
+  logLevel?: string;
+  untilLogged?: string;
+}): Promise<AgentProcess> {
+  let output = "";
+  const child = spawn(process.execPath, [options.main ?? AGENT_MAIN, ...options.args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TURGON_LOG_LEVEL: options.logLevel ?? "warn" },
+  });
+  const collect = (data: Buffer) => {
+    output += data.toString();
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const started = async () =>
+    options.untilLogged
+      ? output.includes(`"msg":${JSON.stringify(options.untilLogged)}`)
+      : Boolean((await fetch(`${options.apiUrl}/healthz`).catch(() => undefined))?.ok);
+  const running: AgentProcess = {
+    child,
+    output: () => output,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(signal);
+      await exited;
+    },
+  };
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (await started()) return running;
+    await sleep(200);
+  }
+  await running.stop("SIGKILL");
+  throw new Error(`the agent process did not come up: ${output.slice(-2000)}`);
+}
+
+/**
+ * A guest command that starts a background process named `name` (a copy of
+ * `sleep`), detached from the exec session, so it must outlive the session.
+ */
+export const startGuestMarker = (name = "turgon-marker") =>
+  `cp /bin/sleep /srv/${name} && setsid /srv/${name} 100000 >/dev/null 2>&1 </dev/null &`;
+
+/**
+ * What shows a guest is the same machine, still running: its boot id, its
+ * uptime, the pid of the marker process and the content of `file`.
+ */
+export async function guestFacts(
+  exec: (command: string) => Promise<{ stdout: string }>,
+  file: string,
+  marker = "turgon-marker",
+) {
+  const { stdout } = await exec(
+    `cat /proc/sys/kernel/random/boot_id; cut -d' ' -f1 /proc/uptime; pidof ${marker}; cat ${file}`,
+  );
+  const [bootId, uptime, markerPid, content] = stdout.trim().split("\n");
+  return { bootId, uptime: Number(uptime), marker: markerPid, kept: content };
 }
 
 /** Guest-side test servers (HTTP echo, WebSocket echo) for routing tests. */
@@ -88,7 +185,7 @@ export const execFrame: fc.Arbitrary<{ data: Buffer; binary: boolean }> = fc.one
 export { type RunningAgent, startAgent } from "./agent.ts";
 export { loadConfig } from "./config/config.ts";
 export { validateDesired } from "./sandboxes/validate.ts";
-export { isQemu } from "./state/vm-records.ts";
+export { isQemu } from "./supervisor/process-identity.ts";
 /** Supervisors outlive their agent: a test that throws a state directory away stops them first. */
 export { stopSupervisors } from "./supervisor/processes.ts";
 
@@ -97,8 +194,8 @@ export { stopSupervisors } from "./supervisor/processes.ts";
  * directory (`<state-dir>/supervisors/<uid>/record.json`) once the VM has booted.
  */
 export async function recordedQemuPid(stateDir: string, uid: string): Promise<number> {
-  const path = supervisorPaths(stateDir, uid).record;
-  const record = SupervisorRecord.parse(JSON.parse(await readFile(path, "utf8")));
-  if (record.qemuPid === undefined) throw new Error(`${path} names no QEMU pid: the VM is not up`);
+  const { dir, record: path } = supervisorPaths(stateDir, uid);
+  const record = await readSupervisorRecord(dir);
+  if (record?.qemuPid === undefined) throw new Error(`${path} names no QEMU pid: the VM is not up`);
   return record.qemuPid;
 }

@@ -26,7 +26,7 @@ import { portsFromEnvironment } from "../process/ports.ts";
 import { writeKubeconfigAs } from "../stack/cluster.ts";
 import { COMPONENTS, type ComponentName, STOP_ORDER } from "../stack/components.ts";
 import { launchStack, type StackPorts, type StartComponent } from "../stack/launch.ts";
-import { stopLeftoverSupervisors } from "../testing/supervisors.ts";
+import { stopLeftoverSupervisors, supervisorsUnder } from "../testing/supervisors.ts";
 
 export { COMPONENTS, type ComponentName };
 
@@ -220,7 +220,7 @@ export async function stopPlatform(
       component === "node-agent" ? { graceMs: 60_000 } : undefined,
     );
   // The agent's VMs live in supervisors that outlive it: down stops them too.
-  await stopLeftoverSupervisors((p) => p.cmdline.includes(`"stateDir":"${stateDir}`));
+  await stopLeftoverSupervisors(supervisorsUnder(stateDir));
   return stopped;
 }
 

@@ -2,65 +2,78 @@
  * The node agent's sandbox supervisors outlive the agent by design (each holds
  * one VM), so whatever throws an agent away stops them too. This is the
  * net under that: a test run's teardown and `npm run down` stop every
- * supervisor (and, past the grace, any QEMU) that `match` picks, found in /proc.
- * Self-contained: @turgon/dev cannot depend on the node agent.
+ * supervisor (and, past the grace, its QEMU) that `match` picks, found in
+ * /proc. Which process a pid names is the node agent's own module
+ * (`@turgon/node-agent/process-identity`, Node built-ins only).
  */
-import { readdir, readFile } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
+import { resolve, sep } from "node:path";
+import {
+  isProcess,
+  killAndWait,
+  listProcesses,
+  type ProcessInfo,
+  QEMU_MARK,
+  SUPERVISOR_MARK,
+  signalIf,
+  waitGone,
+} from "@turgon/node-agent/process-identity";
 
-export interface ProcessInfo {
-  pid: number;
-  /** NUL-separated, as /proc gives it. */
-  cmdline: string;
-  environ: string;
-}
+export type { ProcessInfo };
 
-async function processes(): Promise<ProcessInfo[]> {
-  const found: ProcessInfo[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8");
-      const environ = await readFile(`/proc/${entry}/environ`, "utf8").catch(() => "");
-      found.push({ pid: Number(entry), cmdline, environ });
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
-}
-
-const isSupervisor = (p: ProcessInfo) => p.cmdline.includes("supervisor/main.ts");
-const isQemu = (p: ProcessInfo) => p.cmdline.includes("qemu-system");
+/** The same process as found (a pid reused meanwhile is left alone). */
+const same = (found: ProcessInfo, mark: string) => (pid: number) =>
+  isProcess(pid, [mark], found.startTime);
 
 /**
  * SIGTERM to every matching supervisor (it closes its VM), SIGKILL to what is
- * left after `graceMs`, matching QEMU processes included. Returns how many
- * supervisors it found.
+ * left after `graceMs`: the supervisors, their QEMU children (found before
+ * the signal: a QEMU re-parented after its supervisor died carries no mark
+ * of it) and any QEMU `match` picks. Waits on the pids it found, not on
+ * /proc. Returns how many supervisors it found.
  */
 export async function stopLeftoverSupervisors(
   match: (p: ProcessInfo) => boolean,
   graceMs = 20_000,
 ): Promise<number> {
-  const supervisors = (await processes()).filter((p) => isSupervisor(p) && match(p));
-  for (const p of supervisors) process.kill(p.pid, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  const pids = new Set(supervisors.map((p) => p.pid));
-  while (Date.now() < deadline) {
-    const left = (await processes()).filter((p) => pids.has(p.pid) && isSupervisor(p));
-    if (left.length === 0) break;
-    await sleep(100);
-  }
-  for (const p of await processes()) {
-    if ((pids.has(p.pid) && isSupervisor(p)) || (isQemu(p) && match(p))) {
-      try {
-        process.kill(p.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }
+  const all = await listProcesses();
+  const supervisors = all.filter((p) => p.cmdline.includes(SUPERVISOR_MARK) && match(p));
+  const parents = new Set(supervisors.map((p) => p.pid));
+  const qemus = all.filter(
+    (p) => p.cmdline.includes(QEMU_MARK) && (parents.has(p.ppid) || match(p)),
+  );
+  await Promise.all(
+    supervisors.map(async (p) => {
+      const running = same(p, SUPERVISOR_MARK);
+      if (await signalIf(p.pid, "SIGTERM", running)) await waitGone(() => running(p.pid), graceMs);
+    }),
+  );
+  await Promise.all([
+    ...supervisors.map((p) => killAndWait(p.pid, same(p, SUPERVISOR_MARK))),
+    ...qemus.map((p) => killAndWait(p.pid, same(p, QEMU_MARK))),
+  ]);
   return supervisors.length;
+}
+
+/**
+ * Picks the supervisors whose state directory is `dir` or lies inside it, by
+ * path segment (`/x/state` picks `/x/state/node-agent/state`, never
+ * `/x/state-2/...`), read from the options argument that follows the
+ * supervisor's entry on its command line.
+ */
+export function supervisorsUnder(dir: string): (p: ProcessInfo) => boolean {
+  const root = resolve(dir);
+  return (p) => {
+    const args = p.cmdline.split("\0");
+    const entry = args.findIndex((arg) => arg.endsWith(SUPERVISOR_MARK));
+    if (entry < 0) return false;
+    let stateDir: unknown;
+    try {
+      stateDir = (JSON.parse(args[entry + 1] ?? "") as { stateDir?: unknown }).stateDir;
+    } catch {
+      return false;
+    }
+    return (
+      typeof stateDir === "string" && (stateDir === root || stateDir.startsWith(`${root}${sep}`))
+    );
+  };
 }

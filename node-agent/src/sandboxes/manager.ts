@@ -1,25 +1,14 @@
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
-import type { EgressAuditEvent } from "@turgon/api/audit";
 import { SUPERVISOR_PROTOCOL } from "@turgon/api/supervisor";
-import { AddressRules } from "../egress/addresses.ts";
 import type { Logger } from "../logger.ts";
-import type { Checkpoints } from "../state/checkpoints.ts";
-import type { VmRecords } from "../state/vm-records.ts";
 import { SupervisorClient } from "../supervisor/client.ts";
 import { type SupervisorOptions, supervisorPaths } from "../supervisor/config.ts";
 import { launchSupervisor, listSupervisors, reapSupervisor } from "../supervisor/processes.ts";
 import { SupervisedSandbox } from "../supervisor/supervised.ts";
-import type { SandboxRuntime } from "../vm/launcher.ts";
 import type { SandboxHandle } from "./handle.ts";
-import {
-  bootIdentity,
-  type EgressSettings,
-  ManagedSandbox,
-  type SandboxContext,
-  type Timing,
-} from "./sandbox.ts";
+import { bootIdentity, ManagedSandbox, type SandboxContext, type Timing } from "./sandbox.ts";
 
 /** How the agent starts a sandbox's supervisor: everything but the sandbox's UID and spool. */
 export type SupervisionSettings = Omit<SupervisorOptions, "uid" | "spoolDir"> & {
@@ -70,47 +59,48 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   private readonly sandboxes = new Map<string, SandboxHandle>();
   /** What can be placed here in all (see `allocatableOf`). */
   readonly allocatable: Capacity;
-  private readonly context: SandboxContext;
+  private readonly log: Logger;
+  private readonly onTiming: (kind: Timing, seconds: number) => void;
+  /** In-process sandboxes' context; supervised ones get theirs in their supervisor. */
+  private readonly context?: SandboxContext;
   private readonly supervision?: SupervisionSettings;
 
-  constructor(options: {
-    runtime: SandboxRuntime;
-    allocatable: Capacity;
-    log: Logger;
-    ingressHeaderTimeoutMs: number;
-    nodeName: string;
-    audit: (event: EgressAuditEvent) => void;
-    /** Durations of boots, resumes and suspends, for metrics. */
-    onTiming?: (kind: Timing, seconds: number) => void;
-    records: VmRecords;
-    checkpoints: Checkpoints;
-    /** The node's egress floor and DNS resolvers; the floor alone by default. */
-    egress?: Partial<EgressSettings>;
-    /** Run each sandbox in a supervisor process (QEMU); in this process without. */
-    supervision?: SupervisionSettings;
-  }) {
+  constructor(
+    options: {
+      allocatable: Capacity;
+      log: Logger;
+      /** Durations of boots, resumes and suspends, for metrics. */
+      onTiming?: (kind: Timing, seconds: number) => void;
+    } & (
+      | {
+          /** Run each sandbox in this process (the simulated runtime; the benchmark's old layout). */
+          inProcess: Omit<SandboxContext, "log" | "onTiming" | "onChange">;
+        }
+      | {
+          /** Run each sandbox in a supervisor process of its own (QEMU). */
+          supervision: SupervisionSettings;
+        }
+    ),
+  ) {
     super();
     this.allocatable = options.allocatable;
-    if (options.supervision) this.supervision = options.supervision;
-    this.context = {
-      runtime: options.runtime,
-      log: options.log,
-      ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
-      nodeName: options.nodeName,
-      audit: options.audit,
-      onTiming: options.onTiming ?? (() => {}),
-      records: options.records,
-      checkpoints: options.checkpoints,
-      egress: { addresses: new AddressRules(), ...options.egress },
-      onChange: (sandbox) => this.emitChange("sandbox", sandbox),
-    };
+    this.log = options.log;
+    this.onTiming = options.onTiming ?? (() => {});
+    if ("supervision" in options) this.supervision = options.supervision;
+    else
+      this.context = {
+        ...options.inProcess,
+        log: options.log,
+        onTiming: this.onTiming,
+        onChange: (sandbox) => this.emitChange("sandbox", sandbox),
+      };
   }
 
   private supervisedOptions() {
     return {
       stateDir: this.supervision?.stateDir ?? "",
-      log: this.context.log,
-      onTiming: this.context.onTiming,
+      log: this.log,
+      onTiming: this.onTiming,
       onChange: (sandbox: SandboxHandle) => {
         // A sandbox replaced by a new one (a reboot) reports nothing more.
         const current = this.sandboxes.get(sandbox.desired.uid);
@@ -142,7 +132,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
           ? found.state.desired
           : undefined;
       if (found && found.hello.protocol !== SUPERVISOR_PROTOCOL)
-        this.context.log.error(
+        this.log.error(
           { uid, protocol: found.hello.protocol, ours: SUPERVISOR_PROTOCOL },
           "a supervisor speaks another protocol: stopping its VM (the operator recreates it)",
         );
@@ -151,7 +141,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
         reaped.push(uid);
         continue;
       }
-      this.context.log.info(
+      this.log.info(
         {
           uid,
           pid: found.hello.pid,
@@ -198,7 +188,8 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
             nodeFlags,
           );
         })
-      : new ManagedSandbox(desired, this.context);
+      : // Without supervision the constructor was given the in-process context.
+        new ManagedSandbox(desired, this.context as SandboxContext);
     this.sandboxes.set(desired.uid, sandbox);
     if (sandbox instanceof SupervisedSandbox) {
       // Until its supervisor runs and has the desired state (a second or so),

@@ -1,18 +1,20 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../logger.ts";
+import { isQemu, killAndWait, processStartTime } from "../supervisor/process-identity.ts";
 
 interface VmRecord {
   uid: string;
   pid: number;
+  /** The QEMU's start time (see `process-identity.ts`): a reused pid is never killed. */
+  pidStartTime?: number;
   startedAt: string;
 }
 
 /**
  * One small file per running VM under `<state-dir>/vms`. QEMU outlives an
  * agent that crashes; the next agent reads these records, kills what is left
- * (checking the pid still runs QEMU) and starts with no VMs, so it never
+ * (checking the pid still runs that QEMU) and starts with no VMs, so it never
  * reports a phantom sandbox nor leaks a VM.
  */
 export class VmRecords {
@@ -24,7 +26,13 @@ export class VmRecords {
 
   async save(uid: string, pid: number): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const record: VmRecord = { uid, pid, startedAt: new Date().toISOString() };
+    const pidStartTime = await processStartTime(pid);
+    const record: VmRecord = {
+      uid,
+      pid,
+      ...(pidStartTime !== undefined ? { pidStartTime } : {}),
+      startedAt: new Date().toISOString(),
+    };
     await writeFile(join(this.dir, `${uid}.json`), JSON.stringify(record));
   }
 
@@ -38,31 +46,19 @@ export class VmRecords {
     const reaped: string[] = [];
     for (const file of await readdir(this.dir)) {
       const path = join(this.dir, file);
-      const record = JSON.parse(
-        await readFile(path, "utf8").catch(() => "{}"),
-      ) as Partial<VmRecord>;
-      if (record.pid && record.uid && (await isQemu(record.pid))) {
-        process.kill(record.pid, "SIGKILL");
-        for (let i = 0; i < 50 && (await isQemu(record.pid)); i++) await sleep(100);
-        log.warn(
-          { uid: record.uid, pid: record.pid },
-          "killed a VM left behind by a previous agent",
-        );
-        reaped.push(record.uid);
+      let record: Partial<VmRecord> = {};
+      try {
+        record = JSON.parse(await readFile(path, "utf8")) as Partial<VmRecord>;
+      } catch {
+        // a record cut short by a crash: nothing to go on
+      }
+      const { uid, pid, pidStartTime } = record;
+      if (pid && uid && (await killAndWait(pid, (p) => isQemu(p, pidStartTime)))) {
+        log.warn({ uid, pid }, "killed a VM left behind by a previous agent");
+        reaped.push(uid);
       }
       await rm(path, { force: true });
     }
     return reaped;
-  }
-}
-
-/** True while `pid` is a live (not zombie) QEMU process. */
-export async function isQemu(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
-    return (await readFile(`/proc/${pid}/cmdline`, "utf8")).includes("qemu-system");
-  } catch {
-    return false;
   }
 }

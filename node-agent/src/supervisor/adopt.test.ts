@@ -14,9 +14,6 @@ import { DesiredSandbox } from "@turgon/api/agent";
 import { SUPERVISOR_PROTOCOL, type SupervisorState } from "@turgon/api/supervisor";
 import { logger } from "../logger.ts";
 import { SandboxManager } from "../sandboxes/manager.ts";
-import { Checkpoints } from "../state/checkpoints.ts";
-import { VmRecords } from "../state/vm-records.ts";
-import { VmLauncher } from "../vm/launcher.ts";
 import { supervisorPaths } from "./config.ts";
 
 const STARTED_AT = "2026-01-02T03:04:05.000Z";
@@ -89,25 +86,21 @@ describe("re-adopting supervisors", async () => {
 
     const timings: string[] = [];
     const manager = new SandboxManager({
-      runtime: new VmLauncher({ accelerator: "auto" }),
       allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
       log: logger.child({ test: "adopt" }, { level: "silent" }),
-      ingressHeaderTimeoutMs: 1000,
-      nodeName: "adopt-test",
-      audit: () => {},
       onTiming: (kind) => timings.push(kind),
-      records: new VmRecords(stateDir),
-      checkpoints: new Checkpoints(stateDir),
       supervision: {
         stateDir,
         spoolDirOf: (uid) => join(stateDir, "spool", uid),
         spoolMaxMiB: 8,
-        nodeName: "adopt-test",
         version: "new-build",
-        accelerator: "auto",
-        tcgTranslationCacheMiB: 64,
-        ingressHeaderTimeoutMs: 1000,
-        platformCidrs: [],
+        vm: {
+          nodeName: "adopt-test",
+          accelerator: "auto",
+          tcgTranslationCacheMiB: 64,
+          ingressHeaderTimeoutMs: 1000,
+          platformCidrs: [],
+        },
       },
     });
     const { adopted, reaped } = await manager.adopt();

@@ -9,15 +9,14 @@
  * case before it has not (so each passes alone under --test-name-pattern).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { access, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AUDIT_QUEUE, type AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
-import { SupervisorRecord } from "@turgon/api/supervisor";
 import { freePort } from "@turgon/dev/ports";
 import {
   type ExternalHost,
@@ -31,13 +30,19 @@ import {
 } from "@turgon/dev/testing";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { isQemu } from "../state/vm-records.ts";
-import { stopSupervisors, testAgentFlags } from "../testing.ts";
+import {
+  type AgentProcess,
+  agentApiCaller,
+  guestFacts as readGuestFacts,
+  startAgentProcess,
+  startGuestMarker,
+  stopSupervisors,
+  testAgentFlags,
+} from "../testing.ts";
 import { SupervisorClient } from "./client.ts";
 import { supervisorPaths } from "./config.ts";
-import { isSupervisor } from "./processes.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+import { isQemu, isSupervisor } from "./process-identity.ts";
+import { readSupervisorRecord } from "./record.ts";
 
 /** curl through Gondolin's egress proxy; prints the HTTP status. */
 const curl = (url: string) =>
@@ -61,43 +66,21 @@ describe("supervisors: VMs outlive the agent", async () => {
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   let redis: ScratchRedis;
   let upstream: ExternalHost;
-  let agent: ChildProcess | undefined;
+  let agent: AgentProcess | undefined;
   let uid = "";
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const call = agentApiCaller(apiUrl, token);
 
-  const startAgent = async (): Promise<ChildProcess> => {
-    const child = spawn(
-      process.execPath,
-      [MAIN, ...testAgentFlags(dir, nodeName, redis.url, { "api-port": String(apiPort) })],
-      { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, TURGON_LOG_LEVEL: "warn" } },
-    );
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      if ((await fetch(`${apiUrl}/healthz`).catch(() => undefined))?.ok) return child;
-      await sleep(200);
-    }
-    throw new Error("the agent process did not come up");
-  };
+  const startAgent = () =>
+    startAgentProcess({
+      args: testAgentFlags(dir, nodeName, redis.url, { "api-port": String(apiPort) }),
+      apiUrl,
+    });
 
   const stopAgent = async (signal: NodeJS.Signals) => {
-    const child = agent;
+    const running = agent;
     agent = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill(signal);
-    await exited;
+    await running?.stop(signal);
   };
 
   const observe = async () => (await call("GET", `/v1/sandboxes/${uid}`)).json as Observed;
@@ -130,10 +113,11 @@ describe("supervisors: VMs outlive the agent", async () => {
     return json as { exitCode: number; stdout: string; stderr: string };
   };
 
-  const record = async () =>
-    SupervisorRecord.parse(
-      JSON.parse(await readFile(supervisorPaths(stateDir, uid).record, "utf8")),
-    );
+  const record = async () => {
+    const found = await readSupervisorRecord(supervisorPaths(stateDir, uid).dir);
+    assert.ok(found, "the supervisor's record");
+    return found;
+  };
 
   /** The agent runs, and so does the shared VM, with a file written and a process started in it. */
   const ensureVm = async () => {
@@ -148,19 +132,11 @@ describe("supervisors: VMs outlive the agent", async () => {
     await waitForPhase("Running");
     await exec("echo kept-across-restarts > /srv/kept.txt");
     // A process of the user's, detached from the exec session: it must live on.
-    await exec(
-      "cp /bin/sleep /srv/turgon-marker && setsid /srv/turgon-marker 100000 >/dev/null 2>&1 </dev/null &",
-    );
+    await exec(startGuestMarker());
   };
 
   /** What shows the guest is the same machine, still running. */
-  const guestFacts = async () => {
-    const { stdout } = await exec(
-      "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f1 /proc/uptime; pidof turgon-marker; cat /srv/kept.txt",
-    );
-    const [bootId, uptime, marker, kept] = stdout.trim().split("\n");
-    return { bootId, uptime: Number(uptime), marker, kept };
-  };
+  const guestFacts = () => readGuestFacts(exec, "/srv/kept.txt");
 
   before(async () => {
     await installCrds();

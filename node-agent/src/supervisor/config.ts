@@ -6,6 +6,21 @@ import { SUPERVISOR_RECORD, SUPERVISOR_SOCKET } from "@turgon/api/supervisor";
 import { z } from "zod";
 
 /**
+ * What a VM needs of its node, the same wherever the VM lives (a supervisor,
+ * or the agent's own process): the agent builds it once from its flags.
+ */
+export const NodeVmSettings = z.strictObject({
+  nodeName: z.string().min(1),
+  accelerator: z.enum(["auto", "kvm", "tcg"]),
+  tcgTranslationCacheMiB: z.int().min(1),
+  imageStore: z.string().optional(),
+  ingressHeaderTimeoutMs: z.int().min(1),
+  platformCidrs: z.array(z.string()),
+  dnsTrustedServers: z.array(z.string()).optional(),
+});
+export type NodeVmSettings = z.infer<typeof NodeVmSettings>;
+
+/**
  * What the agent starts a supervisor with (one JSON argument; no secrets:
  * desired state, secret values included, comes over the socket).
  */
@@ -16,15 +31,9 @@ export const SupervisorOptions = z.strictObject({
   /** This supervisor's own audit spool (the agent ships it). */
   spoolDir: z.string().min(1),
   spoolMaxMiB: z.int().min(1),
-  nodeName: z.string().min(1),
   /** The agent's build; a later agent sees it in the hello. */
   version: z.string().min(1),
-  accelerator: z.enum(["auto", "kvm", "tcg"]),
-  tcgTranslationCacheMiB: z.int().min(1),
-  imageStore: z.string().optional(),
-  ingressHeaderTimeoutMs: z.int().min(1),
-  platformCidrs: z.array(z.string()),
-  dnsTrustedServers: z.array(z.string()).optional(),
+  vm: NodeVmSettings,
 });
 export type SupervisorOptions = z.infer<typeof SupervisorOptions>;
 

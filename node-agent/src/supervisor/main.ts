@@ -8,7 +8,7 @@
  * (`POST /stop`), or until SIGTERM (`stopSupervisors`, tests, `npm run down`),
  * which closes the VM and keeps a suspended sandbox's checkpoint.
  */
-import { rename, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import {
   SUPERVISOR_PROTOCOL,
   type SupervisorRecord,
@@ -16,10 +16,11 @@ import {
 } from "@turgon/api/supervisor";
 import { createLogger } from "@turgon/toolkit/logger";
 import { AuditSpool } from "../audit/spool.ts";
-import { AddressRules } from "../egress/addresses.ts";
+import { nodeVmContext } from "../sandboxes/node-vm.ts";
 import { Checkpoints } from "../state/checkpoints.ts";
-import { VmLauncher } from "../vm/launcher.ts";
 import { SupervisorOptions, supervisorPaths } from "./config.ts";
+import { processStartTime } from "./process-identity.ts";
+import { writeSupervisorRecord } from "./record.ts";
 import { SupervisorServer } from "./server.ts";
 
 const options = SupervisorOptions.parse(JSON.parse(process.argv[2] ?? "null"));
@@ -29,6 +30,8 @@ const startedAt = new Date().toISOString();
 
 const spool = new AuditSpool({ dir: options.spoolDir, maxTotalBytes: options.spoolMaxMiB << 20 });
 let qemuPid: number | undefined;
+/** The QEMU's start time: the agent signals `qemuPid` only while it still names that process. */
+let qemuStartTime: number | undefined;
 let generation: number | undefined;
 const hello = () => ({
   uid: options.uid,
@@ -36,6 +39,7 @@ const hello = () => ({
   version: options.version,
   pid: process.pid,
   ...(qemuPid ? { qemuPid } : {}),
+  ...(qemuPid && qemuStartTime !== undefined ? { qemuStartTime } : {}),
   startedAt,
 });
 
@@ -48,11 +52,7 @@ const writeRecord = () => {
     ...(generation !== undefined ? { generation } : {}),
   };
   recording = recording
-    // Atomic (write, then rename): the agent's shipper and a starting agent read it any time.
-    .then(async () => {
-      await writeFile(`${paths.record}.tmp`, JSON.stringify(record), { mode: 0o600 });
-      await rename(`${paths.record}.tmp`, paths.record);
-    })
+    .then(() => writeSupervisorRecord(paths.dir, record))
     .catch((error: unknown) => log.error({ err: error }, "cannot write the supervisor record"));
   return recording;
 };
@@ -62,14 +62,8 @@ const server = new SupervisorServer({
   hello,
   log,
   context: {
-    runtime: new VmLauncher({
-      accelerator: options.accelerator,
-      tcgTranslationCacheMiB: options.tcgTranslationCacheMiB,
-      ...(options.imageStore ? { imageStore: options.imageStore } : {}),
-    }),
+    ...nodeVmContext(options.vm),
     log,
-    ingressHeaderTimeoutMs: options.ingressHeaderTimeoutMs,
-    nodeName: options.nodeName,
     audit: (event) => {
       spool
         .append(event)
@@ -80,19 +74,17 @@ const server = new SupervisorServer({
     // The QEMU pid goes into record.json (the agent reaps it if this process dies).
     records: {
       save: async (_uid, pid) => {
+        qemuStartTime = await processStartTime(pid);
         qemuPid = pid;
         await writeRecord();
       },
       remove: async () => {
         qemuPid = undefined;
+        qemuStartTime = undefined;
         await writeRecord();
       },
     },
     checkpoints: new Checkpoints(options.stateDir),
-    egress: {
-      addresses: new AddressRules({ platformCidrs: options.platformCidrs }),
-      ...(options.dnsTrustedServers ? { dnsTrustedServers: options.dnsTrustedServers } : {}),
-    },
   },
   onState: (state: SupervisorState) => {
     if (state.desired && state.desired.generation !== generation) {

@@ -6,11 +6,12 @@
 import { spawn } from "node:child_process";
 import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SupervisorRecord } from "@turgon/api/supervisor";
+import type { SupervisorRecord } from "@turgon/api/supervisor";
 import type { Logger } from "../logger.ts";
-import { isQemu } from "../state/vm-records.ts";
 import { SupervisorClient } from "./client.ts";
 import { type SupervisorOptions, supervisorPaths, supervisorsDir } from "./config.ts";
+import { isQemu, isSupervisor, killAndWait, signalIf, waitGone } from "./process-identity.ts";
+import { readSupervisorRecord } from "./record.ts";
 
 const ENTRY = new URL("./main.ts", import.meta.url).pathname;
 
@@ -25,21 +26,6 @@ export const SUPERVISOR_NODE_FLAGS = ["--max-semi-space-size=1", "--max-old-spac
 const START_TIMEOUT_MS = 30_000;
 
 export class SupervisorStartError extends Error {}
-
-/**
- * True while `pid` runs (not a zombie) the supervisor of `uid`: of any build
- * (an upgraded agent finds its predecessor's), never a reused pid.
- */
-export async function isSupervisor(pid: number, uid: string): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
-    return cmdline.includes("supervisor/main.ts") && cmdline.includes(uid);
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Starts the supervisor of one sandbox, in a session of its own (so neither
@@ -90,27 +76,21 @@ export async function listSupervisors(
   const entries = await readdir(supervisorsDir(stateDir)).catch(() => [] as string[]);
   const found: { uid: string; record?: SupervisorRecord }[] = [];
   for (const uid of entries) {
-    const text = await readFile(supervisorPaths(stateDir, uid).record, "utf8").catch(() => "");
-    let record: SupervisorRecord | undefined;
-    try {
-      const parsed = SupervisorRecord.safeParse(JSON.parse(text));
-      if (parsed.success) record = parsed.data;
-    } catch {
-      // a record cut short: the supervisor died while writing it
-    }
+    const record = await readSupervisorRecord(supervisorPaths(stateDir, uid).dir);
     found.push({ uid, ...(record ? { record } : {}) });
   }
   return found;
 }
 
-async function waitGone(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!(await check())) return true;
-    await sleep(50);
-  }
-  return !(await check());
-}
+/**
+ * The processes of a supervisor as last known: its pid, its QEMU's, and
+ * their start times when known. A pid is signalled only while it still
+ * names that process (see `process-identity.ts`).
+ */
+export type SupervisorPids = Pick<SupervisorRecord, "pid" | "qemuPid" | "qemuStartTime"> & {
+  /** The supervisor's own start time (the agent reads it when it first meets the process). */
+  startTime?: number;
+};
 
 /**
  * Ends what is left of a supervisor that no longer answers: the process (if
@@ -120,18 +100,12 @@ async function waitGone(check: () => Promise<boolean>, timeoutMs: number): Promi
 export async function reapSupervisor(
   stateDir: string,
   uid: string,
-  record: Pick<SupervisorRecord, "pid" | "qemuPid"> | undefined,
+  pids: SupervisorPids | undefined,
 ): Promise<boolean> {
-  if (record && (await isSupervisor(record.pid, uid))) {
-    process.kill(record.pid, "SIGKILL");
-    await waitGone(() => isSupervisor(record.pid, uid), 5_000);
-  }
+  if (pids) await killAndWait(pids.pid, (pid) => isSupervisor(pid, uid, pids.startTime));
   let killed = false;
-  if (record?.qemuPid && (await isQemu(record.qemuPid))) {
-    process.kill(record.qemuPid, "SIGKILL");
-    await waitGone(() => isQemu(record.qemuPid as number), 5_000);
-    killed = true;
-  }
+  const qemuPid = pids?.qemuPid;
+  if (qemuPid) killed = await killAndWait(qemuPid, (pid) => isQemu(pid, pids.qemuStartTime));
   const paths = supervisorPaths(stateDir, uid);
   await rm(paths.socket, { force: true });
   await rm(paths.dir, { recursive: true, force: true });
@@ -153,9 +127,9 @@ export async function stopSupervisors(
   const found = await listSupervisors(stateDir);
   await Promise.all(
     found.map(async ({ uid, record }) => {
-      if (record && (await isSupervisor(record.pid, uid))) {
-        process.kill(record.pid, "SIGTERM");
-        if (!(await waitGone(() => isSupervisor(record.pid, uid), timeoutMs)))
+      const ours = (pid: number) => isSupervisor(pid, uid);
+      if (record && (await signalIf(record.pid, "SIGTERM", ours))) {
+        if (!(await waitGone(() => ours(record.pid), timeoutMs)))
           options.log?.warn({ uid, pid: record.pid }, "a supervisor did not stop: killing it");
       }
       await reapSupervisor(stateDir, uid, record);

@@ -19,6 +19,7 @@ import type { z } from "zod";
 import { parseJson, send } from "../exec/bridge.ts";
 import type { Logger } from "../logger.ts";
 import { bootIdentity, ManagedSandbox, type SandboxContext } from "../sandboxes/sandbox.ts";
+import { processStartTimeSync } from "./process-identity.ts";
 
 /** Request bodies are desired states and exec input: bounded like the agent API's. */
 const MAX_BODY_BYTES = 4 << 20;
@@ -79,6 +80,8 @@ export class SupervisorServer {
   private stopping?: Promise<void>;
   private readonly options: SupervisorServerOptions;
   private readonly timings: SupervisorState["timings"] = [];
+  /** The QEMU's start time, read once per QEMU pid (see `process-identity.ts`). */
+  private qemu?: { pid: number; startTime: number | undefined };
 
   constructor(options: SupervisorServerOptions) {
     this.options = options;
@@ -130,6 +133,9 @@ export class SupervisorServer {
     if (!sandbox) throw new HttpError(409, "NoDesiredState", "no desired state yet");
     const gateway = sandbox.phase === "Running" ? sandbox.gateway() : undefined;
     const qemuPid = sandbox.hostPid();
+    if (qemuPid && this.qemu?.pid !== qemuPid)
+      this.qemu = { pid: qemuPid, startTime: processStartTimeSync(qemuPid) };
+    const qemuStartTime = qemuPid ? this.qemu?.startTime : undefined;
     const accelerator = this.options.context.runtime.chosenAccelerator;
     return {
       ...(accelerator ? { accelerator } : {}),
@@ -139,6 +145,7 @@ export class SupervisorServer {
       timings: this.timings,
       ...(gateway ? { gateway } : {}),
       ...(qemuPid ? { qemuPid } : {}),
+      ...(qemuStartTime !== undefined ? { qemuStartTime } : {}),
     };
   }
 

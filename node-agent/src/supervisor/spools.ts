@@ -1,10 +1,11 @@
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { SupervisorRecord } from "@turgon/api/supervisor";
+import { SUPERVISOR_RECORD } from "@turgon/api/supervisor";
 import type { SpoolSource } from "../audit/shipper.ts";
 import { AuditSpool } from "../audit/spool.ts";
 import type { Logger } from "../logger.ts";
-import { supervisorPaths, supervisorSpoolsDir } from "./config.ts";
+import { supervisorSpoolsDir, supervisorsDir } from "./config.ts";
+import { readSupervisorRecord } from "./record.ts";
 
 /**
  * The supervisors' audit spools, for the agent's shipper: each written by its
@@ -16,6 +17,12 @@ export class SupervisorSpools implements SpoolSource {
   private readonly stateDir: string;
   private readonly log: Logger;
   private readonly open = new Map<string, AuditSpool>();
+  /**
+   * The spool each supervisor's record names, by UID, with the version of
+   * the record it was read from: the shipper asks every second for each idle
+   * spool, and the record is read again only when it was rewritten.
+   */
+  private readonly owners = new Map<string, { version: string; spoolDir?: string }>();
 
   private readonly onEvent: (event: { decision: string }) => void;
 
@@ -55,16 +62,26 @@ export class SupervisorSpools implements SpoolSource {
   /** Removes a shipped spool whose supervisor no longer names it. */
   async drained(spool: AuditSpool): Promise<void> {
     const uid = basename(spool.dir).split(".")[0] ?? "";
-    const text = await readFile(supervisorPaths(this.stateDir, uid).record, "utf8").catch(() => "");
-    let owner: string | undefined;
-    try {
-      owner = SupervisorRecord.parse(JSON.parse(text)).spoolDir;
-    } catch {
-      owner = undefined;
-    }
-    if (owner === spool.dir) return;
+    if ((await this.spoolOf(uid)) === spool.dir) return;
     await rm(spool.dir, { recursive: true, force: true });
     this.open.delete(spool.dir);
     this.log.debug({ uid, spool: spool.dir }, "removed the shipped spool of a supervisor now gone");
+  }
+
+  /** The spool that the record of `uid`'s supervisor names, if it has one. */
+  private async spoolOf(uid: string): Promise<string | undefined> {
+    const dir = join(supervisorsDir(this.stateDir), uid);
+    const found = await stat(join(dir, SUPERVISOR_RECORD)).catch(() => undefined);
+    if (!found) {
+      this.owners.delete(uid);
+      return undefined;
+    }
+    // Records are replaced by rename: a new inode is a new record.
+    const version = `${found.ino}:${found.mtimeMs}:${found.size}`;
+    const known = this.owners.get(uid);
+    if (known?.version === version) return known.spoolDir;
+    const spoolDir = (await readSupervisorRecord(dir))?.spoolDir;
+    this.owners.set(uid, { version, ...(spoolDir ? { spoolDir } : {}) });
+    return spoolDir;
   }
 }

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type {
   AgentSandboxPhase,
@@ -6,14 +7,15 @@ import type {
   ObservedSandbox,
   SshCredentials,
 } from "@turgon/api/agent";
-import type { SupervisorRecord, SupervisorSsh, SupervisorState } from "@turgon/api/supervisor";
+import type { SupervisorSsh, SupervisorState } from "@turgon/api/supervisor";
 import type { RawData, WebSocket } from "ws";
 import { send } from "../exec/bridge.ts";
 import type { Logger } from "../logger.ts";
 import type { GuestAccess, GuestExecOptions, SandboxHandle } from "../sandboxes/handle.ts";
 import type { Timing } from "../sandboxes/sandbox.ts";
 import type { SupervisorClient } from "./client.ts";
-import { isSupervisor, reapSupervisor } from "./processes.ts";
+import { isSupervisor, processStartTime, waitGone } from "./process-identity.ts";
+import { reapSupervisor, type SupervisorPids } from "./processes.ts";
 
 /** lastActivityAt moves at most this often (as in the supervisor's own sandbox). */
 const ACTIVITY_RESOLUTION_MS = 1000;
@@ -46,6 +48,8 @@ export class SupervisedSandbox implements SandboxHandle {
   private state?: SupervisorState;
   private client?: SupervisorClient;
   private pid?: number;
+  /** The supervisor's start time, read when the agent first meets it: its pid is checked by it. */
+  private pidStartTime?: number;
   private lastActivity?: number;
   private activityPushed = 0;
   /** Set when the supervisor is gone, or never came up: what the sandbox reports then. */
@@ -91,6 +95,8 @@ export class SupervisedSandbox implements SandboxHandle {
     const sandbox = new SupervisedSandbox(state.desired, options);
     sandbox.client = client;
     sandbox.pid = pid;
+    // It just answered as `pid`, so the process there now is the supervisor.
+    void sandbox.identify(pid);
     sandbox.timingsSeen = state.timings.length;
     sandbox.take(state);
     sandbox.subscribe();
@@ -154,6 +160,7 @@ export class SupervisedSandbox implements SandboxHandle {
         const client = await launch();
         this.client = client;
         this.pid = (await client.hello()).pid;
+        await this.identify(this.pid);
         if (this.stopping) return;
         this.take(await client.putDesired(this.desired));
         this.subscribe();
@@ -167,6 +174,16 @@ export class SupervisedSandbox implements SandboxHandle {
       }
     })();
     return this.ready;
+  }
+
+  private async identify(pid: number): Promise<void> {
+    const startTime = await processStartTime(pid);
+    if (startTime !== undefined && this.pid === pid) this.pidStartTime = startTime;
+  }
+
+  /** True while the supervisor's process runs (never another process that got its pid). */
+  private supervisorRuns(pid: number): Promise<boolean> {
+    return isSupervisor(pid, this.desired.uid, this.pidStartTime);
   }
 
   /** Takes a state the supervisor reported; SSH tunnels end when SSH is no longer what they used. */
@@ -212,7 +229,7 @@ export class SupervisedSandbox implements SandboxHandle {
   private async streamEnded(attempt: number): Promise<void> {
     if (this.detached || this.stopping || this.failure) return;
     const pid = this.pid;
-    if (pid && (await isSupervisor(pid, this.desired.uid)) && attempt < RESUBSCRIBE_ATTEMPTS) {
+    if (pid && (await this.supervisorRuns(pid)) && attempt < RESUBSCRIBE_ATTEMPTS) {
       await sleep(250);
       this.subscribe(attempt + 1);
       return;
@@ -256,9 +273,7 @@ export class SupervisedSandbox implements SandboxHandle {
     }
     // Gone by itself after a stop; whatever is left (a hung or dead one) is reaped.
     const pid = this.pid;
-    const deadline = Date.now() + 10_000;
-    while (pid && Date.now() < deadline && (await isSupervisor(pid, this.desired.uid)))
-      await sleep(50);
+    if (pid) await waitGone(() => this.supervisorRuns(pid), 10_000);
     await reapSupervisor(this.options.stateDir, this.desired.uid, this.record());
   }
 
@@ -338,9 +353,15 @@ export class SupervisedSandbox implements SandboxHandle {
     return this.state.ssh;
   }
 
+  /**
+   * The user and private key of the guest's sshd, read from the key file the
+   * supervisor reports (0600, this user's: the supervisor runs as the agent),
+   * not fetched over its socket for each connection. Never logged.
+   */
   async sshCredentials(): Promise<SshCredentials> {
-    if (!this.client) throw new Error("the supervisor is not up");
-    return this.client.sshCredentials();
+    const ssh = this.sshState();
+    if (ssh.state !== "ready") throw new Error(`SSH is ${ssh.state}`);
+    return { user: ssh.user, privateKey: await readFile(ssh.identityFile, "utf8") };
   }
 
   trackTunnel(end: () => void): () => void {
@@ -352,11 +373,16 @@ export class SupervisedSandbox implements SandboxHandle {
     return this.failure ? undefined : this.state?.qemuPid;
   }
 
-  /** What reaping needs of the supervisor: its pid and its QEMU's, as last known. */
-  private record(): Pick<SupervisorRecord, "pid" | "qemuPid"> | undefined {
+  /** What reaping needs of the supervisor: its pid and its QEMU's (with start times), as last known. */
+  private record(): SupervisorPids | undefined {
     if (!this.pid) return undefined;
-    const qemuPid = this.state?.qemuPid;
-    return { pid: this.pid, ...(qemuPid ? { qemuPid } : {}) };
+    const { qemuPid, qemuStartTime } = this.state ?? {};
+    return {
+      pid: this.pid,
+      ...(this.pidStartTime !== undefined ? { startTime: this.pidStartTime } : {}),
+      ...(qemuPid ? { qemuPid } : {}),
+      ...(qemuPid && qemuStartTime !== undefined ? { qemuStartTime } : {}),
+    };
   }
 
   /** What the supervisor's VM runs on, once it booted. */
