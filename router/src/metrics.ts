@@ -16,6 +16,12 @@ export class RouterMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  readonly frontFallbacks = new Counter({
+    name: "turgon_router_front_fallbacks_total",
+    help: "Requests a sandbox's own front did not take, sent to the agent's port or refused with 503 SandboxFrontUnavailable, by reason (refused, unreachable, reset, connect-timeout, misdirected: a 421; marked-down: the front failed within the last 5 s).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly errors = new Counter({
     name: "turgon_router_errors_total",
     help: "Requests the router answered itself, by reason.",

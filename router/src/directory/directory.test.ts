@@ -24,7 +24,7 @@ import {
   stopCaches,
 } from "@turgon/toolkit/kube";
 import { logger } from "../logger.ts";
-import { type Route, SandboxDirectory } from "./directory.ts";
+import { frontUrl, type Route, SandboxDirectory, servable } from "./directory.ts";
 import { namespaceInformer } from "./namespaces.ts";
 
 type Named = { metadata?: { name?: string; namespace?: string } };
@@ -50,6 +50,7 @@ class FakeInformer<T extends Named = Sandbox> extends EventEmitter {
 }
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
+const FRONT_PORTS = { first: 41_000, last: 41_099 };
 const NOW = "2026-01-01T00:00:00Z";
 
 const sandbox = (name: string, namespace: string) =>
@@ -148,6 +149,186 @@ describe("sandbox directory", () => {
   });
 });
 
+type ConditionStatus = "True" | "False" | "Unknown";
+const condition = (type: string, status: ConditionStatus, reason: string) => ({
+  type,
+  status,
+  reason,
+  message: "",
+  lastTransitionTime: NOW,
+});
+
+describe("servable", () => {
+  const running = (
+    ready: [ConditionStatus, string] | undefined,
+    ingressReady: [ConditionStatus, string] | undefined,
+  ) => ({
+    phase: "Running" as const,
+    conditions: [
+      ...(ready ? [condition("Ready", ...ready)] : []),
+      ...(ingressReady ? [condition("IngressReady", ...ingressReady)] : []),
+    ],
+  });
+  // Every Ready the operator writes (operator/src/reconcile/status.ts), with every IngressReady.
+  const readies: [ConditionStatus, string][] = [
+    ["True", "Running"],
+    ["False", "Booting"],
+    ["False", "IngressNotReady"],
+    ["False", "HostConflict"],
+    ["False", "AgentError"],
+    ["False", "NodeLost"],
+    ["Unknown", "AgentUnreachable"],
+    ["Unknown", "NodeNotReady"],
+    ["Unknown", "SomethingElse"],
+  ];
+  const ingressReadies: ([ConditionStatus, string] | undefined)[] = [
+    ["True", "Routed"],
+    ["False", "NotServing"],
+    ["False", "NodeLost"],
+    ["Unknown", "Unknown"],
+    undefined,
+  ];
+
+  it("serves Ready=True, and Ready=Unknown for an unreachable agent or node while IngressReady=True; nothing else", () => {
+    for (const ready of readies)
+      for (const ingressReady of ingressReadies) {
+        const expected =
+          ready[0] === "True" ||
+          (ready[0] === "Unknown" &&
+            (ready[1] === "AgentUnreachable" || ready[1] === "NodeNotReady") &&
+            ingressReady?.[0] === "True");
+        assert.equal(
+          servable(running(ready, ingressReady)),
+          expected,
+          `Ready=${ready.join("/")} IngressReady=${ingressReady?.join("/") ?? "(none)"}`,
+        );
+      }
+    assert.equal(servable(running(undefined, ["True", "Routed"])), false, "no Ready at all");
+  });
+
+  it("serves only phase Running, whatever the conditions say", () => {
+    const conditions = [
+      condition("Ready", "True", "Running"),
+      condition("IngressReady", "True", "Routed"),
+    ];
+    for (const phase of ["Pending", "Starting", "Suspended", "Failed", "Terminating"] as const)
+      assert.equal(servable({ phase, conditions }), false, phase);
+    assert.equal(servable(undefined), false);
+    assert.equal(servable({}), false);
+  });
+});
+
+describe("frontUrl", () => {
+  const range = { first: 41_000, last: 41_999 };
+
+  it("is the node's ingress address with the front's port", () => {
+    assert.equal(frontUrl("https://10.0.0.5:8443", 41_000, range), "https://10.0.0.5:41000");
+    assert.equal(
+      frontUrl("https://node-a.example:8443", 41_999, range),
+      "https://node-a.example:41999",
+    );
+    assert.equal(frontUrl("http://10.0.0.5", 41_500, range), "http://10.0.0.5:41500");
+    assert.equal(frontUrl("https://10.0.0.5:8443/", 41_500, range), "https://10.0.0.5:41500/");
+  });
+
+  it("keeps an IPv6 literal host in its brackets", () => {
+    assert.equal(frontUrl("https://[fd00::5]:8443", 41_001, range), "https://[fd00::5]:41001");
+    assert.equal(frontUrl("http://[::1]:8080", 41_002, range), "http://[::1]:41002");
+    const url = new URL(frontUrl("https://[fd00::5]:8443", 41_001, range) ?? "");
+    assert.equal(url.hostname, "[fd00::5]");
+    assert.equal(url.port, "41001");
+  });
+
+  it("is none for a port outside the node's range, a node with no range, or no port", () => {
+    for (const port of [40_999, 42_000, 1, 8443, 65_535, 0, -1, 41_000.5, Number.NaN])
+      assert.equal(frontUrl("https://10.0.0.5:8443", port, range), undefined, String(port));
+    assert.equal(frontUrl("https://10.0.0.5:8443", 41_000, undefined), undefined);
+    assert.equal(frontUrl("https://10.0.0.5:8443", undefined, range), undefined);
+    assert.equal(frontUrl("not a url", 41_000, range), undefined);
+  });
+});
+
+describe("sandbox directory: the front and the servable gate in a route", () => {
+  const setup = (nodeSpec: Partial<SandboxNode["spec"]>, status: Record<string, unknown>) => {
+    const sandboxes = new FakeInformer();
+    const nodes = new FakeInformer<SandboxNode>();
+    const directory = new SandboxDirectory(
+      sandboxes as never,
+      nodes as never,
+      new FakeInformer() as never,
+    );
+    const node = agentNode("n1");
+    nodes.put({ ...node, spec: { ...node.spec, ...nodeSpec } } as SandboxNode);
+    const base = labelledServing("web", "ml", "n1", "ml");
+    sandboxes.put({ ...base, status: { ...base.status, ...status } } as unknown as Sandbox);
+    return directory.route("web--ml");
+  };
+  const serving = servingStatus("web", "ml", "n1");
+  const withFront = (frontPort: number) => ({ ingress: { ...serving.ingress, frontPort } });
+
+  it("routes to the front inside the node's range, with the agent as the fallback", () => {
+    const route = setup({ frontPorts: { first: 41_000, last: 41_010 } }, withFront(41_003));
+    assert.equal(route.kind, "serve");
+    assert.equal(route.kind === "serve" && route.front, "http://127.0.0.1:41003");
+    assert.equal(route.kind === "serve" && route.agent, "http://127.0.0.1:2");
+  });
+
+  it("has no front outside the node's range, without a range, or without a port", () => {
+    for (const [spec, status] of [
+      [{ frontPorts: { first: 41_000, last: 41_010 } }, withFront(41_011)],
+      [{ frontPorts: { first: 41_000, last: 41_010 } }, withFront(1)],
+      [{}, withFront(41_003)],
+      [{ frontPorts: { first: 41_000, last: 41_010 } }, {}],
+    ] as const) {
+      const route = setup(spec, status);
+      assert.equal(route.kind, "serve");
+      assert.equal(
+        route.kind === "serve" && route.front,
+        undefined,
+        JSON.stringify([spec, status]),
+      );
+      assert.equal(route.kind === "serve" && route.agent, "http://127.0.0.1:2");
+    }
+  });
+
+  it("serves while the agent is unreachable, and refuses once the node is lost", () => {
+    const unreachable = setup(
+      { frontPorts: { first: 41_000, last: 41_010 } },
+      {
+        ...withFront(41_003),
+        conditions: [
+          condition("Ready", "Unknown", "AgentUnreachable"),
+          condition("IngressReady", "True", "Routed"),
+        ],
+      },
+    );
+    assert.equal(unreachable.kind === "serve" && unreachable.front, "http://127.0.0.1:41003");
+    const notServing = setup(
+      {},
+      {
+        conditions: [
+          condition("Ready", "Unknown", "NodeNotReady"),
+          condition("IngressReady", "False", "NotServing"),
+        ],
+      },
+    );
+    assert.equal(notServing.kind === "refuse" && notServing.reason, "Starting");
+    const lost = setup(
+      {},
+      {
+        phase: "Failed",
+        conditions: [
+          condition("Ready", "False", "NodeLost"),
+          condition("IngressReady", "False", "NodeLost"),
+        ],
+      },
+    );
+    assert.equal(lost.kind === "refuse" && lost.reason, "SandboxFailed");
+    const suspended = setup({}, { phase: "Suspended" });
+    assert.equal(suspended.kind === "refuse" && suspended.reason, "Suspended");
+  });
+});
+
 describe("sandbox directory from the router's own informers (its RBAC) on the real API server", () => {
   const namespace = uniqueName("dir");
   const node = uniqueName("dir-node");
@@ -172,11 +353,16 @@ describe("sandbox directory from the router's own informers (its RBAC) on the re
       group: GROUP,
       version: VERSION,
       plural: "sandboxnodes",
-      body: agentNode(node),
+      body: { ...agentNode(node), spec: { ...agentNode(node).spec, frontPorts: FRONT_PORTS } },
     });
-    const { status, ...made } = labelledServing("web", namespace, node, "intruders") as Sandbox & {
-      status: unknown;
-    };
+    const serving = labelledServing("web", namespace, node, "intruders");
+    const { status, ...made } = {
+      ...serving,
+      status: {
+        ...serving.status,
+        ingress: { ...serving.status?.ingress, frontPort: FRONT_PORTS.first + 7 },
+      },
+    } as Sandbox & { status: unknown };
     const { uid: _, ...metadata } = made.metadata;
     await admin.createNamespacedCustomObject({
       group: GROUP,
@@ -232,5 +418,13 @@ describe("sandbox directory from the router's own informers (its RBAC) on the re
     await must(["label", "namespace", namespace, `${TEAM_LABEL}-`]);
     await eventually("unbound", route, (team) => team === namespace, 10_000);
     assert.notEqual(await route(), "intruders");
+  });
+
+  it("reads the node's front ports and the sandbox's front port through the CRDs' schemas", () => {
+    const route = directory.route(label);
+    assert.equal(
+      route.kind === "serve" && route.front,
+      `http://127.0.0.1:${FRONT_PORTS.first + 7}`,
+    );
   });
 });

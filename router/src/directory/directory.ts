@@ -1,6 +1,6 @@
 import type { KubernetesObject, V1Namespace } from "@kubernetes/client-node";
-import type { Sandbox, SandboxNode } from "@turgon/api/crd";
-import { findCondition, isReady } from "@turgon/api/crd";
+import type { FrontPorts, Sandbox, SandboxNode, SandboxStatus } from "@turgon/api/crd";
+import { findCondition } from "@turgon/api/crd";
 import { namespaceTeam } from "@turgon/api/routing";
 import { HostLabelIndex } from "@turgon/api/routing/host-conflict";
 import type { CachedInformer } from "@turgon/toolkit/kube";
@@ -15,7 +15,13 @@ export type Route =
       uid: string;
       access: Access;
       team: string;
-      /** Base URL of the agent's ingress data plane. */
+      /**
+       * Base URL of the sandbox's own front (its supervisor's ingress port on
+       * the node's ingress host), when it reports one inside the node's
+       * `spec.frontPorts`. Serves while the agent is down.
+       */
+      front?: string;
+      /** Base URL of the agent's ingress data plane: the fallback, and the only path without a front. */
       agent: string;
     }
   | {
@@ -25,6 +31,51 @@ export type Route =
       message: string;
       retryAfter?: number;
     };
+
+/** Ready's reasons while the operator cannot tell how the sandbox is: its agent, or its node, is out of reach. */
+const UNREACHABLE = new Set(["AgentUnreachable", "NodeNotReady"]);
+
+/**
+ * Whether a sandbox is routed to: Running and Ready, or Running with
+ * Ready=Unknown only because its agent or node cannot be reached while its
+ * ingress last served (IngressReady=True, which the operator leaves alone
+ * meanwhile). The VM outlives its agent and its front serves without it,
+ * so an agent restart does not take the URL down. NodeLost is phase
+ * Failed, and Suspended is a phase too: both are refused before this.
+ */
+export function servable(status: SandboxStatus | undefined): boolean {
+  if (status?.phase !== "Running") return false;
+  const ready = findCondition(status.conditions, "Ready");
+  if (ready?.status === "True") return true;
+  if (ready?.status !== "Unknown" || !UNREACHABLE.has(ready.reason)) return false;
+  return findCondition(status.conditions, "IngressReady")?.status === "True";
+}
+
+/**
+ * The base URL of a sandbox's front: the node's ingress address with its
+ * port replaced by `frontPort`, only when that port is an integer inside
+ * the node's advertised `frontPorts`. A status names only a port, never a
+ * host, and only within the range the node's own agent registered, so a
+ * status cannot send the router anywhere but that node's fronts.
+ */
+export function frontUrl(
+  ingressAddress: string,
+  frontPort: number | undefined,
+  range: FrontPorts | undefined,
+): string | undefined {
+  if (frontPort === undefined || !range) return undefined;
+  if (!Number.isInteger(frontPort) || frontPort < range.first || frontPort > range.last)
+    return undefined;
+  let url: URL;
+  try {
+    url = new URL(ingressAddress);
+  } catch {
+    return undefined;
+  }
+  // URL keeps an IPv6 literal's brackets in `host`, so only the port changes.
+  url.port = String(frontPort);
+  return url.pathname === "/" && !ingressAddress.endsWith("/") ? url.origin : url.href;
+}
 
 /**
  * Host label → sandbox → node, from informer caches: no API call per
@@ -96,7 +147,6 @@ export class SandboxDirectory {
         reason: "IngressDisabled",
         message: `sandbox ${name} does not enable ingress`,
       };
-    const ready = isReady(sandbox);
     if (status.phase === "Suspended")
       return {
         kind: "refuse",
@@ -112,7 +162,7 @@ export class SandboxDirectory {
         reason: "SandboxFailed",
         message: `sandbox ${name} failed: ${status.message ?? "see kubectl describe"}`,
       };
-    if (status.phase !== "Running" || !ready)
+    if (!servable(status))
       return {
         kind: "refuse",
         status: 503,
@@ -134,6 +184,7 @@ export class SandboxDirectory {
         reason: "NodeUnknown",
         message: `sandbox ${name}'s node ${status.nodeName ?? "(none)"} has no ingress address`,
       };
+    const front = frontUrl(agent, status.ingress.frontPort, node?.spec.frontPorts);
     return {
       kind: "serve",
       sandbox,
@@ -141,6 +192,7 @@ export class SandboxDirectory {
       access: status.ingress.access ?? sandbox.spec.ingress?.access ?? "private",
       // Never the sandbox's own labels: its author does not choose who may open it.
       team: this.teamOf(sandbox.metadata.namespace as string),
+      ...(front ? { front } : {}),
       agent,
     };
   }

@@ -6,8 +6,9 @@
  * the path to a real VM are in router.test.ts.
  */
 import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
+import { EventEmitter, once } from "node:events";
 import {
   createServer,
   type IncomingHttpHeaders,
@@ -15,16 +16,18 @@ import {
   request,
   type Server,
 } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, verifyIngressTicket } from "@turgon/api/agent";
-import WebSocket from "ws";
+import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import WebSocket, { WebSocketServer } from "ws";
 import type { SingleUseGuard } from "../access/replay.ts";
 import type { TokenKeys } from "../access/tokens.ts";
-import type { Route, SandboxDirectory } from "../directory/directory.ts";
-import { logger } from "../logger.ts";
+import { type Route, SandboxDirectory } from "../directory/directory.ts";
+import { type Logger, logger } from "../logger.ts";
 import { RouterMetrics } from "../metrics.ts";
 import { TrustedProxies } from "./forwarded.ts";
+import { FrontHealth } from "./fronts.ts";
 import { createRouterServer } from "./proxy.ts";
 
 const DOMAIN = "sandboxes.test";
@@ -45,27 +48,39 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** A router whose one public sandbox is served by the agent at `agentPort`. */
-async function router(agentPort: number, uid: string) {
+interface RouterSetup {
+  /** The sandbox's front, beside its agent. */
+  frontPort?: number;
+  fronts?: FrontHealth;
+  /** Routes from this directory instead of a fixed route. */
+  directory?: SandboxDirectory;
+  log?: Logger;
+  connectTimeoutMs?: number;
+}
+
+/** A router whose one public sandbox is served by the agent at `agentPort` (and its front at `frontPort`). */
+async function router(agentPort: number, uid: string, setup: RouterSetup = {}) {
   const route: Route = {
     kind: "serve",
     sandbox: {} as never,
     uid,
     access: "public",
     team: "team",
+    ...(setup.frontPort ? { front: `http://127.0.0.1:${setup.frontPort}` } : {}),
     agent: `http://127.0.0.1:${agentPort}`,
   };
   const metrics = new RouterMetrics();
   const server = createRouterServer({
-    directory: { route: () => route } as unknown as SandboxDirectory,
+    directory: setup.directory ?? ({ route: () => route } as unknown as SandboxDirectory),
+    ...(setup.fronts ? { fronts: setup.fronts } : {}),
     // A public sandbox needs neither tokens nor hand-offs.
     keys: {} as TokenKeys,
     handoffs: {} as SingleUseGuard,
     metrics,
-    log: logger.child({ test: "proxy" }, { level: "silent" }),
+    log: setup.log ?? logger.child({ test: "proxy" }, { level: "silent" }),
     domain: DOMAIN,
     signInUrl: "http://dashboard.test/sign-in",
-    connectTimeoutMs: 2_000,
+    connectTimeoutMs: setup.connectTimeoutMs ?? 2_000,
     https: false,
     trustedProxies: new TrustedProxies([]),
     agentCredentials: { mode: "token", token },
@@ -166,3 +181,412 @@ describe("the router's proxy to an agent's ingress port", () => {
     assert.equal(errors.values.find((v) => v.labels.reason === "AgentUnreachable")?.value, 2);
   });
 });
+
+/** What a stand-in server saw: connections, and each request with its body. */
+interface Seen {
+  connections: number;
+  requests: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[];
+  upgrades: number;
+}
+
+/**
+ * A stand-in for a sandbox's front or its agent's port: answers each request
+ * with `name` (or with `status()` when set), and echoes WebSocket messages
+ * prefixed with `name`.
+ */
+async function standIn(name: string, status: () => number = () => 200) {
+  const seen: Seen = { connections: 0, requests: [], upgrades: 0 };
+  const server = createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk) => {
+      body += chunk;
+    });
+    req.on("end", () => {
+      seen.requests.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        body,
+      });
+      const code = status();
+      res
+        .writeHead(code, { "content-type": "text/plain" })
+        .end(code === 200 ? name : `${name} says ${code}`);
+    });
+  });
+  server.on("connection", () => seen.connections++);
+  const sockets = new WebSocketServer({ noServer: true });
+  server.on("upgrade", (req, socket: Socket, head) => {
+    seen.upgrades++;
+    const code = status();
+    if (code !== 200) {
+      socket.end(`HTTP/1.1 ${code} No\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      return;
+    }
+    sockets.handleUpgrade(req, socket, head, (ws) => {
+      ws.on("message", (data) => ws.send(`${name}:${data}`));
+    });
+  });
+  closers.push(() => {
+    for (const client of sockets.clients) client.terminate();
+    sockets.close();
+  });
+  return { port: await listen(server), seen };
+}
+
+/** A port nothing listens on: bound once, then closed. */
+async function deadPort(): Promise<number> {
+  const closed = createServer();
+  const port = await listen(closed);
+  closed.close();
+  await once(closed, "close");
+  return port;
+}
+
+function send(
+  port: number,
+  method: string,
+  headers: Record<string, string>,
+  chunks: string[],
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, method, path: "/submit", headers, agent: false },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => {
+          body += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    // A body cut short by the router's answer is not this test's failure.
+    req.on("error", (error) => (error.message.includes("EPIPE") ? undefined : reject(error)));
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
+  });
+}
+
+/** Opens a WebSocket through the router, sends `message`, resolves with the first echo. */
+async function echoThrough(port: number, message: string): Promise<string> {
+  const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host: HOST } });
+  closers.push(() => client.terminate());
+  await once(client, "open");
+  client.send(message);
+  const [data] = await once(client, "message");
+  client.close();
+  return String(data);
+}
+
+/** A clock the test moves by hand, for how long a front stays marked down. */
+function manualClock() {
+  let now = 1_000;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+/** A logger that keeps its warnings, for what the router tells operators. */
+function capturingLogger() {
+  const warnings: { fields: Record<string, unknown>; message: string }[] = [];
+  const log = {
+    warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }),
+    error: () => {},
+  } as unknown as Logger;
+  return { log, warnings };
+}
+
+async function fallbacks(metrics: RouterMetrics): Promise<Record<string, number>> {
+  const counted: Record<string, number> = {};
+  for (const value of (await metrics.frontFallbacks.get()).values)
+    counted[String(value.labels.reason)] = value.value;
+  return counted;
+}
+
+describe("the router's proxy to a sandbox's front, with the agent's port as the fallback", () => {
+  it("sends to the front, with the same headers the agent gets, and nothing to the agent", async () => {
+    const front = await standIn("front");
+    const agent = await standIn("agent");
+    const uid = randomUUID();
+    const { port, metrics } = await router(agent.port, uid, { frontPort: front.port });
+    const answer = await get(port, "/page", { host: HOST, cookie: "turgon_ingress=secret; app=1" });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, "front");
+    const seen = front.seen.requests[0]?.headers ?? {};
+    assert.equal(seen[SANDBOX_HEADER], uid);
+    assert.ok(verifyIngressTicket(token, uid, String(seen[INGRESS_TICKET_HEADER])));
+    assert.equal(seen.cookie, "app=1");
+    assert.equal(seen.host, HOST);
+    assert.equal(agent.seen.connections, 0);
+    assert.deepEqual(await fallbacks(metrics), {});
+  });
+
+  it("retries a GET at the agent when the front refuses the connection, marks it down once and says so once", async () => {
+    const agent = await standIn("agent");
+    const { log, warnings } = capturingLogger();
+    const clock = manualClock();
+    const { port, metrics } = await router(agent.port, randomUUID(), {
+      frontPort: await deadPort(),
+      fronts: new FrontHealth({ now: clock.now }),
+      log,
+    });
+    const first = await get(port, "/", { host: HOST });
+    assert.equal(first.status, 200);
+    assert.equal(first.body, "agent");
+    // Marked down: straight to the agent, no new attempt at the front, no new warning.
+    const second = await get(port, "/", { host: HOST });
+    assert.equal(second.body, "agent");
+    assert.equal(agent.seen.requests.length, 2);
+    assert.deepEqual(await fallbacks(metrics), { refused: 1, "marked-down": 1 });
+    const frontWarnings = warnings.filter((w) => w.message.startsWith("front unreachable"));
+    assert.equal(frontWarnings.length, 1);
+    assert.match(frontWarnings[0]?.message ?? "", /NetworkPolicy allow the agent's --front-ports/);
+    assert.equal(frontWarnings[0]?.fields.reason, "refused");
+  });
+
+  it("answers a request with a body 503 SandboxFrontUnavailable + Retry-After when the front refuses, sends none of it to the agent, and sends the next attempt to the agent", async () => {
+    for (const [what, headers, chunks] of [
+      ["content-length", { "content-type": "text/plain" }, ["a whole body"]],
+      ["chunked", { "transfer-encoding": "chunked" }, ["one ", "two ", "three"]],
+    ] as const) {
+      const agent = await standIn("agent");
+      const { port, metrics } = await router(agent.port, randomUUID(), {
+        frontPort: await deadPort(),
+        fronts: new FrontHealth({ now: manualClock().now }),
+      });
+      const refused = await send(port, "POST", { host: HOST, ...headers }, [...chunks]);
+      assert.equal(refused.status, 503, what);
+      assert.equal(refused.headers["retry-after"], "1", what);
+      assert.equal(
+        (JSON.parse(refused.body) as { error: string }).error,
+        "SandboxFrontUnavailable",
+      );
+      assert.equal(agent.seen.connections, 0, `${what}: nothing half-sent to the agent`);
+      const again = await send(port, "POST", { host: HOST, ...headers }, [...chunks]);
+      assert.equal(again.status, 200, what);
+      assert.equal(again.body, "agent");
+      assert.equal(agent.seen.requests[0]?.body, chunks.join(""), `${what}: the whole body`);
+      const errors = await metrics.errors.get();
+      assert.equal(
+        errors.values.find((v) => v.labels.reason === "SandboxFrontUnavailable")?.value,
+        1,
+      );
+    }
+  });
+
+  it("retries at the agent when the front answers 421, never relaying the 421", async () => {
+    const front = await standIn("front", () => 421);
+    const agent = await standIn("agent");
+    const { log, warnings } = capturingLogger();
+    const { port, metrics } = await router(agent.port, randomUUID(), {
+      frontPort: front.port,
+      fronts: new FrontHealth({ now: manualClock().now }),
+      log,
+    });
+    const answer = await get(port, "/", { host: HOST });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, "agent");
+    assert.equal(front.seen.requests.length, 1);
+    assert.deepEqual(await fallbacks(metrics), { misdirected: 1 });
+    assert.equal(warnings.filter((w) => w.fields.reason === "misdirected").length, 1);
+  });
+
+  it("tries a front marked down again once its interval is up", async () => {
+    let misdirect = true;
+    const front = await standIn("front", () => (misdirect ? 421 : 200));
+    const agent = await standIn("agent");
+    const clock = manualClock();
+    const { port } = await router(agent.port, randomUUID(), {
+      frontPort: front.port,
+      fronts: new FrontHealth({ now: clock.now, downForMs: 5_000 }),
+    });
+    assert.equal((await get(port, "/", { host: HOST })).body, "agent");
+    misdirect = false;
+    clock.advance(4_999);
+    assert.equal((await get(port, "/", { host: HOST })).body, "agent", "still marked down");
+    assert.equal(front.seen.requests.length, 1, "the front was not tried meanwhile");
+    clock.advance(1);
+    assert.equal(
+      (await get(port, "/", { host: HOST })).body,
+      "front",
+      "tried again, and it serves",
+    );
+    assert.equal(front.seen.requests.length, 2);
+  });
+
+  it("opens a WebSocket at the front; at the agent on the same client socket when the front refuses or says 421", async () => {
+    const agent = await standIn("agent");
+    const front = await standIn("front");
+    const served = await router(agent.port, randomUUID(), { frontPort: front.port });
+    assert.equal(await echoThrough(served.port, "hi"), "front:hi");
+    assert.equal(front.seen.upgrades, 1);
+    assert.equal(agent.seen.upgrades, 0);
+
+    const refusing = await router(agent.port, randomUUID(), {
+      frontPort: await deadPort(),
+      fronts: new FrontHealth({ now: manualClock().now }),
+    });
+    assert.equal(await echoThrough(refusing.port, "hi"), "agent:hi");
+    assert.deepEqual(await fallbacks(refusing.metrics), { refused: 1 });
+
+    const stale = await standIn("stale", () => 421);
+    const misdirected = await router(agent.port, randomUUID(), {
+      frontPort: stale.port,
+      fronts: new FrontHealth({ now: manualClock().now }),
+    });
+    assert.equal(await echoThrough(misdirected.port, "hi"), "agent:hi");
+    assert.equal(stale.seen.upgrades, 1);
+    assert.deepEqual(await fallbacks(misdirected.metrics), { misdirected: 1 });
+  });
+
+  it("pays one connect timeout for a black-holed front (a NetworkPolicy without the front ports), then goes straight to the agent", async () => {
+    const { port: silentPort, child } = await unacceptingListener();
+    closers.push(() => child.kill());
+    const fillers = await fillAcceptQueue(silentPort);
+    closers.push(() => {
+      for (const filler of fillers) filler.destroy();
+    });
+    const agent = await standIn("agent");
+    const { log, warnings } = capturingLogger();
+    const { port, metrics } = await router(agent.port, randomUUID(), {
+      frontPort: silentPort,
+      fronts: new FrontHealth({ now: manualClock().now }),
+      connectTimeoutMs: 300,
+      log,
+    });
+    let started = performance.now();
+    const first = await get(port, "/", { host: HOST });
+    const waited = performance.now() - started;
+    assert.equal(first.body, "agent");
+    assert.ok(waited >= 250 && waited < 3_000, `first: ${waited.toFixed(0)} ms`);
+    started = performance.now();
+    assert.equal((await get(port, "/", { host: HOST })).body, "agent");
+    const next = performance.now() - started;
+    assert.ok(next < 250, `next: ${next.toFixed(0)} ms`);
+    assert.deepEqual(await fallbacks(metrics), { "connect-timeout": 1, "marked-down": 1 });
+    assert.equal(warnings.filter((w) => w.message.startsWith("front unreachable")).length, 1);
+  });
+
+  it("answers 502 AgentUnreachable when the front is marked down and the agent refuses too", async () => {
+    const { port } = await router(await deadPort(), randomUUID(), {
+      frontPort: await deadPort(),
+      fronts: new FrontHealth({ now: manualClock().now }),
+    });
+    const answer = await get(port, "/", { host: HOST });
+    assert.equal(answer.status, 502);
+    assert.equal((JSON.parse(answer.body) as { error: string }).error, "AgentUnreachable");
+  });
+});
+
+describe("the router never connects to a front port outside its node's range", () => {
+  /** An informer's cache and events, as the directory reads them. */
+  class Informer<
+    T extends { metadata?: { name?: string; namespace?: string } },
+  > extends EventEmitter {
+    private readonly objects = new Map<string, T>();
+    get(name: string, namespace?: string) {
+      return this.objects.get(`${namespace ?? ""}/${name}`);
+    }
+    put(object: T) {
+      this.objects.set(`${object.metadata?.namespace ?? ""}/${object.metadata?.name}`, object);
+      this.emit("add", object);
+    }
+  }
+
+  it("sends to the agent, never to the port a status names outside spec.frontPorts", async () => {
+    const agent = await standIn("agent");
+    const bait = await standIn("bait");
+    const allowed = await standIn("front");
+    const sandboxes = new Informer<Sandbox>();
+    const nodes = new Informer<SandboxNode>();
+    const directory = new SandboxDirectory(
+      sandboxes as never,
+      nodes as never,
+      new Informer() as never,
+    );
+    nodes.put({
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "SandboxNode",
+      metadata: { name: "n1" },
+      // The range holds only the real front's port; the bait listens outside it.
+      spec: {
+        address: "http://127.0.0.1:1",
+        ingressAddress: `http://127.0.0.1:${agent.port}`,
+        frontPorts: { first: allowed.port, last: allowed.port },
+        unschedulable: false,
+      },
+    } as SandboxNode);
+    const sandbox = (frontPort: number) =>
+      ({
+        apiVersion: "turgon.dev/v1alpha1",
+        kind: "Sandbox",
+        metadata: { name: "app", namespace: "team", uid: "uid-app" },
+        spec: { image: "i", ingress: { enabled: true, access: "public" } },
+        status: {
+          phase: "Running",
+          nodeName: "n1",
+          ingress: { url: `http://${HOST}/`, access: "public", frontPort },
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              reason: "Running",
+              message: "",
+              lastTransitionTime: "2026-01-01T00:00:00Z",
+            },
+          ],
+        },
+      }) as unknown as Sandbox;
+    sandboxes.put(sandbox(bait.port));
+    const { port } = await router(agent.port, "unused", { directory });
+    const answer = await get(port, "/", { host: HOST });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, "agent");
+    const ws = await echoThrough(port, "hi");
+    assert.equal(ws, "agent:hi");
+    assert.equal(bait.seen.connections, 0, "the port outside the range saw nothing");
+    // The same status naming the port inside the range is served there.
+    sandboxes.put(sandbox(allowed.port));
+    assert.equal((await get(port, "/", { host: HOST })).body, "front");
+    assert.equal(bait.seen.connections, 0);
+  });
+});
+
+/**
+ * A listening socket whose process never accepts: a child that listens with
+ * a backlog of one, then blocks its event loop for good. Once its accept
+ * queue is full the kernel drops new SYNs, so a connect there hangs, as
+ * one to a port a NetworkPolicy black-holes.
+ */
+async function unacceptingListener(): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const s = require("node:net").createServer();
+       s.listen(0, "127.0.0.1", 1, () => {
+         process.stdout.write(s.address().port + "\\n");
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+       });`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const [line] = await once(child.stdout as never, "data");
+  return { port: Number(String(line).trim()), child };
+}
+
+/** Connects to `port` until a connect no longer completes within 500 ms (the accept queue is full), at most 16 times. */
+async function fillAcceptQueue(port: number): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < 16; i++) {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    sockets.push(socket);
+    const connected = await Promise.race([
+      once(socket, "connect").then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500)),
+    ]);
+    if (!connected) return sockets;
+  }
+  throw new Error("the accept queue never filled");
+}

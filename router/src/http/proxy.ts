@@ -30,6 +30,7 @@ import type { ExecEdge } from "../exec/edge.ts";
 import type { Logger } from "../logger.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
+import { FrontHealth, frontFallbackReason, withoutBody } from "./fronts.ts";
 import { type Refusal, refuse, refuseUpgrade } from "./pages.ts";
 import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
 
@@ -55,6 +56,8 @@ export interface ProxyOptions {
   handoffs: SingleUseGuard;
   /** Lifetime of the session cookie the router sets after a hand-off. */
   sessionTtlSeconds: number;
+  /** Which sandboxes' fronts failed recently (tests pass one with their own clock). */
+  fronts?: FrontHealth;
 }
 
 type Serve = Extract<Route, { kind: "serve" }>;
@@ -79,14 +82,17 @@ function teamRefusal(route: Serve, claims: IngressTokenClaims): Decision | undef
 
 /**
  * The router's data path: Host → sandbox (informer caches) → access check
- * (signed, expiring token scoped to the sandbox's host) → the agent's
- * ingress port, streamed both ways; WebSocket upgrades are tunnelled.
+ * (signed, expiring token scoped to the sandbox's host) → the sandbox's own
+ * front (its supervisor's port, which serves while the agent is down), or
+ * the agent's ingress port when it has none or it failed, streamed both
+ * ways; WebSocket upgrades are tunnelled the same way.
  */
 export function createRouterServer(options: ProxyOptions): Server {
   const { directory, keys, metrics, log } = options;
   const scheme = options.https ? "https" : "http";
   const cookieName = ingressCookieName(options.https);
-  // To agents' ingress ports, pooled: https with the router's client certificate.
+  const fronts = options.fronts ?? new FrontHealth();
+  // To fronts and agents' ingress ports, pooled per sandbox: https with the router's client certificate.
   const proxy = createHttpProxy({
     connectTimeoutMs: options.connectTimeoutMs,
     tls: agentTlsOptions(options.agentCredentials),
@@ -178,52 +184,135 @@ export function createRouterServer(options: ProxyOptions): Server {
     return { kind: "redirect", location: siteUrl(origin, url), cookie };
   };
 
-  /** The agent's ingress for `route`: the sandbox named, the router's credential, the router's view of the client. */
-  const toAgent = (req: IncomingMessage, route: Serve, path: string): Upstream => {
+  /**
+   * Where a forwarded request goes: the sandbox's front unless it has none
+   * or it is marked down, else the agent's ingress port. The headers are
+   * the same on both (the sandbox named, the router's credential, the
+   * router's view of the client), built from the client's headers as sent,
+   * so a retry builds them anew rather than from the first attempt's.
+   */
+  const forward = (req: IncomingMessage, route: Serve, path: string): Upstream => {
     const sent = req.headers;
+    const toAgent = upstream(req, sent, route, path, route.agent, (failure, answer) =>
+      answerFailure(failure, req, route, answer),
+    );
+    const front = route.front;
+    if (!front) return toAgent;
+    if (fronts.isDown(route.uid, front)) {
+      metrics.frontFallbacks.inc({ reason: "marked-down" });
+      return toAgent;
+    }
+    // Decided now: the proxy drops Transfer-Encoding from the request's headers on the way.
+    const fallback = withoutBody(sent) ? toAgent : undefined;
     return {
-      origin: new URL(route.agent),
-      path,
-      headers: (forwardable) => {
-        const out: IncomingHttpHeaders = {};
-        for (const [name, value] of Object.entries(forwardable)) {
-          if (
-            name === SANDBOX_HEADER ||
-            name === INGRESS_TICKET_HEADER ||
-            name === "cookie" ||
-            isForwardingHeader(name)
-          )
-            continue;
-          out[name] = value;
-        }
-        const cookie = withoutRouterCookies(sent.cookie);
-        if (cookie) out.cookie = cookie;
-        Object.assign(
-          out,
-          options.trustedProxies.forwardingHeaders(sent, req.socket.remoteAddress, scheme),
-        );
-        out[SANDBOX_HEADER] = route.uid;
-        Object.assign(out, agentIngressHeaders(options.agentCredentials, route.uid));
-        return out;
-      },
-      // Guest cookies become host-only, on HTTP and on a WebSocket's answer (browsers take them from a 101 too).
-      responseHeaders: (headers) => {
-        const { "set-cookie": _, ...rest } = headers;
-        const cookies = guestSetCookies(headers["set-cookie"]);
-        return cookies ? { ...rest, "set-cookie": cookies } : rest;
-      },
-      onFailure: (failure, answer) => answerFailure(failure, req, route, answer),
+      ...upstream(req, sent, route, path, front, (failure, answer) =>
+        frontFailed(failure, req, route, front, answer, fallback),
+      ),
+      // A 421: the port is another sandbox's front now (or no longer one); never relayed.
+      acceptResponse: (status) => status !== 421,
     };
   };
 
-  /** The agent could not be reached or failed: a page while the client can still be told. */
+  const upstream = (
+    req: IncomingMessage,
+    sent: IncomingHttpHeaders,
+    route: Serve,
+    path: string,
+    base: string,
+    onFailure: Upstream["onFailure"],
+  ): Upstream => ({
+    origin: new URL(base),
+    path,
+    headers: (forwardable) => {
+      const out: IncomingHttpHeaders = {};
+      for (const [name, value] of Object.entries(forwardable)) {
+        if (
+          name === SANDBOX_HEADER ||
+          name === INGRESS_TICKET_HEADER ||
+          name === "cookie" ||
+          isForwardingHeader(name)
+        )
+          continue;
+        out[name] = value;
+      }
+      const cookie = withoutRouterCookies(sent.cookie);
+      if (cookie) out.cookie = cookie;
+      Object.assign(
+        out,
+        options.trustedProxies.forwardingHeaders(sent, req.socket.remoteAddress, scheme),
+      );
+      out[SANDBOX_HEADER] = route.uid;
+      Object.assign(out, agentIngressHeaders(options.agentCredentials, route.uid));
+      return out;
+    },
+    // Guest cookies become host-only, on HTTP and on a WebSocket's answer (browsers take them from a 101 too).
+    responseHeaders: (headers) => {
+      const { "set-cookie": _, ...rest } = headers;
+      const cookies = guestSetCookies(headers["set-cookie"]);
+      return cookies ? { ...rest, "set-cookie": cookies } : rest;
+    },
+    onFailure,
+  });
+
+  /**
+   * The front failed. Before it answered anything (or with a 421) it is
+   * marked down, and a request without a body goes once to the agent's
+   * port on the same response or socket; one with a body cannot (part of
+   * it went to the front), so it gets 503 with Retry-After and the client's
+   * next attempt goes to the agent. Any other failure is the sandbox's,
+   * answered as the agent's would be.
+   */
+  const frontFailed = (
+    failure: ProxyFailure,
+    req: IncomingMessage,
+    route: Serve,
+    front: string,
+    answer: ServerResponse | Socket | undefined,
+    fallback: Upstream | undefined,
+  ) => {
+    const reason = frontFallbackReason(failure, answer !== undefined);
+    if (!reason) return answerFailure(failure, req, route, answer, "front");
+    metrics.frontFallbacks.inc({ reason });
+    if (fronts.markDown(route.uid, front)) {
+      const fields = { err: failure.error, sandbox: route.uid, front, reason };
+      if (reason === "misdirected")
+        log.warn(fields, "front answered 421: its port is no longer this sandbox's front");
+      else
+        log.warn(
+          fields,
+          "front unreachable: does the NetworkPolicy allow the agent's --front-ports?",
+        );
+    }
+    if (!answer) return;
+    if (fallback) {
+      if (answer instanceof ServerResponse) proxy.web(req, answer, fallback);
+      // The upgrade's head was put back on the socket by the first attempt.
+      else proxy.ws(req, answer, Buffer.alloc(0), fallback);
+      return;
+    }
+    const refusal: Refusal = {
+      status: 503,
+      reason: "SandboxFrontUnavailable",
+      message: "the sandbox's front did not take the request, which had a body; send it again",
+      retryAfter: 1,
+    };
+    metrics.errors.inc({ reason: refusal.reason });
+    if (answer instanceof ServerResponse) {
+      // Part of the body may be unread: this connection carries no further request.
+      answer.setHeader("connection", "close");
+      refuse(req, answer, refusal);
+    } else refuseUpgrade(answer, refusal);
+  };
+
+  /** The agent (or a front reached) could not answer or failed: a page while the client can still be told. */
   const answerFailure = (
     failure: ProxyFailure,
     req: IncomingMessage,
     route: Serve,
     answer: ServerResponse | Socket | undefined,
+    via: "front" | "agent" = "agent",
   ) => {
-    log.warn({ err: failure.error, sandbox: route.uid }, "agent ingress failed");
+    log.warn({ err: failure.error, sandbox: route.uid, via }, "sandbox ingress failed");
     if (!answer) return;
     const refusal: Refusal =
       failure.status === 504
@@ -264,7 +353,7 @@ export function createRouterServer(options: ProxyOptions): Server {
         .end();
       return;
     }
-    proxy.web(req, res, toAgent(req, decision.route, decision.path));
+    proxy.web(req, res, forward(req, decision.route, decision.path));
   };
 
   const server = options.tls ? createTlsServer(options.tls) : createServer();
@@ -311,7 +400,7 @@ export function createRouterServer(options: ProxyOptions): Server {
       refuseUpgrade(client, refusal);
       return;
     }
-    proxy.ws(req, client, head, toAgent(req, decision.route, decision.path));
+    proxy.ws(req, client, head, forward(req, decision.route, decision.path));
   };
   server.on("close", () => proxy.close());
   return server;

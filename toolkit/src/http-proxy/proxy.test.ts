@@ -13,13 +13,18 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { type AddressInfo, connect, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
+import type { TLSSocket } from "node:tls";
+import { eventually, testServingCertificate } from "@turgon/dev/testing";
 import { withoutHopByHop } from "./hop-by-hop.ts";
 import {
   createHttpProxy,
+  type HttpProxy,
   type HttpProxyOptions,
   type ProxyFailure,
+  ResponseRefused,
   type Upstream,
 } from "./proxy.ts";
 
@@ -28,7 +33,7 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-async function listen(server: Server): Promise<number> {
+async function listen(server: Server | HttpsServer): Promise<number> {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   cleanups.push(() => {
@@ -436,6 +441,329 @@ describe("createHttpProxy", () => {
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
     );
     await within(5_000, "the upstream socket to close", upstreamClosed);
+  });
+});
+
+/** A raw upgrade request for a WebSocket, as a client writes it. */
+const UPGRADE =
+  "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/** An upstream that switches every upgrade and echoes its bytes, and answers HTTP with `name`. */
+function echoing(name: string): Server {
+  const server = createServer((_req, res) => res.end(name));
+  server.on("upgrade", (_req, socket: Socket) => {
+    cleanups.push(() => socket.destroy());
+    socket.write(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    socket.on("data", (chunk) => socket.write(`${name}:${chunk}`));
+  });
+  return server;
+}
+
+/**
+ * A server that sends each request to `first` and, when that fails while
+ * the client can still be told, once more to `second` on the same
+ * response or socket: what the router does with a sandbox's front and its
+ * agent.
+ */
+async function retrying(
+  first: (req: IncomingMessage) => Omit<Upstream, "onFailure">,
+  second: (req: IncomingMessage) => Omit<Upstream, "onFailure">,
+  options: Partial<HttpProxyOptions> = {},
+): Promise<{ port: number; failures: ProxyFailure[]; proxy: HttpProxy }> {
+  const failures: ProxyFailure[] = [];
+  const proxy = createHttpProxy({ connectTimeoutMs: 5_000, ...options });
+  cleanups.push(() => proxy.close());
+  const last = (req: IncomingMessage): Upstream => ({
+    ...second(req),
+    onFailure: (failure, answer) => {
+      failures.push(failure);
+      if (answer && "writeHead" in answer) answer.writeHead(failure.status).end(failure.reason);
+      else answer?.end(`HTTP/1.1 ${failure.status} ${failure.reason}\r\n\r\n`);
+    },
+  });
+  const firstTry = (req: IncomingMessage, retry: () => void): Upstream => ({
+    ...first(req),
+    onFailure: (failure, answer) => {
+      failures.push(failure);
+      if (answer) retry();
+    },
+  });
+  const server = createServer((req, res) =>
+    proxy.web(
+      req,
+      res,
+      firstTry(req, () => proxy.web(req, res, last(req))),
+    ),
+  );
+  server.on("upgrade", (req, socket: Socket, head) =>
+    proxy.ws(
+      req,
+      socket,
+      head,
+      firstTry(req, () => proxy.ws(req, socket, Buffer.alloc(0), last(req))),
+    ),
+  );
+  return { port: await listen(server), failures, proxy };
+}
+
+/** Writes a WebSocket upgrade to `port`, then `message` once switched; resolves with all it read until `until` matches, and the socket. */
+async function upgradeAndSend(
+  port: number,
+  message: string,
+  until: RegExp,
+): Promise<{ text: string; socket: Socket }> {
+  const socket = connect(port, "127.0.0.1");
+  cleanups.push(() => socket.destroy());
+  socket.write(UPGRADE);
+  let text = "";
+  return within(
+    5_000,
+    `an answer matching ${until}`,
+    new Promise((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        const switched = !/ 101 /.test(text) && / 101 /.test(text + chunk);
+        text += chunk;
+        if (switched) socket.write(message);
+        if (!until.test(text)) return;
+        socket.off("data", onData);
+        socket.off("close", onClose);
+        resolve({ text, socket });
+      };
+      const onClose = () => reject(new Error(`closed after ${JSON.stringify(text)}`));
+      socket.on("data", onData);
+      socket.on("close", onClose);
+    }),
+  );
+}
+
+describe("createHttpProxy: responses the caller refuses, and retries", () => {
+  const refusing = () => {
+    const seen = { requests: 0, connections: 0 };
+    const server = createServer((_req, res) => {
+      seen.requests++;
+      res.writeHead(421, { "content-type": "text/plain" }).end("misdirected: not for the client");
+    });
+    server.on("connection", () => seen.connections++);
+    return { server, seen };
+  };
+  const not421 = { acceptResponse: (status: number) => status !== 421 };
+
+  it("drains a refused response, never relays it, and tells the caller with the response still open", async () => {
+    const { server, seen } = refusing();
+    const { port, failures } = await front(to(await listen(server), not421));
+    for (let i = 0; i < 2; i++) {
+      const answer = await get(port, "/");
+      assert.equal(answer.status, 502);
+      assert.equal(answer.body, "ResponseRefused", "the caller's answer, not the upstream's");
+    }
+    assert.equal(failures.length, 2);
+    assert.equal(failures[0]?.reason, "ResponseRefused");
+    const refused = failures[0]?.error;
+    assert.ok(refused instanceof ResponseRefused);
+    assert.equal(refused.status, 421);
+    assert.equal(seen.requests, 2);
+    assert.equal(seen.connections, 1, "drained, so the connection went back to the pool");
+  });
+
+  it("relays every status the caller accepts, and every status when it sets no check", async () => {
+    const upstream = createServer((_req, res) => res.writeHead(404).end("not here"));
+    const upstreamPort = await listen(upstream);
+    for (const extra of [not421, {}]) {
+      const { port, failures } = await front(to(upstreamPort, extra));
+      const answer = await get(port, "/");
+      assert.equal(answer.status, 404);
+      assert.equal(answer.body, "not here");
+      assert.equal(failures.length, 0);
+    }
+  });
+
+  it("lets the caller send a refused request elsewhere on the same response", async () => {
+    const { server } = refusing();
+    const { port, failures } = await retrying(
+      to(await listen(server), not421),
+      to(await listen(echoing("second"))),
+    );
+    const answer = await get(port, "/");
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, "second");
+    assert.deepEqual(
+      failures.map((f) => f.reason),
+      ["ResponseRefused"],
+    );
+  });
+
+  it("lets the caller send a GET elsewhere when the first upstream refuses the connection", async () => {
+    const closed = createServer();
+    const deadPort = await listen(closed);
+    closed.close();
+    const { port, failures } = await retrying(to(deadPort), to(await listen(echoing("second"))));
+    const answer = await get(port, "/");
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, "second");
+    assert.match(failures[0]?.message ?? "", /ECONNREFUSED/);
+  });
+
+  it("sends a refused upgrade elsewhere on the same client socket: the client sees only the second 101", async () => {
+    const upgrades = { refused: 0 };
+    const server = createServer();
+    server.on("upgrade", (_req, socket: Socket) => {
+      upgrades.refused++;
+      cleanups.push(() => socket.destroy());
+      // Its body never ends: the head alone must settle the first attempt.
+      socket.write(
+        "HTTP/1.1 421 Misdirected Request\r\ncontent-length: 100\r\nconnection: close\r\n\r\nnot for you\n",
+      );
+    });
+    const { port, failures } = await retrying(
+      to(await listen(server), not421),
+      to(await listen(echoing("second"))),
+      { headersTimeoutMs: 100 },
+    );
+    const { text, socket } = await upgradeAndSend(port, "hello", /second:hello/);
+    assert.match(text, /^HTTP\/1\.1 101 /);
+    assert.doesNotMatch(text, /421|not for you/);
+    assert.equal(upgrades.refused, 1);
+    // Past the first attempt's head timeout: a timer left running would fail it and close the tunnel.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.write("again");
+    const [echo] = await within(5_000, "the tunnel still echoing", once(socket, "data"));
+    assert.equal(String(echo), "second:again");
+    assert.deepEqual(
+      failures.map((f) => f.reason),
+      ["ResponseRefused"],
+    );
+  });
+
+  it("sends an upgrade elsewhere on the same client socket when the first upstream refuses the connection", async () => {
+    const closed = createServer();
+    const deadPort = await listen(closed);
+    closed.close();
+    const { port, failures } = await retrying(to(deadPort), to(await listen(echoing("second"))));
+    const { text } = await upgradeAndSend(port, "hello", /second:hello/);
+    assert.match(text, /^HTTP\/1\.1 101 /);
+    assert.equal(failures.length, 1);
+    assert.match(failures[0]?.message ?? "", /ECONNREFUSED/);
+  });
+
+  it("answers a refused upgrade with the caller's refusal, then closes", async () => {
+    const server = createServer();
+    server.on("upgrade", (_req, socket: Socket) =>
+      socket.end("HTTP/1.1 421 Misdirected Request\r\ncontent-length: 0\r\n\r\n"),
+    );
+    const { port, failures } = await front(to(await listen(server), not421));
+    const socket = connect(port, "127.0.0.1");
+    socket.write(UPGRADE);
+    let text = "";
+    socket.on("data", (chunk) => {
+      text += chunk;
+    });
+    await within(5_000, "the refusal and close", once(socket, "close"));
+    assert.match(text, /^HTTP\/1\.1 502 ResponseRefused/);
+    assert.equal(failures.length, 1);
+  });
+});
+
+describe("createHttpProxy: pools fit for one upstream per sandbox", () => {
+  /** An upstream that counts its open connections and keeps idle ones a minute (longer than any pool here). */
+  const counting = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const open = new Set<Socket>();
+    const server = createServer(handler);
+    server.keepAliveTimeout = 60_000;
+    server.on("connection", (socket: Socket) => {
+      open.add(socket);
+      socket.once("close", () => open.delete(socket));
+    });
+    return { server, open };
+  };
+
+  it("keeps at most maxFreeSockets idle connections per upstream", async () => {
+    const held: ServerResponse[] = [];
+    const { server, open } = counting((_req, res) => {
+      held.push(res);
+      // All 12 in flight at once, so the pool opened 12 connections.
+      if (held.length === 12) for (const r of held) r.end("ok");
+    });
+    const { port } = await front(to(await listen(server)), { maxFreeSockets: 4 });
+    const answers = await within(
+      10_000,
+      "12 answers",
+      Promise.all(Array.from({ length: 12 }, (_, i) => get(port, `/${i}`))),
+    );
+    assert.ok(answers.every((a) => a.body === "ok"));
+    await eventually(
+      "idle connections down to 4",
+      () => open.size,
+      (n) => n === 4,
+      5_000,
+      20,
+    );
+  });
+
+  it("closes an idle pooled connection after freeSocketTimeoutMs, never one in use", async () => {
+    const { server, open } = counting((req, res) => {
+      if (req.url !== "/slow") return res.end("fast");
+      res.writeHead(200);
+      res.write("first");
+      // Quiet for longer than the pool's idle bound, with the connection in use.
+      setTimeout(() => res.end(" last"), 600);
+    });
+    const { port } = await front(to(await listen(server)), { freeSocketTimeoutMs: 200 });
+    const slow = await within(5_000, "the slow answer", get(port, "/slow"));
+    assert.equal(slow.body, "first last");
+    assert.equal(open.size, 1, "pooled after use");
+    const closed = performance.now();
+    await eventually(
+      "the idle connection closed",
+      () => open.size,
+      (n) => n === 0,
+      5_000,
+      20,
+    );
+    const took = performance.now() - closed;
+    assert.ok(took < 2_000, `closed after ${took.toFixed(0)} ms`);
+  });
+
+  it("resumes TLS sessions with more https upstreams than Node's default session cache holds", async () => {
+    const tls = await testServingCertificate("proxy-resume");
+    const resumed: boolean[] = [];
+    const upstreamPorts: number[] = [];
+    // Node's https.Agent remembers 100 sessions by default; a node holds more sandboxes than that.
+    for (let i = 0; i < 110; i++) {
+      const server = createHttpsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+        resumed.push((req.socket as TLSSocket).isSessionReused());
+        // A new connection each time, so each request is a handshake.
+        res.writeHead(200, { connection: "close" }).end("ok");
+      });
+      upstreamPorts.push(await listen(server));
+    }
+    const viaPort = new Map<number, number>();
+    const proxied = createHttpProxy({ connectTimeoutMs: 5_000, tls: { ca: tls.ca } });
+    cleanups.push(() => proxied.close());
+    const via = createServer((req, res) => {
+      const upstreamPort = viaPort.get(Number(req.url?.slice(1)));
+      proxied.web(req, res, {
+        origin: new URL(`https://127.0.0.1:${upstreamPort}`),
+        path: "/",
+        headers: (h) => h,
+        onFailure: (failure, answer) => {
+          if (answer && "writeHead" in answer)
+            answer.writeHead(failure.status).end(failure.message);
+        },
+      });
+    });
+    const port = await listen(via);
+    upstreamPorts.forEach((p, i) => {
+      viaPort.set(i, p);
+    });
+    for (const round of [0, 1])
+      for (let i = 0; i < upstreamPorts.length; i++) {
+        const answer = await get(port, `/${i}`);
+        assert.equal(answer.status, 200, `round ${round}, upstream ${i}: ${answer.body}`);
+      }
+    assert.equal(resumed.slice(0, 110).filter(Boolean).length, 0, "first round: full handshakes");
+    assert.equal(resumed.slice(110).filter(Boolean).length, 110, "second round: all resumed");
   });
 });
 

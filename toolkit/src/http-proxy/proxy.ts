@@ -25,10 +25,21 @@ export class UpstreamTimeout extends Error {
   }
 }
 
+/** The upstream answered, with a status its `acceptResponse` refused; nothing of it reached the client. */
+export class ResponseRefused extends Error {
+  readonly status: number;
+
+  constructor(status: number) {
+    super(`the upstream answered ${status}, which the caller does not relay`);
+    this.name = "ResponseRefused";
+    this.status = status;
+  }
+}
+
 /** Why an exchange failed, as the client should be told: 504 for a timeout, 502 otherwise. */
 export interface ProxyFailure {
   status: 502 | 504;
-  reason: "UpstreamTimeout" | "UpstreamFailed";
+  reason: "UpstreamTimeout" | "UpstreamFailed" | "ResponseRefused";
   message: string;
   error: Error;
 }
@@ -46,10 +57,21 @@ export interface Upstream {
   /** A WebSocket now flows both ways between these two sockets. */
   onTunnel?(upstream: Socket, client: Socket): void;
   /**
+   * Whether a response head with this status goes to the client (on HTTP,
+   * and on an upgrade that is not switched). When it returns false the
+   * response is drained, never relayed, and `onFailure` gets a
+   * `ResponseRefused` with `answer`, so the caller can send the request
+   * elsewhere (how a 421 Misdirected Request is retried). Every status
+   * when unset.
+   */
+  acceptResponse?(status: number): boolean;
+  /**
    * Told of a failed exchange, to log and count it. `answer` is given while
    * the client can still be told (nothing of the response sent yet): the
    * callee writes the refusal there (a ServerResponse, or an upgrade's raw
-   * socket). Otherwise the client's connection is cut, so it cannot take a
+   * socket), or sends the same request elsewhere at once with `web`/`ws`
+   * (an upgrade's `head` was already put back on the socket: pass an empty
+   * one). Otherwise the client's connection is cut, so it cannot take a
    * truncated body for a whole one.
    */
   onFailure(failure: ProxyFailure, answer?: ServerResponse | Socket): void;
@@ -62,8 +84,22 @@ export interface HttpProxyOptions {
   headersTimeoutMs?: number;
   /** Client TLS for https upstreams: certificate, key, CA. */
   tls?: HttpsAgentOptions;
-  /** Most pooled connections per upstream. */
+  /** Most connections per upstream (host and port). */
   maxSockets?: number;
+  /**
+   * Most idle keep-alive connections kept per upstream, 16 unless set. Each
+   * sandbox is an upstream of its own, so this bounds the idle sockets (and
+   * their TLS state) per sandbox rather than per node.
+   */
+  maxFreeSockets?: number;
+  /** How long an idle pooled connection is kept, 30 s unless set (sooner when the upstream's Keep-Alive hint says so). */
+  freeSocketTimeoutMs?: number;
+  /**
+   * TLS sessions remembered for resumption, across upstreams, 1000 unless
+   * set: one per sandbox on a full node, so a new connection to a sandbox
+   * resumes instead of doing a full handshake (Node's default is 100).
+   */
+  maxCachedSessions?: number;
 }
 
 export interface HttpProxy {
@@ -87,9 +123,30 @@ interface Exchange {
 function describe(error: Error): ProxyFailure {
   if (error instanceof UpstreamTimeout)
     return { status: 504, reason: "UpstreamTimeout", message: error.message, error };
+  if (error instanceof ResponseRefused)
+    return { status: 502, reason: "ResponseRefused", message: error.message, error };
   if ((error as NodeJS.ErrnoException).code === "ECONNECT_TIMEOUT")
     return { status: 504, reason: "UpstreamTimeout", message: "no connection in time", error };
   return { status: 502, reason: "UpstreamFailed", message: error.message, error };
+}
+
+function refusesResponse(exchange: Exchange, status: number): boolean {
+  return exchange.upstream.acceptResponse?.(status) === false;
+}
+
+/**
+ * http-proxy-3 calls `destroySoon()` on an upgrade's client socket right
+ * after reporting a failure; the next call only is made a no-op, for a
+ * client whose upgrade was just sent to another upstream.
+ */
+function keepOpenOnce(socket: Socket): void {
+  Object.defineProperty(socket, "destroySoon", {
+    configurable: true,
+    writable: true,
+    value: () => {
+      delete (socket as Partial<Socket>).destroySoon;
+    },
+  });
 }
 
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -110,10 +167,20 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
  * unfiltered.
  */
 export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
-  const maxSockets = options.maxSockets ?? 256;
+  const pooling = {
+    keepAlive: true,
+    maxSockets: options.maxSockets ?? 256,
+    maxFreeSockets: options.maxFreeSockets ?? 16,
+    // An Agent's `timeout` ends only its free sockets; one in use is never cut by it.
+    timeout: options.freeSocketTimeoutMs ?? 30_000,
+  };
   const pools = {
-    http: new HttpAgent({ keepAlive: true, maxSockets }),
-    https: new HttpsAgent({ keepAlive: true, maxSockets, ...options.tls }),
+    http: new HttpAgent(pooling),
+    https: new HttpsAgent({
+      ...pooling,
+      maxCachedSessions: options.maxCachedSessions ?? 1000,
+      ...options.tls,
+    }),
   };
   const exchanges = new WeakMap<IncomingMessage, Exchange>();
   const tunnels = new WeakMap<Socket, Exchange>();
@@ -125,22 +192,35 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
   const clientHeaders = (exchange: Exchange | undefined, headers: IncomingHttpHeaders) =>
     exchange?.upstream.responseHeaders?.(headers) ?? headers;
 
-  /** Bounds the wait for a response head (a 101 or any other). */
-  const watchHead = (proxyReq: ClientRequest) => {
+  /** Bounds the wait for a response head (a 101 or any other); returns what ends the wait. */
+  const watchHead = (proxyReq: ClientRequest): (() => void) => {
     const ms = options.headersTimeoutMs;
-    if (!ms) return;
+    if (!ms) return () => {};
     const timer = setTimeout(() => proxyReq.destroy(new UpstreamTimeout("headers", ms)), ms);
     const clear = () => clearTimeout(timer);
     proxyReq.once("response", clear);
     proxyReq.once("upgrade", clear);
     proxyReq.once("close", clear);
+    return clear;
   };
 
   if (options.headersTimeoutMs) server.on("proxyReq", (proxyReq) => watchHead(proxyReq));
 
   server.on("proxyRes", (proxyRes, req, res) => {
-    const headers = clientHeaders(exchanges.get(req), withoutHopByHop(proxyRes.headers));
-    res.writeHead(proxyRes.statusCode ?? 502, headers);
+    const exchange = exchanges.get(req);
+    const status = proxyRes.statusCode ?? 502;
+    if (exchange && refusesResponse(exchange, status)) {
+      // Drained, so a keep-alive connection goes back to the pool; the caller answers or retries.
+      proxyRes.resume();
+      const failure = describe(new ResponseRefused(status));
+      if (res.headersSent || res.destroyed) {
+        exchange.upstream.onFailure(failure);
+        res.destroy();
+      } else exchange.upstream.onFailure(failure, res);
+      return;
+    }
+    const headers = clientHeaders(exchange, withoutHopByHop(proxyRes.headers));
+    res.writeHead(status, headers);
     // The upstream died mid-body: cut the client's response rather than end it as if whole.
     proxyRes.on("error", () => {});
     proxyRes.once("close", () => {
@@ -153,7 +233,9 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     const exchange = exchanges.get(req);
     if (!exchange) return;
     exchange.proxyReq = proxyReq;
-    watchHead(proxyReq);
+    const headArrived = watchHead(proxyReq);
+    if (exchange.upstream.acceptResponse)
+      refuseWsResponses(proxyReq, req, client, exchange, headArrived);
     // Ahead of http-proxy-3's own listeners, which write these heads to the client as they find them.
     proxyReq.prependListener("upgrade", (proxyRes: IncomingMessage, proxySocket: Socket) => {
       exchange.settled = true;
@@ -179,6 +261,40 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     if (exchange?.client) exchange.upstream.onTunnel?.(proxySocket, exchange.client);
   });
 
+  /**
+   * An upgrade answered with a status the caller refuses: http-proxy-3
+   * relays any non-101 answer from a listener of its own, added after this
+   * one runs, which no listener can stop; so that one response event is
+   * kept from it here, and the caller is told while the client has seen
+   * nothing.
+   */
+  const refuseWsResponses = (
+    proxyReq: ClientRequest,
+    req: IncomingMessage,
+    client: Socket,
+    exchange: Exchange,
+    headArrived: () => void,
+  ) => {
+    const emit = proxyReq.emit;
+    proxyReq.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]) {
+      const proxyRes = args[0] as IncomingMessage | undefined;
+      const status = proxyRes?.statusCode ?? 0;
+      if (event !== "response" || !proxyRes || !refusesResponse(exchange, status))
+        return emit.call(this, event, ...args);
+      headArrived();
+      proxyRes.resume();
+      if (exchange.settled || client.destroyed) {
+        exchange.upstream.onFailure(describe(new ResponseRefused(status)));
+        client.destroy();
+      } else {
+        exchange.settled = true;
+        exchange.upstream.onFailure(describe(new ResponseRefused(status)), client);
+        if (exchanges.get(req) === exchange && !client.destroyed) client.destroySoon();
+      }
+      return true;
+    } as ClientRequest["emit"];
+  };
+
   server.on("error", (error, req, answer) => {
     const exchange = exchanges.get(req);
     const failure = describe(error);
@@ -195,6 +311,8 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     else {
       exchange.settled = true;
       exchange.upstream.onFailure(failure, socket);
+      // The caller sent the upgrade elsewhere on this socket: keep http-proxy-3 from closing it.
+      if (exchanges.get(req) !== exchange) keepOpenOnce(socket);
     }
   });
   // The client went away: http-proxy-3 has already dropped the upstream request.
