@@ -49,8 +49,9 @@ export function startKeeper(options: KeeperOptions): Keeper {
   const entry = options.entry ?? AGENT_MAIN;
   const stopTimeoutMs = options.stopTimeoutMs ?? STOP_TIMEOUT_MS;
   const backoff = new RestartBackoff(options.backoff ?? RESTART_BACKOFF);
-  // `--help` is the agent's to answer, once: nothing to keep running.
-  const once = wantsHelp(options.args);
+  // `--help` (and `--version`, where the agent answers it) are the agent's to answer, once:
+  // nothing to keep running, and an exit 0 restarted would print it forever.
+  const once = wantsHelp(options.args) || options.args.includes("--version");
   let agent: ChildProcess | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
   let killTimer: NodeJS.Timeout | undefined;

@@ -10,6 +10,7 @@ import { EXIT } from "@turgon/toolkit/daemon/run";
 import { runCli } from "@turgon/toolkit/daemon/testing";
 
 const KEEPER = fileURLToPath(new URL("./main.ts", import.meta.url));
+const AGENT = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 /** The keeper's log lines (JSON, on stdout beside the agent's). */
 const keeperLines = (stdout: string) =>
@@ -36,6 +37,13 @@ describe("turgon node agent keeper on the command line (spawned)", () => {
     );
     assert.equal(lines[1]?.code, EXIT.config);
     assert.ok(tookMs < 15_000, `exited by itself (${Math.round(tookMs)} ms)`);
+  });
+
+  it("--version is the agent's answer, once, whatever it is", async () => {
+    // Builds whose agent knows --version print it and exit 0; others refuse the flag (exit 2).
+    const direct = await runCli(AGENT, ["--version"], {});
+    const kept = await runCli(KEEPER, ["--version"], {}, 20_000);
+    assert.deepEqual(kept, direct);
   });
 
   for (const flag of ["--help", "-h"])
