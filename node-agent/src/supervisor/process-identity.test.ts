@@ -19,10 +19,14 @@ import { supervisorPaths } from "./config.ts";
 import {
   isProcess,
   isQemu,
+  isSupervisor,
+  listProcesses,
   parseProcStat,
   processStartTime,
   processStartTimeSync,
   QEMU_MARK,
+  SUPERVISOR_MARK,
+  signalIf,
   waitGone,
 } from "./process-identity.ts";
 import { reapSupervisor } from "./processes.ts";
@@ -80,6 +84,63 @@ describe("process identity", async () => {
     assert.equal(await isQemu(pid), true, "the command line holds the mark");
     assert.equal(await isQemu(pid, startTime), true);
     assert.equal(await isQemu(pid, startTime + 1), false, "another start time: another process");
+  });
+
+  it("a zombie supervisor is gone: kill(pid, 0) still succeeds, but no check takes it for a live process", async () => {
+    // A supervisor orphaned in a container whose PID 1 does not reap stays a zombie: its pid
+    // answers kill(pid, 0) until reaped. Made for real: a stand-in whose command line holds a
+    // supervisor's marks, started in the background by a shell that then becomes `sleep`,
+    // which never waits for it, so it stays a zombie once killed.
+    const uid = randomUUID();
+    const fake = join(dir, uid, SUPERVISOR_MARK);
+    await mkdir(join(fake, ".."), { recursive: true });
+    await copyFile("/bin/sleep", fake);
+    const parent = spawn(
+      "/bin/sh",
+      ["-c", '"$1" 600 & echo $!; exec sleep 600', "zombie-maker", fake],
+      {
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
+    children.push(parent);
+    const pid = Number(
+      await new Promise<string>((resolve) =>
+        parent.stdout?.once("data", (data) => resolve(String(data))),
+      ),
+    );
+    assert.ok(Number.isSafeInteger(pid) && pid > 0);
+    const until = async (what: string, ready: () => Promise<boolean>) => {
+      const deadline = Date.now() + 5_000;
+      while (!(await ready())) {
+        assert.ok(Date.now() < deadline, what);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    await until("the stand-in runs as a supervisor", () => isSupervisor(pid, uid));
+    const startTime = await processStartTime(pid);
+    assert.ok(startTime !== undefined);
+    assert.equal(await isSupervisor(pid, uid, startTime), true);
+
+    process.kill(pid, "SIGKILL");
+    const state = async () => parseProcStat(await readFile(`/proc/${pid}/stat`, "utf8"))?.state;
+    await until("the stand-in is a zombie", async () => (await state()) === "Z");
+    assert.doesNotThrow(() => process.kill(pid, 0), "a zombie answers kill(pid, 0)");
+    assert.equal(await isSupervisor(pid, uid), false);
+    assert.equal(await isSupervisor(pid, uid, startTime), false);
+    assert.equal(await processStartTime(pid), undefined);
+    assert.equal(processStartTimeSync(pid), undefined);
+    assert.equal(await waitGone(() => isSupervisor(pid, uid), 1_000), true);
+    assert.equal(
+      await signalIf(pid, "SIGTERM", (p) => isSupervisor(p, uid)),
+      false,
+      "not signalled",
+    );
+    assert.equal(
+      (await listProcesses()).some((p) => p.pid === pid),
+      false,
+      "not listed",
+    );
+    assert.equal(await state(), "Z", "still a zombie: only its parent could reap it");
   });
 
   it("reapSupervisor leaves a QEMU pid alone whose start time is not the recorded one", async () => {

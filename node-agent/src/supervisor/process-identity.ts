@@ -5,6 +5,9 @@
  * once its process is gone, so a recorded pid is checked by what the process
  * runs (its command line) and, when recorded, by its start time (field 22 of
  * /proc/<pid>/stat, clock ticks since boot), which a reused pid never shares.
+ * A zombie (state Z: exited, not yet reaped, as an orphaned supervisor stays
+ * under a PID 1 that does not reap) is gone, though kill(pid, 0) still
+ * succeeds on it: every check here reads the state first.
  * Node built-ins only: `npm run down` loads it without the agent.
  */
 import { readFileSync } from "node:fs";
