@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "@turgon/dev/ports";
-import { registryHost, startRegistry, stopRegistry } from "@turgon/dev/registry";
+import { registryHost, registryPackage, startRegistry, stopRegistry } from "@turgon/dev/registry";
+import { ensureDebianPackages } from "@turgon/toolkit/apt";
 import { run } from "@turgon/toolkit/run";
 import {
   buildOciImage,
@@ -23,6 +24,7 @@ import {
   USER,
 } from "./build/index.ts";
 import { umoci } from "./build/oci.ts";
+import { OCI_BUILDER_PACKAGES } from "./build/packages.ts";
 import { inspectRemote, pushImage, remoteManifest } from "./publish/push.ts";
 import { layoutConfig, layoutManifest, layoutSize } from "./publish/size.ts";
 
@@ -54,6 +56,7 @@ describe("OCI images", { skip: !isRoot && "umoci unpack and chroot need root" },
   before(async () => {
     work = await mkdtemp(join(tmpdir(), "turgon-oci-test-"));
     registryDir = join(work, "registry");
+    await ensureDebianPackages([...OCI_BUILDER_PACKAGES, registryPackage]);
     const port = await freePort();
     await startRegistry({ dir: registryDir, dataDir: join(registryDir, "data"), port });
     registry = registryHost(port);

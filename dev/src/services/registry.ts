@@ -5,6 +5,7 @@
  * Started when absent, as PostgreSQL and Redis are; its blobs live in the
  * user cache directory (they are build output, not the checkout's state).
  */
+import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type DebianPackage, ensureDebianPackages } from "@turgon/toolkit/apt";
@@ -42,9 +43,14 @@ export function registryPortFromEnv(env: NodeJS.ProcessEnv = process.env): numbe
   ).registry;
 }
 
-/** Where a registry keeps its blobs by default: the user cache directory, per port. */
-export function defaultRegistryDataDir(port: number, env: NodeJS.ProcessEnv = process.env) {
-  return join(cacheRoot(env), `registry-${port}`);
+/**
+ * Where the registry of a state directory keeps its blobs: the user cache
+ * directory (images are build output, and a fresh clone pushes the same
+ * ones), one per state directory, as PostgreSQL's data is keyed when run as root.
+ */
+export function registryDataDir(stateDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const key = createHash("sha256").update(stateDir).digest("hex").slice(0, 12);
+  return join(cacheRoot(env), "registry", key);
 }
 
 export interface RegistryOptions {
@@ -117,14 +123,23 @@ export async function ensureLocalRegistry(
     const addr = config.match(/^\s+addr:\s*(\S+)/m)?.[1];
     return { state: "already running", host: addr ?? registryHost(port) };
   }
-  await assertDaemonPortsFree(stateDir, REGISTRY, [{ port, variable: REGISTRY_PORT_VARIABLE }]);
+  await planRegistry(stateDir, port);
   await ensureDebianPackages([registryPackage]);
   await startRegistry({
     dir: daemonPaths(stateDir, REGISTRY).dir,
-    dataDir: defaultRegistryDataDir(port),
+    dataDir: registryDataDir(stateDir),
     port,
   });
   return { state: "started", host: registryHost(port) };
+}
+
+/** Checks the registry's port before anything starts (unless ours runs). */
+export function planRegistry(stateDir: string, port: number): Promise<void> {
+  return assertDaemonPortsFree(stateDir, REGISTRY, [{ port, variable: REGISTRY_PORT_VARIABLE }]);
+}
+
+export async function registryStatus(stateDir: string) {
+  return { [REGISTRY]: await runningDaemon(stateDir, REGISTRY) };
 }
 
 export function stopLocalRegistry(stateDir: string): Promise<"stopped" | "not-running"> {
