@@ -16,6 +16,14 @@ export const NODE_PATH = "/usr/local/bin/node";
 /** The non-root user and group every image runs as: the chart's podSecurity.runAsUser/runAsGroup. */
 export const USER = { name: "turgon", uid: 10001, gid: 10001 } as const;
 
+/**
+ * Every image's HOME: /tmp, the emptyDir each of the chart's pods mounts
+ * (their root filesystems are read-only). Gondolin keeps its TLS
+ * interception CA and session records under $HOME/.cache, and the agent
+ * its accelerator probe; nothing there needs to outlive the pod.
+ */
+export const COMMON_ENV = { HOME: "/tmp" } as const;
+
 /** The node agent's host directories (the chart's hostPath mount points), owned by USER in the image. */
 export const AGENT_DIRS = [
   "/var/lib/turgon/agent",

@@ -37,6 +37,7 @@ import { run, runChecked } from "@turgon/toolkit/run";
 import { traceAppTree } from "./app-tree.ts";
 import {
   APP_DIR,
+  COMMON_ENV,
   type Component,
   type ComponentImage,
   IMAGES,
@@ -50,11 +51,13 @@ import { OCI_BUILDER_PACKAGES } from "./packages.ts";
 export { COMPONENTS, type Component, IMAGES, repository, USER } from "./components.ts";
 
 /** Bump when the builder's output changes for the same inputs. */
-const BUILDER_REVISION = 2;
+const BUILDER_REVISION = 3;
 /** The tag of a cached image before the per-build labels; the published tag is the version. */
 const CONTENT_TAG = "content";
-/** Older content images kept per component, for other checkouts still publishing them. */
+/** Content images kept per component (the newest first), for other checkouts still publishing theirs. */
 const KEEP_BUILDS = 2;
+/** Base layouts kept: the two in use (Node's, the agent's) and one older each. */
+const KEEP_BASES = 4;
 
 /** The checkout this builder runs from. */
 export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
@@ -110,7 +113,7 @@ function nodeBinary(): string {
 async function ensureBaseLayout(debian: DebianBaseSpec): Promise<{ dir: string; key: string }> {
   const baseTar = await ensureDebianBase(debian);
   const key = `oci-base-${digest([String(BUILDER_REVISION), baseTar, JSON.stringify(USER)])}`;
-  const { dir } = await cachedArtifact(key, (outDir) =>
+  const { dir, built } = await cachedArtifact(key, (outDir) =>
     withStep(
       `OCI base layer from ${debian.packages.join(", ")} (once; cached)`,
       async (progress) => {
@@ -156,6 +159,7 @@ async function ensureBaseLayout(debian: DebianBaseSpec): Promise<{ dir: string; 
       },
     ),
   );
+  if (built) await pruneOld("oci-base-", key, KEEP_BASES - 1);
   return { dir, key };
 }
 
@@ -310,7 +314,7 @@ export async function ensureContentImage(component: Component): Promise<ContentI
         );
         await configure(outDir, CONTENT_TAG, CONTENT_TAG, {
           entrypoint: image.entrypoint,
-          env: { PATH, ...image.env },
+          env: { PATH, ...COMMON_ENV, ...image.env },
           user: `${USER.uid}:${USER.gid}`,
           workingDir: APP_DIR,
           labels: {
@@ -326,21 +330,24 @@ export async function ensureContentImage(component: Component): Promise<ContentI
       }
     }),
   );
-  if (built) await pruneOldBuilds(component, key);
+  if (built) await pruneOld(`oci-${component}-`, key, KEEP_BUILDS - 1);
   return { component, layout: dir, key, built };
 }
 
-async function pruneOldBuilds(component: Component, current: string): Promise<void> {
+/**
+ * Drops all but the newest `keep` cache entries named `<prefix><digest>`
+ * besides `current` (each image is a few dozen MiB of its own).
+ */
+async function pruneOld(prefix: string, current: string, keep: number): Promise<void> {
   const root = cacheRoot();
-  const prefix = `oci-${component}-`;
   const names = (await readdir(root)).filter(
-    (n) => n.startsWith(prefix) && n !== current && /^[^.]+$/.test(n.slice(prefix.length)),
+    (n) => n.startsWith(prefix) && n !== current && /^[0-9a-f]+$/.test(n.slice(prefix.length)),
   );
   const dated = await Promise.all(
     names.map(async (name) => ({ name, mtime: (await stat(join(root, name))).mtimeMs })),
   );
   dated.sort((a, b) => b.mtime - a.mtime);
-  for (const { name } of dated.slice(KEEP_BUILDS - 1))
+  for (const { name } of dated.slice(keep))
     await rm(join(root, name), { recursive: true, force: true });
 }
 
