@@ -11,7 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "@turgon/dev/ports";
-import { registryHost, registryPackage, startRegistry, stopRegistry } from "@turgon/dev/registry";
+import {
+  DEFAULT_REGISTRY_PORT,
+  registryHost,
+  registryPackage,
+  startRegistry,
+  stopRegistry,
+} from "@turgon/dev/registry";
 import { ensureDebianPackages } from "@turgon/toolkit/apt";
 import { run } from "@turgon/toolkit/run";
 import {
@@ -70,7 +76,11 @@ describe("OCI images", { skip: !isRoot && "umoci unpack and chroot need root" },
   it("the chart's image references are these images: <registry>/turgon-<component>:<appVersion>, run as their user", async () => {
     const chart = await chartFacts();
     assert.equal(chart.imageFormat, "%s/turgon-%s:%s");
-    assert.equal(chart.registry, "127.0.0.1:5000", "the chart's default is the local registry");
+    assert.equal(
+      chart.registry,
+      registryHost(DEFAULT_REGISTRY_PORT),
+      "the chart's default is the local registry that npm run images:oci pushes to",
+    );
     assert.equal(chart.runAsUser, USER.uid);
     assert.equal(chart.runAsGroup, USER.gid);
   });
