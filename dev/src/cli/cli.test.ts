@@ -10,6 +10,7 @@ import { defaultPostgresDataDir } from "../environment/index.ts";
 import { repoRoot } from "../paths.ts";
 import { freePort } from "../process/ports.ts";
 import { waitFor } from "../process/wait.ts";
+import { registryDataDir } from "../services/registry.ts";
 import { ensureSshKeyPair } from "../stack/ssh-keys.ts";
 import { testEnvironment } from "../testing/index.ts";
 import { pathWithout } from "../testing/path-without.ts";
@@ -45,6 +46,7 @@ async function isolatedUp(stateDir: string) {
     TURGON_ROUTER_SSH_PORT: String(await freePort()),
     TURGON_WEB_PORT: String(await freePort()),
     TURGON_AUDIT_WORKER_PORT: String(await freePort()),
+    TURGON_REGISTRY_PORT: String(await freePort()),
   };
 }
 
@@ -94,13 +96,14 @@ describe("npm run up / status / down", async () => {
     await cli("down", env);
     await rm(stateDir, { recursive: true, force: true });
     await rm(defaultPostgresDataDir(stateDir), { recursive: true, force: true });
+    await rm(registryDataDir(stateDir), { recursive: true, force: true });
   });
 
   it("starts the platform and prints the kubeconfig and a kubectl line", async () => {
     const first = await upOnce();
     assert.match(
       first.stdout,
-      /etcd started, kube-apiserver started, kube-controller-manager started, postgres started, redis started, node-agent started, operator started, router started, dashboard started, audit-worker started/,
+      /etcd started, kube-apiserver started, kube-controller-manager started, postgres started, redis started, node-agent started, operator started, router started, dashboard started, audit-worker started, registry started/,
     );
     assert.match(first.stdout, new RegExp(`export KUBECONFIG=${stateDir}/kubeconfig`));
     assert.match(first.stdout, /kubectl apply -f examples\//);
@@ -273,7 +276,7 @@ describe("npm run up / status / down", async () => {
     assert.equal(second.exitCode, 0, second.tail);
     assert.match(
       second.stdout,
-      /etcd already running, kube-apiserver already running, kube-controller-manager already running, postgres already running, redis already running, node-agent already running, operator already running, router already running, dashboard already running, audit-worker already running/,
+      /etcd already running, kube-apiserver already running, kube-controller-manager already running, postgres already running, redis already running, node-agent already running, operator already running, router already running, dashboard already running, audit-worker already running, registry already running/,
     );
     // The password is never printed again; where it is, is.
     assert.doesNotMatch(second.stdout, /First admin created|password {2}/);
@@ -304,6 +307,7 @@ describe("npm run up / status / down", async () => {
       "kube-controller-manager",
       "postgres",
       "redis",
+      "registry",
     ]) {
       assert.match(down.stdout, new RegExp(`${service}\\s+stopped`));
     }

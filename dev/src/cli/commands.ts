@@ -10,6 +10,10 @@ import {
   DEFAULT_PORTS as PLATFORM_DEFAULTS,
   PORT_ENV as PLATFORM_PORTS,
 } from "../platform/index.ts";
+import {
+  DEFAULT_REGISTRY_PORT,
+  REGISTRY_PORT_VARIABLE as REGISTRY_PORT,
+} from "../services/registry.ts";
 
 const STATE = {
   TURGON_STATE_DIR:
@@ -40,13 +44,14 @@ function portVariables(): Record<string, string> {
       `loopback port of ${PORT_MEANING[key as keyof typeof PORT_MEANING]} (default ${defaults[key]})`;
   ports[WEB_PORT] = "loopback port of the dashboard (default 3000)";
   ports[AUDIT_WORKER_PORT] = "loopback port of the audit worker's /healthz (default 18083)";
+  ports[REGISTRY_PORT] = `loopback port of the OCI registry (default ${DEFAULT_REGISTRY_PORT})`;
   return ports;
 }
 
 export const UP: CommandSpec = {
   command: "npm run up --",
   summary:
-    "Starts the local platform (kube-apiserver, etcd, PostgreSQL, Redis, node agent, operator, router, dashboard, audit worker) and prints how to use it. Idempotent: what already runs is kept.",
+    "Starts the local platform (kube-apiserver, etcd, PostgreSQL, Redis, node agent, operator, router, dashboard, audit worker, OCI registry) and prints how to use it. Idempotent: what already runs is kept.",
   environment: { ...STATE, ...portVariables() },
 };
 

@@ -5,6 +5,7 @@ import { stopDashboard } from "../dashboard/index.ts";
 import { stopEnvironment } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
 import { stopPlatform } from "../platform/index.ts";
+import { stopLocalRegistry } from "../services/registry.ts";
 import { DOWN } from "./commands.ts";
 
 /** `npm run down`: stops what `npm run up` started from this checkout, and only that. */
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
     dashboard: await stopDashboard(stateDir),
     ...(await stopPlatform(stateDir)),
     ...(await stopEnvironment(stateDir)),
+    registry: await stopLocalRegistry(stateDir),
   };
   for (const [service, outcome] of Object.entries(result))
     console.log(`  ${service.padEnd(24)} ${outcome}`);

@@ -5,6 +5,7 @@ import { dashboardStatus } from "../dashboard/index.ts";
 import { readEnvironmentInfo, serviceStatus } from "../environment/index.ts";
 import { upStateDir } from "../paths.ts";
 import { platformStatus } from "../platform/index.ts";
+import { registryStatus } from "../services/registry.ts";
 import { STATUS } from "./commands.ts";
 
 /** `npm run status`: which of the local platform's services run, and where. */
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
     ...(await platformStatus(stateDir)),
     dashboard: await dashboardStatus(stateDir),
     "audit-worker": await auditWorkerStatus(stateDir),
+    ...(await registryStatus(stateDir)),
   };
   for (const [service, record] of Object.entries(status)) {
     console.log(

@@ -30,6 +30,7 @@ import {
   platformPortsFromEnv,
   startPlatform,
 } from "../platform/index.ts";
+import { ensureLocalRegistry, planRegistry, registryPortFromEnv } from "../services/registry.ts";
 import { UP } from "./commands.ts";
 
 /** `npm run up`: starts the local platform (idempotent) and says how to use it. */
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
   await planDashboard(stateDir, webPort);
   const auditWorkerPort = auditWorkerPortFromEnv();
   await planAuditWorker(stateDir, auditWorkerPort);
+  const registryPort = registryPortFromEnv();
+  await planRegistry(stateDir, registryPort);
   const info = await startEnvironment({
     stateDir,
     postgresDataDir: defaultPostgresDataDir(stateDir),
@@ -72,11 +75,14 @@ async function main(): Promise<void> {
     // As the dashboard's own identity, which may list and watch namespaces (their teams).
     kubeconfig: dashboardPaths(stateDir).kubeconfig,
   });
+  // Where `npm run images:oci` pushes, and the chart's default image.registry.
+  const registry = await ensureLocalRegistry(stateDir, registryPort);
   const services = [
     ...SERVICES.map((service) => `${service} ${info.outcome[service]}`),
     ...COMPONENTS.map((component) => `${component} ${platform[component]}`),
     `dashboard ${dashboard.state}`,
     `audit-worker ${auditWorker.state}`,
+    `registry ${registry.state}`,
   ].join(", ");
   const { admin } = dashboard;
   const signIn = admin.newPassword
@@ -99,6 +105,7 @@ Turgon local platform is up (${formatDuration(Date.now() - started)}): ${service
   router          http://<name>--<namespace>.${INGRESS_DOMAIN}:${platformPorts.router}/   (ingress domain ${INGRESS_DOMAIN}; metrics :${platformPorts.routerMetrics})
   dashboard       ${dashboard.url}   (log ${dashboard.logFile})
   audit worker    Redis → PostgreSQL, /healthz on 127.0.0.1:${auditWorkerPort}   (log ${auditWorker.logFile})
+  registry        http://${registry.host}/v2/   (OCI images: npm run images:oci pushes the components' there)
   state and logs  ${info.stateDir}
 
   kubeconfig      ${info.kubeconfig}

@@ -59,7 +59,7 @@ async function imageInputs(
 ): Promise<{ key: string; daemonsDir: string; baseTar: string }> {
   await ensureDebianPackages(BUILDER_PACKAGES);
   const daemonsDir = await ensureGuestDaemons();
-  const baseTar = await ensureDebianBase(recipe);
+  const baseTar = await ensureDebianBase(recipe.debian);
   const digest = createHash("sha256")
     .update(
       JSON.stringify({

@@ -7,64 +7,65 @@ import { runChecked } from "@turgon/toolkit/run";
 import { debianMirror } from "../debian/packages.ts";
 import type { ImageRecipe } from "../recipe/schema.ts";
 
+/** What a Debian base is made of: a recipe's `debian` part. */
+export type DebianBaseSpec = ImageRecipe["debian"];
+
 /**
  * The debootstrapped Debian base as a tarball, cached by suite, variant,
  * package list and mirror: the slow part of an image build, shared by every
- * image that asks for the same base.
+ * image that asks for the same base (guest images here, and the OCI images
+ * of containers/).
  */
-export async function ensureDebianBase(recipe: ImageRecipe): Promise<string> {
-  const mirror = await debianMirror(recipe.debian.suite);
-  const base = { ...recipe.debian, packages: [...recipe.debian.packages].sort(), mirror };
+export async function ensureDebianBase(debian: DebianBaseSpec): Promise<string> {
+  const mirror = await debianMirror(debian.suite);
+  const base = { ...debian, packages: [...debian.packages].sort(), mirror };
   const digest = createHash("sha256").update(JSON.stringify(base)).digest("hex").slice(0, 12);
-  const { dir } = await cachedArtifact(
-    `debian-base-${recipe.debian.suite}-${digest}`,
-    async (outDir) => {
-      const target = join(outDir, "root");
-      await withStep(
-        `debootstrap --variant=${base.variant} ${base.suite} with ${base.packages.join(", ")} (once; cached)`,
-        async (progress) => {
-          await runChecked(
-            "debootstrap",
-            "debootstrap",
-            [
-              `--variant=${base.variant}`,
-              `--include=${base.packages.join(",")}`,
-              base.suite,
-              target,
-              mirror,
-            ],
-            {
-              onLine: (line) => {
-                if (/^I: (Retrieving|Validating|Unpacking|Configuring|Installing)/.test(line))
-                  progress.update(line.slice(3, 90));
-              },
-              hint: "debootstrap needs root and the Debian mirror from this machine's apt sources.",
+  const { dir } = await cachedArtifact(`debian-base-${debian.suite}-${digest}`, async (outDir) => {
+    const target = join(outDir, "root");
+    await withStep(
+      `debootstrap --variant=${base.variant} ${base.suite} with ${base.packages.join(", ")} (once; cached)`,
+      async (progress) => {
+        await runChecked(
+          "debootstrap",
+          "debootstrap",
+          [
+            `--variant=${base.variant}`,
+            `--include=${base.packages.join(",")}`,
+            base.suite,
+            target,
+            mirror,
+          ],
+          {
+            onLine: (line) => {
+              if (/^I: (Retrieving|Validating|Unpacking|Configuring|Installing)/.test(line))
+                progress.update(line.slice(3, 90));
             },
-          );
-        },
-      );
-      // Package caches and docs only make the image bigger.
-      for (const path of [
-        "var/cache/apt/archives",
-        "var/lib/apt/lists",
-        "usr/share/doc",
-        "usr/share/man",
-        "usr/share/info",
-      ]) {
-        await rm(join(target, path), { recursive: true, force: true });
-        await mkdir(join(target, path), { recursive: true });
-      }
-      await runChecked("archiving the Debian base", "tar", [
-        "-C",
-        target,
-        "--numeric-owner",
-        "-cf",
-        join(outDir, "base.tar"),
-        ".",
-      ]);
-      await rm(target, { recursive: true, force: true });
-    },
-  );
+            hint: "debootstrap needs root and the Debian mirror from this machine's apt sources.",
+          },
+        );
+      },
+    );
+    // Package caches and docs only make the image bigger.
+    for (const path of [
+      "var/cache/apt/archives",
+      "var/lib/apt/lists",
+      "usr/share/doc",
+      "usr/share/man",
+      "usr/share/info",
+    ]) {
+      await rm(join(target, path), { recursive: true, force: true });
+      await mkdir(join(target, path), { recursive: true });
+    }
+    await runChecked("archiving the Debian base", "tar", [
+      "-C",
+      target,
+      "--numeric-owner",
+      "-cf",
+      join(outDir, "base.tar"),
+      ".",
+    ]);
+    await rm(target, { recursive: true, force: true });
+  });
   return join(dir, "base.tar");
 }
 

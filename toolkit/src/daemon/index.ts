@@ -3,3 +3,4 @@ export * from "./kubeconfig.ts";
 export * from "./listen.ts";
 export * from "./log-level.ts";
 export * from "./run.ts";
+export * from "./version.ts";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import pino from "pino";
@@ -46,6 +47,7 @@ function demo(
   return {
     name: "demo",
     usage: () => "turgon-demo [flags]",
+    version: "1.2.3",
     log,
     load: () => ({ n: 1 }),
     start: async () => ({ stop: async () => {} }),
@@ -81,9 +83,28 @@ describe("runDaemon", () => {
         p,
       );
       assert.equal(code, EXIT.ok);
-      assert.deepEqual(p.out, ["turgon-demo [flags]"]);
+      assert.deepEqual(p.out, ["turgon-demo [flags]\n\nturgon-demo 1.2.3"]);
       assert.equal(loaded, false);
     });
+
+  it("--version prints the command and its version alone and exits 0 before reading anything", async () => {
+    const p = fakeProcess(["--version", "--workers", "x"], { TURGON_LOG_LEVEL: "nonsense" });
+    const code = await outcome(
+      runDaemon(demo(p.log, { load: () => assert.fail("loaded") }), p.io),
+      p,
+    );
+    assert.equal(code, EXIT.ok);
+    assert.deepEqual(p.out, ["turgon-demo 1.2.3"]);
+  });
+
+  it("the release version is charts/package.json's (the chart's appVersion)", async () => {
+    const { releaseVersion } = await import("./version.ts");
+    const chart = JSON.parse(
+      await readFile(new URL("../../../charts/package.json", import.meta.url), "utf8"),
+    ) as { version: string };
+    assert.equal(releaseVersion(), chart.version);
+    assert.equal(releaseVersion("/nonexistent/package.json"), "unknown");
+  });
 
   it("refuses an unknown TURGON_LOG_LEVEL naming the variable and the levels (exit 2)", async () => {
     const p = fakeProcess([], { TURGON_LOG_LEVEL: "loud" });

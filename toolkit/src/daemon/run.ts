@@ -1,6 +1,7 @@
 import { ConfigError } from "../flags.ts";
 import type { Logger } from "../logger.ts";
 import { logLevelFromEnv } from "./log-level.ts";
+import { releaseVersion, wantsVersion } from "./version.ts";
 
 /** What a daemon's process exits with: the numbers its supervisor (kubelet, npm run up) sees. */
 export const EXIT = {
@@ -17,6 +18,8 @@ export interface Daemon<Config, Running extends { stop(): Promise<void> }> {
   name: string;
   /** `--help` text. */
   usage(): string;
+  /** The release's version, printed by `--version` and under `--help` (default: {@link releaseVersion}). */
+  version?: string;
   /** The component's one logger; the scaffold sets its level from TURGON_LOG_LEVEL. */
   log: Logger;
   /** Reads flags and environment; throws ConfigError naming the flag. */
@@ -59,7 +62,8 @@ export function wantsHelp(argv: string[]): boolean {
 
 /**
  * Runs one Turgon daemon the same way for all of them:
- * 1. `--help`/`-h`: usage on stdout, exit 0, before anything else is read;
+ * 1. `--help`/`-h`: usage and `turgon-<name> <version>` on stdout, exit 0,
+ *    before anything else is read; `--version`: that last line alone;
  * 2. TURGON_LOG_LEVEL checked, then flags and environment loaded;
  * 3. started; SIGTERM/SIGINT stop it gracefully once and exit 0 (a second
  *    signal during the stop exits 1 at once).
@@ -72,8 +76,13 @@ export async function runDaemon<Config, Running extends { stop(): Promise<void> 
   io: DaemonIo = PROCESS_IO,
 ): Promise<void> {
   const command = `turgon-${daemon.name}`;
+  const versionLine = `${command} ${daemon.version ?? releaseVersion()}`;
   if (wantsHelp(io.argv)) {
-    io.stdout(daemon.usage());
+    io.stdout(`${daemon.usage()}\n\n${versionLine}`);
+    return io.exit(EXIT.ok);
+  }
+  if (wantsVersion(io.argv)) {
+    io.stdout(versionLine);
     return io.exit(EXIT.ok);
   }
   const { log } = daemon;
