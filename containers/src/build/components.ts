@@ -91,9 +91,14 @@ export const IMAGES: Record<Component, ComponentImage> = {
     description:
       "Turgon node agent: Gondolin micro-VMs under QEMU, ingress, egress policy and audit.",
     debian: AGENT_BASE,
-    // Supervisors are started as `node <supervisor/main.ts>`, not imported.
-    entries: ["node-agent/src/main.ts", "node-agent/src/supervisor/main.ts"],
-    entrypoint: ["/usr/bin/tini", "--", ...node("node-agent/src/main.ts")],
+    // The keeper starts the agent, and the agent its supervisors, as `node <main.ts>`: none is imported.
+    entries: [
+      "node-agent/src/keeper/main.ts",
+      "node-agent/src/main.ts",
+      "node-agent/src/supervisor/main.ts",
+    ],
+    // The keeper restarts an agent that crashed, so the container (and every VM in it) stays.
+    entrypoint: ["/usr/bin/tini", "--", ...node("node-agent/src/keeper/main.ts")],
     ownedDirs: AGENT_DIRS,
     // The chart mounts the image store here; the flag says so too.
     env: { GONDOLIN_IMAGE_STORE: "/var/lib/turgon/images" },
