@@ -221,6 +221,7 @@ describe("the chart", () => {
     const exported = [
       await readFile(join(REPO_ROOT, "operator/src/metrics/metrics.ts"), "utf8"),
       await readFile(join(REPO_ROOT, "router/src/metrics.ts"), "utf8"),
+      await readFile(join(REPO_ROOT, "node-agent/src/metrics/metrics.ts"), "utf8"),
     ].join("\n");
     for (const [alert, expr] of alerts) {
       for (const metric of expr.match(/\bturgon_[a-z_]+/g) ?? [])
@@ -230,6 +231,7 @@ describe("the chart", () => {
         );
     }
     assert.match(alerts.get("TurgonRouter5xx") ?? "", /code="5xx"/);
+    assert.match(alerts.get("TurgonAuditBacklog") ?? "", /turgon_agent_audit_backlog_bytes.* > 16777216$/);
     const monitors = all.filter((m) => m.kind === "ServiceMonitor").map((m) => m.metadata.name);
     assert.deepEqual(monitors.sort(), ["turgon-node-agent", "turgon-operator", "turgon-router"]);
   });

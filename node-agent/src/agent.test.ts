@@ -1244,10 +1244,23 @@ describe("node agent", async () => {
         `/v1/sandboxes/${uid}/policy`,
         policy({ allowedHosts: [upstream.address] }),
       );
+      const backlog = async () => {
+        const text = await fetch(`${agent.apiUrl}/metrics`).then((r) => r.text());
+        return Number(/^turgon_agent_audit_backlog_bytes (\S+)$/m.exec(text)?.[1]);
+      };
       await redis.stop();
       for (let i = 0; i < N; i++) assert.equal(await guestCurl(`/burst-${i}`), 200);
+      // The supervisor flushes its spool every 100 ms: the backlog shows them then.
+      const waiting = await eventually(
+        "the backlog metric counts the spooled events",
+        backlog,
+        (b) => b > 0,
+        10_000,
+      );
+      assert.ok(waiting > N * 200, `${waiting} bytes for ${N} events`);
       await redis.start();
       const events = await waitForEvents((e) => e.path.startsWith("/burst-"), N);
+      await eventually("the backlog drains to 0", backlog, (b) => b === 0, 30_000);
       assert.equal(events.length, N);
       assert.equal(new Set(events.map((e) => e.id)).size, N);
       assert.deepEqual(

@@ -117,7 +117,11 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   const capacity = { cpus: config.cpus, memoryMiB: config["memory-mib"], vms: config["max-vms"] };
   const allocatable = allocatableOf(capacity, config["cpu-allocation-ratio"]);
   let manager: SandboxManager | undefined;
-  const metrics = new AgentMetrics(() => manager);
+  // The shipper is made below; the gauge reads it only when scraped.
+  const metrics = new AgentMetrics(
+    () => manager,
+    () => shipper.backlogBytes(),
+  );
   const spool = new AuditSpool({
     dir: config["spool-dir"],
     maxTotalBytes: config["spool-max-mib"] << 20,

@@ -73,6 +73,13 @@ export class AuditShipper {
     return [this.spool, ...((await this.more?.spools()) ?? [])];
   }
 
+  /** Bytes spooled and not yet taken by Redis, over every spool (the audit backlog metric). */
+  async backlogBytes(): Promise<number> {
+    let bytes = 0;
+    for (const spool of await this.spools()) bytes += await spool.backlogBytes();
+    return bytes;
+  }
+
   private async run(): Promise<void> {
     let backoffMs = 250;
     // Each spool's checkpoint, by directory (loaded from its file the first time).

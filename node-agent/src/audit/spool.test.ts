@@ -66,6 +66,34 @@ describe("AuditSpool", async () => {
   // fault tests: one event in 2,500 lost). The interleaving is timing-bound:
   // with a 3 ms pause injected after read()'s readFile, this test lost ~50
   // of 600 lines before the fix, and none after.
+  it("counts its backlog from the persisted checkpoint, across segments, down to 0 once delivered", async () => {
+    const spool = new AuditSpool({ dir: join(root, "backlog"), maxSegmentBytes: 1024 });
+    await spool.open();
+    assert.equal(await spool.backlogBytes(), 0);
+    for (let i = 0; i < 12; i++) await spool.append(event(`/b${i}`));
+    await spool.sync();
+    const sizes = await Promise.all(
+      (await spool.segments()).map(async (n) => {
+        const name = `segment-${String(n).padStart(12, "0")}.ndjson`;
+        return (await stat(join(spool.dir, name))).size;
+      }),
+    );
+    const total = sizes.reduce((a, b) => a + b, 0);
+    assert.ok(sizes.length > 1, "several segments");
+    assert.equal(await spool.backlogBytes(), total, "all of it waits");
+    const some = await spool.read(await spool.loadCheckpoint(), 5);
+    await spool.saveCheckpoint(some.next);
+    await spool.release(some.next);
+    const read = some.events.reduce((bytes, line) => bytes + Buffer.byteLength(line) + 1, 0);
+    assert.equal(await spool.backlogBytes(), total - read, "what was read is no longer waiting");
+    const rest = await spool.read(some.next, 100);
+    await spool.saveCheckpoint(rest.next);
+    await spool.release(rest.next);
+    assert.equal(rest.events.length, 7);
+    assert.equal(await spool.backlogBytes(), 0);
+    await spool.close();
+  });
+
   it("reads every line once while the writer rotates segments under it", async () => {
     const spool = new AuditSpool({ dir: join(root, "race"), maxSegmentBytes: 2048 });
     await spool.open();

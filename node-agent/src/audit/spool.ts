@@ -184,6 +184,24 @@ export class AuditSpool extends EventEmitter<{ appended: []; dropped: [number] }
     }
   }
 
+  /**
+   * Bytes appended and not yet delivered: everything from the persisted
+   * checkpoint on (whole lines and a partial last one alike).
+   */
+  async backlogBytes(): Promise<number> {
+    const checkpoint = await this.loadCheckpoint();
+    let bytes = 0;
+    for (const n of await this.segments()) {
+      if (n < checkpoint.segment) continue;
+      const size = await stat(join(this.dir, segmentName(n))).then(
+        (s) => s.size,
+        () => 0, // released meanwhile: delivered
+      );
+      bytes += n === checkpoint.segment ? Math.max(0, size - checkpoint.offset) : size;
+    }
+    return bytes;
+  }
+
   async loadCheckpoint(): Promise<Checkpoint> {
     try {
       return JSON.parse(await readFile(join(this.dir, "checkpoint.json"), "utf8")) as Checkpoint;

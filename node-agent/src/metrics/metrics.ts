@@ -48,7 +48,22 @@ export class AgentMetrics {
     histogram[kind].observe(seconds);
   }
 
-  constructor(manager: () => SandboxManager | undefined) {
+  /**
+   * @param manager the sandboxes, for VMs by phase
+   * @param auditBacklog bytes of audit events on this node that Redis has not taken yet
+   */
+  constructor(
+    manager: () => SandboxManager | undefined,
+    auditBacklog: () => Promise<number> = async () => 0,
+  ) {
+    new Gauge({
+      name: "turgon_agent_audit_backlog_bytes",
+      help: "Audit events spooled on this node (the agent's spool and every supervisor's) that Redis has not taken yet, in bytes. It grows while Redis is unreachable; the spools drop their oldest events past their bound.",
+      registers: [this.registry],
+      async collect() {
+        this.set(await auditBacklog());
+      },
+    });
     new Gauge({
       name: "turgon_agent_vms",
       help: "Sandboxes on this node, by phase.",
