@@ -130,7 +130,11 @@ await vm.exec("setsid python3 /opt/echo_server.py 8000 >/dev/null 2>&1 </dev/nul
 vm.setIngressRoutes([{ prefix: "/", port: 8000, stripPrefix: true }]);
 // An --insecure agent's ingress: a per-sandbox ticket keyed by the token, as the router sends it.
 const token = randomUUID();
-const proxy = createIngressServer({ manager, auth: { mode: "token", token }, log });
+const proxy = createIngressServer({
+  lookup: (uid) => manager.get(uid),
+  auth: () => ({ mode: "token", token }),
+  log,
+});
 await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/bench`;
 const gateway = manager.get(uid)?.gateway();

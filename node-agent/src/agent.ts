@@ -187,8 +187,8 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   await api.listen({ host: config["listen-host"], port: config["api-port"] });
   const apiPort = (api.server.address() as AddressInfo).port;
   const ingress = createIngressServer({
-    manager,
-    auth,
+    lookup: (uid) => manager?.get(uid),
+    auth: () => auth,
     log: log.child({ component: "ingress" }),
     metrics,
     ...(tls ? { tls } : {}),
