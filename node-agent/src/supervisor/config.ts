@@ -25,8 +25,16 @@ export const SupervisorOptions = z.strictObject({
   ingressHeaderTimeoutMs: z.int().min(1),
   platformCidrs: z.array(z.string()),
   dnsTrustedServers: z.array(z.string()).optional(),
+  /**
+   * Where the sandbox's ingress front listens (port 0: one the kernel picks).
+   * Its credentials come over the socket (`PUT /front`), never in argv.
+   */
+  front: z.strictObject({ host: z.string().min(1), port: z.int().min(0).max(65_535) }).optional(),
 });
 export type SupervisorOptions = z.infer<typeof SupervisorOptions>;
+
+/** The exit code of a supervisor whose front port another process holds (EX_TEMPFAIL). */
+export const FRONT_PORT_IN_USE_EXIT = 75;
 
 /** `<state-dir>/supervisors`: one directory per supervised sandbox (mode 0700). */
 export const supervisorsDir = (stateDir: string) => join(stateDir, "supervisors");

@@ -11,6 +11,7 @@
 import { rename, rm, writeFile } from "node:fs/promises";
 import {
   SUPERVISOR_PROTOCOL,
+  type SupervisorHello,
   type SupervisorRecord,
   type SupervisorState,
 } from "@turgon/api/supervisor";
@@ -19,7 +20,7 @@ import { AuditSpool } from "../audit/spool.ts";
 import { AddressRules } from "../egress/addresses.ts";
 import { Checkpoints } from "../state/checkpoints.ts";
 import { VmLauncher } from "../vm/launcher.ts";
-import { SupervisorOptions, supervisorPaths } from "./config.ts";
+import { FRONT_PORT_IN_USE_EXIT, SupervisorOptions, supervisorPaths } from "./config.ts";
 import { SupervisorServer } from "./server.ts";
 
 const options = SupervisorOptions.parse(JSON.parse(process.argv[2] ?? "null"));
@@ -30,13 +31,14 @@ const startedAt = new Date().toISOString();
 const spool = new AuditSpool({ dir: options.spoolDir, maxTotalBytes: options.spoolMaxMiB << 20 });
 let qemuPid: number | undefined;
 let generation: number | undefined;
-const hello = () => ({
+const hello = (): SupervisorHello => ({
   uid: options.uid,
   protocol: SUPERVISOR_PROTOCOL,
   version: options.version,
   pid: process.pid,
   ...(qemuPid ? { qemuPid } : {}),
   startedAt,
+  ...(server.frontPort() ? { frontPort: server.frontPort() } : {}),
 });
 
 /** record.json: how a starting agent finds this supervisor and, if it died, its QEMU. */
@@ -101,6 +103,7 @@ const server = new SupervisorServer({
     }
   },
   onStopped: () => void exit(true),
+  ...(options.front ? { front: options.front } : {}),
 });
 
 let exiting = false;
@@ -137,5 +140,15 @@ await spool.open();
 spool.on("dropped", (count) =>
   log.error({ count }, "audit spool over its bound: dropped the oldest events"),
 );
-await server.listen();
+try {
+  await server.listen();
+} catch (error) {
+  // Another process holds the port: the agent tries another (FrontPortInUse).
+  if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || !options.front) throw error;
+  process.stdout.write(`front port ${options.front.port} in use\n`);
+  await spool.close().catch(() => {});
+  process.exit(FRONT_PORT_IN_USE_EXIT);
+}
+// Now with the front's port.
+await writeRecord();
 log.info({ pid: process.pid, version: options.version }, "supervisor listening");

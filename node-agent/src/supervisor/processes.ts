@@ -10,7 +10,12 @@ import { SupervisorRecord } from "@turgon/api/supervisor";
 import type { Logger } from "../logger.ts";
 import { isQemu } from "../state/vm-records.ts";
 import { SupervisorClient } from "./client.ts";
-import { type SupervisorOptions, supervisorPaths, supervisorsDir } from "./config.ts";
+import {
+  FRONT_PORT_IN_USE_EXIT,
+  type SupervisorOptions,
+  supervisorPaths,
+  supervisorsDir,
+} from "./config.ts";
 
 const ENTRY = new URL("./main.ts", import.meta.url).pathname;
 
@@ -25,6 +30,15 @@ export const SUPERVISOR_NODE_FLAGS = ["--max-semi-space-size=1", "--max-old-spac
 const START_TIMEOUT_MS = 30_000;
 
 export class SupervisorStartError extends Error {}
+
+/** The supervisor could not bind its front port: another process holds it (try another port). */
+export class FrontPortInUse extends SupervisorStartError {
+  readonly port: number;
+  constructor(uid: string, port: number) {
+    super(`the supervisor of ${uid} did not start: front port ${port} in use`);
+    this.port = port;
+  }
+}
 
 /**
  * True while `pid` runs (not a zombie) the supervisor of `uid`: of any build
@@ -55,6 +69,7 @@ export async function launchSupervisor(
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const logFile = await open(paths.log, "a", 0o600);
   let exited: string | undefined;
+  let exitCode: number | null = null;
   try {
     const child = spawn(process.execPath, [...nodeFlags, ENTRY, JSON.stringify(options)], {
       detached: true,
@@ -62,6 +77,7 @@ export async function launchSupervisor(
       env: process.env,
     });
     child.once("exit", (code, signal) => {
+      exitCode = code;
       exited = `exited with ${signal ?? `code ${code}`}`;
     });
     child.unref();
@@ -76,6 +92,8 @@ export async function launchSupervisor(
     if (hello) return client;
     await sleep(100);
   }
+  if (exitCode === FRONT_PORT_IN_USE_EXIT && options.front)
+    throw new FrontPortInUse(options.uid, options.front.port);
   // The log's last lines say why (a Sandbox's status shows this message: kept short).
   const tail = (await readFile(paths.log, "utf8").catch(() => "")).trim().slice(-600);
   throw new SupervisorStartError(
