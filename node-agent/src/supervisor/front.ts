@@ -83,6 +83,11 @@ export class SandboxFront {
     return address && typeof address === "object" ? address.port : undefined;
   }
 
+  /** Connections accepted before any credentials, waiting for them. */
+  get waitingConnections(): number {
+    return this.waiting.size;
+  }
+
   /** Whether the front has credentials (connections are served). */
   get configured(): boolean {
     return this.protocol !== undefined;
