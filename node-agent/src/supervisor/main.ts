@@ -144,8 +144,11 @@ try {
   await server.listen();
 } catch (error) {
   // Another process holds the port: the agent tries another (FrontPortInUse).
-  if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || !options.front) throw error;
-  process.stdout.write(`front port ${options.front.port} in use\n`);
+  // The front binds first: unbound, it is the front's port that is taken.
+  const front = options.front;
+  if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || !front || server.frontPort())
+    throw error;
+  process.stdout.write(`front port ${front.port} in use\n`);
   await spool.close().catch(() => {});
   process.exit(FRONT_PORT_IN_USE_EXIT);
 }
