@@ -166,8 +166,8 @@ const routerHeaders = {
   [SANDBOX_HEADER]: uid,
   [INGRESS_TICKET_HEADER]: signIngressTicket(token, uid),
 };
-const viaAgent = await load(proxyUrl, routerHeaders);
 const viaFront = await load(frontUrl, routerHeaders);
+const viaAgent = await load(proxyUrl, routerHeaders);
 proxy.close();
 await manager.delete(uid);
 

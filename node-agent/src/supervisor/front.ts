@@ -88,11 +88,6 @@ export class SandboxFront {
     return this.waiting.size;
   }
 
-  /** Whether the front has credentials (connections are served). */
-  get configured(): boolean {
-    return this.protocol !== undefined;
-  }
-
   /**
    * Takes the credentials: the same mode keeps its server (a certificate
    * swapped in place), another mode gets a new one. Throws, changing
