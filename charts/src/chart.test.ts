@@ -231,7 +231,10 @@ describe("the chart", () => {
         );
     }
     assert.match(alerts.get("TurgonRouter5xx") ?? "", /code="5xx"/);
-    assert.match(alerts.get("TurgonAuditBacklog") ?? "", /turgon_agent_audit_backlog_bytes.* > 16777216$/);
+    assert.match(
+      alerts.get("TurgonAuditBacklog") ?? "",
+      /turgon_agent_audit_backlog_bytes.* > 16777216$/,
+    );
     const monitors = all.filter((m) => m.kind === "ServiceMonitor").map((m) => m.metadata.name);
     assert.deepEqual(monitors.sort(), ["turgon-node-agent", "turgon-operator", "turgon-router"]);
   });

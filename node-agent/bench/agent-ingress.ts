@@ -1,11 +1,12 @@
 /**
  * Agent data-plane benchmark (issue: node agent). Prints:
  *   - ingress throughput and latency p50/p99 through the agent's ingress port
- *     versus straight at the VM's Gondolin gateway, as ratios from one run;
+ *     and through the sandbox's own front (in its supervisor) versus straight
+ *     at the VM's Gondolin gateway, as ratios from one run;
  *   - VM density: host memory (PSS) of N idle VMs, and VMs per GiB, in both
  *     layouts: in the agent's process (QEMU alone counted) and one supervisor
  *     process per VM (QEMU + supervisor), with the supervisor's own PSS, with
- *     and without the supervisors' V8 flags;
+ *     and without its ingress front, and without the supervisors' V8 flags;
  *   - re-adoption: how long a starting agent takes to re-adopt N running
  *     supervisors (`--adopt N`, default `--vms`).
  *
@@ -24,11 +25,16 @@ import { ensureImage } from "@turgon/images/build";
 import { type LoadResult, loadTest } from "@turgon/toolkit/bench";
 import { createIngressServer } from "../src/ingress/proxy.ts";
 import { logger } from "../src/logger.ts";
-import { SandboxManager, type SupervisionSettings } from "../src/sandboxes/manager.ts";
+import {
+  type FrontSettings,
+  SandboxManager,
+  type SupervisionSettings,
+} from "../src/sandboxes/manager.ts";
 import { nodeVmContext } from "../src/sandboxes/node-vm.ts";
 import { Checkpoints } from "../src/state/checkpoints.ts";
 import { VmRecords } from "../src/state/vm-records.ts";
 import { type NodeVmSettings, supervisorSpoolDir } from "../src/supervisor/config.ts";
+import { FrontPorts } from "../src/supervisor/ports.ts";
 import { SUPERVISOR_NODE_FLAGS, stopSupervisors } from "../src/supervisor/processes.ts";
 import { SupervisedSandbox } from "../src/supervisor/supervised.ts";
 import { writeGuestFile } from "../src/testing.ts";
@@ -51,6 +57,14 @@ const MAX_REQUESTS = 200_000;
 const log = logger.child({ bench: true }, { level: "warn" });
 const image = await ensureImage("debian-python");
 const stateDir = await mkdtemp(join(tmpdir(), "turgon-bench-state-"));
+// An --insecure agent's ingress: a per-sandbox ticket keyed by the token, as the router sends it.
+const token = randomUUID();
+/** Each supervisor's front, as an --insecure agent gives it (any free port, the token). */
+const fronts = (): FrontSettings => ({
+  host: "127.0.0.1",
+  ports: new FrontPorts("ephemeral"),
+  auth: () => ({ auth: { mode: "token", token } }),
+});
 const nodeVm: NodeVmSettings = {
   nodeName: "bench",
   accelerator: "auto",
@@ -58,13 +72,14 @@ const nodeVm: NodeVmSettings = {
   ingressHeaderTimeoutMs: 60_000,
   platformCidrs: [],
 };
-const supervision = (nodeFlags: string[]): SupervisionSettings => ({
+const supervision = (nodeFlags: string[], withFront = true): SupervisionSettings => ({
   stateDir,
   spoolDirOf: (uid) => supervisorSpoolDir(join(stateDir, "spool"), uid),
   spoolMaxMiB: 64,
   version: "bench",
   vm: nodeVm,
   nodeFlags,
+  ...(withFront ? { front: fronts() } : {}),
 });
 /** In the agent's process (the layout before supervisors), or one supervisor per VM. */
 const newManager = (settings?: SupervisionSettings) =>
@@ -127,31 +142,39 @@ async function pssMiB(pid: number): Promise<number> {
   return Number(rollup.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? Number.NaN) / 1024;
 }
 
-// Throughput: one VM serving a small echo response.
+// Throughput: one VM, in its supervisor (as the agent runs it), serving a small echo response.
+manager = newManager(supervision(SUPERVISOR_NODE_FLAGS));
 const echo = await readFile(new URL("../src/vm/fixtures/echo_server.py", import.meta.url), "utf8");
 const uid = await boot(512);
 const vm = manager.get(uid)?.vm;
 if (!vm) throw new Error("no VM");
 await writeGuestFile(vm, "/opt/echo_server.py", echo);
 await vm.exec("setsid python3 /opt/echo_server.py 8000 >/dev/null 2>&1 </dev/null &");
-vm.setIngressRoutes([{ prefix: "/", port: 8000, stripPrefix: true }]);
-// An --insecure agent's ingress: a per-sandbox ticket keyed by the token, as the router sends it.
-const token = randomUUID();
-const proxy = createIngressServer({ manager, auth: { mode: "token", token }, log });
+await vm.setIngressRoutes([{ prefix: "/", port: 8000, stripPrefix: true }]);
+const proxy = createIngressServer({
+  lookup: (uid) => manager.get(uid),
+  auth: () => ({ mode: "token", token }),
+  log,
+});
 await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/bench`;
 const gateway = manager.get(uid)?.gateway();
 if (!gateway) throw new Error("no gateway");
 const directUrl = `http://${gateway.host}:${gateway.port}/bench`;
+const frontPort = manager.get(uid)?.observe().frontPort;
+if (!frontPort) throw new Error("no front");
+const frontUrl = `http://127.0.0.1:${frontPort}/bench`;
 for (let i = 0; i < 60 && (await fetch(directUrl).catch(() => undefined))?.status !== 200; i++) {
   await new Promise((resolve) => setTimeout(resolve, 500));
 }
 await load(directUrl, {}); // warm-up, discarded
 const direct = await load(directUrl, {});
-const viaAgent = await load(proxyUrl, {
+const routerHeaders = {
   [SANDBOX_HEADER]: uid,
   [INGRESS_TICKET_HEADER]: signIngressTicket(token, uid),
-});
+};
+const viaFront = await load(frontUrl, routerHeaders);
+const viaAgent = await load(proxyUrl, routerHeaders);
 proxy.close();
 await manager.delete(uid);
 
@@ -174,7 +197,9 @@ async function density(settings?: SupervisionSettings) {
 }
 const inProcess = await density();
 await manager.stopAll();
-const bare = await density(supervision([]));
+const bare = await density(supervision([], false));
+await manager.stopAll();
+const noFront = await density(supervision(SUPERVISOR_NODE_FLAGS, false));
 await manager.stopAll();
 const supervised = await density(supervision(SUPERVISOR_NODE_FLAGS));
 
@@ -200,9 +225,11 @@ console.log(
 );
 console.log(`  straight at the Gondolin gateway: ${fmt(direct)}`);
 console.log(`  through the agent's ingress port: ${fmt(viaAgent)}`);
-console.log(
-  `  ratio agent/direct: throughput ${(viaAgent.perSecond / direct.perSecond).toFixed(2)}, p50 ${(viaAgent.p50 / direct.p50).toFixed(2)}, p99 ${(viaAgent.p99 / direct.p99).toFixed(2)}`,
-);
+console.log(`  through the sandbox's front:      ${fmt(viaFront)}`);
+const ratio = (what: string, via: LoadResult) =>
+  `  ratio ${what}/direct: throughput ${(via.perSecond / direct.perSecond).toFixed(2)}, p50 ${(via.p50 / direct.p50).toFixed(2)}, p99 ${(via.p99 / direct.p99).toFixed(2)}`;
+console.log(ratio("agent", viaAgent));
+console.log(ratio("front", viaFront));
 const perVm = (mib: number) => mib / vmCount;
 const line = (what: string, mib: number) =>
   `  ${what}: ${mib.toFixed(0)} MiB PSS, ${perVm(mib).toFixed(0)} MiB per VM, ${(1024 / perVm(mib)).toFixed(2)} VMs per GiB`;
@@ -212,7 +239,7 @@ console.log(
 );
 console.log(
   line(
-    `one supervisor per VM, V8 flags ${SUPERVISOR_NODE_FLAGS.join(" ")} (QEMU + supervisor)`,
+    `one supervisor per VM with its ingress front, V8 flags ${SUPERVISOR_NODE_FLAGS.join(" ")} (QEMU + supervisor)`,
     supervised.qemu + supervised.supervisors,
   ),
 );
@@ -220,7 +247,13 @@ console.log(
   `    of which the supervisor: ${perVm(supervised.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(supervised.qemu).toFixed(0)} MiB)`,
 );
 console.log(
-  `  one supervisor per VM, no V8 flags: supervisor ${perVm(bare.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(bare.qemu).toFixed(0)} MiB)`,
+  line("one supervisor per VM without a front, same flags", noFront.qemu + noFront.supervisors),
+);
+console.log(
+  `    of which the supervisor: ${perVm(noFront.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(noFront.qemu).toFixed(0)} MiB)`,
+);
+console.log(
+  `  one supervisor per VM, no V8 flags, no front: supervisor ${perVm(bare.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(bare.qemu).toFixed(0)} MiB)`,
 );
 console.log(
   `re-adoption: ${adopted.length} of ${adoptCount} running supervisors re-adopted in ${adoptMs.toFixed(0)} ms`,

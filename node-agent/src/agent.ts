@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import type { Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
+import type { SupervisorFront } from "@turgon/api/supervisor";
 import { listen, loadKubeConfig } from "@turgon/toolkit/daemon";
 import { ConfigError } from "@turgon/toolkit/flags";
 import type { CallerAuthentication } from "./api/auth.ts";
 import { type AgentRoute, buildApiServer } from "./api/server.ts";
-import type { AgentTls } from "./api/tls.ts";
+import { type AgentTls, tlsServerOptions, watchTlsFiles } from "./api/tls.ts";
 import { AuditShipper } from "./audit/shipper.ts";
 import { AuditSpool } from "./audit/spool.ts";
 import type { AgentConfig } from "./config/config.ts";
@@ -19,6 +21,7 @@ import { nodeVmContext } from "./sandboxes/node-vm.ts";
 import { Checkpoints } from "./state/checkpoints.ts";
 import { VmRecords } from "./state/vm-records.ts";
 import { type NodeVmSettings, supervisorSpoolDir } from "./supervisor/config.ts";
+import { FrontPorts } from "./supervisor/ports.ts";
 import { SupervisorSpools } from "./supervisor/spools.ts";
 import { SimulatedRuntime } from "./vm/simulated.ts";
 
@@ -86,10 +89,25 @@ async function callerAuthentication(config: AgentConfig): Promise<CallerAuthenti
   return { mode: "token", token: await readToken(config["token-file"] as string) };
 }
 
+export interface StartAgentOptions {
+  /** How often the TLS files are looked at for a rotation (30 s; tests make it short). */
+  tlsWatchIntervalMs?: number;
+}
+
 /** Starts the agent: API, ingress data plane, and the SandboxNode registration. */
-export async function startAgent(config: AgentConfig, log: Logger = logger): Promise<RunningAgent> {
+export async function startAgent(
+  config: AgentConfig,
+  log: Logger = logger,
+  options: StartAgentOptions = {},
+): Promise<RunningAgent> {
   const auth = await callerAuthentication(config);
-  const tls = await readTls(config);
+  // Replaced when the files rotate (watchTlsFiles below).
+  let tls = await readTls(config);
+  /** What each supervisor's front serves with: the same as this agent's ingress port. */
+  const frontAuth = (): SupervisorFront =>
+    tls
+      ? { auth: { mode: "certificate", ...tls } }
+      : { auth: { mode: "token", token: auth.mode === "token" ? auth.token : "" } };
   const kc = loadKubeConfig({
     file: config.kubeconfig,
     serviceAccount: "turgon-system/turgon-node-agent",
@@ -143,6 +161,8 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     }),
   });
   shipper.start();
+  // Only supervised sandboxes have fronts (the simulated runtime's live in this process).
+  const frontPorts = new FrontPorts(config["front-ports"]);
   const records = new VmRecords(config["state-dir"]);
   const reaped = await records.reapOrphans(log);
   if (reaped.length > 0)
@@ -174,6 +194,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
             spoolMaxMiB: config["spool-max-mib"],
             version: AGENT_VERSION,
             vm,
+            front: { host: config["listen-host"], ports: frontPorts, auth: frontAuth },
           },
         }),
   });
@@ -193,8 +214,8 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
   await api.listen({ host: config["listen-host"], port: config["api-port"] });
   const apiPort = (api.server.address() as AddressInfo).port;
   const ingress = createIngressServer({
-    manager,
-    auth,
+    lookup: (uid) => manager?.get(uid),
+    auth: () => auth,
     log: log.child({ component: "ingress" }),
     metrics,
     ...(tls ? { tls } : {}),
@@ -210,6 +231,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
       nodeName: config["node-name"],
       address: apiUrl,
       ingressAddress: ingressUrl,
+      ...(config.runtime === "qemu" ? { frontPorts: frontPorts.range } : {}),
       capacity,
       allocatable,
       accelerator: () => simulated?.chosenAccelerator ?? manager?.supervisedAccelerator(),
@@ -220,6 +242,28 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     log,
   );
   await registration.start();
+  // A rotated certificate reaches the API, the ingress port and every front, with no restart.
+  const unwatchTls = tls
+    ? watchTlsFiles(
+        {
+          cert: config["tls-cert-file"] as string,
+          key: config["tls-key-file"] as string,
+          clientCa: config["client-ca-file"] as string,
+        },
+        tls,
+        (next) => {
+          tls = next;
+          const context = tlsServerOptions(next);
+          (ingress as unknown as HttpsServer).setSecureContext(context);
+          (api.server as unknown as HttpsServer).setSecureContext(context);
+          void manager?.pushFrontAuth();
+        },
+        {
+          log,
+          ...(options.tlsWatchIntervalMs ? { intervalMs: options.tlsWatchIntervalMs } : {}),
+        },
+      )
+    : () => {};
   if (config.insecure)
     log.warn("serving plain HTTP with a bearer token (--insecure): for development only");
   log.info(
@@ -236,6 +280,7 @@ export async function startAgent(config: AgentConfig, log: Logger = logger): Pro
     stateDir,
     async stop() {
       registration.stop();
+      unwatchTls();
       // Supervised VMs go on running for the next agent; only in-process ones stop.
       await manager.detachAll();
       ingress.closeAllConnections();

@@ -105,4 +105,32 @@ describe("agent configuration", () => {
         ),
     );
   });
+
+  it("takes --front-ports as FIRST-LAST or ephemeral (the default), at least --max-vms ports", () => {
+    assert.equal(loadConfig(base, {})["front-ports"], "ephemeral");
+    assert.deepEqual(loadConfig([...base, "--front-ports", "41000-41999"], {})["front-ports"], {
+      first: 41000,
+      last: 41999,
+    });
+    assert.deepEqual(
+      loadConfig([...base, "--max-vms", "2"], { TURGON_AGENT_FRONT_PORTS: "5000-5001" })[
+        "front-ports"
+      ],
+      { first: 5000, last: 5001 },
+    );
+    for (const bad of ["41999-41000", "0-10", "1-70000", "41000", "41000-", "a-b", "41000 - 41999"])
+      assert.throws(
+        () => loadConfig([...base, "--front-ports", bad], {}),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /--front-ports \(TURGON_AGENT_FRONT_PORTS\).*FIRST-LAST/.test(error.message),
+        bad,
+      );
+    assert.throws(
+      () => loadConfig([...base, "--front-ports", "41000-41009", "--max-vms", "16"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /--front-ports .*holds 10 ports, fewer than --max-vms 16/.test(error.message),
+    );
+  });
 });

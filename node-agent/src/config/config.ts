@@ -12,6 +12,11 @@ const OPTIONS = {
     env: "TURGON_AGENT_INGRESS_PORT",
     description: "ingress data-plane port (0 picks a free one)",
   },
+  "front-ports": {
+    env: "TURGON_AGENT_FRONT_PORTS",
+    description:
+      "FIRST-LAST: the ports the sandboxes' own ingress fronts listen on (at least --max-vms of them; the router's NetworkPolicy must allow them), or ephemeral: any free port, advertising the kernel's ephemeral range (development, tests)",
+  },
   "advertise-host": {
     env: "TURGON_AGENT_ADVERTISE_HOST",
     description: "host the operator and router use to reach this agent",
@@ -118,6 +123,24 @@ const list = <T extends z.ZodType<string, string>>(item: T) =>
     .pipe(z.array(item));
 const positive = z.coerce.number().int().min(1);
 
+/** `FIRST-LAST` (inclusive, 1-65535) or `ephemeral`. */
+const frontPorts = z
+  .string()
+  .transform((value, ctx): { first: number; last: number } | "ephemeral" => {
+    if (value === "ephemeral") return value;
+    const match = /^(\d{1,5})-(\d{1,5})$/.exec(value);
+    const first = Number(match?.[1]);
+    const last = Number(match?.[2]);
+    if (!match || first < 1 || last > 65_535 || first > last) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be FIRST-LAST with 1 <= FIRST <= LAST <= 65535 (such as 41000-41999), or ephemeral; got ${JSON.stringify(value)}`,
+      });
+      return z.NEVER;
+    }
+    return { first, last };
+  });
+
 export const AgentConfig = z.strictObject({
   "node-name": z
     .string()
@@ -126,6 +149,7 @@ export const AgentConfig = z.strictObject({
   "listen-host": z.string().min(1).default("127.0.0.1"),
   "api-port": port.default(7443),
   "ingress-port": port.default(7080),
+  "front-ports": frontPorts.default("ephemeral"),
   "advertise-host": z.string().min(1).optional(),
   "token-file": z.string().min(1).optional(),
   insecure: z
@@ -207,12 +231,25 @@ function checkTransport(config: AgentConfig, ctx: z.RefinementCtx): void {
     });
 }
 
+/** Every sandbox on the node holds a front port: the range fits --max-vms of them. */
+function checkFrontPorts(config: AgentConfig, ctx: z.RefinementCtx): void {
+  const range = config["front-ports"];
+  if (range === "ephemeral") return;
+  const size = range.last - range.first + 1;
+  if (size < config["max-vms"])
+    ctx.addIssue({
+      code: "custom",
+      path: ["front-ports"],
+      message: `${range.first}-${range.last} holds ${size} ports, fewer than --max-vms ${config["max-vms"]}: each sandbox needs one`,
+    });
+}
+
 /** Reads flags, then environment variables, then defaults; errors name the flag. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
   return loadFlags({
     command: "turgon-node-agent",
     flags: OPTIONS,
-    schema: AgentConfig.superRefine(checkTransport),
+    schema: AgentConfig.superRefine(checkTransport).superRefine(checkFrontPorts),
     argv,
     env,
     fill: (raw) => {

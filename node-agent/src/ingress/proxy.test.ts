@@ -18,8 +18,7 @@ import { after, describe, it } from "node:test";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
 import WebSocket, { WebSocketServer } from "ws";
 import { logger } from "../logger.ts";
-import type { SandboxManager } from "../sandboxes/manager.ts";
-import { createIngressServer } from "./proxy.ts";
+import { createIngressServer, type IngressLookup } from "./proxy.ts";
 
 const token = randomUUID();
 const log = logger.child({ test: "ingress" }, { level: "silent" });
@@ -43,20 +42,23 @@ function oneSandbox(uid: string, port: number) {
   const sandbox = {
     phase: "Running",
     gateway: () => ({ host: "127.0.0.1", port }),
-    desired: { uid, ingress: { enabled: true } },
+    desired: { uid, ingress: { enabled: true } as { enabled: boolean; hooks?: object } },
     touches: 0,
     touch() {
       sandbox.touches++;
     },
   };
-  const manager = { get: (id: string) => (id === uid ? sandbox : undefined) };
-  return { sandbox, manager: manager as unknown as SandboxManager };
+  /** As the agent's port looks sandboxes up: every sandbox of the node. */
+  const lookup: IngressLookup = (id) => (id === uid ? (sandbox as never) : undefined);
+  /** As a supervisor's front does: its own sandbox, and no other. */
+  const front: IngressLookup = (id) => (id === uid ? (sandbox as never) : "misdirected");
+  return { sandbox, lookup, front };
 }
 
-async function ingressFor(manager: SandboxManager, connectTimeoutMs?: number): Promise<number> {
+async function ingressFor(lookup: IngressLookup, connectTimeoutMs?: number): Promise<number> {
   const server = createIngressServer({
-    manager,
-    auth: { mode: "token", token },
+    lookup,
+    auth: () => ({ mode: "token", token }),
     log,
     ...(connectTimeoutMs ? { connectTimeoutMs } : {}),
   });
@@ -77,8 +79,8 @@ describe("the agent's ingress port", () => {
       res.end("served");
     });
     const uid = randomUUID();
-    const { sandbox, manager } = oneSandbox(uid, await listen(gateway));
-    const port = await ingressFor(manager);
+    const { sandbox, lookup } = oneSandbox(uid, await listen(gateway));
+    const port = await ingressFor(lookup);
     const answer = await fetch(`http://127.0.0.1:${port}/app/x?y=1`, {
       headers: { ...routerHeaders(uid), "x-forwarded-for": "203.0.113.9", te: "trailers" },
     });
@@ -99,7 +101,7 @@ describe("the agent's ingress port", () => {
     const deadPort = await listen(closed);
     closed.close();
     const uid = randomUUID();
-    const port = await ingressFor(oneSandbox(uid, deadPort).manager);
+    const port = await ingressFor(oneSandbox(uid, deadPort).lookup);
     const answer = await fetch(`http://127.0.0.1:${port}/`, { headers: routerHeaders(uid) });
     assert.equal(answer.status, 502);
     assert.match(
@@ -114,8 +116,8 @@ describe("the agent's ingress port", () => {
     echo.on("connection", (socket) => socket.on("message", (data) => socket.send(String(data))));
     closers.push(() => echo.close());
     const uid = randomUUID();
-    const { sandbox, manager } = oneSandbox(uid, await listen(gateway));
-    const port = await ingressFor(manager);
+    const { sandbox, lookup } = oneSandbox(uid, await listen(gateway));
+    const port = await ingressFor(lookup);
     const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: routerHeaders(uid) });
     closers.push(() => client.terminate());
     await once(client, "open");
@@ -127,7 +129,7 @@ describe("the agent's ingress port", () => {
   });
 
   it("refuses an upgrade for a sandbox it does not have, with the status line", async () => {
-    const port = await ingressFor(oneSandbox(randomUUID(), 1).manager);
+    const port = await ingressFor(oneSandbox(randomUUID(), 1).lookup);
     const other = randomUUID();
     const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: routerHeaders(other) });
     client.on("error", () => {});
@@ -137,5 +139,83 @@ describe("the agent's ingress port", () => {
     ];
     assert.equal(response.statusCode, 404);
     client.terminate();
+  });
+});
+
+describe("the ingress checks, shared by the agent's port and a sandbox's front", () => {
+  /** A gateway that answers 200 "app"; it must never be reached by a refused request. */
+  const appGateway = async () => {
+    let reached = 0;
+    const gateway = createServer((_req, res) => {
+      reached++;
+      res.end("app");
+    });
+    return { port: await listen(gateway), reached: () => reached };
+  };
+
+  it("a front answers 421 for another sandbox before anything else, ticket or not", async () => {
+    const gateway = await appGateway();
+    const uid = randomUUID();
+    const port = await ingressFor(oneSandbox(uid, gateway.port).front);
+    const other = randomUUID();
+    for (const headers of [routerHeaders(other), { [SANDBOX_HEADER]: other }]) {
+      const answer = await fetch(`http://127.0.0.1:${port}/`, { headers });
+      assert.equal(answer.status, 421);
+      assert.match(((await answer.json()) as { error: string }).error, /does not serve sandbox/);
+    }
+    // Its own sandbox it serves.
+    const own = await fetch(`http://127.0.0.1:${port}/`, { headers: routerHeaders(uid) });
+    assert.equal(own.status, 200);
+    assert.equal(await own.text(), "app");
+    assert.equal(gateway.reached(), 1);
+  });
+
+  it("answers 401 with no ticket, and with a valid ticket for another sandbox", async () => {
+    const gateway = await appGateway();
+    const uid = randomUUID();
+    const { lookup, front } = oneSandbox(uid, gateway.port);
+    for (const port of [await ingressFor(lookup), await ingressFor(front)]) {
+      const bare = await fetch(`http://127.0.0.1:${port}/`, { headers: { [SANDBOX_HEADER]: uid } });
+      assert.equal(bare.status, 401);
+      const stolen = await fetch(`http://127.0.0.1:${port}/`, {
+        headers: {
+          [SANDBOX_HEADER]: uid,
+          [INGRESS_TICKET_HEADER]: signIngressTicket(token, randomUUID()),
+        },
+      });
+      assert.equal(stolen.status, 401);
+      const forged = await fetch(`http://127.0.0.1:${port}/`, {
+        headers: {
+          [SANDBOX_HEADER]: uid,
+          [INGRESS_TICKET_HEADER]: signIngressTicket("x".repeat(32), uid),
+        },
+      });
+      assert.equal(forged.status, 401);
+    }
+    assert.equal(gateway.reached(), 0);
+  });
+
+  it("answers by phase: 400 without the header, 503 while booting or not running, 403 by hooks", async () => {
+    const gateway = await appGateway();
+    const uid = randomUUID();
+    const { sandbox, front } = oneSandbox(uid, gateway.port);
+    const port = await ingressFor(front);
+    const get = (path = "/", headers: Record<string, string> = routerHeaders(uid)) =>
+      fetch(`http://127.0.0.1:${port}${path}`, { headers });
+    assert.equal((await get("/", {})).status, 400);
+    sandbox.phase = "Booting";
+    const booting = await get();
+    assert.equal(booting.status, 503);
+    assert.equal(booting.headers.get("retry-after"), "2");
+    sandbox.phase = "Suspended";
+    const suspended = await get();
+    assert.equal(suspended.status, 503);
+    assert.equal(suspended.headers.get("retry-after"), "5");
+    assert.match(((await suspended.json()) as { error: string }).error, /is Suspended/);
+    sandbox.phase = "Running";
+    sandbox.desired.ingress = { enabled: true, hooks: { deniedPathPrefixes: ["/admin"] } };
+    assert.equal((await get("/admin/x")).status, 403);
+    assert.equal((await get("/ok")).status, 200);
+    assert.equal(gateway.reached(), 1);
   });
 });

@@ -8,14 +8,17 @@ import {
 } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Socket } from "node:net";
-import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
+import {
+  type AgentSandboxPhase,
+  type DesiredSandbox,
+  INGRESS_TICKET_HEADER,
+  SANDBOX_HEADER,
+} from "@turgon/api/agent";
 import { createHttpProxy, type Upstream } from "@turgon/toolkit/http-proxy";
 import { type CallerAuthentication, ingressAllowed } from "../api/auth.ts";
 import { type AgentTls, tlsServerOptions } from "../api/tls.ts";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
-import type { SandboxHandle } from "../sandboxes/handle.ts";
-import type { SandboxManager } from "../sandboxes/manager.ts";
 import { refusedByHooks } from "./hooks.ts";
 
 /** The router's own headers stop here: the gateway and the guest never see them. */
@@ -27,24 +30,53 @@ function withoutRouterHeaders(forwardable: IncomingHttpHeaders): IncomingHttpHea
 /** How long the VM's Gondolin gateway (on this host) may take to accept a connection. */
 const GATEWAY_CONNECT_TIMEOUT_MS = 3_000;
 
-type Reached = { host: string; port: number; sandbox: SandboxHandle };
-type Target = Reached | { status: number; message: string; retryAfter?: number };
+/**
+ * What ingress needs of a sandbox: the `SandboxHandle` subset the agent's
+ * port and a supervisor's front both have.
+ */
+export interface IngressSubject {
+  readonly desired: DesiredSandbox;
+  readonly phase: AgentSandboxPhase;
+  /** The VM's Gondolin ingress gateway on the host's loopback, while it serves. */
+  gateway(): { host: string; port: number } | undefined;
+  /** Activity for idleTimeout; called per request and per WebSocket message (throttled inside). */
+  touch(): void;
+}
+
+/**
+ * The sandbox a request names: its subject, "misdirected" when this server
+ * serves another sandbox only (a supervisor's front), or undefined when
+ * there is none here.
+ */
+export type IngressLookup = (uid: string) => IngressSubject | "misdirected" | undefined;
+
+type Reached = { host: string; port: number; sandbox: IngressSubject };
+type Refusal = { status: number; message: string; retryAfter?: number };
+type Target = Reached | Refusal;
 
 /** Denied by the sandbox's ingress hooks, judged on the target as sent (Gondolin sees it parsed). */
 const DENIED_PATH = { status: 403, message: "the sandbox's ingress hooks deny this path" };
 
+/**
+ * The checks every ingress request passes, in this order, wherever it
+ * arrives: the header, a front's own sandbox (421 for another), who may pick
+ * the sandbox, its phase, its hooks.
+ */
 function resolveTarget(
-  manager: SandboxManager,
+  lookup: IngressLookup,
   req: IncomingMessage,
   auth: CallerAuthentication,
 ): Target {
   const uid = req.headers[SANDBOX_HEADER];
   if (typeof uid !== "string" || uid === "")
     return { status: 400, message: `missing ${SANDBOX_HEADER} header` };
-  // Before the lookup: whoever may not pick this sandbox learns nothing about it.
+  const sandbox = lookup(uid);
+  // A front serves its own sandbox only: the router retries elsewhere (a stale or reused port).
+  if (sandbox === "misdirected")
+    return { status: 421, message: `this port does not serve sandbox ${uid}` };
+  // Before the answer depends on the sandbox: whoever may not pick it learns nothing about it.
   if (!ingressAllowed(req, uid, auth))
     return { status: 401, message: `not allowed to reach sandbox ${uid} through this port` };
-  const sandbox = manager.get(uid);
   if (!sandbox) return { status: 404, message: `no sandbox ${uid} on this node` };
   if (sandbox.phase === "Booting")
     return { status: 503, message: `sandbox ${uid} is starting`, retryAfter: 2 };
@@ -56,10 +88,7 @@ function resolveTarget(
   return { host: gateway.host, port: gateway.port, sandbox };
 }
 
-function refuse(
-  res: ServerResponse,
-  target: { status: number; message: string; retryAfter?: number },
-) {
+function refuse(res: ServerResponse, target: Refusal) {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (target.retryAfter) headers["retry-after"] = String(target.retryAfter);
   res.writeHead(target.status, headers).end(`${JSON.stringify({ error: target.message })}\n`);
@@ -72,31 +101,36 @@ function refuseUpgrade(client: Socket, status: number) {
   );
 }
 
-export interface IngressServerOptions {
-  manager: SandboxManager;
-  auth: CallerAuthentication;
+export interface IngressHandlerOptions {
+  lookup: IngressLookup;
+  /** Read per request: the credentials may be reloaded (rotation, a new push). */
+  auth: () => CallerAuthentication;
   log: Logger;
-  metrics?: AgentMetrics;
-  tls?: AgentTls;
+  metrics?: Pick<AgentMetrics, "ingressSeconds">;
   /** How long the gateway may take to accept a connection (a 504 after). */
   connectTimeoutMs?: number;
 }
 
+/** The `request` and `upgrade` listeners of an ingress server, and what to close with it. */
+export interface IngressHandlers {
+  request(req: IncomingMessage, res: ServerResponse): void;
+  upgrade(req: IncomingMessage, client: Socket, head: Buffer): void;
+  close(): void;
+}
+
 /**
- * The ingress data plane: one port for every VM on this node. The router
- * names the sandbox in a header, and only the router may (its client
- * certificate, or on an --insecure agent a ticket for that sandbox); the
- * request and response are streamed to and from that VM's Gondolin ingress
- * gateway, and WebSocket upgrades are tunnelled byte for byte.
+ * The ingress data plane's one copy of its checks and proxying, for the
+ * agent's port (every sandbox on the node) and a supervisor's front (its own
+ * sandbox): the request and response are streamed to and from the VM's
+ * Gondolin ingress gateway, and WebSocket upgrades are tunnelled byte for byte.
  */
-export function createIngressServer({
-  manager,
+export function createIngressHandlers({
+  lookup,
   auth,
   log,
   metrics,
-  tls,
   connectTimeoutMs = GATEWAY_CONNECT_TIMEOUT_MS,
-}: IngressServerOptions): Server {
+}: IngressHandlerOptions): IngressHandlers {
   const proxy = createHttpProxy({ connectTimeoutMs });
   /** The VM's Gondolin ingress gateway, with the request as sent, less the router's headers. */
   const toGateway = (req: IncomingMessage, target: Reached): Upstream => ({
@@ -115,31 +149,56 @@ export function createIngressServer({
       else if (answer) refuseUpgrade(answer, failure.status);
     },
   });
-  const server: Server = tls ? createTlsServer(tlsServerOptions(tls)) : createServer();
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const timer = metrics?.ingressSeconds.startTimer();
-    if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
-    const target = resolveTarget(manager, req, auth);
-    if ("status" in target) return refuse(res, target);
-    // Activity for idleTimeout (throttled inside: this is every request).
-    target.sandbox.touch();
-    proxy.web(req, res, toGateway(req, target));
-  });
+  return {
+    request(req, res) {
+      const timer = metrics?.ingressSeconds.startTimer();
+      if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
+      const target = resolveTarget(lookup, req, auth());
+      if ("status" in target) return refuse(res, target);
+      // Activity for idleTimeout (throttled inside: this is every request).
+      target.sandbox.touch();
+      proxy.web(req, res, toGateway(req, target));
+    },
+    upgrade(req, client, head) {
+      const target = resolveTarget(lookup, req, auth());
+      if ("status" in target) return refuseUpgrade(client, target.status);
+      target.sandbox.touch();
+      proxy.ws(req, client, head, {
+        ...toGateway(req, target),
+        // A long-lived WebSocket is activity for as long as messages flow either way.
+        onTunnel: (upstream, downstream) => {
+          const touch = () => target.sandbox.touch();
+          upstream.on("data", touch);
+          downstream.on("data", touch);
+        },
+      });
+    },
+    close: () => proxy.close(),
+  };
+}
 
-  server.on("upgrade", (req: IncomingMessage, client: Socket, head: Buffer) => {
-    const target = resolveTarget(manager, req, auth);
-    if ("status" in target) return refuseUpgrade(client, target.status);
-    target.sandbox.touch();
-    proxy.ws(req, client, head, {
-      ...toGateway(req, target),
-      // A long-lived WebSocket is activity for as long as messages flow either way.
-      onTunnel: (upstream, downstream) => {
-        const touch = () => target.sandbox.touch();
-        upstream.on("data", touch);
-        downstream.on("data", touch);
-      },
-    });
-  });
-  server.on("close", () => proxy.close());
+/** Attaches ingress handlers to an http or https server (not yet listening). */
+export function serveIngress(server: Server, handlers: IngressHandlers): Server {
+  server.on("request", handlers.request);
+  server.on("upgrade", handlers.upgrade);
+  return server;
+}
+
+export interface IngressServerOptions extends IngressHandlerOptions {
+  tls?: AgentTls;
+}
+
+/**
+ * The agent's ingress port: one port for every sandbox on this node. The
+ * router names the sandbox in a header, and only the router may (its client
+ * certificate, or on an --insecure agent a ticket for that sandbox). A
+ * supervised sandbox is also served by its own front (`SandboxFront`); this
+ * port is the fallback, and the only path for in-process sandboxes.
+ */
+export function createIngressServer({ tls, ...options }: IngressServerOptions): Server {
+  const handlers = createIngressHandlers(options);
+  const server: Server = tls ? createTlsServer(tlsServerOptions(tls)) : createServer();
+  serveIngress(server, handlers);
+  server.on("close", () => handlers.close());
   return server;
 }

@@ -13,6 +13,8 @@ export interface RegistrationOptions {
   /** Base URL of the agent API, as the operator should call it. */
   address: string;
   ingressAddress: string;
+  /** The ports of the sandboxes' own ingress fronts (none: the agent's port alone serves). */
+  frontPorts?: { first: number; last: number };
   /** What the node offers: physical vCPUs, memory and VM slots. */
   capacity: Capacity;
   /** What can be placed on it in all (vCPUs overcommitted); sandboxes placed are not subtracted. */
@@ -65,8 +67,13 @@ export class NodeRegistration {
   }
 
   private async upsertSpec(): Promise<void> {
-    const { nodeName, address, ingressAddress } = this.options;
-    const spec = { address, ingressAddress, unschedulable: false };
+    const { nodeName, address, ingressAddress, frontPorts } = this.options;
+    const spec = {
+      address,
+      ingressAddress,
+      unschedulable: false,
+      ...(frontPorts ? { frontPorts } : {}),
+    };
     const labels = { [RUNTIME_LABEL]: this.options.runtime };
     try {
       await this.api.createClusterCustomObject({
@@ -82,7 +89,12 @@ export class NodeRegistration {
     } catch (error) {
       if ((error as { code?: number }).code !== 409) throw error;
       await this.api.patchClusterCustomObject(
-        { ...target, name: nodeName, body: { metadata: { labels }, spec } },
+        // null removes a range an earlier agent advertised (a merge patch keeps what it does not name).
+        {
+          ...target,
+          name: nodeName,
+          body: { metadata: { labels }, spec: { ...spec, frontPorts: frontPorts ?? null } },
+        },
         mergePatch,
       );
       this.log.info({ nodeName }, "updated SandboxNode");

@@ -1,22 +1,42 @@
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
-import { SUPERVISOR_PROTOCOL } from "@turgon/api/supervisor";
+import { SUPERVISOR_PROTOCOL, type SupervisorFront } from "@turgon/api/supervisor";
 import type { Logger } from "../logger.ts";
 import { SupervisorClient } from "../supervisor/client.ts";
 import { type SupervisorOptions, supervisorPaths } from "../supervisor/config.ts";
-import { launchSupervisor, listSupervisors, reapSupervisor } from "../supervisor/processes.ts";
+import type { FrontPorts } from "../supervisor/ports.ts";
+import {
+  FrontPortInUse,
+  launchSupervisor,
+  listSupervisors,
+  reapSupervisor,
+} from "../supervisor/processes.ts";
 import { SupervisedSandbox } from "../supervisor/supervised.ts";
 import type { SandboxHandle } from "./handle.ts";
 import { bootIdentity, ManagedSandbox, type SandboxContext, type Timing } from "./sandbox.ts";
 
-/** How the agent starts a sandbox's supervisor: everything but the sandbox's UID and spool. */
-export type SupervisionSettings = Omit<SupervisorOptions, "uid" | "spoolDir"> & {
+/** Each supervisor's ingress front: where it listens, and with what credentials. */
+export interface FrontSettings {
+  /** The address the fronts bind (the agent's --listen-host). */
+  host: string;
+  ports: FrontPorts;
+  /** The agent's current ingress credentials (they rotate). */
+  auth: () => SupervisorFront;
+}
+
+/** How the agent starts a sandbox's supervisor: everything but the sandbox's UID, spool and port. */
+export type SupervisionSettings = Omit<SupervisorOptions, "uid" | "spoolDir" | "front"> & {
   /** A supervisor's spool directory, by UID. */
   spoolDirOf: (uid: string) => string;
   /** Node flags for supervisors (the benchmark compares); SUPERVISOR_NODE_FLAGS by default. */
   nodeFlags?: string[];
+  /** Fronts for the supervisors; none: the agent's ingress port alone serves. */
+  front?: FrontSettings;
 };
+
+/** How many ports a new supervisor tries when another process holds the one it was given. */
+const FRONT_PORT_ATTEMPTS = 4;
 
 export interface Capacity {
   cpus: number;
@@ -101,6 +121,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       stateDir: this.supervision?.stateDir ?? "",
       log: this.log,
       onTiming: this.onTiming,
+      ...(this.supervision?.front ? { frontAuth: this.supervision.front.auth } : {}),
       onChange: (sandbox: SandboxHandle) => {
         // A sandbox replaced by a new one (a reboot) reports nothing more.
         const current = this.sandboxes.get(sandbox.desired.uid);
@@ -152,10 +173,20 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       );
       const sandbox = SupervisedSandbox.adopt(
         client,
-        found.hello.pid,
+        found.hello,
         { ...found.state, desired },
         this.supervisedOptions(),
       );
+      if (found.hello.frontPort) supervision.front?.ports.adopt(uid, found.hello.frontPort);
+      // The credentials may have rotated, or moved, while no agent ran; the front keeps its own if not.
+      await sandbox
+        .pushFront()
+        .catch((error: unknown) =>
+          this.log.error(
+            { uid, err: error },
+            "a re-adopted sandbox's front did not take the credentials; it keeps its earlier ones",
+          ),
+        );
       this.sandboxes.set(uid, sandbox);
       this.emitChange("sandbox", sandbox);
       adopted.push(uid);
@@ -178,16 +209,46 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     this.emit("event", { type, sandbox: sandbox.observe(), time: new Date().toISOString() });
   }
 
+  /**
+   * Starts the supervisor of `uid` on a front port of its own; a port
+   * another process holds is set aside and the next one tried.
+   */
+  private async launch(uid: string, supervision: SupervisionSettings) {
+    const { spoolDirOf, nodeFlags, front, ...settings } = supervision;
+    for (let attempt = 1; ; attempt++) {
+      const port = front?.ports.reserve(uid);
+      try {
+        const client = await launchSupervisor(
+          {
+            ...settings,
+            uid,
+            spoolDir: spoolDirOf(uid),
+            ...(front && port !== undefined ? { front: { host: front.host, port } } : {}),
+          },
+          nodeFlags,
+        );
+        // In ephemeral mode the port is the kernel's pick: held from here on.
+        const { frontPort } = await client.hello();
+        if (front && frontPort) front.ports.adopt(uid, frontPort);
+        return client;
+      } catch (error) {
+        if (!(error instanceof FrontPortInUse) || !front || attempt >= FRONT_PORT_ATTEMPTS)
+          throw error;
+        this.log.warn(
+          { uid, port: error.port, attempt },
+          "another process holds the front port: trying another",
+        );
+        front.ports.refused(uid, error.port);
+      }
+    }
+  }
+
   private async create(desired: DesiredSandbox): Promise<SandboxHandle> {
     const supervision = this.supervision;
     const sandbox: SandboxHandle = supervision
-      ? SupervisedSandbox.create(desired, this.supervisedOptions(), () => {
-          const { spoolDirOf, nodeFlags, ...settings } = supervision;
-          return launchSupervisor(
-            { ...settings, uid: desired.uid, spoolDir: spoolDirOf(desired.uid) },
-            nodeFlags,
-          );
-        })
+      ? SupervisedSandbox.create(desired, this.supervisedOptions(), () =>
+          this.launch(desired.uid, supervision),
+        )
       : // Without supervision the constructor was given the in-process context.
         new ManagedSandbox(desired, this.context as SandboxContext);
     this.sandboxes.set(desired.uid, sandbox);
@@ -227,6 +288,8 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     }
     await existing.stop();
     this.sandboxes.delete(desired.uid);
+    // Released, then reserved again: the new supervisor gets the same port if it is free.
+    this.supervision?.front?.ports.release(desired.uid);
     return { outcome: "rebooting", sandbox: (await this.create(desired)).observe() };
   }
 
@@ -236,6 +299,26 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       if (sandbox instanceof SupervisedSandbox && sandbox.accelerator())
         return sandbox.accelerator();
     return undefined;
+  }
+
+  /**
+   * Hands every supervisor's front the agent's current credentials (after a
+   * rotation); a front that does not take them keeps its earlier ones.
+   */
+  async pushFrontAuth(): Promise<void> {
+    await Promise.all(
+      [...this.sandboxes.values()].map(async (sandbox) => {
+        if (!(sandbox instanceof SupervisedSandbox)) return;
+        await sandbox
+          .pushFront()
+          .catch((error: unknown) =>
+            this.log.error(
+              { uid: sandbox.desired.uid, err: error },
+              "a sandbox's front did not take the new credentials",
+            ),
+          );
+      }),
+    );
   }
 
   get(uid: string): SandboxHandle | undefined {
@@ -252,6 +335,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     if (!sandbox) return false;
     this.sandboxes.delete(uid);
     await sandbox.stop(options);
+    this.supervision?.front?.ports.release(uid);
     this.emitChange("deleted", sandbox);
     return true;
   }

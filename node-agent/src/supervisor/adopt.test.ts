@@ -15,6 +15,7 @@ import { SUPERVISOR_PROTOCOL, type SupervisorState } from "@turgon/api/superviso
 import { logger } from "../logger.ts";
 import { SandboxManager } from "../sandboxes/manager.ts";
 import { supervisorPaths } from "./config.ts";
+import { FrontPorts } from "./ports.ts";
 
 const STARTED_AT = "2026-01-02T03:04:05.000Z";
 
@@ -29,8 +30,10 @@ describe("re-adopting supervisors", async () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  /** A stand-in supervisor for `uid` that answers hello with `protocol`. */
-  const standIn = async (uid: string, protocol: number) => {
+  /** The bodies of PUT /front each stand-in received, by uid. */
+  const fronts = new Map<string, unknown[]>();
+  /** A stand-in supervisor for `uid` that answers hello with `protocol` (and `frontPort`). */
+  const standIn = async (uid: string, protocol: number, frontPort?: number) => {
     const paths = supervisorPaths(stateDir, uid);
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     const desired = DesiredSandbox.parse({
@@ -56,10 +59,23 @@ describe("re-adopting supervisors", async () => {
       ssh: { state: "off" },
       timings: [{ kind: "boot", seconds: 4 }],
     };
-    const hello = { uid, protocol, version: "old-build", pid: process.pid, startedAt: STARTED_AT };
-    const server = createServer((req, res) => {
+    const hello = {
+      uid,
+      protocol,
+      version: "old-build",
+      pid: process.pid,
+      startedAt: STARTED_AT,
+      ...(frontPort ? { frontPort } : {}),
+    };
+    const server = createServer(async (req, res) => {
       const json = (body: unknown) =>
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+      if (req.method === "PUT" && req.url === "/front") {
+        let body = "";
+        for await (const chunk of req) body += chunk;
+        fronts.set(uid, [...(fronts.get(uid) ?? []), JSON.parse(body)]);
+        return json({ frontPort });
+      }
       if (req.url === "/hello") return json(hello);
       if (req.url === "/state") return json(state);
       if (req.url === "/events") {
@@ -113,6 +129,50 @@ describe("re-adopting supervisors", async () => {
     assert.deepEqual(timings, [], "timings from before the adoption are not counted again");
     await assert.rejects(access(foreignPaths.dir), { code: "ENOENT" });
     await assert.rejects(access(supervisorPaths(stateDir, silent).dir), { code: "ENOENT" });
+    await manager.detachAll();
+  });
+
+  it("takes the front ports running supervisors report, and hands their fronts the credentials", async () => {
+    const withFront = randomUUID();
+    const older = randomUUID();
+    await standIn(withFront, SUPERVISOR_PROTOCOL, 41_005);
+    // A supervisor of a build before fronts: adopted, served by the agent's port alone.
+    await standIn(older, SUPERVISOR_PROTOCOL);
+    const ports = new FrontPorts({ first: 41_000, last: 41_009 });
+    const manager = new SandboxManager({
+      allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
+      log: logger.child({ test: "adopt" }, { level: "silent" }),
+      supervision: {
+        stateDir,
+        spoolDirOf: (uid) => join(stateDir, "spool", uid),
+        spoolMaxMiB: 8,
+        version: "new-build",
+        vm: {
+          nodeName: "adopt-test",
+          accelerator: "auto",
+          tcgTranslationCacheMiB: 64,
+          ingressHeaderTimeoutMs: 1000,
+          platformCidrs: [],
+        },
+        front: {
+          host: "127.0.0.1",
+          ports,
+          auth: () => ({ auth: { mode: "token", token: "a-token-of-sixteen-chars" } }),
+        },
+      },
+    });
+    const { adopted } = await manager.adopt();
+    assert.ok(adopted.includes(withFront) && adopted.includes(older), adopted.join());
+    assert.equal(manager.get(withFront)?.observe().frontPort, 41_005);
+    assert.equal(manager.get(older)?.observe().frontPort, undefined);
+    assert.equal(ports.portOf(withFront), 41_005, "the allocator holds the adopted port");
+    assert.notEqual(ports.reserve(randomUUID()), 41_005);
+    assert.deepEqual(fronts.get(withFront), [
+      { auth: { mode: "token", token: "a-token-of-sixteen-chars" } },
+    ]);
+    assert.equal(fronts.get(older), undefined, "no front, nothing pushed");
+    await manager.pushFrontAuth();
+    assert.equal(fronts.get(withFront)?.length, 2, "pushed again (a rotation)");
     await manager.detachAll();
   });
 

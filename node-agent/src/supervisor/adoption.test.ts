@@ -16,6 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SANDBOX_HEADER } from "@turgon/api/agent";
+import { agentIngressHeaders } from "@turgon/api/agent/credentials";
 import { AUDIT_QUEUE, type AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
 import { freePort } from "@turgon/dev/ports";
 import {
@@ -55,6 +57,7 @@ interface Observed {
   reason?: string;
   startedAt?: string;
   lastActivityAt?: string;
+  frontPort?: number;
 }
 
 describe("supervisors: VMs outlive the agent", async () => {
@@ -105,6 +108,9 @@ describe("supervisors: VMs outlive the agent", async () => {
     image: testEnvironment().guestImage,
     resources: { cpus: 1, memoryMiB: 256 },
     policy: policy(allowedHosts),
+    // An app the sandbox's URL serves (its front, or the agent's ingress port).
+    command: ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/etc"],
+    ingress: { enabled: true, routes: [{ prefix: "/", port: 8000 }] },
   });
 
   const exec = async (command: string) => {
@@ -193,6 +199,41 @@ describe("supervisors: VMs outlive the agent", async () => {
       assert.equal((await exec(curl(`${upstream.url}/adopted-allowed`))).stdout, "200");
     });
   }
+
+  it("serves the sandbox's URL from its own front while the agent is killed; the re-adopted sandbox keeps the port", async () => {
+    await ensureVm();
+    const { frontPort } = await observe();
+    assert.ok(frontPort, "a supervised sandbox reports its front port");
+    const credentials = { mode: "token" as const, token };
+    const front = (headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${frontPort}/hostname`, { headers });
+    const ticketed = (target: string, ticketFor = target) => ({
+      [SANDBOX_HEADER]: target,
+      ...agentIngressHeaders(credentials, ticketFor),
+    });
+    // The app starts with the VM: bounded wait for it to answer through the front.
+    const deadline = Date.now() + 60_000;
+    let status = 0;
+    while (Date.now() < deadline && status !== 200) {
+      status = (await front(ticketed(uid)).catch(() => undefined))?.status ?? 0;
+      if (status !== 200) await sleep(250);
+    }
+    assert.equal(status, 200, "the app answers through the front");
+
+    await stopAgent("SIGKILL");
+    const served = await front(ticketed(uid));
+    assert.equal(served.status, 200, "the app's answer, with no agent");
+    assert.ok((await served.text()).length > 0, "the guest's /etc/hostname");
+    assert.equal((await front({ [SANDBOX_HEADER]: uid })).status, 401, "no ticket");
+    const other = randomUUID();
+    assert.equal((await front(ticketed(uid, other))).status, 401, "a ticket for another sandbox");
+    assert.equal((await front(ticketed(other))).status, 421, "another sandbox, its own ticket");
+
+    agent = await startAgent();
+    const adopted = await observe();
+    assert.equal(adopted.frontPort, frontPort, "the same front port after re-adoption");
+    assert.equal((await front(ticketed(uid))).status, 200);
+  });
 
   it("lets no other user of the host reach a supervisor's control socket", async () => {
     await ensureVm();

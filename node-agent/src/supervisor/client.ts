@@ -11,6 +11,7 @@ import {
   SshCredentials,
 } from "@turgon/api/agent";
 import {
+  type SupervisorFront,
   type SupervisorHello,
   SupervisorHello as SupervisorHelloSchema,
   type SupervisorState,
@@ -122,6 +123,11 @@ export class SupervisorClient {
 
   exec(body: ExecOnceRequest): Promise<ExecOnceResult> {
     return this.call("POST", "/exec", ExecOnceResult, body, body.timeoutMs + 10_000);
+  }
+
+  /** The front's credentials (the agent's, as its own ingress port has them). */
+  async putFront(front: SupervisorFront): Promise<void> {
+    await this.call("PUT", "/front", z.unknown(), front);
   }
 
   async touch(at: number): Promise<void> {

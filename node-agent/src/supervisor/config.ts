@@ -34,8 +34,16 @@ export const SupervisorOptions = z.strictObject({
   /** The agent's build; a later agent sees it in the hello. */
   version: z.string().min(1),
   vm: NodeVmSettings,
+  /**
+   * Where the sandbox's ingress front listens (port 0: one the kernel picks).
+   * Its credentials come over the socket (`PUT /front`), never in argv.
+   */
+  front: z.strictObject({ host: z.string().min(1), port: z.int().min(0).max(65_535) }).optional(),
 });
 export type SupervisorOptions = z.infer<typeof SupervisorOptions>;
+
+/** The exit code of a supervisor whose front port another process holds (EX_TEMPFAIL). */
+export const FRONT_PORT_IN_USE_EXIT = 75;
 
 /** `<state-dir>/supervisors`: one directory per supervised sandbox (mode 0700). */
 export const supervisorsDir = (stateDir: string) => join(stateDir, "supervisors");

@@ -11,6 +11,7 @@
 import { rm } from "node:fs/promises";
 import {
   SUPERVISOR_PROTOCOL,
+  type SupervisorHello,
   type SupervisorRecord,
   type SupervisorState,
 } from "@turgon/api/supervisor";
@@ -18,7 +19,7 @@ import { createLogger } from "@turgon/toolkit/logger";
 import { AuditSpool } from "../audit/spool.ts";
 import { nodeVmContext } from "../sandboxes/node-vm.ts";
 import { Checkpoints } from "../state/checkpoints.ts";
-import { SupervisorOptions, supervisorPaths } from "./config.ts";
+import { FRONT_PORT_IN_USE_EXIT, SupervisorOptions, supervisorPaths } from "./config.ts";
 import { processStartTime } from "./process-identity.ts";
 import { writeSupervisorRecord } from "./record.ts";
 import { SupervisorServer } from "./server.ts";
@@ -33,7 +34,7 @@ let qemuPid: number | undefined;
 /** The QEMU's start time: the agent signals `qemuPid` only while it still names that process. */
 let qemuStartTime: number | undefined;
 let generation: number | undefined;
-const hello = () => ({
+const hello = (): SupervisorHello => ({
   uid: options.uid,
   protocol: SUPERVISOR_PROTOCOL,
   version: options.version,
@@ -41,6 +42,7 @@ const hello = () => ({
   ...(qemuPid ? { qemuPid } : {}),
   ...(qemuPid && qemuStartTime !== undefined ? { qemuStartTime } : {}),
   startedAt,
+  ...(server.frontPort() ? { frontPort: server.frontPort() } : {}),
 });
 
 /** record.json: how a starting agent finds this supervisor and, if it died, its QEMU. */
@@ -93,6 +95,7 @@ const server = new SupervisorServer({
     }
   },
   onStopped: () => void exit(true),
+  ...(options.front ? { front: options.front } : {}),
 });
 
 let exiting = false;
@@ -129,5 +132,18 @@ await spool.open();
 spool.on("dropped", (count) =>
   log.error({ count }, "audit spool over its bound: dropped the oldest events"),
 );
-await server.listen();
+try {
+  await server.listen();
+} catch (error) {
+  // Another process holds the port: the agent tries another (FrontPortInUse).
+  // The front binds first: unbound, it is the front's port that is taken.
+  const front = options.front;
+  if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || !front || server.frontPort())
+    throw error;
+  process.stdout.write(`front port ${front.port} in use\n`);
+  await spool.close().catch(() => {});
+  process.exit(FRONT_PORT_IN_USE_EXIT);
+}
+// Now with the front's port.
+await writeRecord();
 log.info({ pid: process.pid, version: options.version }, "supervisor listening");

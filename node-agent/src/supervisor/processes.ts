@@ -9,7 +9,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { SupervisorRecord } from "@turgon/api/supervisor";
 import type { Logger } from "../logger.ts";
 import { SupervisorClient } from "./client.ts";
-import { type SupervisorOptions, supervisorPaths, supervisorsDir } from "./config.ts";
+import {
+  FRONT_PORT_IN_USE_EXIT,
+  type SupervisorOptions,
+  supervisorPaths,
+  supervisorsDir,
+} from "./config.ts";
 import { isQemu, isSupervisor, killAndWait, signalIf, waitGone } from "./process-identity.ts";
 import { readSupervisorRecord } from "./record.ts";
 
@@ -27,6 +32,15 @@ const START_TIMEOUT_MS = 30_000;
 
 export class SupervisorStartError extends Error {}
 
+/** The supervisor could not bind its front port: another process holds it (try another port). */
+export class FrontPortInUse extends SupervisorStartError {
+  readonly port: number;
+  constructor(uid: string, port: number) {
+    super(`the supervisor of ${uid} did not start: front port ${port} in use`);
+    this.port = port;
+  }
+}
+
 /**
  * Starts the supervisor of one sandbox, in a session of its own (so neither
  * the agent's signals nor its exit reach it), logging to its directory;
@@ -41,6 +55,7 @@ export async function launchSupervisor(
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const logFile = await open(paths.log, "a", 0o600);
   let exited: string | undefined;
+  let exitCode: number | null = null;
   try {
     const child = spawn(process.execPath, [...nodeFlags, ENTRY, JSON.stringify(options)], {
       detached: true,
@@ -48,6 +63,7 @@ export async function launchSupervisor(
       env: process.env,
     });
     child.once("exit", (code, signal) => {
+      exitCode = code;
       exited = `exited with ${signal ?? `code ${code}`}`;
     });
     child.unref();
@@ -62,6 +78,8 @@ export async function launchSupervisor(
     if (hello) return client;
     await sleep(100);
   }
+  if (exitCode === FRONT_PORT_IN_USE_EXIT && options.front)
+    throw new FrontPortInUse(options.uid, options.front.port);
   // The log's last lines say why (a Sandbox's status shows this message: kept short).
   const tail = (await readFile(paths.log, "utf8").catch(() => "")).trim().slice(-600);
   throw new SupervisorStartError(

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isDeepStrictEqual } from "node:util";
 import { DesiredSandbox, describeFieldErrors, ExecOnceRequest, ExecStart } from "@turgon/api/agent";
 import {
+  SupervisorFront,
   type SupervisorHello,
   SupervisorIngressRoutes,
   type SupervisorState,
@@ -19,7 +20,11 @@ import type { z } from "zod";
 import { parseJson, send } from "../exec/bridge.ts";
 import type { Logger } from "../logger.ts";
 import { bootIdentity, ManagedSandbox, type SandboxContext } from "../sandboxes/sandbox.ts";
+import { SandboxFront } from "./front.ts";
 import { processStartTimeSync } from "./process-identity.ts";
+
+/** Activity seen by the front reaches the agent (its lastActivityAt) at most this often. */
+const FRONT_ACTIVITY_PUBLISH_MS = 5_000;
 
 /** Request bodies are desired states and exec input: bounded like the agent API's. */
 const MAX_BODY_BYTES = 4 << 20;
@@ -69,6 +74,8 @@ export interface SupervisorServerOptions {
   onStopped: () => void;
   /** Each state the supervisor reports (the record keeps the QEMU pid and generation). */
   onState?: (state: SupervisorState) => void;
+  /** The sandbox's ingress front: bound by `listen()` before the socket answers (port 0: any). */
+  front?: { host: string; port: number };
 }
 
 /** Serves one sandbox's supervisor protocol on a Unix socket. */
@@ -82,9 +89,16 @@ export class SupervisorServer {
   private readonly timings: SupervisorState["timings"] = [];
   /** The QEMU's start time, read once per QEMU pid (see `process-identity.ts`). */
   private qemu?: { pid: number; startTime: number | undefined };
+  private readonly front?: SandboxFront;
+  private frontActivityPublished = 0;
 
   constructor(options: SupervisorServerOptions) {
     this.options = options;
+    if (options.front)
+      this.front = new SandboxFront({
+        lookup: (uid) => (uid === options.hello().uid ? this.frontSubject() : "misdirected"),
+        log: options.log.child({ component: "front" }),
+      });
     this.server = createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         if (error instanceof HttpError)
@@ -119,7 +133,37 @@ export class SupervisorServer {
     });
   }
 
+  /**
+   * The sandbox as its front serves it. Activity counts locally at once (a
+   * restarted agent reads lastActivityAt back) and is published at most every
+   * 5 s, so the agent's lastActivityAt moves too (idleTimeout).
+   */
+  private frontSubject() {
+    const sandbox = this.sandbox;
+    if (!sandbox) return undefined;
+    return {
+      desired: sandbox.desired,
+      phase: sandbox.phase,
+      gateway: () => sandbox.gateway(),
+      touch: () => {
+        const now = Date.now();
+        sandbox.touch(now);
+        if (now - this.frontActivityPublished < FRONT_ACTIVITY_PUBLISH_MS) return;
+        this.frontActivityPublished = now;
+        this.publish();
+      },
+    };
+  }
+
+  /** The front's port, once bound. */
+  frontPort(): number | undefined {
+    return this.front?.port();
+  }
+
+  /** Binds the front (first: a launch that answers hello has its port), then the socket. */
   async listen(): Promise<void> {
+    const front = this.options.front;
+    if (front && this.front) await this.front.listen(front.host, front.port);
     await rm(this.options.socketPath, { force: true });
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
@@ -180,6 +224,17 @@ export class SupervisorServer {
         // After the answer is out: the agent waits for the process to go.
         res.once("finish", () => this.options.onStopped());
         return;
+      }
+      case "PUT /front": {
+        const { auth } = parse(SupervisorFront, await readJson(req), "InvalidFront");
+        if (!this.front) throw new HttpError(409, "NoFront", "this supervisor has no front");
+        try {
+          this.front.configure(auth);
+        } catch (error) {
+          // The TLS library's reason (a PEM that does not parse); never the material.
+          throw new HttpError(400, "InvalidFront", `auth: ${(error as Error).message}`);
+        }
+        return reply(res, 200, { frontPort: this.front.port() });
       }
       case "POST /touch": {
         const { at } = parse(SupervisorTouch, await readJson(req), "InvalidTouch");
@@ -273,6 +328,6 @@ export class SupervisorServer {
     this.subscribers.clear();
     for (const client of this.wss.clients) client.terminate();
     this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
+    await Promise.all([new Promise((resolve) => this.server.close(resolve)), this.front?.close()]);
   }
 }

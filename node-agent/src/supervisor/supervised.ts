@@ -7,7 +7,12 @@ import type {
   ObservedSandbox,
   SshCredentials,
 } from "@turgon/api/agent";
-import type { SupervisorSsh, SupervisorState } from "@turgon/api/supervisor";
+import type {
+  SupervisorFront,
+  SupervisorHello,
+  SupervisorSsh,
+  SupervisorState,
+} from "@turgon/api/supervisor";
 import type { RawData, WebSocket } from "ws";
 import { send } from "../exec/bridge.ts";
 import type { Logger } from "../logger.ts";
@@ -34,6 +39,8 @@ export interface SupervisedOptions {
   onChange: (sandbox: SupervisedSandbox) => void;
   /** Boot, resume and suspend durations, for the agent's metrics. */
   onTiming: (kind: Timing, seconds: number) => void;
+  /** The credentials of the supervisor's front (the agent's ingress port's); none: no front. */
+  frontAuth?: () => SupervisorFront;
 }
 
 /**
@@ -50,6 +57,8 @@ export class SupervisedSandbox implements SandboxHandle {
   private pid?: number;
   /** The supervisor's start time, read when the agent first meets it: its pid is checked by it. */
   private pidStartTime?: number;
+  /** The port of the sandbox's own ingress front, as the supervisor's hello reported it. */
+  private frontPort?: number;
   private lastActivity?: number;
   private activityPushed = 0;
   /** Set when the supervisor is gone, or never came up: what the sandbox reports then. */
@@ -88,15 +97,16 @@ export class SupervisedSandbox implements SandboxHandle {
   /** A running supervisor found by a starting agent, with the state it reported. */
   static adopt(
     client: SupervisorClient,
-    pid: number,
+    hello: Pick<SupervisorHello, "pid" | "frontPort">,
     state: SupervisorState & { desired: DesiredSandbox },
     options: SupervisedOptions,
   ): SupervisedSandbox {
     const sandbox = new SupervisedSandbox(state.desired, options);
     sandbox.client = client;
-    sandbox.pid = pid;
+    sandbox.pid = hello.pid;
+    if (hello.frontPort) sandbox.frontPort = hello.frontPort;
     // It just answered as `pid`, so the process there now is the supervisor.
-    void sandbox.identify(pid);
+    void sandbox.identify(hello.pid);
     sandbox.timingsSeen = state.timings.length;
     sandbox.take(state);
     sandbox.subscribe();
@@ -139,7 +149,20 @@ export class SupervisedSandbox implements SandboxHandle {
             ...(ingressReady ? { ingressReady } : {}),
           }),
       ...(last > 0 ? { lastActivityAt: new Date(last).toISOString() } : {}),
+      ...(this.frontPort && !failed ? { frontPort: this.frontPort } : {}),
     };
+  }
+
+  /**
+   * Hands the front the agent's current credentials (at start, adoption and
+   * rotation). Rejects if the supervisor does not take them; the front keeps
+   * what it had.
+   */
+  async pushFront(): Promise<void> {
+    const auth = this.options.frontAuth?.();
+    const client = this.client;
+    if (!auth || !client || !this.frontPort || this.failure) return;
+    await client.putFront(auth);
   }
 
   touch(now = Date.now()): void {
@@ -159,9 +182,16 @@ export class SupervisedSandbox implements SandboxHandle {
       try {
         const client = await launch();
         this.client = client;
-        this.pid = (await client.hello()).pid;
+        const hello = await client.hello();
+        this.pid = hello.pid;
+        if (hello.frontPort) this.frontPort = hello.frontPort;
         await this.identify(this.pid);
         if (this.stopping) return;
+        // Before the VM boots: the front serves once the sandbox runs. Without
+        // credentials the front only drops connections, and the agent's port serves.
+        await this.pushFront().catch((error: unknown) =>
+          this.log.error({ err: error }, "the sandbox's front did not take its credentials"),
+        );
         this.take(await client.putDesired(this.desired));
         this.subscribe();
       } catch (error) {

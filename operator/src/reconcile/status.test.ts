@@ -436,6 +436,23 @@ const cases: Case[] = [
     },
   },
   {
+    name: "Running with a front: its port in status.ingress, in the write that sets Ready",
+    previous: placed,
+    observation: report(
+      observed("Running", { ingressReady: { ready: true, message: "ok" }, frontPort: 41_007 }),
+    ),
+    phase: "Running",
+    nodeName: "n1",
+    conditions: {
+      Scheduled: "True/Scheduled",
+      Ready: "True/Running",
+      PolicyApplied: "True/Applied",
+      Suspended: "False/Running",
+      IngressReady: "True/Routed",
+    },
+    also: (s) => assert.equal(s.ingress?.frontPort, 41_007),
+  },
+  {
     name: "Running while a route does not answer yet: not Ready (IngressNotReady)",
     previous: placed,
     observation: report(

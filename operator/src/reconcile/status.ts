@@ -312,6 +312,8 @@ function agentReported(
       url: report.ingressUrl,
       routes: observed.routes,
       access: spec.ingress.access ?? "private",
+      // The sandbox's own front on its node (the router prefers it): in the write that sets Ready.
+      ...(observed.frontPort ? { frontPort: observed.frontPort } : {}),
     };
     set(
       serving
