@@ -1474,35 +1474,113 @@ describe("router through the whole stack", async () => {
     assert.ok(result.requests > 100, `${result.requests} requests`);
   });
 
-  it("answers quickly while the agent is down, and serves again once it is back, without a router restart", async () => {
-    await ensureAccess("private");
-    const admin = await mintIngressToken(stack.key, {
-      sub: "ops",
-      aud: `web--${namespace}`,
-      admin: true,
+  /** The sandbox's Ready condition, as `kubectl get` shows it. */
+  const readyCondition = async () =>
+    (await getSandbox()).status?.conditions?.find((c) => c.type === "Ready");
+  /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+  const accepts = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
     });
-    const headers = { cookie: `${INGRESS_COOKIE}=${admin}` };
-    await stack.agent.kill();
-    const started = performance.now();
-    const down = await get("/api/down", headers);
-    assert.ok([502, 503].includes(down.status), `status ${down.status}`);
-    assert.ok(performance.now() - started < 5000, "no hang");
-    await stack.restartAgent();
-    // The restarted agent reaped the old VM; the operator boots it again on the same node,
-    // and it serves again once every route does (its apps are deployed anew, as after a reboot).
-    await eventually(
-      "the new VM takes the apps",
-      () => installFixtures().then(() => true),
-      Boolean,
-      120_000,
-    );
-    await startFixtures();
-    const back = await eventually(
-      "served again",
-      () => get("/", headers),
-      (a) => a.status === 200,
-      120_000,
-    );
-    assert.match(back.body, /hello\.txt/);
-  });
+  /** A WebSocket to the guest's echo server, kept open: `echo(text)` answers what came back. */
+  const openEcho = async (headers: Record<string, string>) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${routerPort}/ws`, {
+      headers: { host: host(routerPort), ...headers },
+    });
+    await within(once(socket, "open"), 20_000, "the WebSocket opens");
+    const echo = (text: string) =>
+      within(
+        new Promise<string>((resolve) => {
+          socket.once("message", (data) => resolve(String(data)));
+          socket.send(text);
+        }),
+        10_000,
+        `the echo of ${text}`,
+      );
+    return { socket, echo };
+  };
+
+  for (const how of ["SIGKILL", "SIGTERM"] as const) {
+    it(`keeps the URL answering 200 while the agent is down (${how}): the sandbox's own front serves it, and the agent takes the VM back`, async () => {
+      await ensureAccess("private");
+      const admin = await mintIngressToken(stack.key, {
+        sub: "ops",
+        aud: `web--${namespace}`,
+        admin: true,
+      });
+      const headers = { cookie: `${INGRESS_COOKIE}=${admin}` };
+      const before = await getSandbox();
+      const frontPort = before.status?.ingress?.frontPort;
+      assert.ok(frontPort, "the sandbox reports its front's port");
+      const node = JSON.parse(
+        (await kubectl(["get", "sandboxnode", String(before.status?.nodeName), "-o", "json"]))
+          .stdout,
+      ) as { spec: { ingressAddress: string } };
+      const agentIngressPort = Number(new URL(node.spec.ingressAddress).port);
+      const ws = await openEcho(headers);
+      try {
+        assert.equal(await ws.echo("before"), "before");
+        if (how === "SIGKILL") await stack.agent.kill();
+        else await stack.agent.stop();
+        assert.equal(await accepts(agentIngressPort), false, "nothing listens on the agent's port");
+        // Any reconcile now finds the agent unreachable; force one rather than wait for a resync.
+        await kubectl([
+          "annotate",
+          "sandbox/web",
+          "-n",
+          namespace,
+          "--overwrite",
+          `turgon.dev/poke=${Date.now()}`,
+        ]);
+        const unknown = await eventually(
+          "Ready=Unknown (AgentUnreachable, or NodeNotReady once the heartbeat is stale)",
+          readyCondition,
+          (c) => c?.status === "Unknown",
+          60_000,
+        );
+        assert.match(unknown?.reason ?? "", /^(AgentUnreachable|NodeNotReady)$/);
+        // 20 s of requests, one every 250 ms: every one is the guest's 200.
+        const statuses: number[] = [];
+        const until = performance.now() + 20_000;
+        for (let i = 0; i < 80 && performance.now() < until; i++) {
+          statuses.push((await get("/hello.txt", headers)).status);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        assert.ok(statuses.length >= 40, `${statuses.length} requests`);
+        assert.deepEqual(
+          statuses.filter((s) => s !== 200),
+          [],
+          "no request failed while the agent was down",
+        );
+        const posted = await send({
+          path: "/api/echo",
+          method: "POST",
+          headers: { ...headers, "content-type": "text/plain" },
+          body: "while the agent is down",
+        });
+        assert.equal(posted.status, 200, posted.body);
+        assert.equal((JSON.parse(posted.body) as { method: string }).method, "POST");
+        assert.equal(await ws.echo("during"), "during", "a WebSocket opened before still echoes");
+        const fresh = await webSocket({ path: "/ws", headers, say: "fresh" });
+        assert.equal(fresh.echo, "fresh", "a new WebSocket opens too");
+      } finally {
+        ws.socket.terminate();
+        await stack.restartAgent();
+      }
+      const after = await eventually(
+        "Ready again",
+        getSandbox,
+        (s) => s.status?.conditions?.find((c) => c.type === "Ready")?.status === "True",
+        120_000,
+      );
+      assert.equal(after.status?.startedAt, before.status?.startedAt, "the same VM");
+      assert.equal(after.status?.ingress?.frontPort, frontPort, "on the same front");
+      assert.equal((await get("/hello.txt", headers)).status, 200);
+    });
+  }
 });
