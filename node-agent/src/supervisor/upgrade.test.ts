@@ -41,8 +41,8 @@ import { readSupervisorRecord } from "./record.ts";
 const WORKSPACE = new URL("../../", import.meta.url).pathname;
 const REPOSITORY = new URL("../../../", import.meta.url).pathname;
 /** Where build B's agent.ts logs its own line: the start of `startAgent`. */
-const ANCHOR =
-  "export async function startAgent(config: AgentConfig, log: Logger = logger): Promise<RunningAgent> {\n";
+/** The first line of startAgent's body, whatever its parameters: build B logs its marker there. */
+const ANCHOR = /export async function startAgent\([^)]*\): Promise<RunningAgent> \{\n/;
 
 interface Observed {
   phase: string;
@@ -61,10 +61,10 @@ async function changedBuild(root: string, version: string, marker: string): Prom
   await writeFile(manifest, JSON.stringify({ ...pkg, version }, null, 2));
   const agentTs = join(workspace, "src", "agent.ts");
   const source = await readFile(agentTs, "utf8");
-  assert.ok(source.includes(ANCHOR), "build B's change finds its place in agent.ts");
+  assert.match(source, ANCHOR, "build B's change finds its place in agent.ts");
   await writeFile(
     agentTs,
-    source.replace(ANCHOR, `${ANCHOR}  log.warn(${JSON.stringify(marker)});\n`),
+    source.replace(ANCHOR, (head) => `${head}  log.warn(${JSON.stringify(marker)});\n`),
   );
   return join(workspace, "src", "main.ts");
 }
