@@ -11,6 +11,12 @@ import { ObservedRoute, SandboxIngress } from "../crd/sandbox.ts";
 export const AGENT_API_PREFIX = "/v1";
 /** The header the router sets on ingress requests to name their sandbox (by UID). */
 export const SANDBOX_HEADER = "x-turgon-sandbox";
+/**
+ * Set by a sandbox's front on its own 421 (the request named another
+ * sandbox: a stale or reused port), and stripped from what the guest
+ * answers, so a guest's 421 is never taken for the front's.
+ */
+export const MISDIRECTED_HEADER = "x-turgon-misdirected";
 
 export const sandboxUid = z
   .string()
