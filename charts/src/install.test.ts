@@ -9,8 +9,9 @@
  *   operator, router, agent, web and worker; `helm upgrade` with a changed
  *   value lands; `helm uninstall` leaves the CRDs and a Sandbox made in
  *   between.
- * The ServiceMonitor, PrometheusRule and HTTPRoute stay off: their CRDs
- * (prometheus-operator's, Gateway API's) are not on this API server.
+ * The ServiceMonitor, PrometheusRule and HTTPRoute are checked against
+ * the real CRDs of prometheus-operator and Gateway API (foreign-crds.ts),
+ * applied here first.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -19,6 +20,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CUSTOM_RESOURCES, crdName } from "@turgon/api/crd";
 import { installCrds, kubectl, testEnvironment, uniqueName } from "@turgon/dev/testing";
+import { foreignCrdFiles } from "./foreign-crds.ts";
 import { CI_DIR } from "./golden.ts";
 import { CHART_DIR, helm, renderChart } from "./helm.ts";
 
@@ -34,11 +36,6 @@ const SHARED_CLUSTER = ["--set", "rbac.clusterScoped=false"];
  * ownership of .spec.versions even for an equal spec, so the takeover forces it.
  */
 const ADOPT_CRDS = ["--take-ownership", "--force-conflicts"];
-const NO_FOREIGN_CRDS = [
-  "monitoring.serviceMonitor.enabled=false",
-  "monitoring.prometheusRule.enabled=false",
-  "router.httpRoute.enabled=false",
-];
 
 async function mustKubectl(args: string[]): Promise<string> {
   const result = await kubectl(args);
@@ -60,6 +57,10 @@ describe("the chart on the real API server", () => {
     // The CRDs are on the shared control plane already (other tests apply
     // api/crds): the install adopts them (--take-ownership) and keeps them.
     await installCrds();
+    for (const file of await foreignCrdFiles()) {
+      const applied = await mustKubectl(["apply", "--server-side", "-f", file, "-o", "name"]);
+      await mustKubectl(["wait", "--for=condition=Established", "--timeout=60s", applied.trim()]);
+    }
     await mustKubectl(["create", "namespace", namespace]);
     // The API server's Pod Security admission warns about each workload
     // whose pods would break the restricted level.
@@ -79,9 +80,9 @@ describe("the chart on the real API server", () => {
     await rm(scratch, { recursive: true, force: true });
   });
 
-  it("passes strict server-side validation with every feature whose API the server has; only the agent is outside restricted Pod Security", async () => {
+  it("passes strict server-side validation with every feature on, monitoring and HTTPRoute included; only the agent is outside restricted Pod Security", async () => {
     const rendered = await renderChart(
-      { valuesFiles: [join(CI_DIR, "all-features-values.yaml")], set: NO_FOREIGN_CRDS },
+      { valuesFiles: [join(CI_DIR, "all-features-values.yaml")] },
       { name: release, namespace },
     );
     const file = join(scratch, "all-features.yaml");
@@ -113,6 +114,9 @@ describe("the chart on the real API server", () => {
       "networkpolicy.networking.k8s.io/turgon-node-agent",
       "ingress.networking.k8s.io/turgon-router",
       "poddisruptionbudget.policy/turgon-operator",
+      "servicemonitor.monitoring.coreos.com/turgon-node-agent",
+      "prometheusrule.monitoring.coreos.com/turgon",
+      "httproute.gateway.networking.k8s.io/turgon-router",
     ])
       assert.match(
         out,
