@@ -1013,7 +1013,7 @@ describe("router through the whole stack", async () => {
     }
   });
 
-  it("exec tokens are single-use: a token's second use is refused with 401, also when both race", async () => {
+  it("exec tokens are single-use: a token's second use is refused with 401, also when both race, and before the sandbox's state is told", async () => {
     const token = await commandToken(["/bin/true"]);
     const first = await session(token);
     await within(first.closed, 30_000, "the first session's end");
@@ -1030,6 +1030,26 @@ describe("router through the whole stack", async () => {
     const both = await Promise.all([openExec(raced), openExec(raced)]);
     assert.deepEqual(both.map((b) => ("status" in b ? b.status : 101)).sort(), [101, 401]);
     for (const b of both) if (!("status" in b)) await within(b.closed, 30_000, "the raced session");
+
+    // For a sandbox that does not run, a fresh token is told so (409) and stays unspent; once
+    // spent (here at another replica, in the shared Redis) it is a bad credential first: 401.
+    const elsewhere = await commandToken(["/bin/true"], "grace", { namespace, sandbox: "gone" });
+    const notRunning = await openExec(elsewhere);
+    assert.ok("status" in notRunning);
+    assert.equal(notRunning.status, 409, notRunning.body);
+    const { jti } = JSON.parse(
+      Buffer.from(elsewhere.split(".")[1] as string, "base64url").toString("utf8"),
+    ) as { jti: string };
+    const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      await redis.set(`turgon:router:exec-jti:${jti}`, "1", "EX", 120);
+    } finally {
+      redis.disconnect();
+    }
+    const spent = await openExec(elsewhere);
+    assert.ok("status" in spent);
+    assert.equal(spent.status, 401, spent.body);
+    assert.equal(JSON.parse(spent.body).error, "ExecTokenReplayed");
   });
 
   it("exec fuzz: random and truncated frames, text and binary, never reach the agent nor end the router; it keeps serving", async (t) => {

@@ -15,7 +15,10 @@ describe("single-use token guard", () => {
     const guard = new SingleUseGuard(redis, "exec");
     const jti = randomUUID();
     const exp = Math.floor(Date.now() / 1000) + 60;
+    assert.equal(await guard.spent(jti), false, "not spent before its first use");
+    assert.equal(await guard.spent(jti), false, "asking does not spend it");
     assert.equal(await guard.claim(jti, exp), true);
+    assert.equal(await guard.spent(jti), true);
     assert.equal(await guard.claim(jti, exp), false);
     assert.equal(await new SingleUseGuard(redis, "exec").claim(jti, exp), false, "another replica");
     const ttl = await redis.ttl(`turgon:router:exec-jti:${jti}`);
@@ -44,6 +47,10 @@ describe("single-use token guard", () => {
           randomUUID(),
           Math.floor(Date.now() / 1000) + 60,
         ),
+        ReplayCheckUnavailable,
+      );
+      await assert.rejects(
+        new SingleUseGuard(mute, "exec", 500).spent(randomUUID()),
         ReplayCheckUnavailable,
       );
       assert.ok(Date.now() - started < 5000, "bounded");

@@ -34,6 +34,23 @@ export class SingleUseGuard {
 
   /** True for the first use of `jti`, false for a replay; throws ReplayCheckUnavailable. */
   async claim(jti: string, exp: number): Promise<boolean> {
+    const answer = await this.ask(() =>
+      this.redis.set(`${this.prefix}${jti}`, "1", "EXAT", exp + CLOCK_SLACK_SECONDS, "NX"),
+    );
+    return answer === "OK";
+  }
+
+  /**
+   * Whether `jti` was claimed already, without claiming it: a spent token is
+   * refused as such before anything else is checked (only `claim` decides a
+   * first use); throws ReplayCheckUnavailable.
+   */
+  async spent(jti: string): Promise<boolean> {
+    return (await this.ask(() => this.redis.exists(`${this.prefix}${jti}`))) === 1;
+  }
+
+  /** One Redis command, bounded by the timeout; any failure is ReplayCheckUnavailable. */
+  private async ask<T>(command: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -42,11 +59,7 @@ export class SingleUseGuard {
       );
     });
     try {
-      const answer = await Promise.race([
-        this.redis.set(`${this.prefix}${jti}`, "1", "EXAT", exp + CLOCK_SLACK_SECONDS, "NX"),
-        timeout,
-      ]);
-      return answer === "OK";
+      return await Promise.race([command(), timeout]);
     } catch (error) {
       if (error instanceof ReplayCheckUnavailable) throw error;
       throw new ReplayCheckUnavailable(`Redis: ${(error as Error).message}`);

@@ -66,6 +66,8 @@ export class ExecEdge {
       metrics.errors.inc({ reason: `exec-token-${error.problem}` });
       return reject(client, 401, "InvalidExecToken", error.message);
     }
+    // A spent token is a bad credential, whatever the sandbox's state now.
+    if (!(await this.singleUse(client, claims, "look"))) return;
     const found = directory.find(claims.namespace, claims.sandbox);
     if (!found || !isReady(found.sandbox) || !found.node) {
       metrics.errors.inc({ reason: "exec-not-running" });
@@ -77,16 +79,7 @@ export class ExecEdge {
       );
     }
     // Claimed last, so a token refused for another reason (sandbox not running) can be retried.
-    try {
-      if (!(await this.options.replay.claim(claims.jti, claims.exp))) {
-        metrics.errors.inc({ reason: "exec-token-replayed" });
-        return reject(client, 401, "ExecTokenReplayed", "this exec token has been used already");
-      }
-    } catch (error) {
-      if (!(error instanceof ReplayCheckUnavailable)) throw error;
-      metrics.errors.inc({ reason: "exec-replay-check-unavailable" });
-      return reject(client, 503, "ReplayCheckUnavailable", error.message);
-    }
+    if (!(await this.singleUse(client, claims, "claim"))) return;
     const size = (name: string, fallback: number) => {
       const value = Number(url.searchParams.get(name));
       return Number.isInteger(value) && value >= 1 && value <= 1000 ? value : fallback;
@@ -97,6 +90,33 @@ export class ExecEdge {
         rows: size("rows", 24),
       }),
     );
+  }
+
+  /**
+   * The token's single use: "look" refuses one already spent, "claim"
+   * spends it (the first use wins across replicas). False when the client
+   * was refused (401 for a replay, 503 when Redis cannot tell).
+   */
+  private async singleUse(
+    client: Socket,
+    claims: ExecTokenClaims,
+    mode: "look" | "claim",
+  ): Promise<boolean> {
+    const { replay, metrics } = this.options;
+    try {
+      const fresh =
+        mode === "look"
+          ? !(await replay.spent(claims.jti))
+          : await replay.claim(claims.jti, claims.exp);
+      if (fresh) return true;
+      metrics.errors.inc({ reason: "exec-token-replayed" });
+      reject(client, 401, "ExecTokenReplayed", "this exec token has been used already");
+    } catch (error) {
+      if (!(error instanceof ReplayCheckUnavailable)) throw error;
+      metrics.errors.inc({ reason: "exec-replay-check-unavailable" });
+      reject(client, 503, "ReplayCheckUnavailable", error.message);
+    }
+    return false;
   }
 
   private bridge(
