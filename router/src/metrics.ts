@@ -18,7 +18,7 @@ export class RouterMetrics {
   });
   readonly frontFallbacks = new Counter({
     name: "turgon_router_front_fallbacks_total",
-    help: "Requests a sandbox's own front did not take, sent to the agent's port or refused with 503 SandboxFrontUnavailable, by reason (refused, unreachable, reset, connect-timeout, misdirected: a 421; marked-down: the front failed within the last 5 s).",
+    help: "Requests a sandbox's own front did not take, sent to the agent's port or refused with 503 SandboxFrontUnavailable, by reason (refused, unreachable, connect-timeout, tls: the handshake failed, reset and timed-out: before the front's head, for GET/HEAD/OPTIONS only; misdirected: the front's own 421; marked-down: the front failed within the last 5 s).",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });

@@ -249,7 +249,11 @@ describe("frontUrl", () => {
 });
 
 describe("sandbox directory: the front and the servable gate in a route", () => {
-  const setup = (nodeSpec: Partial<SandboxNode["spec"]>, status: Record<string, unknown>) => {
+  const setup = (
+    nodeSpec: Partial<SandboxNode["spec"]>,
+    status: Record<string, unknown>,
+    spec?: Record<string, unknown>,
+  ) => {
     const sandboxes = new FakeInformer();
     const nodes = new FakeInformer<SandboxNode>();
     const directory = new SandboxDirectory(
@@ -260,7 +264,11 @@ describe("sandbox directory: the front and the servable gate in a route", () => 
     const node = agentNode("n1");
     nodes.put({ ...node, spec: { ...node.spec, ...nodeSpec } } as SandboxNode);
     const base = labelledServing("web", "ml", "n1", "ml");
-    sandboxes.put({ ...base, status: { ...base.status, ...status } } as unknown as Sandbox);
+    sandboxes.put({
+      ...base,
+      ...(spec ? { spec } : {}),
+      status: { ...base.status, ...status },
+    } as unknown as Sandbox);
     return directory.route("web--ml");
   };
   const serving = servingStatus("web", "ml", "n1");
@@ -326,6 +334,87 @@ describe("sandbox directory: the front and the servable gate in a route", () => 
     assert.equal(lost.kind === "refuse" && lost.reason, "SandboxFailed");
     const suspended = setup({}, { phase: "Suspended" });
     assert.equal(suspended.kind === "refuse" && suspended.reason, "Suspended");
+  });
+});
+
+describe("sandbox directory: the owner's spec over a status the operator has not rewritten", () => {
+  const route = (
+    spec: Record<string, unknown>,
+    statusAccess: string,
+    ready: ConditionStatus = "Unknown",
+  ) => {
+    const sandboxes = new FakeInformer();
+    const nodes = new FakeInformer<SandboxNode>();
+    const directory = new SandboxDirectory(
+      sandboxes as never,
+      nodes as never,
+      new FakeInformer() as never,
+    );
+    nodes.put(agentNode("n1"));
+    const base = labelledServing("web", "ml", "n1", "ml");
+    // As the operator left it before the agent went out of reach: it rewrites nothing meanwhile.
+    sandboxes.put({
+      ...base,
+      spec: { image: "i", ...spec },
+      status: {
+        ...base.status,
+        ingress: { ...base.status?.ingress, access: statusAccess },
+        conditions: [
+          condition("Ready", ready, ready === "True" ? "Serving" : "AgentUnreachable"),
+          condition("IngressReady", "True", "Routed"),
+        ],
+      },
+    } as unknown as Sandbox);
+    return directory.route("web--ml");
+  };
+  const reason = (r: Route) => (r.kind === "refuse" ? r.reason : `served ${r.access}`);
+  const access = (r: Route) => (r.kind === "serve" ? r.access : `(${r.reason})`);
+
+  it("refuses a sandbox whose spec turns ingress off, whatever the status says", () => {
+    for (const ready of ["Unknown", "True"] as const) {
+      assert.equal(
+        reason(route({ ingress: { enabled: false, access: "public" } }, "public", ready)),
+        "IngressDisabled",
+        `enabled: false, Ready=${ready}`,
+      );
+      assert.equal(
+        reason(route({ ingress: { access: "public" } }, "public", ready)),
+        "IngressDisabled",
+        `no enabled and no template (off by default), Ready=${ready}`,
+      );
+      assert.equal(reason(route({}, "public", ready)), "IngressDisabled", "no ingress at all");
+    }
+    // Its template may enable it: then only the status (the template applied) knows.
+    assert.equal(
+      reason(route({ templateRef: { name: "t" }, ingress: { access: "public" } }, "public")),
+      "served public",
+    );
+    assert.equal(
+      reason(route({ templateRef: { name: "t" }, ingress: { enabled: false } }, "public")),
+      "IngressDisabled",
+    );
+  });
+
+  it("enforces the stricter of the spec's access and the status's", () => {
+    const enabled = (more: Record<string, unknown> = {}) => ({
+      ingress: { enabled: true, ...more },
+    });
+    // The owner tightened it while the agent was down: at once.
+    assert.equal(access(route(enabled({ access: "private" }), "public")), "private");
+    assert.equal(access(route(enabled({ access: "authenticated" }), "public")), "authenticated");
+    assert.equal(access(route(enabled({ access: "private" }), "authenticated")), "private");
+    // Unset without a template is the default, private.
+    assert.equal(access(route(enabled(), "public")), "private");
+    // Loosened: only once the operator has written it.
+    assert.equal(access(route(enabled({ access: "public" }), "private")), "private");
+    assert.equal(access(route(enabled({ access: "public" }), "authenticated")), "authenticated");
+    assert.equal(access(route(enabled({ access: "public" }), "public")), "public");
+    // With a template and no access of its own, the status has the template's.
+    assert.equal(access(route({ templateRef: { name: "t" }, ...enabled() }, "public")), "public");
+    assert.equal(
+      access(route({ templateRef: { name: "t" }, ...enabled({ access: "private" }) }, "public")),
+      "private",
+    );
   });
 });
 
@@ -425,6 +514,39 @@ describe("sandbox directory from the router's own informers (its RBAC) on the re
     assert.equal(
       route.kind === "serve" && route.front,
       `http://127.0.0.1:${FRONT_PORTS.first + 7}`,
+    );
+  });
+
+  it("follows the owner's spec at once while the status stays as it was (an agent out of reach)", async () => {
+    const patch = (body: Record<string, unknown>, status = false) =>
+      (status ? admin.patchNamespacedCustomObjectStatus : admin.patchNamespacedCustomObject).call(
+        admin,
+        { group: GROUP, version: VERSION, namespace, plural: "sandboxes", name: "web", body },
+        mergePatch,
+      );
+    const route = () => directory.route(label);
+    // The operator had made it public, then the agent went out of reach.
+    await patch({ spec: { ingress: { access: "public" } } });
+    await patch({ status: { ingress: { access: "public" } } }, true);
+    await eventually(
+      "served public",
+      route,
+      (r) => r.kind === "serve" && r.access === "public",
+      10_000,
+    );
+    await patch({ spec: { ingress: { access: "private" } } });
+    await eventually(
+      "private at once",
+      route,
+      (r) => r.kind === "serve" && r.access === "private",
+      10_000,
+    );
+    await patch({ spec: { ingress: { enabled: false } } });
+    await eventually(
+      "refused at once",
+      route,
+      (r) => r.kind === "refuse" && r.reason === "IngressDisabled",
+      10_000,
     );
   });
 });

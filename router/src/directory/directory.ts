@@ -51,6 +51,36 @@ export function servable(status: SandboxStatus | undefined): boolean {
   return findCondition(status.conditions, "IngressReady")?.status === "True";
 }
 
+const STRICTNESS: Record<Access, number> = { public: 0, authenticated: 1, private: 2 };
+
+/**
+ * The access the router enforces: the stricter of what the sandbox's own
+ * spec says and the operator's `status.ingress.access` (template applied).
+ * The spec says its `ingress.access`, or "private" (the default) when it
+ * sets none and has no template to take one from; with a template and no
+ * access of its own, only the status knows. The status lags the spec, and
+ * does not move at all while the agent is unreachable, so an owner's
+ * switch to something stricter holds at once; to something looser, once
+ * the operator has written it.
+ */
+export function enforcedAccess(sandbox: Sandbox): Access {
+  const stated = sandbox.status?.ingress?.access ?? "private";
+  const own = sandbox.spec.ingress?.access ?? (sandbox.spec.templateRef ? undefined : "private");
+  return own && STRICTNESS[own] > STRICTNESS[stated] ? own : stated;
+}
+
+/**
+ * Whether the sandbox's own spec turns its ingress off: `enabled: false`,
+ * or no `enabled` and no template to enable it (the default is off). Read
+ * from the spec, not the status, which the operator does not rewrite
+ * while the agent is unreachable.
+ */
+export function ingressOffInSpec(sandbox: Sandbox): boolean {
+  const enabled = sandbox.spec.ingress?.enabled;
+  if (enabled !== undefined) return !enabled;
+  return !sandbox.spec.templateRef;
+}
+
 /**
  * The base URL of a sandbox's front: the node's ingress address with its
  * port replaced by `frontPort`, only when that port is an integer inside
@@ -140,7 +170,8 @@ export class SandboxDirectory {
       };
     const status = sandbox.status ?? {};
     const name = `${sandbox.metadata.namespace}/${sandbox.metadata.name}`;
-    if (!status.ingress?.url)
+    // The spec's own "off" wins over a status the operator has not rewritten yet.
+    if (!status.ingress?.url || ingressOffInSpec(sandbox))
       return {
         kind: "refuse",
         status: 404,
@@ -189,7 +220,7 @@ export class SandboxDirectory {
       kind: "serve",
       sandbox,
       uid: sandbox.metadata.uid as string,
-      access: status.ingress.access ?? sandbox.spec.ingress?.access ?? "private",
+      access: enforcedAccess(sandbox),
       // Never the sandbox's own labels: its author does not choose who may open it.
       team: this.teamOf(sandbox.metadata.namespace as string),
       ...(front ? { front } : {}),

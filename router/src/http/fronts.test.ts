@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type ProxyFailure, ResponseRefused, UpstreamTimeout } from "@turgon/toolkit/http-proxy";
-import { FrontHealth, frontFallbackReason, withoutBody } from "./fronts.ts";
+import {
+  FrontHealth,
+  frontFallbackReason,
+  mayHaveReachedGuest,
+  replayableMethod,
+  withoutBody,
+} from "./fronts.ts";
 
 /** A failure as the shared proxy reports it. */
 function failure(error: Error, reason: ProxyFailure["reason"] = "UpstreamFailed"): ProxyFailure {
@@ -20,7 +26,7 @@ function withCode(code: string): Error {
 describe("frontFallbackReason", () => {
   it("falls back on connect-phase failures and a 421", () => {
     assert.equal(frontFallbackReason(failure(withCode("ECONNREFUSED")), true), "refused");
-    for (const code of ["EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT"])
+    for (const code of ["EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN"])
       assert.equal(frontFallbackReason(failure(withCode(code)), true), "unreachable", code);
     // What http-proxy-3's connect timer destroys the socket with.
     assert.equal(
@@ -37,11 +43,41 @@ describe("frontFallbackReason", () => {
     );
   });
 
-  it("falls back on a reset only before the front's head", () => {
+  it("falls back on a reset or a kernel timeout only before the front's head", () => {
     for (const code of ["ECONNRESET", "EPIPE"]) {
       assert.equal(frontFallbackReason(failure(withCode(code)), true), "reset", code);
       assert.equal(frontFallbackReason(failure(withCode(code)), false), undefined, code);
     }
+    assert.equal(frontFallbackReason(failure(withCode("ETIMEDOUT")), true), "timed-out");
+    assert.equal(frontFallbackReason(failure(withCode("ETIMEDOUT")), false), undefined);
+  });
+
+  it("falls back on a TLS handshake the router refuses or the front breaks off", () => {
+    for (const code of [
+      "ERR_TLS_CERT_ALTNAME_INVALID",
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "CERT_HAS_EXPIRED",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+      "ERR_SSL_WRONG_VERSION_NUMBER",
+    ])
+      assert.equal(frontFallbackReason(failure(withCode(code)), true), "tls", code);
+  });
+
+  it("sends again after a reset or a timeout only what may be sent twice", () => {
+    for (const reason of ["reset", "timed-out"] as const) assert.ok(mayHaveReachedGuest(reason));
+    for (const reason of [
+      "refused",
+      "unreachable",
+      "connect-timeout",
+      "tls",
+      "misdirected",
+    ] as const)
+      assert.ok(!mayHaveReachedGuest(reason), reason);
+    for (const method of ["GET", "HEAD", "OPTIONS"]) assert.ok(replayableMethod(method), method);
+    for (const method of ["POST", "PUT", "DELETE", "PATCH", undefined])
+      assert.ok(!replayableMethod(method), String(method));
   });
 
   it("does not fall back once the front was reached and failed otherwise", () => {
@@ -49,8 +85,7 @@ describe("frontFallbackReason", () => {
       frontFallbackReason(failure(new UpstreamTimeout("headers", 100), "UpstreamTimeout"), true),
       undefined,
     );
-    for (const code of ["ERR_TLS_CERT_ALTNAME_INVALID", "DEPTH_ZERO_SELF_SIGNED_CERT", "EPROTO"])
-      assert.equal(frontFallbackReason(failure(withCode(code)), true), undefined, code);
+    assert.equal(frontFallbackReason(failure(withCode("EPROTO")), true), undefined);
     assert.equal(frontFallbackReason(failure(new Error("no code")), true), undefined);
   });
 });

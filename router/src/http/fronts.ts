@@ -4,27 +4,70 @@ import { type ProxyFailure, UpstreamTimeout } from "@turgon/toolkit/http-proxy";
 /**
  * Why a sandbox's front could not take a request, such that the agent's
  * port may: it was never reached or refused the request before answering
- * anything (connect phase), or it said 421 (a stale port, now another
- * sandbox's front). `marked-down` counts the requests sent straight to the
- * agent while a front is marked down.
+ * anything (connect phase), its TLS handshake failed (a front that missed
+ * a certificate rotation, or presents one the router does not trust), it
+ * reset or timed out before its head, or it said 421 with the front's own
+ * mark (a stale port, now another sandbox's front). `marked-down` counts
+ * the requests sent straight to the agent while a front is marked down.
  */
 export type FrontFallbackReason =
   | "refused"
   | "unreachable"
-  | "reset"
   | "connect-timeout"
+  | "tls"
+  | "reset"
+  | "timed-out"
   | "misdirected"
   | "marked-down";
 
-const UNREACHABLE = new Set(["EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT"]);
+const UNREACHABLE = new Set(["EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN"]);
 const RESET = new Set(["ECONNRESET", "EPIPE"]);
 
 /**
+ * OpenSSL's certificate verification results as Node names them (the
+ * X509_V_ERR_* it reports without that prefix), for a front's certificate
+ * the router refuses: expired, from another CA, self-signed, revoked.
+ */
+const CERTIFICATE_REFUSED = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
+  "ERROR_IN_CERT_NOT_AFTER_FIELD",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_CHAIN_TOO_LONG",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * Whether an error is the TLS handshake's: the front's certificate refused
+ * here, or an alert or protocol error from OpenSSL (the front refused the
+ * router's certificate, or speaks plain HTTP). The front then never served
+ * the request: its server reads a request only over a completed handshake.
+ */
+export function isTlsHandshakeError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code ?? "";
+  return CERTIFICATE_REFUSED.has(code) || code.startsWith("ERR_SSL_");
+}
+
+/**
  * The fallback reason for a failure from a front, or undefined when the
- * front was reached and failed otherwise (no head in time, a bad
- * certificate, a cut body): those are answered as the agent's are.
- * `beforeHead` says nothing of the response has reached the client, so a
- * reset happened before the front's head.
+ * front was reached and failed otherwise (no head in time, a cut body, a
+ * reset after its head): those are answered as the agent's are.
+ * `beforeHead` says nothing of the response has reached the client.
  */
 export function frontFallbackReason(
   failure: ProxyFailure,
@@ -38,8 +81,31 @@ export function frontFallbackReason(
   if (code === "ECONNECT_TIMEOUT") return "connect-timeout";
   if (code === "ECONNREFUSED") return "refused";
   if (UNREACHABLE.has(code)) return "unreachable";
+  if (isTlsHandshakeError(error)) return "tls";
   if (RESET.has(code) && beforeHead) return "reset";
+  // The kernel gave up on the connection: maybe at its SYN, maybe after the request went out.
+  if (code === "ETIMEDOUT" && beforeHead) return "timed-out";
   return undefined;
+}
+
+/**
+ * Whether the front may have handed the request on to the guest: after a
+ * reset or a timeout the request may have been sent and served, while a
+ * connect-phase or TLS failure sent nothing and a 421 with the front's
+ * mark served nothing.
+ */
+export function mayHaveReachedGuest(reason: FrontFallbackReason): boolean {
+  return reason === "reset" || reason === "timed-out";
+}
+
+/**
+ * A method that may be sent again after it possibly reached the guest:
+ * GET, HEAD and OPTIONS (a WebSocket upgrade is a GET). Not PUT or DELETE,
+ * which RFC 9110 calls idempotent but whose handlers in a guest need not
+ * be.
+ */
+export function replayableMethod(method: string | undefined): boolean {
+  return method === "GET" || method === "HEAD" || method === "OPTIONS";
 }
 
 /**

@@ -9,17 +9,29 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { EventEmitter, once } from "node:events";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import {
   createServer,
   type IncomingHttpHeaders,
   type IncomingMessage,
   request,
   type Server,
+  type ServerResponse,
 } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import { createServer as createHttpsServer } from "node:https";
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, verifyIngressTicket } from "@turgon/api/agent";
+import {
+  INGRESS_TICKET_HEADER,
+  MISDIRECTED_HEADER,
+  SANDBOX_HEADER,
+  verifyIngressTicket,
+} from "@turgon/api/agent";
+import type { AgentCredentials } from "@turgon/api/agent/credentials";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { ensureAgentPki } from "@turgon/dev/testing";
 import WebSocket, { WebSocketServer } from "ws";
 import type { SingleUseGuard } from "../access/replay.ts";
 import type { TokenKeys } from "../access/tokens.ts";
@@ -56,18 +68,21 @@ interface RouterSetup {
   directory?: SandboxDirectory;
   log?: Logger;
   connectTimeoutMs?: number;
+  /** Reach the front and the agent over https with these credentials (token mode over http unless set). */
+  credentials?: AgentCredentials;
 }
 
 /** A router whose one public sandbox is served by the agent at `agentPort` (and its front at `frontPort`). */
 async function router(agentPort: number, uid: string, setup: RouterSetup = {}) {
+  const scheme = setup.credentials ? "https" : "http";
   const route: Route = {
     kind: "serve",
     sandbox: {} as never,
     uid,
     access: "public",
     team: "team",
-    ...(setup.frontPort ? { front: `http://127.0.0.1:${setup.frontPort}` } : {}),
-    agent: `http://127.0.0.1:${agentPort}`,
+    ...(setup.frontPort ? { front: `${scheme}://127.0.0.1:${setup.frontPort}` } : {}),
+    agent: `${scheme}://127.0.0.1:${agentPort}`,
   };
   const metrics = new RouterMetrics();
   const server = createRouterServer({
@@ -83,7 +98,7 @@ async function router(agentPort: number, uid: string, setup: RouterSetup = {}) {
     connectTimeoutMs: setup.connectTimeoutMs ?? 2_000,
     https: false,
     trustedProxies: new TrustedProxies([]),
-    agentCredentials: { mode: "token", token },
+    agentCredentials: setup.credentials ?? { mode: "token", token },
     sessionTtlSeconds: 3600,
   });
   return { port: await listen(server), metrics };
@@ -194,9 +209,14 @@ interface Seen {
  * with `name` (or with `status()` when set), and echoes WebSocket messages
  * prefixed with `name`.
  */
-async function standIn(name: string, status: () => number = () => 200) {
+async function standIn(
+  name: string,
+  status: () => number = () => 200,
+  headers: (code: number) => Record<string, string> = () => ({}),
+  tls?: { cert: string; key: string },
+) {
   const seen: Seen = { connections: 0, requests: [], upgrades: 0 };
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (chunk) => {
@@ -211,17 +231,21 @@ async function standIn(name: string, status: () => number = () => 200) {
       });
       const code = status();
       res
-        .writeHead(code, { "content-type": "text/plain" })
+        .writeHead(code, { "content-type": "text/plain", ...headers(code) })
         .end(code === 200 ? name : `${name} says ${code}`);
     });
-  });
+  };
+  const server: Server = tls ? (createHttpsServer(tls, handler) as never) : createServer(handler);
   server.on("connection", () => seen.connections++);
   const sockets = new WebSocketServer({ noServer: true });
   server.on("upgrade", (req, socket: Socket, head) => {
     seen.upgrades++;
     const code = status();
     if (code !== 200) {
-      socket.end(`HTTP/1.1 ${code} No\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      const extra = Object.entries(headers(code))
+        .map(([header, value]) => `${header}: ${value}\r\n`)
+        .join("");
+      socket.end(`HTTP/1.1 ${code} No\r\ncontent-length: 0\r\n${extra}connection: close\r\n\r\n`);
       return;
     }
     sockets.handleUpgrade(req, socket, head, (ws) => {
@@ -233,6 +257,15 @@ async function standIn(name: string, status: () => number = () => 200) {
     sockets.close();
   });
   return { port: await listen(server), seen };
+}
+
+/** A stand-in for a stale front: its own 421, with the front's mark on it. */
+function staleFront(name: string) {
+  return standIn(
+    name,
+    () => 421,
+    () => ({ [MISDIRECTED_HEADER]: "1" }),
+  );
 }
 
 /** A port nothing listens on: bound once, then closed. */
@@ -374,8 +407,8 @@ describe("the router's proxy to a sandbox's front, with the agent's port as the 
     }
   });
 
-  it("retries at the agent when the front answers 421, never relaying the 421", async () => {
-    const front = await standIn("front", () => 421);
+  it("retries at the agent when the front answers its own (marked) 421, never relaying the 421", async () => {
+    const front = await staleFront("front");
     const agent = await standIn("agent");
     const { log, warnings } = capturingLogger();
     const { port, metrics } = await router(agent.port, randomUUID(), {
@@ -393,7 +426,11 @@ describe("the router's proxy to a sandbox's front, with the agent's port as the 
 
   it("tries a front marked down again once its interval is up", async () => {
     let misdirect = true;
-    const front = await standIn("front", () => (misdirect ? 421 : 200));
+    const front = await standIn(
+      "front",
+      () => (misdirect ? 421 : 200),
+      (code): Record<string, string> => (code === 421 ? { [MISDIRECTED_HEADER]: "1" } : {}),
+    );
     const agent = await standIn("agent");
     const clock = manualClock();
     const { port } = await router(agent.port, randomUUID(), {
@@ -429,7 +466,7 @@ describe("the router's proxy to a sandbox's front, with the agent's port as the 
     assert.equal(await echoThrough(refusing.port, "hi"), "agent:hi");
     assert.deepEqual(await fallbacks(refusing.metrics), { refused: 1 });
 
-    const stale = await standIn("stale", () => 421);
+    const stale = await staleFront("stale");
     const misdirected = await router(agent.port, randomUUID(), {
       frontPort: stale.port,
       fronts: new FrontHealth({ now: manualClock().now }),
@@ -475,6 +512,160 @@ describe("the router's proxy to a sandbox's front, with the agent's port as the 
     const answer = await get(port, "/", { host: HOST });
     assert.equal(answer.status, 502);
     assert.equal((JSON.parse(answer.body) as { error: string }).error, "AgentUnreachable");
+  });
+});
+
+/**
+ * A front that reads a request's head, then resets the connection without
+ * answering: it may have handed the request on (a supervisor dying
+ * mid-request), so the router cannot tell whether the guest saw it.
+ */
+async function resettingFront() {
+  const heads: string[] = [];
+  const server = createTcpServer((socket) => {
+    let head = "";
+    socket.on("error", () => {});
+    socket.on("data", (chunk) => {
+      head += chunk;
+      if (!head.includes("\r\n\r\n")) return;
+      heads.push(head.slice(0, head.indexOf(" ")));
+      socket.resetAndDestroy();
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  closers.push(() => server.close());
+  return { port: (server.address() as AddressInfo).port, heads };
+}
+
+/** Sends `method` without a body (Content-Length: 0) through the router. */
+function bodiless(port: number, method: string) {
+  return send(port, method, { host: HOST, "content-length": "0" }, []);
+}
+
+describe("the router's front fallback, as the security review asked", () => {
+  it("relays a guest's own 421 (no front mark) as it is, on HTTP and on an upgrade, and keeps the mark from clients", async () => {
+    const front = await standIn("guest", () => 421);
+    const agent = await standIn("agent");
+    const { port, metrics } = await router(agent.port, randomUUID(), {
+      frontPort: front.port,
+      fronts: new FrontHealth({ now: manualClock().now }),
+    });
+    for (let i = 0; i < 2; i++) {
+      const answer = await get(port, "/", { host: HOST });
+      assert.equal(answer.status, 421, "relayed");
+      assert.equal(answer.body, "guest says 421");
+    }
+    const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host: HOST } });
+    client.on("error", () => {});
+    closers.push(() => client.terminate());
+    const [, response] = (await once(client, "unexpected-response")) as [unknown, IncomingMessage];
+    assert.equal(response.statusCode, 421);
+    assert.equal(front.seen.requests.length, 2, "each GET once, and the front not marked down");
+    assert.equal(front.seen.upgrades, 1);
+    assert.equal(agent.seen.connections, 0, "nothing sent twice");
+    assert.deepEqual(await fallbacks(metrics), {});
+
+    // A front's mark on a response it relays never reaches a client.
+    const marking = await standIn(
+      "front",
+      () => 200,
+      () => ({ [MISDIRECTED_HEADER]: "1" }),
+    );
+    const served = await router(agent.port, randomUUID(), { frontPort: marking.port });
+    const answer = await get(served.port, "/", { host: HOST });
+    assert.equal(answer.body, "front");
+    assert.equal(answer.headers[MISDIRECTED_HEADER], undefined);
+  });
+
+  it("after a reset before the head sends only GET, HEAD, OPTIONS and upgrades again; a bodiless POST or DELETE gets 502, never a second delivery", async () => {
+    for (const method of ["GET", "HEAD", "OPTIONS", "POST", "DELETE", "PUT"]) {
+      const front = await resettingFront();
+      const agent = await standIn("agent");
+      const { port, metrics } = await router(agent.port, randomUUID(), {
+        frontPort: front.port,
+        fronts: new FrontHealth({ now: manualClock().now }),
+      });
+      const answer = await bodiless(port, method);
+      assert.deepEqual(front.heads, [method], `${method}: the front got it once`);
+      if (["GET", "HEAD", "OPTIONS"].includes(method)) {
+        assert.equal(answer.status, 200, method);
+        assert.deepEqual(
+          agent.seen.requests.map((r) => r.method),
+          [method],
+        );
+        assert.deepEqual(await fallbacks(metrics), { reset: 1 }, method);
+      } else {
+        assert.equal(answer.status, 502, method);
+        assert.equal((JSON.parse(answer.body) as { error: string }).error, "AgentUnreachable");
+        assert.equal(agent.seen.connections, 0, `${method}: never sent to the agent`);
+        assert.deepEqual(await fallbacks(metrics), {}, method);
+        // Marked down all the same: the next request goes to the agent.
+        assert.equal((await bodiless(port, method)).status, 200, `${method} next`);
+        assert.deepEqual(front.heads, [method]);
+      }
+    }
+    const front = await resettingFront();
+    const agent = await standIn("agent");
+    const upgrading = await router(agent.port, randomUUID(), {
+      frontPort: front.port,
+      fronts: new FrontHealth({ now: manualClock().now }),
+    });
+    assert.equal(await echoThrough(upgrading.port, "hi"), "agent:hi");
+    assert.deepEqual(front.heads, ["GET"]);
+  });
+
+  it("sends a bodiless request of any method again after a connect-phase failure (nothing was sent)", async () => {
+    for (const method of ["POST", "DELETE"]) {
+      const agent = await standIn("agent");
+      const { port, metrics } = await router(agent.port, randomUUID(), {
+        frontPort: await deadPort(),
+        fronts: new FrontHealth({ now: manualClock().now }),
+      });
+      const answer = await bodiless(port, method);
+      assert.equal(answer.status, 200, method);
+      assert.deepEqual(
+        agent.seen.requests.map((r) => r.method),
+        [method],
+      );
+      assert.deepEqual(await fallbacks(metrics), { refused: 1 });
+    }
+  });
+
+  it("falls back when the front's certificate is not from the agents' CA (a missed rotation), counted as tls, and marks it down", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "router-front-tls-"));
+    closers.push(() => void rm(dir, { recursive: true, force: true }));
+    const trusted = await ensureAgentPki(join(dir, "trusted"), "n1");
+    const other = await ensureAgentPki(join(dir, "other"), "n1");
+    const pem = async (files: { cert: string; key: string }) => ({
+      cert: await readFile(files.cert, "utf8"),
+      key: await readFile(files.key, "utf8"),
+    });
+    const credentials: AgentCredentials = {
+      mode: "certificate",
+      ca: await readFile(trusted.ca, "utf8"),
+      ...(await pem(trusted.router)),
+    };
+    const agent = await standIn("agent", undefined, undefined, await pem(trusted.agent));
+    const front = await standIn("front", undefined, undefined, await pem(other.agent));
+    const { log, warnings } = capturingLogger();
+    const { port, metrics } = await router(agent.port, randomUUID(), {
+      frontPort: front.port,
+      fronts: new FrontHealth({ now: manualClock().now }),
+      credentials,
+      log,
+    });
+    // A POST without a body too: the handshake failed, so nothing of it reached the front.
+    const posted = await bodiless(port, "POST");
+    assert.equal(posted.status, 200);
+    assert.equal(posted.body, "agent");
+    assert.equal((await get(port, "/", { host: HOST })).body, "agent");
+    assert.equal(front.seen.requests.length, 0);
+    assert.equal(front.seen.connections, 1, "tried once, then marked down");
+    assert.deepEqual(await fallbacks(metrics), { tls: 1, "marked-down": 1 });
+    const told = warnings.filter((w) => w.fields.reason === "tls");
+    assert.equal(told.length, 1);
+    assert.match(told[0]?.message ?? "", /TLS handshake/);
   });
 });
 

@@ -7,7 +7,7 @@ import {
 } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Socket } from "node:net";
-import { INGRESS_TICKET_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
+import { INGRESS_TICKET_HEADER, MISDIRECTED_HEADER, SANDBOX_HEADER } from "@turgon/api/agent";
 import {
   type AgentCredentials,
   agentIngressHeaders,
@@ -30,7 +30,13 @@ import type { ExecEdge } from "../exec/edge.ts";
 import type { Logger } from "../logger.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
-import { FrontHealth, frontFallbackReason, withoutBody } from "./fronts.ts";
+import {
+  FrontHealth,
+  frontFallbackReason,
+  mayHaveReachedGuest,
+  replayableMethod,
+  withoutBody,
+} from "./fronts.ts";
 import { type Refusal, refuse, refuseUpgrade } from "./pages.ts";
 import { crossSiteRefusal, ownOrigin, pathOf, requestUrl, siteUrl } from "./site.ts";
 
@@ -58,6 +64,12 @@ export interface ProxyOptions {
   sessionTtlSeconds: number;
   /** Which sandboxes' fronts failed recently (tests pass one with their own clock). */
   fronts?: FrontHealth;
+  /**
+   * Bounds of the pools to fronts and agents: at most 4096 connections in
+   * all (requests beyond wait for one), and 4 idle ones kept per front or
+   * agent port, unless set.
+   */
+  pool?: { maxTotalSockets?: number; maxFreeSockets?: number };
 }
 
 type Serve = Extract<Route, { kind: "serve" }>;
@@ -96,6 +108,9 @@ export function createRouterServer(options: ProxyOptions): Server {
   const proxy = createHttpProxy({
     connectTimeoutMs: options.connectTimeoutMs,
     tls: agentTlsOptions(options.agentCredentials),
+    // One upstream per sandbox front, so per-upstream bounds alone add up with the sandboxes.
+    maxTotalSockets: options.pool?.maxTotalSockets ?? 4096,
+    maxFreeSockets: options.pool?.maxFreeSockets ?? 4,
   });
 
   const decide = async (req: IncomingMessage, upgrade: boolean): Promise<Decision> => {
@@ -208,8 +223,10 @@ export function createRouterServer(options: ProxyOptions): Server {
       ...upstream(req, sent, route, path, front, (failure, answer) =>
         frontFailed(failure, req, route, front, answer, fallback),
       ),
-      // A 421: the port is another sandbox's front now (or no longer one); never relayed.
-      acceptResponse: (status) => status !== 421,
+      // The front's own 421 (its mark on it): the port is another sandbox's front now, or no
+      // longer one; never relayed. A guest's 421 has no mark (the front strips it) and is relayed.
+      acceptResponse: (status, headers) =>
+        !(status === 421 && headers[MISDIRECTED_HEADER] !== undefined),
     };
   };
 
@@ -247,7 +264,7 @@ export function createRouterServer(options: ProxyOptions): Server {
     },
     // Guest cookies become host-only, on HTTP and on a WebSocket's answer (browsers take them from a 101 too).
     responseHeaders: (headers) => {
-      const { "set-cookie": _, ...rest } = headers;
+      const { "set-cookie": _, [MISDIRECTED_HEADER]: _mark, ...rest } = headers;
       const cookies = guestSetCookies(headers["set-cookie"]);
       return cookies ? { ...rest, "set-cookie": cookies } : rest;
     },
@@ -255,12 +272,15 @@ export function createRouterServer(options: ProxyOptions): Server {
   });
 
   /**
-   * The front failed. Before it answered anything (or with a 421) it is
+   * The front failed. Before it answered (or with its own 421) it is
    * marked down, and a request without a body goes once to the agent's
    * port on the same response or socket; one with a body cannot (part of
    * it went to the front), so it gets 503 with Retry-After and the client's
-   * next attempt goes to the agent. Any other failure is the sandbox's,
-   * answered as the agent's would be.
+   * next attempt goes to the agent. After a reset or a timeout the front
+   * may have handed the request to the guest already, so only a GET, HEAD
+   * or OPTIONS (upgrades included) is sent again; any other is answered
+   * as the agent's failure would be. Any other failure is the sandbox's,
+   * answered the same way.
    */
   const frontFailed = (
     failure: ProxyFailure,
@@ -272,17 +292,24 @@ export function createRouterServer(options: ProxyOptions): Server {
   ) => {
     const reason = frontFallbackReason(failure, answer !== undefined);
     if (!reason) return answerFailure(failure, req, route, answer, "front");
-    metrics.frontFallbacks.inc({ reason });
     if (fronts.markDown(route.uid, front)) {
       const fields = { err: failure.error, sandbox: route.uid, front, reason };
       if (reason === "misdirected")
         log.warn(fields, "front answered 421: its port is no longer this sandbox's front");
+      else if (reason === "tls")
+        log.warn(
+          fields,
+          "front failed the TLS handshake: does it present the agent's current certificate?",
+        );
       else
         log.warn(
           fields,
           "front unreachable: does the NetworkPolicy allow the agent's --front-ports?",
         );
     }
+    if (mayHaveReachedGuest(reason) && !replayableMethod(req.method))
+      return answerFailure(failure, req, route, answer, "front");
+    metrics.frontFallbacks.inc({ reason });
     if (!answer) return;
     if (fallback) {
       if (answer instanceof ServerResponse) proxy.web(req, answer, fallback);

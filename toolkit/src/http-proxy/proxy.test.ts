@@ -579,6 +579,24 @@ describe("createHttpProxy: responses the caller refuses, and retries", () => {
     }
   });
 
+  it("shows the caller the upstream's headers, so it refuses only the answers it marks", async () => {
+    const upstream = createServer((req, res) =>
+      res.writeHead(421, req.url === "/marked" ? { "x-own": "1" } : {}).end(`421 ${req.url}`),
+    );
+    const onlyMarked = {
+      acceptResponse: (status: number, headers: IncomingHttpHeaders) =>
+        !(status === 421 && headers["x-own"] === "1"),
+    };
+    const { port, failures } = await front(to(await listen(upstream), onlyMarked));
+    const marked = await get(port, "/marked");
+    assert.equal(marked.status, 502);
+    assert.equal(marked.body, "ResponseRefused");
+    const unmarked = await get(port, "/plain");
+    assert.equal(unmarked.status, 421, "an unmarked 421 is relayed");
+    assert.equal(unmarked.body, "421 /plain");
+    assert.equal(failures.length, 1);
+  });
+
   it("lets the caller send a refused request elsewhere on the same response", async () => {
     const { server } = refusing();
     const { port, failures } = await retrying(
@@ -699,6 +717,36 @@ describe("createHttpProxy: pools fit for one upstream per sandbox", () => {
       5_000,
       20,
     );
+  });
+
+  it("holds at most maxTotalSockets connections across upstreams; a request beyond waits for one", async () => {
+    const events: string[] = [];
+    const b = counting((_req, res) => {
+      events.push("b served");
+      res.end("b");
+    });
+    b.server.on("connection", () => events.push("b connected"));
+    // A holds its one request for a bounded window in which B must see nothing, then answers.
+    const a = counting((_req, res) => {
+      events.push("a holding");
+      setTimeout(() => {
+        events.push("a answers");
+        res.writeHead(200, { connection: "close" }).end("a");
+      }, 300);
+    });
+    const ports = { a: await listen(a.server), b: await listen(b.server) };
+    const { port } = await front((req) => to(req.url === "/a" ? ports.a : ports.b)(req), {
+      maxTotalSockets: 1,
+    });
+    const first = get(port, "/a");
+    await eventually("A holds", () => events.includes("a holding"), Boolean, 5_000, 10);
+    const second = get(port, "/b");
+    const answers = await within(10_000, "both answers", Promise.all([first, second]));
+    assert.deepEqual(
+      answers.map((answer) => answer.body),
+      ["a", "b"],
+    );
+    assert.deepEqual(events, ["a holding", "a answers", "b connected", "b served"]);
   });
 
   it("closes an idle pooled connection after freeSocketTimeoutMs, never one in use", async () => {

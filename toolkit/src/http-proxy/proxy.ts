@@ -61,10 +61,12 @@ export interface Upstream {
    * and on an upgrade that is not switched). When it returns false the
    * response is drained, never relayed, and `onFailure` gets a
    * `ResponseRefused` with `answer`, so the caller can send the request
-   * elsewhere (how a 421 Misdirected Request is retried). Every status
-   * when unset.
+   * elsewhere (how a 421 Misdirected Request is retried). `headers` are
+   * the upstream's as sent (hop-by-hop included), so a caller can tell an
+   * answer of the upstream's own by a header it sets. Every response when
+   * unset.
    */
-  acceptResponse?(status: number): boolean;
+  acceptResponse?(status: number, headers: IncomingHttpHeaders): boolean;
   /**
    * Told of a failed exchange, to log and count it. `answer` is given while
    * the client can still be told (nothing of the response sent yet): the
@@ -84,8 +86,15 @@ export interface HttpProxyOptions {
   headersTimeoutMs?: number;
   /** Client TLS for https upstreams: certificate, key, CA. */
   tls?: HttpsAgentOptions;
-  /** Most connections per upstream (host and port). */
+  /** Most connections per upstream (host and port), 256 unless set. */
   maxSockets?: number;
+  /**
+   * Most connections across all upstreams, per pool (http, https); none
+   * unless set. A caller with one upstream per sandbox sets it, so many
+   * sandboxes cannot add up to `maxSockets` each. Requests beyond it wait
+   * for a socket (the connect timeout starts only once one is assigned).
+   */
+  maxTotalSockets?: number;
   /**
    * Most idle keep-alive connections kept per upstream, 16 unless set. Each
    * sandbox is an upstream of its own, so this bounds the idle sockets (and
@@ -130,8 +139,8 @@ function describe(error: Error): ProxyFailure {
   return { status: 502, reason: "UpstreamFailed", message: error.message, error };
 }
 
-function refusesResponse(exchange: Exchange, status: number): boolean {
-  return exchange.upstream.acceptResponse?.(status) === false;
+function refusesResponse(exchange: Exchange, response: IncomingMessage): boolean {
+  return exchange.upstream.acceptResponse?.(response.statusCode ?? 502, response.headers) === false;
 }
 
 /**
@@ -171,6 +180,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     keepAlive: true,
     maxSockets: options.maxSockets ?? 256,
     maxFreeSockets: options.maxFreeSockets ?? 16,
+    ...(options.maxTotalSockets ? { maxTotalSockets: options.maxTotalSockets } : {}),
     // An Agent's `timeout` ends only its free sockets; one in use is never cut by it.
     timeout: options.freeSocketTimeoutMs ?? 30_000,
   };
@@ -209,7 +219,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
   server.on("proxyRes", (proxyRes, req, res) => {
     const exchange = exchanges.get(req);
     const status = proxyRes.statusCode ?? 502;
-    if (exchange && refusesResponse(exchange, status)) {
+    if (exchange && refusesResponse(exchange, proxyRes)) {
       // Drained, so a keep-alive connection goes back to the pool; the caller answers or retries.
       proxyRes.resume();
       const failure = describe(new ResponseRefused(status));
@@ -279,7 +289,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     proxyReq.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]) {
       const proxyRes = args[0] as IncomingMessage | undefined;
       const status = proxyRes?.statusCode ?? 0;
-      if (event !== "response" || !proxyRes || !refusesResponse(exchange, status))
+      if (event !== "response" || !proxyRes || !refusesResponse(exchange, proxyRes))
         return emit.call(this, event, ...args);
       headArrived();
       proxyRes.resume();
