@@ -144,6 +144,16 @@ export const SupervisorFront = z.strictObject({
     }),
     z.strictObject({ mode: z.literal("token"), token: z.string().min(1) }),
   ]),
+  /**
+   * Which push this is: the agent (one id per agent process) and its count,
+   * which grows with each reading of the credentials. A front refuses (409
+   * StaleFront) a push older than the one it has from the same agent, so a
+   * late retry of old material never replaces newer. Optional: added after
+   * the route; a push without it is always taken.
+   */
+  generation: z
+    .strictObject({ agent: z.string().min(1).max(64), sequence: z.int().min(0) })
+    .optional(),
 });
 export type SupervisorFront = z.infer<typeof SupervisorFront>;
 

@@ -11,7 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DesiredSandbox } from "@turgon/api/agent";
-import { SUPERVISOR_PROTOCOL, type SupervisorState } from "@turgon/api/supervisor";
+import {
+  SUPERVISOR_PROTOCOL,
+  type SupervisorFront,
+  type SupervisorState,
+} from "@turgon/api/supervisor";
 import { logger } from "../logger.ts";
 import { SandboxManager } from "../sandboxes/manager.ts";
 import { supervisorPaths } from "./config.ts";
@@ -167,12 +171,18 @@ describe("re-adopting supervisors", async () => {
     assert.equal(manager.get(older)?.observe().frontPort, undefined);
     assert.equal(ports.portOf(withFront), 41_005, "the allocator holds the adopted port");
     assert.notEqual(ports.reserve(randomUUID()), 41_005);
-    assert.deepEqual(fronts.get(withFront), [
-      { auth: { mode: "token", token: "a-token-of-sixteen-chars" } },
-    ]);
+    const pushed = () => fronts.get(withFront) as SupervisorFront[];
+    assert.deepEqual(
+      pushed().map(({ auth }) => auth),
+      [{ mode: "token", token: "a-token-of-sixteen-chars" }],
+    );
     assert.equal(fronts.get(older), undefined, "no front, nothing pushed");
     await manager.pushFrontAuth();
-    assert.equal(fronts.get(withFront)?.length, 2, "pushed again (a rotation)");
+    assert.equal(pushed().length, 2, "pushed again (a rotation)");
+    // Numbered in the order read, by one agent: a front never takes the first over the second.
+    const [first, second] = pushed().map(({ generation }) => generation);
+    assert.ok(first && second && first.agent === second.agent, JSON.stringify(pushed()));
+    assert.ok(second.sequence > first.sequence, JSON.stringify(pushed()));
     await manager.detachAll();
   });
 

@@ -226,14 +226,17 @@ export class SupervisorServer {
         return;
       }
       case "PUT /front": {
-        const { auth } = parse(SupervisorFront, await readJson(req), "InvalidFront");
+        const { auth, generation } = parse(SupervisorFront, await readJson(req), "InvalidFront");
         if (!this.front) throw new HttpError(409, "NoFront", "this supervisor has no front");
+        let taken: boolean;
         try {
-          this.front.configure(auth);
+          taken = this.front.configure(auth, generation);
         } catch (error) {
           // The TLS library's reason (a PEM that does not parse); never the material.
           throw new HttpError(400, "InvalidFront", `auth: ${(error as Error).message}`);
         }
+        if (!taken)
+          throw new HttpError(409, "StaleFront", "the front has credentials of a later push");
         return reply(res, 200, { frontPort: this.front.port() });
       }
       case "POST /touch": {
