@@ -109,6 +109,12 @@ export const SupervisorObserved = z.object({
     .default([]),
   /** What the VM runs on, once the first boot chose it (the SandboxNode reports it). */
   accelerator: z.enum(["kvm", "tcg"]).optional(),
+  /**
+   * Requests the sandbox's front answered since the supervisor started, by
+   * status code: the agent counts the ones it has not seen
+   * (`turgon_agent_front_requests_total`). Optional: added after the front.
+   */
+  frontRequests: z.record(z.string().regex(/^[1-5][0-9]{2}$/), z.int().min(0)).optional(),
 });
 export type SupervisorObserved = z.infer<typeof SupervisorObserved>;
 

@@ -122,6 +122,8 @@ export interface IngressHandlerOptions {
   auth: () => CallerAuthentication;
   log: Logger;
   metrics?: Pick<AgentMetrics, "ingressSeconds">;
+  /** Told of each request answered, with its status code (a front counts them for the agent). */
+  onAnswered?: (code: number) => void;
   /** How long the gateway may take to accept a connection (a 504 after). */
   connectTimeoutMs?: number;
 }
@@ -144,6 +146,7 @@ export function createIngressHandlers({
   auth,
   log,
   metrics,
+  onAnswered,
   connectTimeoutMs = GATEWAY_CONNECT_TIMEOUT_MS,
 }: IngressHandlerOptions): IngressHandlers {
   const proxy = createHttpProxy({ connectTimeoutMs });
@@ -169,6 +172,7 @@ export function createIngressHandlers({
     request(req, res) {
       const timer = metrics?.ingressSeconds.startTimer();
       if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
+      if (onAnswered) res.once("close", () => onAnswered(res.statusCode));
       const target = resolveTarget(lookup, req, auth());
       if ("status" in target) return refuse(res, target);
       // Activity for idleTimeout (throttled inside: this is every request).

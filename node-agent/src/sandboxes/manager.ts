@@ -82,6 +82,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   readonly allocatable: Capacity;
   private readonly log: Logger;
   private readonly onTiming: (kind: Timing, seconds: number) => void;
+  private readonly onFrontRequests?: (code: string, count: number) => void;
   /** In-process sandboxes' context; supervised ones get theirs in their supervisor. */
   private readonly context?: SandboxContext;
   private readonly supervision?: SupervisionSettings;
@@ -95,6 +96,8 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       log: Logger;
       /** Durations of boots, resumes and suspends, for metrics. */
       onTiming?: (kind: Timing, seconds: number) => void;
+      /** Requests supervisors' fronts answered, by status code, as they report them. */
+      onFrontRequests?: (code: string, count: number) => void;
     } & (
       | {
           /** Run each sandbox in this process (the simulated runtime; the benchmark's old layout). */
@@ -110,6 +113,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     this.allocatable = options.allocatable;
     this.log = options.log;
     this.onTiming = options.onTiming ?? (() => {});
+    if (options.onFrontRequests) this.onFrontRequests = options.onFrontRequests;
     if ("supervision" in options) this.supervision = options.supervision;
     else
       this.context = {
@@ -125,6 +129,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       stateDir: this.supervision?.stateDir ?? "",
       log: this.log,
       onTiming: this.onTiming,
+      ...(this.onFrontRequests ? { onFrontRequests: this.onFrontRequests } : {}),
       ...(this.supervision?.front ? { frontAuth: () => this.frontAuth() } : {}),
       onChange: (sandbox: SandboxHandle) => {
         // A sandbox replaced by a new one (a reboot) reports nothing more.

@@ -438,10 +438,11 @@ describe("fronts of real supervisor processes (suspended sandboxes, no VM)", asy
     await stopSupervisors(stateDir);
     await rm(stateDir, { recursive: true, force: true });
   });
-  const managerWith = (ports: FrontPorts) =>
+  const managerWith = (ports: FrontPorts, onFrontRequests?: (code: string, n: number) => void) =>
     new SandboxManager({
       allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
       log,
+      ...(onFrontRequests ? { onFrontRequests } : {}),
       supervision: {
         stateDir,
         spoolDirOf: (uid) => supervisorSpoolDir(join(stateDir, "spool"), uid),
@@ -471,7 +472,10 @@ describe("fronts of real supervisor processes (suspended sandboxes, no VM)", asy
   it("binds the front before hello, reports its port everywhere, and serves with the pushed credentials", async () => {
     const first = await twoFreePorts();
     const ports = new FrontPorts({ first, last: first + 1 });
-    const manager = managerWith(ports);
+    const counted: Record<string, number> = {};
+    const manager = managerWith(ports, (code, n) => {
+      counted[code] = (counted[code] ?? 0) + n;
+    });
     const uid = randomUUID();
     const { sandbox } = await manager.put(suspended(uid));
     assert.equal(sandbox.phase, "Suspended");
@@ -500,6 +504,15 @@ describe("fronts of real supervisor processes (suspended sandboxes, no VM)", asy
       (error) => error instanceof SupervisorCallError && error.code === "StaleFront",
     );
     assert.equal((await at(headers(uid))).status, 503, "still the newer token");
+    // The front counted what it answered, and the agent's metrics get it within 5 s.
+    await eventually(
+      "the front's requests counted by the agent",
+      () => ({ ...counted }),
+      // undici's fetch sends a request that met a 421 once more, on a new connection.
+      (seen) => seen["503"] === 2 && seen["401"] === 2 && (seen["421"] ?? 0) >= 1,
+      10_000,
+      50,
+    );
     await manager.delete(uid);
     assert.equal(ports.portOf(uid), undefined, "released");
     assert.equal(await bindable(first), true, "the supervisor let go of the port");

@@ -43,6 +43,8 @@ export interface SandboxFrontOptions {
   materialWaitMs?: number;
   /** How long a request's head may take (a half-sent one is then cut). */
   headerTimeoutMs?: number;
+  /** Told of each request answered, with its status code. */
+  onAnswered?: (code: number) => void;
 }
 
 /**
@@ -82,6 +84,7 @@ export class SandboxFront {
       auth: () => this.auth ?? { mode: "certificate" },
       log: options.log,
       ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      ...(options.onAnswered ? { onAnswered: options.onAnswered } : {}),
     });
   }
 

@@ -44,6 +44,8 @@ export interface SupervisedOptions {
   onChange: (sandbox: SupervisedSandbox) => void;
   /** Boot, resume and suspend durations, for the agent's metrics. */
   onTiming: (kind: Timing, seconds: number) => void;
+  /** Requests the sandbox's front answered since the last report, by status code. */
+  onFrontRequests?: (code: string, count: number) => void;
   /** The credentials of the supervisor's front (the agent's ingress port's); none: no front. */
   frontAuth?: () => SupervisorFront;
 }
@@ -80,6 +82,8 @@ export class SupervisedSandbox implements SandboxHandle {
   private ready: Promise<void> = Promise.resolve();
   /** How many of the supervisor's timings the metrics have (those before adoption count as seen). */
   private timingsSeen = 0;
+  /** How many of the front's requests the metrics have, by code (those before adoption count as seen). */
+  private frontRequestsSeen: Record<string, number> = {};
   private readonly tunnels = new Set<() => void>();
   private readonly log: Logger;
   private readonly options: SupervisedOptions;
@@ -119,6 +123,7 @@ export class SupervisedSandbox implements SandboxHandle {
     // It just answered as `pid`, so the process there now is the supervisor.
     void sandbox.identify(hello.pid);
     sandbox.timingsSeen = state.timings.length;
+    sandbox.frontRequestsSeen = { ...state.frontRequests };
     sandbox.take(state);
     sandbox.subscribe();
     return sandbox;
@@ -295,11 +300,22 @@ export class SupervisedSandbox implements SandboxHandle {
     for (const { kind, seconds } of state.timings.slice(this.timingsSeen))
       this.options.onTiming(kind, seconds);
     this.timingsSeen = state.timings.length;
+    this.countFrontRequests(state.frontRequests ?? {});
     if (before?.state === "ready") {
       const now = state.ssh;
       if (now.state !== "ready" || now.port !== before.port) this.endTunnels();
     }
     this.options.onChange(this);
+  }
+
+  private countFrontRequests(counts: Record<string, number>): void {
+    for (const [code, count] of Object.entries(counts)) {
+      const seen = this.frontRequestsSeen[code] ?? 0;
+      // A lower count is a fresh one (cannot happen within one supervisor, but costs nothing).
+      const added = count >= seen ? count - seen : count;
+      if (added > 0) this.options.onFrontRequests?.(code, added);
+    }
+    this.frontRequestsSeen = { ...counts };
   }
 
   private fail(reason: string, message: string): void {
