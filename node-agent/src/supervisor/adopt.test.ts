@@ -20,6 +20,7 @@ import { logger } from "../logger.ts";
 import { SandboxManager } from "../sandboxes/manager.ts";
 import { supervisorPaths } from "./config.ts";
 import { FrontPorts } from "./ports.ts";
+import { SupervisedSandbox } from "./supervised.ts";
 
 const STARTED_AT = "2026-01-02T03:04:05.000Z";
 
@@ -183,6 +184,44 @@ describe("re-adopting supervisors", async () => {
     const [first, second] = pushed().map(({ generation }) => generation);
     assert.ok(first && second && first.agent === second.agent, JSON.stringify(pushed()));
     assert.ok(second.sequence > first.sequence, JSON.stringify(pushed()));
+    await manager.detachAll();
+  });
+
+  it("frees a deleted sandbox's front port even when its stop fails", async (t) => {
+    const uid = randomUUID();
+    await standIn(uid, SUPERVISOR_PROTOCOL, 41_107);
+    const ports = new FrontPorts({ first: 41_100, last: 41_109 });
+    const manager = new SandboxManager({
+      allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
+      log: logger.child({ test: "adopt" }, { level: "silent" }),
+      supervision: {
+        stateDir,
+        spoolDirOf: (id) => join(stateDir, "spool", id),
+        spoolMaxMiB: 8,
+        version: "new-build",
+        vm: {
+          nodeName: "adopt-test",
+          accelerator: "auto",
+          tcgTranslationCacheMiB: 64,
+          ingressHeaderTimeoutMs: 1000,
+          platformCidrs: [],
+        },
+        front: {
+          host: "127.0.0.1",
+          ports,
+          auth: () => ({ auth: { mode: "token", token: "a-token-of-sixteen-chars" } }),
+        },
+      },
+    });
+    const { adopted } = await manager.adopt();
+    assert.ok(adopted.includes(uid), adopted.join());
+    assert.equal(ports.portOf(uid), 41_107);
+    t.mock.method(SupervisedSandbox.prototype, "stop", async () => {
+      throw new Error("the supervisor did not stop");
+    });
+    await assert.rejects(manager.delete(uid), /did not stop/);
+    assert.equal(ports.portOf(uid), undefined, "released all the same");
+    t.mock.restoreAll();
     await manager.detachAll();
   });
 
