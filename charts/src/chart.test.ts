@@ -76,7 +76,7 @@ describe("the chart", () => {
       "--set",
       "operator.replicas=two",
       "--set-string",
-      "agent.frontPorts.first=41000",
+      "agent.frontPorts.first=20000",
     ]);
     assert.notEqual(result.exitCode, 0);
     assert.match(result.tail, /values don't meet the specifications of the schema/);
@@ -93,12 +93,12 @@ describe("the chart", () => {
       "turgon",
       CHART_DIR,
       "--set",
-      "agent.frontPorts.first=42000",
+      "agent.frontPorts.first=21000",
     ]);
     assert.notEqual(backwards.exitCode, 0);
     assert.match(
       backwards.tail,
-      /agent\.frontPorts: first \(42000\) must not be above last \(41999\)/,
+      /agent\.frontPorts: first \(21000\) must not be above last \(20999\)/,
     );
   });
 
@@ -134,7 +134,7 @@ describe("the chart", () => {
     const all = manifests(await renderChart());
     const agent = find(all, "DaemonSet", "turgon-node-agent").spec as Any;
     const container = agent.template.spec.containers[0];
-    assert.ok(container.args.includes("--front-ports=41000-41999"));
+    assert.ok(container.args.includes("--front-ports=20000-20999"));
     assert.equal(agent.updateStrategy.type, "OnDelete", "an agent restart stops its node's VMs");
     assert.equal(container.livenessProbe, undefined, "nothing restarts the agent's container");
     assert.equal(container.securityContext.runAsNonRoot, true);
@@ -147,8 +147,10 @@ describe("the chart", () => {
     );
     assert.deepEqual(
       routerOnly.ports.find((p: Any) => p.endPort !== undefined),
-      { protocol: "TCP", port: 41000, endPort: 41999 },
+      { protocol: "TCP", port: 20000, endPort: 20999 },
     );
+    // Below Linux's default ephemeral range (32768-60999), where outgoing sockets take their ports.
+    assert.ok(routerOnly.ports.every((p: Any) => (p.endPort ?? p.port) < 32_768));
     assert.equal(routerOnly.from.length, 1);
     assert.equal(
       routerOnly.from[0].podSelector.matchLabels["app.kubernetes.io/component"],

@@ -171,6 +171,7 @@ export async function startAgent(
     allocatable,
     log,
     onTiming: (kind, seconds) => metrics.observeTiming(kind, seconds),
+    onFrontRequests: (code, count) => metrics.frontRequests.inc({ code }, count),
     ...(simulated
       ? {
           inProcess: {

@@ -109,6 +109,12 @@ export const SupervisorObserved = z.object({
     .default([]),
   /** What the VM runs on, once the first boot chose it (the SandboxNode reports it). */
   accelerator: z.enum(["kvm", "tcg"]).optional(),
+  /**
+   * Requests the sandbox's front answered since the supervisor started, by
+   * status code: the agent counts the ones it has not seen
+   * (`turgon_agent_front_requests_total`). Optional: added after the front.
+   */
+  frontRequests: z.record(z.string().regex(/^[1-5][0-9]{2}$/), z.int().min(0)).optional(),
 });
 export type SupervisorObserved = z.infer<typeof SupervisorObserved>;
 
@@ -144,6 +150,16 @@ export const SupervisorFront = z.strictObject({
     }),
     z.strictObject({ mode: z.literal("token"), token: z.string().min(1) }),
   ]),
+  /**
+   * Which push this is: the agent (one id per agent process) and its count,
+   * which grows with each reading of the credentials. A front refuses (409
+   * StaleFront) a push older than the one it has from the same agent, so a
+   * late retry of old material never replaces newer. Optional: added after
+   * the route; a push without it is always taken.
+   */
+  generation: z
+    .strictObject({ agent: z.string().min(1).max(64), sequence: z.int().min(0) })
+    .optional(),
 });
 export type SupervisorFront = z.infer<typeof SupervisorFront>;
 

@@ -76,7 +76,17 @@ export function watchTlsFiles(
     onChange(tls);
   };
   const changed = () => {
-    reading = reading.then(reload);
+    // A reload that throws (in onChange) is logged and the chain goes on: a
+    // rejected chain would skip every later reload, and an unhandled
+    // rejection would end the agent.
+    reading = reading
+      .then(reload)
+      .catch((error: unknown) =>
+        options.log.error(
+          { err: (error as Error).message },
+          "applying the new TLS material failed; a later change is tried again",
+        ),
+      );
   };
   const paths = [files.cert, files.key, files.clientCa];
   for (const path of paths) watchFile(path, { interval, persistent: false }, changed);

@@ -15,7 +15,12 @@ import {
 } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { after, describe, it } from "node:test";
-import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
+import {
+  INGRESS_TICKET_HEADER,
+  MISDIRECTED_HEADER,
+  SANDBOX_HEADER,
+  signIngressTicket,
+} from "@turgon/api/agent";
 import WebSocket, { WebSocketServer } from "ws";
 import { logger } from "../logger.ts";
 import { createIngressServer, type IngressLookup } from "./proxy.ts";
@@ -153,21 +158,48 @@ describe("the ingress checks, shared by the agent's port and a sandbox's front",
     return { port: await listen(gateway), reached: () => reached };
   };
 
-  it("a front answers 421 for another sandbox before anything else, ticket or not", async () => {
+  it("a front answers a marked 421 for another sandbox, only to whoever may reach that sandbox", async () => {
     const gateway = await appGateway();
     const uid = randomUUID();
     const port = await ingressFor(oneSandbox(uid, gateway.port).front);
     const other = randomUUID();
-    for (const headers of [routerHeaders(other), { [SANDBOX_HEADER]: other }]) {
-      const answer = await fetch(`http://127.0.0.1:${port}/`, { headers });
-      assert.equal(answer.status, 421);
-      assert.match(((await answer.json()) as { error: string }).error, /does not serve sandbox/);
-    }
+    const misdirected = await fetch(`http://127.0.0.1:${port}/`, { headers: routerHeaders(other) });
+    assert.equal(misdirected.status, 421);
+    assert.equal(misdirected.headers.get(MISDIRECTED_HEADER), "1", "the front's own mark");
+    assert.match(((await misdirected.json()) as { error: string }).error, /does not serve sandbox/);
+    // Without a ticket for it, the caller does not learn which sandbox this port serves.
+    const anonymous = await fetch(`http://127.0.0.1:${port}/`, {
+      headers: { [SANDBOX_HEADER]: other },
+    });
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get(MISDIRECTED_HEADER), null);
+    // An upgrade gets the marked status line too.
+    const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: routerHeaders(other) });
+    client.on("error", () => {});
+    const [, response] = (await once(client, "unexpected-response")) as [unknown, IncomingMessage];
+    assert.equal(response.statusCode, 421);
+    assert.equal(response.headers[MISDIRECTED_HEADER], "1");
+    client.terminate();
     // Its own sandbox it serves.
     const own = await fetch(`http://127.0.0.1:${port}/`, { headers: routerHeaders(uid) });
     assert.equal(own.status, 200);
     assert.equal(await own.text(), "app");
     assert.equal(gateway.reached(), 1);
+  });
+
+  it("strips the front's mark from whatever the guest answers, a 421 included", async () => {
+    const gateway = createServer((_req, res) => {
+      res.writeHead(421, { [MISDIRECTED_HEADER]: "1", "x-from-guest": "yes" }).end("guest");
+    });
+    const uid = randomUUID();
+    const { lookup, front } = oneSandbox(uid, await listen(gateway));
+    for (const port of [await ingressFor(lookup), await ingressFor(front)]) {
+      const answer = await fetch(`http://127.0.0.1:${port}/`, { headers: routerHeaders(uid) });
+      assert.equal(answer.status, 421, "the guest's own status passes on");
+      assert.equal(answer.headers.get("x-from-guest"), "yes");
+      assert.equal(answer.headers.get(MISDIRECTED_HEADER), null, "never the front's mark");
+      assert.equal(await answer.text(), "guest");
+    }
   });
 
   it("answers 401 with no ticket, and with a valid ticket for another sandbox", async () => {

@@ -12,6 +12,7 @@ import {
   type AgentSandboxPhase,
   type DesiredSandbox,
   INGRESS_TICKET_HEADER,
+  MISDIRECTED_HEADER,
   SANDBOX_HEADER,
 } from "@turgon/api/agent";
 import { createHttpProxy, type Upstream } from "@turgon/toolkit/http-proxy";
@@ -24,6 +25,12 @@ import { refusedByHooks } from "./hooks.ts";
 /** The router's own headers stop here: the gateway and the guest never see them. */
 function withoutRouterHeaders(forwardable: IncomingHttpHeaders): IncomingHttpHeaders {
   const { [SANDBOX_HEADER]: _sandbox, [INGRESS_TICKET_HEADER]: _ticket, ...rest } = forwardable;
+  return rest;
+}
+
+/** Only a front marks its own 421: whatever the guest's gateway answers never carries the mark. */
+function withoutMisdirectedMark(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { [MISDIRECTED_HEADER]: _mark, ...rest } = headers;
   return rest;
 }
 
@@ -51,7 +58,7 @@ export interface IngressSubject {
 export type IngressLookup = (uid: string) => IngressSubject | "misdirected" | undefined;
 
 type Reached = { host: string; port: number; sandbox: IngressSubject };
-type Refusal = { status: number; message: string; retryAfter?: number };
+type Refusal = { status: number; message: string; retryAfter?: number; misdirected?: true };
 type Target = Reached | Refusal;
 
 /** Denied by the sandbox's ingress hooks, judged on the target as sent (Gondolin sees it parsed). */
@@ -59,8 +66,8 @@ const DENIED_PATH = { status: 403, message: "the sandbox's ingress hooks deny th
 
 /**
  * The checks every ingress request passes, in this order, wherever it
- * arrives: the header, a front's own sandbox (421 for another), who may pick
- * the sandbox, its phase, its hooks.
+ * arrives: the header, who may pick the sandbox, a front's own sandbox (421
+ * for another, marked), its presence, its phase, its hooks.
  */
 function resolveTarget(
   lookup: IngressLookup,
@@ -70,13 +77,19 @@ function resolveTarget(
   const uid = req.headers[SANDBOX_HEADER];
   if (typeof uid !== "string" || uid === "")
     return { status: 400, message: `missing ${SANDBOX_HEADER} header` };
-  const sandbox = lookup(uid);
-  // A front serves its own sandbox only: the router retries elsewhere (a stale or reused port).
-  if (sandbox === "misdirected")
-    return { status: 421, message: `this port does not serve sandbox ${uid}` };
-  // Before the answer depends on the sandbox: whoever may not pick it learns nothing about it.
+  // Before the answer depends on the sandbox: whoever may not pick it learns
+  // nothing about it, not even which sandbox a front's port serves.
   if (!ingressAllowed(req, uid, auth))
     return { status: 401, message: `not allowed to reach sandbox ${uid} through this port` };
+  const sandbox = lookup(uid);
+  // A front serves its own sandbox only: the router retries elsewhere (a
+  // stale or reused port), trusting a 421 only with this mark.
+  if (sandbox === "misdirected")
+    return {
+      status: 421,
+      message: `this port does not serve sandbox ${uid}`,
+      misdirected: true,
+    };
   if (!sandbox) return { status: 404, message: `no sandbox ${uid} on this node` };
   if (sandbox.phase === "Booting")
     return { status: 503, message: `sandbox ${uid} is starting`, retryAfter: 2 };
@@ -91,13 +104,15 @@ function resolveTarget(
 function refuse(res: ServerResponse, target: Refusal) {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (target.retryAfter) headers["retry-after"] = String(target.retryAfter);
+  if (target.misdirected) headers[MISDIRECTED_HEADER] = "1";
   res.writeHead(target.status, headers).end(`${JSON.stringify({ error: target.message })}\n`);
 }
 
-/** The same refusal on an upgrade's raw socket: the status line, no body. */
-function refuseUpgrade(client: Socket, status: number) {
+/** The same refusal on an upgrade's raw socket: the status line (and a front's mark), no body. */
+function refuseUpgrade(client: Socket, status: number, misdirected = false) {
+  const mark = misdirected ? `${MISDIRECTED_HEADER}: 1\r\n` : "";
   client.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unavailable"}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unavailable"}\r\n${mark}content-length: 0\r\nconnection: close\r\n\r\n`,
   );
 }
 
@@ -107,6 +122,8 @@ export interface IngressHandlerOptions {
   auth: () => CallerAuthentication;
   log: Logger;
   metrics?: Pick<AgentMetrics, "ingressSeconds">;
+  /** Told of each request answered, with its status code (a front counts them for the agent). */
+  onAnswered?: (code: number) => void;
   /** How long the gateway may take to accept a connection (a 504 after). */
   connectTimeoutMs?: number;
 }
@@ -129,6 +146,7 @@ export function createIngressHandlers({
   auth,
   log,
   metrics,
+  onAnswered,
   connectTimeoutMs = GATEWAY_CONNECT_TIMEOUT_MS,
 }: IngressHandlerOptions): IngressHandlers {
   const proxy = createHttpProxy({ connectTimeoutMs });
@@ -139,6 +157,7 @@ export function createIngressHandlers({
     ),
     path: req.url ?? "/",
     headers: withoutRouterHeaders,
+    responseHeaders: withoutMisdirectedMark,
     onFailure: (failure, answer) => {
       log.warn({ err: failure.error, uid: target.sandbox.desired.uid }, "ingress upstream failed");
       if (answer instanceof ServerResponse)
@@ -153,6 +172,7 @@ export function createIngressHandlers({
     request(req, res) {
       const timer = metrics?.ingressSeconds.startTimer();
       if (timer) res.once("close", () => timer({ code: String(res.statusCode) }));
+      if (onAnswered) res.once("close", () => onAnswered(res.statusCode));
       const target = resolveTarget(lookup, req, auth());
       if ("status" in target) return refuse(res, target);
       // Activity for idleTimeout (throttled inside: this is every request).
@@ -161,7 +181,8 @@ export function createIngressHandlers({
     },
     upgrade(req, client, head) {
       const target = resolveTarget(lookup, req, auth());
-      if ("status" in target) return refuseUpgrade(client, target.status);
+      if ("status" in target)
+        return refuseUpgrade(client, target.status, target.misdirected === true);
       target.sandbox.touch();
       proxy.ws(req, client, head, {
         ...toGateway(req, target),

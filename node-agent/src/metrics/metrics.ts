@@ -37,6 +37,19 @@ export class AgentMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  /**
+   * Requests the sandboxes' own fronts answered (the router's usual path;
+   * the agent's port is the fallback), counted by each supervisor and
+   * reported within 5 s. Their durations stay in the supervisors: a
+   * histogram cannot be summed from outside. Requests a front served while
+   * no agent ran are not counted.
+   */
+  readonly frontRequests = new Counter({
+    name: "turgon_agent_front_requests_total",
+    help: "Ingress requests answered by the sandboxes' own fronts (in their supervisors), by status code.",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
 
   /** Records a boot, resume or suspend duration. */
   observeTiming(kind: Timing, seconds: number): void {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
@@ -81,9 +82,13 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   readonly allocatable: Capacity;
   private readonly log: Logger;
   private readonly onTiming: (kind: Timing, seconds: number) => void;
+  private readonly onFrontRequests?: (code: string, count: number) => void;
   /** In-process sandboxes' context; supervised ones get theirs in their supervisor. */
   private readonly context?: SandboxContext;
   private readonly supervision?: SupervisionSettings;
+  /** This agent process, in the order of its credential pushes (see `SupervisorFront.generation`). */
+  private readonly frontPusher = randomUUID();
+  private frontPushes = 0;
 
   constructor(
     options: {
@@ -91,6 +96,8 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       log: Logger;
       /** Durations of boots, resumes and suspends, for metrics. */
       onTiming?: (kind: Timing, seconds: number) => void;
+      /** Requests supervisors' fronts answered, by status code, as they report them. */
+      onFrontRequests?: (code: string, count: number) => void;
     } & (
       | {
           /** Run each sandbox in this process (the simulated runtime; the benchmark's old layout). */
@@ -106,6 +113,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     this.allocatable = options.allocatable;
     this.log = options.log;
     this.onTiming = options.onTiming ?? (() => {});
+    if (options.onFrontRequests) this.onFrontRequests = options.onFrontRequests;
     if ("supervision" in options) this.supervision = options.supervision;
     else
       this.context = {
@@ -121,12 +129,22 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       stateDir: this.supervision?.stateDir ?? "",
       log: this.log,
       onTiming: this.onTiming,
-      ...(this.supervision?.front ? { frontAuth: this.supervision.front.auth } : {}),
+      ...(this.onFrontRequests ? { onFrontRequests: this.onFrontRequests } : {}),
+      ...(this.supervision?.front ? { frontAuth: () => this.frontAuth() } : {}),
       onChange: (sandbox: SandboxHandle) => {
         // A sandbox replaced by a new one (a reboot) reports nothing more.
         const current = this.sandboxes.get(sandbox.desired.uid);
         if (current === undefined || current === sandbox) this.emitChange("sandbox", sandbox);
       },
+    };
+  }
+
+  /** The credentials as they are now, numbered: a front never takes an older push over a newer one. */
+  private frontAuth(): SupervisorFront {
+    const front = this.supervision?.front as FrontSettings;
+    return {
+      ...front.auth(),
+      generation: { agent: this.frontPusher, sequence: ++this.frontPushes },
     };
   }
 
@@ -178,15 +196,9 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
         this.supervisedOptions(),
       );
       if (found.hello.frontPort) supervision.front?.ports.adopt(uid, found.hello.frontPort);
-      // The credentials may have rotated, or moved, while no agent ran; the front keeps its own if not.
-      await sandbox
-        .pushFront()
-        .catch((error: unknown) =>
-          this.log.error(
-            { uid, err: error },
-            "a re-adopted sandbox's front did not take the credentials; it keeps its earlier ones",
-          ),
-        );
+      // The credentials may have rotated, or moved, while no agent ran: until
+      // the front takes them (retried) it is not reported.
+      await sandbox.pushFront();
       this.sandboxes.set(uid, sandbox);
       this.emitChange("sandbox", sandbox);
       adopted.push(uid);
@@ -232,13 +244,14 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
         if (front && frontPort) front.ports.adopt(uid, frontPort);
         return client;
       } catch (error) {
-        if (!(error instanceof FrontPortInUse) || !front || attempt >= FRONT_PORT_ATTEMPTS)
-          throw error;
+        if (!(error instanceof FrontPortInUse) || !front) throw error;
+        // Set aside whatever the attempt: the last one's port is not held by this sandbox either.
+        front.ports.refused(uid, error.port);
+        if (attempt >= FRONT_PORT_ATTEMPTS) throw error;
         this.log.warn(
           { uid, port: error.port, attempt },
           "another process holds the front port: trying another",
         );
-        front.ports.refused(uid, error.port);
       }
     }
   }
@@ -303,21 +316,14 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
 
   /**
    * Hands every supervisor's front the agent's current credentials (after a
-   * rotation); a front that does not take them keeps its earlier ones.
+   * rotation); a front that does not take them is retried, and not reported
+   * until it does (see `SupervisedSandbox.pushFront`).
    */
   async pushFrontAuth(): Promise<void> {
     await Promise.all(
-      [...this.sandboxes.values()].map(async (sandbox) => {
-        if (!(sandbox instanceof SupervisedSandbox)) return;
-        await sandbox
-          .pushFront()
-          .catch((error: unknown) =>
-            this.log.error(
-              { uid: sandbox.desired.uid, err: error },
-              "a sandbox's front did not take the new credentials",
-            ),
-          );
-      }),
+      [...this.sandboxes.values()].map((sandbox) =>
+        sandbox instanceof SupervisedSandbox ? sandbox.pushFront() : undefined,
+      ),
     );
   }
 
@@ -334,8 +340,12 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     const sandbox = this.sandboxes.get(uid);
     if (!sandbox) return false;
     this.sandboxes.delete(uid);
-    await sandbox.stop(options);
-    this.supervision?.front?.ports.release(uid);
+    try {
+      await sandbox.stop(options);
+    } finally {
+      // Whatever the stop did, the sandbox is gone from here: its port is free again.
+      this.supervision?.front?.ports.release(uid);
+    }
     this.emitChange("deleted", sandbox);
     return true;
   }

@@ -11,11 +11,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DesiredSandbox } from "@turgon/api/agent";
-import { SUPERVISOR_PROTOCOL, type SupervisorState } from "@turgon/api/supervisor";
+import {
+  SUPERVISOR_PROTOCOL,
+  type SupervisorFront,
+  type SupervisorState,
+} from "@turgon/api/supervisor";
 import { logger } from "../logger.ts";
 import { SandboxManager } from "../sandboxes/manager.ts";
 import { supervisorPaths } from "./config.ts";
 import { FrontPorts } from "./ports.ts";
+import { SupervisedSandbox } from "./supervised.ts";
 
 const STARTED_AT = "2026-01-02T03:04:05.000Z";
 
@@ -167,12 +172,56 @@ describe("re-adopting supervisors", async () => {
     assert.equal(manager.get(older)?.observe().frontPort, undefined);
     assert.equal(ports.portOf(withFront), 41_005, "the allocator holds the adopted port");
     assert.notEqual(ports.reserve(randomUUID()), 41_005);
-    assert.deepEqual(fronts.get(withFront), [
-      { auth: { mode: "token", token: "a-token-of-sixteen-chars" } },
-    ]);
+    const pushed = () => fronts.get(withFront) as SupervisorFront[];
+    assert.deepEqual(
+      pushed().map(({ auth }) => auth),
+      [{ mode: "token", token: "a-token-of-sixteen-chars" }],
+    );
     assert.equal(fronts.get(older), undefined, "no front, nothing pushed");
     await manager.pushFrontAuth();
-    assert.equal(fronts.get(withFront)?.length, 2, "pushed again (a rotation)");
+    assert.equal(pushed().length, 2, "pushed again (a rotation)");
+    // Numbered in the order read, by one agent: a front never takes the first over the second.
+    const [first, second] = pushed().map(({ generation }) => generation);
+    assert.ok(first && second && first.agent === second.agent, JSON.stringify(pushed()));
+    assert.ok(second.sequence > first.sequence, JSON.stringify(pushed()));
+    await manager.detachAll();
+  });
+
+  it("frees a deleted sandbox's front port even when its stop fails", async (t) => {
+    const uid = randomUUID();
+    await standIn(uid, SUPERVISOR_PROTOCOL, 41_107);
+    const ports = new FrontPorts({ first: 41_100, last: 41_109 });
+    const manager = new SandboxManager({
+      allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
+      log: logger.child({ test: "adopt" }, { level: "silent" }),
+      supervision: {
+        stateDir,
+        spoolDirOf: (id) => join(stateDir, "spool", id),
+        spoolMaxMiB: 8,
+        version: "new-build",
+        vm: {
+          nodeName: "adopt-test",
+          accelerator: "auto",
+          tcgTranslationCacheMiB: 64,
+          ingressHeaderTimeoutMs: 1000,
+          platformCidrs: [],
+        },
+        front: {
+          host: "127.0.0.1",
+          ports,
+          auth: () => ({ auth: { mode: "token", token: "a-token-of-sixteen-chars" } }),
+        },
+      },
+    });
+    const { adopted } = await manager.adopt();
+    assert.ok(adopted.includes(uid), adopted.join());
+    assert.equal(ports.portOf(uid), 41_107);
+    t.mock.method(SupervisedSandbox.prototype, "stop", async () => {
+      throw new Error("the supervisor did not stop");
+    });
+    await assert.rejects(manager.delete(uid), /did not stop/);
+    assert.equal(ports.portOf(uid), undefined, "released all the same");
+    t.mock.restoreAll();
     await manager.detachAll();
   });
 

@@ -91,6 +91,9 @@ export class SupervisorServer {
   private qemu?: { pid: number; startTime: number | undefined };
   private readonly front?: SandboxFront;
   private frontActivityPublished = 0;
+  /** Requests the front answered, by status code (reported in the state for the agent's metrics). */
+  private readonly frontRequests: Record<string, number> = {};
+  private frontRequestsPublish?: NodeJS.Timeout;
 
   constructor(options: SupervisorServerOptions) {
     this.options = options;
@@ -98,6 +101,7 @@ export class SupervisorServer {
       this.front = new SandboxFront({
         lookup: (uid) => (uid === options.hello().uid ? this.frontSubject() : "misdirected"),
         log: options.log.child({ component: "front" }),
+        onAnswered: (code) => this.countFrontRequest(code),
       });
     this.server = createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
@@ -155,6 +159,21 @@ export class SupervisorServer {
     };
   }
 
+  /**
+   * Counts a request the front answered; the count reaches the agent with the
+   * next state, at the latest 5 s from now (not a state per request).
+   */
+  private countFrontRequest(code: number): void {
+    const key = String(code);
+    this.frontRequests[key] = (this.frontRequests[key] ?? 0) + 1;
+    if (this.frontRequestsPublish) return;
+    this.frontRequestsPublish = setTimeout(() => {
+      this.frontRequestsPublish = undefined;
+      if (this.sandbox) this.publish();
+    }, FRONT_ACTIVITY_PUBLISH_MS);
+    this.frontRequestsPublish.unref();
+  }
+
   /** The front's port, once bound. */
   frontPort(): number | undefined {
     return this.front?.port();
@@ -187,6 +206,7 @@ export class SupervisorServer {
       sandbox: sandbox.observe(),
       ssh: sandbox.sshState(),
       timings: this.timings,
+      ...(this.front ? { frontRequests: { ...this.frontRequests } } : {}),
       ...(gateway ? { gateway } : {}),
       ...(qemuPid ? { qemuPid } : {}),
       ...(qemuStartTime !== undefined ? { qemuStartTime } : {}),
@@ -226,14 +246,17 @@ export class SupervisorServer {
         return;
       }
       case "PUT /front": {
-        const { auth } = parse(SupervisorFront, await readJson(req), "InvalidFront");
+        const { auth, generation } = parse(SupervisorFront, await readJson(req), "InvalidFront");
         if (!this.front) throw new HttpError(409, "NoFront", "this supervisor has no front");
+        let taken: boolean;
         try {
-          this.front.configure(auth);
+          taken = this.front.configure(auth, generation);
         } catch (error) {
           // The TLS library's reason (a PEM that does not parse); never the material.
           throw new HttpError(400, "InvalidFront", `auth: ${(error as Error).message}`);
         }
+        if (!taken)
+          throw new HttpError(409, "StaleFront", "the front has credentials of a later push");
         return reply(res, 200, { frontPort: this.front.port() });
       }
       case "POST /touch": {

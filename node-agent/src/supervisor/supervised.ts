@@ -18,7 +18,7 @@ import { send } from "../exec/bridge.ts";
 import type { Logger } from "../logger.ts";
 import type { GuestAccess, GuestExecOptions, SandboxHandle } from "../sandboxes/handle.ts";
 import type { Timing } from "../sandboxes/sandbox.ts";
-import type { SupervisorClient } from "./client.ts";
+import { SupervisorCallError, type SupervisorClient } from "./client.ts";
 import { isSupervisor, processStartTime, waitGone } from "./process-identity.ts";
 import { reapSupervisor, type SupervisorPids } from "./processes.ts";
 
@@ -28,6 +28,11 @@ const ACTIVITY_RESOLUTION_MS = 1000;
 const ACTIVITY_PUSH_MS = 5_000;
 /** How often a broken event stream to a live supervisor is tried again, at most. */
 const RESUBSCRIBE_ATTEMPTS = 20;
+
+/** A push of the front's credentials that failed is tried again after this, doubling... */
+const FRONT_RETRY_FIRST_MS = 250;
+/** ...up to this (the front is not reported meanwhile: the agent's port serves). */
+const FRONT_RETRY_MAX_MS = 10_000;
 
 /** A WebSocket close code that may be sent on (1005 and 1006 only report). */
 const sendableClose = (code: number) =>
@@ -39,6 +44,8 @@ export interface SupervisedOptions {
   onChange: (sandbox: SupervisedSandbox) => void;
   /** Boot, resume and suspend durations, for the agent's metrics. */
   onTiming: (kind: Timing, seconds: number) => void;
+  /** Requests the sandbox's front answered since the last report, by status code. */
+  onFrontRequests?: (code: string, count: number) => void;
   /** The credentials of the supervisor's front (the agent's ingress port's); none: no front. */
   frontAuth?: () => SupervisorFront;
 }
@@ -59,6 +66,12 @@ export class SupervisedSandbox implements SandboxHandle {
   private pidStartTime?: number;
   /** The port of the sandbox's own ingress front, as the supervisor's hello reported it. */
   private frontPort?: number;
+  /** Whether the front took the credentials last pushed: until then its port is not reported. */
+  private frontTaken = false;
+  private frontPushing?: Promise<void>;
+  private frontPushAgain = false;
+  private frontFailures = 0;
+  private frontRetry?: NodeJS.Timeout;
   private lastActivity?: number;
   private activityPushed = 0;
   /** Set when the supervisor is gone, or never came up: what the sandbox reports then. */
@@ -69,6 +82,8 @@ export class SupervisedSandbox implements SandboxHandle {
   private ready: Promise<void> = Promise.resolve();
   /** How many of the supervisor's timings the metrics have (those before adoption count as seen). */
   private timingsSeen = 0;
+  /** How many of the front's requests the metrics have, by code (those before adoption count as seen). */
+  private frontRequestsSeen: Record<string, number> = {};
   private readonly tunnels = new Set<() => void>();
   private readonly log: Logger;
   private readonly options: SupervisedOptions;
@@ -108,6 +123,7 @@ export class SupervisedSandbox implements SandboxHandle {
     // It just answered as `pid`, so the process there now is the supervisor.
     void sandbox.identify(hello.pid);
     sandbox.timingsSeen = state.timings.length;
+    sandbox.frontRequestsSeen = { ...state.frontRequests };
     sandbox.take(state);
     sandbox.subscribe();
     return sandbox;
@@ -149,20 +165,81 @@ export class SupervisedSandbox implements SandboxHandle {
             ...(ingressReady ? { ingressReady } : {}),
           }),
       ...(last > 0 ? { lastActivityAt: new Date(last).toISOString() } : {}),
-      ...(this.frontPort && !failed ? { frontPort: this.frontPort } : {}),
+      // Only a front that has the agent's credentials: without them it drops
+      // or refuses every request, and the router should use the agent's port.
+      ...(this.frontPort && this.frontTaken && !failed ? { frontPort: this.frontPort } : {}),
     };
   }
 
   /**
    * Hands the front the agent's current credentials (at start, adoption and
-   * rotation). Rejects if the supervisor does not take them; the front keeps
-   * what it had.
+   * rotation), one push at a time: a push asked for while one is under way
+   * follows it, with whatever is current then. Resolves once the front took
+   * them or this attempt failed, never rejects: a failed push is retried
+   * (250 ms doubling to 10 s) until the front takes newer credentials or the
+   * sandbox stops, and meanwhile the sandbox reports no front port.
    */
-  async pushFront(): Promise<void> {
-    const auth = this.options.frontAuth?.();
+  pushFront(): Promise<void> {
+    clearTimeout(this.frontRetry);
+    this.frontRetry = undefined;
+    if (this.frontPushing) {
+      this.frontPushAgain = true;
+      return this.frontPushing;
+    }
+    this.frontPushing = (async () => {
+      do {
+        this.frontPushAgain = false;
+        await this.pushFrontOnce();
+      } while (this.frontPushAgain && this.frontWanted());
+    })().finally(() => {
+      this.frontPushing = undefined;
+    });
+    return this.frontPushing;
+  }
+
+  private frontWanted(): boolean {
+    return !this.failure && !this.stopping && !this.detached;
+  }
+
+  private async pushFrontOnce(): Promise<void> {
     const client = this.client;
-    if (!auth || !client || !this.frontPort || this.failure) return;
-    await client.putFront(auth);
+    if (!this.options.frontAuth || !client || !this.frontPort || !this.frontWanted()) return;
+    // Read now: a rotation since the push was asked for goes out at once.
+    const auth = this.options.frontAuth();
+    try {
+      await client.putFront(auth);
+    } catch (error) {
+      // The front has a later push's credentials: this one is moot.
+      if (error instanceof SupervisorCallError && error.code === "StaleFront") return;
+      if (!this.frontWanted()) return;
+      this.frontFailures++;
+      const retryInMs = Math.min(
+        FRONT_RETRY_MAX_MS,
+        FRONT_RETRY_FIRST_MS * 2 ** Math.min(this.frontFailures - 1, 10),
+      );
+      this.log.error(
+        { err: error, attempt: this.frontFailures, retryInMs },
+        "the sandbox's front did not take the credentials: not reporting it until it does",
+      );
+      if (this.frontTaken) {
+        this.frontTaken = false;
+        this.options.onChange(this);
+      }
+      this.frontRetry = setTimeout(() => void this.pushFront(), retryInMs);
+      this.frontRetry.unref();
+      return;
+    }
+    this.frontFailures = 0;
+    if (!this.frontTaken) {
+      this.frontTaken = true;
+      // Before the first state (at start) the supervisor's own report comes next anyway.
+      if (this.state) this.options.onChange(this);
+    }
+  }
+
+  private stopFrontPushes(): void {
+    clearTimeout(this.frontRetry);
+    this.frontRetry = undefined;
   }
 
   touch(now = Date.now()): void {
@@ -187,11 +264,9 @@ export class SupervisedSandbox implements SandboxHandle {
         if (hello.frontPort) this.frontPort = hello.frontPort;
         await this.identify(this.pid);
         if (this.stopping) return;
-        // Before the VM boots: the front serves once the sandbox runs. Without
-        // credentials the front only drops connections, and the agent's port serves.
-        await this.pushFront().catch((error: unknown) =>
-          this.log.error({ err: error }, "the sandbox's front did not take its credentials"),
-        );
+        // Before the VM boots: the front serves once the sandbox runs. Until it
+        // takes its credentials (retried) it is not reported, and the agent's port serves.
+        await this.pushFront();
         this.take(await client.putDesired(this.desired));
         this.subscribe();
       } catch (error) {
@@ -225,6 +300,7 @@ export class SupervisedSandbox implements SandboxHandle {
     for (const { kind, seconds } of state.timings.slice(this.timingsSeen))
       this.options.onTiming(kind, seconds);
     this.timingsSeen = state.timings.length;
+    this.countFrontRequests(state.frontRequests ?? {});
     if (before?.state === "ready") {
       const now = state.ssh;
       if (now.state !== "ready" || now.port !== before.port) this.endTunnels();
@@ -232,8 +308,19 @@ export class SupervisedSandbox implements SandboxHandle {
     this.options.onChange(this);
   }
 
+  private countFrontRequests(counts: Record<string, number>): void {
+    for (const [code, count] of Object.entries(counts)) {
+      const seen = this.frontRequestsSeen[code] ?? 0;
+      // A lower count is a fresh one (cannot happen within one supervisor, but costs nothing).
+      const added = count >= seen ? count - seen : count;
+      if (added > 0) this.options.onFrontRequests?.(code, added);
+    }
+    this.frontRequestsSeen = { ...counts };
+  }
+
   private fail(reason: string, message: string): void {
     this.failure = { reason, message };
+    this.stopFrontPushes();
     this.endTunnels();
     this.options.onChange(this);
   }
@@ -289,6 +376,7 @@ export class SupervisedSandbox implements SandboxHandle {
 
   async stop(options: { keepSuspended?: boolean } = {}): Promise<void> {
     this.stopping = true;
+    this.stopFrontPushes();
     this.options.onChange(this);
     await this.ready;
     this.unsubscribe?.();
@@ -310,6 +398,7 @@ export class SupervisedSandbox implements SandboxHandle {
   /** Lets go of the supervisor (agent shutdown): its VM goes on. */
   async detach(): Promise<void> {
     this.detached = true;
+    this.stopFrontPushes();
     await this.ready.catch(() => {});
     this.unsubscribe?.();
   }
