@@ -168,8 +168,9 @@ export async function startAgent(
   const reaped = await records.reapOrphans(log);
   if (reaped.length > 0)
     log.warn({ reaped }, "sandboxes of a previous agent are gone; the operator will recreate them");
-  // Supervisors run from a bundle of their code (less memory per VM), built once now; main.ts if that fails.
-  const supervisorEntryPath = simulated ? undefined : await supervisorEntry(log);
+  // Supervisors run from a bundle of their code (less memory per VM), built once now (launches
+  // take it from here); main.ts if that fails.
+  if (!simulated) await supervisorEntry(log);
   manager = new SandboxManager({
     allocatable,
     log,
@@ -197,7 +198,6 @@ export async function startAgent(
             spoolMaxMiB: config["spool-max-mib"],
             version: AGENT_VERSION,
             vm,
-            ...(supervisorEntryPath ? { entry: supervisorEntryPath } : {}),
             front: { host: config["listen-host"], ports: frontPorts, auth: frontAuth },
           },
         }),

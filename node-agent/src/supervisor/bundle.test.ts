@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -19,6 +19,7 @@ import {
   SUPERVISOR_BUNDLE_DIR,
   SUPERVISOR_SOURCE_ENTRY,
   SupervisorBundleError,
+  SupervisorEntry,
 } from "./bundle.ts";
 import { supervisorSpoolDir } from "./config.ts";
 import { isSupervisor, supervisorEntryIndex } from "./process-identity.ts";
@@ -48,6 +49,26 @@ describe("the supervisor bundle", () => {
     assert.equal((await stat(first.path)).size, first.bytes);
   });
 
+  it("builds again when the bundle it gave is gone (pruned by an agent of newer sources)", async () => {
+    // Inside the checkout, where its npm packages resolve.
+    await mkdir(SUPERVISOR_BUNDLE_DIR, { recursive: true });
+    const outDir = await mkdtemp(join(SUPERVISOR_BUNDLE_DIR, "..", "test-"));
+    closers.push(() => rm(outDir, { recursive: true, force: true }));
+    let builds = 0;
+    const entries = new SupervisorEntry(log, () => {
+      builds++;
+      return buildSupervisorBundle({ outDir });
+    });
+    const first = await entries.get();
+    assert.equal(dirname(first), outDir);
+    assert.equal(await entries.get(), first);
+    assert.equal(builds, 1, "built once while it is there");
+    await rm(first);
+    assert.equal(await entries.get(), first, "the same content, the same name");
+    assert.equal(builds, 2);
+    assert.ok((await stat(first)).isFile(), "written again");
+  });
+
   it("fails with a typed error on a broken entry, and then the supervisors run main.ts", async () => {
     const outDir = await mkdtemp(join(tmpdir(), "turgon-bundle-unit-"));
     closers.push(() => rm(outDir, { recursive: true, force: true }));
@@ -55,6 +76,13 @@ describe("the supervisor bundle", () => {
       buildSupervisorBundle({ outDir, entry: join(outDir, "missing.ts") }),
       SupervisorBundleError,
     );
+    assert.deepEqual(await readdir(outDir), [], "nothing written");
+    // Outside the checkout its npm packages would not resolve: refused, naming one.
+    await assert.rejects(buildSupervisorBundle({ outDir }), (error: Error) => {
+      assert.ok(error instanceof SupervisorBundleError);
+      assert.match(error.message, /is \/\S+ there but not installed from the bundle's directory/);
+      return true;
+    });
     assert.deepEqual(await readdir(outDir), [], "nothing written");
     const warnings: unknown[] = [];
     const entry = await resolveSupervisorEntry(

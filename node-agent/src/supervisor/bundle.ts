@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, realpathSync } from "node:fs";
-import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Plugin } from "esbuild";
@@ -140,6 +140,10 @@ export async function buildSupervisorBundle(
     await rename(temporary, path);
     written = true;
     await pruneBundles(outDir, path);
+  } else {
+    // Used again: newest for pruning (a read-only image's file stays as it is).
+    const now = new Date();
+    await utimes(path, now, now).catch(() => {});
   }
   return { path, written, bytes: output.byteLength, ms: performance.now() - started };
 }
@@ -189,10 +193,39 @@ export async function resolveSupervisorEntry(
   }
 }
 
-let defaultEntry: Promise<string> | undefined;
+/**
+ * The entry of a process's supervisors, built once (at the agent's start or
+ * the first launch), and again should the file be gone (another agent of
+ * this checkout, built from newer sources, pruned it).
+ */
+export class SupervisorEntry {
+  private entry: Promise<string> | undefined;
+  private readonly log: Logger;
+  private readonly build: () => Promise<SupervisorBundle>;
+  constructor(log: Logger, build: () => Promise<SupervisorBundle> = buildSupervisorBundle) {
+    this.log = log;
+    this.build = build;
+  }
 
-/** The entry of this process's supervisors, built once (at the agent's start or the first launch). */
-export function supervisorEntry(log: Logger = logger.child({ component: "supervisor-bundle" })) {
-  defaultEntry ??= resolveSupervisorEntry(log);
-  return defaultEntry;
+  async get(): Promise<string> {
+    this.entry ??= resolveSupervisorEntry(this.log, this.build);
+    const entry = await this.entry;
+    const there = await access(entry).then(
+      () => true,
+      () => false,
+    );
+    if (there) return entry;
+    this.entry = resolveSupervisorEntry(this.log, this.build);
+    return this.entry;
+  }
+}
+
+let defaultEntry: SupervisorEntry | undefined;
+
+/** The entry of this process's supervisors (`SupervisorEntry`, logging to `log` the first time). */
+export function supervisorEntry(
+  log: Logger = logger.child({ component: "supervisor-bundle" }),
+): Promise<string> {
+  defaultEntry ??= new SupervisorEntry(log);
+  return defaultEntry.get();
 }
