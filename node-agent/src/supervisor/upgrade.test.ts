@@ -41,8 +41,7 @@ import { readSupervisorRecord } from "./record.ts";
 const WORKSPACE = new URL("../../", import.meta.url).pathname;
 const REPOSITORY = new URL("../../../", import.meta.url).pathname;
 /** Where build B's agent.ts logs its own line: the start of `startAgent`. */
-const ANCHOR =
-  "export async function startAgent(config: AgentConfig, log: Logger = logger): Promise<RunningAgent> {\n";
+const ANCHOR = "): Promise<RunningAgent> {\n";
 
 interface Observed {
   phase: string;
