@@ -21,10 +21,12 @@ import {
 import { ensureDebianPackages } from "@turgon/toolkit/apt";
 import { run } from "@turgon/toolkit/run";
 import {
+  APP_DIR,
   buildOciImage,
   COMPONENTS,
   gitRevision,
   IMAGES,
+  NODE_PATH,
   repoRoot,
   repository,
   USER,
@@ -137,6 +139,35 @@ describe("OCI images", () => {
         ]);
         assert.equal(qemu.exitCode, 0, qemu.tail);
         assert.match(qemu.stdout, /QEMU emulator version/);
+
+        // The supervisor bundle: the agent's build in the image (its esbuild binary, as the
+        // agent's user, who cannot write there) gives the very file the image ships.
+        const rootfs = join(bundle, "rootfs");
+        const asAgent = (args: string[]) =>
+          run("chroot", [`--userspec=${USER.uid}:${USER.gid}`, rootfs, NODE_PATH, ...args]);
+        const built = await asAgent([
+          "--input-type=module",
+          "-e",
+          `const { buildSupervisorBundle } = await import("${APP_DIR}/node-agent/src/supervisor/bundle.ts");
+           console.log(JSON.stringify(await buildSupervisorBundle()));`,
+        ]);
+        assert.equal(built.exitCode, 0, built.tail);
+        const found = JSON.parse(built.stdout.trim().split("\n").at(-1) ?? "{}") as {
+          path?: string;
+          written?: boolean;
+        };
+        assert.match(
+          found.path ?? "",
+          new RegExp(
+            `^${APP_DIR}/node-agent/\\.cache/supervisor/turgon-supervisor\\.[0-9a-f]{16}\\.mjs$`,
+          ),
+        );
+        assert.equal(found.written, false, "prebuilt in the image");
+        // Its npm packages resolve there: it gets as far as refusing its (missing) options.
+        const started = await asAgent([found.path ?? "", "null"]);
+        assert.notEqual(started.exitCode, 0);
+        assert.doesNotMatch(started.tail, /ERR_MODULE_NOT_FOUND|Cannot find/, started.tail);
+        assert.match(started.tail, /ZodError|expected object/, started.tail);
       }
 
       const reference = await pushImage(image.layout, image.tag, registry, repository(component));

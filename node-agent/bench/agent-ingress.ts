@@ -6,7 +6,9 @@
  *   - VM density: host memory (PSS) of N idle VMs, and VMs per GiB, in both
  *     layouts: in the agent's process (QEMU alone counted) and one supervisor
  *     process per VM (QEMU + supervisor), with the supervisor's own PSS, with
- *     and without its ingress front, and without the supervisors' V8 flags;
+ *     and without its ingress front, and without the supervisors' V8 flags,
+ *     run from the supervisor bundle (as the agent runs them) and, with the
+ *     front and the flags, from TypeScript (main.ts, the fallback);
  *   - re-adoption: how long a starting agent takes to re-adopt N running
  *     supervisors (`--adopt N`, default `--vms`).
  *
@@ -33,6 +35,7 @@ import {
 import { nodeVmContext } from "../src/sandboxes/node-vm.ts";
 import { Checkpoints } from "../src/state/checkpoints.ts";
 import { VmRecords } from "../src/state/vm-records.ts";
+import { SUPERVISOR_SOURCE_ENTRY, supervisorEntry } from "../src/supervisor/bundle.ts";
 import { type NodeVmSettings, supervisorSpoolDir } from "../src/supervisor/config.ts";
 import { FrontPorts } from "../src/supervisor/ports.ts";
 import { SUPERVISOR_NODE_FLAGS, stopSupervisors } from "../src/supervisor/processes.ts";
@@ -72,8 +75,15 @@ const nodeVm: NodeVmSettings = {
   ingressHeaderTimeoutMs: 60_000,
   platformCidrs: [],
 };
-const supervision = (nodeFlags: string[], withFront = true): SupervisionSettings => ({
+const bundleEntry = await supervisorEntry(log);
+if (bundleEntry === SUPERVISOR_SOURCE_ENTRY) throw new Error("the supervisor bundle did not build");
+const supervision = (
+  nodeFlags: string[],
+  withFront = true,
+  entry = bundleEntry,
+): SupervisionSettings => ({
   stateDir,
+  entry,
   spoolDirOf: (uid) => supervisorSpoolDir(join(stateDir, "spool"), uid),
   spoolMaxMiB: 64,
   version: "bench",
@@ -201,6 +211,8 @@ const bare = await density(supervision([], false));
 await manager.stopAll();
 const noFront = await density(supervision(SUPERVISOR_NODE_FLAGS, false));
 await manager.stopAll();
+const fromSource = await density(supervision(SUPERVISOR_NODE_FLAGS, true, SUPERVISOR_SOURCE_ENTRY));
+await manager.stopAll();
 const supervised = await density(supervision(SUPERVISOR_NODE_FLAGS));
 
 // Re-adoption: the VMs' supervisors run on; a new manager (a starting agent) finds them.
@@ -239,12 +251,21 @@ console.log(
 );
 console.log(
   line(
-    `one supervisor per VM with its ingress front, V8 flags ${SUPERVISOR_NODE_FLAGS.join(" ")} (QEMU + supervisor)`,
+    `one supervisor per VM from the bundle, with its ingress front, V8 flags ${SUPERVISOR_NODE_FLAGS.join(" ")} (QEMU + supervisor)`,
     supervised.qemu + supervised.supervisors,
   ),
 );
 console.log(
   `    of which the supervisor: ${perVm(supervised.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(supervised.qemu).toFixed(0)} MiB)`,
+);
+console.log(
+  line(
+    "the same, run from TypeScript (main.ts) instead of the bundle",
+    fromSource.qemu + fromSource.supervisors,
+  ),
+);
+console.log(
+  `    of which the supervisor: ${perVm(fromSource.supervisors).toFixed(1)} MiB per VM (QEMU ${perVm(fromSource.qemu).toFixed(0)} MiB)`,
 );
 console.log(
   line("one supervisor per VM without a front, same flags", noFront.qemu + noFront.supervisors),

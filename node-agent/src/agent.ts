@@ -20,6 +20,7 @@ import { allocatableOf, SandboxManager } from "./sandboxes/manager.ts";
 import { nodeVmContext } from "./sandboxes/node-vm.ts";
 import { Checkpoints } from "./state/checkpoints.ts";
 import { VmRecords } from "./state/vm-records.ts";
+import { supervisorEntry } from "./supervisor/bundle.ts";
 import { type NodeVmSettings, supervisorSpoolDir } from "./supervisor/config.ts";
 import { FrontPorts } from "./supervisor/ports.ts";
 import { SupervisorSpools } from "./supervisor/spools.ts";
@@ -167,6 +168,9 @@ export async function startAgent(
   const reaped = await records.reapOrphans(log);
   if (reaped.length > 0)
     log.warn({ reaped }, "sandboxes of a previous agent are gone; the operator will recreate them");
+  // Supervisors run from a bundle of their code (less memory per VM), built once now (launches
+  // take it from here); main.ts if that fails.
+  if (!simulated) await supervisorEntry(log);
   manager = new SandboxManager({
     allocatable,
     log,

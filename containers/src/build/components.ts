@@ -59,6 +59,12 @@ export interface ComponentImage {
   entries: string[];
   /** The process: argv before the chart's args. */
   entrypoint: string[];
+  /**
+   * Ships the supervisor bundle (`@turgon/node-agent/supervisor-bundle`),
+   * built at image build time: the image's root is read-only, so the agent
+   * there cannot write it; it builds the same bytes in memory and finds it.
+   */
+  supervisorBundle?: true;
   /** Directories the user owns in the image. */
   ownedDirs: readonly string[];
   env: Record<string, string>;
@@ -92,6 +98,7 @@ export const IMAGES: Record<Component, ComponentImage> = {
       "Turgon node agent: Gondolin micro-VMs under QEMU, ingress, egress policy and audit.",
     debian: AGENT_BASE,
     // The keeper starts the agent, and the agent its supervisors, as `node <main.ts>`: none is imported.
+    // (supervisor/main.ts: the supervisors' fallback when their bundle cannot be had.)
     entries: [
       "node-agent/src/keeper/main.ts",
       "node-agent/src/main.ts",
@@ -99,6 +106,7 @@ export const IMAGES: Record<Component, ComponentImage> = {
     ],
     // The keeper restarts an agent that crashed, so the container (and every VM in it) stays.
     entrypoint: ["/usr/bin/tini", "--", ...node("node-agent/src/keeper/main.ts")],
+    supervisorBundle: true,
     ownedDirs: AGENT_DIRS,
     // The chart mounts the image store here; the flag says so too.
     env: { GONDOLIN_IMAGE_STORE: "/var/lib/turgon/images" },

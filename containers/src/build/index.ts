@@ -24,10 +24,11 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureDashboardBuild } from "@turgon/dev/dashboard";
 import { type DebianBaseSpec, ensureDebianBase } from "@turgon/images/debian-base";
+import { buildSupervisorBundle } from "@turgon/node-agent/supervisor-bundle";
 import { ensureDebianPackages } from "@turgon/toolkit/apt";
 import { cachedArtifact, cacheRoot } from "@turgon/toolkit/cache";
 import { releaseVersion } from "@turgon/toolkit/daemon";
@@ -48,7 +49,15 @@ import {
 import { addLayer, configure, copyTree, linkCopyLayout, newLayout, removeTag } from "./oci.ts";
 import { OCI_BUILDER_PACKAGES } from "./packages.ts";
 
-export { COMPONENTS, type Component, IMAGES, repository, USER } from "./components.ts";
+export {
+  APP_DIR,
+  COMPONENTS,
+  type Component,
+  IMAGES,
+  NODE_PATH,
+  repository,
+  USER,
+} from "./components.ts";
 
 /** Bump when the builder's output changes for the same inputs. */
 const BUILDER_REVISION = 3;
@@ -190,7 +199,11 @@ const STAGED_ALWAYS = ["charts/package.json"];
 
 async function tracedAppInputs(image: ComponentImage): Promise<AppInputs> {
   const tree = await traceAppTree(repoRoot, image.entries);
-  const files = [...new Set([...tree.files, ...STAGED_ALWAYS])].sort();
+  // Built into the checkout's cache (content-addressed), then staged as any file.
+  const built = image.supervisorBundle
+    ? [relative(repoRoot, (await buildSupervisorBundle()).path)]
+    : [];
+  const files = [...new Set([...tree.files, ...STAGED_ALWAYS, ...built])].sort();
   const packages = [...tree.packages].sort();
   const parts: (string | Buffer)[] = [
     ...files,

@@ -32,13 +32,15 @@ describe("npm run down: supervisors", async () => {
   });
 
   /** A stand-in supervisor of an agent whose state directory is `agentStateDir`; its pid and its QEMU's. */
-  const standIn = async (agentStateDir: string) => {
+  const standIn = async (
+    agentStateDir: string,
+    entry = "/checkout/node-agent/src/supervisor/main.ts",
+  ) => {
     const options = JSON.stringify({ uid: "stand-in", stateDir: agentStateDir });
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ["-e", STAND_IN, "/checkout/node-agent/src/supervisor/main.ts", options],
-      { stdio: ["ignore", "pipe", "inherit"], detached: true },
-    );
+    const child: ChildProcess = spawn(process.execPath, ["-e", STAND_IN, entry, options], {
+      stdio: ["ignore", "pipe", "inherit"],
+      detached: true,
+    });
     child.unref();
     const line = await new Promise<string>((resolve, reject) => {
       child.stdout?.once("data", (data: Buffer) => resolve(data.toString().trim()));
@@ -58,14 +60,21 @@ describe("npm run down: supervisors", async () => {
 
   it("stops its own state directory's supervisors and their QEMU, not a sibling directory's", async () => {
     const own = await standIn(join(stateDir, "node-agent", "state"));
+    // A supervisor run from the bundle (the agent's default since the bundle came).
+    const bundled = await standIn(
+      join(stateDir, "node-agent", "state"),
+      "/checkout/node-agent/.cache/supervisor/turgon-supervisor.0123456789abcdef.mjs",
+    );
     const other = await standIn(join(sibling, "node-agent", "state"));
-    for (const pid of [...Object.values(own), ...Object.values(other)])
+    for (const pid of [...Object.values(own), ...Object.values(bundled), ...Object.values(other)])
       assert.equal(await alive(pid), true, `pid ${pid} runs before down`);
 
     await stopPlatform(stateDir);
 
     assert.equal(await waitGone(() => alive(own.supervisor), 5_000), true, "its supervisor");
     assert.equal(await waitGone(() => alive(own.qemu), 5_000), true, "its QEMU");
+    assert.equal(await waitGone(() => alive(bundled.supervisor), 5_000), true, "its bundled one");
+    assert.equal(await waitGone(() => alive(bundled.qemu), 5_000), true, "and that one's QEMU");
     assert.equal(await alive(other.supervisor), true, "the sibling's supervisor runs on");
     assert.equal(await alive(other.qemu), true, "the sibling's QEMU runs on");
   });

@@ -9,12 +9,14 @@
 import { resolve, sep } from "node:path";
 import {
   isProcess,
+  isProcessWhere,
+  isSupervisorCommand,
   killAndWait,
   listProcesses,
   type ProcessInfo,
   QEMU_MARK,
-  SUPERVISOR_MARK,
   signalIf,
+  supervisorEntryIndex,
   waitGone,
 } from "@turgon/node-agent/process-identity";
 
@@ -23,6 +25,9 @@ export type { ProcessInfo };
 /** The same process as found (a pid reused meanwhile is left alone). */
 const same = (found: ProcessInfo, mark: string) => (pid: number) =>
   isProcess(pid, [mark], found.startTime);
+/** The same supervisor as found, run from `main.ts` or from a bundle. */
+const sameSupervisor = (found: ProcessInfo) => (pid: number) =>
+  isProcessWhere(pid, (cmdline) => isSupervisorCommand(cmdline), found.startTime);
 
 /**
  * SIGTERM to every matching supervisor (it closes its VM), SIGKILL to what is
@@ -36,19 +41,19 @@ export async function stopLeftoverSupervisors(
   graceMs = 20_000,
 ): Promise<number> {
   const all = await listProcesses();
-  const supervisors = all.filter((p) => p.cmdline.includes(SUPERVISOR_MARK) && match(p));
+  const supervisors = all.filter((p) => isSupervisorCommand(p.cmdline) && match(p));
   const parents = new Set(supervisors.map((p) => p.pid));
   const qemus = all.filter(
     (p) => p.cmdline.includes(QEMU_MARK) && (parents.has(p.ppid) || match(p)),
   );
   await Promise.all(
     supervisors.map(async (p) => {
-      const running = same(p, SUPERVISOR_MARK);
+      const running = sameSupervisor(p);
       if (await signalIf(p.pid, "SIGTERM", running)) await waitGone(() => running(p.pid), graceMs);
     }),
   );
   await Promise.all([
-    ...supervisors.map((p) => killAndWait(p.pid, same(p, SUPERVISOR_MARK))),
+    ...supervisors.map((p) => killAndWait(p.pid, sameSupervisor(p))),
     ...qemus.map((p) => killAndWait(p.pid, same(p, QEMU_MARK))),
   ]);
   return supervisors.length;
@@ -64,7 +69,7 @@ export function supervisorsUnder(dir: string): (p: ProcessInfo) => boolean {
   const root = resolve(dir);
   return (p) => {
     const args = p.cmdline.split("\0");
-    const entry = args.findIndex((arg) => arg.endsWith(SUPERVISOR_MARK));
+    const entry = supervisorEntryIndex(p.cmdline);
     if (entry < 0) return false;
     let stateDir: unknown;
     try {

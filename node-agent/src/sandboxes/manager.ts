@@ -32,6 +32,8 @@ export type SupervisionSettings = Omit<SupervisorOptions, "uid" | "spoolDir" | "
   spoolDirOf: (uid: string) => string;
   /** Node flags for supervisors (the benchmark compares); SUPERVISOR_NODE_FLAGS by default. */
   nodeFlags?: string[];
+  /** The supervisors' entry (the benchmark compares): the bundle by default (`supervisorEntry`). */
+  entry?: string;
   /** Fronts for the supervisors; none: the agent's ingress port alone serves. */
   front?: FrontSettings;
 };
@@ -226,7 +228,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
    * another process holds is set aside and the next one tried.
    */
   private async launch(uid: string, supervision: SupervisionSettings) {
-    const { spoolDirOf, nodeFlags, front, ...settings } = supervision;
+    const { spoolDirOf, nodeFlags, entry, front, ...settings } = supervision;
     for (let attempt = 1; ; attempt++) {
       const port = front?.ports.reserve(uid);
       try {
@@ -237,7 +239,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
             spoolDir: spoolDirOf(uid),
             ...(front && port !== undefined ? { front: { host: front.host, port } } : {}),
           },
-          nodeFlags,
+          { ...(nodeFlags ? { nodeFlags } : {}), ...(entry ? { entry } : {}) },
         );
         // In ephemeral mode the port is the kernel's pick: held from here on.
         const { frontPort } = await client.hello();

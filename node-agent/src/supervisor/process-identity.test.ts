@@ -20,6 +20,8 @@ import {
   isProcess,
   isQemu,
   isSupervisor,
+  isSupervisorCommand,
+  isSupervisorEntry,
   listProcesses,
   parseProcStat,
   processStartTime,
@@ -27,6 +29,8 @@ import {
   QEMU_MARK,
   SUPERVISOR_MARK,
   signalIf,
+  supervisorBundleName,
+  supervisorEntryIndex,
   waitGone,
 } from "./process-identity.ts";
 import { reapSupervisor } from "./processes.ts";
@@ -72,6 +76,27 @@ describe("process identity", async () => {
     assert.equal(parseProcStat(""), undefined, "an empty file (a process gone)");
     assert.equal(parseProcStat("77 (cut short"), undefined);
     assert.equal(parseProcStat("77 (sleep) S 1"), undefined, "a line without field 22");
+  });
+
+  it("knows a supervisor's entry of either build: main.ts (older agents, the fallback) or a bundle", () => {
+    const uid = randomUUID();
+    const bundle = `/opt/turgon/node-agent/.cache/supervisor/${supervisorBundleName("0123456789abcdef")}`;
+    const options = JSON.stringify({ uid, stateDir: "/var/lib/turgon/agent" });
+    for (const entry of ["/checkout/node-agent/src/supervisor/main.ts", bundle]) {
+      assert.equal(isSupervisorEntry(entry), true, entry);
+      const cmdline = ["node", "--max-semi-space-size=1", entry, options].join("\0");
+      assert.equal(supervisorEntryIndex(cmdline), 2);
+      assert.equal(isSupervisorCommand(cmdline, uid), true);
+      assert.equal(isSupervisorCommand(cmdline, randomUUID()), false, "another sandbox's");
+    }
+    for (const other of [
+      "/tmp/turgon-supervisor-0123456789abcdef.sock",
+      "/x/turgon-supervisor.0123456789abcdef.mjs.123.tmp",
+      "/x/turgon-supervisor.0123.mjs",
+      "/checkout/node-agent/src/main.ts",
+    ])
+      assert.equal(isSupervisorEntry(other), false, other);
+    assert.equal(supervisorEntryIndex(["node", "agent.ts", options].join("\0")), -1);
   });
 
   it("reads a real process whose name has spaces and parentheses", async () => {

@@ -14,8 +14,25 @@ import { readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
-/** What a supervisor's command line holds (its entry), in any build's checkout. */
+/** What the command line of a supervisor run from TypeScript holds (its entry), in any build's checkout. */
 export const SUPERVISOR_MARK = "supervisor/main.ts";
+/** A supervisor bundle's file name: `turgon-supervisor.<16 hex of its content>.mjs` (see `bundle.ts`). */
+const BUNDLE_NAME = /(?:^|\/)turgon-supervisor\.[0-9a-f]{16}\.mjs$/;
+
+/** The file name of the supervisor bundle whose content hashes to `hash` (16 hex digits). */
+export const supervisorBundleName = (hash: string) => `turgon-supervisor.${hash}.mjs`;
+
+/**
+ * Whether a command-line argument is a supervisor's entry: `main.ts` (older
+ * builds, and the fallback) or a bundle. An upgraded agent meets both.
+ */
+export const isSupervisorEntry = (arg: string) =>
+  arg.endsWith(SUPERVISOR_MARK) || BUNDLE_NAME.test(arg);
+
+/** Whether a command line (NUL-separated, as /proc gives it) is a supervisor's; the index of its entry, or -1. */
+export function supervisorEntryIndex(cmdline: string): number {
+  return cmdline.split("\0").findIndex(isSupervisorEntry);
+}
 /** What a QEMU's command line holds (`qemu-system-x86_64`, `qemu-system-aarch64`). */
 export const QEMU_MARK = "qemu-system";
 
@@ -77,19 +94,35 @@ export async function isProcess(
   marks: string[],
   startTime?: number,
 ): Promise<boolean> {
+  return isProcessWhere(pid, (cmdline) => marks.every((mark) => cmdline.includes(mark)), startTime);
+}
+
+/**
+ * True while `pid` runs (not a zombie), `matches` its command line
+ * (NUL-separated) and, when `startTime` is given, it started then.
+ */
+export async function isProcessWhere(
+  pid: number,
+  matches: (cmdline: string) => boolean,
+  startTime?: number,
+): Promise<boolean> {
   const stat = await procStat(pid);
   if (!stat || stat.state === "Z") return false;
   if (startTime !== undefined && stat.startTime !== startTime) return false;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-  return marks.every((mark) => cmdline.includes(mark));
+  return matches(cmdline);
 }
+
+/** Whether a command line is a supervisor's (either entry), and, when given, the one of `uid`. */
+export const isSupervisorCommand = (cmdline: string, uid?: string) =>
+  supervisorEntryIndex(cmdline) >= 0 && (uid === undefined || cmdline.includes(uid));
 
 /**
  * True while `pid` is the supervisor of `uid`: of any build (an upgraded
  * agent finds its predecessor's), never a reused pid.
  */
 export const isSupervisor = (pid: number, uid: string, startTime?: number) =>
-  isProcess(pid, [SUPERVISOR_MARK, uid], startTime);
+  isProcessWhere(pid, (cmdline) => isSupervisorCommand(cmdline, uid), startTime);
 
 /** True while `pid` is a live QEMU (that started at `startTime`, when given). */
 export const isQemu = (pid: number, startTime?: number) => isProcess(pid, [QEMU_MARK], startTime);

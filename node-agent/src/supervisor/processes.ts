@@ -8,6 +8,7 @@ import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SupervisorRecord } from "@turgon/api/supervisor";
 import type { Logger } from "../logger.ts";
+import { supervisorEntry } from "./bundle.ts";
 import { SupervisorClient } from "./client.ts";
 import {
   FRONT_PORT_IN_USE_EXIT,
@@ -17,8 +18,6 @@ import {
 } from "./config.ts";
 import { isQemu, isSupervisor, killAndWait, signalIf, waitGone } from "./process-identity.ts";
 import { readSupervisorRecord } from "./record.ts";
-
-const ENTRY = new URL("./main.ts", import.meta.url).pathname;
 
 /**
  * V8 flags for supervisors: a small young generation and a capped old one.
@@ -41,6 +40,14 @@ export class FrontPortInUse extends SupervisorStartError {
   }
 }
 
+/** How a supervisor process is run. */
+export interface SupervisorLaunch {
+  /** V8 flags: SUPERVISOR_NODE_FLAGS by default. */
+  nodeFlags?: string[];
+  /** The entry: the bundle (built once, `supervisorEntry`) by default, or `main.ts`. */
+  entry?: string;
+}
+
 /**
  * Starts the supervisor of one sandbox, in a session of its own (so neither
  * the agent's signals nor its exit reach it), logging to its directory;
@@ -48,8 +55,10 @@ export class FrontPortInUse extends SupervisorStartError {
  */
 export async function launchSupervisor(
   options: SupervisorOptions,
-  nodeFlags: string[] = SUPERVISOR_NODE_FLAGS,
+  launch: SupervisorLaunch = {},
 ): Promise<SupervisorClient> {
+  const nodeFlags = launch.nodeFlags ?? SUPERVISOR_NODE_FLAGS;
+  const entry = launch.entry ?? (await supervisorEntry());
   const paths = supervisorPaths(options.stateDir, options.uid);
   await mkdir(supervisorsDir(options.stateDir), { recursive: true, mode: 0o700 });
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
@@ -57,7 +66,7 @@ export async function launchSupervisor(
   let exited: string | undefined;
   let exitCode: number | null = null;
   try {
-    const child = spawn(process.execPath, [...nodeFlags, ENTRY, JSON.stringify(options)], {
+    const child = spawn(process.execPath, [...nodeFlags, entry, JSON.stringify(options)], {
       detached: true,
       stdio: ["ignore", logFile.fd, logFile.fd],
       env: process.env,
