@@ -38,12 +38,16 @@ function find(all: Manifest[], kind: string, name: string): Manifest {
 type Any = any;
 
 describe("the chart", () => {
-  it("has one version: Chart.yaml's version and appVersion are charts/package.json's", async () => {
+  it("has one version: Chart.yaml's version and appVersion are charts/package.json's, and the node agent reports it", async () => {
     const chart = parse(await readFile(join(CHART_DIR, "Chart.yaml"), "utf8"));
     const pkg = JSON.parse(await readFile(join(CHART_DIR, "../package.json"), "utf8"));
     assert.equal(chart.apiVersion, "v2", "Helm 3 users can install it too");
     assert.equal(chart.version, pkg.version);
     assert.equal(chart.appVersion, pkg.version);
+    // The agent's version (its SandboxNode's agentVersion, and what its supervisors
+    // report) is its own package's, so that a changed build can say so.
+    const agent = JSON.parse(await readFile(join(REPO_ROOT, "node-agent/package.json"), "utf8"));
+    assert.equal(agent.version, pkg.version, "node-agent/package.json's version is the release's");
   });
 
   it("passes helm lint, with the defaults and with each ci values file", async () => {
