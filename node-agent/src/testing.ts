@@ -1,4 +1,6 @@
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { INGRESS_TICKET_HEADER, SANDBOX_HEADER, signIngressTicket } from "@turgon/api/agent";
@@ -143,6 +145,51 @@ export async function guestFacts(
   );
   const [bootId, uptime, markerPid, content] = stdout.trim().split("\n");
   return { bootId, uptime: Number(uptime), marker: markerPid, kept: content };
+}
+
+/**
+ * A running VM with something to lose, made through an agent's API: a
+ * sandbox of the test guest image, a file `/srv/kept.txt` holding `text`,
+ * and a background marker process. Returns how to reach it and its facts
+ * before whatever the test does to the agent.
+ */
+export async function bootMarkedSandbox(
+  call: ReturnType<typeof agentApiCaller>,
+  name: string,
+  text: string,
+) {
+  const uid = randomUUID();
+  const observe = async () =>
+    (await call("GET", `/v1/sandboxes/${uid}`)).json as { phase: string; startedAt?: string };
+  const exec = async (command: string) => {
+    const { status, json } = await call("POST", `/v1/sandboxes/${uid}/exec`, { command });
+    assert.equal(status, 200, JSON.stringify(json));
+    return json as { exitCode: number; stdout: string; stderr: string };
+  };
+  const facts = () => guestFacts(exec, "/srv/kept.txt");
+  const created = await call("PUT", `/v1/sandboxes/${uid}`, {
+    uid,
+    name,
+    namespace: "team-a",
+    generation: 1,
+    image: testEnvironment().guestImage,
+    resources: { cpus: 1, memoryMiB: 256 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const deadline = Date.now() + 120_000;
+  let observed = await observe();
+  while (observed.phase !== "Running" && Date.now() < deadline) {
+    await sleep(250);
+    observed = await observe();
+  }
+  assert.equal(observed.phase, "Running", JSON.stringify(observed));
+  assert.ok(observed.startedAt);
+  await exec(`echo ${text} > /srv/kept.txt`);
+  await exec(startGuestMarker());
+  const before = await facts();
+  assert.equal(before.kept, text);
+  assert.ok(before.marker, "the background process runs");
+  return { uid, observe, exec, facts, observed, before };
 }
 
 /** Guest-side test servers (HTTP echo, WebSocket echo) for routing tests. */

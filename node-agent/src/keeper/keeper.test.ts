@@ -7,7 +7,7 @@
  * stops the agent and the keeper, and leaves the supervisor running.
  */
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,6 @@ import {
   kubectl,
   type ScratchRedis,
   startScratchRedis,
-  testEnvironment,
   uniqueName,
 } from "@turgon/dev/testing";
 import { SupervisorClient } from "../supervisor/client.ts";
@@ -29,9 +28,8 @@ import { readSupervisorRecord } from "../supervisor/record.ts";
 import {
   type AgentProcess,
   agentApiCaller,
-  guestFacts,
+  bootMarkedSandbox,
   startAgentProcess,
-  startGuestMarker,
   stopSupervisors,
   testAgentFlags,
 } from "../testing.ts";
@@ -45,11 +43,6 @@ interface LogLine {
   agentPid?: number;
   code?: number | null;
   signal?: string | null;
-}
-
-interface Observed {
-  phase: string;
-  startedAt?: string;
 }
 
 describe("the keeper: an agent crash is a process restart, and the VMs stay", async () => {
@@ -120,36 +113,11 @@ describe("the keeper: an agent crash is a process restart, and the VMs stay", as
       "the keeper runs the agent as a process of its own",
     );
 
-    const uid = randomUUID();
-    const observe = async () => (await call("GET", `/v1/sandboxes/${uid}`)).json as Observed;
-    const exec = async (command: string) => {
-      const { status, json } = await call("POST", `/v1/sandboxes/${uid}/exec`, { command });
-      assert.equal(status, 200, JSON.stringify(json));
-      return json as { exitCode: number; stdout: string; stderr: string };
-    };
-    const facts = () => guestFacts(exec, "/srv/kept.txt");
-    const created = await call("PUT", `/v1/sandboxes/${uid}`, {
-      uid,
-      name: "keeper",
-      namespace: "team-a",
-      generation: 1,
-      image: testEnvironment().guestImage,
-      resources: { cpus: 1, memoryMiB: 256 },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.json));
-    const deadline = Date.now() + 120_000;
-    let observed = await observe();
-    while (observed.phase !== "Running" && Date.now() < deadline) {
-      await sleep(250);
-      observed = await observe();
-    }
-    assert.equal(observed.phase, "Running", JSON.stringify(observed));
-    assert.ok(observed.startedAt);
-    await exec("echo kept-across-crashes > /srv/kept.txt");
-    await exec(startGuestMarker());
-    const before = await facts();
-    assert.equal(before.kept, "kept-across-crashes");
-    assert.ok(before.marker, "the background process runs");
+    const { uid, observe, exec, facts, observed, before } = await bootMarkedSandbox(
+      call,
+      "keeper",
+      "kept-across-crashes",
+    );
     const record = await readSupervisorRecord(supervisorPaths(stateDir, uid).dir);
     assert.ok(record?.qemuPid, "the supervisor recorded its QEMU");
     const { pid: supervisorPid, qemuPid, qemuStartTime } = record;

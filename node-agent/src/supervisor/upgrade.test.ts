@@ -8,27 +8,24 @@
  * B's DELETE stops the old build's supervisor and its QEMU.
  */
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { access, cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "@turgon/dev/ports";
 import {
   installCrds,
   kubectl,
   type ScratchRedis,
   startScratchRedis,
-  testEnvironment,
   uniqueName,
 } from "@turgon/dev/testing";
 import {
   type AgentProcess,
   agentApiCaller,
-  guestFacts,
+  bootMarkedSandbox,
   startAgentProcess,
-  startGuestMarker,
   stopSupervisors,
   testAgentFlags,
 } from "../testing.ts";
@@ -43,11 +40,6 @@ const REPOSITORY = new URL("../../../", import.meta.url).pathname;
 /** Where build B's agent.ts logs its own line: the start of `startAgent`. */
 /** The first line of startAgent's body, whatever its parameters: build B logs its marker there. */
 const ANCHOR = /export async function startAgent\([^)]*\): Promise<RunningAgent> \{\n/;
-
-interface Observed {
-  phase: string;
-  startedAt?: string;
-}
 
 /** A copy of the node agent that differs from this checkout: its version and one log line. */
 async function changedBuild(root: string, version: string, marker: string): Promise<string> {
@@ -125,41 +117,15 @@ describe("supervisors: an upgraded agent re-adopts the VMs of the build before",
   });
 
   it("keeps the VM, its files, processes, boot and startedAt; exec and DELETE work through the new build", async () => {
-    const uid = randomUUID();
-    const observe = async () => (await call("GET", `/v1/sandboxes/${uid}`)).json as Observed;
-    const exec = async (command: string) => {
-      const { status, json } = await call("POST", `/v1/sandboxes/${uid}/exec`, { command });
-      assert.equal(status, 200, JSON.stringify(json));
-      return json as { exitCode: number; stdout: string; stderr: string };
-    };
-    const facts = () => guestFacts(exec, "/srv/kept.txt");
-
     // Agent A, this checkout's build.
     agent = await startAgent(join(WORKSPACE, "src", "main.ts"));
     const versionA = logLines().find((line) => line.msg === "node agent started")?.version;
     assert.ok(versionA, "agent A logs its version");
-    const created = await call("PUT", `/v1/sandboxes/${uid}`, {
-      uid,
-      name: "upgrade",
-      namespace: "team-a",
-      generation: 1,
-      image: testEnvironment().guestImage,
-      resources: { cpus: 1, memoryMiB: 256 },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.json));
-    const deadline = Date.now() + 120_000;
-    let observed = await observe();
-    while (observed.phase !== "Running" && Date.now() < deadline) {
-      await sleep(250);
-      observed = await observe();
-    }
-    assert.equal(observed.phase, "Running", JSON.stringify(observed));
-    assert.ok(observed.startedAt);
-    await exec("echo kept-across-upgrades > /srv/kept.txt");
-    await exec(startGuestMarker());
-    const before = await facts();
-    assert.equal(before.kept, "kept-across-upgrades");
-    assert.ok(before.marker, "the background process runs");
+    const { uid, observe, facts, observed, before } = await bootMarkedSandbox(
+      call,
+      "upgrade",
+      "kept-across-upgrades",
+    );
     const record = await readSupervisorRecord(supervisorPaths(stateDir, uid).dir);
     assert.ok(record?.qemuPid, "the supervisor recorded its QEMU");
     assert.ok(record.qemuStartTime !== undefined, "and its start time");
