@@ -11,6 +11,9 @@ import type { GuestAccess } from "./sandboxes/handle.ts";
 import { supervisorPaths } from "./supervisor/config.ts";
 import { readSupervisorRecord } from "./supervisor/record.ts";
 
+/** What every simulated sandbox's shared loopback backend answers (benchmarks find it by it). */
+export { SIMULATED_RESPONSE } from "./vm/simulated.ts";
+
 /**
  * Flags for an agent under test: its files under `dir`, the test platform's
  * API server, free ports unless given. With `pki` it serves TLS and knows

@@ -36,9 +36,10 @@ import { Agent, request } from "undici";
 
 /** Components as child processes the test owns (see @turgon/dev/stack). */
 export { type RunningProcess, startProcess } from "@turgon/dev/stack";
-
 /** The one bounded wait of the tests (see @turgon/dev/testing). */
 export { eventually } from "@turgon/dev/testing";
+/** The body of a simulated sandbox's backend (see @turgon/node-agent/testing). */
+export { SIMULATED_RESPONSE } from "@turgon/node-agent/testing";
 
 export interface Stack {
   dir: string;
