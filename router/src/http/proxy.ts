@@ -65,11 +65,18 @@ export interface ProxyOptions {
   /** Which sandboxes' fronts failed recently (tests pass one with their own clock). */
   fronts?: FrontHealth;
   /**
-   * Bounds of the pools to fronts and agents: at most 4096 connections in
-   * all (requests beyond wait for one), and 4 idle ones kept per front or
-   * agent port, unless set.
+   * Bounds of the pools, unless set: to fronts (one per sandbox) at most
+   * 4096 connections in all (requests beyond wait for one) and 4 idle ones
+   * kept per front; to agents' ingress ports (each serving a whole node's
+   * sandboxes) at most 4096 in all and 64 idle ones kept per agent, so a
+   * busy node's requests reuse connections instead of each paying for a TLS
+   * handshake.
    */
-  pool?: { maxTotalSockets?: number; maxFreeSockets?: number };
+  pool?: {
+    maxTotalSockets?: number;
+    maxFreeSockets?: number;
+    agents?: { maxTotalSockets?: number; maxFreeSockets?: number };
+  };
 }
 
 type Serve = Extract<Route, { kind: "serve" }>;
@@ -111,6 +118,10 @@ export function createRouterServer(options: ProxyOptions): Server {
     // One upstream per sandbox front, so per-upstream bounds alone add up with the sandboxes.
     maxTotalSockets: options.pool?.maxTotalSockets ?? 4096,
     maxFreeSockets: options.pool?.maxFreeSockets ?? 4,
+    shared: {
+      maxTotalSockets: options.pool?.agents?.maxTotalSockets ?? 4096,
+      maxFreeSockets: options.pool?.agents?.maxFreeSockets ?? 64,
+    },
   });
 
   const decide = async (req: IncomingMessage, upgrade: boolean): Promise<Decision> => {
@@ -208,9 +219,12 @@ export function createRouterServer(options: ProxyOptions): Server {
    */
   const forward = (req: IncomingMessage, route: Serve, path: string): Upstream => {
     const sent = req.headers;
-    const toAgent = upstream(req, sent, route, path, route.agent, (failure, answer) =>
-      answerFailure(failure, req, route, answer),
-    );
+    const toAgent: Upstream = {
+      ...upstream(req, sent, route, path, route.agent, (failure, answer) =>
+        answerFailure(failure, req, route, answer),
+      ),
+      shared: true,
+    };
     const front = route.front;
     if (!front) return toAgent;
     if (fronts.isDown(route.uid, front)) {
