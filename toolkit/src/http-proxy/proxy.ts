@@ -233,6 +233,9 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
 export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
   // Built once, shared by both https pools: without it every new connection
   // parses the key and certificates again (a fifth of the router's CPU under load).
+  // The PEMs themselves stay out of the pools' options: Node's https Agent puts
+  // them in the name it keys its connections by, and builds that name per request.
+  const { ca: _ca, cert: _cert, key: _key, ...tls } = options.tls ?? {};
   const secureContext = options.tls ? createSecureContext(options.tls) : undefined;
   const poolsOf = (bounds: PoolBounds) => {
     const pooling = {
@@ -248,7 +251,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       https: new HttpsAgent({
         ...pooling,
         maxCachedSessions: options.maxCachedSessions ?? 1000,
-        ...options.tls,
+        ...tls,
         ...(secureContext ? { secureContext } : {}),
       }),
     };
