@@ -99,6 +99,17 @@ async function child(
   }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux; USER_HZ is 100). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU time per successful request (µs) the backend's and the ingress servers' processes used in a run. */
+type Measured = LoadResult & { cpuMicros: { backend: number; ingress: number } };
+
 const line = (label: string, r: LoadResult) =>
   `  ${label.padEnd(34)} ${r.perSecond.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   ${r.requests} ok, ${r.errors} errors`;
 const ratio = (label: string, r: LoadResult, base: LoadResult) =>
@@ -138,11 +149,22 @@ export async function fastBackendCase(options: {
     };
     const run = (target: { url: string }, forSeconds: number) =>
       loadTest({ ...target, seconds: forSeconds, concurrency, maxRequests: MAX_REQUESTS });
+    const pids = [backend.process.pid, ingress.process.pid];
+    const measured = async (target: { url: string }): Promise<Measured> => {
+      const before = await Promise.all(pids.map(cpuSeconds));
+      const result = await run(target, seconds);
+      const after = await Promise.all(pids.map(cpuSeconds));
+      const per = (i: number) =>
+        (((after[i] ?? 0) - (before[i] ?? 0)) / Math.max(1, result.requests)) * 1e6;
+      return { ...result, cpuMicros: { backend: per(0), ingress: per(1) } };
+    };
     // Warm every path (pools, JIT) before measuring.
     for (const target of Object.values(targets)) await run(target, 1);
-    const straight = await run(targets.backend, seconds);
-    const viaAgent = await run(targets.agent, seconds);
-    const viaFront = await run(targets.front, seconds);
+    const straight = await measured(targets.backend);
+    const viaAgent = await measured(targets.agent);
+    const viaFront = await measured(targets.front);
+    const cpu = (r: Measured) =>
+      `backend ${r.cpuMicros.backend.toFixed(0)} µs, agent port or front ${r.cpuMicros.ingress.toFixed(0)} µs`;
     const lines = [
       `fast backend (a host-side HTTP server in place of the VM's gateway), ${concurrency} connections, ${seconds} s each, mutual TLS as the router:`,
       line("straight at the backend", straight),
@@ -150,6 +172,10 @@ export async function fastBackendCase(options: {
       line("through the sandbox's front", viaFront),
       ratio("agent port / backend", viaAgent, straight),
       ratio("front / backend", viaFront, straight),
+      "  CPU per request (other load on the machine disturbs this less than req/s):",
+      `    straight at the backend:          ${cpu(straight)}`,
+      `    through the agent's ingress port: ${cpu(viaAgent)}`,
+      `    through the sandbox's front:      ${cpu(viaFront)}`,
     ];
     return { lines, ok: straight.errors + viaAgent.errors + viaFront.errors === 0 };
   } finally {
