@@ -147,8 +147,13 @@ export async function fastBackendCase(options: {
       agent: { url: `https://127.0.0.1:${ingress.serving.ports.agent}/`, ...asRouter },
       front: { url: `https://127.0.0.1:${ingress.serving.ports.front}/`, ...asRouter },
     };
-    const run = (target: { url: string }, forSeconds: number) =>
-      loadTest({ ...target, seconds: forSeconds, concurrency, maxRequests: MAX_REQUESTS });
+    const run = (target: { url: string }, forSeconds: number, connections = concurrency) =>
+      loadTest({
+        ...target,
+        seconds: forSeconds,
+        concurrency: connections,
+        maxRequests: MAX_REQUESTS,
+      });
     const pids = [backend.process.pid, ingress.process.pid];
     const measured = async (target: { url: string }): Promise<Measured> => {
       const before = await Promise.all(pids.map(cpuSeconds));
@@ -163,6 +168,11 @@ export async function fastBackendCase(options: {
     const straight = await measured(targets.backend);
     const viaAgent = await measured(targets.agent);
     const viaFront = await measured(targets.front);
+    // One connection: the latency each hop adds without requests queueing for the CPU.
+    const unloaded: LoadResult[] = [];
+    for (const target of [targets.backend, targets.agent, targets.front])
+      unloaded.push(await run(target, Math.min(seconds, 3), 1));
+    const [one, oneAgent, oneFront] = unloaded as [LoadResult, LoadResult, LoadResult];
     const cpu = (r: Measured) =>
       `backend ${r.cpuMicros.backend.toFixed(0)} µs, agent port or front ${r.cpuMicros.ingress.toFixed(0)} µs`;
     const lines = [
@@ -172,6 +182,7 @@ export async function fastBackendCase(options: {
       line("through the sandbox's front", viaFront),
       ratio("agent port / backend", viaAgent, straight),
       ratio("front / backend", viaFront, straight),
+      `  one connection, p50: backend ${one.p50.toFixed(2)} ms, through the agent's port +${(oneAgent.p50 - one.p50).toFixed(2)} ms, through the front +${(oneFront.p50 - one.p50).toFixed(2)} ms`,
       "  CPU per request (other load on the machine disturbs this less than req/s):",
       `    straight at the backend:          ${cpu(straight)}`,
       `    through the agent's ingress port: ${cpu(viaAgent)}`,

@@ -201,6 +201,14 @@ async function fastBackend(seconds: number, concurrency: number): Promise<boolea
     console.log(`    straight at the backend:  ${cpu(straight)}`);
     console.log(`    through the agent:        ${cpu(viaAgent)}`);
     console.log(`    through router + agent:   ${cpu(viaRouter)}`);
+    // One connection: the latency each hop adds without requests queueing for the CPU.
+    const unloaded: LoadResult[] = [];
+    for (const target of [backend, agent, router])
+      unloaded.push(await loadTest({ ...target, seconds: Math.min(seconds, 3), concurrency: 1 }));
+    const [one, oneAgent, oneRouter] = unloaded as [LoadResult, LoadResult, LoadResult];
+    console.log(
+      `  one connection, p50: backend ${one.p50.toFixed(2)} ms, through the agent +${(oneAgent.p50 - one.p50).toFixed(2)} ms, through router + agent +${(oneRouter.p50 - one.p50).toFixed(2)} ms`,
+    );
     const added = viaRouter.p50 - straight.p50;
     const kept = viaRouter.perSecond / straight.perSecond;
     console.log(
