@@ -10,7 +10,9 @@
  *     run from the supervisor bundle (as the agent runs them) and, with the
  *     front and the flags, from TypeScript (main.ts, the fallback);
  *   - re-adoption: how long a starting agent takes to re-adopt N running
- *     supervisors (`--adopt N`, default `--vms`).
+ *     supervisors (`--adopt N`, default `--vms`);
+ *   - the fast-backend case (fast-backend.ts): a host-side server instead of
+ *     the VM, at 64 connections, through the agent's port and a front.
  *
  * Usage: node node-agent/bench/agent-ingress.ts [--seconds S] [--concurrency C] [--vms N] [--adopt N]
  * (`npm run bench:agent`). Loopback only; every load loop is bounded in time
@@ -42,6 +44,7 @@ import { SUPERVISOR_NODE_FLAGS, stopSupervisors } from "../src/supervisor/proces
 import { SupervisedSandbox } from "../src/supervisor/supervised.ts";
 import { writeGuestFile } from "../src/testing.ts";
 import { VmLauncher } from "../src/vm/launcher.ts";
+import { fastBackendCase } from "./fast-backend.ts";
 
 const { values } = parseArgs({
   options: {
@@ -279,4 +282,6 @@ console.log(
 console.log(
   `re-adoption: ${adopted.length} of ${adoptCount} running supervisors re-adopted in ${adoptMs.toFixed(0)} ms`,
 );
+// Issue 16: what the agent's ingress adds in front of a host-side backend (no TCG), in its own module.
+console.log((await fastBackendCase({ seconds, concurrency: 64 })).lines.join("\n"));
 process.exit(0);

@@ -17,7 +17,9 @@
  *      through the router.
  *
  * Every process (load, router, agent, backend) shares this machine's cores,
- * so the fast case measures CPU cost as much as latency.
+ * so the fast case measures CPU cost as much as latency; it also prints the
+ * CPU time the agent's and the router's processes used per request, which
+ * other load on the machine disturbs less than req/s.
  *
  * Usage: node router/bench/router.ts [--seconds 30] [--concurrency 8]
  *   [--fast-seconds 10] [--fast-concurrency 64] [--skip-fast] [--skip-tcg]
@@ -122,6 +124,37 @@ async function simulatedBackendUrl(stack: Stack): Promise<string> {
   throw new Error(`no simulated backend among the agent's (pid ${pid}) ports: ${ports.join(", ")}`);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+/** USER_HZ: 100 on every Linux this runs on (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
+
+/**
+ * A load run, with the CPU time each of `processes` used during it, per
+ * successful request (µs): what each hop costs, which holds better than
+ * req/s when other work shares the cores.
+ */
+async function measured(
+  run: () => Promise<LoadResult>,
+  processes: Record<string, number | undefined>,
+): Promise<LoadResult & { cpuMicros: Record<string, number> }> {
+  const before = await Promise.all(Object.values(processes).map(cpuSeconds));
+  const result = await run();
+  const after = await Promise.all(Object.values(processes).map(cpuSeconds));
+  const cpuMicros = Object.fromEntries(
+    Object.keys(processes).map((name, i) => [
+      name,
+      (((after[i] ?? 0) - (before[i] ?? 0)) / Math.max(1, result.requests)) * 1e6,
+    ]),
+  );
+  return { ...result, cpuMicros };
+}
+
 const line = (label: string, r: LoadResult) =>
   `  ${label.padEnd(26)} ${r.perSecond.toFixed(1).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   ${r.requests} ok, ${r.errors} errors`;
 const ratios = (label: string, r: LoadResult, base: LoadResult) =>
@@ -148,9 +181,10 @@ async function fastBackend(seconds: number, concurrency: number): Promise<boolea
         (r) => r.requests > 0 && r.errors === 0,
         30_000,
       );
-    const straight = await run(backend);
-    const viaAgent = await run(agent);
-    const viaRouter = await run(router);
+    const processes = { agent: stack.agent.child.pid, router: stack.router.child.pid };
+    const straight = await measured(() => run(backend), processes);
+    const viaAgent = await measured(() => run(agent), processes);
+    const viaRouter = await measured(() => run(router), processes);
     console.log(
       `\nFast backend (the simulated runtime's loopback server in the agent's process), ${concurrency} connections, ${seconds} s each:`,
     );
@@ -159,6 +193,22 @@ async function fastBackend(seconds: number, concurrency: number): Promise<boolea
     console.log(line("through router + agent", viaRouter));
     console.log(ratios("agent / backend", viaAgent, straight));
     console.log(ratios("router+agent / backend", viaRouter, straight));
+    const cpu = (r: typeof straight) =>
+      `agent's process ${r.cpuMicros.agent?.toFixed(0)} µs, router ${r.cpuMicros.router?.toFixed(0)} µs`;
+    console.log(
+      "  CPU per request (the backend runs in the agent's process, so its share is the first line's):",
+    );
+    console.log(`    straight at the backend:  ${cpu(straight)}`);
+    console.log(`    through the agent:        ${cpu(viaAgent)}`);
+    console.log(`    through router + agent:   ${cpu(viaRouter)}`);
+    // One connection: the latency each hop adds without requests queueing for the CPU.
+    const unloaded: LoadResult[] = [];
+    for (const target of [backend, agent, router])
+      unloaded.push(await loadTest({ ...target, seconds: Math.min(seconds, 3), concurrency: 1 }));
+    const [one, oneAgent, oneRouter] = unloaded as [LoadResult, LoadResult, LoadResult];
+    console.log(
+      `  one connection, p50: backend ${one.p50.toFixed(2)} ms, through the agent +${(oneAgent.p50 - one.p50).toFixed(2)} ms, through router + agent +${(oneRouter.p50 - one.p50).toFixed(2)} ms`,
+    );
     const added = viaRouter.p50 - straight.p50;
     const kept = viaRouter.perSecond / straight.perSecond;
     console.log(

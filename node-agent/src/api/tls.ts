@@ -1,3 +1,4 @@
+import { constants } from "node:crypto";
 import { unwatchFile, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createSecureContext, type SecureContextOptions, type TlsOptions } from "node:tls";
@@ -14,7 +15,10 @@ export interface AgentTls {
 /**
  * Server options for the agent's API and ingress ports. A client
  * certificate is asked for but not demanded at the handshake, so probes
- * still reach /healthz; each route then decides who may call it.
+ * still reach /healthz; each route then decides who may call it. A TLS 1.2
+ * client may not renegotiate (Node allows it by default): a connection
+ * keeps the certificate of its handshake, which is what the caller of its
+ * first request is remembered by (`auth.ts`).
  */
 export function tlsServerOptions(tls: AgentTls): TlsOptions & SecureContextOptions {
   return {
@@ -24,6 +28,7 @@ export function tlsServerOptions(tls: AgentTls): TlsOptions & SecureContextOptio
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: "TLSv1.2",
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   };
 }
 

@@ -749,6 +749,69 @@ describe("createHttpProxy: pools fit for one upstream per sandbox", () => {
     assert.deepEqual(events, ["a holding", "a answers", "b connected", "b served"]);
   });
 
+  it("at maxTotalSockets, closes another upstream's idle connection for a new upstream instead of waiting for its idle timeout", async () => {
+    const a = counting((_req, res) => res.end("a"));
+    const b = counting((_req, res) => res.end("b"));
+    const ports = { a: await listen(a.server), b: await listen(b.server) };
+    // Idle connections kept for a minute: a request waiting for one to time out would fail the bound below.
+    const { port } = await front((req) => to(req.url === "/a" ? ports.a : ports.b)(req), {
+      maxTotalSockets: 1,
+      freeSocketTimeoutMs: 60_000,
+    });
+    assert.equal((await get(port, "/a")).body, "a");
+    await eventually(
+      "A's connection idle in the pool",
+      () => a.open.size,
+      (n) => n === 1,
+      5_000,
+      10,
+    );
+    assert.equal((await within(5_000, "B's answer", get(port, "/b"))).body, "b");
+    await eventually(
+      "A's idle connection closed",
+      () => a.open.size,
+      (n) => n === 0,
+      5_000,
+      10,
+    );
+    // And back: B's idle connection gives way to A.
+    assert.equal((await within(5_000, "A's answer", get(port, "/a"))).body, "a");
+    await eventually(
+      "B's idle connection closed",
+      () => b.open.size,
+      (n) => n === 0,
+      5_000,
+      10,
+    );
+  });
+
+  it("pools shared upstreams apart, with their own bounds", async () => {
+    const held: ServerResponse[] = [];
+    const { server, open } = counting((_req, res) => {
+      held.push(res);
+      if (held.length === 12) for (const r of held) r.end("ok");
+    });
+    const upstreamPort = await listen(server);
+    // The per-sandbox pool keeps 1 idle connection; the shared one keeps 8.
+    const { port } = await front(to(upstreamPort, { shared: true }), {
+      maxFreeSockets: 1,
+      shared: { maxFreeSockets: 8, maxTotalSockets: 64 },
+    });
+    const answers = await within(
+      10_000,
+      "12 answers",
+      Promise.all(Array.from({ length: 12 }, (_, i) => get(port, `/${i}`))),
+    );
+    assert.ok(answers.every((a) => a.body === "ok"));
+    await eventually(
+      "idle connections down to 8",
+      () => open.size,
+      (n) => n === 8,
+      5_000,
+      20,
+    );
+  });
+
   it("closes an idle pooled connection after freeSocketTimeoutMs, never one in use", async () => {
     const { server, open } = counting((req, res) => {
       if (req.url !== "/slow") return res.end("fast");

@@ -1,5 +1,6 @@
 import {
   type ClientRequest,
+  type ClientRequestArgs,
   Agent as HttpAgent,
   type IncomingHttpHeaders,
   type IncomingMessage,
@@ -78,22 +79,22 @@ export interface Upstream {
    * truncated body for a whole one.
    */
   onFailure(failure: ProxyFailure, answer?: ServerResponse | Socket): void;
+  /**
+   * Pooled with the other shared upstreams (`HttpProxyOptions.shared`): one
+   * port serving many sandboxes, such as a node agent's ingress port.
+   */
+  shared?: boolean;
 }
 
-export interface HttpProxyOptions {
-  /** How long a new upstream connection may take before the client gets a 504. */
-  connectTimeoutMs: number;
-  /** How long the upstream may take to send its response head, from having a connection; none when unset. */
-  headersTimeoutMs?: number;
-  /** Client TLS for https upstreams: certificate, key, CA. */
-  tls?: HttpsAgentOptions;
+/** How many connections a pool holds (one for http, one for https upstreams). */
+export interface PoolBounds {
   /** Most connections per upstream (host and port), 256 unless set. */
   maxSockets?: number;
   /**
-   * Most connections across all upstreams, per pool (http, https); none
-   * unless set. A caller with one upstream per sandbox sets it, so many
-   * sandboxes cannot add up to `maxSockets` each. Requests beyond it wait
-   * for a socket (the connect timeout starts only once one is assigned).
+   * Most connections across all upstreams of the pool; none unless set. A
+   * caller with one upstream per sandbox sets it, so many sandboxes cannot
+   * add up to `maxSockets` each. Requests beyond it wait for a socket (the
+   * connect timeout starts only once one is assigned).
    */
   maxTotalSockets?: number;
   /**
@@ -102,6 +103,24 @@ export interface HttpProxyOptions {
    * their TLS state) per sandbox rather than per node.
    */
   maxFreeSockets?: number;
+}
+
+/** The bounds given at the top level are those of the pool of upstreams not marked `shared`. */
+export interface HttpProxyOptions extends PoolBounds {
+  /** How long a new upstream connection may take before the client gets a 504. */
+  connectTimeoutMs: number;
+  /** How long the upstream may take to send its response head, from having a connection; none when unset. */
+  headersTimeoutMs?: number;
+  /** Client TLS for https upstreams: certificate, key, CA. */
+  tls?: HttpsAgentOptions;
+  /**
+   * Bounds of a separate pool for upstreams marked `shared`, whose requests
+   * come from many sandboxes (a node agent's ingress port): its idle
+   * connections are kept as one busy upstream needs them, while the
+   * per-sandbox pool keeps few per sandbox. The same defaults unless set;
+   * `maxTotalSockets` of each pool bounds the sum.
+   */
+  shared?: PoolBounds;
   /** How long an idle pooled connection is kept, 30 s unless set (sooner when the upstream's Keep-Alive hint says so). */
   freeSocketTimeoutMs?: number;
   /**
@@ -119,6 +138,41 @@ export interface HttpProxy {
   ws(req: IncomingMessage, client: Socket, head: Buffer, upstream: Upstream): void;
   /** Closes the pooled upstream connections. */
   close(): void;
+}
+
+/** What Node's Agent has but does not declare. */
+interface AgentInternals {
+  totalSocketCount: number;
+  addRequest(req: ClientRequest, options: ClientRequestArgs): void;
+}
+
+/**
+ * A pool that is full of idle connections makes room: Node's Agent counts
+ * idle sockets towards `maxTotalSockets` and never closes one for another
+ * upstream, so a request to a new upstream would wait until some idle
+ * socket timed out (30 s). At the bound, a request for an upstream with no
+ * idle socket of its own closes the longest-idle one of another upstream,
+ * and the Agent opens one for the waiting request as that one closes.
+ */
+function makeRoomForNewUpstreams(agent: HttpAgent): void {
+  const internals = agent as unknown as AgentInternals;
+  const addRequest = internals.addRequest;
+  internals.addRequest = (req, options) => {
+    if (internals.totalSocketCount >= agent.maxTotalSockets) {
+      const name = agent.getName({
+        ...options,
+        ...(agent as unknown as { options: object }).options,
+      });
+      if (!agent.freeSockets[name]?.length)
+        for (const [other, sockets] of Object.entries(agent.freeSockets)) {
+          const idle = other === name ? undefined : sockets?.[0];
+          if (!idle) continue;
+          idle.destroy();
+          break;
+        }
+    }
+    addRequest.call(agent, req, options);
+  };
 }
 
 /** One request in flight: what the callbacks of the shared proxy server need to know of it. */
@@ -177,25 +231,38 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
  * unfiltered.
  */
 export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
-  const pooling = {
-    keepAlive: true,
-    maxSockets: options.maxSockets ?? 256,
-    maxFreeSockets: options.maxFreeSockets ?? 16,
-    ...(options.maxTotalSockets ? { maxTotalSockets: options.maxTotalSockets } : {}),
-    // An Agent's `timeout` ends only its free sockets; one in use is never cut by it.
-    timeout: options.freeSocketTimeoutMs ?? 30_000,
+  // Built once, shared by both https pools: without it every new connection
+  // parses the key and certificates again (a fifth of the router's CPU under load).
+  // The PEMs themselves stay out of the pools' options: Node's https Agent puts
+  // them in the name it keys its connections by, and builds that name per request.
+  const { ca: _ca, cert: _cert, key: _key, ...tls } = options.tls ?? {};
+  const secureContext = options.tls ? createSecureContext(options.tls) : undefined;
+  const poolsOf = (bounds: PoolBounds) => {
+    const pooling = {
+      keepAlive: true,
+      maxSockets: bounds.maxSockets ?? 256,
+      maxFreeSockets: bounds.maxFreeSockets ?? 16,
+      ...(bounds.maxTotalSockets ? { maxTotalSockets: bounds.maxTotalSockets } : {}),
+      // An Agent's `timeout` ends only its free sockets; one in use is never cut by it.
+      timeout: options.freeSocketTimeoutMs ?? 30_000,
+    };
+    const pool = {
+      http: new HttpAgent(pooling),
+      https: new HttpsAgent({
+        ...pooling,
+        maxCachedSessions: options.maxCachedSessions ?? 1000,
+        ...tls,
+        ...(secureContext ? { secureContext } : {}),
+      }),
+    };
+    if (bounds.maxTotalSockets) {
+      makeRoomForNewUpstreams(pool.http);
+      makeRoomForNewUpstreams(pool.https);
+    }
+    return pool;
   };
-  const pools = {
-    http: new HttpAgent(pooling),
-    https: new HttpsAgent({
-      ...pooling,
-      maxCachedSessions: options.maxCachedSessions ?? 1000,
-      ...options.tls,
-      // Built once: without it every new connection parses the key and
-      // certificates again (a fifth of the router's CPU under load).
-      ...(options.tls ? { secureContext: createSecureContext(options.tls) } : {}),
-    }),
-  };
+  const pools = poolsOf(options);
+  const sharedPools = options.shared ? poolsOf(options.shared) : pools;
   const exchanges = new WeakMap<IncomingMessage, Exchange>();
   const tunnels = new WeakMap<Socket, Exchange>();
   const server = createProxyServer({
@@ -340,7 +407,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       // The path exactly as given: http-proxy-3 otherwise re-parses it as a URL, resolving
       // dot segments and backslashes, so the upstream would not get what the caller checked.
       toProxy: true,
-      agent: secure ? pools.https : pools.http,
+      agent: (upstream.shared ? sharedPools : pools)[secure ? "https" : "http"],
       // A fresh object each time (http-proxy-3 builds the request on it). Verify the upstream by its
       // own name, not the client's Host (Node's default); an IP address has no name to send.
       ssl: secure ? { servername: isIP(host) ? "" : host } : {},
@@ -375,8 +442,10 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       server.ws(req, client, head, target(upstream));
     },
     close() {
-      pools.http.destroy();
-      pools.https.destroy();
+      for (const pool of new Set([pools, sharedPools])) {
+        pool.http.destroy();
+        pool.https.destroy();
+      }
     },
   };
 }
