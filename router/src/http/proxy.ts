@@ -192,7 +192,7 @@ export function createRouterServer(options: ProxyOptions): Server {
   const decideAwake = async (
     req: IncomingMessage,
     upgrade: boolean,
-    signal: AbortSignal,
+    answer: ServerResponse | Socket,
   ): Promise<Exclude<Decision, { kind: "wake" }>> => {
     const decision = await decide(req, upgrade);
     if (decision.kind !== "wake") return decision;
@@ -205,7 +205,12 @@ export function createRouterServer(options: ProxyOptions): Server {
     };
     if (!options.waker) return { kind: "refuse", refusal: asleep };
     const label = hostLabel(req.headers.host, options.domain) as string;
-    const refusal = await options.waker.hold(decision.route, label, signal);
+    // A client that leaves gives its place back (only held requests pay for this).
+    const gone = new AbortController();
+    const leave = () => gone.abort();
+    answer.once("close", leave);
+    const refusal = await options.waker.hold(decision.route, label, gone.signal);
+    answer.off("close", leave);
     if (refusal) return { kind: "refuse", refusal };
     const again = await decide(req, upgrade);
     return again.kind === "wake" ? { kind: "refuse", refusal: asleep } : again;
@@ -403,9 +408,7 @@ export function createRouterServer(options: ProxyOptions): Server {
       metrics.requests.inc({ code: `${code[0]}xx`, kind: "http" });
       metrics.seconds.observe({ code }, (performance.now() - started) / 1000);
     });
-    const gone = new AbortController();
-    res.once("close", () => gone.abort());
-    const decision = await decideAwake(req, false, gone.signal);
+    const decision = await decideAwake(req, false, res);
     if (decision.kind === "refuse") {
       metrics.errors.inc({ reason: decision.refusal.reason });
       return refuse(req, res, decision.refusal);
@@ -453,9 +456,7 @@ export function createRouterServer(options: ProxyOptions): Server {
   });
 
   const tunnel = async (req: IncomingMessage, client: Socket, head: Buffer) => {
-    const gone = new AbortController();
-    client.once("close", () => gone.abort());
-    const decision = await decideAwake(req, true, gone.signal);
+    const decision = await decideAwake(req, true, client);
     if (decision.kind !== "forward") {
       const refusal: Refusal =
         decision.kind === "refuse"
