@@ -15,6 +15,9 @@
  *   2. TCG guest (`--seconds`, `--concurrency`, default 30 s at 8): python
  *      http.server in a real VM, straight at the agent's ingress port and
  *      through the router.
+ *   3. Wake on request (`--wake-samples`, default 3): the first GET after a
+ *      suspend, held by the router while it resumes the sandbox, next to a
+ *      plain resume (bench/wake.ts).
  *
  * Every process (load, router, agent, backend) shares this machine's cores,
  * so the fast case measures CPU cost as much as latency; it also prints the
@@ -22,7 +25,8 @@
  * other load on the machine disturbs less than req/s.
  *
  * Usage: node router/bench/router.ts [--seconds 30] [--concurrency 8]
- *   [--fast-seconds 10] [--fast-concurrency 64] [--skip-fast] [--skip-tcg]
+ *   [--fast-seconds 10] [--fast-concurrency 64] [--wake-samples 3]
+ *   [--skip-fast] [--skip-tcg] [--skip-wake]
  * (`npm run bench:router`). Loopback only; bounded in time and count.
  */
 import { execFile } from "node:child_process";
@@ -35,6 +39,7 @@ import { globalSetup, globalTeardown } from "@turgon/dev/testing/platform";
 import { eventually, SIMULATED_RESPONSE, type Stack, startStack } from "@turgon/operator/testing";
 import { type LoadResult, loadTest } from "@turgon/toolkit/bench";
 import { request } from "undici";
+import { wakeBench } from "./wake.ts";
 
 const { values } = parseArgs({
   options: {
@@ -44,6 +49,8 @@ const { values } = parseArgs({
     "fast-concurrency": { type: "string", default: "64" },
     "skip-fast": { type: "boolean", default: false },
     "skip-tcg": { type: "boolean", default: false },
+    "wake-samples": { type: "string", default: "3" },
+    "skip-wake": { type: "boolean", default: false },
   },
 });
 const MAX_REQUESTS = 1_000_000;
@@ -265,6 +272,7 @@ try {
       (await fastBackend(Number(values["fast-seconds"]), Number(values["fast-concurrency"]))) && ok;
   if (!values["skip-tcg"])
     ok = (await tcgGuest(Number(values.seconds), Number(values.concurrency))) && ok;
+  if (!values["skip-wake"]) ok = (await wakeBench(Number(values["wake-samples"]))) && ok;
   if (!ok) process.exitCode = 1;
 } finally {
   await globalTeardown();

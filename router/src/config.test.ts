@@ -34,6 +34,14 @@ describe("router configuration", () => {
     assert.equal(config["external-tls"], false);
     assert.deepEqual(config["trusted-proxies"], [], "no proxy is trusted unless configured");
     assert.equal(servesHttps(config), false);
+    assert.deepEqual(
+      [
+        config["wake-timeout-seconds"],
+        config["wake-max-held"],
+        config["wake-max-held-per-sandbox"],
+      ],
+      [50, 1024, 64],
+    );
   });
 
   it("reads TLS in front and trusted proxies", () => {
@@ -77,6 +85,16 @@ describe("router configuration", () => {
     );
     bad(["--ssh-users-secret", "no-slash"], /--ssh-users-secret .*namespace\/name/);
     bad(["--agent-connect-timeout-ms", "5"], /--agent-connect-timeout-ms/);
+    bad(
+      ["--wake-timeout-seconds", "0"],
+      /--wake-timeout-seconds \(TURGON_ROUTER_WAKE_TIMEOUT_SECONDS\)/,
+    );
+    bad(["--wake-timeout-seconds", "a minute"], /--wake-timeout-seconds/);
+    bad(["--wake-max-held", "0"], /--wake-max-held \(TURGON_ROUTER_WAKE_MAX_HELD\)/);
+    bad(
+      ["--wake-max-held", "10", "--wake-max-held-per-sandbox", "11"],
+      /--wake-max-held-per-sandbox .*must not exceed --wake-max-held/,
+    );
     bad(
       ["--session-ttl-seconds", "10"],
       /--session-ttl-seconds \(TURGON_ROUTER_SESSION_TTL_SECONDS\)/,

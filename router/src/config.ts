@@ -86,6 +86,19 @@ const OPTIONS = {
     description:
       "namespace/name of the Secret whose *.json keys list the SSH users (the dashboard keeps users.json); followed live",
   },
+  "wake-timeout-seconds": {
+    env: "TURGON_ROUTER_WAKE_TIMEOUT_SECONDS",
+    description:
+      "how long a request to a suspended sandbox with wakeOnRequest is held while it resumes, before 503 + Retry-After (default 50: a TCG resume takes 8-20 s, and it stays below the 60 s idle timeout of common load balancers)",
+  },
+  "wake-max-held": {
+    env: "TURGON_ROUTER_WAKE_MAX_HELD",
+    description: "requests held for waking sandboxes at once, in all; beyond it 503 (default 1024)",
+  },
+  "wake-max-held-per-sandbox": {
+    env: "TURGON_ROUTER_WAKE_MAX_HELD_PER_SANDBOX",
+    description: "requests held for one waking sandbox at once; beyond it 503 (default 64)",
+  },
   "sandbox-selector": {
     env: "TURGON_ROUTER_SANDBOX_SELECTOR",
     description: "route only Sandboxes matching this label selector",
@@ -143,6 +156,9 @@ export const RouterConfig = z
       .string()
       .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name")
       .optional(),
+    "wake-timeout-seconds": z.coerce.number().int().min(1).max(600).default(50),
+    "wake-max-held": z.coerce.number().int().min(1).max(100_000).default(1024),
+    "wake-max-held-per-sandbox": z.coerce.number().int().min(1).max(100_000).default(64),
     "sandbox-selector": labelSelector.optional(),
     "node-selector": labelSelector.optional(),
   })
@@ -163,6 +179,10 @@ export const RouterConfig = z
       path: ["ssh-host-key-file"],
     },
   )
+  .refine((c) => c["wake-max-held-per-sandbox"] <= c["wake-max-held"], {
+    message: "must not exceed --wake-max-held",
+    path: ["wake-max-held-per-sandbox"],
+  })
   .superRefine(checkAgentAccess);
 export type RouterConfig = z.infer<typeof RouterConfig>;
 

@@ -23,6 +23,8 @@ import { RouterMetrics } from "./metrics.ts";
 import { SessionRecorder } from "./records/session-records.ts";
 import { SshGateway, type SshGatewayOptions, unreadableKeys } from "./ssh/gateway.ts";
 import { parseSshUsers, SshUsersError, SshUsersSecret } from "./ssh/users.ts";
+import { KubeSandboxResumer } from "./wake/resumer.ts";
+import { SandboxWaker } from "./wake/waker.ts";
 
 export interface RunningRouter {
   url: string;
@@ -77,9 +79,21 @@ export async function startRouter(
       `--token-secret ${config["token-secret"]}: ${(error as Error).message}`,
     );
   });
+  const metrics = new RouterMetrics();
+  const waker = new SandboxWaker({
+    route: (label) => directory.route(label),
+    resumer: new KubeSandboxResumer(kc),
+    timeoutMs: config["wake-timeout-seconds"] * 1000,
+    maxHeld: config["wake-max-held"],
+    maxHeldPerSandbox: config["wake-max-held-per-sandbox"],
+    metrics,
+    log,
+  });
+  // Held requests go on when the cache says their sandbox serves: on its events, not by polling.
+  for (const verb of ["add", "update", "delete"] as const)
+    caches.sandboxes.on(verb, (sandbox) => waker.changed(sandbox as never));
   await startCaches(caches, log);
 
-  const metrics = new RouterMetrics();
   const agentCredentials = await loadAgentCredentials(config);
   const redis = new Redis(config["redis-url"], { maxRetriesPerRequest: 2, lazyConnect: true });
   const audit = new Queue(EXEC_AUDIT_QUEUE, { connection: redis });
@@ -125,6 +139,7 @@ export async function startRouter(
     agentCredentials,
     handoffs: new SingleUseGuard(redis, "handoff"),
     sessionTtlSeconds: config["session-ttl-seconds"],
+    waker,
   });
   const port = await listen(server, config["listen-host"], config.port);
   const ssh = await startSshGateway(config, kc, {

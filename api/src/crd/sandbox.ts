@@ -113,9 +113,14 @@ export const SandboxLifecycle = z.strictObject({
   ttl: duration
     .optional()
     .meta({ description: "How long after start the sandbox ends, such as 2h." }),
-  idleTimeout: duration
-    .optional()
-    .meta({ description: "End the sandbox after this long without ingress or exec traffic." }),
+  idleTimeout: duration.optional().meta({
+    description:
+      "End the sandbox after this long without ingress or exec traffic (suspend it instead with wakeOnRequest).",
+  }),
+  wakeOnRequest: z.boolean().optional().meta({
+    description:
+      "Resume the sandbox when a request reaches its routed URL while it is suspended (default false): the router sets operatingMode back to Running, holds the request until the sandbox serves, then forwards it. With it, idleTimeout suspends the sandbox (operatingMode: Suspended) instead of deleting it.",
+  }),
 });
 
 export const SandboxSpec = z
@@ -181,6 +186,10 @@ export const SandboxStatus = z.strictObject({
       routes: z.array(ObservedRoute).optional(),
       access: z.enum(["private", "authenticated", "public"]).optional().meta({
         description: "The access in force, template defaults applied; the router enforces it.",
+      }),
+      wakeOnRequest: z.boolean().optional().meta({
+        description:
+          "The lifecycle.wakeOnRequest in force, template applied; the router reads it while the sandbox is suspended.",
       }),
       frontPort: z.int().min(1).max(65_535).optional().meta({
         description:

@@ -62,6 +62,42 @@ describe("lifecycle deadlines", () => {
     );
   });
 
+  it("suspends an idle sandbox with wakeOnRequest instead of deleting it; ttl still deletes", () => {
+    const spec = {
+      image: "i",
+      operatingMode: "Running",
+      restartPolicy: "Never",
+      lifecycle: { idleTimeout: "5m", ttl: "1h", wakeOnRequest: true },
+    } as const;
+    const running = sandbox({ phase: "Running", startedAt: "2026-01-01T00:00:00Z" });
+    assert.deepEqual(lifecycleDeadline(running, spec, undefined, T0 + 5 * 60_000).expired, {
+      reason: "IdleTimeout",
+      message: "no ingress or exec activity for 5m",
+      action: "suspend",
+    });
+    assert.equal(
+      lifecycleDeadline(
+        running,
+        { ...spec, lifecycle: { idleTimeout: "5m" } },
+        undefined,
+        T0 + 5 * 60_000,
+      ).expired?.action,
+      "delete",
+    );
+    // Asked to suspend already (the phase lags): not idle again, so only the ttl is left.
+    const asked = lifecycleDeadline(
+      running,
+      { ...spec, operatingMode: "Suspended" },
+      undefined,
+      T0 + 10 * 60_000,
+    );
+    assert.deepEqual(asked, { remainingMs: 50 * 60_000 });
+    assert.equal(
+      lifecycleDeadline(running, spec, "2026-01-01T00:58:00Z", T0 + 3_600_000).expired?.action,
+      "delete",
+    );
+  });
+
   it("honours shutdownTime, the earliest deadline winning", () => {
     const spec = {
       image: "i",

@@ -12,12 +12,20 @@ export function durationMs(duration: string): number {
 export interface Expiry {
   reason: "ShutdownTime" | "TTLExpired" | "IdleTimeout";
   message: string;
+  /**
+   * What ends: the sandbox (deleted), or only its run (`operatingMode:
+   * Suspended`) for an idle sandbox with `wakeOnRequest`, which a request
+   * through the router resumes.
+   */
+  action: "delete" | "suspend";
 }
 
 /**
  * When the sandbox should end, by the earliest of `shutdownTime`, start +
  * `ttl` and last activity + `idleTimeout`. `expired` is set once that time
- * has passed; otherwise `remainingMs` says when to look again.
+ * has passed; otherwise `remainingMs` says when to look again. Idle time
+ * counts only while the sandbox runs and is meant to (not once its
+ * operatingMode says Suspended, whoever set it).
  */
 export function lifecycleDeadline(
   sandbox: Sandbox,
@@ -31,18 +39,29 @@ export function lifecycleDeadline(
   if (lifecycle.shutdownTime) {
     deadlines.push({
       at: Date.parse(lifecycle.shutdownTime),
-      expiry: { reason: "ShutdownTime", message: `shutdownTime ${lifecycle.shutdownTime} passed` },
+      expiry: {
+        reason: "ShutdownTime",
+        message: `shutdownTime ${lifecycle.shutdownTime} passed`,
+        action: "delete",
+      },
     });
   }
   const started = sandbox.status?.startedAt ?? sandbox.metadata.creationTimestamp;
   if (lifecycle.ttl && started) {
     deadlines.push({
       at: Date.parse(started) + durationMs(lifecycle.ttl),
-      expiry: { reason: "TTLExpired", message: `ttl ${lifecycle.ttl} since ${started} passed` },
+      expiry: {
+        reason: "TTLExpired",
+        message: `ttl ${lifecycle.ttl} since ${started} passed`,
+        action: "delete",
+      },
     });
   }
   // Idle time counts only while the VM runs: a suspended or booting sandbox is not idle.
-  const running = sandbox.status?.phase === "Running" && sandbox.status.startedAt;
+  const running =
+    sandbox.status?.phase === "Running" &&
+    sandbox.status.startedAt &&
+    spec.operatingMode !== "Suspended";
   if (lifecycle.idleTimeout && running) {
     const last = [lastActivityAt, sandbox.status?.startedAt]
       .filter((t): t is string => t !== undefined)
@@ -53,6 +72,7 @@ export function lifecycleDeadline(
       expiry: {
         reason: "IdleTimeout",
         message: `no ingress or exec activity for ${lifecycle.idleTimeout}`,
+        action: lifecycle.wakeOnRequest ? "suspend" : "delete",
       },
     });
   }

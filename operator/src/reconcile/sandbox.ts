@@ -201,12 +201,27 @@ export class SandboxReconciler {
     }
   }
 
-  /** Past its shutdownTime, ttl or idleTimeout the sandbox is deleted (the finalizer ends its VM). */
+  /**
+   * Past its shutdownTime, ttl or idleTimeout the sandbox is deleted (the
+   * finalizer ends its VM); idle with wakeOnRequest, it is suspended instead
+   * through its spec (visible, and undone by setting Running again), and
+   * the write's own event reconciles it on.
+   */
   private async endIfExpired(pass: Pass, spec: EffectiveSpec): Promise<boolean> {
     const { sandbox } = pass;
     const lastActivity = await this.activity.confirmed(sandbox, spec);
     const { expired } = lifecycleDeadline(sandbox, spec, lastActivity);
     if (!expired) return false;
+    if (expired.action === "suspend") {
+      await this.writes.suspend(sandbox);
+      await this.record(
+        sandbox,
+        "Normal",
+        "IdleSuspended",
+        `${expired.message}; suspending the sandbox (wakeOnRequest: a request to its URL resumes it)`,
+      );
+      return true;
+    }
     await this.record(
       sandbox,
       "Normal",

@@ -62,6 +62,33 @@ export class SandboxWrites {
     }
   }
 
+  /**
+   * Sets `spec.operatingMode: Suspended` (idle with wakeOnRequest), guarded
+   * by resourceVersion: an edit meanwhile (the router waking it, its owner)
+   * wins, and the reconcile looks again.
+   */
+  async suspend(sandbox: Sandbox): Promise<void> {
+    try {
+      await this.api.patchNamespacedCustomObject(
+        {
+          ...target,
+          namespace: sandbox.metadata.namespace as string,
+          name: sandbox.metadata.name as string,
+          body: {
+            metadata: { resourceVersion: sandbox.metadata.resourceVersion },
+            spec: { operatingMode: "Suspended" },
+          },
+        },
+        mergePatch,
+      );
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      if (code === 409) throw new ConflictError("object changed meanwhile");
+      if (code === 404) return;
+      throw error;
+    }
+  }
+
   /** Deletes this very sandbox (by UID: never a newer one of the same name). */
   async delete(sandbox: Sandbox): Promise<void> {
     await this.api.deleteNamespacedCustomObject({

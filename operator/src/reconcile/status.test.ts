@@ -453,6 +453,26 @@ const cases: Case[] = [
     also: (s) => assert.equal(s.ingress?.frontPort, 41_007),
   },
   {
+    name: "Suspended with wakeOnRequest (a template's, say): status.ingress says so for the router",
+    previous: placed,
+    observation: report(observed("Suspended"), {
+      spec: {
+        ingress: { enabled: true, routes: [{ prefix: "/", port: 8080, stripPrefix: true }] },
+        lifecycle: { wakeOnRequest: true },
+      },
+    }),
+    phase: "Suspended",
+    nodeName: "n1",
+    conditions: {
+      Scheduled: "True/Scheduled",
+      Ready: "False/Suspended",
+      PolicyApplied: "True/Applied",
+      Suspended: "True/Checkpointed",
+      IngressReady: "False/NotRunning",
+    },
+    also: (s) => assert.equal(s.ingress?.wakeOnRequest, true),
+  },
+  {
     name: "Running while a route does not answer yet: not Ready (IngressNotReady)",
     previous: placed,
     observation: report(

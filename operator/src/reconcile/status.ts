@@ -47,7 +47,7 @@ export type AgentFailure =
 /** What the agent reported of the VM, with what the sandbox asked for. */
 export interface AgentReport {
   observed: ObservedSandbox;
-  spec: Pick<EffectiveSpec, "ingress" | "ssh">;
+  spec: Pick<EffectiveSpec, "ingress" | "ssh" | "lifecycle">;
   policy: Pick<EffectivePolicy, "mode" | "allowedHosts" | "secrets">;
   /** Why another sandbox's claim on the routed host keeps this one from serving, if it does. */
   hostConflict?: string | undefined;
@@ -312,6 +312,8 @@ function agentReported(
       url: report.ingressUrl,
       routes: observed.routes,
       access: spec.ingress.access ?? "private",
+      // For the router, which reads no templates: whether a request may resume the sandbox.
+      ...(spec.lifecycle?.wakeOnRequest ? { wakeOnRequest: true } : {}),
       // The sandbox's own front on its node (the router prefers it): in the write that sets Ready.
       ...(observed.frontPort ? { frontPort: observed.frontPort } : {}),
     };

@@ -92,7 +92,8 @@ const namespaceObject = (name: string, team?: string): V1Namespace => ({
   metadata: { name, ...(team ? { labels: { [TEAM_LABEL]: team } } : {}) },
 });
 
-const teamOf = (route: Route) => (route.kind === "serve" ? route.team : `(${route.reason})`);
+const teamOf = (route: Route) =>
+  route.kind === "refuse" ? `(${route.reason})` : route.kind === "serve" ? route.team : "(wake)";
 
 describe("sandbox directory", () => {
   it("refuses a host label two sandboxes claim, and serves the other again when one goes", () => {
@@ -335,6 +336,48 @@ describe("sandbox directory: the front and the servable gate in a route", () => 
     const suspended = setup({}, { phase: "Suspended" });
     assert.equal(suspended.kind === "refuse" && suspended.reason, "Suspended");
   });
+
+  it("a suspended or starting sandbox with wakeOnRequest (its own, else its template's in status) is a wake route with its access", () => {
+    const own = (lifecycle: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+      image: "i",
+      ingress: { enabled: true, access: "private" },
+      lifecycle,
+      ...extra,
+    });
+    const kinds = (spec: Record<string, unknown>, status: Record<string, unknown> = {}) =>
+      (["Suspended", "Starting", "Running"] as const).map((phase) => {
+        const route = setup({}, { phase, ...status }, spec);
+        return route.kind === "refuse" ? route.reason : `${route.kind} ${route.access}`;
+      });
+    assert.deepEqual(kinds(own({ wakeOnRequest: true })), [
+      "wake private",
+      "wake private",
+      "serve private",
+    ]);
+    assert.deepEqual(kinds(own({ wakeOnRequest: false })), [
+      "Suspended",
+      "Starting",
+      "serve private",
+    ]);
+    assert.deepEqual(kinds(own({})), ["Suspended", "Starting", "serve private"]);
+    // From a template: only the operator's status knows; the sandbox's own false wins.
+    const templated = { ...serving.ingress, wakeOnRequest: true };
+    assert.deepEqual(kinds(own({}, { templateRef: { name: "t" } }), { ingress: templated }), [
+      "wake private",
+      "wake private",
+      "serve private",
+    ]);
+    assert.deepEqual(
+      kinds(own({ wakeOnRequest: false }, { templateRef: { name: "t" } }), { ingress: templated }),
+      ["Suspended", "Starting", "serve private"],
+    );
+    // Without a template a status claim counts for nothing.
+    assert.deepEqual(kinds(own({}), { ingress: templated }), [
+      "Suspended",
+      "Starting",
+      "serve private",
+    ]);
+  });
 });
 
 describe("sandbox directory: the owner's spec over a status the operator has not rewritten", () => {
@@ -368,7 +411,7 @@ describe("sandbox directory: the owner's spec over a status the operator has not
     return directory.route("web--ml");
   };
   const reason = (r: Route) => (r.kind === "refuse" ? r.reason : `served ${r.access}`);
-  const access = (r: Route) => (r.kind === "serve" ? r.access : `(${r.reason})`);
+  const access = (r: Route) => (r.kind === "refuse" ? `(${r.reason})` : r.access);
 
   it("refuses a sandbox whose spec turns ingress off, whatever the status says", () => {
     for (const ready of ["Unknown", "True"] as const) {

@@ -25,12 +25,33 @@ export type Route =
       agent: string;
     }
   | {
+      /**
+       * Suspended (or on its way back) with wakeOnRequest: a request that
+       * passes this access check may resume it and wait for it.
+       */
+      kind: "wake";
+      sandbox: Sandbox;
+      uid: string;
+      access: Access;
+      team: string;
+    }
+  | {
       kind: "refuse";
       status: 404 | 409 | 502 | 503;
       reason: string;
       message: string;
       retryAfter?: number;
     };
+
+/**
+ * Whether a request may resume the sandbox: its own `lifecycle.wakeOnRequest`,
+ * else (a template's) what the operator mirrored into `status.ingress`.
+ */
+export function wakesOnRequest(sandbox: Sandbox): boolean {
+  const own = sandbox.spec.lifecycle?.wakeOnRequest;
+  if (own !== undefined) return own;
+  return Boolean(sandbox.spec.templateRef && sandbox.status?.ingress?.wakeOnRequest);
+}
 
 /** Ready's reasons while the operator cannot tell how the sandbox is: its agent, or its node, is out of reach. */
 const UNREACHABLE = new Set(["AgentUnreachable", "NodeNotReady"]);
@@ -177,6 +198,15 @@ export class SandboxDirectory {
         status: 404,
         reason: "IngressDisabled",
         message: `sandbox ${name} does not enable ingress`,
+      };
+    // Suspended, or starting again (a resume boots), with wakeOnRequest: the request may wait.
+    if ((status.phase === "Suspended" || status.phase === "Starting") && wakesOnRequest(sandbox))
+      return {
+        kind: "wake",
+        sandbox,
+        uid: sandbox.metadata.uid as string,
+        access: enforcedAccess(sandbox),
+        team: this.teamOf(sandbox.metadata.namespace as string),
       };
     if (status.phase === "Suspended")
       return {

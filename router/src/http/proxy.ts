@@ -29,6 +29,7 @@ import type { Route, SandboxDirectory } from "../directory/directory.ts";
 import type { ExecEdge } from "../exec/edge.ts";
 import type { Logger } from "../logger.ts";
 import type { RouterMetrics } from "../metrics.ts";
+import type { SandboxWaker } from "../wake/waker.ts";
 import { isForwardingHeader, type TrustedProxies } from "./forwarded.ts";
 import {
   FrontHealth,
@@ -79,16 +80,23 @@ export interface ProxyOptions {
     maxFreeSockets?: number;
     agents?: { maxTotalSockets?: number; maxFreeSockets?: number };
   };
+  /** Wakes suspended sandboxes with wakeOnRequest; without it they answer 503 Suspended. */
+  waker?: SandboxWaker;
 }
 
 type Serve = Extract<Route, { kind: "serve" }>;
+type Asleep = Extract<Route, { kind: "wake" }>;
 type Decision =
   | { kind: "forward"; route: Serve; path: string }
+  | { kind: "wake"; route: Asleep }
   | { kind: "refuse"; refusal: Refusal }
   | { kind: "redirect"; location: string; cookie?: string };
 
 /** Private sandboxes admit their team and admins; authenticated ones anyone signed in. */
-function teamRefusal(route: Serve, claims: IngressTokenClaims): Decision | undefined {
+function teamRefusal(
+  route: Pick<Serve, "access" | "team">,
+  claims: IngressTokenClaims,
+): Decision | undefined {
   if (route.access !== "private" || claims.admin || claims.teams.includes(route.team))
     return undefined;
   return {
@@ -157,7 +165,10 @@ export function createRouterServer(options: ProxyOptions): Server {
     // Only a URL that carried the token has its query re-serialized; the others keep theirs.
     if (url.searchParams.has(INGRESS_TOKEN_PARAM)) url.searchParams.delete(INGRESS_TOKEN_PARAM);
     const path = pathOf(url);
-    if (route.access === "public") return { kind: "forward", route, path };
+    // A sleeping sandbox is woken only by a request its access admits (the same checks as serving).
+    const admitted = (): Decision =>
+      route.kind === "wake" ? { kind: "wake", route } : { kind: "forward", route, path };
+    if (route.access === "public") return admitted();
     try {
       if (fromQuery !== undefined) return await handOff(fromQuery, label, route, origin, url);
       const claims = await keys.verify(
@@ -165,7 +176,7 @@ export function createRouterServer(options: ProxyOptions): Server {
         label,
         "session",
       );
-      return teamRefusal(route, claims) ?? { kind: "forward", route, path };
+      return teamRefusal(route, claims) ?? admitted();
     } catch (error) {
       if (error instanceof ReplayCheckUnavailable) {
         log.warn({ err: error }, "could not check a hand-off token's single use");
@@ -187,6 +198,38 @@ export function createRouterServer(options: ProxyOptions): Server {
   };
 
   /**
+   * `decide`, and for an admitted request to a sleeping sandbox: wake it,
+   * hold the request until it serves (bounded: `wake/waker.ts`), and decide
+   * again, so the access in force then is checked once more.
+   */
+  const decideAwake = async (
+    req: IncomingMessage,
+    upgrade: boolean,
+    answer: ServerResponse | Socket,
+  ): Promise<Exclude<Decision, { kind: "wake" }>> => {
+    const decision = await decide(req, upgrade);
+    if (decision.kind !== "wake") return decision;
+    const name = `${decision.route.sandbox.metadata.namespace}/${decision.route.sandbox.metadata.name}`;
+    const asleep: Refusal = {
+      status: 503,
+      reason: "Suspended",
+      message: `sandbox ${name} is suspended`,
+      retryAfter: 30,
+    };
+    if (!options.waker) return { kind: "refuse", refusal: asleep };
+    const label = hostLabel(req.headers.host, options.domain) as string;
+    // A client that leaves gives its place back (only held requests pay for this).
+    const gone = new AbortController();
+    const leave = () => gone.abort();
+    answer.once("close", leave);
+    const refusal = await options.waker.hold(decision.route, label, gone.signal);
+    answer.off("close", leave);
+    if (refusal) return { kind: "refuse", refusal };
+    const again = await decide(req, upgrade);
+    return again.kind === "wake" ? { kind: "refuse", refusal: asleep } : again;
+  };
+
+  /**
    * The sign-in flow's hand-off: a one-minute, single-use token in the URL
    * becomes a session cookie of the router's own, on this host only, and
    * the URL loses the token.
@@ -194,7 +237,7 @@ export function createRouterServer(options: ProxyOptions): Server {
   const handOff = async (
     token: string,
     label: string,
-    route: Serve,
+    route: Serve | Asleep,
     origin: string,
     url: URL,
   ): Promise<Decision> => {
@@ -393,7 +436,7 @@ export function createRouterServer(options: ProxyOptions): Server {
       metrics.requests.inc({ code: `${code[0]}xx`, kind: "http" });
       metrics.seconds.observe({ code }, (performance.now() - started) / 1000);
     });
-    const decision = await decide(req, false);
+    const decision = await decideAwake(req, false, res);
     if (decision.kind === "refuse") {
       metrics.errors.inc({ reason: decision.refusal.reason });
       return refuse(req, res, decision.refusal);
@@ -441,7 +484,7 @@ export function createRouterServer(options: ProxyOptions): Server {
   });
 
   const tunnel = async (req: IncomingMessage, client: Socket, head: Buffer) => {
-    const decision = await decide(req, true);
+    const decision = await decideAwake(req, true, client);
     if (decision.kind !== "forward") {
       const refusal: Refusal =
         decision.kind === "refuse"
