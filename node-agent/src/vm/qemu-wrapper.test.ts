@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -46,5 +46,20 @@ describe("the QEMU wrapper", () => {
       qemuWrapper("/bin/echo", ["a"], join(file, "not-a-directory")),
       /cannot write a QEMU wrapper: .*ENOTDIR/,
     );
+  });
+
+  it("refuses a shared directory under the temporary directory (anyone could plant a script)", async () => {
+    const tmp = await scratch();
+    const shared = join(tmp, `turgon-qemu-${process.getuid?.() ?? 0}`);
+    await mkdir(shared);
+    await chmod(shared, 0o777);
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await assert.rejects(qemuWrapper("/bin/echo", ["a"]), /is not a private directory/);
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
   });
 });
