@@ -346,6 +346,13 @@ if (accelerator === "tcg")
   console.log(
     `  under KVM: no TCG cache (${DEFAULT_TCG_TRANSLATION_CACHE_MIB} MiB per VM here) and less of QEMU's own (TCG's translation tables); the guest's RAM and the supervisor stay`,
   );
+const ksmRun = await readFile("/sys/kernel/mm/ksm/run", "utf8").then(
+  (value) => value.trim(),
+  () => "absent",
+);
+console.log(
+  `  KSM: not used (host-wide /sys/kernel/mm/ksm/run is ${ksmRun}; it costs CPU to scan, and merges anonymous memory only, so --free-page-reporting false)`,
+);
 console.log("  with the defaults, other layouts:");
 console.log(
   line("in the agent's process (QEMU alone; the agent's share not counted)", inProcess.qemu),
