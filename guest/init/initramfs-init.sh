@@ -21,7 +21,9 @@ for arg in $(cat /proc/cmdline); do
 done
 
 # virtio_pci and virtio_mmio first: without them no virtio device appears.
-for module in virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net fuse; do
+# virtio_balloon: the host may attach a balloon with free page reporting, so
+# the pages this guest frees go back to the host (nothing happens without one).
+for module in virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net virtio_balloon fuse; do
   modprobe "$module" 2>/dev/null || log "modprobe $module failed"
 done
 

@@ -3,12 +3,14 @@
  *   - ingress throughput and latency p50/p99 through the agent's ingress port
  *     and through the sandbox's own front (in its supervisor) versus straight
  *     at the VM's Gondolin gateway, as ratios from one run;
- *   - VM density: host memory (PSS) of N idle VMs, and VMs per GiB, in both
- *     layouts: in the agent's process (QEMU alone counted) and one supervisor
- *     process per VM (QEMU + supervisor), with the supervisor's own PSS, with
- *     and without its ingress front, and without the supervisors' V8 flags,
- *     run from the supervisor bundle (as the agent runs them) and, with the
- *     front and the flags, from TypeScript (main.ts, the fallback);
+ *   - VM density: host memory (PSS) of N idle VMs, and VMs per GiB, before
+ *     and after issue 16's memory settings in the same run (before: TCG
+ *     cache 64 MiB, QEMU's anonymous guest RAM, no free page reporting;
+ *     after: the agent's defaults), QEMU broken down into guest RAM, TCG
+ *     cache and QEMU's own, plus the supervisor; then, with the defaults, in
+ *     the agent's process (QEMU alone counted) and one supervisor process per
+ *     VM with and without its ingress front, without the supervisors' V8
+ *     flags, and from TypeScript (main.ts, the fallback) instead of the bundle;
  *   - re-adoption: how long a starting agent takes to re-adopt N running
  *     supervisors (`--adopt N`, default `--vms`);
  *   - the fast-backend case (fast-backend.ts): a host-side server instead of
@@ -43,7 +45,7 @@ import { FrontPorts } from "../src/supervisor/ports.ts";
 import { SUPERVISOR_NODE_FLAGS, stopSupervisors } from "../src/supervisor/processes.ts";
 import { SupervisedSandbox } from "../src/supervisor/supervised.ts";
 import { writeGuestFile } from "../src/testing.ts";
-import { VmLauncher } from "../src/vm/launcher.ts";
+import { DEFAULT_TCG_TRANSLATION_CACHE_MIB, VmLauncher } from "../src/vm/launcher.ts";
 import { fastBackendCase } from "./fast-backend.ts";
 
 const { values } = parseArgs({
@@ -62,6 +64,9 @@ const MAX_REQUESTS = 200_000;
 
 const log = logger.child({ bench: true }, { level: "warn" });
 const image = await ensureImage("debian-python");
+// By build id, not `debian-python:latest`: the image store is per user, and
+// another checkout's build may re-point the tag while this bench runs.
+const imageId = image.buildId;
 const stateDir = await mkdtemp(join(tmpdir(), "turgon-bench-state-"));
 // An --insecure agent's ingress: a per-sandbox ticket keyed by the token, as the router sends it.
 const token = randomUUID();
@@ -74,9 +79,15 @@ const fronts = (): FrontSettings => ({
 const nodeVm: NodeVmSettings = {
   nodeName: "bench",
   accelerator: "auto",
-  tcgTranslationCacheMiB: 64,
+  tcgTranslationCacheMiB: DEFAULT_TCG_TRANSLATION_CACHE_MIB,
   ingressHeaderTimeoutMs: 60_000,
   platformCidrs: [],
+};
+/** The VM settings before issue 16's density work (`--tcg-tb-size-mib 64 --free-page-reporting false`). */
+const nodeVmBefore: NodeVmSettings = {
+  ...nodeVm,
+  tcgTranslationCacheMiB: 64,
+  freePageReporting: false,
 };
 const bundleEntry = await supervisorEntry(log);
 if (bundleEntry === SUPERVISOR_SOURCE_ENTRY) throw new Error("the supervisor bundle did not build");
@@ -84,13 +95,14 @@ const supervision = (
   nodeFlags: string[],
   withFront = true,
   entry = bundleEntry,
+  vm = nodeVm,
 ): SupervisionSettings => ({
   stateDir,
   entry,
   spoolDirOf: (uid) => supervisorSpoolDir(join(stateDir, "spool"), uid),
   spoolMaxMiB: 64,
   version: "bench",
-  vm: nodeVm,
+  vm,
   nodeFlags,
   ...(withFront ? { front: fronts() } : {}),
 });
@@ -125,7 +137,7 @@ async function boot(
     name: `bench-${uid.slice(0, 8)}`,
     namespace: "bench",
     generation: 1,
-    image: image.ref,
+    image: imageId,
     resources: { cpus: 1, memoryMiB },
     env: {},
     ...(command ? { command } : {}),
@@ -193,21 +205,78 @@ await manager.delete(uid);
 
 // Density: N idle VMs, in each layout.
 const memoryMiB = 256;
+const { accelerator } = await new VmLauncher({ accelerator: "auto" }).resolveAccelerator("");
+
+/** One QEMU's PSS (MiB), split by mapping: guest RAM, the TCG translation cache, the rest (QEMU's own). */
+interface QemuMemory {
+  total: number;
+  guestRam: number;
+  tcgCache: number;
+}
+/**
+ * Attributes QEMU's mappings by what they are: guest RAM is the memfd
+ * backend, or the anonymous mapping of exactly the guest's size; the TCG
+ * cache is the first anonymous mapping of its configured size (QEMU 7.2 maps
+ * it in one piece, give or take guard pages). A heuristic, good enough to
+ * say where memory goes.
+ */
+async function qemuMemory(pid: number, tcgCacheMiB: number): Promise<QemuMemory> {
+  const smaps = await readFile(`/proc/${pid}/smaps`, "utf8");
+  const memory: QemuMemory = { total: 0, guestRam: 0, tcgCache: 0 };
+  let name = "";
+  let sizeKiB = 0;
+  for (const line of smaps.split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      name = head[1] ?? "";
+      continue;
+    }
+    const field = /^(Size|Pss):\s+(\d+) kB/.exec(line);
+    if (!field) continue;
+    const kib = Number(field[2]);
+    if (field[1] === "Size") {
+      sizeKiB = kib;
+      continue;
+    }
+    const mib = kib / 1024;
+    memory.total += mib;
+    if (name.startsWith("/memfd:memory-backend") || (name === "" && sizeKiB === memoryMiB * 1024))
+      memory.guestRam += mib;
+    else if (
+      accelerator === "tcg" &&
+      name === "" &&
+      Math.abs(sizeKiB - tcgCacheMiB * 1024) <= 2048 &&
+      !memory.tcgCache
+    )
+      memory.tcgCache += mib;
+  }
+  return memory;
+}
+
 async function density(settings?: SupervisionSettings) {
   manager = newManager(settings);
   const uids: string[] = [];
+  const started = performance.now();
   for (let i = 0; i < vmCount; i++) uids.push(await boot(memoryMiB));
+  const bootSeconds = (performance.now() - started) / 1000 / vmCount;
+  // Idle: free page reporting waits ~2 s after the guest frees pages.
   await new Promise((resolve) => setTimeout(resolve, 10_000));
-  let qemu = 0;
+  const qemu: QemuMemory = { total: 0, guestRam: 0, tcgCache: 0 };
   let supervisors = 0;
+  const tcgCacheMiB = (settings?.vm ?? nodeVm).tcgTranslationCacheMiB;
   for (const id of uids) {
     const sandbox = manager.get(id);
-    qemu += await pssMiB(sandbox?.hostPid() ?? 0);
+    const one = await qemuMemory(sandbox?.hostPid() ?? 0, tcgCacheMiB);
+    qemu.total += one.total;
+    qemu.guestRam += one.guestRam;
+    qemu.tcgCache += one.tcgCache;
     if (sandbox instanceof SupervisedSandbox)
       supervisors += await pssMiB(sandbox.supervisorPid() ?? 0);
   }
-  return { qemu, supervisors, uids };
+  return { qemu: qemu.total, breakdown: qemu, supervisors, uids, bootSeconds };
 }
+const before = await density(supervision(SUPERVISOR_NODE_FLAGS, true, bundleEntry, nodeVmBefore));
+await manager.stopAll();
 const inProcess = await density();
 await manager.stopAll();
 const bare = await density(supervision([], false));
@@ -232,7 +301,6 @@ const adoptMs = performance.now() - adoptStarted;
 await adopting.stopAll();
 await stopSupervisors(stateDir);
 
-const { accelerator } = await new VmLauncher({ accelerator: "auto" }).resolveAccelerator("");
 const fmt = (r: LoadResult) =>
   `${r.perSecond.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms (${r.requests} ok, ${r.errors} errors)`;
 console.log(
@@ -249,6 +317,46 @@ const perVm = (mib: number) => mib / vmCount;
 const line = (what: string, mib: number) =>
   `  ${what}: ${mib.toFixed(0)} MiB PSS, ${perVm(mib).toFixed(0)} MiB per VM, ${(1024 / perVm(mib)).toFixed(2)} VMs per GiB`;
 console.log(`density: ${vmCount} idle VMs of ${memoryMiB} MiB (guest memory), host PSS:`);
+/** One layout's memory per VM, QEMU broken down. */
+const perVmLine = (what: string, run: typeof supervised) => {
+  const total = perVm(run.qemu + run.supervisors);
+  const b = run.breakdown;
+  const own = b.total - b.guestRam - b.tcgCache;
+  return [
+    `  ${what}:`,
+    `    ${total.toFixed(0)} MiB per VM, ${(1024 / total).toFixed(2)} VMs per GiB; boot ${run.bootSeconds.toFixed(1)} s per VM (sequential)`,
+    `    QEMU ${perVm(b.total).toFixed(0)} MiB = guest RAM ${perVm(b.guestRam).toFixed(0)} + TCG cache ${perVm(b.tcgCache).toFixed(0)} + QEMU's own ${perVm(own).toFixed(0)}; supervisor ${perVm(run.supervisors).toFixed(0)} MiB`,
+  ].join("\n");
+};
+console.log(
+  perVmLine(
+    `before (--tcg-tb-size-mib 64 --free-page-reporting false: QEMU's anonymous RAM, huge pages allowed)`,
+    before,
+  ),
+);
+console.log(
+  perVmLine(
+    `after (the defaults: --tcg-tb-size-mib ${DEFAULT_TCG_TRANSLATION_CACHE_MIB}, free page reporting, guest RAM in a memfd, caches dropped after boot)`,
+    supervised,
+  ),
+);
+const beforePerVm = perVm(before.qemu + before.supervisors);
+const afterPerVm = perVm(supervised.qemu + supervised.supervisors);
+console.log(
+  `  after/before: ${(afterPerVm / beforePerVm).toFixed(2)} of the memory per VM, ${(beforePerVm / afterPerVm).toFixed(2)}× the VMs per GiB (issue 16 aims at 10 VMs per GiB)`,
+);
+if (accelerator === "tcg")
+  console.log(
+    `  under KVM: no TCG cache (${DEFAULT_TCG_TRANSLATION_CACHE_MIB} MiB per VM here) and less of QEMU's own (TCG's translation tables); the guest's RAM and the supervisor stay`,
+  );
+const ksmRun = await readFile("/sys/kernel/mm/ksm/run", "utf8").then(
+  (value) => value.trim(),
+  () => "absent",
+);
+console.log(
+  `  KSM: not used (host-wide /sys/kernel/mm/ksm/run is ${ksmRun}; it costs CPU to scan, and merges anonymous memory only, so --free-page-reporting false)`,
+);
+console.log("  with the defaults, other layouts:");
 console.log(
   line("in the agent's process (QEMU alone; the agent's share not counted)", inProcess.qemu),
 );

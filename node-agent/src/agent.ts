@@ -119,6 +119,7 @@ export async function startAgent(
     nodeName: config["node-name"],
     accelerator: config.accelerator,
     tcgTranslationCacheMiB: config["tcg-tb-size-mib"],
+    freePageReporting: config["free-page-reporting"],
     ...(config["image-store"] ? { imageStore: config["image-store"] } : {}),
     ingressHeaderTimeoutMs: config["ingress-header-timeout-ms"],
     platformCidrs: config["platform-cidrs"],

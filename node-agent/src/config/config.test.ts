@@ -13,7 +13,8 @@ describe("agent configuration", () => {
     assert.equal(config["api-port"], 9000, "a flag beats the environment");
     assert.equal(config["max-vms"], 7);
     assert.equal(config.accelerator, "auto");
-    assert.equal(config["tcg-tb-size-mib"], 64);
+    assert.equal(config["tcg-tb-size-mib"], 32);
+    assert.equal(config["free-page-reporting"], true);
     assert.equal(config.runtime, "qemu");
     assert.equal(config["simulated-boot-ms"], 200);
   });
@@ -28,6 +29,19 @@ describe("agent configuration", () => {
         error instanceof ConfigError &&
         /--runtime \(TURGON_AGENT_RUNTIME\)/.test(error.message) &&
         /--simulated-boot-ms \(TURGON_AGENT_SIMULATED_BOOT_MS\)/.test(error.message),
+    );
+  });
+
+  it("turns free page reporting off only by name, naming the flag for anything else", () => {
+    assert.equal(
+      loadConfig([...base, "--free-page-reporting", "false"], {})["free-page-reporting"],
+      false,
+    );
+    assert.throws(
+      () => loadConfig([...base], { TURGON_AGENT_FREE_PAGE_REPORTING: "off" }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /--free-page-reporting \(TURGON_AGENT_FREE_PAGE_REPORTING\)/.test(error.message),
     );
   });
 

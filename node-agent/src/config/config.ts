@@ -104,7 +104,13 @@ const OPTIONS = {
   },
   "tcg-tb-size-mib": {
     env: "TURGON_AGENT_TCG_TB_SIZE_MIB",
-    description: "TCG translation cache per VM in MiB (QEMU default is far larger)",
+    description:
+      "TCG translation cache per VM in MiB (QEMU's default is far larger; below 16 a TCG boot slows several-fold; no effect under KVM)",
+  },
+  "free-page-reporting": {
+    env: "TURGON_AGENT_FREE_PAGE_REPORTING",
+    description:
+      "true: guest RAM in a memfd with a virtio balloon's free page reporting, and the guest's caches dropped after boot, so an idle VM gives back memory its guest freed; false: QEMU's anonymous RAM (which KSM can merge)",
   },
 } as const;
 
@@ -166,7 +172,11 @@ export const AgentConfig = z.strictObject({
   "heartbeat-seconds": positive.max(3600).default(10),
   "ingress-header-timeout-ms": positive.max(600_000).default(60_000),
   "spool-dir": z.string().min(1).default("/var/lib/turgon/audit-spool"),
-  "tcg-tb-size-mib": positive.max(4096).default(64),
+  "tcg-tb-size-mib": positive.max(4096).default(32),
+  "free-page-reporting": z
+    .enum(["true", "false"], { error: "must be true or false" })
+    .default("true")
+    .transform((value) => value === "true"),
   "platform-cidrs": list(z.string().refine(isCidr, "must be CIDRs such as 10.96.0.0/12")).default(
     [],
   ),

@@ -19,6 +19,7 @@ export function nodeVmContext(
       new VmLauncher({
         accelerator: vm.accelerator,
         tcgTranslationCacheMiB: vm.tcgTranslationCacheMiB,
+        ...(vm.freePageReporting === undefined ? {} : { freePageReporting: vm.freePageReporting }),
         ...(vm.imageStore ? { imageStore: vm.imageStore } : {}),
       }),
     nodeName: vm.nodeName,

@@ -13,6 +13,8 @@ export const NodeVmSettings = z.strictObject({
   nodeName: z.string().min(1),
   accelerator: z.enum(["auto", "kvm", "tcg"]),
   tcgTranslationCacheMiB: z.int().min(1),
+  /** Free page reporting (the launcher's default, on, when absent). */
+  freePageReporting: z.boolean().optional(),
   imageStore: z.string().optional(),
   ingressHeaderTimeoutMs: z.int().min(1),
   platformCidrs: z.array(z.string()),

@@ -130,6 +130,31 @@ describe("a Gondolin VM from the debian-python image", () => {
     assert.match(await sh("python3 --version"), /^Python 3\./);
   });
 
+  it("gives memory the guest freed back to the host (free page reporting)", async () => {
+    assert.match(await sh("ls /sys/bus/virtio/drivers/virtio_balloon/"), /virtio\d/);
+    assert.equal(
+      (await sh("cat /sys/module/page_reporting/parameters/page_reporting_order")).trim(),
+      "0",
+    );
+    /** Host memory (RSS, MiB) behind the guest's RAM: QEMU's memfd mapping. */
+    const guestRamMiB = async () => {
+      const smaps = await readFile(`/proc/${vm.getHostPid()}/smaps`, "utf8");
+      const at = smaps.indexOf("/memfd:memory-backend-memfd");
+      assert.ok(at >= 0, "guest RAM is not in a memfd");
+      return Number(/^Rss:\s+(\d+) kB/m.exec(smaps.slice(at))?.[1]) / 1024;
+    };
+    const before = await guestRamMiB();
+    // 96 MiB written (not just allocated), then freed as the process exits.
+    await sh(`python3 -c "b = bytearray(b'x') * (96 << 20); print(len(b))"`);
+    const deadline = Date.now() + 30_000;
+    let now = await guestRamMiB();
+    while (now > before + 32 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      now = await guestRamMiB();
+    }
+    assert.ok(now <= before + 32, `guest RAM on the host: ${before} MiB before, ${now} MiB after`);
+  });
+
   it("serves the ingress quick start: python3 -m http.server behind / :8000", async () => {
     await writeListeners(["/ :8000"]);
     await webRoot();

@@ -10,7 +10,10 @@ import {
   VmCheckpoint,
 } from "@earendil-works/gondolin";
 import { imageStoreDir, resolveLocalImage } from "@turgon/image-store";
+import { logger } from "../logger.ts";
 import { type Accelerator, type AcceleratorSetting, chooseAccelerator } from "./accelerator.ts";
+import { freePageReportingArgs, RECLAIM_AFTER_BOOT } from "./free-page-reporting.ts";
+import { qemuWrapper } from "./qemu-wrapper.ts";
 
 export type RootfsMode = "readonly" | "memory" | "cow";
 
@@ -36,7 +39,18 @@ export interface LauncherOptions {
   startTimeoutMs?: number;
   /** TCG translation-block cache per VM, in MiB (QEMU's own default is much larger). */
   tcgTranslationCacheMiB?: number;
+  /**
+   * Guest RAM in a memfd with a free-page-reporting balloon, and caches
+   * dropped after boot, so an idle VM holds little more host memory than
+   * its guest uses (`free-page-reporting.ts`). On by default.
+   */
+  freePageReporting?: boolean;
 }
+
+/** TCG translation cache per VM by default (MiB): below ~16 MiB a TCG boot thrashes it and slows several-fold. */
+export const DEFAULT_TCG_TRANSLATION_CACHE_MIB = 32;
+
+const log = logger.child({ component: "vm-launcher" });
 
 export class InvalidVmSpecError extends Error {}
 
@@ -103,7 +117,8 @@ export class VmLauncher implements SandboxRuntime {
         options.probeCacheFile ?? join(homedir(), ".cache", "turgon", "accel-probe.json"),
       // TCG boots take seconds, and many at once on few cores take longer.
       startTimeoutMs: options.startTimeoutMs ?? 180_000,
-      tcgTranslationCacheMiB: options.tcgTranslationCacheMiB ?? 64,
+      tcgTranslationCacheMiB: options.tcgTranslationCacheMiB ?? DEFAULT_TCG_TRANSLATION_CACHE_MIB,
+      freePageReporting: options.freePageReporting ?? true,
     };
   }
 
@@ -119,7 +134,8 @@ export class VmLauncher implements SandboxRuntime {
 
   /** Creates and boots a VM; resolves once the guest is up. */
   async launch(spec: VmSpec): Promise<VM> {
-    return this.started(await VM.create(await this.vmOptions(spec)));
+    const options = await this.vmOptions(spec);
+    return this.started(await VM.create(options), options);
   }
 
   /**
@@ -129,7 +145,7 @@ export class VmLauncher implements SandboxRuntime {
    */
   async resume(checkpointPath: string, spec: VmSpec): Promise<VM> {
     const options = await this.vmOptions(spec);
-    return this.started(await VmCheckpoint.load(checkpointPath).resume<VM>(options));
+    return this.started(await VmCheckpoint.load(checkpointPath).resume<VM>(options), options);
   }
 
   /** `cow` (Gondolin's default) is a qcow2 overlay; `memory` and `readonly` keep no disk state. */
@@ -152,7 +168,7 @@ export class VmLauncher implements SandboxRuntime {
     return {
       sandbox: {
         imagePath: image.assetDir,
-        qemuPath: this.options.qemuPath,
+        qemuPath: await this.qemuPathFor(spec),
         // QEMU's default TCG translation cache is far larger than an idle guest
         // needs; a smaller one is what lets many TCG VMs share a host.
         accel:
@@ -174,13 +190,43 @@ export class VmLauncher implements SandboxRuntime {
     };
   }
 
-  private async started(vm: VM): Promise<VM> {
+  /**
+   * QEMU, or with free page reporting a wrapper that adds its arguments;
+   * plain QEMU (with a warning) when the wrapper cannot be written: it saves
+   * memory, it never stops a VM from starting.
+   */
+  private async qemuPathFor(spec: VmSpec): Promise<string> {
+    if (!this.options.freePageReporting) return this.options.qemuPath;
+    try {
+      return await qemuWrapper(this.options.qemuPath, freePageReportingArgs(spec.memoryMiB));
+    } catch (error) {
+      log.warn({ err: error }, "no free page reporting: QEMU runs without it");
+      return this.options.qemuPath;
+    }
+  }
+
+  private async started(vm: VM, options: VMOptions): Promise<VM> {
     try {
       await vm.start();
     } catch (error) {
       await vm.close().catch(() => {});
       throw error;
     }
+    if (options.sandbox?.qemuPath !== this.options.qemuPath) await this.reclaimAfterBoot(vm);
     return vm;
+  }
+
+  /** Has the booted guest report its free pages and drop boot's caches (best effort). */
+  private async reclaimAfterBoot(vm: VM): Promise<void> {
+    try {
+      const result = await vm.exec(RECLAIM_AFTER_BOOT);
+      if (result.exitCode !== 0)
+        log.warn(
+          { exitCode: result.exitCode, stderr: result.stderr },
+          "guest did not drop its caches",
+        );
+    } catch (error) {
+      log.warn({ err: error }, "guest did not drop its caches");
+    }
   }
 }
