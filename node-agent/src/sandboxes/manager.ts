@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
-import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
+import type { DesiredSandbox, ObservedSandbox, SandboxEvent } from "@turgon/api/agent";
 import { SUPERVISOR_PROTOCOL, type SupervisorFront } from "@turgon/api/supervisor";
 import type { Logger } from "../logger.ts";
 import { SupervisorClient } from "../supervisor/client.ts";
@@ -78,7 +78,7 @@ export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
  * (vCPUs overcommitted), the same figure the SandboxNode reports and the
  * operator schedules against.
  */
-export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
+export class SandboxManager extends EventEmitter<{ event: [SandboxEvent] }> {
   private readonly sandboxes = new Map<string, SandboxHandle>();
   /** What can be placed here in all (see `allocatableOf`). */
   readonly allocatable: Capacity;
@@ -219,7 +219,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     return { cpus, memoryMiB, vms: this.allocatable.vms - this.sandboxes.size };
   }
 
-  private emitChange(type: AgentEvent["type"], sandbox: SandboxHandle): void {
+  private emitChange(type: SandboxEvent["type"], sandbox: SandboxHandle): void {
     this.emit("event", { type, sandbox: sandbox.observe(), time: new Date().toISOString() });
   }
 

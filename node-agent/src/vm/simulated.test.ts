@@ -9,7 +9,7 @@ import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { AgentEvent, ObservedSandbox } from "@turgon/api/agent";
+import type { ObservedSandbox, SandboxEvent } from "@turgon/api/agent";
 import { installCrds, kubectl, uniqueName } from "@turgon/dev/testing";
 import WebSocket from "ws";
 import { type RunningAgent, startAgent } from "../agent.ts";
@@ -131,8 +131,8 @@ describe("node agent on the simulated runtime", async () => {
 
   it("suspends a sandbox still booting once it has booted, resumes it, and deletes its checkpoint", async () => {
     const uid = randomUUID();
-    const events: AgentEvent[] = [];
-    const record = (event: AgentEvent) => {
+    const events: SandboxEvent[] = [];
+    const record = (event: SandboxEvent) => {
       if (event.sandbox.uid === uid) events.push(event);
     };
     agent.manager.on("event", record);

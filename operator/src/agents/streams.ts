@@ -55,7 +55,8 @@ export class AgentEventStreams {
           this.onConnected(node);
         };
         for await (const event of this.agents.events(address, signal, opened)) {
-          this.onSandbox(event.sandbox);
+          // Warm pool counts (warm-operator's) are not followed here yet.
+          if (event.type !== "warmPool") this.onSandbox(event.sandbox);
         }
       } catch (error) {
         this.log.debug({ node, err: error }, "agent event stream broke; reconnecting");
