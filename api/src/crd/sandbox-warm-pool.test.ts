@@ -60,6 +60,22 @@ describe("SandboxWarmPool CRD on the real API server", () => {
       /spec\.templateRef\.name/,
     ],
   ];
+  it("refuses a name that is not a DNS label (the agents key pools by one)", async () => {
+    await assert.rejects(
+      create(pool("web.pool", { templateRef: { name: "t" }, replicas: 1 })),
+      (error: { code?: number; body?: string }) => {
+        assert.equal(error.code, 422, String(error.body));
+        assert.match(String(error.body), /metadata\.name must be a DNS label/);
+        return true;
+      },
+    );
+    assert.equal(
+      SandboxWarmPool.safeParse(pool("web.pool", { templateRef: { name: "t" }, replicas: 1 }))
+        .success,
+      false,
+    );
+  });
+
   for (const [what, spec, field] of rejected) {
     it(`refuses ${what}, naming the field`, async () => {
       await assert.rejects(

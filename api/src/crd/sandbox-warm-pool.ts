@@ -38,11 +38,25 @@ export const SandboxWarmPoolStatus = z.strictObject({
 });
 export type SandboxWarmPoolStatus = z.infer<typeof SandboxWarmPoolStatus>;
 
-export const SandboxWarmPool = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("SandboxWarmPool"),
-  metadata: ObjectMeta,
-  spec: SandboxWarmPoolSpec,
-  status: SandboxWarmPoolStatus.optional(),
-});
+/** Agents key pools by a DNS label name (DesiredWarmPool.name), so a longer or dotted name is refused here. */
+const NAME_RULE = {
+  rule: "self.metadata.name.size() <= 63 && !self.metadata.name.contains('.')",
+  message: "metadata.name must be a DNS label: at most 63 characters, no '.'",
+};
+
+export const SandboxWarmPool = z
+  .strictObject({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal("SandboxWarmPool"),
+    metadata: ObjectMeta,
+    spec: SandboxWarmPoolSpec,
+    status: SandboxWarmPoolStatus.optional(),
+  })
+  .meta({ "x-kubernetes-validations": [NAME_RULE] })
+  .refine(
+    (pool) =>
+      pool.metadata.name === undefined ||
+      (pool.metadata.name.length <= 63 && !pool.metadata.name.includes(".")),
+    { message: NAME_RULE.message, path: ["metadata", "name"] },
+  );
 export type SandboxWarmPool = z.infer<typeof SandboxWarmPool>;

@@ -144,7 +144,10 @@ export class AgentClient {
   ): Promise<ObservedWarmPool | undefined> {
     const { status, json } = await this.call(address, "PUT", `/warm-pools/${desired.uid}`, desired);
     if (status === 404) throw new AgentRequestError(404, "NotFound", "agent has no warm pool API");
-    const parsed = ObservedWarmPool.safeParse(json);
+    // The agent answers { outcome, warmPool }.
+    const parsed = ObservedWarmPool.safeParse(
+      (json as { warmPool?: unknown } | undefined)?.warmPool,
+    );
     return parsed.success ? parsed.data : undefined;
   }
 

@@ -1,8 +1,10 @@
 /** Spreading a pool's warm VMs over nodes, and the pool's status: pure logic. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { API_VERSION, type SandboxNode } from "@turgon/api/crd";
+import { DesiredWarmPool } from "@turgon/api/agent";
+import { API_VERSION, type SandboxNode, type SandboxTemplate } from "@turgon/api/crd";
 import { spreadReplicas, subtractReserved } from "./warm-pool-spread.ts";
+import { templateShape } from "./warm-pool-state.ts";
 import { warmPoolStatus } from "./warm-pool-status.ts";
 
 type Room = { cpus: number; memory: string; vms: number };
@@ -129,5 +131,36 @@ describe("warmPoolStatus", () => {
     );
     assert.equal(ready(status)?.reason, "BootFailed");
     assert.match(String(ready(status)?.message), /node-a: qemu exited/);
+  });
+});
+
+describe("the pool's boot shape, as the agent takes it", () => {
+  it("a template's image, resources (defaults filled) and rootfs mode make a valid DesiredWarmPool", () => {
+    const template = (spec: SandboxTemplate["spec"]): SandboxTemplate => ({
+      apiVersion: API_VERSION,
+      kind: "SandboxTemplate",
+      metadata: { name: "t", namespace: "team-a" },
+      spec,
+    });
+    for (const spec of [
+      { image: "debian-python:latest" },
+      { image: "x:1", resources: { cpus: 2 }, rootfsMode: "cow" as const },
+      { image: "x:1", resources: { memory: "1Gi" }, command: ["sleep", "1"] },
+    ]) {
+      const shape = templateShape(template(spec));
+      const desired = DesiredWarmPool.safeParse({
+        uid: "0b3c9f8e-1d2a-4c5b-8e7f-123456789abc",
+        name: "web",
+        namespace: "team-a",
+        generation: 1,
+        ...shape,
+        replicas: 100,
+      });
+      assert.ok(desired.success, JSON.stringify(desired.error?.issues));
+    }
+    assert.deepEqual(templateShape(template({ image: "x:1" })).resources, {
+      cpus: 1,
+      memoryMiB: 512,
+    });
   });
 });
