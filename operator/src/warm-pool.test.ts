@@ -210,11 +210,10 @@ describe("SandboxWarmPool with a real agent and VMs", () => {
     const { sandbox: second } = await claim("second", "from-the-second");
     const secondUid = second.metadata.uid as string;
     assert.equal((await observed(secondUid)).startedFrom, "warmPool");
+    assert.equal(await guest(secondUid, "cat /root/marker /tmp/marker 2>/dev/null || true"), "");
+    // No process of the first claimant: none has its env (the pattern is split so this shell's own line does not match).
     assert.equal(
-      await guest(
-        secondUid,
-        "cat /root/marker /tmp/marker 2>/dev/null; pgrep -af from-the-first || true",
-      ),
+      await guest(secondUid, 'p=from-the; grep -ls "$p-first" /proc/[0-9]*/environ || true'),
       "",
     );
     assert.equal(await guest(secondUid, "echo $GREETING"), "from-the-second");
@@ -234,6 +233,35 @@ describe("SandboxWarmPool with a real agent and VMs", () => {
     await apply(cold);
     const booted = await eventually("cold Ready", () => getSandbox("cold"), ready, 180_000);
     assert.equal((await observed(booted.metadata.uid as string)).startedFrom, "boot");
+  });
+
+  it("a pool whose template does not exist says so, naming the field, and boots nothing", async () => {
+    await apply({
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "SandboxWarmPool",
+      metadata: { name: "orphan", namespace },
+      spec: { templateRef: { name: "no-such-template" }, replicas: 1 },
+    } as never);
+    const pool = await eventually(
+      "the orphan pool's status",
+      () => json<SandboxWarmPool>(["get", "sandboxwarmpool", "orphan"]),
+      (p) => p.status?.conditions?.some((c) => c.reason === "TemplateNotFound") === true,
+      60_000,
+    );
+    assert.match(
+      String(pool.status?.conditions?.find((c) => c.type === "Ready")?.message),
+      /spec\.templateRef\.name: SandboxTemplate "no-such-template" does not exist/,
+    );
+    assert.equal(pool.status?.readyReplicas, 0);
+    const events = await json<{ items: { reason: string }[] }>([
+      "get",
+      "events",
+      "--field-selector",
+      "involvedObject.name=orphan",
+    ]);
+    assert.ok(events.items.some((e) => e.reason === "TemplateNotFound"));
+    const held = (await stack.agentCall("/v1/warm-pools")).json as { items: { uid: string }[] };
+    assert.ok(!held.items.some((p) => p.uid === pool.metadata.uid));
   });
 
   it("deleting the pool stops its warm VMs", async () => {
