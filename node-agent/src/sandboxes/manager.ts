@@ -513,7 +513,7 @@ export class SandboxManager extends EventEmitter<{
   async detachAll(): Promise<void> {
     const sandboxes = [...this.sandboxes.values()];
     this.sandboxes.clear();
-    // Warm VMs stop: a later agent would only stop them (their pools boot afresh).
-    await Promise.allSettled([this.warm.close(), ...sandboxes.map((sandbox) => sandbox.detach())]);
+    // Warm VMs too: a supervised one goes on, and the next agent stops it (`adopt`).
+    await Promise.allSettled([this.warm.detach(), ...sandboxes.map((sandbox) => sandbox.detach())]);
   }
 }

@@ -228,7 +228,9 @@ export class WarmPools extends EventEmitter<{ change: [WarmPoolEvent] }> {
       pool.vms.delete(vm.id);
       this.byHandle.delete(vm.handle);
       this.report(poolUid);
-      this.kick();
+      // After the caller has put the VM among its sandboxes: until then the
+      // room it holds would look free to the refill.
+      queueMicrotask(() => this.kick());
       return vm.handle;
     }
     return undefined;
@@ -446,7 +448,23 @@ export class WarmPools extends EventEmitter<{ change: [WarmPoolEvent] }> {
       );
   }
 
-  /** Agent shutdown: stops every unclaimed warm VM (a later agent would only stop them). */
+  /**
+   * Agent shutdown: lets go of every warm VM as of every sandbox (a
+   * supervised one goes on running, and the next agent stops it; an
+   * in-process one stops).
+   */
+  async detach(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const vms = [...this.byHandle.values()].map(({ vm }) => vm);
+    this.byHandle.clear();
+    for (const pool of this.pools.values()) pool.vms.clear();
+    for (const vm of vms) vm.settle();
+    await this.pumping;
+    await Promise.allSettled([...vms.map((vm) => vm.handle.detach()), ...this.stopping]);
+  }
+
+  /** Stops every unclaimed warm VM (the agent stops every VM). */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
