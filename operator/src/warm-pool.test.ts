@@ -165,13 +165,18 @@ describe("SandboxWarmPool with a real agent and VMs", () => {
       String(first.status?.conditions?.find((c) => c.type === "Ready")?.message),
       /claimed from a warm pool/,
     );
-    const events = await json<{ items: { reason: string }[] }>([
+    const events = await json<{ items: { reason: string; message: string }[] }>([
       "get",
       "events",
       "--field-selector",
       "involvedObject.name=first",
     ]);
-    assert.ok(events.items.some((e) => e.reason === "ClaimedWarmVM"));
+    assert.ok(
+      events.items.some(
+        (e) => e.reason === "ClaimedWarmVM" && e.message.includes("of SandboxWarmPool web"),
+      ),
+      JSON.stringify(events.items.map((e) => [e.reason, e.message])),
+    );
     assert.ok(!events.items.some((e) => e.reason === "Rebooting"));
 
     const served = await eventually(

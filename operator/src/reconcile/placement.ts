@@ -10,6 +10,7 @@ import type { WarmPoolState } from "./warm-pool-state.ts";
 /** A sandbox that may claim a warm VM: its pool, and the template (in its namespace) other claimants name. */
 export interface WarmClaim {
   poolUid: string;
+  poolName: string;
   namespace: string;
   templateName: string;
 }

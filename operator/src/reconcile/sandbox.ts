@@ -255,6 +255,7 @@ export class SandboxReconciler {
     if (!pool) return undefined;
     return {
       poolUid: pool.metadata.uid as string,
+      poolName: pool.metadata.name as string,
       namespace: pool.metadata.namespace as string,
       templateName: pool.spec.templateRef.name,
     };
@@ -390,13 +391,16 @@ export class SandboxReconciler {
           (Date.now() - Date.parse(sandbox.metadata.creationTimestamp)) / 1000,
         );
       }
-      if (observed.startedFrom === "warmPool")
+      if (observed.startedFrom === "warmPool") {
+        const pool = this.warmClaim(sandbox, spec)?.poolName;
+        const from = pool ? ` of SandboxWarmPool ${pool}` : "";
         await this.record(
           sandbox,
           "Normal",
           "ClaimedWarmVM",
-          `claimed a warm VM on ${status.nodeName} instead of booting one`,
+          `claimed a warm VM${from} on ${status.nodeName} instead of booting one`,
         );
+      }
       await this.record(sandbox, "Normal", "Ready", `the VM is running on ${status.nodeName}`);
     }
     if (observed.phase === "Failed" && previousReady?.reason !== observed.reason) {
