@@ -279,6 +279,55 @@ describe("warm pools (simulated runtime)", async () => {
     manager.warm.delete(desired.uid);
   });
 
+  it("reports a failed warm boot (BootFailed), backs off and boots again", async () => {
+    /** Fails its first two launches, as a missing image or a crashing QEMU would. */
+    class FlakyRuntime extends SimulatedRuntime {
+      launches = 0;
+      override async launch(spec: Parameters<SimulatedRuntime["launch"]>[0]) {
+        this.launches++;
+        if (this.launches <= 2) throw new Error("image not found");
+        return super.launch(spec);
+      }
+    }
+    const runtime = new FlakyRuntime({ bootMs: 5 });
+    const flaky = new SandboxManager({
+      allocatable: { cpus: 8, memoryMiB: 8192, vms: 4 },
+      log: logger.child({ test: "warm-pools-flaky" }, { level: "silent" }),
+      warm: { retryFirstMs: 30, retryMaxMs: 100 },
+      inProcess: {
+        ...nodeVmContext(
+          {
+            nodeName: "warm-node",
+            accelerator: "tcg",
+            tcgTranslationCacheMiB: 32,
+            ingressHeaderTimeoutMs: 5_000,
+            platformCidrs: [],
+          },
+          runtime,
+        ),
+        records: new VmRecords(dir),
+        checkpoints: new Checkpoints(dir),
+        audit: () => {},
+      },
+    });
+    const reasons: (string | undefined)[] = [];
+    flaky.on("warmPool", (event) => reasons.push(event.warmPool.reason));
+    try {
+      const desired = pool({ replicas: 1 });
+      flaky.putWarmPool(desired);
+      await until(
+        "a ready VM after two failures",
+        () => flaky.warm.get(desired.uid)?.readyReplicas === 1,
+      );
+      assert.equal(runtime.launches, 3);
+      assert.ok(reasons.includes("BootFailed"), `reasons: ${reasons.join(", ")}`);
+      assert.equal(flaky.warm.get(desired.uid)?.reason, undefined, "no reason once full");
+      assert.equal(flaky.warm.handles().length, 1, "failed VMs are gone");
+    } finally {
+      await flaky.stopAll();
+    }
+  });
+
   it("names the pool in a warm VM's placeholder, which is a valid desired state", () => {
     const desired = pool({ name: "a".repeat(63) });
     const placeholder = warmPlaceholder(desired, randomUUID());
