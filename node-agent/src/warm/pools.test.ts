@@ -250,6 +250,10 @@ describe("warm pools (simulated runtime)", async () => {
     assert.equal(short.replicas, 2, "one warm VM made room");
     assert.equal(short.reason, "NoCapacity");
     assert.equal(manager.free().vms, 0);
+    // A sandbox that would not fit even without warm VMs takes none of them.
+    const huge = sandbox(desired.uid, { resources: { cpus: 1, memoryMiB: 65_536 } });
+    await assert.rejects(manager.put(huge), /node is full/);
+    assert.equal(observed(desired.uid).replicas, 2, "no warm VM stopped for nothing");
     await manager.delete(first.uid);
     await manager.delete(second.uid);
     await ready(desired.uid, 3);
