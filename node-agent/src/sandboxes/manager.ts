@@ -273,10 +273,18 @@ export class SandboxManager extends EventEmitter<{
     return { cpus, memoryMiB, vms: this.allocatable.vms - this.sandboxes.size - warm.vms };
   }
 
-  /** Whether a VM of `resources` fits in what is free now. */
-  private fits(resources: DesiredSandbox["resources"]): boolean {
+  /** Whether a VM of `resources` fits in what is free now (`withoutWarm`: were no warm VM here). */
+  private fits(
+    resources: DesiredSandbox["resources"],
+    options: { withoutWarm?: boolean } = {},
+  ): boolean {
     const free = this.free();
-    return free.vms >= 1 && free.cpus >= resources.cpus && free.memoryMiB >= resources.memoryMiB;
+    const warm = options.withoutWarm ? this.warm.usage() : { cpus: 0, memoryMiB: 0, vms: 0 };
+    return (
+      free.vms + warm.vms >= 1 &&
+      free.cpus + warm.cpus >= resources.cpus &&
+      free.memoryMiB + warm.memoryMiB >= resources.memoryMiB
+    );
   }
 
   private emitChange(type: SandboxEvent["type"], sandbox: SandboxHandle): void {
@@ -423,8 +431,10 @@ export class SandboxManager extends EventEmitter<{
       }
     }
     if (!existing) {
-      // Sandboxes come before warm VMs: as many as it takes make room.
-      if (!this.fits(desired.resources)) this.warm.evictUntil(() => this.fits(desired.resources));
+      // Sandboxes come before warm VMs: as many as it takes make room (none
+      // when even all of them would not).
+      if (!this.fits(desired.resources) && this.fits(desired.resources, { withoutWarm: true }))
+        this.warm.evictUntil(() => this.fits(desired.resources));
       const free = this.free();
       if (
         free.vms < 1 ||

@@ -250,6 +250,10 @@ describe("warm pools (simulated runtime)", async () => {
     assert.equal(short.replicas, 2, "one warm VM made room");
     assert.equal(short.reason, "NoCapacity");
     assert.equal(manager.free().vms, 0);
+    // A sandbox that would not fit even without warm VMs takes none of them.
+    const huge = sandbox(desired.uid, { resources: { cpus: 1, memoryMiB: 65_536 } });
+    await assert.rejects(manager.put(huge), /node is full/);
+    assert.equal(observed(desired.uid).replicas, 2, "no warm VM stopped for nothing");
     await manager.delete(first.uid);
     await manager.delete(second.uid);
     await ready(desired.uid, 3);
@@ -277,6 +281,55 @@ describe("warm pools (simulated runtime)", async () => {
     await until("extras stopped", () => manager.warm.handles().length === 0);
     assert.equal(observed(desired.uid).replicas, 0);
     manager.warm.delete(desired.uid);
+  });
+
+  it("reports a failed warm boot (BootFailed), backs off and boots again", async () => {
+    /** Fails its first two launches, as a missing image or a crashing QEMU would. */
+    class FlakyRuntime extends SimulatedRuntime {
+      launches = 0;
+      override async launch(spec: Parameters<SimulatedRuntime["launch"]>[0]) {
+        this.launches++;
+        if (this.launches <= 2) throw new Error("image not found");
+        return super.launch(spec);
+      }
+    }
+    const runtime = new FlakyRuntime({ bootMs: 5 });
+    const flaky = new SandboxManager({
+      allocatable: { cpus: 8, memoryMiB: 8192, vms: 4 },
+      log: logger.child({ test: "warm-pools-flaky" }, { level: "silent" }),
+      warm: { retryFirstMs: 30, retryMaxMs: 100 },
+      inProcess: {
+        ...nodeVmContext(
+          {
+            nodeName: "warm-node",
+            accelerator: "tcg",
+            tcgTranslationCacheMiB: 32,
+            ingressHeaderTimeoutMs: 5_000,
+            platformCidrs: [],
+          },
+          runtime,
+        ),
+        records: new VmRecords(dir),
+        checkpoints: new Checkpoints(dir),
+        audit: () => {},
+      },
+    });
+    const reasons: (string | undefined)[] = [];
+    flaky.on("warmPool", (event) => reasons.push(event.warmPool.reason));
+    try {
+      const desired = pool({ replicas: 1 });
+      flaky.putWarmPool(desired);
+      await until(
+        "a ready VM after two failures",
+        () => flaky.warm.get(desired.uid)?.readyReplicas === 1,
+      );
+      assert.equal(runtime.launches, 3);
+      assert.ok(reasons.includes("BootFailed"), `reasons: ${reasons.join(", ")}`);
+      assert.equal(flaky.warm.get(desired.uid)?.reason, undefined, "no reason once full");
+      assert.equal(flaky.warm.handles().length, 1, "failed VMs are gone");
+    } finally {
+      await flaky.stopAll();
+    }
   });
 
   it("names the pool in a warm VM's placeholder, which is a valid desired state", () => {

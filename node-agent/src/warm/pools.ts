@@ -120,6 +120,8 @@ export class WarmPools extends EventEmitter<{ change: [WarmPoolEvent] }> {
   private pumping?: Promise<void>;
   private pumpAgain = false;
   private retryTimer?: NodeJS.Timeout;
+  /** When `retryTimer` fires. */
+  private retryAt = 0;
   private closed = false;
 
   constructor(options: WarmPoolsOptions) {
@@ -277,8 +279,22 @@ export class WarmPools extends EventEmitter<{ change: [WarmPoolEvent] }> {
       { pool: poolUid, failures: pool.failures, retryInMs: delay, message },
       "a warm VM failed",
     );
+    this.wakeAt(pool.retryAt);
+  }
+
+  /** Looks again at `at` (the earliest back-off's end wins). */
+  private wakeAt(at: number): void {
+    if (this.closed || (this.retryTimer && this.retryAt <= at)) return;
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.kick(), delay);
+    this.retryAt = at;
+    // A timer may fire a little before Date.now() reaches `at`: a few ms later, never early.
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.kick();
+      },
+      Math.max(0, at - Date.now()) + 5,
+    );
     this.retryTimer.unref();
   }
 
@@ -388,7 +404,11 @@ export class WarmPools extends EventEmitter<{ change: [WarmPoolEvent] }> {
     let bestFill = Number.POSITIVE_INFINITY;
     for (const pool of this.pools.values()) {
       const { replicas } = pool.desired;
-      if (pool.vms.size >= replicas || pool.retryAt > now) continue;
+      if (pool.vms.size >= replicas) continue;
+      if (pool.retryAt > now) {
+        this.wakeAt(pool.retryAt);
+        continue;
+      }
       if (!this.options.room(pool.desired.resources)) {
         const short = {
           reason: "NoCapacity",

@@ -170,7 +170,17 @@ describe("warm pools with real VMs", async () => {
 
     // The first claimant.
     const a = randomUUID();
+    const putAt = performance.now();
     const first = await claim(a, "first");
+    // Ready means serving: how soon after the PUT the app answers its route (probed by the agent).
+    const readyDeadline = Date.now() + 60_000;
+    for (;;) {
+      const seen = (await call("GET", `/v1/sandboxes/${a}`)).body as ObservedSandbox;
+      if (seen.ingressReady?.ready) break;
+      if (Date.now() > readyDeadline) throw new Error(`never ready: ${JSON.stringify(seen)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    console.log(`warm claim, PUT to ingressReady: ${(performance.now() - putAt).toFixed(0)} ms`);
     console.log(
       `warm claim, agent API round trip: ${first.ms.toFixed(0)} ms (TCG, shared machine)`,
     );
