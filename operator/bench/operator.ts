@@ -13,7 +13,7 @@
  *
  * Usage: node operator/bench/operator.ts [--sequential 5] [--burst 10]
  *   [--sandboxes 1000] [--agents 20] [--skip-vms] [--skip-scale]
- *   [--warm-samples 5] [--warm-pool 3] [--skip-warm]
+ *   [--warm-samples 5] [--warm-pool 3] [--warm-app] [--skip-warm]
  * (`npm run bench:operator`).
  */
 import { randomBytes } from "node:crypto";
@@ -45,6 +45,7 @@ const { values } = parseArgs({
     "skip-scale": { type: "boolean", default: false },
     "warm-samples": { type: "string", default: "5" },
     "warm-pool": { type: "string", default: "3" },
+    "warm-app": { type: "boolean", default: false },
     "skip-warm": { type: "boolean", default: false },
   },
 });
@@ -205,6 +206,7 @@ try {
     await benchWarmPool({
       samples: Number(values["warm-samples"]),
       poolSize: Number(values["warm-pool"]),
+      withApp: values["warm-app"],
       startAgent,
       startOperator,
       label,

@@ -17,6 +17,11 @@ export interface WarmBenchOptions {
   samples: number;
   /** Warm VMs the pool keeps. */
   poolSize: number;
+  /**
+   * Templates start an app (python3 -m http.server) behind an ingress route,
+   * so Ready waits for it to serve: the claim plus the app's own start.
+   */
+  withApp?: boolean;
   /** Starts a QEMU-mode agent with these extra flags (the bench's own helper). */
   startAgent(name: string, extra: Record<string, string>): Promise<RunningProcess>;
   /** Starts the operator for objects with this label selector. */
@@ -72,6 +77,12 @@ export async function benchWarmPool(options: WarmBenchOptions): Promise<void> {
         image: "debian-python:latest",
         resources: { cpus: 1, memory: "512Mi" },
         env: [{ name: "GREETING", value: "hello" }],
+        ...(options.withApp
+          ? {
+              command: ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"],
+              ingress: { enabled: true, routes: [{ prefix: "/", port: 8000 }] },
+            }
+          : {}),
       },
     });
     for (const name of ["warm-web", "cold-web"])
@@ -113,7 +124,7 @@ export async function benchWarmPool(options: WarmBenchOptions): Promise<void> {
     const fillFrom = performance.now();
     await filled();
     console.log(
-      `\nwarm pool: real VMs on one agent (TCG here), a SandboxWarmPool of ${poolSize}, ${samples} samples each; filled in ${((performance.now() - fillFrom) / 1000).toFixed(1)} s`,
+      `\nwarm pool: real VMs on one agent (TCG here), a SandboxWarmPool of ${poolSize}, ${samples} samples each${options.withApp ? ", Ready = an app (python3 -m http.server) serving through ingress" : ", no app (Ready = the VM runs)"}; filled in ${((performance.now() - fillFrom) / 1000).toFixed(1)} s`,
     );
 
     /** Applies one sandbox from `templateName` and times it to Ready; then deletes it. */
