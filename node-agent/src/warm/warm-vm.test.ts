@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -204,6 +204,25 @@ describe("warm pools with real VMs", async () => {
       [`Bearer ${SECRET}`],
     );
     assert.ok(!(await exec(a, "env")).stdout.includes(SECRET), "never the value in the guest");
+    // The audit event names the sandbox that claimed the VM (not the warm VM), and no secret.
+    const spooled = async () => {
+      const files = (await readdir(join(dir, "spool"), { recursive: true, withFileTypes: true }))
+        .filter((f) => f.isFile() && f.name.endsWith(".ndjson"))
+        .map((f) => join(f.parentPath, f.name));
+      return (await Promise.all(files.map((f) => readFile(f, "utf8")))).join("\n");
+    };
+    const auditDeadline = Date.now() + 15_000;
+    while (!(await spooled()).includes("/warm-secret") && Date.now() < auditDeadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const audit = await spooled();
+    const carried = audit
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { path?: string; sandbox?: { uid: string; name: string } })
+      .find((event) => event.path === "/warm-secret");
+    assert.equal(carried?.sandbox?.uid, a, "audited as the claimant");
+    assert.equal(carried?.sandbox?.name, "claimant-first");
+    assert.ok(!audit.includes(SECRET), "no secret in the spools");
     // Its app serves through ingress (the command was started at the claim).
     assert.match(await serves(a), /Directory listing for \//);
     // A file of the first claimant's, to look for in the second's VM.
