@@ -184,7 +184,7 @@ describe("the chart", () => {
     const kept = manifests(await renderChart()).filter(
       (m) => m.kind === "CustomResourceDefinition",
     );
-    assert.equal(kept.length, 4);
+    assert.equal(kept.length, 5);
     for (const crd of kept)
       assert.equal(crd.metadata.annotations?.["helm.sh/resource-policy"], "keep");
     const notKept = manifests(await renderChart({ set: ["crds.keep=false"] })).filter(

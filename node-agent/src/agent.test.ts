@@ -12,9 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  type AgentEvent,
   INGRESS_TICKET_HEADER,
   SANDBOX_HEADER,
+  type SandboxEvent,
   SshCredentials,
 } from "@turgon/api/agent";
 import { AUDIT_QUEUE, type AuditBatch, EgressAuditEvent } from "@turgon/api/audit";
@@ -66,7 +66,7 @@ describe("node agent", async () => {
   /** Reads the agent's ndjson event stream until stopped. */
   const watchEvents = () => {
     const controller = new AbortController();
-    const received: AgentEvent[] = [];
+    const received: SandboxEvent[] = [];
     /** Called on every event read, for `stopAfter`. */
     const listeners = new Set<() => void>();
     const done = (async () => {
@@ -80,7 +80,7 @@ describe("node agent", async () => {
           buffer += Buffer.from(chunk).toString("utf8");
           const lines = buffer.split("\n");
           buffer = lines.pop() ?? "";
-          for (const line of lines.filter(Boolean)) received.push(JSON.parse(line) as AgentEvent);
+          for (const line of lines.filter(Boolean)) received.push(JSON.parse(line) as SandboxEvent);
           for (const listener of listeners) listener();
         }
       } catch {
@@ -89,7 +89,7 @@ describe("node agent", async () => {
     })();
     return {
       /** Stops once an event matching `last` has been read (or fails after `timeoutMs`): every event read. */
-      async stopAfter(last: (event: AgentEvent) => boolean, timeoutMs = 30_000) {
+      async stopAfter(last: (event: SandboxEvent) => boolean, timeoutMs = 30_000) {
         try {
           await new Promise<void>((resolve, reject) => {
             const check = () => {

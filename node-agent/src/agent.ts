@@ -177,6 +177,7 @@ export async function startAgent(
     log,
     onTiming: (kind, seconds) => metrics.observeTiming(kind, seconds),
     onFrontRequests: (code, count) => metrics.frontRequests.inc({ code }, count),
+    onClaim: (pool, seconds) => metrics.observeClaim(pool, seconds),
     ...(simulated
       ? {
           inProcess: {

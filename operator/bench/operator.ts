@@ -2,6 +2,8 @@
  * Operator benchmark (issue: operator). Prints:
  *   1. apply-to-Ready p50/p90 with real VMs (QEMU, TCG here) for sandboxes
  *      created one after another, and for 10 created at once;
+ *   1b. apply-to-Ready claimed from a warm pool next to cold boots (real VMs;
+ *      bench/warm-pool.ts);
  *   2. reconcile throughput for 1,000 Sandboxes over 20 node agents that run
  *      the SIMULATED runtime (no QEMU: a fake VM that is "booted" after
  *      --simulated-boot-ms), against the API server's own create rate for
@@ -11,6 +13,7 @@
  *
  * Usage: node operator/bench/operator.ts [--sequential 5] [--burst 10]
  *   [--sandboxes 1000] [--agents 20] [--skip-vms] [--skip-scale]
+ *   [--warm-samples 5] [--warm-pool 3] [--warm-app] [--skip-warm]
  * (`npm run bench:operator`).
  */
 import { randomBytes } from "node:crypto";
@@ -30,6 +33,7 @@ import {
 } from "@turgon/dev/testing";
 import { globalSetup, globalTeardown } from "@turgon/dev/testing/platform";
 import { eventually, type RunningProcess, startProcess } from "../src/testing.ts";
+import { benchWarmPool } from "./warm-pool.ts";
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +43,10 @@ const { values } = parseArgs({
     agents: { type: "string", default: "20" },
     "skip-vms": { type: "boolean", default: false },
     "skip-scale": { type: "boolean", default: false },
+    "warm-samples": { type: "string", default: "5" },
+    "warm-pool": { type: "string", default: "3" },
+    "warm-app": { type: "boolean", default: false },
+    "skip-warm": { type: "boolean", default: false },
   },
 });
 const sequential = Number(values.sequential);
@@ -192,6 +200,17 @@ try {
       `  delete of ${burst} (one collection DELETE; VMs destroyed, finalizers removed): ${((performance.now() - deleteFrom) / 1000).toFixed(2)} s`,
     );
     for (const p of processes.splice(0)) await p.stop();
+  }
+
+  if (!values["skip-warm"]) {
+    await benchWarmPool({
+      samples: Number(values["warm-samples"]),
+      poolSize: Number(values["warm-pool"]),
+      withApp: values["warm-app"],
+      startAgent,
+      startOperator,
+      label,
+    });
   }
 
   if (!values["skip-scale"]) {

@@ -23,6 +23,7 @@ import { collectOrphanVms } from "./reconcile/garbage.ts";
 import { NodeHealthMonitor } from "./reconcile/node-health.ts";
 import { referencesOf } from "./reconcile/references.ts";
 import { SandboxReconciler } from "./reconcile/sandbox.ts";
+import { WarmPoolController } from "./warm-pools.ts";
 
 export interface RunningOperator {
   metricsUrl: string;
@@ -62,6 +63,15 @@ export async function startOperator(
   const metrics = new OperatorMetrics(() => queue.length);
   const agents = new AgentClient({ credentials });
   const events = new EventRecorder(kc, log);
+  const warmPools = new WarmPoolController({
+    kc,
+    caches,
+    agents,
+    events,
+    metrics,
+    log,
+    resyncMs: config["resync-seconds"] * 1000,
+  });
   const reconciler = new SandboxReconciler({
     kc,
     caches,
@@ -73,12 +83,18 @@ export async function startOperator(
     sshCommand: (name, namespace) => sandboxSshCommand(edge.current(), name, namespace),
     nodeLostMs: config["node-lost-seconds"] * 1000,
     resyncMs: config["resync-seconds"] * 1000,
+    warm: warmPools.state,
   });
   const streams = new AgentEventStreams({
     agents,
     log,
     onSandbox: (observed) => onAgentEvent(caches, queue, reconciler, observed),
-    onConnected: (node) => enqueueOnNode(caches, queue, reconciler, node),
+    onConnected: (node) => {
+      enqueueOnNode(caches, queue, reconciler, node);
+      const registered = caches.nodes.get(node) as SandboxNode | undefined;
+      if (registered) void warmPools.onConnected(registered);
+    },
+    onWarmPool: (node, pool, deleted) => warmPools.onWarmPool(node, pool, deleted),
   });
   const monitor = new NodeHealthMonitor({
     kc,
@@ -90,7 +106,11 @@ export async function startOperator(
   });
   let leading = false;
   let stopping = false;
-  wireTriggers(caches, queue, reconciler, () => leading && streams.sync(readyNodes(caches)));
+  wireTriggers(caches, queue, reconciler, () => {
+    if (!leading) return;
+    streams.sync(readyNodes(caches));
+    warmPools.enqueueAll();
+  });
 
   const server = await serveMetrics(
     config["metrics-host"],
@@ -118,6 +138,7 @@ export async function startOperator(
       log,
     });
     for (const sandbox of caches.sandboxes.list()) queue.add(objectKey(sandbox));
+    warmPools.start(reconciler);
     monitor.start();
     streams.sync(readyNodes(caches));
     const collect = () =>
@@ -134,6 +155,7 @@ export async function startOperator(
     metrics.leader.set(0);
     log.warn({ identity: config.identity }, "lost leadership: stopping");
     queue.shutDown();
+    void warmPools.stop();
     monitor.stop();
     streams.stop();
     clearInterval(gcTimer);
@@ -162,6 +184,7 @@ export async function startOperator(
       if (elector) await elector.stop();
       stopLeading();
       await workers;
+      await warmPools.stop();
       edge.stop();
       await stopCaches(caches);
       await agents.close();

@@ -45,27 +45,49 @@ export const EffectivePolicy = z.strictObject({
 });
 export type EffectivePolicy = z.infer<typeof EffectivePolicy>;
 
-export const DesiredSandbox = z.strictObject({
-  uid: sandboxUid,
-  name: dnsLabel,
-  namespace: dnsLabel,
-  generation: z.int().min(0),
+/** How the sandbox's current VM started: a cold boot, a resume from its disk checkpoint, or a claimed warm VM. */
+export const StartedFrom = z.enum(["boot", "resume", "warmPool"]);
+export type StartedFrom = z.infer<typeof StartedFrom>;
+
+/**
+ * The boot shape of a VM: what is fixed when it boots. A warm VM serves a
+ * sandbox whose shape equals its pool's.
+ */
+export const BootShape = {
   image: z.string().min(1).max(255),
   resources: z.strictObject({
     cpus: z.int().min(1).max(64),
     memoryMiB: z.int().min(128).max(1_048_576),
   }),
+  rootfsMode: z.enum(["readonly", "memory", "cow"]).optional(),
+};
+
+export const DesiredSandbox = z.strictObject({
+  uid: sandboxUid,
+  name: dnsLabel,
+  namespace: dnsLabel,
+  generation: z.int().min(0),
+  image: BootShape.image,
+  resources: BootShape.resources,
   env: z.record(envVarName, z.string().max(32_768)).default({}),
   command: z.array(z.string()).min(1).optional(),
   ingress: SandboxIngress.omit({ access: true })
     .extend({ enabled: z.boolean().default(false), websockets: z.boolean().default(true) })
     .default({ enabled: false, websockets: true }),
   policy: EffectivePolicy.default({ allowedHosts: [], secrets: [], mode: "enforce" }),
-  rootfsMode: z.enum(["readonly", "memory", "cow"]).optional(),
+  rootfsMode: BootShape.rootfsMode,
   /** SSH into the guest (Gondolin's enableSsh), reached through the agent's SSH tunnel; toggles live. */
   ssh: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
   /** Suspended: checkpoint the VM's disk and stop it; Running again resumes from the checkpoint. */
   operatingMode: z.enum(["Running", "Suspended"]).default("Running"),
+  /**
+   * The SandboxWarmPool this sandbox may claim a VM from. When the agent
+   * first sees the sandbox (Running) and holds a ready warm VM of that pool
+   * with the same image, resources and rootfsMode, it binds that VM to the
+   * sandbox instead of booting one; otherwise it boots as without. A pool
+   * the agent does not know is no error: the sandbox boots cold.
+   */
+  warmPool: z.strictObject({ uid: sandboxUid }).optional(),
 });
 export type DesiredSandbox = z.infer<typeof DesiredSandbox>;
 export type DesiredSandboxInput = z.input<typeof DesiredSandbox>;
@@ -106,8 +128,52 @@ export const ObservedSandbox = z.strictObject({
    * Absent for sandboxes served only through the agent's ingress port.
    */
   frontPort: z.int().min(1).max(65_535).optional(),
+  /** How the current VM started; absent until one has (or while suspended). */
+  startedFrom: StartedFrom.optional(),
 });
 export type ObservedSandbox = z.infer<typeof ObservedSandbox>;
+
+/**
+ * `PUT /v1/warm-pools/:poolUid`: how many booted, idle VMs of one boot shape
+ * this agent keeps for a SandboxWarmPool. Idempotent; a change of shape
+ * replaces the pool's warm VMs. Warm VMs run nothing but the guest's init,
+ * with no env, no secrets, egress denied and ingress off, until claimed.
+ */
+export const DesiredWarmPool = z.strictObject({
+  /** The SandboxWarmPool's UID. */
+  uid: sandboxUid,
+  name: dnsLabel,
+  namespace: dnsLabel,
+  generation: z.int().min(0),
+  ...BootShape,
+  /** How many warm VMs this agent keeps (booting or ready). */
+  replicas: z.int().min(0).max(100),
+});
+export type DesiredWarmPool = z.infer<typeof DesiredWarmPool>;
+export type DesiredWarmPoolInput = z.input<typeof DesiredWarmPool>;
+
+/** What the agent reports about one warm pool (`GET /v1/warm-pools`, and events). */
+export const ObservedWarmPool = z.strictObject({
+  uid: sandboxUid,
+  name: z.string(),
+  namespace: z.string(),
+  /** The generation of the desired state this report follows. */
+  generation: z.int(),
+  /** `replicas` as last PUT. */
+  desiredReplicas: z.int().min(0),
+  /** Warm VMs that exist: booting or ready (claimed ones no longer count). */
+  replicas: z.int().min(0),
+  /** Warm VMs booted and ready to be claimed. */
+  readyReplicas: z.int().min(0),
+  /** Why the pool is short of its replicas, e.g. NoCapacity or BootFailed; absent when it is not. */
+  reason: z.string().optional(),
+  message: z.string().optional(),
+});
+export type ObservedWarmPool = z.infer<typeof ObservedWarmPool>;
+
+/** `GET /v1/warm-pools`. */
+export const WarmPoolList = z.strictObject({ items: z.array(ObservedWarmPool) });
+export type WarmPoolList = z.infer<typeof WarmPoolList>;
 
 /**
  * SSH to a guest through its agent: `GET /v1/sandboxes/:uid/ssh/credentials`
@@ -123,12 +189,25 @@ export const SshCredentials = z.strictObject({
 });
 export type SshCredentials = z.infer<typeof SshCredentials>;
 
-/** One line of the agent's event stream (newline-delimited JSON). */
-export const AgentEvent = z.strictObject({
+/**
+ * One line of the agent's event stream (newline-delimited JSON): a sandbox
+ * changed or was deleted, or a warm pool's counts changed (`warmPool`; a
+ * pool DELETEd is sent once more with `deleted: true`).
+ */
+export const SandboxEvent = z.strictObject({
   type: z.enum(["sandbox", "deleted"]),
   sandbox: ObservedSandbox,
   time: z.iso.datetime(),
 });
+export type SandboxEvent = z.infer<typeof SandboxEvent>;
+export const WarmPoolEvent = z.strictObject({
+  type: z.literal("warmPool"),
+  warmPool: ObservedWarmPool,
+  deleted: z.boolean().optional(),
+  time: z.iso.datetime(),
+});
+export type WarmPoolEvent = z.infer<typeof WarmPoolEvent>;
+export const AgentEvent = z.discriminatedUnion("type", [SandboxEvent, WarmPoolEvent]);
 export type AgentEvent = z.infer<typeof AgentEvent>;
 
 /** Errors the API answers with: `field` names the offending input. */

@@ -4,6 +4,7 @@ import { Sandbox } from "./sandbox.ts";
 import { SandboxNode } from "./sandbox-node.ts";
 import { SandboxPolicy } from "./sandbox-policy.ts";
 import { SandboxTemplate } from "./sandbox-template.ts";
+import { SandboxWarmPool } from "./sandbox-warm-pool.ts";
 
 export * from "./common.ts";
 export * from "./conditions.ts";
@@ -12,6 +13,7 @@ export * from "./sandbox.ts";
 export * from "./sandbox-node.ts";
 export * from "./sandbox-policy.ts";
 export * from "./sandbox-template.ts";
+export * from "./sandbox-warm-pool.ts";
 
 export interface PrinterColumn {
   name: string;
@@ -66,6 +68,30 @@ export const CUSTOM_RESOURCES: CustomResource[] = [
     scope: "Namespaced",
     schema: SandboxTemplate,
     printerColumns: [{ name: "Image", type: "string", jsonPath: ".spec.image" }, age],
+  },
+  {
+    kind: "SandboxWarmPool",
+    plural: "sandboxwarmpools",
+    singular: "sandboxwarmpool",
+    shortNames: ["sbxpool"],
+    scope: "Namespaced",
+    schema: SandboxWarmPool,
+    printerColumns: [
+      { name: "Template", type: "string", jsonPath: ".spec.templateRef.name" },
+      {
+        name: "Desired",
+        type: "integer",
+        jsonPath: ".spec.replicas",
+        description: "Warm VMs the pool keeps.",
+      },
+      {
+        name: "Ready",
+        type: "integer",
+        jsonPath: ".status.readyReplicas",
+        description: "Warm VMs booted and ready to be claimed.",
+      },
+      age,
+    ],
   },
   {
     kind: "SandboxNode",

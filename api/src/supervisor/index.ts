@@ -24,6 +24,16 @@
  *   while the agent is away.
  * - `POST /touch` ← `SupervisorTouch`: activity the agent saw (ingress, SSH
  *   tunnels), so lastActivityAt survives an agent restart.
+ * - `PUT /warm` ← `SupervisorWarm`: instead of a first `PUT /desired`, boots
+ *   a warm VM for a pool: a placeholder desired state (its uid is the
+ *   supervisor's own, nothing run, no env or secrets, egress denied, ingress
+ *   off). The state then carries `warm` (its pool) and the placeholder.
+ * - `POST /claim` ← `DesiredSandbox`: binds the running warm VM to a sandbox
+ *   (another uid): its policy, secrets, env, command, routes and SSH are
+ *   applied, and it is Running at once. From then on `desired` is that
+ *   sandbox's (later `PUT /desired` name it), while the supervisor keeps its
+ *   own uid (socket, record, spool): a starting agent adopts it by
+ *   `desired.uid`. Claiming twice, or a VM not warm or not running, is 409.
  * - `PUT /ingress-routes` ← routes: sets the guest's table as the guest itself
  *   could (tests use it to stand for an edit inside the guest).
  */
@@ -122,6 +132,11 @@ export type SupervisorObserved = z.infer<typeof SupervisorObserved>;
 export const SupervisorState = SupervisorObserved.extend({
   /** Absent until the agent has PUT the first desired state. */
   desired: DesiredSandbox.optional(),
+  /**
+   * Set when the VM was booted warm (`PUT /warm`): its pool, and whether a
+   * sandbox claimed it. Unclaimed, `desired` is the placeholder.
+   */
+  warm: z.object({ poolUid: z.string(), claimed: z.boolean() }).optional(),
 });
 export type SupervisorState = z.infer<typeof SupervisorState>;
 
@@ -162,6 +177,13 @@ export const SupervisorFront = z.strictObject({
     .optional(),
 });
 export type SupervisorFront = z.infer<typeof SupervisorFront>;
+
+/** `PUT /warm`: boot a warm VM for pool `poolUid` with this placeholder desired state. */
+export const SupervisorWarm = z.strictObject({
+  poolUid: z.string().min(1),
+  desired: DesiredSandbox,
+});
+export type SupervisorWarm = z.infer<typeof SupervisorWarm>;
 
 /** `POST /touch`: ingress and SSH activity seen by the agent (at most every few seconds). */
 export const SupervisorTouch = z.strictObject({ at: z.int().min(0) });

@@ -3,6 +3,7 @@ import {
   AGENT_API_PREFIX,
   type AgentCaller,
   type AgentEvent,
+  DesiredWarmPool,
   describeFieldErrors,
   EffectivePolicy,
   fieldErrors,
@@ -246,6 +247,44 @@ export async function buildApiServer({
     },
   );
 
+  const WARM_STATUS = { created: 201, unchanged: 200, updated: 200 } as const;
+  app.put<{ Params: { uid: string } }>(
+    `${AGENT_API_PREFIX}/warm-pools/:uid`,
+    operator,
+    async (request, reply) => {
+      const uid = parseUid(reply, request.params.uid);
+      if (!uid) return reply;
+      const desired = DesiredWarmPool.safeParse(request.body);
+      if (!desired.success) return invalid(reply, "InvalidWarmPool", desired.error);
+      if (desired.data.uid !== uid)
+        return reply.code(400).send({
+          error: "InvalidWarmPool",
+          message: `uid: ${desired.data.uid} does not match the URL's ${uid}`,
+          fields: [{ path: "uid", message: `does not match the URL's ${uid}` }],
+        });
+      const outcome = manager.putWarmPool(desired.data);
+      return reply.code(WARM_STATUS[outcome]).send({ outcome, warmPool: manager.warm.get(uid) });
+    },
+  );
+
+  app.get(`${AGENT_API_PREFIX}/warm-pools`, operator, async () => ({
+    items: manager.warm.list(),
+  }));
+
+  app.delete<{ Params: { uid: string } }>(
+    `${AGENT_API_PREFIX}/warm-pools/:uid`,
+    operator,
+    async (request, reply) => {
+      const uid = parseUid(reply, request.params.uid);
+      if (!uid) return reply;
+      if (!manager.warm.delete(uid))
+        return reply
+          .code(404)
+          .send({ error: "NotFound", message: `no warm pool ${uid} on this node` });
+      return { deleted: uid };
+    },
+  );
+
   // WebSockets for exec sessions and SSH tunnels; a frame carries at most 1 MiB.
   await app.register(websocket, {
     options: { maxPayload: 1 << 20 },
@@ -266,7 +305,10 @@ export async function buildApiServer({
   registerExecRoutes(app, manager, log.child({ component: "exec" }));
   registerSshRoutes(app, manager, log.child({ component: "ssh" }));
 
-  /** Newline-delimited JSON: the current state of every sandbox, then each change as it happens. */
+  /**
+   * Newline-delimited JSON: the current state of every sandbox and warm
+   * pool, then each change as it happens.
+   */
   app.get(`${AGENT_API_PREFIX}/events`, operator, (request, reply) => {
     reply.hijack();
     reply.raw.writeHead(200, {
@@ -276,8 +318,13 @@ export async function buildApiServer({
     const write = (event: AgentEvent) => reply.raw.write(`${JSON.stringify(event)}\n`);
     const now = new Date().toISOString();
     for (const sandbox of manager.list()) write({ type: "sandbox", sandbox, time: now });
+    for (const warmPool of manager.warm.list()) write({ type: "warmPool", warmPool, time: now });
     manager.on("event", write);
-    request.raw.on("close", () => manager.off("event", write));
+    manager.on("warmPool", write);
+    request.raw.on("close", () => {
+      manager.off("event", write);
+      manager.off("warmPool", write);
+    });
   });
 
   return { app, routes };

@@ -51,6 +51,25 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly warmClaims = new Counter({
+    name: "turgon_agent_warm_claims_total",
+    help: "Sandboxes started from a warm pool's VM instead of a boot, by pool (namespace/name).",
+    labelNames: ["pool"] as const,
+    registers: [this.registry],
+  });
+  readonly warmClaimSeconds = new Histogram({
+    name: "turgon_agent_warm_claim_seconds",
+    help: "The agent's part of a claim: from the sandbox's PUT to its warm VM running it (policy, secrets, ingress, command, SSH).",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  /** Records a claim of a warm VM. */
+  observeClaim(pool: string, seconds: number): void {
+    this.warmClaims.inc({ pool });
+    this.warmClaimSeconds.observe(seconds);
+  }
+
   /** Records a boot, resume or suspend duration. */
   observeTiming(kind: Timing, seconds: number): void {
     const histogram = {
@@ -86,6 +105,20 @@ export class AgentMetrics {
         this.reset();
         for (const phase of AgentSandboxPhase.options) this.set({ phase }, 0);
         for (const sandbox of manager()?.list() ?? []) this.inc({ phase: sandbox.phase });
+      },
+    });
+    new Gauge({
+      name: "turgon_agent_warm_vms",
+      help: "Warm VMs on this node by pool (namespace/name): booting or ready (state=all), and ready to be claimed (state=ready).",
+      labelNames: ["pool", "state"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const pool of manager()?.warm.list() ?? []) {
+          const name = `${pool.namespace}/${pool.name}`;
+          this.set({ pool: name, state: "all" }, pool.replicas);
+          this.set({ pool: name, state: "ready" }, pool.readyReplicas);
+        }
       },
     });
   }

@@ -46,6 +46,14 @@ export interface SandboxHandle {
   touch(now?: number): void;
   /** Brings a new sandbox up (boot, or leave it suspended). */
   start(): Promise<void>;
+  /**
+   * Binds this running warm VM to the sandbox `desired` (no boot); resolves
+   * once it runs (or failed while binding). Throws `ClaimRefused` when the
+   * VM is not an unclaimed, running warm VM: then nothing changed.
+   */
+  claim(desired: DesiredSandbox): Promise<void>;
+  /** A VM booted warm for a pool that no sandbox has claimed yet. */
+  readonly unclaimedWarm: boolean;
   /** Applies a change that needs no new VM; resolves once the sandbox has taken it. */
   applyLive(desired: DesiredSandbox): void | Promise<void>;
   /** Stops the sandbox for good (its VM, and its supervisor if it has one). */

@@ -1,9 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
-import type { AgentEvent, DesiredSandbox, ObservedSandbox } from "@turgon/api/agent";
+import type {
+  DesiredSandbox,
+  DesiredWarmPool,
+  ObservedSandbox,
+  SandboxEvent,
+  WarmPoolEvent,
+} from "@turgon/api/agent";
 import { SUPERVISOR_PROTOCOL, type SupervisorFront } from "@turgon/api/supervisor";
 import type { Logger } from "../logger.ts";
+import { Checkpoints } from "../state/checkpoints.ts";
 import { SupervisorClient } from "../supervisor/client.ts";
 import { type SupervisorOptions, supervisorPaths } from "../supervisor/config.ts";
 import type { FrontPorts } from "../supervisor/ports.ts";
@@ -14,8 +21,15 @@ import {
   reapSupervisor,
 } from "../supervisor/processes.ts";
 import { SupervisedSandbox } from "../supervisor/supervised.ts";
+import { WarmPools } from "../warm/pools.ts";
 import type { SandboxHandle } from "./handle.ts";
-import { bootIdentity, ManagedSandbox, type SandboxContext, type Timing } from "./sandbox.ts";
+import {
+  bootIdentity,
+  ClaimRefused,
+  ManagedSandbox,
+  type SandboxContext,
+  type Timing,
+} from "./sandbox.ts";
 
 /** Each supervisor's ingress front: where it listens, and with what credentials. */
 export interface FrontSettings {
@@ -78,8 +92,14 @@ export type PutOutcome = "created" | "unchanged" | "updated" | "rebooting";
  * (vCPUs overcommitted), the same figure the SandboxNode reports and the
  * operator schedules against.
  */
-export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
+export class SandboxManager extends EventEmitter<{
+  event: [SandboxEvent];
+  warmPool: [WarmPoolEvent];
+}> {
   private readonly sandboxes = new Map<string, SandboxHandle>();
+  /** Booted, idle VMs that new sandboxes claim (they count against capacity). */
+  readonly warm: WarmPools;
+  private readonly onClaim: (pool: string, seconds: number) => void;
   /** What can be placed here in all (see `allocatableOf`). */
   readonly allocatable: Capacity;
   private readonly log: Logger;
@@ -100,6 +120,10 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       onTiming?: (kind: Timing, seconds: number) => void;
       /** Requests supervisors' fronts answered, by status code, as they report them. */
       onFrontRequests?: (code: string, count: number) => void;
+      /** A sandbox claimed a warm VM of `pool` (namespace/name) in `seconds` (agent side). */
+      onClaim?: (pool: string, seconds: number) => void;
+      /** The warm pools' boot back-off and timeout (tests shorten them). */
+      warm?: { retryFirstMs?: number; retryMaxMs?: number; bootTimeoutMs?: number };
     } & (
       | {
           /** Run each sandbox in this process (the simulated runtime; the benchmark's old layout). */
@@ -116,14 +140,34 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     this.log = options.log;
     this.onTiming = options.onTiming ?? (() => {});
     if (options.onFrontRequests) this.onFrontRequests = options.onFrontRequests;
+    this.onClaim = options.onClaim ?? (() => {});
     if ("supervision" in options) this.supervision = options.supervision;
     else
       this.context = {
         ...options.inProcess,
         log: options.log,
         onTiming: this.onTiming,
-        onChange: (sandbox) => this.emitChange("sandbox", sandbox),
+        onChange: (sandbox) => this.changed(sandbox),
       };
+    this.warm = new WarmPools({
+      log: options.log,
+      ...options.warm,
+      create: (placeholder, poolUid) => this.createWarm(placeholder, poolUid),
+      destroy: (handle) => this.destroyWarm(handle),
+      room: (resources) => this.fits(resources),
+    });
+    this.warm.on("change", (event) => this.emit("warmPool", event));
+  }
+
+  /** A handle changed: a warm VM's change is its pool's; a sandbox's goes out as an event. */
+  private changed(sandbox: SandboxHandle): void {
+    if (this.warm.holds(sandbox)) {
+      this.warm.changed(sandbox);
+      return;
+    }
+    // A sandbox replaced by a new one (a reboot) reports nothing more.
+    const current = this.sandboxes.get(sandbox.desired.uid);
+    if (current === undefined || current === sandbox) this.emitChange("sandbox", sandbox);
   }
 
   private supervisedOptions() {
@@ -133,11 +177,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
       onTiming: this.onTiming,
       ...(this.onFrontRequests ? { onFrontRequests: this.onFrontRequests } : {}),
       ...(this.supervision?.front ? { frontAuth: () => this.frontAuth() } : {}),
-      onChange: (sandbox: SandboxHandle) => {
-        // A sandbox replaced by a new one (a reboot) reports nothing more.
-        const current = this.sandboxes.get(sandbox.desired.uid);
-        if (current === undefined || current === sandbox) this.emitChange("sandbox", sandbox);
-      },
+      onChange: (sandbox: SandboxHandle) => this.changed(sandbox),
     };
   }
 
@@ -161,15 +201,27 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     if (!supervision) return { adopted: [], reaped: [] };
     const adopted: string[] = [];
     const reaped: string[] = [];
-    for (const { uid, record } of await listSupervisors(supervision.stateDir)) {
-      const client = new SupervisorClient(supervisorPaths(supervision.stateDir, uid).socket);
+    for (const { uid: id, record } of await listSupervisors(supervision.stateDir)) {
+      const client = new SupervisorClient(supervisorPaths(supervision.stateDir, id).socket);
       const found = await client
         .hello(5_000)
         .then(async (hello) => ({ hello, state: await client.state() }))
         .catch(() => undefined);
-      // Only the supervisor of this very sandbox is adopted: its own uid, and a desired state for it.
+      const warm = found?.state.warm;
+      // A warm VM no sandbox claimed is stopped, not kept: its pool's desired
+      // state comes again from the operator, and the pool boots afresh.
+      if (found?.hello.uid === id && warm && !warm.claimed) {
+        this.log.info({ vm: id, pool: warm.poolUid }, "stopping a warm VM of a previous agent");
+        await client.stop({ keepSuspended: false }, 30_000).catch(() => {});
+        await reapSupervisor(supervision.stateDir, id, record);
+        reaped.push(id);
+        continue;
+      }
+      // Only the supervisor of this very sandbox is adopted: its own id, and a
+      // desired state for it (a claimed warm VM's names the sandbox that claimed it).
+      const uid = found?.state.desired?.uid ?? id;
       const desired =
-        found?.hello.uid === uid && found.state.desired?.uid === uid
+        found?.hello.uid === id && (uid === id || warm?.claimed) && !this.sandboxes.has(uid)
           ? found.state.desired
           : undefined;
       if (found && found.hello.protocol !== SUPERVISOR_PROTOCOL)
@@ -178,13 +230,14 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
           "a supervisor speaks another protocol: stopping its VM (the operator recreates it)",
         );
       if (!found || !desired || found.hello.protocol !== SUPERVISOR_PROTOCOL) {
-        await reapSupervisor(supervision.stateDir, uid, record);
-        reaped.push(uid);
+        await reapSupervisor(supervision.stateDir, id, record);
+        reaped.push(id);
         continue;
       }
       this.log.info(
         {
           uid,
+          ...(uid !== id ? { supervisor: id } : {}),
           pid: found.hello.pid,
           version: found.hello.version,
           phase: found.state.sandbox.phase,
@@ -210,16 +263,31 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
 
   /** What is left for new sandboxes: allocatable minus every sandbox here, suspended ones too. */
   free(): Capacity {
-    let cpus = this.allocatable.cpus;
-    let memoryMiB = this.allocatable.memoryMiB;
+    const warm = this.warm.usage();
+    let cpus = this.allocatable.cpus - warm.cpus;
+    let memoryMiB = this.allocatable.memoryMiB - warm.memoryMiB;
     for (const sandbox of this.sandboxes.values()) {
       cpus -= sandbox.desired.resources.cpus;
       memoryMiB -= sandbox.desired.resources.memoryMiB;
     }
-    return { cpus, memoryMiB, vms: this.allocatable.vms - this.sandboxes.size };
+    return { cpus, memoryMiB, vms: this.allocatable.vms - this.sandboxes.size - warm.vms };
   }
 
-  private emitChange(type: AgentEvent["type"], sandbox: SandboxHandle): void {
+  /** Whether a VM of `resources` fits in what is free now (`withoutWarm`: were no warm VM here). */
+  private fits(
+    resources: DesiredSandbox["resources"],
+    options: { withoutWarm?: boolean } = {},
+  ): boolean {
+    const free = this.free();
+    const warm = options.withoutWarm ? this.warm.usage() : { cpus: 0, memoryMiB: 0, vms: 0 };
+    return (
+      free.vms + warm.vms >= 1 &&
+      free.cpus + warm.cpus >= resources.cpus &&
+      free.memoryMiB + warm.memoryMiB >= resources.memoryMiB
+    );
+  }
+
+  private emitChange(type: SandboxEvent["type"], sandbox: SandboxHandle): void {
     this.emit("event", { type, sandbox: sandbox.observe(), time: new Date().toISOString() });
   }
 
@@ -278,10 +346,95 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     return sandbox;
   }
 
+  /** A warm VM of a pool (not started): in a supervisor of its own, or in process. */
+  private createWarm(placeholder: DesiredSandbox, poolUid: string): SandboxHandle {
+    const supervision = this.supervision;
+    if (supervision)
+      return SupervisedSandbox.createWarm(placeholder, poolUid, this.supervisedOptions(), () =>
+        this.launch(placeholder.uid, supervision),
+      );
+    return new ManagedSandbox(placeholder, this.context as SandboxContext, {
+      warm: { poolUid },
+    });
+  }
+
+  private async destroyWarm(handle: SandboxHandle): Promise<void> {
+    const id = handle instanceof SupervisedSandbox ? handle.supervisorId : handle.desired.uid;
+    try {
+      await handle.stop();
+    } finally {
+      this.supervision?.front?.ports.release(id);
+    }
+  }
+
+  /** Applies a warm pool's desired state (see `WarmPools.put`). */
+  putWarmPool(desired: DesiredWarmPool) {
+    return this.warm.put(desired);
+  }
+
+  /**
+   * Binds a warm VM taken from its pool to the new sandbox `desired`. A VM
+   * that refuses (it failed meanwhile) is stopped and undefined returned:
+   * the sandbox then boots.
+   */
+  private async claim(
+    handle: SandboxHandle,
+    desired: DesiredSandbox,
+    pool: string,
+  ): Promise<SandboxHandle | undefined> {
+    const started = performance.now();
+    const vmId = handle instanceof SupervisedSandbox ? handle.supervisorId : handle.desired.uid;
+    // Under the sandbox's UID from now on: a second PUT meanwhile finds it.
+    this.sandboxes.set(desired.uid, handle);
+    this.supervision?.front?.ports.transfer(vmId, desired.uid);
+    try {
+      await handle.claim(desired);
+    } catch (error) {
+      this.log.warn(
+        { uid: desired.uid, vm: vmId, err: error },
+        error instanceof ClaimRefused
+          ? "the warm VM refused the claim: booting the sandbox"
+          : "claiming a warm VM failed: booting the sandbox",
+      );
+      if (this.sandboxes.get(desired.uid) === handle) this.sandboxes.delete(desired.uid);
+      // Stopped before the boot: the new supervisor may want the same front port.
+      await handle.stop().catch(() => {});
+      this.supervision?.front?.ports.release(desired.uid);
+      return undefined;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.onClaim(pool, seconds);
+    this.log.info(
+      { uid: desired.uid, vm: vmId, pool, ms: Math.round(seconds * 1000), phase: handle.phase },
+      "sandbox started from a warm VM",
+    );
+    return handle;
+  }
+
+  /** Whether a disk checkpoint waits for `uid` (a suspended sandbox of a previous agent). */
+  private hasCheckpoint(uid: string): boolean {
+    const checkpoints =
+      this.context?.checkpoints ??
+      (this.supervision ? new Checkpoints(this.supervision.stateDir) : undefined);
+    return checkpoints?.loadSync(uid) !== undefined;
+  }
+
   /** Applies desired state; the same state twice is a no-op. */
   async put(desired: DesiredSandbox): Promise<{ outcome: PutOutcome; sandbox: ObservedSandbox }> {
     const existing = this.sandboxes.get(desired.uid);
+    if (!existing && desired.warmPool && !this.hasCheckpoint(desired.uid)) {
+      const handle = this.warm.take(desired.warmPool.uid, desired);
+      const pool = this.warm.get(desired.warmPool.uid);
+      if (handle && pool) {
+        const claimed = await this.claim(handle, desired, `${pool.namespace}/${pool.name}`);
+        if (claimed) return { outcome: "created", sandbox: claimed.observe() };
+      }
+    }
     if (!existing) {
+      // Sandboxes come before warm VMs: as many as it takes make room (none
+      // when even all of them would not).
+      if (!this.fits(desired.resources) && this.fits(desired.resources, { withoutWarm: true }))
+        this.warm.evictUntil(() => this.fits(desired.resources));
       const free = this.free();
       if (
         free.vms < 1 ||
@@ -323,7 +476,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
    */
   async pushFrontAuth(): Promise<void> {
     await Promise.all(
-      [...this.sandboxes.values()].map((sandbox) =>
+      [...this.sandboxes.values(), ...this.warm.handles()].map((sandbox) =>
         sandbox instanceof SupervisedSandbox ? sandbox.pushFront() : undefined,
       ),
     );
@@ -347,16 +500,19 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
     } finally {
       // Whatever the stop did, the sandbox is gone from here: its port is free again.
       this.supervision?.front?.ports.release(uid);
+      // Its room may let a warm pool refill.
+      this.warm.kick();
     }
     this.emitChange("deleted", sandbox);
     return true;
   }
 
-  /** Closes every VM; suspended sandboxes' checkpoints stay for the next agent. */
+  /** Closes every VM, warm ones too; suspended sandboxes' checkpoints stay for the next agent. */
   async stopAll(): Promise<void> {
-    await Promise.allSettled(
-      [...this.sandboxes.keys()].map((uid) => this.delete(uid, { keepSuspended: true })),
-    );
+    await Promise.allSettled([
+      this.warm.close(),
+      ...[...this.sandboxes.keys()].map((uid) => this.delete(uid, { keepSuspended: true })),
+    ]);
   }
 
   /**
@@ -367,6 +523,7 @@ export class SandboxManager extends EventEmitter<{ event: [AgentEvent] }> {
   async detachAll(): Promise<void> {
     const sandboxes = [...this.sandboxes.values()];
     this.sandboxes.clear();
-    await Promise.allSettled(sandboxes.map((sandbox) => sandbox.detach()));
+    // Warm VMs too: a supervised one goes on, and the next agent stops it (`adopt`).
+    await Promise.allSettled([this.warm.detach(), ...sandboxes.map((sandbox) => sandbox.detach())]);
   }
 }

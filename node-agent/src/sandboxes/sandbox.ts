@@ -6,6 +6,7 @@ import type {
   ExecStart,
   ObservedSandbox,
   SshCredentials,
+  StartedFrom,
 } from "@turgon/api/agent";
 import type { EgressAuditEvent } from "@turgon/api/audit";
 import type { SupervisorSsh } from "@turgon/api/supervisor";
@@ -50,6 +51,17 @@ export function bootIdentity(desired: DesiredSandbox): string {
 }
 
 export type Timing = "boot" | "resume" | "suspend";
+
+/** A claim the VM cannot take: not a warm VM, claimed already, or not running. */
+export class ClaimRefused extends Error {
+  override readonly name = "ClaimRefused";
+}
+
+/** A warm VM: booted for a pool, bound to a sandbox by `claim`. */
+export interface WarmState {
+  poolUid: string;
+  claimed: boolean;
+}
 
 /** What Gondolin's routing table takes of a route (the probe is Turgon's). */
 function tableRoutes(routes: DesiredSandbox["ingress"]["routes"] & {}): IngressRoute[] {
@@ -103,6 +115,13 @@ export class ManagedSandbox implements SandboxHandle {
   reason?: string;
   message?: string;
   startedAt?: string;
+  /** How the current VM started (absent while none runs). */
+  startedFrom?: StartedFrom;
+  /**
+   * Set for a VM booted warm for a pool (`options.warm`): until claimed it
+   * runs nothing, has no ingress, env or secrets, and egress is denied.
+   */
+  readonly warm?: WarmState;
   vm?: SandboxVm;
   ingress?: IngressAccess;
   /** SSH into the guest while `desired.ssh.enabled` and the VM runs. */
@@ -112,6 +131,8 @@ export class ManagedSandbox implements SandboxHandle {
   private readiness?: RouteReadiness;
   private guard: EgressGuard;
   private egress?: SandboxEgress;
+  /** The sandbox the auditor names in egress events: changed in place when a warm VM is claimed. */
+  private readonly auditSubject: { uid: string; name: string; namespace: string };
   private supervisor?: NodeJS.Timeout;
   private stopping = false;
   private work: Promise<void> = Promise.resolve();
@@ -130,8 +151,14 @@ export class ManagedSandbox implements SandboxHandle {
   private readonly checkpoints: Checkpoints;
   private readonly egressSettings: EgressSettings;
 
-  constructor(desired: DesiredSandbox, context: SandboxContext) {
+  constructor(
+    desired: DesiredSandbox,
+    context: SandboxContext,
+    options: { warm?: { poolUid: string } } = {},
+  ) {
     this.desired = desired;
+    if (options.warm) this.warm = { poolUid: options.warm.poolUid, claimed: false };
+    this.auditSubject = { uid: desired.uid, name: desired.name, namespace: desired.namespace };
     this.egressSettings = context.egress;
     this.guard = new EgressGuard(desired.policy, context.egress.addresses);
     this.runtime = context.runtime;
@@ -175,7 +202,13 @@ export class ManagedSandbox implements SandboxHandle {
         ? { ingressReady: this.readiness?.current() ?? NOT_PROBED }
         : {}),
       secretNames: this.egress?.secrets.names() ?? [],
+      ...(this.startedFrom && this.vm ? { startedFrom: this.startedFrom } : {}),
     };
+  }
+
+  /** A warm VM no sandbox has claimed yet. */
+  get unclaimedWarm(): boolean {
+    return this.warm !== undefined && !this.warm.claimed;
   }
 
   /**
@@ -241,7 +274,7 @@ export class ManagedSandbox implements SandboxHandle {
     this.egress ??= createSandboxEgress({
       guard: this.guard,
       node: this.nodeName,
-      sandbox: { uid: desired.uid, name: desired.name, namespace: desired.namespace },
+      sandbox: this.auditSubject,
       secrets: desired.policy.secrets,
       emit: this.audit,
     });
@@ -309,22 +342,14 @@ export class ManagedSandbox implements SandboxHandle {
       const pid = vm.getHostPid();
       if (pid) await this.records.save(desired.uid, pid);
       if (this.stopping) return;
-      this.ingress = await vm.enableIngress({
-        listenHost: "127.0.0.1",
-        listenPort: 0,
-        allowWebSockets: desired.ingress.websockets,
-        upstreamHeaderTimeoutMs: this.ingressHeaderTimeoutMs,
-        hooks: ingressHooks(() => this.desired),
-      });
-      const routes = this.routesToApply();
-      if (routes) vm.setIngressRoutes(tableRoutes(routes));
-      if (desired.command) await this.startCommand(vm, desired.command);
-      // Before Running, so a running sandbox with SSH on has it ready; a
-      // failure is reported by the SSH endpoints, not by failing the VM.
-      if (this.desired.ssh.enabled) await this.ssh.open(vm, this.guestEnv());
-      // startedAt is the sandbox's first start (the operator counts ttl from it);
-      // a resume instead counts as activity, so idle time starts again.
-      this.startedAt ??= new Date().toISOString();
+      this.startedFrom = resumeFrom ? "resume" : "boot";
+      // A warm VM waits for its claim with nothing of a sandbox's: no ingress, command or SSH.
+      if (!this.unclaimedWarm) {
+        await this.front(vm, this.routesToApply());
+        // startedAt is the sandbox's first start (the operator counts ttl from it);
+        // a resume instead counts as activity, so idle time starts again.
+        this.startedAt ??= new Date().toISOString();
+      }
       if (resumeFrom) this.lastActivity = Date.now();
       // The checkpoint is now the backing file of the running VM's overlay: kept, not current.
       this.checkpoint = undefined;
@@ -345,6 +370,84 @@ export class ManagedSandbox implements SandboxHandle {
       await this.teardown(vm);
       this.setPhase("Failed", resumeFrom ? "ResumeFailed" : "BootFailed", (error as Error).message);
     }
+  }
+
+  /**
+   * What a sandbox adds to its running VM: the ingress gateway, the guest's
+   * routes, the command (started with the sandbox's env) and SSH.
+   */
+  private async front(vm: SandboxVm, routes: IngressRoute[] | undefined): Promise<void> {
+    const { desired } = this;
+    this.ingress = await vm.enableIngress({
+      listenHost: "127.0.0.1",
+      listenPort: 0,
+      allowWebSockets: desired.ingress.websockets,
+      upstreamHeaderTimeoutMs: this.ingressHeaderTimeoutMs,
+      hooks: ingressHooks(() => this.desired),
+    });
+    if (routes) vm.setIngressRoutes(tableRoutes(routes));
+    if (desired.command) await this.startCommand(vm, desired.command);
+    // Before Running, so a running sandbox with SSH on has it ready; a
+    // failure is reported by the SSH endpoints, not by failing the VM.
+    if (desired.ssh.enabled) await this.ssh.open(vm, this.guestEnv());
+  }
+
+  /**
+   * Binds this running warm VM to a sandbox: its policy and secrets (host
+   * side: the guest gets placeholders, per exec), its env (the command is
+   * started with it, and every exec gets it), ingress and routes, SSH. The
+   * sandbox is Running without a boot. Refused (ClaimRefused) unless the VM
+   * is warm, unclaimed and running; a failure after that leaves the sandbox
+   * Failed (ClaimFailed), its VM stopped. Resolves once Running or Failed.
+   */
+  claim(desired: DesiredSandbox): Promise<void> {
+    const warm = this.warm;
+    if (!warm) throw new ClaimRefused("this VM was not booted warm");
+    if (warm.claimed) throw new ClaimRefused("this warm VM is claimed already");
+    const vm = this.vm;
+    if (this.phase !== "Running" || !vm || this.stopping)
+      throw new ClaimRefused(`this warm VM is ${this.stopping ? "stopping" : this.phase}`);
+    // At once: a second claim is refused from here on.
+    warm.claimed = true;
+    const placeholder = this.desired.uid;
+    return this.enqueue(async () => {
+      const started = performance.now();
+      this.desired = desired;
+      Object.assign(this.auditSubject, {
+        uid: desired.uid,
+        name: desired.name,
+        namespace: desired.namespace,
+      });
+      this.guard.update(desired.policy);
+      this.egressHooks().secrets.update(desired.policy.secrets);
+      this.startedFrom = "warmPool";
+      this.setPhase("Booting", "ClaimingWarmVM", `binding a warm VM of pool ${warm.poolUid}`);
+      try {
+        // The QEMU record is the sandbox's now (in process; a supervisor keeps its own).
+        const pid = vm.getHostPid();
+        if (pid) {
+          await this.records.remove(placeholder);
+          await this.records.save(desired.uid, pid);
+        }
+        await this.front(vm, desired.ingress.routes);
+        this.startedAt = new Date().toISOString();
+        this.startReadiness(vm);
+        this.log.info(
+          {
+            uid: desired.uid,
+            warmVm: placeholder,
+            pool: warm.poolUid,
+            ms: Math.round(performance.now() - started),
+          },
+          "claimed a warm VM",
+        );
+        this.setPhase("Running");
+      } catch (error) {
+        this.log.error({ uid: desired.uid, err: error }, "claiming a warm VM failed");
+        await this.teardown(vm);
+        this.setPhase("Failed", "ClaimFailed", (error as Error).message);
+      }
+    });
   }
 
   /**

@@ -15,7 +15,7 @@ import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { AgentEvent, ObservedSandbox } from "@turgon/api/agent";
+import type { ObservedSandbox, SandboxEvent } from "@turgon/api/agent";
 import {
   installCrds,
   kubectl,
@@ -38,8 +38,8 @@ describe("suspend and resume through a disk checkpoint", async () => {
   const checkpoint = join(dir, "state", "checkpoints", `${uid}.qcow2`);
   let redis: ScratchRedis;
   let agent: RunningAgent;
-  const events: AgentEvent[] = [];
-  const record = (event: AgentEvent) => {
+  const events: SandboxEvent[] = [];
+  const record = (event: SandboxEvent) => {
     if (event.sandbox.uid === uid) events.push(event);
   };
 

@@ -116,6 +116,16 @@ export class SupervisorClient {
     return this.call("PUT", "/desired", SupervisorStateSchema, desired);
   }
 
+  /** Boots a warm VM for pool `poolUid` with a placeholder desired state (instead of `putDesired`). */
+  putWarm(poolUid: string, desired: DesiredSandbox): Promise<SupervisorState> {
+    return this.call("PUT", "/warm", SupervisorStateSchema, { poolUid, desired });
+  }
+
+  /** Binds the warm VM to the sandbox `desired`; answers once it is Running or Failed. */
+  claim(desired: DesiredSandbox): Promise<SupervisorState> {
+    return this.call("POST", "/claim", SupervisorStateSchema, desired, 60_000);
+  }
+
   /** Tears the VM down (a suspend checkpoint may take a while to write); the process then exits. */
   async stop(options: SupervisorStop, timeoutMs = 180_000): Promise<void> {
     await this.call("POST", "/stop", z.unknown(), options, timeoutMs);

@@ -33,6 +33,19 @@ describe("front ports", () => {
     assert.equal(ports.reserve("g"), 5002);
   });
 
+  it("moves a claimed warm VM's port to its sandbox, never free in between", () => {
+    const ports = new FrontPorts({ first: 5000, last: 5001 });
+    assert.equal(ports.reserve("warm-vm"), 5000);
+    ports.transfer("warm-vm", "sandbox");
+    assert.equal(ports.portOf("sandbox"), 5000);
+    assert.equal(ports.portOf("warm-vm"), undefined);
+    assert.equal(ports.reserve("other"), 5001, "the moved port is not handed out");
+    ports.release("warm-vm");
+    assert.equal(ports.portOf("sandbox"), 5000, "releasing the VM's id frees nothing");
+    ports.release("sandbox");
+    assert.equal(ports.reserve("next"), 5000);
+  });
+
   it("adopts what running supervisors hold, inside the range or not", () => {
     const ports = new FrontPorts({ first: 5000, last: 5001 });
     ports.adopt("a", 5000);

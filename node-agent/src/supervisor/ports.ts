@@ -82,6 +82,17 @@ export class FrontPorts {
     this.take(uid, port);
   }
 
+  /**
+   * A warm VM's supervisor now serves sandbox `to` (a claim): its port moves
+   * from the VM's id to the sandbox's UID, with no moment free.
+   */
+  transfer(from: string, to: string): void {
+    const port = this.held.get(from);
+    if (port === undefined) return;
+    this.held.delete(from);
+    this.held.set(to, port);
+  }
+
   /** The sandbox's supervisor is gone: its port is free again (released last, so reused last). */
   release(uid: string): void {
     const port = this.held.get(uid);

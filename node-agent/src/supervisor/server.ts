@@ -14,12 +14,18 @@ import {
   type SupervisorState,
   SupervisorStop,
   SupervisorTouch,
+  SupervisorWarm,
 } from "@turgon/api/supervisor";
 import { WebSocketServer } from "ws";
 import type { z } from "zod";
 import { parseJson, send } from "../exec/bridge.ts";
 import type { Logger } from "../logger.ts";
-import { bootIdentity, ManagedSandbox, type SandboxContext } from "../sandboxes/sandbox.ts";
+import {
+  bootIdentity,
+  ClaimRefused,
+  ManagedSandbox,
+  type SandboxContext,
+} from "../sandboxes/sandbox.ts";
 import { SandboxFront } from "./front.ts";
 import { processStartTimeSync } from "./process-identity.ts";
 
@@ -99,7 +105,8 @@ export class SupervisorServer {
     this.options = options;
     if (options.front)
       this.front = new SandboxFront({
-        lookup: (uid) => (uid === options.hello().uid ? this.frontSubject() : "misdirected"),
+        // The sandbox's UID, which a claimed warm VM's supervisor does not share.
+        lookup: (uid) => (uid === this.servedUid() ? this.frontSubject() : "misdirected"),
         log: options.log.child({ component: "front" }),
         onAnswered: (code) => this.countFrontRequest(code),
       });
@@ -135,6 +142,12 @@ export class SupervisorServer {
         });
       });
     });
+  }
+
+  /** The UID of the sandbox the front serves: none while the VM is warm (unclaimed) or absent. */
+  private servedUid(): string | undefined {
+    const sandbox = this.sandbox;
+    return sandbox && !sandbox.unclaimedWarm ? sandbox.desired.uid : undefined;
   }
 
   /**
@@ -203,6 +216,7 @@ export class SupervisorServer {
     return {
       ...(accelerator ? { accelerator } : {}),
       desired: sandbox.desired,
+      ...(sandbox.warm ? { warm: { ...sandbox.warm } } : {}),
       sandbox: sandbox.observe(),
       ssh: sandbox.sshState(),
       timings: this.timings,
@@ -230,6 +244,16 @@ export class SupervisorServer {
         return reply(res, 200, this.state());
       case "PUT /desired":
         return reply(res, 200, this.put(parse(DesiredSandbox, await readJson(req), "Invalid")));
+      case "PUT /warm": {
+        const warm = parse(SupervisorWarm, await readJson(req), "Invalid");
+        return reply(res, 200, this.put(warm.desired, { poolUid: warm.poolUid }));
+      }
+      case "POST /claim":
+        return reply(
+          res,
+          200,
+          await this.claim(parse(DesiredSandbox, await readJson(req), "Invalid")),
+        );
       case "GET /events": {
         res.writeHead(200, { "content-type": "application/x-ndjson" });
         if (this.sandbox) res.write(`${JSON.stringify(this.state())}\n`);
@@ -287,24 +311,35 @@ export class SupervisorServer {
     }
   }
 
-  /** The first desired state starts the sandbox; later ones are live changes. */
-  private put(desired: DesiredSandbox): SupervisorState {
-    const uid = this.options.hello().uid;
+  /**
+   * The first desired state starts the sandbox (`warm`: a warm VM for that
+   * pool); later ones are live changes, to the sandbox that claimed the VM
+   * if one did.
+   */
+  private put(desired: DesiredSandbox, warm?: { poolUid: string }): SupervisorState {
+    const uid = this.sandbox?.desired.uid ?? this.options.hello().uid;
     if (desired.uid !== uid)
       throw new HttpError(400, "Invalid", `uid: ${desired.uid} is not this supervisor's ${uid}`);
     if (this.stopping) throw new HttpError(409, "Stopping", "the supervisor is stopping");
     const existing = this.sandbox;
+    if (existing && warm) throw new HttpError(409, "NotWarm", "this supervisor has a VM already");
+    if (existing?.unclaimedWarm)
+      throw new HttpError(409, "Warm", "a warm VM takes a sandbox by POST /claim");
     if (!existing) {
-      const sandbox = new ManagedSandbox(desired, {
-        ...this.options.context,
-        onChange: () => this.publish(),
-        onSshChange: () => this.publish(),
-        // Kept for the agent's metrics; published with the change that follows each.
-        onTiming: (kind, seconds) => {
-          this.timings.push({ kind, seconds });
-          if (this.timings.length > 100) this.timings.shift();
+      const sandbox = new ManagedSandbox(
+        desired,
+        {
+          ...this.options.context,
+          onChange: () => this.publish(),
+          onSshChange: () => this.publish(),
+          // Kept for the agent's metrics; published with the change that follows each.
+          onTiming: (kind, seconds) => {
+            this.timings.push({ kind, seconds });
+            if (this.timings.length > 100) this.timings.shift();
+          },
         },
-      });
+        warm ? { warm } : {},
+      );
       this.sandbox = sandbox;
       this.publish();
       void sandbox.start();
@@ -314,6 +349,20 @@ export class SupervisorServer {
     if (bootIdentity(existing.desired) !== bootIdentity(desired) || existing.phase === "Failed")
       throw new HttpError(409, "NeedsNewVm", "this change needs a new VM: start a new supervisor");
     existing.applyLive(desired);
+    return this.state();
+  }
+
+  /** Binds the warm VM to the sandbox `desired`; answers once it is Running (or Failed). */
+  private async claim(desired: DesiredSandbox): Promise<SupervisorState> {
+    const sandbox = this.sandbox;
+    if (!sandbox) throw new HttpError(409, "NotWarm", "this supervisor has no VM");
+    if (this.stopping) throw new HttpError(409, "Stopping", "the supervisor is stopping");
+    try {
+      await sandbox.claim(desired);
+    } catch (error) {
+      if (error instanceof ClaimRefused) throw new HttpError(409, "ClaimRefused", error.message);
+      throw error;
+    }
     return this.state();
   }
 

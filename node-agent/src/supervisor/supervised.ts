@@ -17,7 +17,7 @@ import type { RawData, WebSocket } from "ws";
 import { send } from "../exec/bridge.ts";
 import type { Logger } from "../logger.ts";
 import type { GuestAccess, GuestExecOptions, SandboxHandle } from "../sandboxes/handle.ts";
-import type { Timing } from "../sandboxes/sandbox.ts";
+import { ClaimRefused, type Timing } from "../sandboxes/sandbox.ts";
 import { SupervisorCallError, type SupervisorClient } from "./client.ts";
 import { isSupervisor, processStartTime, waitGone } from "./process-identity.ts";
 import { reapSupervisor, type SupervisorPids } from "./processes.ts";
@@ -59,6 +59,14 @@ export interface SupervisedOptions {
  */
 export class SupervisedSandbox implements SandboxHandle {
   desired: DesiredSandbox;
+  /**
+   * The supervisor's own id: its directory, socket, record and process are
+   * named by it. The sandbox's UID, except for a VM booted warm, whose
+   * supervisor keeps the id it was launched with after a sandbox claims it.
+   */
+  readonly supervisorId: string;
+  /** A VM booted warm for this pool (`createWarm`), until claimed. */
+  private warm?: { poolUid: string; claimed: boolean };
   private state?: SupervisorState;
   private client?: SupervisorClient;
   private pid?: number;
@@ -93,11 +101,28 @@ export class SupervisedSandbox implements SandboxHandle {
     desired: DesiredSandbox,
     options: SupervisedOptions,
     launch?: () => Promise<SupervisorClient>,
+    supervisorId = desired.uid,
   ) {
     this.desired = desired;
+    this.supervisorId = supervisorId;
     this.options = options;
     if (launch) this.launch = launch;
     this.log = options.log.child({ uid: desired.uid });
+  }
+
+  /**
+   * A warm VM for pool `poolUid`: `start()` launches its supervisor and boots
+   * the VM with `placeholder` (its uid is the supervisor's id); `claim` binds it.
+   */
+  static createWarm(
+    placeholder: DesiredSandbox,
+    poolUid: string,
+    options: SupervisedOptions,
+    launch: () => Promise<SupervisorClient>,
+  ): SupervisedSandbox {
+    const sandbox = new SupervisedSandbox(placeholder, options, launch);
+    sandbox.warm = { poolUid, claimed: false };
+    return sandbox;
   }
 
   /** A new sandbox: `start()` launches its supervisor and hands it the desired state. */
@@ -112,11 +137,13 @@ export class SupervisedSandbox implements SandboxHandle {
   /** A running supervisor found by a starting agent, with the state it reported. */
   static adopt(
     client: SupervisorClient,
-    hello: Pick<SupervisorHello, "pid" | "frontPort">,
+    hello: Pick<SupervisorHello, "pid" | "frontPort"> & { uid?: string },
     state: SupervisorState & { desired: DesiredSandbox },
     options: SupervisedOptions,
   ): SupervisedSandbox {
-    const sandbox = new SupervisedSandbox(state.desired, options);
+    // The supervisor's id: a claimed warm VM's differs from the sandbox's UID.
+    const sandbox = new SupervisedSandbox(state.desired, options, undefined, hello.uid);
+    if (state.warm) sandbox.warm = { ...state.warm };
     sandbox.client = client;
     sandbox.pid = hello.pid;
     if (hello.frontPort) sandbox.frontPort = hello.frontPort;
@@ -267,12 +294,17 @@ export class SupervisedSandbox implements SandboxHandle {
         // Before the VM boots: the front serves once the sandbox runs. Until it
         // takes its credentials (retried) it is not reported, and the agent's port serves.
         await this.pushFront();
-        this.take(await client.putDesired(this.desired));
+        const warm = this.warm;
+        this.take(
+          await (warm
+            ? client.putWarm(warm.poolUid, this.desired)
+            : client.putDesired(this.desired)),
+        );
         this.subscribe();
       } catch (error) {
         this.log.error({ err: error }, "the sandbox's supervisor did not start");
         // Whatever did start of it goes: the sandbox is Failed until deleted or replaced.
-        await reapSupervisor(this.options.stateDir, this.desired.uid, this.record()).catch(
+        await reapSupervisor(this.options.stateDir, this.supervisorId, this.record()).catch(
           () => {},
         );
         this.fail("BootFailed", (error as Error).message);
@@ -288,7 +320,7 @@ export class SupervisedSandbox implements SandboxHandle {
 
   /** True while the supervisor's process runs (never another process that got its pid). */
   private supervisorRuns(pid: number): Promise<boolean> {
-    return isSupervisor(pid, this.desired.uid, this.pidStartTime);
+    return isSupervisor(pid, this.supervisorId, this.pidStartTime);
   }
 
   /** Takes a state the supervisor reported; SSH tunnels end when SSH is no longer what they used. */
@@ -354,13 +386,44 @@ export class SupervisedSandbox implements SandboxHandle {
     if (this.detached || this.stopping) return;
     const qemuPid = this.state?.qemuPid;
     this.log.warn({ pid, qemuPid }, "the sandbox's supervisor exited unexpectedly");
-    await reapSupervisor(this.options.stateDir, this.desired.uid, this.record()).catch(
+    await reapSupervisor(this.options.stateDir, this.supervisorId, this.record()).catch(
       (error: unknown) => this.log.warn({ err: error }, "reaping the supervisor's VM failed"),
     );
     this.fail(
       "VMExited",
       `the sandbox's supervisor (pid ${pid}) exited unexpectedly${qemuPid ? `; its QEMU (pid ${qemuPid}) was stopped` : ""}`,
     );
+  }
+
+  /** A warm VM no sandbox has claimed yet. */
+  get unclaimedWarm(): boolean {
+    return this.warm !== undefined && !this.warm.claimed;
+  }
+
+  /**
+   * Binds this running warm VM to the sandbox `desired` (see
+   * `ManagedSandbox.claim`); resolves once the supervisor reports it Running
+   * or Failed. Throws ClaimRefused when the VM cannot take it (then nothing
+   * changed and it is the caller's to stop).
+   */
+  async claim(desired: DesiredSandbox): Promise<void> {
+    const warm = this.warm;
+    if (!warm || warm.claimed) throw new ClaimRefused("not an unclaimed warm VM");
+    await this.ready;
+    const client = this.client;
+    if (!client || this.failure || this.phase !== "Running")
+      throw new ClaimRefused(`the warm VM is ${this.phase}`);
+    warm.claimed = true;
+    const placeholder = this.desired;
+    this.desired = desired;
+    try {
+      this.take(await client.claim(desired));
+    } catch (error) {
+      this.desired = placeholder;
+      throw error instanceof SupervisorCallError && error.code === "ClaimRefused"
+        ? new ClaimRefused(error.message)
+        : error;
+    }
   }
 
   async applyLive(desired: DesiredSandbox): Promise<void> {
@@ -392,7 +455,7 @@ export class SupervisedSandbox implements SandboxHandle {
     // Gone by itself after a stop; whatever is left (a hung or dead one) is reaped.
     const pid = this.pid;
     if (pid) await waitGone(() => this.supervisorRuns(pid), 10_000);
-    await reapSupervisor(this.options.stateDir, this.desired.uid, this.record());
+    await reapSupervisor(this.options.stateDir, this.supervisorId, this.record());
   }
 
   /** Lets go of the supervisor (agent shutdown): its VM goes on. */

@@ -9,7 +9,7 @@ import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { AgentEvent, ObservedSandbox } from "@turgon/api/agent";
+import { AgentEvent, type ObservedSandbox, type SandboxEvent } from "@turgon/api/agent";
 import { installCrds, kubectl, uniqueName } from "@turgon/dev/testing";
 import WebSocket from "ws";
 import { type RunningAgent, startAgent } from "../agent.ts";
@@ -131,8 +131,8 @@ describe("node agent on the simulated runtime", async () => {
 
   it("suspends a sandbox still booting once it has booted, resumes it, and deletes its checkpoint", async () => {
     const uid = randomUUID();
-    const events: AgentEvent[] = [];
-    const record = (event: AgentEvent) => {
+    const events: SandboxEvent[] = [];
+    const record = (event: SandboxEvent) => {
       if (event.sandbox.uid === uid) events.push(event);
     };
     agent.manager.on("event", record);
@@ -202,5 +202,108 @@ describe("node agent on the simulated runtime", async () => {
     const off = await call("GET", `/v1/sandboxes/${uid}/ssh/credentials`);
     assert.deepEqual([off.status, off.body.error], [404, "SshDisabled"]);
     await call("DELETE", `/v1/sandboxes/${uid}`);
+  });
+
+  it("keeps a warm pool through the API: events on the stream, a claim over HTTP, DELETE", async () => {
+    const poolUid = randomUUID();
+    // The operator's view: the event stream, parsed with the contract's schema.
+    const abort = new AbortController();
+    const seen: AgentEvent[] = [];
+    const stream = (async () => {
+      const response = await fetch(`${agent.apiUrl}/v1/events`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: abort.signal,
+      });
+      let buffer = "";
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += Buffer.from(chunk).toString("utf8");
+        const lines = buffer.split("\n");
+        buffer = lines.pop() ?? "";
+        for (const line of lines.filter(Boolean)) seen.push(AgentEvent.parse(JSON.parse(line)));
+      }
+    })().catch(() => {});
+    const poolEvent = async (what: string, match: (e: AgentEvent) => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!seen.some(match)) {
+        if (Date.now() > deadline) throw new Error(`no event: ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      const pool = {
+        uid: poolUid,
+        name: "web",
+        namespace: "team-a",
+        generation: 1,
+        image: "not-in-any-store:simulated",
+        resources: { cpus: 1, memoryMiB: 512 },
+        replicas: 1,
+      };
+      const bad = await call("PUT", `/v1/warm-pools/${poolUid}`, { ...pool, replicas: -1 });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error, "InvalidWarmPool");
+      assert.match(String(bad.body.message), /^replicas: /);
+      const created = await call("PUT", `/v1/warm-pools/${poolUid}`, pool);
+      assert.equal(created.status, 201);
+      assert.equal(created.body.outcome, "created");
+      await poolEvent(
+        "the pool ready",
+        (e) =>
+          e.type === "warmPool" && e.warmPool.uid === poolUid && e.warmPool.readyReplicas === 1,
+      );
+      const again = await call("PUT", `/v1/warm-pools/${poolUid}`, pool);
+      assert.deepEqual([again.status, again.body.outcome], [200, "unchanged"]);
+
+      const uid = randomUUID();
+      const claimed = await call("PUT", `/v1/sandboxes/${uid}`, {
+        ...desired(uid),
+        warmPool: { uid: poolUid },
+      });
+      assert.equal(claimed.status, 201);
+      const sandbox = claimed.body.sandbox as ObservedSandbox;
+      assert.deepEqual([sandbox.phase, sandbox.startedFrom], ["Running", "warmPool"]);
+      const page = await fetch(`${agent.ingressUrl}/`, {
+        headers: insecureIngressHeaders(token, uid),
+      });
+      assert.equal(page.status, 200, "it serves at once");
+      await poolEvent(
+        "the pool refilled",
+        (e) =>
+          e.type === "warmPool" &&
+          e.warmPool.uid === poolUid &&
+          e.warmPool.readyReplicas === 1 &&
+          seen.indexOf(e) > seen.findIndex((s) => s.type === "sandbox" && s.sandbox.uid === uid),
+      );
+      // Only the claimant's sandbox events: none for warm VMs.
+      const sandboxUids = new Set(
+        seen.flatMap((e) => (e.type === "warmPool" ? [] : [e.sandbox.uid])),
+      );
+      assert.deepEqual([...sandboxUids], [uid], "no event names a warm VM");
+      const listed = await call("GET", "/v1/warm-pools");
+      assert.deepEqual(listed.body.items, [
+        {
+          uid: poolUid,
+          name: "web",
+          namespace: "team-a",
+          generation: 1,
+          desiredReplicas: 1,
+          replicas: 1,
+          readyReplicas: 1,
+        },
+      ]);
+
+      assert.equal((await call("DELETE", `/v1/warm-pools/${poolUid}`)).status, 200);
+      await poolEvent(
+        "the pool deleted",
+        (e) => e.type === "warmPool" && e.warmPool.uid === poolUid && e.deleted === true,
+      );
+      assert.equal((await call("DELETE", `/v1/warm-pools/${poolUid}`)).status, 404);
+      assert.deepEqual((await call("GET", "/v1/warm-pools")).body.items, []);
+      assert.equal(agent.manager.get(uid)?.phase, "Running", "a claimed VM is not the pool's");
+      await call("DELETE", `/v1/sandboxes/${uid}`);
+    } finally {
+      abort.abort();
+      await stream;
+    }
   });
 });

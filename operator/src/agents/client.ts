@@ -2,7 +2,10 @@ import {
   AGENT_API_PREFIX,
   AgentEvent,
   type DesiredSandbox,
+  type DesiredWarmPool,
   ObservedSandbox,
+  ObservedWarmPool,
+  WarmPoolList,
 } from "@turgon/api/agent";
 import {
   type AgentCredentials,
@@ -132,6 +135,31 @@ export class AgentClient {
   async delete(address: string, uid: string): Promise<boolean> {
     const { status } = await this.call(address, "DELETE", `/sandboxes/${uid}`);
     return status !== 404;
+  }
+
+  /** Tells the agent how many warm VMs of a pool to keep; idempotent. Its report, when it gives one. */
+  async putWarmPool(
+    address: string,
+    desired: DesiredWarmPool,
+  ): Promise<ObservedWarmPool | undefined> {
+    const { status, json } = await this.call(address, "PUT", `/warm-pools/${desired.uid}`, desired);
+    if (status === 404) throw new AgentRequestError(404, "NotFound", "agent has no warm pool API");
+    // The agent answers { outcome, warmPool }.
+    const parsed = ObservedWarmPool.safeParse(
+      (json as { warmPool?: unknown } | undefined)?.warmPool,
+    );
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Stops a pool's unclaimed warm VMs; false when the agent had no such pool. */
+  async deleteWarmPool(address: string, uid: string): Promise<boolean> {
+    const { status } = await this.call(address, "DELETE", `/warm-pools/${uid}`);
+    return status !== 404;
+  }
+
+  async listWarmPools(address: string): Promise<ObservedWarmPool[]> {
+    const { json } = await this.call(address, "GET", "/warm-pools");
+    return WarmPoolList.parse(json).items;
   }
 
   /** The agent's event stream: current state first, then each change, until aborted. */

@@ -1,4 +1,4 @@
-import type { ObservedSandbox } from "@turgon/api/agent";
+import type { ObservedSandbox, ObservedWarmPool } from "@turgon/api/agent";
 import type { SandboxNode } from "@turgon/api/crd";
 import type { Logger } from "../logger.ts";
 import type { AgentClient } from "./client.ts";
@@ -14,6 +14,7 @@ export class AgentEventStreams {
   private readonly log: Logger;
   private readonly onSandbox: (sandbox: ObservedSandbox) => void;
   private readonly onConnected: (node: string) => void;
+  private readonly onWarmPool: (node: string, pool: ObservedWarmPool, deleted: boolean) => void;
   private readonly streams = new Map<string, { address: string; abort: AbortController }>();
 
   constructor(options: {
@@ -22,11 +23,14 @@ export class AgentEventStreams {
     onSandbox: (sandbox: ObservedSandbox) => void;
     /** Each (re)connection: a restarted agent knows no sandboxes until told again. */
     onConnected: (node: string) => void;
+    /** A warm pool's counts changed on that node (or the pool was deleted there). */
+    onWarmPool?: (node: string, pool: ObservedWarmPool, deleted: boolean) => void;
   }) {
     this.agents = options.agents;
     this.log = options.log.child({ component: "agent-streams" });
     this.onSandbox = options.onSandbox;
     this.onConnected = options.onConnected;
+    this.onWarmPool = options.onWarmPool ?? (() => {});
   }
 
   /** Follows exactly these nodes' agents: new ones start, gone or moved ones stop. */
@@ -55,7 +59,9 @@ export class AgentEventStreams {
           this.onConnected(node);
         };
         for await (const event of this.agents.events(address, signal, opened)) {
-          this.onSandbox(event.sandbox);
+          if (event.type === "warmPool")
+            this.onWarmPool(node, event.warmPool, event.deleted === true);
+          else this.onSandbox(event.sandbox);
         }
       } catch (error) {
         this.log.debug({ node, err: error }, "agent event stream broke; reconnecting");

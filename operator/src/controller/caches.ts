@@ -12,6 +12,7 @@ import {
   type SandboxNode,
   type SandboxPolicy,
   type SandboxTemplate,
+  type SandboxWarmPool,
   VERSION,
 } from "@turgon/api/crd";
 import { type CachedInformer, customResourceInformer } from "@turgon/toolkit/kube";
@@ -23,6 +24,7 @@ export type Caches = {
   policies: CachedInformer<SandboxPolicy & KubernetesObject>;
   templates: CachedInformer<SandboxTemplate & KubernetesObject>;
   secrets: CachedInformer<V1Secret>;
+  warmPools: CachedInformer<SandboxWarmPool & KubernetesObject>;
 };
 
 const resource = (plural: string) => ({ group: GROUP, version: VERSION, plural });
@@ -40,6 +42,7 @@ export function createCaches(kc: KubeConfig, selectors: CacheSelectors = {}): Ca
     policies: customResourceInformer(kc, resource("sandboxpolicies")),
     templates: customResourceInformer(kc, resource("sandboxtemplates")),
     secrets: injectableSecrets(kc),
+    warmPools: customResourceInformer(kc, resource("sandboxwarmpools")),
   };
 }
 

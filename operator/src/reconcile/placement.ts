@@ -1,9 +1,19 @@
-import type { Sandbox, SandboxNode } from "@turgon/api/crd";
+import { isReady, type Sandbox, type SandboxNode } from "@turgon/api/crd";
 import type { Caches } from "../controller/caches.ts";
 import { type Placement, schedule } from "../scheduling/scheduler.ts";
 import { requestOf } from "./desired.ts";
 import { nodeRoom, type Placements } from "./room.ts";
 import { applyTemplate, type EffectiveSpec, templateOf } from "./template.ts";
+import { subtractReserved } from "./warm-pool-spread.ts";
+import type { WarmPoolState } from "./warm-pool-state.ts";
+
+/** A sandbox that may claim a warm VM: its pool, and the template (in its namespace) other claimants name. */
+export interface WarmClaim {
+  poolUid: string;
+  poolName: string;
+  namespace: string;
+  templateName: string;
+}
 
 /**
  * Where sandboxes are placed: choosing a node for a new one, and keeping
@@ -16,9 +26,12 @@ export class SandboxPlacements implements Placements {
   private readonly caches: Caches;
   /** Placements written but maybe not yet seen by the informer: uid → node. */
   private readonly assumed = new Map<string, string>();
+  /** Warm pools: their VMs take room, and a claim goes where one is ready. */
+  private readonly warm: WarmPoolState | undefined;
 
-  constructor(caches: Caches) {
+  constructor(caches: Caches, warm?: WarmPoolState) {
     this.caches = caches;
+    this.warm = warm;
   }
 
   /** The node a sandbox is placed on, counting placements the cache may not show yet. */
@@ -35,16 +48,60 @@ export class SandboxPlacements implements Placements {
     }
   }
 
-  /** The node with the most room that fits and matches, or why none does. */
-  choose(spec: EffectiveSpec): Placement {
+  /**
+   * The node with the most room that fits and matches, or why none does.
+   * A sandbox that may claim from warm pool `claim` goes first to a node
+   * with a ready warm VM of it not yet promised to another claimant: that
+   * VM's room is already taken, so only readiness and the nodeSelector
+   * count there. Other sandboxes fit into what warm VMs leave.
+   */
+  choose(spec: EffectiveSpec, claim?: WarmClaim): Placement {
+    if (claim && this.warm) {
+      const node = this.warmNode(spec, claim);
+      if (node) return { node };
+    }
+    const room = nodeRoom(
+      this.caches.nodes.list() as SandboxNode[],
+      this.caches.sandboxes.list() as Sandbox[],
+      this,
+    );
     return schedule(
       { ...requestOf(spec), ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}) },
-      nodeRoom(
-        this.caches.nodes.list() as SandboxNode[],
-        this.caches.sandboxes.list() as Sandbox[],
-        this,
-      ),
+      this.warm ? subtractReserved(room, this.warm.reserved()) : room,
     );
+  }
+
+  /** A Ready node with a warm VM of the pool left after the claims placed there that have not started. */
+  private warmNode(spec: EffectiveSpec, claim: WarmClaim): string | undefined {
+    const ready = this.warm?.readyOn(claim.poolUid);
+    if (!ready?.size) return undefined;
+    const claiming = new Map<string, number>();
+    for (const sandbox of this.caches.sandboxes.list() as Sandbox[]) {
+      const node = this.nodeOf(sandbox);
+      if (
+        !node ||
+        sandbox.status?.startedAt ||
+        sandbox.metadata.namespace !== claim.namespace ||
+        sandbox.spec.templateRef?.name !== claim.templateName
+      )
+        continue;
+      claiming.set(node, (claiming.get(node) ?? 0) + 1);
+    }
+    const selector = Object.entries(spec.nodeSelector ?? {});
+    const candidates = [...ready]
+      .map(([name, count]) => ({ name, left: count - (claiming.get(name) ?? 0) }))
+      .filter(({ name, left }) => {
+        const node = this.node(name);
+        return (
+          left > 0 &&
+          node !== undefined &&
+          isReady(node) &&
+          !node.spec.unschedulable &&
+          selector.every(([key, value]) => node.metadata.labels?.[key] === value)
+        );
+      })
+      .sort((x, y) => y.left - x.left || x.name.localeCompare(y.name));
+    return candidates[0]?.name;
   }
 
   /** The placement of `uid` on `node` is written; the cache may not show it yet. */

@@ -19,7 +19,7 @@ import type { OperatorMetrics } from "../metrics/metrics.ts";
 import { ActivityTracker } from "./activity.ts";
 import { desiredSandbox } from "./desired.ts";
 import { lifecycleDeadline } from "./lifecycle.ts";
-import { SandboxPlacements } from "./placement.ts";
+import { SandboxPlacements, type WarmClaim } from "./placement.ts";
 import { cachedPolicySources, PolicyResolutionError, resolveEffectivePolicy } from "./policy.ts";
 import { agentFailure, lostWithNode, nodeLoss, type Observation, sandboxStatus } from "./status.ts";
 import { ConflictError, SandboxWrites } from "./status-writes.ts";
@@ -29,6 +29,7 @@ import {
   TemplateNotFoundError,
   templateOf,
 } from "./template.ts";
+import { type WarmPoolState, warmPoolFor } from "./warm-pool-state.ts";
 
 /** Keeps a Sandbox until its VM is gone. */
 export const FINALIZER = "turgon.dev/vm-cleanup";
@@ -50,6 +51,8 @@ export interface SandboxReconcilerOptions {
   nodeLostMs: number;
   /** Every sandbox is looked at again at least this often. */
   resyncMs: number;
+  /** Warm pools across agents: a matching sandbox claims a warm VM instead of booting. */
+  warm?: WarmPoolState;
 }
 
 /** One reconcile of one sandbox: the object as read (then as last written) and its status so far. */
@@ -87,7 +90,7 @@ export class SandboxReconciler {
   constructor(options: SandboxReconcilerOptions) {
     this.options = options;
     this.writes = new SandboxWrites(options.kc);
-    this.placements = new SandboxPlacements(options.caches);
+    this.placements = new SandboxPlacements(options.caches, options.warm);
     this.activity = new ActivityTracker({
       agents: options.agents,
       nodeOf: (sandbox) => {
@@ -147,7 +150,9 @@ export class SandboxReconciler {
     const policy = await this.effectivePolicy(pass, spec.next);
     if ("done" in policy) return policy.done;
     const desired = desiredSandbox(sandbox, spec.next, policy.next);
-    const nodeName = await this.place(pass, spec.next);
+    const claim = this.warmClaim(sandbox, spec.next);
+    if (claim) desired.warmPool = { uid: claim.poolUid };
+    const nodeName = await this.place(pass, spec.next, claim);
     if ("done" in nodeName) return nodeName.done;
     const node = await this.readyNode(pass, nodeName.next);
     if ("done" in node) return node.done;
@@ -254,11 +259,28 @@ export class SandboxReconciler {
     }
   }
 
+  /**
+   * The warm pool this sandbox may claim a VM from (same namespace, its
+   * template, the same boot shape). The agent claims only when it first
+   * sees the sandbox and holds a ready VM of the pool; otherwise it boots.
+   */
+  private warmClaim(sandbox: Sandbox, spec: EffectiveSpec): WarmClaim | undefined {
+    if (!this.options.warm) return undefined;
+    const pool = warmPoolFor(this.options.caches, sandbox, spec);
+    if (!pool) return undefined;
+    return {
+      poolUid: pool.metadata.uid as string,
+      poolName: pool.metadata.name as string,
+      namespace: pool.metadata.namespace as string,
+      templateName: pool.spec.templateRef.name,
+    };
+  }
+
   /** The sandbox's node: where it is placed, or one chosen now and written before any VM exists. */
-  private async place(pass: Pass, spec: EffectiveSpec): Promise<Step<string>> {
+  private async place(pass: Pass, spec: EffectiveSpec, claim?: WarmClaim): Promise<Step<string>> {
     const placed = this.placements.nodeOf(pass.sandbox);
     if (placed) return { next: placed };
-    const placement = this.placements.choose(spec);
+    const placement = this.placements.choose(spec, claim);
     if (placement.node === undefined) {
       const { reason, message } = placement;
       this.note(pass, { kind: "Unschedulable", reason, message });
@@ -382,6 +404,16 @@ export class SandboxReconciler {
       if (!hadStarted && sandbox.metadata.creationTimestamp) {
         this.options.metrics.applyToReadySeconds.observe(
           (Date.now() - Date.parse(sandbox.metadata.creationTimestamp)) / 1000,
+        );
+      }
+      if (observed.startedFrom === "warmPool") {
+        const pool = this.warmClaim(sandbox, spec)?.poolName;
+        const from = pool ? ` of SandboxWarmPool ${pool}` : "";
+        await this.record(
+          sandbox,
+          "Normal",
+          "ClaimedWarmVM",
+          `claimed a warm VM${from} on ${status.nodeName} instead of booting one`,
         );
       }
       await this.record(sandbox, "Normal", "Ready", `the VM is running on ${status.nodeName}`);

@@ -268,7 +268,15 @@ function agentReported(
   const serving = running && (!spec.ingress?.enabled || ingressReady.ready);
   set(
     serving
-      ? { type: "Ready", status: "True", reason: "Running", message: "the VM is running" }
+      ? {
+          type: "Ready",
+          status: "True",
+          reason: "Running",
+          message:
+            observed.startedFrom === "warmPool"
+              ? "the VM is running (claimed from a warm pool, without a boot)"
+              : "the VM is running",
+        }
       : running
         ? {
             type: "Ready",
