@@ -53,7 +53,10 @@ export class SandboxPlacements implements Placements {
    * A sandbox that may claim from warm pool `claim` goes first to a node
    * with a ready warm VM of it not yet promised to another claimant: that
    * VM's room is already taken, so only readiness and the nodeSelector
-   * count there. Other sandboxes fit into what warm VMs leave.
+   * count there. Other sandboxes go first where they fit beside the warm
+   * VMs; where none does, warm VMs give way (the agent stops unclaimed ones
+   * to make room and the pool refills elsewhere, or reports NoCapacity), so
+   * a pool never keeps a sandbox Pending.
    */
   choose(spec: EffectiveSpec, claim?: WarmClaim): Placement {
     if (claim && this.warm) {
@@ -65,10 +68,13 @@ export class SandboxPlacements implements Placements {
       this.caches.sandboxes.list() as Sandbox[],
       this,
     );
-    return schedule(
-      { ...requestOf(spec), ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}) },
-      this.warm ? subtractReserved(room, this.warm.reserved()) : room,
-    );
+    const request = {
+      ...requestOf(spec),
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+    };
+    if (!this.warm) return schedule(request, room);
+    const beside = schedule(request, subtractReserved(room, this.warm.reserved()));
+    return beside.node ? beside : schedule(request, room);
   }
 
   /** A Ready node with a warm VM of the pool left after the claims placed there that have not started. */

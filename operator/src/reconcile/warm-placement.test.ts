@@ -92,14 +92,32 @@ describe("warm placement", () => {
     assert.deepEqual(placements.choose(spec, claim), { node: "big" });
   });
 
-  it("counts the pools' warm VMs as taken room for cold sandboxes", () => {
+  it("places a cold sandbox beside the warm VMs where it fits, and takes their room where it does not", () => {
     const state = new WarmPoolState();
     state.assign(
       POOL,
       { image: "x:1", resources: { cpus: 1, memoryMiB: 512 } },
       new Map([["a", 3]]),
     );
-    const placements = new SandboxPlacements(caches([node("a", 3)], []), state);
+    // Node a has more room in all, but all of it is warm VMs': b is chosen.
+    const both = new SandboxPlacements(caches([node("a", 3), node("b", 1)], []), state);
+    assert.deepEqual(both.choose(spec), { node: "b" });
+    // With a alone, the warm VMs give way (the agent stops one) instead of leaving it Pending.
+    const full = new SandboxPlacements(caches([node("a", 3)], []), state);
+    assert.deepEqual(full.choose(spec), { node: "a" });
+  });
+
+  it("still refuses a sandbox that would not fit even without the warm VMs", () => {
+    const state = new WarmPoolState();
+    state.assign(
+      POOL,
+      { image: "x:1", resources: { cpus: 1, memoryMiB: 512 } },
+      new Map([["a", 1]]),
+    );
+    const placements = new SandboxPlacements(
+      caches([node("a", 1)], [claimant("running", "a", true)]),
+      state,
+    );
     const placement = placements.choose(spec);
     assert.equal(placement.node, undefined);
     assert.match(String("reason" in placement && placement.reason), /InsufficientCapacity/);
