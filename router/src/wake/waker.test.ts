@@ -146,4 +146,14 @@ describe("SandboxWaker", () => {
     assert.match(refusal?.message ?? "", /forbidden/);
     assert.equal(await count("turgon_router_wakes_total", { outcome: "failed" }), 1);
   });
+
+  it("a client gone before its request is held is not held, and wakes nothing", async () => {
+    const { waker, resumer } = setup({ timeoutMs: 2_000 });
+    const gone = new AbortController();
+    gone.abort();
+    const refusal = await waker.hold(asleep(), "app--ns", gone.signal);
+    assert.equal(refusal?.reason, "ClientGone");
+    assert.equal(resumer.calls, 0);
+    assert.equal(waker.heldNow, 0);
+  });
 });

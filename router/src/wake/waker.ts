@@ -78,6 +78,11 @@ export class SandboxWaker {
   async hold(route: Asleep, label: string, signal?: AbortSignal): Promise<WakeRefusal | undefined> {
     const { metrics } = this.options;
     const key = keyOf(route.sandbox);
+    // Gone already (while its access was checked): neither held nor a reason to wake the sandbox.
+    if (signal?.aborted) {
+      metrics.wakeHeld.inc({ outcome: "gone" });
+      return { status: 503, reason: "ClientGone", message: "the client went away" };
+    }
     let waking = this.wakings.get(key);
     const full =
       this.held >= this.options.maxHeld ||
