@@ -43,9 +43,11 @@ const serving: Route = {
 /** A resumer that counts its calls and answers when told. */
 class FakeResumer implements SandboxResumer {
   calls = 0;
+  uids: string[] = [];
   outcome: ResumeOutcome | Error = "resumed";
-  async resume(): Promise<ResumeOutcome> {
+  async resume(sandbox: Sandbox): Promise<ResumeOutcome> {
     this.calls++;
+    this.uids.push(sandbox.metadata.uid as string);
     if (this.outcome instanceof Error) throw this.outcome;
     return this.outcome;
   }
@@ -66,9 +68,9 @@ const setup = (
     maxHeld: limits.maxHeld ?? 100,
     maxHeldPerSandbox: limits.maxHeldPerSandbox ?? 10,
   });
-  const set = (route: Route) => {
+  const set = (route: Route, changed: Sandbox = sandbox("Running")) => {
     now = route;
-    waker.changed(sandbox("Running"));
+    waker.changed(changed);
   };
   const count = async (name: string, labels: Record<string, string>) => {
     const metric = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
@@ -154,6 +156,30 @@ describe("SandboxWaker", () => {
     const refusal = await waker.hold(asleep(), "app--ns", gone.signal);
     assert.equal(refusal?.reason, "ClientGone");
     assert.equal(resumer.calls, 0);
+    assert.equal(waker.heldNow, 0);
+  });
+
+  it("a sandbox made again under the same name while requests wait for the old one is woken by its own first request", async () => {
+    const { waker, resumer, set } = setup({ timeoutMs: 5_000 });
+    const old = waker.hold(asleep(), "app--ns");
+    assert.deepEqual(resumer.uids, ["u1"]);
+    // Deleted and made again, suspended: the host now routes to the new one, asleep.
+    const again = (mode: "Running" | "Suspended") => {
+      const made = sandbox(mode);
+      made.metadata.uid = "u2";
+      return made;
+    };
+    const newAsleep = { ...asleep(), sandbox: again("Suspended"), uid: "u2" } as const;
+    set(newAsleep, sandbox("Running"));
+    const fresh = waker.hold(newAsleep, "app--ns");
+    assert.deepEqual(resumer.uids, ["u1", "u2"], "the new sandbox is resumed, by UID");
+    assert.equal(
+      (await old)?.reason,
+      "SandboxReplaced",
+      "the old one's requests are told to retry",
+    );
+    set({ ...serving, sandbox: again("Running"), uid: "u2" }, again("Running"));
+    assert.equal(await fresh, undefined);
     assert.equal(waker.heldNow, 0);
   });
 });

@@ -33,6 +33,8 @@ export interface SandboxWakerOptions extends WakeLimits {
 
 interface Waiter {
   label: string;
+  /** The sandbox it waits for: the host may come to route to another of the same name. */
+  uid: string;
   settle: (refusal: WakeRefusal | undefined) => void;
 }
 
@@ -42,7 +44,13 @@ interface Waking {
   resumed: boolean;
 }
 
-const keyOf = (sandbox: Pick<Sandbox, "metadata">) =>
+/**
+ * Wakings are kept by UID, not by name: a sandbox deleted and made again
+ * under the same name while requests wait for the old one is another
+ * sandbox, with its own resume.
+ */
+const keyOf = (sandbox: Pick<Sandbox, "metadata">) => sandbox.metadata.uid as string;
+const nameOf = (sandbox: Pick<Sandbox, "metadata">) =>
   `${sandbox.metadata.namespace}/${sandbox.metadata.name}`;
 
 /**
@@ -78,6 +86,7 @@ export class SandboxWaker {
   async hold(route: Asleep, label: string, signal?: AbortSignal): Promise<WakeRefusal | undefined> {
     const { metrics } = this.options;
     const key = keyOf(route.sandbox);
+    const name = nameOf(route.sandbox);
     // Gone already (while its access was checked): neither held nor a reason to wake the sandbox.
     if (signal?.aborted) {
       metrics.wakeHeld.inc({ outcome: "gone" });
@@ -92,7 +101,7 @@ export class SandboxWaker {
       return {
         status: 503,
         reason: "WakeQueueFull",
-        message: `sandbox ${key} is waking and too many requests wait for it; try again shortly`,
+        message: `sandbox ${name} is waking and too many requests wait for it; try again shortly`,
         retryAfter: 5,
       };
     }
@@ -101,7 +110,7 @@ export class SandboxWaker {
       this.wakings.set(key, waking);
     }
     const started = performance.now();
-    const refusal = await this.wait(key, waking, label, route, signal);
+    const refusal = await this.wait(key, name, waking, label, route, signal);
     const outcome = refusal ? (refusal.reason === "WakeTimeout" ? "timeout" : "refused") : "served";
     metrics.wakeHeld.inc({ outcome: signal?.aborted ? "gone" : outcome });
     metrics.wakeSeconds.observe({ outcome }, (performance.now() - started) / 1000);
@@ -117,6 +126,7 @@ export class SandboxWaker {
 
   private wait(
     key: string,
+    name: string,
     waking: Waking,
     label: string,
     route: Asleep,
@@ -128,14 +138,14 @@ export class SandboxWaker {
           settle({
             status: 503,
             reason: "WakeTimeout",
-            message: `sandbox ${key} is waking but did not serve within ${Math.round(this.options.timeoutMs / 1000)} s; try again shortly`,
+            message: `sandbox ${name} is waking but did not serve within ${Math.round(this.options.timeoutMs / 1000)} s; try again shortly`,
             retryAfter: 5,
           }),
         this.options.timeoutMs,
       );
       const gone = () =>
         settle({ status: 503, reason: "ClientGone", message: "the client went away" });
-      const waiter: Waiter = { label, settle: (refusal) => settle(refusal) };
+      const waiter: Waiter = { label, uid: key, settle: (refusal) => settle(refusal) };
       const settle = (refusal: WakeRefusal | undefined) => {
         if (!waking.waiters.delete(waiter)) return;
         clearTimeout(timer);
@@ -163,21 +173,26 @@ export class SandboxWaker {
     if (sandbox.spec.operatingMode !== "Suspended") return;
     const { metrics, log } = this.options;
     const key = keyOf(sandbox);
+    const name = nameOf(sandbox);
     try {
       const outcome = await this.options.resumer.resume(sandbox);
       metrics.wakes.inc({ outcome });
       if (outcome === "resumed")
-        log.info({ sandbox: key }, "waking a suspended sandbox on request");
-      else log.info({ sandbox: key, outcome }, "did not wake the sandbox: it changed meanwhile");
+        log.info({ sandbox: name, uid: key }, "waking a suspended sandbox on request");
+      else
+        log.info(
+          { sandbox: name, uid: key, outcome },
+          "did not wake the sandbox: it changed meanwhile",
+        );
     } catch (error) {
       metrics.wakes.inc({ outcome: "failed" });
-      log.warn({ sandbox: key, err: error }, "could not wake the sandbox");
+      log.warn({ sandbox: name, uid: key, err: error }, "could not wake the sandbox");
       const waking = this.wakings.get(key);
       for (const waiter of waking ? [...waking.waiters] : [])
         waiter.settle({
           status: 503,
           reason: "WakeFailed",
-          message: `sandbox ${key} is suspended and could not be woken: ${(error as Error).message}`,
+          message: `sandbox ${name} is suspended and could not be woken: ${(error as Error).message}`,
           retryAfter: 5,
         });
     }
@@ -187,6 +202,14 @@ export class SandboxWaker {
   private check(waiter: Waiter): void {
     const route = this.options.route(waiter.label);
     if (route.kind === "serve") waiter.settle(undefined);
+    // Made again under the same name, asleep: its own first request wakes it; this one is retried.
+    else if (route.kind === "wake" && route.uid !== waiter.uid)
+      waiter.settle({
+        status: 503,
+        reason: "SandboxReplaced",
+        message: `the sandbox at this address was made again while the request waited; try again`,
+        retryAfter: 1,
+      });
     // Running but not serving yet (IngressNotReady): a resume on its way.
     else if (route.kind === "refuse" && route.reason !== "Starting") waiter.settle(route);
   }
