@@ -808,6 +808,7 @@ describe("wake on request: a client that leaves while its access is checked", ()
       timeoutMs: 10_000,
       maxHeld: 10,
       maxHeldPerSandbox: 10,
+      maxHeldPerTeam: 10,
       metrics,
       log: logger.child({ test: "proxy-wake" }, { level: "silent" }),
     });

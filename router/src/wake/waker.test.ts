@@ -54,7 +54,12 @@ class FakeResumer implements SandboxResumer {
 }
 
 const setup = (
-  limits: Partial<{ timeoutMs: number; maxHeld: number; maxHeldPerSandbox: number }> = {},
+  limits: Partial<{
+    timeoutMs: number;
+    maxHeld: number;
+    maxHeldPerSandbox: number;
+    maxHeldPerTeam: number;
+  }> = {},
 ) => {
   let now: Route = asleep("Running");
   const resumer = new FakeResumer();
@@ -67,6 +72,7 @@ const setup = (
     timeoutMs: limits.timeoutMs ?? 10_000,
     maxHeld: limits.maxHeld ?? 100,
     maxHeldPerSandbox: limits.maxHeldPerSandbox ?? 10,
+    maxHeldPerTeam: limits.maxHeldPerTeam ?? 100,
   });
   const set = (route: Route, changed: Sandbox = sandbox("Running")) => {
     now = route;
@@ -181,5 +187,46 @@ describe("SandboxWaker", () => {
     set({ ...serving, sandbox: again("Running"), uid: "u2" }, again("Running"));
     assert.equal(await fresh, undefined);
     assert.equal(waker.heldNow, 0);
+  });
+
+  it("one team's sandboxes cannot take every place: past its own cap its requests are refused, another team's are still held", async () => {
+    const { waker, set } = setup({ maxHeld: 10, maxHeldPerSandbox: 5, maxHeldPerTeam: 6 });
+    const of = (uid: string, team: string): Extract<Route, { kind: "wake" }> => {
+      const asleepOne = sandbox("Suspended");
+      asleepOne.metadata = { name: uid, namespace: team, uid };
+      return { ...asleep(), sandbox: asleepOne, uid, team };
+    };
+    // Each host on its way (Starting), as the directory would say while the sandboxes boot.
+    set({ kind: "refuse", status: 503, reason: "Starting", message: "booting", retryAfter: 2 });
+    const held = [
+      ...Array.from({ length: 5 }, () => waker.hold(of("a1", "a"), "a1--a")),
+      waker.hold(of("a2", "a"), "a2--a"),
+    ];
+    assert.equal(waker.heldNow, 6);
+    const refused = await waker.hold(of("a3", "a"), "a3--a");
+    assert.equal(refused?.reason, "WakeQueueFull", "team a is at its cap");
+    const other = waker.hold(of("b1", "b"), "b1--b");
+    assert.equal(waker.heldNow, 7, "team b is still held");
+    // Deleted: every held request is answered, and the places are given back.
+    for (const [uid, team] of [
+      ["a1", "a"],
+      ["a2", "a"],
+      ["b1", "b"],
+    ] as const)
+      set(
+        { kind: "refuse", status: 404, reason: "UnknownSandbox", message: "gone" },
+        of(uid, team).sandbox,
+      );
+    const answers = await Promise.all([...held, other]);
+    assert.ok(answers.every((answer) => answer?.reason === "UnknownSandbox"));
+    assert.equal(waker.heldNow, 0);
+    set({ kind: "refuse", status: 503, reason: "Starting", message: "booting", retryAfter: 2 });
+    const again = waker.hold(of("a3", "a"), "a3--a");
+    assert.equal(waker.heldNow, 1, "team a's places given back");
+    set(
+      { kind: "refuse", status: 404, reason: "UnknownSandbox", message: "gone" },
+      of("a3", "a").sandbox,
+    );
+    await again;
   });
 });

@@ -21,6 +21,12 @@ export interface WakeLimits {
   maxHeld: number;
   /** Requests held at once for one sandbox. */
   maxHeldPerSandbox: number;
+  /**
+   * Requests held at once for one team's sandboxes (all its namespaces),
+   * so that one team's sandboxes (each under its own cap) cannot take every
+   * place and leave the others' wakes 503 WakeQueueFull.
+   */
+  maxHeldPerTeam: number;
 }
 
 export interface SandboxWakerOptions extends WakeLimits {
@@ -66,6 +72,7 @@ export class SandboxWaker {
   private readonly options: SandboxWakerOptions;
   private readonly wakings = new Map<string, Waking>();
   private held = 0;
+  private readonly heldByTeam = new Map<string, number>();
 
   constructor(options: SandboxWakerOptions) {
     this.options = options;
@@ -95,7 +102,8 @@ export class SandboxWaker {
     let waking = this.wakings.get(key);
     const full =
       this.held >= this.options.maxHeld ||
-      (waking?.waiters.size ?? 0) >= this.options.maxHeldPerSandbox;
+      (waking?.waiters.size ?? 0) >= this.options.maxHeldPerSandbox ||
+      (this.heldByTeam.get(route.team) ?? 0) >= this.options.maxHeldPerTeam;
     if (full) {
       metrics.wakeHeld.inc({ outcome: "full" });
       return {
@@ -151,12 +159,16 @@ export class SandboxWaker {
         clearTimeout(timer);
         signal?.removeEventListener("abort", gone);
         this.held--;
+        const team = (this.heldByTeam.get(route.team) ?? 1) - 1;
+        if (team > 0) this.heldByTeam.set(route.team, team);
+        else this.heldByTeam.delete(route.team);
         this.options.metrics.wakeHeldNow.set(this.held);
         if (waking.waiters.size === 0 && this.wakings.get(key) === waking) this.wakings.delete(key);
         resolve(refusal);
       };
       waking.waiters.add(waiter);
       this.held++;
+      this.heldByTeam.set(route.team, (this.heldByTeam.get(route.team) ?? 0) + 1);
       this.options.metrics.wakeHeldNow.set(this.held);
       signal?.addEventListener("abort", gone, { once: true });
       if (!waking.resumed) {
