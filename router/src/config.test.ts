@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DEFAULT_EDGE } from "@turgon/api/routing/edge";
 import { agentClientFlags, toArgs } from "@turgon/dev/stack";
-import { ConfigError, loadRouterConfig, servesHttps } from "./config.ts";
+import { ConfigError, loadRouterConfig, servesHttps, wakeMaxHeldPerTeam } from "./config.ts";
 
 describe("router configuration", () => {
   const pair = (name: string) => ({ cert: `/pki/${name}.crt`, key: `/pki/${name}.key` });
@@ -39,8 +39,9 @@ describe("router configuration", () => {
         config["wake-timeout-seconds"],
         config["wake-max-held"],
         config["wake-max-held-per-sandbox"],
+        wakeMaxHeldPerTeam(config),
       ],
-      [50, 1024, 64],
+      [50, 1024, 64, 256],
     );
   });
 
@@ -94,6 +95,14 @@ describe("router configuration", () => {
     bad(
       ["--wake-max-held", "10", "--wake-max-held-per-sandbox", "11"],
       /--wake-max-held-per-sandbox .*must not exceed --wake-max-held/,
+    );
+    bad(
+      ["--wake-max-held", "100", "--wake-max-held-per-team", "101"],
+      /--wake-max-held-per-team .*must lie between/,
+    );
+    bad(
+      ["--wake-max-held-per-sandbox", "64", "--wake-max-held-per-team", "63"],
+      /--wake-max-held-per-team .*must lie between/,
     );
     bad(
       ["--session-ttl-seconds", "10"],

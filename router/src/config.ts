@@ -99,6 +99,11 @@ const OPTIONS = {
     env: "TURGON_ROUTER_WAKE_MAX_HELD_PER_SANDBOX",
     description: "requests held for one waking sandbox at once; beyond it 503 (default 64)",
   },
+  "wake-max-held-per-team": {
+    env: "TURGON_ROUTER_WAKE_MAX_HELD_PER_TEAM",
+    description:
+      "requests held for one team's waking sandboxes at once, so one team cannot take every place; beyond it 503 (default a quarter of --wake-max-held, at least --wake-max-held-per-sandbox)",
+  },
   "sandbox-selector": {
     env: "TURGON_ROUTER_SANDBOX_SELECTOR",
     description: "route only Sandboxes matching this label selector",
@@ -159,6 +164,7 @@ export const RouterConfig = z
     "wake-timeout-seconds": z.coerce.number().int().min(1).max(600).default(50),
     "wake-max-held": z.coerce.number().int().min(1).max(100_000).default(1024),
     "wake-max-held-per-sandbox": z.coerce.number().int().min(1).max(100_000).default(64),
+    "wake-max-held-per-team": z.coerce.number().int().min(1).max(100_000).optional(),
     "sandbox-selector": labelSelector.optional(),
     "node-selector": labelSelector.optional(),
   })
@@ -183,12 +189,30 @@ export const RouterConfig = z
     message: "must not exceed --wake-max-held",
     path: ["wake-max-held-per-sandbox"],
   })
+  .refine(
+    (c) =>
+      c["wake-max-held-per-team"] === undefined ||
+      (c["wake-max-held-per-team"] <= c["wake-max-held"] &&
+        c["wake-max-held-per-team"] >= c["wake-max-held-per-sandbox"]),
+    {
+      message: "must lie between --wake-max-held-per-sandbox and --wake-max-held",
+      path: ["wake-max-held-per-team"],
+    },
+  )
   .superRefine(checkAgentAccess);
 export type RouterConfig = z.infer<typeof RouterConfig>;
 
 export { ConfigError };
 
 /** Whether browsers reach the router over TLS: its own certificate, or a terminator in front. */
+/** Requests held for one team's waking sandboxes: as set, else a quarter of all, never below one sandbox's. */
+export function wakeMaxHeldPerTeam(config: RouterConfig): number {
+  return (
+    config["wake-max-held-per-team"] ??
+    Math.max(config["wake-max-held-per-sandbox"], Math.floor(config["wake-max-held"] / 4))
+  );
+}
+
 export function servesHttps(config: RouterConfig): boolean {
   return config["tls-cert-file"] !== undefined || config["external-tls"];
 }

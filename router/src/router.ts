@@ -12,7 +12,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { SingleUseGuard } from "./access/replay.ts";
 import { TokenKeys } from "./access/tokens.ts";
-import { loadEdgeFacts, type RouterConfig, servesHttps } from "./config.ts";
+import { loadEdgeFacts, type RouterConfig, servesHttps, wakeMaxHeldPerTeam } from "./config.ts";
 import { SandboxDirectory } from "./directory/directory.ts";
 import { namespaceInformer } from "./directory/namespaces.ts";
 import { ExecEdge } from "./exec/edge.ts";
@@ -86,6 +86,7 @@ export async function startRouter(
     timeoutMs: config["wake-timeout-seconds"] * 1000,
     maxHeld: config["wake-max-held"],
     maxHeldPerSandbox: config["wake-max-held-per-sandbox"],
+    maxHeldPerTeam: wakeMaxHeldPerTeam(config),
     metrics,
     log,
   });

@@ -31,13 +31,14 @@ import {
 } from "@turgon/api/agent";
 import type { AgentCredentials } from "@turgon/api/agent/credentials";
 import type { Sandbox, SandboxNode } from "@turgon/api/crd";
-import { ensureAgentPki } from "@turgon/dev/testing";
+import { ensureAgentPki, eventually } from "@turgon/dev/testing";
 import WebSocket, { WebSocketServer } from "ws";
 import type { SingleUseGuard } from "../access/replay.ts";
 import type { TokenKeys } from "../access/tokens.ts";
 import { type Route, SandboxDirectory } from "../directory/directory.ts";
 import { type Logger, logger } from "../logger.ts";
 import { RouterMetrics } from "../metrics.ts";
+import { SandboxWaker } from "../wake/waker.ts";
 import { TrustedProxies } from "./forwarded.ts";
 import { FrontHealth } from "./fronts.ts";
 import { createRouterServer } from "./proxy.ts";
@@ -781,3 +782,87 @@ async function fillAcceptQueue(port: number): Promise<Socket[]> {
   }
   throw new Error("the accept queue never filled");
 }
+
+describe("wake on request: a client that leaves while its access is checked", () => {
+  it("is not held, and wakes nothing", async () => {
+    const asleep: Route = {
+      kind: "wake",
+      sandbox: {
+        metadata: { name: "app", namespace: "team", uid: "u1" },
+        spec: { operatingMode: "Suspended" },
+      } as Sandbox,
+      uid: "u1",
+      access: "authenticated",
+      team: "team",
+    };
+    let resumes = 0;
+    const metrics = new RouterMetrics();
+    const waker = new SandboxWaker({
+      route: () => asleep,
+      resumer: {
+        resume: async () => {
+          resumes++;
+          return "resumed";
+        },
+      },
+      timeoutMs: 10_000,
+      maxHeld: 10,
+      maxHeldPerSandbox: 10,
+      maxHeldPerTeam: 10,
+      metrics,
+      log: logger.child({ test: "proxy-wake" }, { level: "silent" }),
+    });
+    // The session check answers only when told, after the client has gone.
+    let verified: (() => void) | undefined;
+    const keys = {
+      verify: () =>
+        new Promise((resolve) => {
+          verified = () => resolve({ sub: "someone@example.test", teams: [], admin: false });
+        }),
+    } as unknown as TokenKeys;
+    const server = createRouterServer({
+      directory: { route: () => asleep } as unknown as SandboxDirectory,
+      keys,
+      handoffs: {} as SingleUseGuard,
+      metrics,
+      log: logger.child({ test: "proxy-wake" }, { level: "silent" }),
+      domain: DOMAIN,
+      signInUrl: "http://dashboard.test/sign-in",
+      connectTimeoutMs: 2_000,
+      https: false,
+      trustedProxies: new TrustedProxies([]),
+      agentCredentials: { mode: "token", token },
+      sessionTtlSeconds: 3600,
+      waker,
+    });
+    let closedAtServer = false;
+    server.on("connection", (socket: Socket) =>
+      socket.once("close", () => {
+        closedAtServer = true;
+      }),
+    );
+    const port = await listen(server);
+    const client = connect(port, "127.0.0.1");
+    client.on("error", () => {});
+    client.write(`GET / HTTP/1.1\r\nhost: ${HOST}\r\ncookie: turgon_ingress=x\r\n\r\n`);
+    await eventually("the session check begun", () => verified !== undefined, Boolean, 5_000, 10);
+    client.destroy();
+    await eventually("the router saw the client go", () => closedAtServer, Boolean, 5_000, 10);
+    verified?.();
+    const answered = async () =>
+      (
+        (await metrics.registry.getSingleMetric("turgon_router_wake_held_requests_total")?.get())
+          ?.values ?? []
+      ).some((v) => v.value > 0);
+    // Held (the flaw) or answered at once: either way decided.
+    await eventually(
+      "the request held or answered",
+      async () => waker.heldNow > 0 || (await answered()),
+      Boolean,
+      5_000,
+      10,
+    );
+    assert.equal(waker.heldNow, 0, "not held");
+    assert.equal(resumes, 0, "nothing woken for a client that is gone");
+  });
+});

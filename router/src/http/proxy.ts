@@ -222,6 +222,8 @@ export function createRouterServer(options: ProxyOptions): Server {
     const gone = new AbortController();
     const leave = () => gone.abort();
     answer.once("close", leave);
+    // A client that left while its access was checked closed before the listener: not held at all.
+    if ((answer instanceof ServerResponse ? answer.req.socket : answer).destroyed) gone.abort();
     const refusal = await options.waker.hold(decision.route, label, gone.signal);
     answer.off("close", leave);
     if (refusal) return { kind: "refuse", refusal };

@@ -140,4 +140,41 @@ describe("resuming a Sandbox as the router on the real API server", () => {
     const back = await routerMergePatch("guarded", { spec: { operatingMode: "Suspended" } });
     assert.equal(back.code, 403, back.message);
   });
+
+  it("the policy lets the router wake only a sandbox that asks for it: its own lifecycle.wakeOnRequest, else its template's as the operator mirrored it", async () => {
+    const made = async (name: string, spec: Record<string, unknown>) =>
+      await admin.createNamespacedCustomObject({
+        ...target,
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: "Sandbox",
+          metadata: { name },
+          spec: { operatingMode: "Suspended", ...spec },
+        },
+      });
+    const wake = (name: string) => routerMergePatch(name, { spec: { operatingMode: "Running" } });
+    // Suspended by its owner (or an admin) with no wakeOnRequest: a router's token must not resume it.
+    await made("no-wake", { image: "debian-python:latest" });
+    await made("wake-off", { image: "debian-python:latest", lifecycle: { wakeOnRequest: false } });
+    await made("wake-off-over-template", {
+      templateRef: { name: "tpl" },
+      lifecycle: { wakeOnRequest: false },
+    });
+    await made("from-template", { templateRef: { name: "tpl" } });
+    await made("template-without", { templateRef: { name: "tpl" } });
+    for (const name of ["from-template", "wake-off-over-template"])
+      await admin.patchNamespacedCustomObjectStatus(
+        { ...target, name, body: { status: { ingress: { wakeOnRequest: true } } } },
+        mergePatch,
+      );
+    for (const name of ["no-wake", "wake-off", "wake-off-over-template", "template-without"]) {
+      const answer = await wake(name);
+      assert.equal(answer.code, 403, `${name}: ${answer.message}`);
+      assert.match(answer.message, POLICY_MESSAGE);
+      assert.equal((await read(name)).spec.operatingMode, "Suspended", name);
+    }
+    const woken = await wake("from-template");
+    assert.equal(woken.code, 200, woken.message);
+    assert.equal((await read("from-template")).spec.operatingMode, "Running");
+  });
 });

@@ -43,16 +43,23 @@ const serving: Route = {
 /** A resumer that counts its calls and answers when told. */
 class FakeResumer implements SandboxResumer {
   calls = 0;
+  uids: string[] = [];
   outcome: ResumeOutcome | Error = "resumed";
-  async resume(): Promise<ResumeOutcome> {
+  async resume(sandbox: Sandbox): Promise<ResumeOutcome> {
     this.calls++;
+    this.uids.push(sandbox.metadata.uid as string);
     if (this.outcome instanceof Error) throw this.outcome;
     return this.outcome;
   }
 }
 
 const setup = (
-  limits: Partial<{ timeoutMs: number; maxHeld: number; maxHeldPerSandbox: number }> = {},
+  limits: Partial<{
+    timeoutMs: number;
+    maxHeld: number;
+    maxHeldPerSandbox: number;
+    maxHeldPerTeam: number;
+  }> = {},
 ) => {
   let now: Route = asleep("Running");
   const resumer = new FakeResumer();
@@ -65,10 +72,11 @@ const setup = (
     timeoutMs: limits.timeoutMs ?? 10_000,
     maxHeld: limits.maxHeld ?? 100,
     maxHeldPerSandbox: limits.maxHeldPerSandbox ?? 10,
+    maxHeldPerTeam: limits.maxHeldPerTeam ?? 100,
   });
-  const set = (route: Route) => {
+  const set = (route: Route, changed: Sandbox = sandbox("Running")) => {
     now = route;
-    waker.changed(sandbox("Running"));
+    waker.changed(changed);
   };
   const count = async (name: string, labels: Record<string, string>) => {
     const metric = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
@@ -145,5 +153,80 @@ describe("SandboxWaker", () => {
     assert.equal(refusal?.reason, "WakeFailed");
     assert.match(refusal?.message ?? "", /forbidden/);
     assert.equal(await count("turgon_router_wakes_total", { outcome: "failed" }), 1);
+  });
+
+  it("a client gone before its request is held is not held, and wakes nothing", async () => {
+    const { waker, resumer } = setup({ timeoutMs: 2_000 });
+    const gone = new AbortController();
+    gone.abort();
+    const refusal = await waker.hold(asleep(), "app--ns", gone.signal);
+    assert.equal(refusal?.reason, "ClientGone");
+    assert.equal(resumer.calls, 0);
+    assert.equal(waker.heldNow, 0);
+  });
+
+  it("a sandbox made again under the same name while requests wait for the old one is woken by its own first request", async () => {
+    const { waker, resumer, set } = setup({ timeoutMs: 5_000 });
+    const old = waker.hold(asleep(), "app--ns");
+    assert.deepEqual(resumer.uids, ["u1"]);
+    // Deleted and made again, suspended: the host now routes to the new one, asleep.
+    const again = (mode: "Running" | "Suspended") => {
+      const made = sandbox(mode);
+      made.metadata.uid = "u2";
+      return made;
+    };
+    const newAsleep = { ...asleep(), sandbox: again("Suspended"), uid: "u2" } as const;
+    set(newAsleep, sandbox("Running"));
+    const fresh = waker.hold(newAsleep, "app--ns");
+    assert.deepEqual(resumer.uids, ["u1", "u2"], "the new sandbox is resumed, by UID");
+    assert.equal(
+      (await old)?.reason,
+      "SandboxReplaced",
+      "the old one's requests are told to retry",
+    );
+    set({ ...serving, sandbox: again("Running"), uid: "u2" }, again("Running"));
+    assert.equal(await fresh, undefined);
+    assert.equal(waker.heldNow, 0);
+  });
+
+  it("one team's sandboxes cannot take every place: past its own cap its requests are refused, another team's are still held", async () => {
+    const { waker, set } = setup({ maxHeld: 10, maxHeldPerSandbox: 5, maxHeldPerTeam: 6 });
+    const of = (uid: string, team: string): Extract<Route, { kind: "wake" }> => {
+      const asleepOne = sandbox("Suspended");
+      asleepOne.metadata = { name: uid, namespace: team, uid };
+      return { ...asleep(), sandbox: asleepOne, uid, team };
+    };
+    // Each host on its way (Starting), as the directory would say while the sandboxes boot.
+    set({ kind: "refuse", status: 503, reason: "Starting", message: "booting", retryAfter: 2 });
+    const held = [
+      ...Array.from({ length: 5 }, () => waker.hold(of("a1", "a"), "a1--a")),
+      waker.hold(of("a2", "a"), "a2--a"),
+    ];
+    assert.equal(waker.heldNow, 6);
+    const refused = await waker.hold(of("a3", "a"), "a3--a");
+    assert.equal(refused?.reason, "WakeQueueFull", "team a is at its cap");
+    const other = waker.hold(of("b1", "b"), "b1--b");
+    assert.equal(waker.heldNow, 7, "team b is still held");
+    // Deleted: every held request is answered, and the places are given back.
+    for (const [uid, team] of [
+      ["a1", "a"],
+      ["a2", "a"],
+      ["b1", "b"],
+    ] as const)
+      set(
+        { kind: "refuse", status: 404, reason: "UnknownSandbox", message: "gone" },
+        of(uid, team).sandbox,
+      );
+    const answers = await Promise.all([...held, other]);
+    assert.ok(answers.every((answer) => answer?.reason === "UnknownSandbox"));
+    assert.equal(waker.heldNow, 0);
+    set({ kind: "refuse", status: 503, reason: "Starting", message: "booting", retryAfter: 2 });
+    const again = waker.hold(of("a3", "a"), "a3--a");
+    assert.equal(waker.heldNow, 1, "team a's places given back");
+    set(
+      { kind: "refuse", status: 404, reason: "UnknownSandbox", message: "gone" },
+      of("a3", "a").sandbox,
+    );
+    await again;
   });
 });

@@ -21,6 +21,12 @@ export interface WakeLimits {
   maxHeld: number;
   /** Requests held at once for one sandbox. */
   maxHeldPerSandbox: number;
+  /**
+   * Requests held at once for one team's sandboxes (all its namespaces),
+   * so that one team's sandboxes (each under its own cap) cannot take every
+   * place and leave the others' wakes 503 WakeQueueFull.
+   */
+  maxHeldPerTeam: number;
 }
 
 export interface SandboxWakerOptions extends WakeLimits {
@@ -33,6 +39,8 @@ export interface SandboxWakerOptions extends WakeLimits {
 
 interface Waiter {
   label: string;
+  /** The sandbox it waits for: the host may come to route to another of the same name. */
+  uid: string;
   settle: (refusal: WakeRefusal | undefined) => void;
 }
 
@@ -42,7 +50,13 @@ interface Waking {
   resumed: boolean;
 }
 
-const keyOf = (sandbox: Pick<Sandbox, "metadata">) =>
+/**
+ * Wakings are kept by UID, not by name: a sandbox deleted and made again
+ * under the same name while requests wait for the old one is another
+ * sandbox, with its own resume.
+ */
+const keyOf = (sandbox: Pick<Sandbox, "metadata">) => sandbox.metadata.uid as string;
+const nameOf = (sandbox: Pick<Sandbox, "metadata">) =>
   `${sandbox.metadata.namespace}/${sandbox.metadata.name}`;
 
 /**
@@ -58,6 +72,7 @@ export class SandboxWaker {
   private readonly options: SandboxWakerOptions;
   private readonly wakings = new Map<string, Waking>();
   private held = 0;
+  private readonly heldByTeam = new Map<string, number>();
 
   constructor(options: SandboxWakerOptions) {
     this.options = options;
@@ -78,16 +93,23 @@ export class SandboxWaker {
   async hold(route: Asleep, label: string, signal?: AbortSignal): Promise<WakeRefusal | undefined> {
     const { metrics } = this.options;
     const key = keyOf(route.sandbox);
+    const name = nameOf(route.sandbox);
+    // Gone already (while its access was checked): neither held nor a reason to wake the sandbox.
+    if (signal?.aborted) {
+      metrics.wakeHeld.inc({ outcome: "gone" });
+      return { status: 503, reason: "ClientGone", message: "the client went away" };
+    }
     let waking = this.wakings.get(key);
     const full =
       this.held >= this.options.maxHeld ||
-      (waking?.waiters.size ?? 0) >= this.options.maxHeldPerSandbox;
+      (waking?.waiters.size ?? 0) >= this.options.maxHeldPerSandbox ||
+      (this.heldByTeam.get(route.team) ?? 0) >= this.options.maxHeldPerTeam;
     if (full) {
       metrics.wakeHeld.inc({ outcome: "full" });
       return {
         status: 503,
         reason: "WakeQueueFull",
-        message: `sandbox ${key} is waking and too many requests wait for it; try again shortly`,
+        message: `sandbox ${name} is waking and too many requests wait for it; try again shortly`,
         retryAfter: 5,
       };
     }
@@ -96,7 +118,7 @@ export class SandboxWaker {
       this.wakings.set(key, waking);
     }
     const started = performance.now();
-    const refusal = await this.wait(key, waking, label, route, signal);
+    const refusal = await this.wait(key, name, waking, label, route, signal);
     const outcome = refusal ? (refusal.reason === "WakeTimeout" ? "timeout" : "refused") : "served";
     metrics.wakeHeld.inc({ outcome: signal?.aborted ? "gone" : outcome });
     metrics.wakeSeconds.observe({ outcome }, (performance.now() - started) / 1000);
@@ -112,6 +134,7 @@ export class SandboxWaker {
 
   private wait(
     key: string,
+    name: string,
     waking: Waking,
     label: string,
     route: Asleep,
@@ -123,25 +146,29 @@ export class SandboxWaker {
           settle({
             status: 503,
             reason: "WakeTimeout",
-            message: `sandbox ${key} is waking but did not serve within ${Math.round(this.options.timeoutMs / 1000)} s; try again shortly`,
+            message: `sandbox ${name} is waking but did not serve within ${Math.round(this.options.timeoutMs / 1000)} s; try again shortly`,
             retryAfter: 5,
           }),
         this.options.timeoutMs,
       );
       const gone = () =>
         settle({ status: 503, reason: "ClientGone", message: "the client went away" });
-      const waiter: Waiter = { label, settle: (refusal) => settle(refusal) };
+      const waiter: Waiter = { label, uid: key, settle: (refusal) => settle(refusal) };
       const settle = (refusal: WakeRefusal | undefined) => {
         if (!waking.waiters.delete(waiter)) return;
         clearTimeout(timer);
         signal?.removeEventListener("abort", gone);
         this.held--;
+        const team = (this.heldByTeam.get(route.team) ?? 1) - 1;
+        if (team > 0) this.heldByTeam.set(route.team, team);
+        else this.heldByTeam.delete(route.team);
         this.options.metrics.wakeHeldNow.set(this.held);
         if (waking.waiters.size === 0 && this.wakings.get(key) === waking) this.wakings.delete(key);
         resolve(refusal);
       };
       waking.waiters.add(waiter);
       this.held++;
+      this.heldByTeam.set(route.team, (this.heldByTeam.get(route.team) ?? 0) + 1);
       this.options.metrics.wakeHeldNow.set(this.held);
       signal?.addEventListener("abort", gone, { once: true });
       if (!waking.resumed) {
@@ -158,21 +185,26 @@ export class SandboxWaker {
     if (sandbox.spec.operatingMode !== "Suspended") return;
     const { metrics, log } = this.options;
     const key = keyOf(sandbox);
+    const name = nameOf(sandbox);
     try {
       const outcome = await this.options.resumer.resume(sandbox);
       metrics.wakes.inc({ outcome });
       if (outcome === "resumed")
-        log.info({ sandbox: key }, "waking a suspended sandbox on request");
-      else log.info({ sandbox: key, outcome }, "did not wake the sandbox: it changed meanwhile");
+        log.info({ sandbox: name, uid: key }, "waking a suspended sandbox on request");
+      else
+        log.info(
+          { sandbox: name, uid: key, outcome },
+          "did not wake the sandbox: it changed meanwhile",
+        );
     } catch (error) {
       metrics.wakes.inc({ outcome: "failed" });
-      log.warn({ sandbox: key, err: error }, "could not wake the sandbox");
+      log.warn({ sandbox: name, uid: key, err: error }, "could not wake the sandbox");
       const waking = this.wakings.get(key);
       for (const waiter of waking ? [...waking.waiters] : [])
         waiter.settle({
           status: 503,
           reason: "WakeFailed",
-          message: `sandbox ${key} is suspended and could not be woken: ${(error as Error).message}`,
+          message: `sandbox ${name} is suspended and could not be woken: ${(error as Error).message}`,
           retryAfter: 5,
         });
     }
@@ -182,6 +214,14 @@ export class SandboxWaker {
   private check(waiter: Waiter): void {
     const route = this.options.route(waiter.label);
     if (route.kind === "serve") waiter.settle(undefined);
+    // Made again under the same name, asleep: its own first request wakes it; this one is retried.
+    else if (route.kind === "wake" && route.uid !== waiter.uid)
+      waiter.settle({
+        status: 503,
+        reason: "SandboxReplaced",
+        message: `the sandbox at this address was made again while the request waited; try again`,
+        retryAfter: 1,
+      });
     // Running but not serving yet (IngressNotReady): a resume on its way.
     else if (route.kind === "refuse" && route.reason !== "Starting") waiter.settle(route);
   }

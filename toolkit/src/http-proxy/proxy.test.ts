@@ -785,6 +785,41 @@ describe("createHttpProxy: pools fit for one upstream per sandbox", () => {
     );
   });
 
+  it("at maxTotalSockets, a request whose upstream is at its own maxSockets closes no other upstream's idle connection", async () => {
+    // One tenant's upstream, busy at its own cap, must not churn another's idle connections.
+    let release: (() => void) | undefined;
+    let secondSent = false;
+    const a = counting((req, res) => {
+      if (req.url === "/first") release = () => res.end("a");
+      else res.end("a");
+    });
+    const b = counting((_req, res) => res.end("b"));
+    let bConnections = 0;
+    b.server.on("connection", () => bConnections++);
+    const ports = { a: await listen(a.server), b: await listen(b.server) };
+    const { port } = await front(
+      (req) => {
+        if (req.url === "/second") secondSent = true;
+        return to(req.url === "/b" ? ports.b : ports.a)(req);
+      },
+      { maxTotalSockets: 2, maxSockets: 1, freeSocketTimeoutMs: 60_000 },
+    );
+    assert.equal((await get(port, "/b")).body, "b");
+    const first = get(port, "/first");
+    await eventually("A holds its one connection", () => release !== undefined, Boolean, 5_000, 10);
+    // The pool is at its total (A busy, B idle); A's second request waits for A's own connection.
+    const second = get(port, "/second");
+    await eventually("A's second request handed to the pool", () => secondSent, Boolean, 5_000, 10);
+    release?.();
+    const answers = await within(10_000, "A's answers", Promise.all([first, second]));
+    assert.deepEqual(
+      answers.map((answer) => answer.body),
+      ["a", "a"],
+    );
+    assert.equal((await get(port, "/b")).body, "b");
+    assert.equal(bConnections, 1, "B's idle connection was kept and reused");
+  });
+
   it("pools shared upstreams apart, with their own bounds", async () => {
     const held: ServerResponse[] = [];
     const { server, open } = counting((_req, res) => {

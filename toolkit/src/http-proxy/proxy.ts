@@ -151,8 +151,9 @@ interface AgentInternals {
  * idle sockets towards `maxTotalSockets` and never closes one for another
  * upstream, so a request to a new upstream would wait until some idle
  * socket timed out (30 s). At the bound, a request for an upstream with no
- * idle socket of its own closes the longest-idle one of another upstream,
- * and the Agent opens one for the waiting request as that one closes.
+ * idle socket of its own, and below its own `maxSockets`, closes the
+ * longest-idle one of another upstream, and the Agent opens one for the
+ * waiting request as that one closes.
  */
 function makeRoomForNewUpstreams(agent: HttpAgent): void {
   const internals = agent as unknown as AgentInternals;
@@ -163,7 +164,10 @@ function makeRoomForNewUpstreams(agent: HttpAgent): void {
         ...options,
         ...(agent as unknown as { options: object }).options,
       });
-      if (!agent.freeSockets[name]?.length)
+      // Only for a request that could open a connection of its own: one whose upstream is at its
+      // maxSockets waits for its own, and closing another's idle one would only cost that one a handshake.
+      const own = agent.sockets[name]?.length ?? 0;
+      if (!agent.freeSockets[name]?.length && own < agent.maxSockets)
         for (const [other, sockets] of Object.entries(agent.freeSockets)) {
           const idle = other === name ? undefined : sockets?.[0];
           if (!idle) continue;
