@@ -63,6 +63,11 @@ const OPTIONS = {
     env: "TURGON_ROUTER_AGENT_CONNECT_TIMEOUT_MS",
     description: "how long to wait for an agent's ingress port before answering 502",
   },
+  "upstream-queue-timeout-ms": {
+    env: "TURGON_ROUTER_UPSTREAM_QUEUE_TIMEOUT_MS",
+    description:
+      "how long a request may wait for a connection to a sandbox whose connections are all in use before answering 503",
+  },
   ...AGENT_ACCESS_FLAGS,
   "redis-url": {
     env: "TURGON_REDIS_URL",
@@ -150,6 +155,7 @@ export const RouterConfig = z
     "sign-in-url": z.url().default("http://localhost:3000/signin"),
     "session-ttl-seconds": z.coerce.number().int().min(60).max(604_800).default(28_800),
     "agent-connect-timeout-ms": z.coerce.number().int().min(100).max(60_000).default(3000),
+    "upstream-queue-timeout-ms": z.coerce.number().int().min(100).max(600_000).default(10_000),
     ...agentAccessSchema,
     "redis-url": z
       .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })

@@ -133,6 +133,7 @@ export async function startRouter(
     domain: edge.domain,
     signInUrl: config["sign-in-url"],
     connectTimeoutMs: config["agent-connect-timeout-ms"],
+    queueTimeoutMs: config["upstream-queue-timeout-ms"],
     https,
     trustedProxies: new TrustedProxies(config["trusted-proxies"]),
     ...(tls ? { tls } : {}),

@@ -69,6 +69,8 @@ interface RouterSetup {
   directory?: SandboxDirectory;
   log?: Logger;
   connectTimeoutMs?: number;
+  queueTimeoutMs?: number;
+  pool?: { maxTotalSockets?: number };
   /** Reach the front and the agent over https with these credentials (token mode over http unless set). */
   credentials?: AgentCredentials;
 }
@@ -97,6 +99,8 @@ async function router(agentPort: number, uid: string, setup: RouterSetup = {}) {
     domain: DOMAIN,
     signInUrl: "http://dashboard.test/sign-in",
     connectTimeoutMs: setup.connectTimeoutMs ?? 2_000,
+    ...(setup.queueTimeoutMs ? { queueTimeoutMs: setup.queueTimeoutMs } : {}),
+    ...(setup.pool ? { pool: setup.pool } : {}),
     https: false,
     trustedProxies: new TrustedProxies([]),
     agentCredentials: setup.credentials ?? { mode: "token", token },
@@ -503,6 +507,37 @@ describe("the router's proxy to a sandbox's front, with the agent's port as the 
     assert.ok(next < 250, `next: ${next.toFixed(0)} ms`);
     assert.deepEqual(await fallbacks(metrics), { "connect-timeout": 1, "marked-down": 1 });
     assert.equal(warnings.filter((w) => w.message.startsWith("front unreachable")).length, 1);
+  });
+
+  it("answers 503 SandboxBusy + Retry-After, in bounded time and without going to the agent, when every connection to the front is taken", async () => {
+    const held: ServerResponse[] = [];
+    const hanging = createServer((_req, res) => held.push(res));
+    const frontPort = await listen(hanging);
+    const agent = await standIn("agent");
+    const { port, metrics } = await router(agent.port, randomUUID(), {
+      frontPort,
+      pool: { maxTotalSockets: 1 },
+      queueTimeoutMs: 300,
+    });
+    const first = get(port, "/slow", { host: HOST });
+    await eventually(
+      "the front holds the one connection",
+      () => held.length,
+      (n) => n === 1,
+      5_000,
+      10,
+    );
+    const started = performance.now();
+    const busy = await get(port, "/", { host: HOST });
+    assert.ok(performance.now() - started < 3_000);
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers["retry-after"], "1");
+    assert.equal((JSON.parse(busy.body) as { error: string }).error, "SandboxBusy");
+    assert.equal(agent.seen.requests.length, 0);
+    const errors = await metrics.errors.get();
+    assert.equal(errors.values.find((v) => v.labels.reason === "SandboxBusy")?.value, 1);
+    held[0]?.end("slow");
+    assert.equal((await first).body, "slow");
   });
 
   it("answers 502 AgentUnreachable when the front is marked down and the agent refuses too", async () => {

@@ -49,6 +49,8 @@ export interface ProxyOptions {
   domain: string;
   signInUrl: string;
   connectTimeoutMs: number;
+  /** How long a request waits for a pooled connection to a busy sandbox or agent before a 503; unbounded when unset. */
+  queueTimeoutMs?: number;
   /** Serve HTTPS with this certificate. */
   tls?: { cert: string; key: string };
   /** Browsers reach the router over TLS (its own, or a terminator's in front): https URLs, a __Host- Secure cookie. */
@@ -93,6 +95,28 @@ type Decision =
   | { kind: "redirect"; location: string; cookie?: string };
 
 /** Private sandboxes admit their team and admins; authenticated ones anyone signed in. */
+/** What the client is told when the sandbox's ingress failed: busy (503, try again), timed out (504) or unreachable (502). */
+function failureRefusal(failure: ProxyFailure): Refusal {
+  if (failure.status === 503)
+    return {
+      status: 503,
+      reason: "SandboxBusy",
+      message: `every connection to the sandbox is in use: ${failure.message}`,
+      retryAfter: 1,
+    };
+  if (failure.status === 504)
+    return {
+      status: 504,
+      reason: "AgentTimeout",
+      message: `the sandbox's node agent did not answer in time: ${failure.message}`,
+    };
+  return {
+    status: 502,
+    reason: "AgentUnreachable",
+    message: `the sandbox's node agent did not answer: ${failure.message}`,
+  };
+}
+
 function teamRefusal(
   route: Pick<Serve, "access" | "team">,
   claims: IngressTokenClaims,
@@ -124,6 +148,7 @@ export function createRouterServer(options: ProxyOptions): Server {
   // To fronts and agents' ingress ports, pooled per sandbox: https with the router's client certificate.
   const proxy = createHttpProxy({
     connectTimeoutMs: options.connectTimeoutMs,
+    ...(options.queueTimeoutMs ? { queueTimeoutMs: options.queueTimeoutMs } : {}),
     tls: agentTlsOptions(options.agentCredentials),
     // One upstream per sandbox front, so per-upstream bounds alone add up with the sandboxes.
     maxTotalSockets: options.pool?.maxTotalSockets ?? 4096,
@@ -414,18 +439,7 @@ export function createRouterServer(options: ProxyOptions): Server {
   ) => {
     log.warn({ err: failure.error, sandbox: route.uid, via }, "sandbox ingress failed");
     if (!answer) return;
-    const refusal: Refusal =
-      failure.status === 504
-        ? {
-            status: 504,
-            reason: "AgentTimeout",
-            message: `the sandbox's node agent did not answer in time: ${failure.message}`,
-          }
-        : {
-            status: 502,
-            reason: "AgentUnreachable",
-            message: `the sandbox's node agent did not answer: ${failure.message}`,
-          };
+    const refusal = failureRefusal(failure);
     metrics.errors.inc({ reason: refusal.reason });
     if (answer instanceof ServerResponse) refuse(req, answer, refusal);
     else refuseUpgrade(answer, refusal);

@@ -749,6 +749,41 @@ describe("createHttpProxy: pools fit for one upstream per sandbox", () => {
     assert.deepEqual(events, ["a holding", "a answers", "b connected", "b served"]);
   });
 
+  it("answers 503 UpstreamBusy to a request that waits past queueTimeoutMs for a connection; the pool then serves again", async () => {
+    const held: ServerResponse[] = [];
+    const { server } = counting((req, res) => {
+      if (req.url === "/hang") held.push(res);
+      else res.end("ok");
+    });
+    const upstreamPort = await listen(server);
+    const { port, failures } = await front(to(upstreamPort), {
+      maxSockets: 1,
+      queueTimeoutMs: 300,
+    });
+    const hanging = get(port, "/hang");
+    await eventually(
+      "the first request holds the one connection",
+      () => held.length,
+      (n) => n === 1,
+      5_000,
+      10,
+    );
+    const started = performance.now();
+    const queued = await within(5_000, "the queued request's answer", get(port, "/queued"));
+    const waited = performance.now() - started;
+    assert.equal(queued.status, 503);
+    assert.equal(queued.body, "UpstreamBusy");
+    assert.ok(waited >= 250 && waited < 3_000, `answered after ${Math.round(waited)} ms`);
+    assert.deepEqual(
+      failures.map((f) => f.reason),
+      ["UpstreamBusy"],
+    );
+    // The refused request left the queue: once the connection is free the next one is served.
+    held[0]?.end("done");
+    assert.equal((await within(5_000, "the hanging request", hanging)).body, "done");
+    assert.equal((await within(5_000, "a request after", get(port, "/after"))).body, "ok");
+  });
+
   it("at maxTotalSockets, closes another upstream's idle connection for a new upstream instead of waiting for its idle timeout", async () => {
     const a = counting((_req, res) => res.end("a"));
     const b = counting((_req, res) => res.end("b"));

@@ -27,6 +27,20 @@ export class UpstreamTimeout extends Error {
   }
 }
 
+/**
+ * No pooled connection to the upstream came free in time: its pool (or the
+ * whole pool's total) is taken by requests in flight. Nothing was sent.
+ */
+export class UpstreamBusy extends Error {
+  readonly ms: number;
+
+  constructor(ms: number) {
+    super(`no free connection to the upstream within ${ms} ms`);
+    this.name = "UpstreamBusy";
+    this.ms = ms;
+  }
+}
+
 /** The upstream answered, with a status its `acceptResponse` refused; nothing of it reached the client. */
 export class ResponseRefused extends Error {
   readonly status: number;
@@ -38,10 +52,10 @@ export class ResponseRefused extends Error {
   }
 }
 
-/** Why an exchange failed, as the client should be told: 504 for a timeout, 502 otherwise. */
+/** Why an exchange failed, as the client should be told: 504 for a timeout, 503 for a full pool, 502 otherwise. */
 export interface ProxyFailure {
-  status: 502 | 504;
-  reason: "UpstreamTimeout" | "UpstreamFailed" | "ResponseRefused";
+  status: 502 | 503 | 504;
+  reason: "UpstreamTimeout" | "UpstreamFailed" | "ResponseRefused" | "UpstreamBusy";
   message: string;
   error: Error;
 }
@@ -111,6 +125,13 @@ export interface HttpProxyOptions extends PoolBounds {
   connectTimeoutMs: number;
   /** How long the upstream may take to send its response head, from having a connection; none when unset. */
   headersTimeoutMs?: number;
+  /**
+   * How long a request may wait for a pooled connection when its pool is
+   * full of requests in flight, before the client gets a 503; unbounded
+   * when unset. Without it, an upstream whose requests hang (or one tenant
+   * filling `maxTotalSockets`) makes every request behind them wait forever.
+   */
+  queueTimeoutMs?: number;
   /** Client TLS for https upstreams: certificate, key, CA. */
   tls?: HttpsAgentOptions;
   /**
@@ -179,6 +200,37 @@ function makeRoomForNewUpstreams(agent: HttpAgent): void {
   };
 }
 
+/**
+ * A request the Agent queues (its upstream, or the pool's total, is at its
+ * bound) fails with UpstreamBusy after `ms` instead of waiting without
+ * end; one given a connection at once pays nothing.
+ */
+function boundQueueWaits(agent: HttpAgent, ms: number): void {
+  const internals = agent as unknown as AgentInternals;
+  const addRequest = internals.addRequest;
+  internals.addRequest = (req, options) => {
+    addRequest.call(agent, req, options);
+    const name = agent.getName({
+      ...options,
+      ...(agent as unknown as { options: object }).options,
+    });
+    if (!agent.requests[name]?.includes(req as never)) return;
+    const timer = setTimeout(() => {
+      // A queued request's destroy() alone says nothing until a socket comes, so it leaves the queue
+      // here (as the Agent itself drops an emptied queue) and its error is raised now.
+      const queue = agent.requests[name];
+      const at = queue?.indexOf(req as never) ?? -1;
+      if (!queue || at === -1) return;
+      queue.splice(at, 1);
+      if (queue.length === 0) delete (agent.requests as Record<string, unknown>)[name];
+      if (req.destroyed) return; // its client left: nobody to tell
+      req.destroy();
+      req.emit("error", new UpstreamBusy(ms));
+    }, ms);
+    req.once("socket", () => clearTimeout(timer));
+  };
+}
+
 /** One request in flight: what the callbacks of the shared proxy server need to know of it. */
 interface Exchange {
   upstream: Upstream;
@@ -193,6 +245,8 @@ function describe(error: Error): ProxyFailure {
     return { status: 504, reason: "UpstreamTimeout", message: error.message, error };
   if (error instanceof ResponseRefused)
     return { status: 502, reason: "ResponseRefused", message: error.message, error };
+  if (error instanceof UpstreamBusy)
+    return { status: 503, reason: "UpstreamBusy", message: error.message, error };
   if ((error as NodeJS.ErrnoException).code === "ECONNECT_TIMEOUT")
     return { status: 504, reason: "UpstreamTimeout", message: "no connection in time", error };
   return { status: 502, reason: "UpstreamFailed", message: error.message, error };
@@ -262,6 +316,10 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     if (bounds.maxTotalSockets) {
       makeRoomForNewUpstreams(pool.http);
       makeRoomForNewUpstreams(pool.https);
+    }
+    if (options.queueTimeoutMs) {
+      boundQueueWaits(pool.http, options.queueTimeoutMs);
+      boundQueueWaits(pool.https, options.queueTimeoutMs);
     }
     return pool;
   };
