@@ -12,14 +12,15 @@ import type { AgentClient } from "./client.ts";
 export class AgentEventStreams {
   private readonly agents: AgentClient;
   private readonly log: Logger;
-  private readonly onSandbox: (sandbox: ObservedSandbox) => void;
+  private readonly onSandbox: (sandbox: ObservedSandbox, deleted: boolean) => void;
   private readonly onConnected: (node: string) => void;
   private readonly streams = new Map<string, { address: string; abort: AbortController }>();
 
   constructor(options: {
     agents: AgentClient;
     log: Logger;
-    onSandbox: (sandbox: ObservedSandbox) => void;
+    /** Each change of a sandbox on the agent; `deleted` when the agent no longer has it. */
+    onSandbox: (sandbox: ObservedSandbox, deleted: boolean) => void;
     /** Each (re)connection: a restarted agent knows no sandboxes until told again. */
     onConnected: (node: string) => void;
   }) {
@@ -55,7 +56,7 @@ export class AgentEventStreams {
           this.onConnected(node);
         };
         for await (const event of this.agents.events(address, signal, opened)) {
-          this.onSandbox(event.sandbox);
+          this.onSandbox(event.sandbox, event.type === "deleted");
         }
       } catch (error) {
         this.log.debug({ node, err: error }, "agent event stream broke; reconnecting");
