@@ -3,7 +3,35 @@ import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, type Sandbox, VERSION } from "@turgon/api/crd";
 import { installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
-import { ConflictError, SandboxWrites } from "./status-writes.ts";
+import { ConflictError, mergePatchOf, SandboxWrites } from "./status-writes.ts";
+
+describe("mergePatchOf", () => {
+  it("says only what changed: new and changed fields, null for removed ones", () => {
+    assert.equal(mergePatchOf({ phase: "Running" }, { phase: "Running" }), undefined);
+    assert.deepEqual(
+      mergePatchOf(
+        { phase: "Starting", nodeName: "n1", message: "booting" },
+        { phase: "Running", nodeName: "n1", startedAt: "2026-12-01T00:00:00Z" },
+      ),
+      { phase: "Running", message: null, startedAt: "2026-12-01T00:00:00Z" },
+    );
+  });
+
+  it("patches objects field by field and replaces arrays whole", () => {
+    const conditions = [{ type: "Ready", status: "True" }];
+    assert.deepEqual(
+      mergePatchOf(
+        { ingress: { url: "http://a", routes: [1] }, conditions: [] },
+        { ingress: { url: "http://a", routes: [1, 2] }, conditions },
+      ),
+      { ingress: { routes: [1, 2] }, conditions },
+    );
+    assert.deepEqual(mergePatchOf({ ssh: { command: "ssh a" } }, {}), { ssh: null });
+    assert.deepEqual(mergePatchOf({}, { ssh: { command: "ssh a" } }), {
+      ssh: { command: "ssh a" },
+    });
+  });
+});
 
 describe("SandboxWrites on the real API server", () => {
   const kc = testKubeConfig();
@@ -38,8 +66,13 @@ describe("SandboxWrites on the real API server", () => {
 
     const withFinalizer = await writes.metadata(created, { finalizers: ["test.turgon.dev/keep"] });
     assert.ok(withFinalizer);
-    const scheduled = await writes.status(withFinalizer, { phase: "Starting" });
-    const running = await writes.status(scheduled, { phase: "Running" });
+    const scheduled = await writes.status(withFinalizer, {
+      phase: "Starting",
+      nodeName: "n1",
+      message: "booting",
+    });
+    const running = await writes.status(scheduled, { phase: "Running", nodeName: "n1" });
+    assert.deepEqual((await read("chain")).status, { phase: "Running", nodeName: "n1" });
     // A cache a version or two behind: every version the chain replaced gives its end.
     assert.equal(writes.latest(created)?.status?.phase, "Running");
     assert.equal(writes.latest(withFinalizer)?.status?.phase, "Running");

@@ -10,6 +10,32 @@ import { GROUP, type Sandbox, type SandboxStatus, VERSION } from "@turgon/api/cr
 const target = { group: GROUP, version: VERSION, plural: "sandboxes" };
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The JSON merge patch (RFC 7386) that turns `from` into `to`: changed and
+ * new fields, null for removed ones, objects patched field by field, arrays
+ * whole. Undefined when nothing changed.
+ */
+export function mergePatchOf(from: unknown, to: unknown): Json | undefined {
+  if (!isObject(from) || !isObject(to))
+    return isDeepStrictEqual(from, to) ? undefined : (structuredClone(to) as Json);
+  const patch: Record<string, Json> = {};
+  for (const key of new Set([...Object.keys(from), ...Object.keys(to)])) {
+    if (to[key] === undefined) {
+      if (from[key] !== undefined) patch[key] = null;
+      continue;
+    }
+    const change = mergePatchOf(from[key], to[key]);
+    if (change !== undefined) patch[key] = change;
+  }
+  return Object.keys(patch).length > 0 ? patch : undefined;
+}
+
 /** A write lost a race with another writer: look again with fresh state. */
 export class ConflictError extends Error {}
 
@@ -21,8 +47,8 @@ interface Written {
 }
 
 /**
- * What the Sandbox reconciler writes to the API server: status (with
- * optimistic concurrency), its finalizer, and the deletion of a sandbox at
+ * What the Sandbox reconciler writes to the API server: status (merge
+ * patches with optimistic concurrency), its finalizer, and the deletion of a sandbox at
  * the end of its life. A lost race is a ConflictError.
  *
  * It also remembers what it wrote until the informer cache shows it: status
@@ -67,16 +93,28 @@ export class SandboxWrites {
     this.written.delete(uid);
   }
 
-  /** Replaces status, guarded by resourceVersion; an unchanged status is not written. */
+  /**
+   * Writes status as a merge patch of what changed, guarded by
+   * resourceVersion; an unchanged status is not written. The patch carries
+   * only the changed fields, not the whole object with its managed fields
+   * as a replace would, which is less for the API server to decode.
+   */
   async status(sandbox: Sandbox, status: SandboxStatus): Promise<Sandbox> {
-    if (isDeepStrictEqual(sandbox.status ?? {}, status)) return sandbox;
+    const changes = mergePatchOf(sandbox.status ?? {}, status);
+    if (changes === undefined) return sandbox;
     try {
-      const written = (await this.api.replaceNamespacedCustomObjectStatus({
-        ...target,
-        namespace: sandbox.metadata.namespace as string,
-        name: sandbox.metadata.name as string,
-        body: { ...sandbox, status },
-      })) as Sandbox;
+      const written = (await this.api.patchNamespacedCustomObjectStatus(
+        {
+          ...target,
+          namespace: sandbox.metadata.namespace as string,
+          name: sandbox.metadata.name as string,
+          body: {
+            metadata: { resourceVersion: sandbox.metadata.resourceVersion },
+            status: changes,
+          },
+        },
+        mergePatch,
+      )) as Sandbox;
       this.remember(sandbox, written);
       return written;
     } catch (error) {
