@@ -12,16 +12,17 @@
  * loopback, with real operator and agent processes; loops are bounded.
  *
  * Usage: node operator/bench/operator.ts [--sequential 5] [--burst 10]
- *   [--sandboxes 1000] [--agents 20] [--skip-vms] [--skip-scale]
+ *   [--sandboxes 1000] [--agents 20] [--workers 16] [--skip-vms] [--skip-scale]
  *   [--warm-samples 5] [--warm-pool 3] [--warm-app] [--skip-warm]
+ *   [--cpu-prof DIR: the scale run's operator writes a V8 CPU profile there]
  * (`npm run bench:operator`).
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { CustomObjectsApi } from "@kubernetes/client-node";
+import { CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node";
 import type { Sandbox } from "@turgon/api/crd";
 import { agentFlags, operatorFlags, toArgs } from "@turgon/dev/stack";
 import {
@@ -32,6 +33,8 @@ import {
   testKubeConfig,
 } from "@turgon/dev/testing";
 import { globalSetup, globalTeardown } from "@turgon/dev/testing/platform";
+import { customResourceInformer, startCaches, stopCaches } from "@turgon/toolkit/kube";
+import { shareConnections } from "../src/controller/kube-connections.ts";
 import { eventually, type RunningProcess, startProcess } from "../src/testing.ts";
 import { benchWarmPool } from "./warm-pool.ts";
 
@@ -47,12 +50,19 @@ const { values } = parseArgs({
     "warm-pool": { type: "string", default: "3" },
     "warm-app": { type: "boolean", default: false },
     "skip-warm": { type: "boolean", default: false },
+    workers: { type: "string", default: "16" },
+    "cpu-prof": { type: "string" },
   },
 });
 const sequential = Number(values.sequential);
 const burst = Number(values.burst);
 const scaleCount = Number(values.sandboxes);
 const agentCount = Number(values.agents);
+const workers = Number(values.workers);
+/** Where the scale run's operator writes a V8 CPU profile (--cpu-prof DIR), for chrome://inspect. */
+const operatorProfile: Record<string, string> = values["cpu-prof"]
+  ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` }
+  : {};
 
 const GROUP = { group: "turgon.dev", version: "v1alpha1", plural: "sandboxes" };
 
@@ -60,6 +70,30 @@ function percentile(sorted: number[], p: number): number {
   return (
     sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN
   );
+}
+/** CPU seconds (user + system) a process has used so far, from /proc (0 once it is gone). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // After "pid (comm) ": state, ppid, ... utime and stime are the 12th and 13th fields.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+/** CPU seconds of each part, to say where a run's CPU went (the machine has few cores). */
+async function cpuByPart(parts: Record<string, (number | undefined)[]>) {
+  const used: Record<string, number> = {};
+  for (const [part, pids] of Object.entries(parts))
+    used[part] = (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
+  return used;
+}
+function cpuUsed(before: Record<string, number>, after: Record<string, number>) {
+  return Object.fromEntries(
+    Object.keys(after).map((part) => [part, (after[part] ?? 0) - (before[part] ?? 0)]),
+  );
+}
+function cpuLine(used: Record<string, number>, wall: number) {
+  const parts = Object.entries(used).map(([part, seconds]) => `${part} ${seconds.toFixed(1)}`);
+  return `CPU seconds in those ${wall.toFixed(1)} s: ${parts.join(", ")}`;
 }
 function summary(label: string, seconds: number[]): string {
   const sorted = [...seconds].sort((a, b) => a - b);
@@ -71,7 +105,9 @@ const processes: RunningProcess[] = [];
 const dir = await mkdtemp(join(tmpdir(), "turgon-bench-operator-"));
 try {
   await installCrds();
-  const api = testKubeConfig().makeApiClient(CustomObjectsApi);
+  // Keep-alive connections, as the operator has: the baseline is the API server, not TLS handshakes.
+  const kc = shareConnections(testKubeConfig());
+  const api = kc.makeApiClient(CustomObjectsApi);
   const token = randomBytes(24).toString("hex");
   await writeFile(join(dir, "token"), token);
   const redis = await startScratchRedis();
@@ -95,7 +131,11 @@ try {
     processes.push(agent);
     return agent;
   };
-  const startOperator = async (selector: string, workers: number) => {
+  const startOperator = async (
+    selector: string,
+    workers: number,
+    processEnv: Record<string, string> = {},
+  ) => {
     const flags = operatorFlags({
       kubeconfig: env.kubeconfig,
       access: { tokenFile: join(dir, "token") },
@@ -105,6 +145,7 @@ try {
     });
     const operator = await startProcess("operator", toArgs(flags), "operator started", {
       TURGON_LOG_LEVEL: "info",
+      ...processEnv,
     });
     processes.push(operator);
     return operator;
@@ -220,7 +261,7 @@ try {
     await kubectl(["create", "namespace", "bench-baseline"]);
     const perAgent = Math.ceil(scaleCount / agentCount) + 5;
     console.log(
-      `\nSIMULATED runtime: ${agentCount} agents (no QEMU; fake VMs), ${scaleCount} Sandboxes`,
+      `\nSIMULATED runtime: ${agentCount} agents (no QEMU; fake VMs), ${scaleCount} Sandboxes, operator with ${workers} workers`,
     );
     const started = performance.now();
     await Promise.all(
@@ -240,56 +281,130 @@ try {
       `  ${agentCount} simulated agents up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
 
-    // Baseline: the API server's create rate for the same objects, no operator watching them.
+    const daemonPid = async (name: string) =>
+      (
+        JSON.parse(
+          await readFile(join(env.stateDir, name, `${name}.pid`), "utf8").catch(() => "{}"),
+        ) as { pid?: number }
+      ).pid;
+    const parts: Record<string, (number | undefined)[]> = {
+      "kube-apiserver": [await daemonPid("kube-apiserver")],
+      etcd: [await daemonPid("etcd")],
+      "kube-controller-manager": [await daemonPid("kube-controller-manager")],
+      "node agents": processes.map((p) => p.child.pid),
+      bench: [process.pid],
+    };
+
+    // Both runs create the same objects the same way: 20 at a time over keep-alive connections.
+    const createdAt = new Map<string, number>();
     const batch = async (namespace: string, prefix: string, runLabel: string) => {
       const names = Array.from({ length: scaleCount }, (_, i) => `${prefix}-${i}`);
       const from = performance.now();
       for (let i = 0; i < names.length; i += 20)
-        await Promise.all(names.slice(i, i + 20).map((n) => create(namespace, n, runLabel)));
+        await Promise.all(
+          names.slice(i, i + 20).map((n) => {
+            createdAt.set(n, performance.now());
+            return create(namespace, n, runLabel);
+          }),
+        );
       return (performance.now() - from) / 1000;
     };
-    const baselineSeconds = await batch("bench-baseline", "base", "baseline");
-    const baselineRate = scaleCount / baselineSeconds;
-    console.log(
-      `  baseline: API server creates ${scaleCount} Sandboxes in ${baselineSeconds.toFixed(1)} s (${baselineRate.toFixed(0)}/s)`,
-    );
+    // Baseline: the API server's create rate for the same objects, no operator watching them.
+    // Taken before and again after the operator's run: the machine's load moves meanwhile.
+    const baseline = async (prefix: string) => {
+      const before = await cpuByPart(parts);
+      const seconds = await batch("bench-baseline", prefix, "baseline");
+      return { seconds, cpu: cpuUsed(before, await cpuByPart(parts)) };
+    };
+    const firstBaseline = await baseline("base");
 
-    const operator = await startOperator(selector, 16);
+    // Readiness is followed by a watch (not by listing 1,000 objects over and over, which
+    // would load the API server the operator is measured against).
+    const readyAt = new Map<string, number>();
+    const watched = customResourceInformer<Sandbox & KubernetesObject>(
+      kc,
+      { group: GROUP.group, version: GROUP.version, plural: GROUP.plural },
+      selector,
+    );
+    const onChange = (s: Sandbox & KubernetesObject) => {
+      const name = s.metadata.name as string;
+      if (s.metadata.namespace === "bench-scale" && !readyAt.has(name) && isReady(s))
+        readyAt.set(name, performance.now());
+    };
+    watched.on("add", onChange);
+    watched.on("update", onChange);
+    await startCaches({ watched }, console);
+
+    const operator = await startOperator(selector, workers, operatorProfile);
+    parts.operator = [operator.child.pid];
+    const convergeCpu = await cpuByPart(parts);
     const from = performance.now();
     const createSeconds = await batch("bench-scale", "sbx", run);
-    const readyCounts: string[] = [];
-    await eventually(
-      `${scaleCount} sandboxes Ready`,
-      async () => {
-        const ready = (await list("bench-scale")).filter(isReady).length;
-        readyCounts.push(`${((performance.now() - from) / 1000).toFixed(0)}s:${ready}`);
-        return ready;
-      },
-      (ready) => ready === scaleCount,
-      600_000,
-    );
-    const allReady = (performance.now() - from) / 1000;
+    const deadline = from + 600_000;
+    while (readyAt.size < scaleCount) {
+      if (performance.now() > deadline)
+        throw new Error(`only ${readyAt.size}/${scaleCount} Ready within 600 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const allReady = (Math.max(...readyAt.values()) - from) / 1000;
     const rate = scaleCount / allReady;
+    const converged = cpuUsed(convergeCpu, await cpuByPart(parts));
+    await stopCaches({ watched });
+    const secondBaseline = await baseline("again");
+    const baselineSeconds = firstBaseline.seconds + secondBaseline.seconds;
+    const baselineRate = (2 * scaleCount) / baselineSeconds;
+    // kube-apiserver CPU milliseconds per sandbox in each run.
+    const apiServer = (used: Record<string, number>) => (used["kube-apiserver"] ?? 0) * 1000;
+    const bareMs =
+      (apiServer(firstBaseline.cpu) + apiServer(secondBaseline.cpu)) / (2 * scaleCount);
+    const convergeMs = apiServer(converged) / scaleCount;
+    const latencies = [...readyAt].map(
+      ([name, at]) => (at - (createdAt.get(name) as number)) / 1000,
+    );
+    const metrics = await (await fetch(String(operator.ready.metrics))).text();
+    const sample = (name: string, labels: string) =>
+      Number(
+        metrics
+          .split("\n")
+          .find((l) => l.startsWith(`${name}{${labels}}`))
+          ?.split(" ")
+          .at(-1) ?? 0,
+      );
+    const reconcileCount = (result: string) =>
+      sample(
+        "turgon_operator_reconcile_duration_seconds_count",
+        `controller="sandbox",result="${result}"`,
+      );
+    const reconciles = reconcileCount("success") + reconcileCount("error");
+    const errors = metrics
+      .split("\n")
+      .filter((l) => l.startsWith("turgon_operator_reconcile_errors_total{"));
     const nodes = new Map<string, number>();
     for (const s of await list("bench-scale"))
       nodes.set(s.status?.nodeName as string, (nodes.get(s.status?.nodeName as string) ?? 0) + 1);
     const spread = [...nodes.values()].sort((a, b) => a - b);
+    console.log(`  throughput (indicative on a shared machine; ratios are from this one run):`);
     console.log(
-      `  created in ${createSeconds.toFixed(1)} s; all ${scaleCount} Ready ${allReady.toFixed(1)} s after the first create`,
+      `    API server bare create rate: ${baselineRate.toFixed(0)}/s (${scaleCount} creates before the operator's run in ${firstBaseline.seconds.toFixed(1)} s, ${scaleCount} after it in ${secondBaseline.seconds.toFixed(1)} s; no operator watching them)`,
+    );
+    console.log(`      ${cpuLine(firstBaseline.cpu, firstBaseline.seconds)} (the first)`);
+    console.log(
+      `    converge rate:               ${rate.toFixed(0)}/s (${scaleCount} created in ${createSeconds.toFixed(1)} s, all Ready ${allReady.toFixed(1)} s after the first create)`,
+    );
+    console.log(`      ${cpuLine(converged, allReady)}`);
+    console.log(
+      `    ratio to the bare create rate: ${(rate / baselineRate).toFixed(2)}x (issue 16 goal: >= 0.5x)`,
     );
     console.log(
-      `  reconcile throughput: ${rate.toFixed(1)} sandboxes/s to Ready (ratio to the API server's bare create rate: ${(rate / baselineRate).toFixed(2)})`,
+      `    kube-apiserver CPU per sandbox: ${convergeMs.toFixed(1)} ms to converge (its create, the finalizer, status writes, Events, watches) vs ${bareMs.toFixed(1)} ms per bare create: where the API server is the bottleneck, the ratio cannot pass ${(bareMs / convergeMs).toFixed(2)}x`,
     );
+    console.log(
+      `    reconciles per sandbox:      ${(reconciles / scaleCount).toFixed(2)} (${reconciles} reconciles, ${reconcileCount("error")} failed${errors.length ? `: ${errors.join(", ")}` : ""})`,
+    );
+    console.log(`  ${summary("apply-to-Ready under this load", latencies)}`);
     console.log(
       `  spread over ${nodes.size} nodes: min ${spread[0]}, max ${spread.at(-1)} per node`,
     );
-    const metrics = await (await fetch(String(operator.ready.metrics))).text();
-    const line = (name: string) =>
-      metrics.split("\n").find((l) => l.startsWith(name)) ?? `${name} ?`;
-    console.log(
-      `  operator: ${line('turgon_operator_reconcile_duration_seconds_count{controller="sandbox",result="success"}')}`,
-    );
-    console.log(`  operator: ${line("turgon_operator_reconcile_errors_total")}`);
     const deleteFrom = performance.now();
     await deleteAll("bench-scale");
     console.log(

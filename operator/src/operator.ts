@@ -15,6 +15,8 @@ import type { OperatorConfig } from "./config/config.ts";
 import { followEdge } from "./config/edge.ts";
 import { type Caches, createCaches } from "./controller/caches.ts";
 import { runWorkers } from "./controller/controller.ts";
+import { shareConnections } from "./controller/kube-connections.ts";
+import { SpecChangeFilter } from "./controller/predicates.ts";
 import { WorkQueue } from "./controller/workqueue.ts";
 import { EventRecorder } from "./events/recorder.ts";
 import { type Logger, logger } from "./logger.ts";
@@ -45,10 +47,12 @@ export async function startOperator(
   options: { log?: Logger; onLostLeadership?: () => void } = {},
 ): Promise<RunningOperator> {
   const log = options.log ?? logger;
-  const kc = loadKubeConfig({
-    file: config.kubeconfig,
-    serviceAccount: "turgon-system/turgon-operator",
-  });
+  const kc = shareConnections(
+    loadKubeConfig({
+      file: config.kubeconfig,
+      serviceAccount: "turgon-system/turgon-operator",
+    }),
+  );
   const credentials = await loadAgentCredentials(config);
 
   // Every sandbox's URL and SSH command follow the edge ConfigMap: a change reconciles them all.
@@ -88,7 +92,7 @@ export async function startOperator(
   const streams = new AgentEventStreams({
     agents,
     log,
-    onSandbox: (observed) => onAgentEvent(caches, queue, reconciler, observed),
+    onSandbox: (observed, deleted) => onAgentEvent(caches, queue, reconciler, observed, deleted),
     onConnected: (node) => {
       enqueueOnNode(caches, queue, reconciler, node);
       const registered = caches.nodes.get(node) as SandboxNode | undefined;
@@ -213,8 +217,11 @@ function onAgentEvent(
   queue: WorkQueue<string>,
   reconciler: SandboxReconciler,
   observed: ObservedSandbox,
+  deleted: boolean,
 ) {
-  reconciler.observe(observed);
+  // An echo of what a reconcile already read (its own PUT's reply) reconciles nothing.
+  const news = reconciler.observe(observed);
+  if (!news && !deleted) return;
   const sandbox = caches.sandboxes.get(observed.name, observed.namespace) as Sandbox | undefined;
   if (sandbox?.metadata.uid === observed.uid) queue.add(`${observed.namespace}/${observed.name}`);
 }
@@ -226,10 +233,15 @@ function wireTriggers(
   reconciler: SandboxReconciler,
   onNodesChanged: () => void,
 ) {
+  // The operator's own status writes come back as updates that change nothing it acts on.
+  const changes = new SpecChangeFilter();
   const enqueue = (object: KubernetesObject) => queue.add(objectKey(object));
-  caches.sandboxes.on("add", enqueue);
-  caches.sandboxes.on("update", enqueue);
-  caches.sandboxes.on("delete", enqueue);
+  caches.sandboxes.on("add", (s) => changes.added(s) && enqueue(s));
+  caches.sandboxes.on(
+    "update",
+    (s) => changes.updated(s) && !reconciler.wrote(s as Sandbox) && enqueue(s),
+  );
+  caches.sandboxes.on("delete", (s) => changes.deleted(s) && enqueue(s));
 
   const dependents = (
     namespace: string | undefined,

@@ -12,7 +12,7 @@ import type { AgentClient } from "./client.ts";
 export class AgentEventStreams {
   private readonly agents: AgentClient;
   private readonly log: Logger;
-  private readonly onSandbox: (sandbox: ObservedSandbox) => void;
+  private readonly onSandbox: (sandbox: ObservedSandbox, deleted: boolean) => void;
   private readonly onConnected: (node: string) => void;
   private readonly onWarmPool: (node: string, pool: ObservedWarmPool, deleted: boolean) => void;
   private readonly streams = new Map<string, { address: string; abort: AbortController }>();
@@ -20,7 +20,8 @@ export class AgentEventStreams {
   constructor(options: {
     agents: AgentClient;
     log: Logger;
-    onSandbox: (sandbox: ObservedSandbox) => void;
+    /** Each change of a sandbox on the agent; `deleted` when the agent no longer has it. */
+    onSandbox: (sandbox: ObservedSandbox, deleted: boolean) => void;
     /** Each (re)connection: a restarted agent knows no sandboxes until told again. */
     onConnected: (node: string) => void;
     /** A warm pool's counts changed on that node (or the pool was deleted there). */
@@ -61,7 +62,7 @@ export class AgentEventStreams {
         for await (const event of this.agents.events(address, signal, opened)) {
           if (event.type === "warmPool")
             this.onWarmPool(node, event.warmPool, event.deleted === true);
-          else this.onSandbox(event.sandbox);
+          else this.onSandbox(event.sandbox, event.type === "deleted");
         }
       } catch (error) {
         this.log.debug({ node, err: error }, "agent event stream broke; reconnecting");

@@ -11,6 +11,7 @@ import {
 } from "@turgon/api/crd";
 import { HostLabelIndex, hostConflict } from "@turgon/api/routing/host-conflict";
 import { type AgentClient, AgentRequestError, AgentUnreachableError } from "../agents/client.ts";
+import { AgentReports } from "../agents/reports.ts";
 import type { Caches } from "../controller/caches.ts";
 import type { Result } from "../controller/controller.ts";
 import type { EventRecorder } from "../events/recorder.ts";
@@ -82,6 +83,8 @@ export class SandboxReconciler {
   private readonly writes: SandboxWrites;
   private readonly placements: SandboxPlacements;
   private readonly activity: ActivityTracker;
+  /** What the agents last reported, to tell their events' news from echoes. */
+  private readonly reports = new AgentReports();
   /** Desired states an agent refused as invalid: uid → that state, never sent again unchanged. */
   private readonly refused = new Map<string, DesiredSandbox>();
   /** Which sandboxes claim which routed host, kept from the informer. */
@@ -102,9 +105,15 @@ export class SandboxReconciler {
     this.log = options.log.child({ component: "sandbox-controller" });
   }
 
-  /** Records what an agent said about a sandbox outside a reconcile (its event stream). */
-  observe(sandbox: ObservedSandbox): void {
+  /** Records what an agent said about a sandbox; whether it is news to the reconciler. */
+  observe(sandbox: ObservedSandbox): boolean {
     this.activity.observe(sandbox);
+    return this.reports.record(sandbox);
+  }
+
+  /** Whether this version of the sandbox is the reconciler's own write (nothing to act on). */
+  wrote(sandbox: Sandbox): boolean {
+    return this.writes.wrote(sandbox);
   }
 
   /** What a sandbox asks of its node, with its template's resources when it sets none. */
@@ -119,15 +128,18 @@ export class SandboxReconciler {
 
   reconcile = async (key: string): Promise<Result> => {
     const [namespace, name] = key.split("/") as [string, string];
-    const sandbox = this.options.caches.sandboxes.get(name, namespace) as Sandbox | undefined;
-    if (!sandbox) return {};
+    const cached = this.options.caches.sandboxes.get(name, namespace) as Sandbox | undefined;
+    if (!cached) return {};
+    // Own writes are not waited for as watch events (predicates.ts): start from the newest.
+    const sandbox = this.writes.latest(cached);
     try {
       if (sandbox.metadata.deletionTimestamp) return await this.finalize(sandbox);
       if (!sandbox.metadata.finalizers?.includes(FINALIZER)) {
-        await this.writes.metadata(sandbox, {
+        const withFinalizer = await this.writes.metadata(sandbox, {
           finalizers: [...(sandbox.metadata.finalizers ?? []), FINALIZER],
         });
-        return {};
+        // Carry on with the object as written rather than wait for its watch event.
+        return withFinalizer ? await this.converge(withFinalizer) : {};
       }
       return await this.converge(sandbox);
     } catch (error) {
@@ -330,7 +342,7 @@ export class SandboxReconciler {
         this.refused.set(desired.uid, desired);
       return { done: await this.agentFailed(pass, node.metadata.name as string, error) };
     }
-    this.activity.observe(response.sandbox);
+    this.observe(response.sandbox);
     if (response.outcome === "rebooting") {
       await this.record(
         pass.sandbox,
@@ -460,6 +472,8 @@ export class SandboxReconciler {
     this.placements.forget(uid);
     this.activity.forget(uid);
     this.refused.delete(uid);
+    this.writes.forget(uid);
+    this.reports.forget(uid);
     this.log.info(
       { sandbox: `${sandbox.metadata.namespace}/${sandbox.metadata.name}`, node: nodeName },
       "VM destroyed; finalizer removed",
@@ -478,13 +492,17 @@ export class SandboxReconciler {
     pass.sandbox = await this.writes.status(pass.sandbox, pass.status);
   }
 
-  private record(
+  /**
+   * Records an Event without holding up the reconcile, as client-go's
+   * recorder does: Events are best-effort and the recorder never throws.
+   */
+  private async record(
     sandbox: Sandbox,
     type: "Normal" | "Warning",
     reason: string,
     message: string,
   ): Promise<void> {
-    return this.options.events.record(
+    void this.options.events.record(
       {
         apiVersion: API_VERSION,
         kind: "Sandbox",
