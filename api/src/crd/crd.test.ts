@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { createCustomObject, installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
 import { driftedCrds } from "../generate/crds.ts";
 import { API_VERSION, GROUP, Sandbox, VERSION } from "./index.ts";
 
@@ -27,17 +27,7 @@ describe("Sandbox CRD on the real API server", () => {
   const core = kc.makeApiClient(CoreV1Api);
   const objects = kc.makeApiClient(CustomObjectsApi);
   const target = { group: GROUP, version: VERSION, namespace, plural: "sandboxes" };
-  /** Creates a Sandbox, retrying while a freshly installed CRD's storage warms up (429). */
-  const create = async (body: object) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await objects.createNamespacedCustomObject({ ...target, body });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 429 || attempt > 100) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
-  };
+  const create = (body: object) => createCustomObject(objects, target, body);
 
   before(async () => {
     await installCrds();

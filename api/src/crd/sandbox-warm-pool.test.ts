@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { installCrds, kubectl, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import {
+  createCustomObject,
+  installCrds,
+  kubectl,
+  testKubeConfig,
+  uniqueName,
+} from "@turgon/dev/testing";
 import { API_VERSION, GROUP, SandboxWarmPool, VERSION } from "./index.ts";
 
 const kc = testKubeConfig();
@@ -20,17 +26,7 @@ describe("SandboxWarmPool CRD on the real API server", () => {
   const core = kc.makeApiClient(CoreV1Api);
   const objects = kc.makeApiClient(CustomObjectsApi);
   const target = { group: GROUP, version: VERSION, namespace, plural: "sandboxwarmpools" };
-  /** Creates a pool, retrying while a freshly installed CRD's storage warms up (429). */
-  const create = async (body: object) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await objects.createNamespacedCustomObject({ ...target, body });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 429 || attempt > 100) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
-  };
+  const create = (body: object) => createCustomObject(objects, target, body);
 
   before(async () => {
     await installCrds();

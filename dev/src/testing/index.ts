@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
+import { type CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { AGENT_CLIENTS } from "@turgon/api/agent";
 import {
   createCa,
@@ -51,6 +51,25 @@ export function uniqueName(prefix: string): string {
 /** Installs Turgon's CRDs from api/crds with kubectl, as users do, and waits until they are Established. */
 export function installCrds(): Promise<void> {
   return installCrdsOn(testEnvironment());
+}
+
+/**
+ * Creates a namespaced custom object, retrying while a freshly installed
+ * CRD's storage warms up (the API server answers 429 for a moment).
+ */
+export async function createCustomObject(
+  objects: CustomObjectsApi,
+  target: { group: string; version: string; namespace: string; plural: string },
+  body: object,
+): ReturnType<CustomObjectsApi["createNamespacedCustomObject"]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await objects.createNamespacedCustomObject({ ...target, body });
+    } catch (error) {
+      if ((error as { code?: number }).code !== 429 || attempt > 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
 /** Runs the test platform's kubectl with its kubeconfig. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, VERSION } from "@turgon/api/crd";
-import { installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
+import { createCustomObject, installCrds, testKubeConfig, uniqueName } from "@turgon/dev/testing";
 import { customResourceInformer, startCaches, stopCaches } from "@turgon/toolkit/kube";
 import { logger } from "../logger.ts";
 import { watchResource } from "./informer.ts";
@@ -29,24 +29,13 @@ describe("informer → work queue on the real API server", () => {
       if (key.startsWith(`${namespace}/`)) return key;
     }
   };
-  const create = async (name: string) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await objects.createNamespacedCustomObject({
-          ...target,
-          body: {
-            apiVersion: API_VERSION,
-            kind: "Sandbox",
-            metadata: { name },
-            spec: { image: "debian-python:latest" },
-          },
-        });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 429 || attempt > 100) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
-  };
+  const create = (name: string) =>
+    createCustomObject(objects, target, {
+      apiVersion: API_VERSION,
+      kind: "Sandbox",
+      metadata: { name },
+      spec: { image: "debian-python:latest" },
+    });
 
   before(async () => {
     await installCrds();
