@@ -214,6 +214,8 @@ describe("warm pools (simulated runtime)", async () => {
       sandbox(desired.uid, { image: "another:image" }),
       sandbox(desired.uid, { policy: { dns: { mode: "trusted" } } }),
       sandbox(desired.uid, { operatingMode: "Suspended" }),
+      // Another team's sandbox naming this pool's UID: a pool serves its own namespace only.
+      sandbox(desired.uid, { namespace: "team-b" }),
     ];
     for (const claimant of cases) {
       const put = await manager.put(claimant);
@@ -232,6 +234,7 @@ describe("warm pools (simulated runtime)", async () => {
     }
     assert.equal(claimable(cases[1] as DesiredSandbox, desired), false);
     assert.equal(claimable(sandbox(desired.uid), desired), true);
+    assert.equal(claimable(sandbox(desired.uid, { namespace: "team-b" }), desired), false);
     manager.warm.delete(desired.uid);
     await until("pool VMs stopped", () => manager.warm.handles().length === 0);
   });
