@@ -22,6 +22,12 @@ interface InFlight {
   url: URL;
   bytesSent: number | null;
   secretsInjected: string[];
+  /**
+   * The sandbox as it was when the request began: a warm VM's subject
+   * changes in place when a sandbox claims it, and a request from before
+   * the claim is not the claimant's.
+   */
+  sandbox: AuditContext["sandbox"];
   verdict?: Verdict;
   ipVerdict?: Verdict;
 }
@@ -86,7 +92,7 @@ export class EgressAuditor {
       id: record.id,
       time: new Date(record.startedAt).toISOString(),
       node: this.context.node,
-      sandbox: this.context.sandbox,
+      sandbox: record.sandbox,
       method: record.method,
       scheme: record.url.protocol === "https:" ? "https" : "http",
       host: record.url.hostname,
@@ -162,6 +168,7 @@ export class EgressAuditor {
           url,
           bytesSent: length === null ? (request.body ? null : 0) : Number(length),
           secretsInjected: secrets.injected,
+          sandbox: { ...this.context.sandbox },
         };
         if (secrets.misdirected.length > 0) {
           // Gondolin refuses to put a secret into a request for a host it is not scoped to.

@@ -375,7 +375,8 @@ export class SandboxManager extends EventEmitter<{
   /**
    * Binds a warm VM taken from its pool to the new sandbox `desired`. A VM
    * that refuses (it failed meanwhile) is stopped and undefined returned:
-   * the sandbox then boots.
+   * the sandbox then boots, unless it was deleted or put again meanwhile
+   * (then what holds its UID now, or the stopped VM, is returned).
    */
   private async claim(
     handle: SandboxHandle,
@@ -396,9 +397,14 @@ export class SandboxManager extends EventEmitter<{
           ? "the warm VM refused the claim: booting the sandbox"
           : "claiming a warm VM failed: booting the sandbox",
       );
-      if (this.sandboxes.get(desired.uid) === handle) this.sandboxes.delete(desired.uid);
       // Stopped before the boot: the new supervisor may want the same front port.
+      // Kept under the sandbox's UID meanwhile, so a PUT or DELETE of it finds it.
       await handle.stop().catch(() => {});
+      // A DELETE (or a PUT that booted it afresh) took the sandbox over while the
+      // claim ran: booting here too would leave a VM no one owns.
+      const current = this.sandboxes.get(desired.uid);
+      if (current !== handle) return current ?? handle;
+      this.sandboxes.delete(desired.uid);
       this.supervision?.front?.ports.release(desired.uid);
       return undefined;
     }

@@ -21,6 +21,7 @@ import { DesiredSandbox } from "@turgon/api/agent";
 import { logger } from "../logger.ts";
 import { SandboxManager } from "../sandboxes/manager.ts";
 import { nodeVmContext } from "../sandboxes/node-vm.ts";
+import { ClaimRefused } from "../sandboxes/sandbox.ts";
 import { Checkpoints } from "../state/checkpoints.ts";
 import { VmRecords } from "../state/vm-records.ts";
 import { SimulatedRuntime } from "../vm/simulated.ts";
@@ -214,6 +215,8 @@ describe("warm pools (simulated runtime)", async () => {
       sandbox(desired.uid, { image: "another:image" }),
       sandbox(desired.uid, { policy: { dns: { mode: "trusted" } } }),
       sandbox(desired.uid, { operatingMode: "Suspended" }),
+      // Another team's sandbox naming this pool's UID: a pool serves its own namespace only.
+      sandbox(desired.uid, { namespace: "team-b" }),
     ];
     for (const claimant of cases) {
       const put = await manager.put(claimant);
@@ -232,6 +235,7 @@ describe("warm pools (simulated runtime)", async () => {
     }
     assert.equal(claimable(cases[1] as DesiredSandbox, desired), false);
     assert.equal(claimable(sandbox(desired.uid), desired), true);
+    assert.equal(claimable(sandbox(desired.uid, { namespace: "team-b" }), desired), false);
     manager.warm.delete(desired.uid);
     await until("pool VMs stopped", () => manager.warm.handles().length === 0);
   });
@@ -281,6 +285,57 @@ describe("warm pools (simulated runtime)", async () => {
     await until("extras stopped", () => manager.warm.handles().length === 0);
     assert.equal(observed(desired.uid).replicas, 0);
     manager.warm.delete(desired.uid);
+  });
+
+  it("boots no second VM when a claim fails after the sandbox was deleted or put again meanwhile", async () => {
+    const desired = pool({ replicas: 1 });
+    manager.putWarmPool(desired);
+    /**
+     * The next claim of a ready warm VM fails once `release` is called, as a
+     * supervised VM's does when its supervisor goes away mid-claim (a DELETE
+     * stopping it) or finds it no longer running.
+     */
+    const failNextClaim = async () => {
+      await ready(desired.uid, 1);
+      const [warmVm] = manager.warm.handles();
+      assert.ok(warmVm);
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      warmVm.claim = async () => {
+        await gate;
+        throw new ClaimRefused("the warm VM is Stopping");
+      };
+      return release;
+    };
+
+    // Deleted while its claim was under way: the sandbox stays deleted.
+    const deleted = sandbox(desired.uid);
+    let release = await failNextClaim();
+    const first = manager.put(deleted);
+    assert.ok(manager.get(deleted.uid), "the claim holds the sandbox's UID");
+    assert.equal(await manager.delete(deleted.uid), true);
+    release();
+    await first;
+    assert.equal(manager.get(deleted.uid), undefined, "no VM boots for a deleted sandbox");
+
+    // Put again meanwhile (the operator retrying): that PUT's VM is the one kept, not leaked.
+    const retried = sandbox(desired.uid);
+    release = await failNextClaim();
+    const claiming = manager.put(retried);
+    const again = await manager.put(retried);
+    assert.equal(again.outcome, "rebooting");
+    const kept = manager.get(retried.uid);
+    assert.ok(kept);
+    release();
+    const answered = await claiming;
+    assert.equal(manager.get(retried.uid), kept, "one VM for the sandbox: the later PUT's");
+    assert.equal(answered.sandbox.uid, retried.uid);
+    await until("the sandbox runs", () => kept.phase === "Running");
+    assert.equal(await manager.delete(retried.uid), true);
+    manager.warm.delete(desired.uid);
+    await until("pool VMs stopped", () => manager.warm.handles().length === 0);
   });
 
   it("reports a failed warm boot (BootFailed), backs off and boots again", async () => {

@@ -34,12 +34,18 @@ export function sameBootShape(a: BootShape, b: BootShape): boolean {
 }
 
 /**
- * Whether `desired` can run on a warm VM of `pool`: the same boot shape, and
- * nothing else a boot fixes that the warm VM lacks (the guest's resolver
- * starts in synthetic mode), and the sandbox is to run.
+ * Whether `desired` can run on a warm VM of `pool`: a sandbox of the pool's
+ * own namespace (a pool is its team's: the operator looks pools up there,
+ * and the agent holds to it too, whatever pool UID a desired state names),
+ * the same boot shape, nothing else a boot fixes that the warm VM lacks (the
+ * guest's resolver starts in synthetic mode), and the sandbox is to run.
  */
-export function claimable(desired: DesiredSandbox, pool: BootShape): boolean {
+export function claimable(
+  desired: DesiredSandbox,
+  pool: BootShape & Pick<DesiredWarmPool, "namespace">,
+): boolean {
   return (
+    desired.namespace === pool.namespace &&
     desired.operatingMode === "Running" &&
     (desired.policy.dns?.mode ?? "synthetic") === "synthetic" &&
     sameBootShape(desired, pool)
