@@ -208,10 +208,16 @@ export class SandboxManager extends EventEmitter<{
         .then(async (hello) => ({ hello, state: await client.state() }))
         .catch(() => undefined);
       const warm = found?.state.warm;
+      const uid = found?.state.desired?.uid ?? id;
       // A warm VM no sandbox claimed is stopped, not kept: its pool's desired
-      // state comes again from the operator, and the pool boots afresh.
-      if (found?.hello.uid === id && warm && !warm.claimed) {
-        this.log.info({ vm: id, pool: warm.poolUid }, "stopping a warm VM of a previous agent");
+      // state comes again from the operator, and the pool boots afresh. So is
+      // one caught mid-claim (claimed, but still holding its own desired
+      // state): which sandbox it was for is unknown, and that one boots cold.
+      if (found?.hello.uid === id && warm && (!warm.claimed || uid === id)) {
+        this.log.info(
+          { vm: id, pool: warm.poolUid, midClaim: warm.claimed },
+          "stopping a warm VM of a previous agent",
+        );
         await client.stop({ keepSuspended: false }, 30_000).catch(() => {});
         await reapSupervisor(supervision.stateDir, id, record);
         reaped.push(id);
@@ -219,7 +225,6 @@ export class SandboxManager extends EventEmitter<{
       }
       // Only the supervisor of this very sandbox is adopted: its own id, and a
       // desired state for it (a claimed warm VM's names the sandbox that claimed it).
-      const uid = found?.state.desired?.uid ?? id;
       const desired =
         found?.hello.uid === id && (uid === id || warm?.claimed) && !this.sandboxes.has(uid)
           ? found.state.desired

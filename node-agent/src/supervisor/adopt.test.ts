@@ -38,11 +38,16 @@ describe("re-adopting supervisors", async () => {
   /** The bodies of PUT /front each stand-in received, by uid. */
   const fronts = new Map<string, unknown[]>();
   /** A stand-in supervisor for `uid` that answers hello with `protocol` (and `frontPort`). */
-  const standIn = async (uid: string, protocol: number, frontPort?: number) => {
+  const standIn = async (
+    uid: string,
+    protocol: number,
+    frontPort?: number,
+    warm?: { poolUid: string; claimed: boolean; claimedBy?: string },
+  ) => {
     const paths = supervisorPaths(stateDir, uid);
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     const desired = DesiredSandbox.parse({
-      uid,
+      uid: warm?.claimedBy ?? uid,
       name: "adopted",
       namespace: "team-a",
       generation: 3,
@@ -51,8 +56,9 @@ describe("re-adopting supervisors", async () => {
     });
     const state: SupervisorState = {
       desired,
+      ...(warm ? { warm: { poolUid: warm.poolUid, claimed: warm.claimed } } : {}),
       sandbox: {
-        uid,
+        uid: desired.uid,
         name: desired.name,
         namespace: desired.namespace,
         generation: desired.generation,
@@ -134,6 +140,52 @@ describe("re-adopting supervisors", async () => {
     assert.deepEqual(timings, [], "timings from before the adoption are not counted again");
     await assert.rejects(access(foreignPaths.dir), { code: "ENOENT" });
     await assert.rejects(access(supervisorPaths(stateDir, silent).dir), { code: "ENOENT" });
+    await manager.detachAll();
+  });
+
+  it("adopts a claimed warm VM under its sandbox's UID, and stops an unclaimed one and one caught mid-claim", async () => {
+    const poolUid = randomUUID();
+    const [unclaimed, midClaim, claimed, claimant] = [
+      randomUUID(),
+      randomUUID(),
+      randomUUID(),
+      randomUUID(),
+    ];
+    await standIn(unclaimed, SUPERVISOR_PROTOCOL, undefined, { poolUid, claimed: false });
+    // Marked claimed a moment before it took the sandbox's desired state: still its own.
+    await standIn(midClaim, SUPERVISOR_PROTOCOL, undefined, { poolUid, claimed: true });
+    await standIn(claimed, SUPERVISOR_PROTOCOL, undefined, {
+      poolUid,
+      claimed: true,
+      claimedBy: claimant,
+    });
+    const manager = new SandboxManager({
+      allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
+      log: logger.child({ test: "adopt-warm" }, { level: "silent" }),
+      supervision: {
+        stateDir,
+        spoolDirOf: (uid) => join(stateDir, "spool", uid),
+        spoolMaxMiB: 8,
+        version: "new-build",
+        vm: {
+          nodeName: "adopt-test",
+          accelerator: "auto",
+          tcgTranslationCacheMiB: 64,
+          ingressHeaderTimeoutMs: 1000,
+          platformCidrs: [],
+        },
+      },
+    });
+    const { adopted, reaped } = await manager.adopt();
+    // Earlier cases' stand-ins share the state directory: only these three are looked at.
+    const ours = new Set<string>([unclaimed, midClaim, claimed, claimant]);
+    assert.deepEqual(
+      adopted.filter((id) => ours.has(id)),
+      [claimant],
+    );
+    assert.deepEqual(reaped.filter((id) => ours.has(id)).sort(), [unclaimed, midClaim].sort());
+    assert.equal(manager.get(midClaim), undefined);
+    assert.equal(manager.get(claimant)?.desired.uid, claimant);
     await manager.detachAll();
   });
 
