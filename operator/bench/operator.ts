@@ -33,8 +33,12 @@ import {
   testKubeConfig,
 } from "@turgon/dev/testing";
 import { globalSetup, globalTeardown } from "@turgon/dev/testing/platform";
-import { customResourceInformer, startCaches, stopCaches } from "@turgon/toolkit/kube";
-import { shareConnections } from "../src/controller/kube-connections.ts";
+import {
+  customResourceInformer,
+  shareConnections,
+  startCaches,
+  stopCaches,
+} from "@turgon/toolkit/kube";
 import { eventually, type RunningProcess, startProcess } from "../src/testing.ts";
 import { benchWarmPool } from "./warm-pool.ts";
 

@@ -15,7 +15,6 @@ import type { OperatorConfig } from "./config/config.ts";
 import { followEdge } from "./config/edge.ts";
 import { type Caches, createCaches } from "./controller/caches.ts";
 import { runWorkers } from "./controller/controller.ts";
-import { shareConnections } from "./controller/kube-connections.ts";
 import { SpecChangeFilter } from "./controller/predicates.ts";
 import { WorkQueue } from "./controller/workqueue.ts";
 import { EventRecorder } from "./events/recorder.ts";
@@ -47,12 +46,10 @@ export async function startOperator(
   options: { log?: Logger; onLostLeadership?: () => void } = {},
 ): Promise<RunningOperator> {
   const log = options.log ?? logger;
-  const kc = shareConnections(
-    loadKubeConfig({
-      file: config.kubeconfig,
-      serviceAccount: "turgon-system/turgon-operator",
-    }),
-  );
+  const kc = loadKubeConfig({
+    file: config.kubeconfig,
+    serviceAccount: "turgon-system/turgon-operator",
+  });
   const credentials = await loadAgentCredentials(config);
 
   // Every sandbox's URL and SSH command follow the edge ConfigMap: a change reconciles them all.

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { delimiter } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { ConfigError } from "../flags.ts";
+import { shareConnections } from "../kube/connections.ts";
 
 export const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -30,7 +31,8 @@ export interface KubeConfigSources {
  * file's current context wins, as with kubectl), else the pod's
  * ServiceAccount. Outside a pod with neither, client-node would carry on
  * towards `https://undefined:undefined`; this refuses at start and says
- * what to set. An unreadable or unusable file is refused naming it.
+ * what to set. An unreadable or unusable file is refused naming it. Its
+ * API clients share kept-alive connections (`shareConnections`).
  */
 export function loadKubeConfig(sources: KubeConfigSources = {}): KubeConfig {
   const env = sources.env ?? process.env;
@@ -62,7 +64,7 @@ export function loadKubeConfig(sources: KubeConfigSources = {}): KubeConfig {
       throw new KubeConfigError(
         `${named} ${files.join(delimiter)} has no current context naming a cluster with a server: set current-context (kubectl config use-context NAME)`,
       );
-    return kc;
+    return shareConnections(kc);
   }
   const prefix = sources.inClusterPathPrefix ?? "";
   const host = env.KUBERNETES_SERVICE_HOST;
@@ -78,7 +80,7 @@ export function loadKubeConfig(sources: KubeConfigSources = {}): KubeConfig {
       restore("KUBERNETES_SERVICE_HOST", saved[0]);
       restore("KUBERNETES_SERVICE_PORT", saved[1]);
     }
-    return kc;
+    return shareConnections(kc);
   }
   throw new KubeConfigError(
     `no Kubernetes configuration: ${byFlag ? "neither --kubeconfig nor KUBECONFIG is set" : "KUBECONFIG is not set"}, and this is not a pod ` +

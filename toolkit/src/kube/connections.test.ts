@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { describe, it } from "node:test";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { testKubeConfig } from "@turgon/dev/testing";
-import { shareConnections } from "./kube-connections.ts";
+import { testEnvironment, testKubeConfig } from "@turgon/dev/testing";
+import { loadKubeConfig } from "../daemon/kubeconfig.ts";
+import { shareConnections } from "./connections.ts";
 
 /** How many new connections (TCP + TLS) undici opens while `run` runs. */
 async function connectionsDuring(run: () => Promise<unknown>): Promise<number> {
@@ -32,6 +33,14 @@ describe("shareConnections on the real API server", () => {
       }
     });
     assert.equal(connections, 1, "ten sequential calls, one connection");
+  });
+
+  it("is what the daemons' loadKubeConfig gives them", async () => {
+    const core = loadKubeConfig({ file: testEnvironment().kubeconfig }).makeApiClient(CoreV1Api);
+    const connections = await connectionsDuring(async () => {
+      for (let i = 0; i < 4; i++) await core.readNamespace({ name: "default" });
+    });
+    assert.equal(connections, 1, "four sequential calls, one connection");
   });
 
   it("opens more connections for concurrent calls, and reuses them afterwards", async () => {
