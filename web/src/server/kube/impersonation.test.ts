@@ -210,14 +210,14 @@ describe("impersonation on the real API server", () => {
 
     // The platform's admin asks RBAC about that user directly.
     const authz = testKubeConfig().makeApiClient(AuthorizationV1Api);
-    const may = async (namespace: string, verb: string) =>
+    const may = async (namespace: string, verb: string, resource = "sandboxes") =>
       (
         await authz.createSubjectAccessReview({
           body: {
             spec: {
               user: ada.email,
               groups: [`turgon:team:${teamA}`, "system:authenticated"],
-              resourceAttributes: { group: GROUP, resource: "sandboxes", namespace, verb },
+              resourceAttributes: { group: GROUP, resource, namespace, verb },
             },
           },
         })
@@ -226,6 +226,11 @@ describe("impersonation on the real API server", () => {
     assert.equal(await may(nsA, "delete"), true);
     assert.equal(await may(nsB, "get"), false);
     assert.equal(await may(nsB, "delete"), false);
+    // Warm pools, like templates: members see their team's, admins make them.
+    assert.equal(await may(nsA, "list", "sandboxwarmpools"), true);
+    assert.equal(await may(nsA, "watch", "sandboxwarmpools"), true);
+    assert.equal(await may(nsA, "create", "sandboxwarmpools"), false);
+    assert.equal(await may(nsB, "list", "sandboxwarmpools"), false);
     // And as the user, through impersonation: what the dashboard asks to show or hide a button.
     const asAda = impersonatedApis(dashboard, ada);
     const self = await asAda.authorization.createSelfSubjectAccessReview({
