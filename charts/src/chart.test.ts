@@ -139,6 +139,9 @@ describe("the chart", () => {
     const agent = find(all, "DaemonSet", "turgon-node-agent").spec as Any;
     const container = agent.template.spec.containers[0];
     assert.ok(container.args.includes("--front-ports=20000-20999"));
+    // The agent's memory defaults, spelled out so a values file can change them.
+    assert.ok(container.args.includes("--free-page-reporting=true"));
+    assert.ok(container.args.includes("--tcg-tb-size-mib=32"));
     assert.equal(agent.updateStrategy.type, "OnDelete", "an agent restart stops its node's VMs");
     assert.equal(container.livenessProbe, undefined, "nothing restarts the agent's container");
     assert.equal(container.securityContext.runAsNonRoot, true);
