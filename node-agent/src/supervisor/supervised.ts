@@ -93,7 +93,8 @@ export class SupervisedSandbox implements SandboxHandle {
   /** How many of the front's requests the metrics have, by code (those before adoption count as seen). */
   private frontRequestsSeen: Record<string, number> = {};
   private readonly tunnels = new Set<() => void>();
-  private readonly log: Logger;
+  /** Names the sandbox's UID (the warm VM's id until a claim, then the claimant's and the VM's). */
+  private log: Logger;
   private readonly options: SupervisedOptions;
   private readonly launch?: () => Promise<SupervisorClient>;
 
@@ -418,6 +419,7 @@ export class SupervisedSandbox implements SandboxHandle {
     this.desired = desired;
     try {
       this.take(await client.claim(desired));
+      this.log = this.options.log.child({ uid: desired.uid, vm: this.supervisorId });
     } catch (error) {
       this.desired = placeholder;
       throw error instanceof SupervisorCallError && error.code === "ClaimRefused"
