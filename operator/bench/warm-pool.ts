@@ -101,7 +101,7 @@ export async function benchWarmPool(options: WarmBenchOptions): Promise<void> {
       body: {
         apiVersion: "turgon.dev/v1alpha1",
         kind: "SandboxWarmPool",
-        metadata: { name: "warm-web" },
+        metadata: { name: "warm-web", labels: { "turgon.dev/bench": run } },
         spec: { templateRef: { name: "warm-web" }, replicas: poolSize },
       },
     });

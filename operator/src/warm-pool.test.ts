@@ -130,7 +130,7 @@ describe("SandboxWarmPool with a real agent and VMs", () => {
     await apply({
       apiVersion: "turgon.dev/v1alpha1",
       kind: "SandboxWarmPool",
-      metadata: { name: "web", namespace },
+      metadata: { name: "web", namespace, labels: stack.labels },
       spec: { templateRef: { name: "python-web" }, replicas: POOL_SIZE },
     } as never);
   });
@@ -240,11 +240,18 @@ describe("SandboxWarmPool with a real agent and VMs", () => {
     assert.equal((await observed(booted.metadata.uid as string)).startedFrom, "boot");
   });
 
-  it("a pool whose template does not exist says so, naming the field, and boots nothing", async () => {
+  it("a pool whose template does not exist says so, naming the field, and boots nothing; a pool outside the operator's selector is left alone", async () => {
+    // Another operator's (a shard's, or another test's): applied first, so its watch event comes first.
     await apply({
       apiVersion: "turgon.dev/v1alpha1",
       kind: "SandboxWarmPool",
-      metadata: { name: "orphan", namespace },
+      metadata: { name: "not-ours", namespace },
+      spec: { templateRef: { name: "python-web" }, replicas: 1 },
+    } as never);
+    await apply({
+      apiVersion: "turgon.dev/v1alpha1",
+      kind: "SandboxWarmPool",
+      metadata: { name: "orphan", namespace, labels: stack.labels },
       spec: { templateRef: { name: "no-such-template" }, replicas: 1 },
     } as never);
     const pool = await eventually(
@@ -267,6 +274,10 @@ describe("SandboxWarmPool with a real agent and VMs", () => {
     assert.ok(events.items.some((e) => e.reason === "TemplateNotFound"));
     const held = (await stack.agentCall("/v1/warm-pools")).json as { items: { uid: string }[] };
     assert.ok(!held.items.some((p) => p.uid === pool.metadata.uid));
+    const notOurs = await json<SandboxWarmPool>(["get", "sandboxwarmpool", "not-ours"]);
+    assert.equal(notOurs.status, undefined, "no status written by this operator");
+    assert.equal(notOurs.metadata.finalizers, undefined, "no finalizer added");
+    assert.ok(!held.items.some((p) => p.uid === notOurs.metadata.uid), "nothing booted for it");
   });
 
   it("deleting the pool stops its warm VMs", async () => {

@@ -64,7 +64,8 @@ const OPTIONS = {
   },
   "sandbox-selector": {
     env: "TURGON_OPERATOR_SANDBOX_SELECTOR",
-    description: "manage only Sandboxes matching this label selector",
+    description:
+      "manage only Sandboxes (and the SandboxWarmPools serving them) matching this label selector",
   },
   "node-selector": {
     env: "TURGON_OPERATOR_NODE_SELECTOR",

@@ -31,6 +31,7 @@ const resource = (plural: string) => ({ group: GROUP, version: VERSION, plural }
 
 /** Label selectors that narrow what this operator manages (sharding, canaries, tests). */
 export interface CacheSelectors {
+  /** Sandboxes, and the SandboxWarmPools that serve them. */
   sandboxes?: string;
   nodes?: string;
 }
@@ -42,7 +43,9 @@ export function createCaches(kc: KubeConfig, selectors: CacheSelectors = {}): Ca
     policies: customResourceInformer(kc, resource("sandboxpolicies")),
     templates: customResourceInformer(kc, resource("sandboxtemplates")),
     secrets: injectableSecrets(kc),
-    warmPools: customResourceInformer(kc, resource("sandboxwarmpools")),
+    // A pool serves the sandboxes this operator manages, so the same selector scopes it: operators
+    // sharded by label (or tests sharing a cluster) must not spread, and status-write, each other's pools.
+    warmPools: customResourceInformer(kc, resource("sandboxwarmpools"), selectors.sandboxes),
   };
 }
 
