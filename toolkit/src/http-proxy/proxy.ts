@@ -214,7 +214,8 @@ function boundQueueWaits(agent: HttpAgent, ms: number): void {
       ...options,
       ...(agent as unknown as { options: object }).options,
     });
-    if (!agent.requests[name]?.includes(req as never)) return;
+    // Node pushes a request it cannot serve yet onto the end of its queue: one look, not a scan.
+    if (agent.requests[name]?.at(-1) !== (req as never)) return;
     const timer = setTimeout(() => {
       // A queued request's destroy() alone says nothing until a socket comes, so it leaves the queue
       // here (as the Agent itself drops an emptied queue) and its error is raised now.
