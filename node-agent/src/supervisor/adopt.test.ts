@@ -102,20 +102,12 @@ describe("re-adopting supervisors", async () => {
     return paths;
   };
 
-  it("adopts a supervisor of its protocol as it reports itself, and reaps one of another", async () => {
-    const kept = randomUUID();
-    const foreign = randomUUID();
-    const silent = randomUUID();
-    await standIn(kept, SUPERVISOR_PROTOCOL);
-    const foreignPaths = await standIn(foreign, SUPERVISOR_PROTOCOL + 1);
-    // A directory whose supervisor is gone: no socket answers.
-    await mkdir(supervisorPaths(stateDir, silent).dir, { recursive: true });
-
-    const timings: string[] = [];
-    const manager = new SandboxManager({
+  /** The manager of a new agent build on this state directory, as a restarted agent makes it. */
+  const newBuildManager = (test: string, onTiming?: (kind: string) => void) =>
+    new SandboxManager({
       allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
-      log: logger.child({ test: "adopt" }, { level: "silent" }),
-      onTiming: (kind) => timings.push(kind),
+      log: logger.child({ test }, { level: "silent" }),
+      ...(onTiming ? { onTiming } : {}),
       supervision: {
         stateDir,
         spoolDirOf: (uid) => join(stateDir, "spool", uid),
@@ -130,6 +122,18 @@ describe("re-adopting supervisors", async () => {
         },
       },
     });
+
+  it("adopts a supervisor of its protocol as it reports itself, and reaps one of another", async () => {
+    const kept = randomUUID();
+    const foreign = randomUUID();
+    const silent = randomUUID();
+    await standIn(kept, SUPERVISOR_PROTOCOL);
+    const foreignPaths = await standIn(foreign, SUPERVISOR_PROTOCOL + 1);
+    // A directory whose supervisor is gone: no socket answers.
+    await mkdir(supervisorPaths(stateDir, silent).dir, { recursive: true });
+
+    const timings: string[] = [];
+    const manager = newBuildManager("adopt", (kind) => timings.push(kind));
     const { adopted, reaped } = await manager.adopt();
     assert.deepEqual(adopted, [kept]);
     assert.deepEqual(reaped.sort(), [foreign, silent].sort());
@@ -159,23 +163,7 @@ describe("re-adopting supervisors", async () => {
       claimed: true,
       claimedBy: claimant,
     });
-    const manager = new SandboxManager({
-      allocatable: { cpus: 8, memoryMiB: 8192, vms: 8 },
-      log: logger.child({ test: "adopt-warm" }, { level: "silent" }),
-      supervision: {
-        stateDir,
-        spoolDirOf: (uid) => join(stateDir, "spool", uid),
-        spoolMaxMiB: 8,
-        version: "new-build",
-        vm: {
-          nodeName: "adopt-test",
-          accelerator: "auto",
-          tcgTranslationCacheMiB: 64,
-          ingressHeaderTimeoutMs: 1000,
-          platformCidrs: [],
-        },
-      },
-    });
+    const manager = newBuildManager("adopt-warm");
     const { adopted, reaped } = await manager.adopt();
     // Earlier cases' stand-ins share the state directory: only these three are looked at.
     const ours = new Set<string>([unclaimed, midClaim, claimed, claimant]);
